@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Run the test suite exactly as the README says, in a fresh virtual environment.
+# Usage: bash ci/test.sh [extra pytest arguments]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+venv="${PML_VENV:-$(mktemp -d)/venv}"
+python3 -m venv "$venv"
+# shellcheck disable=SC1091
+. "$venv/bin/activate"
+start=$(date +%s)
+
+# The README's test command (the pinned CPU torch is in backends/torch/requirements.txt).
+pip install -q -r backends/torch/requirements.txt -e ".[test]"
+echo "installed in $(( $(date +%s) - start )) s"
+
+portable-ml info
+# pytest exits 5 when it collected no test: that is a failure here too.
+python -m pytest -n auto "$@"
+echo "test suite finished in $(( $(date +%s) - start )) s"

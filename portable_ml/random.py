@@ -1,0 +1,169 @@
+"""Portable random numbers: the same seed gives the same values on every backend.
+
+By default draws are made on the host with NumPy's PCG64 in float64 and then
+cast and placed on the generator's backend and device, so a seed means the
+same numbers everywhere (up to the final cast).  ``native=True`` draws on the
+device instead (``jax.random``, ``torch.Generator``, ``cupy.random``): faster
+for large draws on a GPU, reproducible per backend, but not across backends.
+
+Inside ``jax.jit`` a stateful generator cannot be used; functions that need
+randomness there take an explicit JAX key, e.g. ``rng.key()``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import Backend, get_backend
+
+__all__ = ["Generator", "default_rng"]
+
+
+def _shape(shape):
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(int(s) for s in shape)
+
+
+class Generator:
+    """Random generator bound to a backend and device.
+
+    Parameters
+    ----------
+    backend : str or Backend, optional
+        Where draws are placed (default: :func:`portable_ml.get_backend`).
+    seed : int, numpy.random.SeedSequence or None
+        ``None`` takes fresh entropy from the OS.
+    native : bool
+        Draw on the device with the backend's own generator.
+    """
+
+    def __init__(self, backend=None, seed=None, *, native=False):
+        self.backend = backend if isinstance(backend, Backend) else get_backend(backend)
+        self._seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        self._host = np.random.Generator(np.random.PCG64(self._seq))
+        self.native = bool(native) and self.backend.name in ("jax", "torch", "cupy")
+        self._native_state = self._make_native() if self.native else None
+
+    def __repr__(self):
+        return f"Generator({self.backend!r}, native={self.native})"
+
+    @property
+    def device(self):
+        return self.backend.device
+
+    # ------------------------------------------------------------ helpers
+    def _dtype(self, dtype):
+        if dtype is None:
+            return self.backend.float_dtype
+        return getattr(self.backend.xp, dtype) if isinstance(dtype, str) else dtype
+
+    def _place(self, host, dtype=None):
+        return self.backend.asarray(host, dtype=dtype)
+
+    def _native_seed(self):
+        return int(self._seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+    def _make_native(self):
+        name, dev = self.backend.name, self.backend.device
+        seed = self._native_seed()
+        if name == "jax":
+            import jax
+
+            return [jax.random.key(seed)]
+        if name == "torch":
+            import torch
+
+            return torch.Generator(device=dev).manual_seed(seed)
+        import cupy
+
+        with cupy.cuda.Device(dev.id):
+            return cupy.random.default_rng(seed)
+
+    def _jax_sub(self):
+        import jax
+
+        self._native_state[0], sub = jax.random.split(self._native_state[0])
+        return sub
+
+    def _native_draw(self, kind, shape, dtype, a, b):
+        name, dev = self.backend.name, self.backend.device
+        if name == "jax":
+            import jax
+
+            with jax.default_device(dev):
+                sub = self._jax_sub()
+                if kind == "normal":
+                    return jax.random.normal(sub, shape, dtype) * b + a
+                return jax.random.uniform(sub, shape, dtype, minval=a, maxval=b)
+        if name == "torch":
+            import torch
+
+            g = self._native_state
+            if kind == "normal":
+                return torch.randn(shape, generator=g, device=dev, dtype=dtype) * b + a
+            return torch.rand(shape, generator=g, device=dev, dtype=dtype) * (b - a) + a
+        import cupy
+
+        with cupy.cuda.Device(dev.id):
+            g = self._native_state
+            if kind == "normal":
+                return g.standard_normal(shape, dtype=dtype) * b + a
+            return g.random(shape, dtype=dtype) * (b - a) + a
+
+    # ------------------------------------------------------------ draws
+    def normal(self, shape, mean=0.0, std=1.0, dtype=None):
+        """Normal draws :math:`\\mathcal N(\\text{mean}, \\text{std}^2)` of ``shape``."""
+        shape, dtype = _shape(shape), self._dtype(dtype)
+        if self.native:
+            return self._native_draw("normal", shape, dtype, mean, std)
+        return self._place(self._host.normal(mean, std, size=shape), dtype)
+
+    def uniform(self, shape, low=0.0, high=1.0, dtype=None):
+        """Uniform draws on :math:`[\\text{low}, \\text{high})` of ``shape``."""
+        shape, dtype = _shape(shape), self._dtype(dtype)
+        if self.native:
+            return self._native_draw("uniform", shape, dtype, low, high)
+        return self._place(self._host.uniform(low, high, size=shape), dtype)
+
+    def bernoulli(self, p, shape):
+        """Boolean draws, True with probability ``p`` (a number or array broadcastable to ``shape``)."""
+        shape = _shape(shape)
+        if self.native:
+            u = self._native_draw("uniform", shape, self.backend.float_dtype, 0.0, 1.0)
+            return u < p
+        p = self.backend.to_numpy(p) if not isinstance(p, (int, float)) else p
+        return self._place(self._host.random(size=shape) < p)
+
+    def integers(self, low, high, shape):
+        """Integers uniform on ``[low, high)`` (host draw, the same on every backend)."""
+        return self._place(self._host.integers(low, high, size=_shape(shape)))
+
+    def permutation(self, n):
+        """A random permutation of ``range(n)`` as an integer array."""
+        return self._place(self._host.permutation(int(n)))
+
+    def choice(self, n, size, replace=False):
+        """``size`` indices drawn from ``range(n)`` (without replacement by default)."""
+        if not replace and size > n:
+            raise ValueError(f"cannot draw size={size} without replacement from n={n}")
+        return self._place(self._host.choice(int(n), size=_shape(size), replace=replace))
+
+    def split(self):
+        """A new, statistically independent generator on the same backend and device."""
+        return Generator(self.backend, self._seq.spawn(1)[0], native=self.native)
+
+    def key(self):
+        """A fresh ``jax.random`` key derived from this generator, for use under ``jax.jit``."""
+        import jax
+
+        return jax.random.key(int(self._host.integers(0, 2**62)))
+
+    def numpy(self):
+        """The host ``numpy.random.Generator`` behind the portable draws."""
+        return self._host
+
+
+def default_rng(seed=None, backend=None, device=None, *, native=False):
+    """``Generator(get_backend(backend, device), seed)``."""
+    return Generator(get_backend(backend, device), seed, native=native)

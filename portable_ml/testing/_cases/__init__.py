@@ -1,0 +1,1 @@
+"""Registry cases, one module per family; each module exports ``CASES``."""

@@ -1,0 +1,26 @@
+"""Cases for the shared numerical helpers of the ground layer."""
+
+from ... import _numerics as _n
+from ..registry import Case, normal, unit
+
+
+def _xp_of(fn):
+    """Bind ``xp`` from the first argument, as public formulas do."""
+    from ..._xp import array_namespace
+
+    def wrapped(x, *rest, **kw):
+        return fn(x, *rest, xp=array_namespace(x, *rest), **kw)
+
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+CASES = [
+    Case("_numerics.logsumexp", _xp_of(_n.logsumexp), lambda r: (normal(r, 4, 5, scale=3.0),),
+         kwargs={"axis": -1}, grad_argnums=(0,)),
+    Case("_numerics.softplus", _xp_of(_n.softplus), lambda r: (normal(r, 7, scale=5.0),), grad_argnums=(0,)),
+    Case("_numerics.log_sigmoid", _xp_of(_n.log_sigmoid), lambda r: (normal(r, 7, scale=5.0),),
+         grad_argnums=(0,)),
+    Case("_numerics.sigmoid", _xp_of(_n.sigmoid), lambda r: (normal(r, 7, scale=5.0),), grad_argnums=(0,)),
+    Case("_numerics.xlogy", _xp_of(_n.xlogy), lambda r: (unit(r, 6), unit(r, 6)), grad_argnums=(1,)),
+]

@@ -1,0 +1,92 @@
+"""The user-facing testing tools: assert_close and the pytest plugin."""
+
+import json
+
+import numpy as np
+import pytest
+
+from portable_ml.cli import main
+from portable_ml.testing import assert_close, default_tolerance
+
+
+def test_assert_close_across_backends(backend):
+    x = backend.asarray(np.linspace(0, 1, 5))
+    assert_close(x, np.linspace(0, 1, 5))
+
+
+def test_assert_close_reports_the_worst_element():
+    a = np.array([1.0, 2.0, 3.5])
+    with pytest.raises(AssertionError, match=r"1 of 3 elements not close.*worst at \(2,\)"):
+        assert_close(a, np.array([1.0, 2.0, 3.0]))
+
+
+def test_assert_close_dtype_aware_defaults():
+    assert default_tolerance(np.float32(1), np.float64(1))[0] > default_tolerance(np.float64(1))[0]
+    assert_close(np.float32(1.0) + np.float32(1e-6), np.float64(1.0))
+    with pytest.raises(AssertionError):
+        assert_close(np.float64(1.0) + 1e-6, np.float64(1.0))
+
+
+def test_assert_close_shapes_nan_and_trees():
+    with pytest.raises(AssertionError, match="shapes differ"):
+        assert_close(np.ones(2), np.ones(3))
+    with pytest.raises(AssertionError, match="NaN positions"):
+        assert_close(np.array([np.nan]), np.array([1.0]))
+    assert_close({"a": [np.inf, 1.0]}, {"a": [np.inf, 1.0]})
+
+
+def test_plugin_runs_a_users_test_on_every_backend(pytester):
+    pytester.makepyfile(
+        """
+        from portable_ml.testing import assert_close
+
+        def my_softmax(x, xp):
+            e = xp.exp(x - xp.max(x, axis=-1, keepdims=True))
+            return e / xp.sum(e, axis=-1, keepdims=True)
+
+        def test_rows_sum_to_one(xp):
+            s = my_softmax(xp.asarray([[1.0, 2.0], [3.0, 5.0]]), xp)
+            assert_close(xp.sum(s, axis=-1), xp.ones(2, dtype=s.dtype))
+        """
+    )
+    res = pytester.runpytest("--pml-backends=numpy,array_api_strict", "-v")
+    res.assert_outcomes(passed=2)
+    res.stdout.fnmatch_lines(["*test_rows_sum_to_one?numpy?*PASSED*", "*array_api_strict*PASSED*"])
+
+
+def test_plugin_applies_deviation_lists(pytester):
+    pytester.makeini("[pytest]\npml_deviations = devs\n")
+    pytester.mkdir("devs")
+    pytester.mkdir("devs/array_api_strict")
+    (pytester.path / "devs/array_api_strict/deviations.toml").write_text(
+        '[[deviation]]\ntest = "test_fails_on_strict*"\nreason = "strict has no frobnicate"\n'
+    )
+    pytester.makepyfile(
+        """
+        def test_fails_on_strict(backend):
+            assert backend.name != "array_api_strict"
+        """
+    )
+    res = pytester.runpytest("--pml-backends=numpy,array_api_strict", "-rx")
+    res.assert_outcomes(passed=1, xfailed=1)
+    res.stdout.fnmatch_lines(["*known array_api_strict deviation: strict has no frobnicate*"])
+
+
+def test_plugin_rejects_unknown_backend(pytester):
+    pytester.makepyfile("def test_x(xp): pass")
+    res = pytester.runpytest("--pml-backends=tensorflow")
+    assert res.ret != 0
+    res.stderr.fnmatch_lines(["*unknown backend*tensorflow*"])
+
+
+def test_cli_info(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "numpy" in out and "backend" in out
+
+
+def test_cli_info_json(capsys):
+    assert main(["info", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    names = {r["backend"]: r for r in data["backends"]}
+    assert names["numpy"]["usable"] and names["numpy"]["devices"] == ["cpu"]
