@@ -84,6 +84,102 @@ def cmd_info(args):
     return 0
 
 
+def _deviations(folder):
+    """``{backend: [(glob, reason), ...]}`` from ``folder/<backend>/deviations.toml``."""
+    import pathlib
+    import tomllib
+
+    out = {}
+    root = pathlib.Path(folder)
+    for name in BACKENDS:
+        path = root / name / "deviations.toml"
+        if path.is_file():
+            with open(path, "rb") as f:
+                out[name] = [(e["test"], e["reason"]) for e in tomllib.load(f).get("deviation", [])]
+    return out
+
+
+def conformance_matrix(backends=None, dtype="float64", family=None, deviations_dir="backends", progress=None):
+    """Rows ``{"function", <backend>: cell}`` for every registered public function.
+
+    A cell is ``"pass"``, ``"deviation: <reason>"``, ``"FAIL: ..."`` or
+    ``"ERROR: ..."``; pass and fail cells carry the max relative error against
+    the float64 NumPy run.
+    """
+    import fnmatch
+
+    import numpy as np
+
+    from .testing.conformance import check_conformance
+    from .testing.registry import cases, inputs
+
+    backends = backends or available_backends()
+    if dtype == "float64" and "jax" in backends:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    devs = _deviations(deviations_dir)
+    rows = []
+    for case in cases():
+        if case.name.startswith("_") and family != case.family:
+            continue  # private ground helpers: only when asked for by family
+        if family and case.family != family:
+            continue
+        args = [a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in inputs(case)]
+        known = {}
+        for b in backends:
+            node = f"tests/test_invariants.py::test_matches_numpy_float64_and_keeps_dtype[{b}-{dtype}-{case.name}]"
+            for glob, reason in devs.get(b, ()):
+                if fnmatch.fnmatchcase(node, glob):
+                    known[b] = reason
+        report = check_conformance(case.fn, *args, backends=backends, kwargs=case.kwargs,
+                                   rtol=case.rtol.get(dtype), atol=case.atol.get(dtype),
+                                   repeats=1, deviations=known)
+        row = {"function": case.name}
+        for r in report.results:
+            if r.status == "pass":
+                row[r.backend] = f"pass ({r.max_rel_error:.1g})"
+            elif r.status == "deviation":
+                row[r.backend] = f"deviation: {r.message}"
+            else:
+                row[r.backend] = f"{r.status.upper()}: {r.message}"
+        rows.append(row)
+        if progress:
+            progress(case.name)
+    return rows
+
+
+def _markdown(rows, columns):
+    esc = lambda v: str(v).replace("|", "\\|")  # noqa: E731
+    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    out += ["| " + " | ".join(esc(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def cmd_conformance(args):
+    backends = [b.strip() for b in args.backends.split(",")] if args.backends else available_backends()
+    for b in backends:
+        get_backend(b)  # unknown or unusable: a clear error listing what is available
+    tick = (lambda name: print(".", end="", file=sys.stderr, flush=True)) if not args.json else None
+    rows = conformance_matrix(backends, dtype=args.dtype, family=args.family,
+                              deviations_dir=args.deviations, progress=tick)
+    if tick:
+        print(file=sys.stderr)
+    cols = ["function", *backends]
+    if args.json:
+        print(json.dumps({"dtype": args.dtype, "rows": rows}, indent=2))
+    else:
+        print(format_table(rows, cols))
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(f"# Conformance matrix ({args.dtype})\n\n"
+                    "Every registered public function on every backend, compared with a float64 NumPy run; "
+                    "the number is the largest relative error.\n\n")
+            f.write(_markdown(rows, cols) + "\n")
+    failed = [r["function"] for r in rows if any(str(v).startswith(("FAIL", "ERROR")) for v in r.values())]
+    return 1 if failed else 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="portable-ml", description=__doc__)
     parser.add_argument("--version", action="version", version=f"portable_ml {__version__}")
@@ -91,6 +187,14 @@ def build_parser():
     p = sub.add_parser("info", help="backends, versions and devices")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_info)
+    p = sub.add_parser("conformance", help="function x backend conformance matrix of the public API")
+    p.add_argument("--backends", help="comma-separated backends (default: all available)")
+    p.add_argument("--dtype", default="float64", choices=("float32", "float64"))
+    p.add_argument("--family", help="only this family (losses, metrics, ...)")
+    p.add_argument("--deviations", default="backends", help="folder of known-deviation lists")
+    p.add_argument("--markdown", metavar="FILE", help="also write the matrix as Markdown")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_conformance)
     return parser
 
 

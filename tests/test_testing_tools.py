@@ -90,3 +90,62 @@ def test_cli_info_json(capsys):
     data = json.loads(capsys.readouterr().out)
     names = {r["backend"]: r for r in data["backends"]}
     assert names["numpy"]["usable"] and names["numpy"]["devices"] == ["cpu"]
+
+
+def _softmax(x):
+    import array_api_compat
+
+    xp = array_api_compat.array_namespace(x)
+    e = xp.exp(x - xp.max(x))
+    return e / xp.sum(e)
+
+
+def test_check_conformance_passes_a_portable_function():
+    from portable_ml.testing import check_conformance
+
+    x = np.random.default_rng(0).normal(size=6).astype(np.float32)
+    rep = check_conformance(_softmax, x, backends=["numpy", "array_api_strict"])
+    assert rep.ok, str(rep)
+    assert rep["numpy"].dtype_kept and rep["numpy"].device_kept
+    assert 0 < rep["numpy"].max_abs_error < 1e-6  # float32 vs the float64 reference
+    assert "array_api_strict" in str(rep)
+
+
+@pytest.mark.filterwarnings("ignore:__array_wrap__:DeprecationWarning")
+def test_check_conformance_catches_a_numpy_only_function():
+    from portable_ml.testing import check_conformance
+
+    rep = check_conformance(lambda x: np.exp(x), np.ones(3), backends=["numpy", "array_api_strict", "torch"])
+    assert rep["numpy"].status == "pass"
+    assert rep["array_api_strict"].status == "fail" and not rep["array_api_strict"].device_kept
+    assert not rep.ok
+    rep2 = check_conformance(lambda x: np.exp(x), np.ones(3), backends=["array_api_strict"],
+                             deviations={"array_api_strict": "uses NumPy directly"})
+    assert rep2.ok and rep2["array_api_strict"].status == "deviation"
+
+
+def test_check_conformance_reports_dtype_changes():
+    from portable_ml.testing import check_conformance
+
+    def upcast(x):
+        import array_api_compat
+
+        xp = array_api_compat.array_namespace(x)
+        return xp.astype(x, xp.float64)
+
+    rep = check_conformance(upcast, np.ones(3, dtype=np.float32), backends=["numpy"])
+    assert rep["numpy"].status == "fail" and rep["numpy"].dtype_kept is False
+
+
+def test_cli_conformance_markdown(tmp_path, capsys):
+    out = tmp_path / "conf.md"
+    assert main(["conformance", "--family", "_numerics", "--backends", "numpy,array_api_strict",
+                 "--markdown", str(out)]) == 0
+    text = out.read_text()
+    assert "| _numerics.softplus | pass" in text
+    assert "_numerics.logsumexp" in capsys.readouterr().out
+
+
+def test_cli_unknown_backend_is_a_clear_error(capsys):
+    assert main(["conformance", "--backends", "tensorflow"]) == 2
+    assert "available here" in capsys.readouterr().err

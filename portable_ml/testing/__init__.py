@@ -12,7 +12,7 @@ import numpy as np
 
 from ..backend import backend_of, to_numpy
 
-__all__ = ["assert_close", "default_tolerance", "assert_same_backend", "dtype_name"]
+__all__ = ["assert_close", "default_tolerance", "assert_same_backend", "dtype_name", "check_conformance"]
 
 # (rtol, atol) by the *less precise* floating dtype of the two sides.
 _TOL = {
@@ -109,3 +109,6 @@ def assert_same_backend(result, like):
         got = backend_of(leaf)
         if got is not None and got != want:
             raise AssertionError(f"result leaf is a {got} array ({type(leaf).__name__}); expected {want}")
+
+
+from .conformance import check_conformance  # noqa: E402  (uses the helpers above)
