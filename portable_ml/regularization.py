@@ -1,0 +1,654 @@
+r"""Regularisation and normalisation: weight penalties, max-norm, dropout,
+batch and layer normalisation with analytic backward passes, early stopping.
+
+Every array function follows the namespace, dtype and device of its inputs
+and runs unchanged under ``jax.jit``, ``jax.grad`` and ``jax.vmap``.  The
+penalties accept pytrees (nested ``dict`` / ``list`` / ``tuple`` of arrays):
+the penalty sums over every leaf and the gradient is a pytree of the same
+structure.
+
+Randomness (:func:`dropout`) comes either from a
+:class:`portable_ml.random.Generator` (same seed, same mask on every backend)
+or, inside ``jax.jit``, from an explicit JAX PRNG key.  This module imports
+no array library and not the backend selector: the generator is used through
+its ``bernoulli`` method only, and JAX is used only when the caller already
+handed us a JAX key.
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+from typing import Any, NamedTuple
+
+from ._xp import (
+    array_namespace,
+    as_float,
+    check_nonempty,
+    check_positive,
+    check_same_shape,
+    float_dtype,
+)
+from .tree import tree_leaves, tree_map
+
+__all__ = [
+    "l1_penalty",
+    "l1_penalty_grad",
+    "l2_penalty",
+    "l2_penalty_grad",
+    "elastic_net_penalty",
+    "elastic_net_penalty_grad",
+    "max_norm",
+    "dropout",
+    "batch_norm",
+    "batch_norm_backward",
+    "BatchNormCache",
+    "layer_norm",
+    "layer_norm_backward",
+    "LayerNormCache",
+    "EarlyStopping",
+]
+
+
+# ------------------------------------------------------------------ helpers
+def _check_strength(value, name):
+    """A penalty strength: a non-negative real number, or an array (unchecked, may be traced)."""
+    if isinstance(value, numbers.Real):
+        check_positive(value, name, strict=False)
+        return
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        raise TypeError(f"{name} must be a non-negative real number or a 0-d array; got {type(value).__name__}")
+
+
+def _tree_arrays(tree, name):
+    """Leaves of ``tree`` and their common namespace; a clear error for empty trees."""
+    leaves = tree_leaves(tree)
+    if not leaves:
+        raise ValueError(f"{name} must hold at least one array; got an empty pytree {tree!r}")
+    return leaves, array_namespace(*leaves)
+
+
+def _tree_sum(fn, tree, name):
+    r"""(:math:`\sum_{\text{leaves}} \sum_i fn(w)_i`, dtype, xp) over the float-promoted leaves."""
+    leaves, xp = _tree_arrays(tree, name)
+    dtype = float_dtype(xp, *leaves)
+    total = None
+    for leaf in leaves:
+        s = xp.sum(fn(as_float(leaf, xp, dtype), xp))
+        total = s if total is None else total + s
+    return total, dtype, xp
+
+
+def _coef(value, like, xp):
+    """A strength as a factor that keeps ``like``'s dtype (numbers stay Python numbers)."""
+    return value if isinstance(value, numbers.Real) else as_float(value, xp, like.dtype)
+
+
+def _leafwise(fn, tree, name):
+    """``tree_map`` of ``fn(leaf_as_float, xp)``, the namespace found once."""
+    _, xp = _tree_arrays(tree, name)
+
+    def one(leaf):
+        return fn(as_float(leaf, xp, float_dtype(xp, leaf)), xp)
+
+    return tree_map(one, tree)
+
+
+def _abs(w, xp):
+    return xp.abs(w)
+
+
+def _square(w, xp):
+    return w * w
+
+
+# ---------------------------------------------------------------- penalties
+def l1_penalty(w, lam):
+    r"""L1 (lasso) penalty :math:`\lambda \sum_i |w_i|`, summed over every leaf.
+
+    Parameters
+    ----------
+    w : array or pytree of arrays
+        Weights; any shapes, one backend and device.
+    lam : float or 0-d array
+        Strength :math:`\lambda \ge 0`.
+
+    Returns
+    -------
+    array of shape ()
+        The penalty, in the promoted floating dtype of the leaves.
+
+    Notes
+    -----
+    .. math:: R(w) = \lambda \sum_i |w_i|, \qquad
+              \frac{\partial R}{\partial w_i} = \lambda \operatorname{sign}(w_i)
+
+    See :func:`l1_penalty_grad` for the subgradient at 0.
+
+    Raises
+    ------
+    ValueError
+        If ``lam`` is negative or NaN, or ``w`` holds no array.
+    TypeError
+        If the leaves mix backends.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(l1_penalty({"W": np.array([1.0, -2.0]), "b": np.array([0.5])}, 0.1))
+    0.35
+    """
+    _check_strength(lam, "lam")
+    total, _, xp = _tree_sum(_abs, w, "w")
+    return _coef(lam, total, xp) * total
+
+
+def l1_penalty_grad(w, lam):
+    r"""Gradient of :func:`l1_penalty`: :math:`\lambda \operatorname{sign}(w)`, leafwise.
+
+    At :math:`w_i = 0`, where :math:`|w|` has no derivative, the subgradient
+    0 is returned (``sign(0) = 0``), the element of the subdifferential
+    :math:`[-\lambda, \lambda]` of least magnitude.
+
+    .. math:: \frac{\partial}{\partial w_i} \lambda \sum_j |w_j| = \lambda \operatorname{sign}(w_i)
+
+    Returns a pytree with the structure of ``w``; each leaf keeps its
+    floating dtype (integer leaves are promoted).
+    """
+    _check_strength(lam, "lam")
+    return _leafwise(lambda x, xp: _coef(lam, x, xp) * xp.sign(x), w, "w")
+
+
+def l2_penalty(w, lam):
+    r"""L2 (ridge / weight-decay) penalty :math:`\lambda \sum_i w_i^2`, summed over every leaf.
+
+    Note the convention: no factor :math:`\tfrac12` (as on the formula
+    sheets); the gradient is therefore :math:`2\lambda w`.
+
+    Parameters
+    ----------
+    w : array or pytree of arrays
+    lam : float or 0-d array
+        Strength :math:`\lambda \ge 0`.
+
+    Returns
+    -------
+    array of shape ()
+
+    Notes
+    -----
+    .. math:: R(w) = \lambda \sum_i w_i^2, \qquad \frac{\partial R}{\partial w_i} = 2 \lambda w_i
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(l2_penalty([np.array([1.0, -2.0]), np.array([[3.0]])], 0.5))
+    7.0
+    """
+    _check_strength(lam, "lam")
+    total, _, xp = _tree_sum(_square, w, "w")
+    return _coef(lam, total, xp) * total
+
+
+def l2_penalty_grad(w, lam):
+    r"""Gradient of :func:`l2_penalty`: :math:`2 \lambda w`, leafwise (a pytree like ``w``).
+
+    .. math:: \frac{\partial}{\partial w_i} \lambda \sum_j w_j^2 = 2 \lambda w_i
+    """
+    _check_strength(lam, "lam")
+    return _leafwise(lambda x, xp: (2 * _coef(lam, x, xp)) * x, w, "w")
+
+
+def elastic_net_penalty(w, l1, l2):
+    r"""Elastic-net penalty :math:`\lambda_1 \sum_i |w_i| + \lambda_2 \sum_i w_i^2`.
+
+    It is exactly ``l1_penalty(w, l1) + l2_penalty(w, l2)``: the L2 part has
+    no factor :math:`\tfrac12`.  (scikit-learn's ``ElasticNet`` objective
+    writes :math:`\alpha\rho\|w\|_1 + \tfrac{\alpha(1-\rho)}{2}\|w\|_2^2`;
+    that is ``l1 = alpha * l1_ratio``, ``l2 = alpha * (1 - l1_ratio) / 2``.)
+
+    Parameters
+    ----------
+    w : array or pytree of arrays
+    l1, l2 : float or 0-d array
+        Non-negative strengths :math:`\lambda_1, \lambda_2`.
+
+    Returns
+    -------
+    array of shape ()
+
+    Notes
+    -----
+    .. math:: R(w) = \lambda_1 \sum_i |w_i| + \lambda_2 \sum_i w_i^2, \qquad
+              \frac{\partial R}{\partial w_i} = \lambda_1 \operatorname{sign}(w_i) + 2\lambda_2 w_i
+    """
+    _check_strength(l1, "l1")
+    _check_strength(l2, "l2")
+    s1, _, xp = _tree_sum(_abs, w, "w")
+    s2, _, _ = _tree_sum(_square, w, "w")
+    return _coef(l1, s1, xp) * s1 + _coef(l2, s2, xp) * s2
+
+
+def elastic_net_penalty_grad(w, l1, l2):
+    r"""Gradient of :func:`elastic_net_penalty`, leafwise (subgradient 0 of the L1 part at 0).
+
+    .. math:: \frac{\partial R}{\partial w_i} = \lambda_1 \operatorname{sign}(w_i) + 2\lambda_2 w_i
+    """
+    _check_strength(l1, "l1")
+    _check_strength(l2, "l2")
+    return _leafwise(
+        lambda x, xp: _coef(l1, x, xp) * xp.sign(x) + (2 * _coef(l2, x, xp)) * x, w, "w"
+    )
+
+
+# ----------------------------------------------------------------- max-norm
+def max_norm(W, *, c=3.0, axis=0):
+    r"""Max-norm constraint: rescale the slices of ``W`` whose L2 norm exceeds ``c``.
+
+    The norm is taken along ``axis`` (default 0: each column of a
+    ``(fan_in, fan_out)`` weight matrix, i.e. the incoming weights of each
+    unit).  Slices with norm at most ``c`` (zero slices included) are
+    returned unchanged, bit for bit.
+
+    Parameters
+    ----------
+    W : array of shape (..., )
+        At least 1-D.
+    c : float
+        Maximum norm, positive.
+    axis : int or tuple of int
+        Axis (axes) along which the norm is taken.
+
+    Returns
+    -------
+    array of the shape and floating dtype of ``W``
+
+    Notes
+    -----
+    .. math:: W_{:,j} \leftarrow W_{:,j} \cdot \min\!\left(1, \frac{c}{\|W_{:,j}\|_2}\right)
+
+    Unlike Keras' ``MaxNorm`` (which divides by ``norm + 1e-7``) there is no
+    fudge term: the rescaled slices have norm ``c`` up to rounding.  The
+    division is guarded (a double ``where``), so zero slices give no warning
+    and ``jax.grad`` stays finite.
+
+    Raises
+    ------
+    ValueError
+        If ``c`` is not positive, or ``W`` is 0-d.
+    """
+    check_positive(c, "c")
+    xp = array_namespace(W)
+    W = as_float(W, xp, float_dtype(xp, W))
+    if W.ndim == 0:
+        raise ValueError(f"W must be at least 1-D; got a 0-d array of shape {tuple(W.shape)}")
+    sq = xp.sum(W * W, axis=axis, keepdims=True)
+    over = sq > c * c
+    safe = xp.where(over, sq, xp.ones_like(sq))
+    scale = xp.where(over, c / xp.sqrt(safe), xp.ones_like(sq))
+    return W * scale
+
+
+# ------------------------------------------------------------------ dropout
+def _is_jax_key(rng):
+    """True for a JAX PRNG key (typed or legacy ``uint32[2]``); never imports JAX."""
+    jax = sys.modules.get("jax")
+    if jax is None or not isinstance(rng, jax.Array):
+        return False
+    return jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key) or (
+        str(rng.dtype) == "uint32" and tuple(rng.shape) == (2,)
+    )
+
+
+def dropout(x, p, rng, *, training=True):
+    r"""Inverted dropout: zero each element with probability ``p``, scale the rest by 1/(1-p).
+
+    Parameters
+    ----------
+    x : array
+        Activations, any shape.
+    p : float
+        Drop probability, :math:`0 \le p < 1` (a Python number: static under ``jax.jit``).
+    rng : portable_ml.random.Generator or JAX PRNG key
+        Source of the mask.  A :class:`~portable_ml.random.Generator` draws
+        the mask on the host (same seed, same mask on every backend) and
+        places it on its own backend and device, which must be those of
+        ``x``.  A JAX key (``jax.random.key`` or a legacy ``PRNGKey``) is
+        used with ``jax.random.bernoulli``; it works inside ``jax.jit`` and
+        requires ``x`` to be a JAX array.  (A generator used inside
+        ``jax.jit`` would bake one fixed mask into the compiled function;
+        pass a key there.)
+    training : bool
+        When False, dropout is the identity.
+
+    Returns
+    -------
+    array of the shape of ``x``
+        ``x`` itself when ``training`` is False or ``p == 0``; otherwise a
+        new array in ``x``'s floating dtype.
+
+    Notes
+    -----
+    With a mask :math:`m_i \sim \operatorname{Bernoulli}(1-p)`:
+
+    .. math:: y_i = \frac{m_i\, x_i}{1-p}, \qquad \mathbb E[y_i] = x_i, \qquad
+              \frac{\partial y_i}{\partial x_i} = \frac{m_i}{1-p}
+
+    The scaling at training time means nothing needs rescaling at inference.
+
+    Raises
+    ------
+    ValueError
+        If ``p`` is outside :math:`[0, 1)`.
+    TypeError
+        If ``p`` is not a real number, ``rng`` is neither a generator nor a
+        JAX key, a key is used with a non-JAX ``x``, or the generator's
+        backend/device differs from ``x``'s.
+    """
+    if not isinstance(p, numbers.Real) or isinstance(p, bool):
+        raise TypeError(f"p must be a real number in [0, 1); got p={p!r} ({type(p).__name__})")
+    if not 0 <= p < 1:
+        raise ValueError(f"p must lie in [0, 1); got p={p!r}")
+    xp = array_namespace(x)
+    if not training or p == 0:
+        return x
+    keep = 1.0 - float(p)
+    shape = tuple(x.shape)
+    if callable(getattr(rng, "bernoulli", None)):
+        mask = rng.bernoulli(keep, shape)
+        try:
+            array_namespace(x, mask)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(
+                f"dropout: the generator {rng!r} draws on another backend or device than x "
+                f"({type(x).__module__}.{type(x).__name__}); bind it to x's backend and device, "
+                "e.g. portable_ml.get_backend(name, device).rng(seed)"
+            ) from exc
+    elif _is_jax_key(rng):
+        import jax
+
+        if not isinstance(x, jax.Array):
+            raise TypeError(
+                f"dropout with a JAX key needs a JAX array x; got {type(x).__module__}.{type(x).__name__}. "
+                "Use a portable_ml.random.Generator for other backends"
+            )
+        mask = jax.random.bernoulli(rng, keep, shape)
+    else:
+        raise TypeError(
+            "rng must be a portable_ml.random.Generator or a JAX PRNG key; "
+            f"got {type(rng).__module__}.{type(rng).__name__}"
+        )
+    x = as_float(x, xp, float_dtype(xp, x))
+    return xp.where(mask, x / keep, xp.zeros_like(x))
+
+
+# ------------------------------------------------------------ normalisation
+class BatchNormCache(NamedTuple):
+    """What :func:`batch_norm_backward` needs: normalised input, scale, inverse std."""
+
+    xhat: Any
+    gamma: Any
+    inv_std: Any
+
+
+class LayerNormCache(NamedTuple):
+    """What :func:`layer_norm_backward` needs: normalised input, scale, inverse std."""
+
+    xhat: Any
+    gamma: Any
+    inv_std: Any
+
+
+def _norm_inputs(x, gamma, beta, eps, feature_shape_of):
+    check_positive(eps, "eps")
+    xp = array_namespace(x, gamma, beta)
+    dtype = float_dtype(xp, x, gamma, beta)
+    x, gamma, beta = (as_float(a, xp, dtype) for a in (x, gamma, beta))
+    if x.ndim == 0:
+        raise ValueError(f"x must be at least 1-D; got a 0-d array of shape {tuple(x.shape)}")
+    check_nonempty(x, "x")
+    want = feature_shape_of(x)
+    for a, name in ((gamma, "gamma"), (beta, "beta")):
+        if tuple(a.shape) != want:
+            raise ValueError(
+                f"{name} must have shape {want} (the feature shape of x, x.shape={tuple(x.shape)}); "
+                f"got {name}.shape={tuple(a.shape)}"
+            )
+    return xp, x, gamma, beta
+
+
+def _normalise(x, axis, eps, xp):
+    """(xhat, inv_std) with the biased variance along ``axis`` (two-pass, keepdims)."""
+    mu = xp.mean(x, axis=axis, keepdims=True)
+    xc = x - mu
+    var = xp.mean(xc * xc, axis=axis, keepdims=True)
+    inv_std = 1.0 / xp.sqrt(var + eps)
+    return xc * inv_std, inv_std
+
+
+def batch_norm(x, gamma, beta, *, eps=1e-5):
+    r"""Batch normalisation (training mode): normalise each feature over the batch axis 0.
+
+    Parameters
+    ----------
+    x : array of shape (n_samples, *features)
+    gamma, beta : arrays of shape features
+        Scale and shift (for 2-D ``x``: shape ``(n_features,)``).
+    eps : float
+        Positive constant added to the variance; makes zero-variance
+        features finite (they map to ``beta``).
+
+    Returns
+    -------
+    y : array of the shape of ``x``
+    cache : BatchNormCache
+        NamedTuple ``(xhat, gamma, inv_std)`` of arrays for
+        :func:`batch_norm_backward` (a pytree: fine to return from
+        ``jax.jit``).
+
+    Notes
+    -----
+    Statistics over the batch, with the *biased* variance (as the formula
+    sheets and ``torch.nn.functional.batch_norm(training=True)`` use it):
+
+    .. math::
+        \mu = \frac1N \sum_n x_n, \quad
+        \sigma^2 = \frac1N \sum_n (x_n - \mu)^2, \quad
+        \hat x_n = \frac{x_n - \mu}{\sqrt{\sigma^2 + \epsilon}}, \quad
+        y_n = \gamma \hat x_n + \beta
+
+    Running averages for inference are the caller's (or a model's) state;
+    this function is pure.  Only axis 0 is reduced: for feature maps
+    ``(N, C, H, W)`` normalised per channel, move ``C`` last and flatten the
+    other axes into the batch first.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is 0-d or empty, ``gamma``/``beta`` do not have shape
+        ``x.shape[1:]``, or ``eps`` is not positive.
+    """
+    xp, x, gamma, beta = _norm_inputs(x, gamma, beta, eps, lambda a: tuple(a.shape[1:]))
+    xhat, inv_std = _normalise(x, 0, eps, xp)
+    return gamma * xhat + beta, BatchNormCache(xhat, gamma, inv_std)
+
+
+def batch_norm_backward(dy, cache):
+    r"""Analytic backward pass of :func:`batch_norm`: ``(dx, dgamma, dbeta)``.
+
+    Parameters
+    ----------
+    dy : array of the shape of ``x``
+        Cotangent :math:`\partial L / \partial y`.
+    cache : BatchNormCache
+        The second output of :func:`batch_norm`.
+
+    Returns
+    -------
+    dx : array of the shape of ``x``
+    dgamma, dbeta : arrays of the shape of ``gamma``
+
+    Notes
+    -----
+    With :math:`s = 1/\sqrt{\sigma^2+\epsilon}` and sums over the batch:
+
+    .. math::
+        \frac{\partial L}{\partial \beta} = \sum_n dy_n, \quad
+        \frac{\partial L}{\partial \gamma} = \sum_n dy_n\, \hat x_n, \quad
+        \frac{\partial L}{\partial x_n} = \frac{\gamma s}{N}
+            \Big(N\, dy_n - \sum_m dy_m - \hat x_n \sum_m dy_m \hat x_m\Big)
+
+    (the compact form: the mean and variance paths folded in, reusing
+    ``dbeta`` and ``dgamma``).
+    """
+    xp = array_namespace(dy, *cache)
+    xhat, gamma, inv_std = cache
+    dy = as_float(dy, xp, xhat.dtype)
+    check_same_shape(dy, xhat, "dy", "x")
+    n = xhat.shape[0]
+    dbeta = xp.sum(dy, axis=0)
+    dgamma = xp.sum(dy * xhat, axis=0)
+    dx = (gamma * inv_std / n) * (n * dy - dbeta - xhat * dgamma)
+    return dx, dgamma, dbeta
+
+
+def layer_norm(x, gamma, beta, *, eps=1e-5):
+    r"""Layer normalisation: normalise each sample over its last axis.
+
+    Parameters
+    ----------
+    x : array of shape (..., d)
+    gamma, beta : arrays of shape (d,)
+    eps : float
+        Positive constant added to the variance (constant rows map to ``beta``).
+
+    Returns
+    -------
+    y : array of the shape of ``x``
+    cache : LayerNormCache
+        NamedTuple ``(xhat, gamma, inv_std)`` for :func:`layer_norm_backward`.
+
+    Notes
+    -----
+    Over the last axis, biased variance (as ``torch.nn.functional.layer_norm``):
+
+    .. math::
+        \mu = \frac1d \sum_j x_j, \quad
+        \sigma^2 = \frac1d \sum_j (x_j - \mu)^2, \quad
+        \hat x_j = \frac{x_j - \mu}{\sqrt{\sigma^2 + \epsilon}}, \quad
+        y_j = \gamma_j \hat x_j + \beta_j
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is 0-d or empty, ``gamma``/``beta`` do not have shape
+        ``(x.shape[-1],)``, or ``eps`` is not positive.
+    """
+    xp, x, gamma, beta = _norm_inputs(x, gamma, beta, eps, lambda a: tuple(a.shape[-1:]))
+    xhat, inv_std = _normalise(x, -1, eps, xp)
+    return gamma * xhat + beta, LayerNormCache(xhat, gamma, inv_std)
+
+
+def layer_norm_backward(dy, cache):
+    r"""Analytic backward pass of :func:`layer_norm`: ``(dx, dgamma, dbeta)``.
+
+    Parameters
+    ----------
+    dy : array of the shape of ``x``
+    cache : LayerNormCache
+
+    Returns
+    -------
+    dx : array of the shape of ``x``
+    dgamma, dbeta : arrays of shape (d,)
+        Summed over every leading axis of ``x``.
+
+    Notes
+    -----
+    With :math:`g_j = \gamma_j\, dy_j` and sums over the last axis (length
+    :math:`d`), per sample:
+
+    .. math::
+        \frac{\partial L}{\partial x_j} = \frac{s}{d}
+            \Big(d\, g_j - \sum_k g_k - \hat x_j \sum_k g_k \hat x_k\Big), \quad
+        \frac{\partial L}{\partial \gamma_j} = \sum_{\text{samples}} dy_j \hat x_j, \quad
+        \frac{\partial L}{\partial \beta_j} = \sum_{\text{samples}} dy_j
+    """
+    xp = array_namespace(dy, *cache)
+    xhat, gamma, inv_std = cache
+    dy = as_float(dy, xp, xhat.dtype)
+    check_same_shape(dy, xhat, "dy", "x")
+    d = xhat.shape[-1]
+    g = dy * gamma
+    dx = (inv_std / d) * (
+        d * g - xp.sum(g, axis=-1, keepdims=True) - xhat * xp.sum(g * xhat, axis=-1, keepdims=True)
+    )
+    dgamma = xp.sum(xp.reshape(dy * xhat, (-1, d)), axis=0)
+    dbeta = xp.sum(xp.reshape(dy, (-1, d)), axis=0)
+    return dx, dgamma, dbeta
+
+
+# ----------------------------------------------------------- early stopping
+class EarlyStopping:
+    r"""Stop training when a monitored value (lower is better) stops improving.
+
+    Parameters
+    ----------
+    patience : int
+        Number of updates in a row without improvement after which
+        :meth:`update` returns True; at least 1.
+    min_delta : float
+        Non-negative margin: a value improves only when it is below
+        ``best - min_delta``.
+
+    Attributes
+    ----------
+    best : float
+        The value at the last improvement (``inf`` before the first
+        update); with ``min_delta=0`` the lowest value seen.
+    wait : int
+        Updates in a row without improvement.
+    stopped : bool
+        Whether the last :meth:`update` said to stop.
+
+    Notes
+    -----
+    A host-side object: :meth:`update` reads its value with ``float()``, so
+    a 0-d device array is synchronised to the host there (by design; call
+    it once per epoch, not inside a jitted step).  NaN never improves.
+
+    Examples
+    --------
+    >>> es = EarlyStopping(2, min_delta=0.1)
+    >>> [es.update(v) for v in (1.0, 0.95, 0.5, 0.45, 0.44)]
+    [False, False, False, False, True]
+    >>> es.best
+    0.5
+    """
+
+    def __init__(self, patience, *, min_delta=0.0):
+        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 1:
+            raise ValueError(f"patience must be an integer >= 1; got patience={patience!r}")
+        if not isinstance(min_delta, numbers.Real):
+            raise TypeError(f"min_delta must be a real number; got {type(min_delta).__name__}")
+        check_positive(min_delta, "min_delta", strict=False)
+        self.patience = int(patience)
+        self.min_delta = float(min_delta)
+        self.best = float("inf")
+        self.wait = 0
+        self.stopped = False
+
+    def __repr__(self):
+        return (f"EarlyStopping(patience={self.patience}, min_delta={self.min_delta}, "
+                f"best={self.best}, wait={self.wait})")
+
+    def update(self, value):
+        """Record ``value``; return True when training should stop."""
+        value = float(value)
+        if value < self.best - self.min_delta:
+            self.best = value
+            self.wait = 0
+        else:
+            self.wait += 1
+        self.stopped = self.wait >= self.patience
+        return self.stopped
