@@ -1,0 +1,395 @@
+"""Synthetic data sets with scikit-learn's generators' arguments, on any backend.
+
+Every generator draws on the host with ``numpy.random.default_rng(seed)`` in
+float64 and then places the result with :meth:`portable_ml.Backend.asarray`,
+so **the same seed gives the same data on every backend and device** (up to
+the final cast to the backend's float dtype).  Arguments follow
+``sklearn.datasets`` (``random_state`` is called ``seed``); the algorithms
+are scikit-learn's, but since they draw from NumPy's ``Generator`` (PCG64)
+rather than the legacy ``RandomState``, the values differ from
+scikit-learn's for the same integer seed while the distributions are the
+same.
+
+Returned ``X`` has the backend's default float dtype (or ``dtype``);
+classification labels ``y`` have the backend's default integer dtype.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .backend import backend_of, get_backend, to_numpy
+
+__all__ = ["make_blobs", "make_moons", "make_classification", "make_regression"]
+
+
+# ------------------------------------------------------------------ helpers
+def _check_int(value, name, low=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {name}={value!r}")
+    return int(value)
+
+
+def _check_real(value, name, low=0.0, high=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value or (
+            high is not None and value > high):
+        rng = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be a number {rng}; got {name}={value!r}")
+    return float(value)
+
+
+def _host(obj):
+    """Host NumPy float64 array of array-like ``obj`` (any backend's array, list, ...)."""
+    return np.asarray(to_numpy(obj) if backend_of(obj) not in (None, "numpy") else obj, dtype=np.float64)
+
+
+def _place(X, y, backend, device, dtype, classification):
+    be = get_backend(backend, device)
+    if dtype is not None and isinstance(dtype, str):
+        dtype = getattr(be.xp, dtype)
+    fdt = be.float_dtype if dtype is None else dtype
+    if not be.xp.isdtype(fdt, "real floating"):
+        raise TypeError(f"dtype must be a real floating dtype of the {be.name} backend; got {dtype!r}")
+    Xb = be.asarray(X, dtype=fdt)
+    if classification:
+        info = be.xp.__array_namespace_info__()
+        try:
+            idt = info.default_dtypes(device=be.device)["integral"]
+        except Exception:
+            idt = info.default_dtypes()["integral"]
+        yb = be.asarray(y, dtype=idt)
+    else:
+        yb = be.asarray(y, dtype=fdt)
+    return be, Xb, yb
+
+
+def _shuffle_rows(gen, *arrays):
+    perm = gen.permutation(arrays[0].shape[0])
+    return tuple(a[perm] for a in arrays)
+
+
+# ------------------------------------------------------------------ generators
+def make_blobs(n_samples=100, n_features=2, *, centers=None, cluster_std=1.0, center_box=(-10.0, 10.0),
+               shuffle=True, seed=None, return_centers=False, backend=None, device=None, dtype=None):
+    r"""Isotropic Gaussian blobs for clustering (as ``sklearn.datasets.make_blobs``).
+
+    Sample :math:`i` of cluster :math:`k` is :math:`x_i \sim \mathcal N(c_k, \sigma_k^2 I)`.
+
+    Parameters
+    ----------
+    n_samples : int or sequence of int
+        Total number of points, split as equally as possible among the
+        centres (the first ``n_samples % k`` get one more), or the number of
+        points per centre.
+    n_features : int
+        Dimension (ignored when ``centers`` is an array).
+    centers : int or array of shape (k, n_features), optional
+        Number of centres drawn uniformly in ``center_box`` (default 3 when
+        ``n_samples`` is an int), or the centres themselves.
+    cluster_std : float or sequence of float
+        Standard deviation of every cluster, or one per cluster.
+    center_box : (float, float)
+        Bounds of the random centres.
+    shuffle : bool
+        Shuffle the samples (otherwise they come grouped by cluster).
+    seed : int, optional
+        Seed of the host generator (``None``: fresh entropy).
+    return_centers : bool
+        Also return the centres (float array of shape (k, n_features)).
+    backend, device
+        Where the arrays are placed (:func:`portable_ml.get_backend`).
+    dtype : dtype or str, optional
+        Floating dtype of ``X`` (default: the backend's float dtype).
+
+    Returns
+    -------
+    X : array of shape (n_samples, n_features)
+    y : integer array of shape (n_samples,)
+        Cluster index of each sample, in ``[0, k)``.
+    centers : array of shape (k, n_features)
+        Only with ``return_centers=True``.
+    """
+    gen = np.random.default_rng(seed)
+    n_features = _check_int(n_features, "n_features")
+    lo, hi = (float(v) for v in center_box)
+    if not lo <= hi:
+        raise ValueError(f"center_box must be (low, high) with low <= high; got center_box={center_box!r}")
+    if isinstance(n_samples, numbers.Integral) and not isinstance(n_samples, bool):
+        n_total = _check_int(n_samples, "n_samples")
+        if centers is None:
+            centers = 3
+        if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
+            k = _check_int(centers, "centers")
+            C = gen.uniform(lo, hi, size=(k, n_features))
+        else:
+            C = _host(centers)
+            if C.ndim != 2:
+                raise ValueError(f"centers must be an int or an array of shape (k, n_features); got shape {C.shape}")
+            k, n_features = C.shape
+        counts = np.full(k, n_total // k)
+        counts[: n_total % k] += 1
+    else:
+        counts = np.asarray(list(n_samples))
+        if counts.ndim != 1 or counts.size == 0 or counts.dtype.kind not in "iu" or (counts < 0).any():
+            raise ValueError(f"n_samples must be a positive int or a sequence of non-negative ints; got {n_samples!r}")
+        k = counts.size
+        if centers is None:
+            C = gen.uniform(lo, hi, size=(k, n_features))
+        else:
+            C = _host(centers)
+            if C.ndim != 2 or C.shape[0] != k:
+                raise ValueError(f"centers must have one row per entry of n_samples ({k}); got shape {C.shape}")
+            n_features = C.shape[1]
+    std = np.asarray(to_numpy(cluster_std), dtype=np.float64)
+    if std.ndim == 0:
+        std = np.full(k, float(std))
+    if std.shape != (k,):
+        raise ValueError(f"cluster_std must be a number or one value per centre ({k}); got {cluster_std!r}")
+    if (std < 0).any():
+        raise ValueError(f"cluster_std must be non-negative; got {cluster_std!r}")
+    y = np.repeat(np.arange(k), counts)
+    X = C[y] + std[y, None] * gen.standard_normal((y.size, n_features))
+    if shuffle:
+        X, y = _shuffle_rows(gen, X, y)
+    be, Xb, yb = _place(X, y, backend, device, dtype, True)
+    if return_centers:
+        return Xb, yb, be.asarray(C, dtype=Xb.dtype)
+    return Xb, yb
+
+
+def make_moons(n_samples=100, *, shuffle=True, noise=None, seed=None, backend=None, device=None, dtype=None):
+    r"""Two interleaving half circles (as ``sklearn.datasets.make_moons``).
+
+    The outer moon is :math:`(\cos t, \sin t)`, the inner one
+    :math:`(1 - \cos t, \tfrac12 - \sin t)`, with :math:`t` evenly spaced on
+    :math:`[0, \pi]`; Gaussian noise of standard deviation ``noise`` is then
+    added to every coordinate.
+
+    Parameters
+    ----------
+    n_samples : int or (int, int)
+        Total number of points (the outer moon gets ``n_samples // 2``), or
+        ``(n_outer, n_inner)``.
+    shuffle : bool
+        Shuffle the samples.
+    noise : float, optional
+        Standard deviation of the Gaussian noise (``None``: none).
+    seed, backend, device, dtype
+        As in :func:`make_blobs`.
+
+    Returns
+    -------
+    X : array of shape (n_samples, 2)
+    y : integer array of shape (n_samples,)
+        0 for the outer moon, 1 for the inner one.
+    """
+    if isinstance(n_samples, numbers.Integral) and not isinstance(n_samples, bool):
+        n = _check_int(n_samples, "n_samples")
+        n_out, n_in = n // 2, n - n // 2
+    else:
+        try:
+            n_out, n_in = n_samples
+        except (TypeError, ValueError):
+            raise ValueError(f"n_samples must be an int or a pair of ints; got n_samples={n_samples!r}") from None
+        n_out, n_in = _check_int(n_out, "n_samples[0]", 0), _check_int(n_in, "n_samples[1]", 0)
+    if noise is not None:
+        noise = _check_real(noise, "noise")
+    gen = np.random.default_rng(seed)
+    t_out, t_in = np.linspace(0.0, np.pi, n_out), np.linspace(0.0, np.pi, n_in)
+    X = np.concatenate([
+        np.stack([np.cos(t_out), np.sin(t_out)], axis=1),
+        np.stack([1.0 - np.cos(t_in), 0.5 - np.sin(t_in)], axis=1),
+    ])
+    y = np.concatenate([np.zeros(n_out, dtype=np.int64), np.ones(n_in, dtype=np.int64)])
+    if shuffle:
+        X, y = _shuffle_rows(gen, X, y)
+    if noise is not None:
+        X = X + gen.normal(0.0, noise, size=X.shape)
+    return _place(X, y, backend, device, dtype, True)[1:]
+
+
+def _hypercube_vertices(n, d, gen):
+    """``n`` distinct vertices of {0, 1}^d (distinct while d <= 30, as scikit-learn)."""
+    if d > 30:
+        return np.hstack([gen.integers(0, 2, size=(n, d - 30)), _hypercube_vertices(n, 30, gen)])
+    codes = gen.choice(2 ** d, size=n, replace=False)
+    return (codes[:, None] >> np.arange(d)) & 1
+
+
+def make_classification(n_samples=100, n_features=20, *, n_informative=2, n_redundant=2, n_repeated=0,
+                        n_classes=2, n_clusters_per_class=2, weights=None, flip_y=0.01, class_sep=1.0,
+                        hypercube=True, shift=0.0, scale=1.0, shuffle=True, seed=None,
+                        backend=None, device=None, dtype=None):
+    r"""Random n-class problem (Guyon's Madelon design, as ``sklearn.datasets.make_classification``).
+
+    Each class is made of ``n_clusters_per_class`` Gaussian clusters whose
+    centres are distinct vertices of a hypercube of side ``2 * class_sep`` in
+    the ``n_informative`` informative dimensions; each cluster gets a random
+    covariance (:math:`x \mapsto xA`, :math:`A_{ij} \sim U(-1, 1)`).  Then come
+    ``n_redundant`` random linear combinations of the informative features,
+    ``n_repeated`` copies of informative/redundant ones and standard normal
+    noise features.  A fraction ``flip_y`` of labels is redrawn at random;
+    features are shifted by ``shift`` and multiplied by ``scale`` (``None``:
+    random, as scikit-learn).  With ``shuffle`` the samples *and the feature
+    columns* are permuted; otherwise the informative features come first.
+
+    Parameters
+    ----------
+    n_samples, n_features, n_informative, n_redundant, n_repeated, n_classes,
+    n_clusters_per_class, weights, flip_y, class_sep, hypercube, shift, scale, shuffle
+        As in scikit-learn.  ``weights`` are class proportions (length
+        ``n_classes`` or ``n_classes - 1``).
+    seed, backend, device, dtype
+        As in :func:`make_blobs`.
+
+    Returns
+    -------
+    X : array of shape (n_samples, n_features)
+    y : integer array of shape (n_samples,)
+        Labels in ``[0, n_classes)``.
+
+    Raises
+    ------
+    ValueError
+        If ``n_informative + n_redundant + n_repeated > n_features``, or
+        ``n_classes * n_clusters_per_class > 2 ** n_informative``, or
+        ``weights`` has the wrong length.
+    """
+    n_samples = _check_int(n_samples, "n_samples")
+    n_features = _check_int(n_features, "n_features")
+    n_informative = _check_int(n_informative, "n_informative")
+    n_redundant = _check_int(n_redundant, "n_redundant", 0)
+    n_repeated = _check_int(n_repeated, "n_repeated", 0)
+    n_classes = _check_int(n_classes, "n_classes")
+    n_clusters_per_class = _check_int(n_clusters_per_class, "n_clusters_per_class")
+    flip_y = _check_real(flip_y, "flip_y", 0.0, 1.0)
+    class_sep = _check_real(class_sep, "class_sep")
+    if n_informative + n_redundant + n_repeated > n_features:
+        raise ValueError(f"n_informative + n_redundant + n_repeated = {n_informative + n_redundant + n_repeated} "
+                         f"must be <= n_features = {n_features}")
+    n_clusters = n_classes * n_clusters_per_class
+    if np.log2(n_clusters) > n_informative:
+        raise ValueError(f"n_classes * n_clusters_per_class = {n_clusters} must be <= "
+                         f"2**n_informative = {2 ** n_informative}")
+    if weights is None:
+        w = np.full(n_classes, 1.0 / n_classes)
+    else:
+        w = np.asarray(weights, dtype=np.float64).ravel()
+        if w.size == n_classes - 1:
+            w = np.append(w, 1.0 - w.sum())
+        if w.size != n_classes:
+            raise ValueError(f"weights must have n_classes ({n_classes}) or n_classes - 1 entries; "
+                             f"got {np.asarray(weights).size}")
+    gen = np.random.default_rng(seed)
+    n_random = n_features - n_informative - n_redundant - n_repeated
+
+    counts = np.array([int(n_samples * w[k % n_classes] / n_clusters_per_class) for k in range(n_clusters)])
+    np.add.at(counts, np.arange(n_samples - counts.sum()) % n_clusters, 1)
+    cluster = np.repeat(np.arange(n_clusters), counts)
+    y = cluster % n_classes
+
+    centroids = _hypercube_vertices(n_clusters, n_informative, gen).astype(np.float64) * (2 * class_sep) - class_sep
+    if not hypercube:
+        centroids = centroids * gen.uniform(size=(n_clusters, 1)) * gen.uniform(size=(1, n_informative))
+
+    # informative features: per-cluster random covariance, then shift to its vertex
+    Z = gen.standard_normal((n_samples, n_informative))
+    A = 2.0 * gen.uniform(size=(n_clusters, n_informative, n_informative)) - 1.0
+    informative = np.empty_like(Z)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    for k in range(n_clusters):  # a loop over clusters (few), not samples
+        s, e = starts[k], starts[k + 1]
+        informative[s:e] = Z[s:e] @ A[k] + centroids[k]
+    parts = [informative]
+    if n_redundant:
+        B = 2.0 * gen.uniform(size=(n_informative, n_redundant)) - 1.0
+        parts.append(informative @ B)
+    if n_repeated:
+        base = np.concatenate(parts, axis=1)
+        idx = ((base.shape[1] - 1) * gen.uniform(size=n_repeated) + 0.5).astype(np.intp)
+        parts.append(base[:, idx])
+    if n_random:
+        parts.append(gen.standard_normal((n_samples, n_random)))
+    X = np.concatenate(parts, axis=1)
+
+    if flip_y > 0.0:
+        flip = gen.uniform(size=n_samples) < flip_y
+        y = np.where(flip, gen.integers(0, n_classes, size=n_samples), y)
+    if shift is None:
+        shift = (2.0 * gen.uniform(size=n_features) - 1.0) * class_sep
+    if scale is None:
+        scale = 1.0 + 100.0 * gen.uniform(size=n_features)
+    X = (X + shift) * scale
+    if shuffle:
+        X, y = _shuffle_rows(gen, X, y)
+        X = X[:, gen.permutation(n_features)]
+    return _place(X, y, backend, device, dtype, True)[1:]
+
+
+def make_regression(n_samples=100, n_features=100, *, n_informative=10, n_targets=1, bias=0.0,
+                    effective_rank=None, tail_strength=0.5, noise=0.0, shuffle=True, coef=False,
+                    seed=None, backend=None, device=None, dtype=None):
+    r"""Random linear regression problem (as ``sklearn.datasets.make_regression``).
+
+    .. math:: y = X w + \text{bias} + \varepsilon,\qquad \varepsilon \sim \mathcal N(0, \text{noise}^2)
+
+    where only ``n_informative`` rows of :math:`w` are nonzero, drawn from
+    :math:`U(0, 100)`.  :math:`X` is standard normal, or, with
+    ``effective_rank``, a low-rank matrix with bell-shaped singular values
+    :math:`(1-s)\,e^{-(i/r)^2} + s\,e^{-0.1 i/r}` (scikit-learn's
+    ``make_low_rank_matrix``, :math:`s` = ``tail_strength``).  With
+    ``shuffle`` the samples and the feature columns (with their coefficients)
+    are permuted.
+
+    Parameters
+    ----------
+    n_samples, n_features, n_informative, n_targets, bias, effective_rank, tail_strength, noise, shuffle
+        As in scikit-learn.
+    coef : bool
+        Also return the true coefficients :math:`w`.
+    seed, backend, device, dtype
+        As in :func:`make_blobs`.
+
+    Returns
+    -------
+    X : array of shape (n_samples, n_features)
+    y : array of shape (n_samples,) or (n_samples, n_targets)
+        Float targets (1-D when ``n_targets == 1``).
+    coef : array of shape (n_features,) or (n_features, n_targets)
+        Only with ``coef=True``.
+    """
+    n_samples = _check_int(n_samples, "n_samples")
+    n_features = _check_int(n_features, "n_features")
+    n_informative = _check_int(n_informative, "n_informative", 0)
+    n_targets = _check_int(n_targets, "n_targets")
+    noise = _check_real(noise, "noise")
+    tail_strength = _check_real(tail_strength, "tail_strength", 0.0, 1.0)
+    n_informative = min(n_informative, n_features)
+    gen = np.random.default_rng(seed)
+    if effective_rank is None:
+        X = gen.standard_normal((n_samples, n_features))
+    else:
+        r = _check_int(effective_rank, "effective_rank")
+        n = min(n_samples, n_features)
+        u, _ = np.linalg.qr(gen.standard_normal((n_samples, n)))
+        v, _ = np.linalg.qr(gen.standard_normal((n_features, n)))
+        i = np.arange(n, dtype=np.float64)
+        s = (1.0 - tail_strength) * np.exp(-((i / r) ** 2)) + tail_strength * np.exp(-0.1 * i / r)
+        X = (u * s) @ v.T
+    w = np.zeros((n_features, n_targets))
+    w[:n_informative] = 100.0 * gen.uniform(size=(n_informative, n_targets))
+    y = X @ w + float(bias)
+    if noise > 0.0:
+        y = y + gen.normal(0.0, noise, size=y.shape)
+    if shuffle:
+        X, y = _shuffle_rows(gen, X, y)
+        perm = gen.permutation(n_features)
+        X, w = X[:, perm], w[perm]
+    if n_targets == 1:
+        y, w = y[:, 0], w[:, 0]
+    be, Xb, yb = _place(X, y, backend, device, dtype, False)
+    if coef:
+        return Xb, yb, be.asarray(w, dtype=Xb.dtype)
+    return Xb, yb

@@ -1,0 +1,243 @@
+r"""A multi-layer perceptron with functional parameters and analytic backprop."""
+
+from __future__ import annotations
+
+import numbers
+
+from .._xp import array_namespace, as_float, float_dtype, size
+from ..random import Generator
+from . import init as _init
+from ._common import activations_module
+from .layers import _backward
+
+__all__ = ["MLP"]
+
+_OUTPUTS = ("sigmoid", "softmax", "identity")
+_HE = ("relu", "leaky_relu")
+_LECUN = ("selu",)
+
+
+def _losses():
+    import importlib
+
+    return importlib.import_module("portable_ml.losses")
+
+
+class MLP:
+    r"""Multi-layer perceptron: dense layers, one hidden activation, an output head.
+
+    .. math::
+        a_0 = x,\qquad z_l = a_{l-1} W_l + b_l,\qquad a_l = f(z_l)\ (l < L),\qquad
+        \hat y = g(z_L)
+
+    with :math:`f` the hidden ``activation`` and :math:`g` the ``output``
+    (sigmoid, softmax or identity).  The model holds only its architecture;
+    parameters are a plain pytree — a list of ``{"W": (d_{l-1}, d_l), "b": (d_l,)}``
+    dicts — passed to every method, so ``init``, ``apply`` and
+    ``loss_and_grads`` are pure functions that run under ``jax.jit``, and
+    training needs no autodiff framework (the gradients are the chain rule
+    written out).
+
+    The loss follows the output, each a mean over samples:
+
+    ============  =================================================  ======================================
+    ``output``    loss :math:`L` (``pml.losses``)                     :math:`\partial L/\partial z_L`
+    ============  =================================================  ======================================
+    sigmoid       ``binary_cross_entropy_with_logits`` (mean over     :math:`(\sigma(z_L) - y)/(n k)`
+                  all :math:`n k` elements)
+    softmax       ``softmax_cross_entropy``, one-hot ``y`` (sum       :math:`(\operatorname{softmax}(z_L) - y)/n`
+                  over classes, mean over samples)
+    identity      ``mse`` (mean over all elements)                    :math:`2 (z_L - y)/(n k)`
+    ============  =================================================  ======================================
+
+    Both cross-entropies are computed from the logits :math:`z_L`, so they
+    never overflow or take ``log(0)``.  Backward, for :math:`l = L, \dots, 1`:
+
+    .. math::
+        \frac{\partial L}{\partial W_l} = a_{l-1}^\top \delta_l,\quad
+        \frac{\partial L}{\partial b_l} = \textstyle\sum_n \delta_l,\quad
+        \delta_{l-1} = (\delta_l W_l^\top) \odot f'(z_{l-1}),\qquad
+        \delta_L = \frac{\partial L}{\partial z_L}
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``(d_in, hidden_1, ..., d_out)``, at least two entries.
+    activation : str
+        Hidden activation, a name in :mod:`portable_ml.activations` with a
+        ``*_grad`` (``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"gelu"``, ...).
+    output : {"sigmoid", "softmax", "identity"}
+        Output head (and so the loss).
+
+    Examples
+    --------
+    >>> import portable_ml as pml
+    >>> X, y = pml.datasets.make_moons(200, noise=0.1, seed=0)
+    >>> net = pml.nn.MLP([2, 16, 1], activation="tanh", output="sigmoid")
+    >>> params = net.init(pml.get_backend("numpy").rng(0))
+    >>> loss, grads = net.loss_and_grads(params, X, y[:, None] * 1.0)
+    """
+
+    def __init__(self, layer_sizes, *, activation="relu", output="sigmoid"):
+        sizes = tuple(layer_sizes)
+        if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in sizes):
+            raise ValueError(f"layer_sizes must be at least two positive integers (d_in, ..., d_out); "
+                             f"got layer_sizes={layer_sizes!r}")
+        if output not in _OUTPUTS:
+            raise ValueError(f"output must be one of {_OUTPUTS}; got output={output!r}")
+        if output == "softmax" and sizes[-1] < 2:
+            raise ValueError(f"a softmax output needs at least 2 units; got layer_sizes={layer_sizes!r}")
+        acts = activations_module()
+        if not isinstance(activation, str):
+            raise TypeError(f"activation must be the name of an activation; got {type(activation).__name__}")
+        f, fprime = getattr(acts, activation, None), getattr(acts, activation + "_grad", None)
+        if activation.startswith("_") or not callable(f) or not callable(fprime):
+            raise ValueError(f"activation={activation!r} is not an elementwise activation with a *_grad "
+                             "in portable_ml.activations (e.g. 'relu', 'tanh', 'sigmoid')")
+        self.layer_sizes = tuple(int(s) for s in sizes)
+        self.activation = activation
+        self.output = output
+        self._f, self._fprime = f, fprime
+
+    def __repr__(self):
+        return f"MLP({list(self.layer_sizes)}, activation={self.activation!r}, output={self.output!r})"
+
+    @property
+    def num_layers(self):
+        return len(self.layer_sizes) - 1
+
+    # ------------------------------------------------------------ parameters
+    def init(self, rng, *, dtype=None):
+        """Fresh parameters: a list of ``{"W": (d_in, d_out), "b": (d_out,)}`` dicts.
+
+        Hidden layers use :func:`~portable_ml.nn.he_normal` for ReLU-family
+        activations (``relu``, ``leaky_relu``), :func:`~portable_ml.nn.lecun_normal`
+        for ``selu`` and :func:`~portable_ml.nn.xavier_uniform` otherwise; the
+        output layer uses ``xavier_uniform``; biases start at zero.  Arrays are
+        on ``rng``'s backend and device, in ``dtype`` (default its float dtype),
+        and the same seed gives the same parameters on every backend.
+        """
+        if not isinstance(rng, Generator):
+            raise TypeError(f"rng must be a portable_ml.random.Generator; got {type(rng).__name__}")
+        if self.activation in _HE:
+            hidden = _init.he_normal
+        elif self.activation in _LECUN:
+            hidden = _init.lecun_normal
+        else:
+            hidden = _init.xavier_uniform
+        params = []
+        for i, (d_in, d_out) in enumerate(zip(self.layer_sizes[:-1], self.layer_sizes[1:])):
+            init = _init.xavier_uniform if i == self.num_layers - 1 else hidden
+            W = init(rng, d_in, d_out, dtype=dtype)
+            b = rng.backend.zeros((d_out,), dtype=W.dtype)
+            params.append({"W": W, "b": b})
+        return params
+
+    def _check_params(self, params):
+        if not isinstance(params, (list, tuple)) or len(params) != self.num_layers:
+            raise ValueError(f"params must be a list of {self.num_layers} {{'W', 'b'}} dicts "
+                             f"(from MLP.init); got {type(params).__name__} of length "
+                             f"{len(params) if hasattr(params, '__len__') else '?'}")
+        for i, (layer, d_in, d_out) in enumerate(zip(params, self.layer_sizes[:-1], self.layer_sizes[1:])):
+            W, b = layer["W"], layer["b"]
+            if tuple(W.shape) != (d_in, d_out) or tuple(b.shape) != (d_out,):
+                raise ValueError(f"params[{i}] must hold W of shape {(d_in, d_out)} and b of shape {(d_out,)}; "
+                                 f"got W.shape={tuple(W.shape)}, b.shape={tuple(b.shape)}")
+
+    def _prepare(self, params, x, y=None):
+        self._check_params(params)
+        leaves = [t for layer in params for t in (layer["W"], layer["b"])]
+        xp = array_namespace(x, y, *leaves)
+        dtype = float_dtype(xp, x, *leaves)
+        x = as_float(x, xp, dtype)
+        if x.ndim < 1 or x.shape[-1] != self.layer_sizes[0]:
+            raise ValueError(f"x must have shape (..., {self.layer_sizes[0]}); got x.shape={tuple(x.shape)}")
+        params = [{"W": as_float(p["W"], xp, dtype), "b": as_float(p["b"], xp, dtype)} for p in params]
+        return xp, dtype, params, x
+
+    def _forward(self, params, x, xp):
+        """Inputs of each layer and the pre-activations z_l."""
+        inputs, zs, h = [], [], x
+        for i, layer in enumerate(params):
+            z = xp.matmul(h, layer["W"]) + layer["b"]
+            inputs.append(h)
+            zs.append(z)
+            if i < len(params) - 1:
+                h = self._f(z)
+        return inputs, zs
+
+    def _head(self, z):
+        acts = activations_module()
+        if self.output == "sigmoid":
+            return acts.sigmoid(z)
+        if self.output == "softmax":
+            return acts.softmax(z, axis=-1)
+        return z
+
+    # ------------------------------------------------------------ functional API
+    def logits(self, params, x):
+        """Output pre-activations :math:`z_L`, shape (..., d_out)."""
+        xp, _, params, x = self._prepare(params, x)
+        return self._forward(params, x, xp)[1][-1]
+
+    def apply(self, params, x):
+        r"""Network output :math:`\hat y = g(z_L)` for inputs ``x`` of shape (..., d_in).
+
+        Probabilities for the sigmoid and softmax heads, raw values for identity;
+        shape (..., d_out).
+        """
+        xp, _, params, x = self._prepare(params, x)
+        return self._head(self._forward(params, x, xp)[1][-1])
+
+    def loss_and_grads(self, params, x, y):
+        r"""Mean loss and its gradient w.r.t. every parameter, by analytic backprop.
+
+        Parameters
+        ----------
+        params : list of dict
+            As returned by :meth:`init`.
+        x : array of shape (n, d_in)
+            Inputs (any leading batch axes are allowed and averaged over).
+        y : array of shape (n, d_out)
+            Targets with the output's shape: 0/1 (or soft) labels for sigmoid,
+            one-hot rows for softmax, values for identity.
+
+        Returns
+        -------
+        loss : 0-d array
+            The loss of the output head (table in the class docstring).
+        grads : list of dict
+            Same structure as ``params``: ``{"W": dL/dW_l, "b": dL/db_l}``.
+
+        Raises
+        ------
+        ValueError
+            If ``y`` does not have the output's shape, or ``x``/``params`` have the wrong shapes.
+        """
+        xp, dtype, params, x = self._prepare(params, x, y)
+        y = as_float(y, xp, dtype)
+        inputs, zs = self._forward(params, x, xp)
+        logits = zs[-1]
+        if tuple(y.shape) != tuple(logits.shape):
+            raise ValueError(f"y must have the output's shape {tuple(logits.shape)} "
+                             f"(one-hot rows for a softmax output); got y.shape={tuple(y.shape)}")
+        losses = _losses()
+        m = size(logits)
+        if self.output == "sigmoid":
+            loss = losses.binary_cross_entropy_with_logits(y, logits)
+            delta = (self._head(logits) - y) * (1.0 / m)
+        elif self.output == "softmax":
+            loss = losses.softmax_cross_entropy(y, logits)
+            delta = (self._head(logits) - y) * (self.layer_sizes[-1] / m)
+        else:
+            loss = losses.mse(y, logits)
+            delta = (logits - y) * (2.0 / m)
+        grads = [None] * len(params)
+        for i in range(len(params) - 1, -1, -1):
+            W = params[i]["W"]
+            if i < len(params) - 1:
+                delta = delta * self._fprime(zs[i])
+            dx, dW, db = _backward(delta, inputs[i], W, xp=xp, need_dx=i > 0)
+            grads[i] = {"W": dW, "b": db}
+            delta = dx
+        return loss, grads

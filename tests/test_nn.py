@@ -1,0 +1,378 @@
+"""Neural-network blocks: initialisers, dense layers, attention, MLP.
+
+References: float64 NumPy formulas written here, ``torch.nn.functional.scaled_dot_product_attention``,
+a loop-over-heads multi-head attention, and ``jax.grad`` for every analytic backward pass.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+import portable_ml as pml
+from portable_ml import nn
+from portable_ml.backend import backend_of
+from portable_ml.testing import assert_close, dtype_name
+
+from .helpers import other_device, place
+
+# (rtol, atol) vs float64 references, by dtype: matmul/softmax chains in float32
+# lose a few ulps per reduction, so float32 gets ~1e-5 relative.
+TOL = {"float32": (1e-4, 1e-5), "float64": (1e-10, 1e-12)}
+
+
+def tol(dtype):
+    return TOL[dtype_name(dtype)]
+
+
+def host(backend, x):
+    return np.asarray(backend.to_numpy(x), dtype=np.float64)
+
+
+def needs_activations():
+    return pytest.importorskip("portable_ml.activations", reason="portable_ml.activations not in the tree yet")
+
+
+# ============================================================ initialisers
+# name -> (function, kwargs, kind, expected variance or bound as a function of fan_in, fan_out)
+INITS = {
+    "small_random": (nn.small_random, {"scale": 0.05}, "normal", lambda i, o: 0.05 ** 2),
+    "xavier_uniform": (nn.xavier_uniform, {}, "uniform", lambda i, o: math.sqrt(6 / (i + o))),
+    "xavier_normal": (nn.xavier_normal, {}, "normal", lambda i, o: 2 / (i + o)),
+    "he_normal": (nn.he_normal, {}, "normal", lambda i, o: 2 / i),
+    "he_normal_fan_out": (nn.he_normal, {"mode": "fan_out"}, "normal", lambda i, o: 2 / o),
+    "he_uniform": (nn.he_uniform, {}, "uniform", lambda i, o: math.sqrt(6 / i)),
+    "he_uniform_fan_out": (nn.he_uniform, {"mode": "fan_out"}, "uniform", lambda i, o: math.sqrt(6 / o)),
+    "lecun_normal": (nn.lecun_normal, {}, "normal", lambda i, o: 1 / i),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INITS))
+def test_initialiser_statistics(name):
+    fn, kw, kind, expect = INITS[name]
+    fan_in, fan_out = 300, 200
+    W = fn(pml.get_backend("numpy").rng(0), fan_in, fan_out, **kw)
+    assert W.shape == (fan_in, fan_out) and W.dtype == np.float64
+    n = W.size
+    if kind == "normal":
+        var = expect(fan_in, fan_out)
+        # sample variance has relative standard error sqrt(2/n) ~ 0.6%: allow 5 sigma
+        assert abs(W.var() / var - 1) < 5 * math.sqrt(2 / n), (W.var(), var)
+        assert abs(W.mean()) < 5 * math.sqrt(var / n)
+        # normal, not truncated: the 3-sigma tail is populated as for a Gaussian (0.27%)
+        assert 0.001 < np.mean(np.abs(W) > 3 * math.sqrt(var)) < 0.005
+    else:
+        a = expect(fan_in, fan_out)
+        assert W.min() >= -a and W.max() < a and W.max() > 0.99 * a and W.min() < -0.99 * a
+        assert abs(W.var() / (a * a / 3) - 1) < 0.02
+
+
+def test_zeros():
+    W = nn.zeros(pml.get_backend("numpy").rng(0), 3, 4)
+    np.testing.assert_array_equal(W, np.zeros((3, 4)))
+
+
+@pytest.mark.parametrize("name", ["zeros", "small_random", "xavier_uniform", "xavier_normal", "he_normal",
+                                  "he_uniform", "lecun_normal"])
+def test_initialiser_same_values_every_backend_dtype_and_device(name, backend, float_dtype):
+    fn = getattr(nn, name)
+    ref = fn(pml.get_backend("numpy").rng(3), 7, 5)
+    W = fn(backend.rng(3), 7, 5, dtype=float_dtype)
+    assert backend_of(W) == backend.name and W.dtype == float_dtype and tuple(W.shape) == (7, 5)
+    np.testing.assert_array_equal(backend.to_numpy(W), ref.astype(dtype_name(float_dtype)))
+    # dtype by name and by default
+    assert fn(backend.rng(3), 2, 2, dtype=dtype_name(float_dtype)).dtype == float_dtype
+    assert fn(backend.rng(3), 2, 2).dtype == backend.float_dtype
+    be = other_device(backend)
+    if be is not None:
+        from array_api_compat import device
+
+        assert device(fn(be.rng(3), 4, 3)) == be.device
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (4, 6), (5, 5), (2, 3, 4)])
+def test_orthogonal_is_orthogonal_and_matches_sign_fixed_qr(shape, backend, float_dtype):
+    gain = 1.5
+    W = nn.orthogonal(backend.rng(1), shape, gain=gain, dtype=float_dtype)
+    assert backend_of(W) == backend.name and W.dtype == float_dtype and tuple(W.shape) == shape
+    M = host(backend, W).reshape(-1, shape[-1])
+    rows, cols = M.shape
+    G = M.T @ M if rows >= cols else M @ M.T
+    atol = 1e-5 if dtype_name(float_dtype) == "float32" else 1e-13
+    np.testing.assert_allclose(G, gain ** 2 * np.eye(min(rows, cols)), atol=atol)
+    # independent reference: NumPy's QR of the same normal draws, columns' signs fixed by diag(R)
+    a = pml.get_backend("numpy").rng(1).normal((max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q = q * np.where(np.diag(r) < 0, -1.0, 1.0)
+    ref = gain * (q if rows >= cols else q.T)
+    rtol, atol = (2e-4, 2e-5) if dtype_name(float_dtype) == "float32" else (1e-9, 1e-12)
+    np.testing.assert_allclose(M, ref, rtol=rtol, atol=atol)
+
+
+def test_orthogonal_on_other_device(backend):
+    be = other_device(backend)
+    if be is None:
+        pytest.skip(f"{backend.name} has a single device here")
+    from array_api_compat import device
+
+    assert device(nn.orthogonal(be.rng(0), (4, 3))) == be.device
+
+
+def test_initialiser_bad_input():
+    rng = pml.get_backend("numpy").rng(0)
+    with pytest.raises(TypeError, match="rng must be a portable_ml.random.Generator"):
+        nn.he_normal(np.random.default_rng(0), 3, 4)
+    with pytest.raises(ValueError, match="fan_in must be a positive integer"):
+        nn.xavier_uniform(rng, 0, 4)
+    with pytest.raises(ValueError, match="fan_out must be a positive integer"):
+        nn.xavier_normal(rng, 3, 2.5)
+    with pytest.raises(ValueError, match="mode must be 'fan_in' or 'fan_out'"):
+        nn.he_normal(rng, 3, 4, mode="avg")
+    with pytest.raises(TypeError, match="real floating dtype"):
+        nn.lecun_normal(rng, 3, 4, dtype=np.int64)
+    with pytest.raises(ValueError, match="scale must be positive"):
+        nn.small_random(rng, 3, 4, scale=0.0)
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        nn.orthogonal(rng, (5,))
+
+
+# ============================================================ dense layers
+def _tanh(x):
+    return pml.namespace(x).tanh(x)
+
+
+def _tanh_grad(x):
+    t = pml.namespace(x).tanh(x)
+    return 1 - t * t
+
+
+def _dense_inputs(seed, batch=(6,), d_in=4, d_out=3):
+    r = np.random.default_rng(seed)
+    return (r.normal(size=batch + (d_in,)), r.normal(size=(d_in, d_out)), r.normal(size=(d_out,)),
+            r.normal(size=batch + (d_out,)))
+
+
+@pytest.mark.parametrize("batch", [(6,), (2, 5), ()])
+def test_dense_forward_matches_numpy(batch, backend, float_dtype):
+    x, W, b, _ = _dense_inputs(0, batch)
+    xb, Wb, bb = place(backend, x, W, b, dtype=dtype_name(float_dtype))
+    a, z = nn.dense_forward(xb, Wb, bb, _tanh)
+    assert a.dtype == float_dtype and backend_of(a) == backend.name
+    rtol, atol = tol(float_dtype)
+    assert_close(z, x @ W + b, rtol=rtol, atol=atol)
+    assert_close(a, np.tanh(x @ W + b), rtol=rtol, atol=atol)
+    a0, z0 = nn.dense_forward(xb, Wb, None)  # no bias, identity
+    assert_close(a0, x @ W, rtol=rtol, atol=atol)
+    assert_close(z0, x @ W, rtol=rtol, atol=atol)
+
+
+def _jax_dense_grads(x, W, b, delta, act):
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    def loss(x, W, b):
+        return jnp.sum(delta * act(x @ W + b))
+
+    return jax.grad(loss, argnums=(0, 1, 2))(*(jnp.asarray(t, dtype=jnp.float64) for t in (x, W, b)))
+
+
+@pytest.mark.parametrize("batch", [(6,), (2, 5)])
+def test_dense_backward_matches_jax_grad(batch, backend, float_dtype):
+    """delta = dL/da; (dx, dW, db) equal jax.grad of L = sum(delta * tanh(xW + b))."""
+    import jax.numpy as jnp
+
+    x, W, b, delta = _dense_inputs(1, batch)
+    want = _jax_dense_grads(x, W, b, delta, jnp.tanh)
+    args = place(backend, x, W, b, delta, dtype=dtype_name(float_dtype))
+    xb, Wb, bb, db_ = args
+    _, z = nn.dense_forward(xb, Wb, bb, _tanh)
+    got = nn.dense_backward(db_, xb, Wb, z, _tanh_grad)
+    rtol, atol = tol(float_dtype)
+    for g, w, name in zip(got, want, ("dx", "dW", "db")):
+        assert g.dtype == float_dtype, name
+        assert_close(g, np.asarray(w), rtol=rtol, atol=atol, err_msg=name)
+    # identity activation: z is not needed
+    want = _jax_dense_grads(x, W, b, delta, lambda t: t)
+    got = nn.dense_backward(db_, xb, Wb, None)
+    assert_close(list(got), [np.asarray(w) for w in want], rtol=rtol, atol=atol)
+
+
+def test_dense_bad_input():
+    x, W, b, delta = _dense_inputs(0)
+    with pytest.raises(ValueError, match=r"x.shape\[-1\]=4 must equal W.shape\[0\]=3"):
+        nn.dense_forward(x, W.T, b)
+    with pytest.raises(ValueError, match="W must be 2-D"):
+        nn.dense_forward(x, W[None], b)
+    with pytest.raises(ValueError, match=r"b must have shape \(d_out,\) = \(3,\)"):
+        nn.dense_forward(x, W, b[:2])
+    with pytest.raises(ValueError, match="not an activation of portable_ml.activations"):
+        nn.dense_forward(x, W, b, "no_such_activation")
+    with pytest.raises(TypeError, match="activation must be None, a callable or an activation name"):
+        nn.dense_forward(x, W, b, 3)
+    with pytest.raises(ValueError, match=r"delta must have the layer output's shape \(6, 3\)"):
+        nn.dense_backward(delta[:5], x, W, None)
+    with pytest.raises(ValueError, match="z .* is required when activation_grad is given"):
+        nn.dense_backward(delta, x, W, None, _tanh_grad)
+    with pytest.raises(ValueError, match="softmax is not elementwise"):
+        nn.dense_backward(delta, x, W, delta, "softmax")
+
+
+# ============================================================ attention
+def _np_attention(Q, K, V, mask=None):
+    """float64 reference: softmax(QK^T/sqrt(d)) V, masked keys excluded, fully masked rows -> 0."""
+    logits = Q @ np.swapaxes(K, -1, -2) / math.sqrt(Q.shape[-1])
+    if mask is not None:
+        logits = np.where(mask, logits, -np.inf)
+    m = np.max(logits, axis=-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    e = np.exp(logits - m)
+    s = e.sum(axis=-1, keepdims=True)
+    w = e / np.where(s > 0, s, 1.0)
+    return w @ V, w
+
+
+def _attn_inputs(seed, batch=(2, 3), n_q=5, n_k=7, d_k=8, d_v=6):
+    r = np.random.default_rng(seed)
+    Q, K, V = r.normal(size=batch + (n_q, d_k)), r.normal(size=batch + (n_k, d_k)), r.normal(size=batch + (n_k, d_v))
+    mask = r.random((n_q, n_k)) < 0.7
+    mask[:, 0] = True
+    mask[2] = False  # one query sees no key at all
+    return Q, K, V, mask
+
+
+def test_sdpa_matches_torch(backend, float_dtype):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    Q, K, V, mask = _attn_inputs(0)
+    args = place(backend, Q, K, V, mask, dtype=dtype_name(float_dtype))
+    out, w = nn.scaled_dot_product_attention(*args)
+    assert out.dtype == float_dtype and w.dtype == float_dtype and backend_of(out) == backend.name
+    t = [torch.from_numpy(a) for a in (Q, K, V, mask)]
+    want = F.scaled_dot_product_attention(t[0], t[1], t[2], attn_mask=t[3]).numpy()
+    rtol, atol = tol(float_dtype)
+    assert_close(out, want, rtol=rtol, atol=atol)
+    assert_close(out, _np_attention(Q, K, V, mask)[0], rtol=rtol, atol=atol)
+    assert_close(w, _np_attention(Q, K, V, mask)[1], rtol=rtol, atol=atol)
+    # without a mask, torch again
+    out, _ = nn.scaled_dot_product_attention(*args[:3])
+    assert_close(out, F.scaled_dot_product_attention(t[0], t[1], t[2]).numpy(), rtol=rtol, atol=atol)
+
+
+def test_sdpa_mask_semantics_and_extremes(backend, float_dtype):
+    Q, K, V, mask = _attn_inputs(1, batch=(2,))
+    Q = Q * 1e4  # logits ~1e5: the max-shift keeps exp finite
+    args = place(backend, Q, K, V, mask, dtype=dtype_name(float_dtype))
+    out, w = nn.scaled_dot_product_attention(*args)
+    o, w = host(backend, out), host(backend, w)
+    assert np.all(np.isfinite(o)) and np.all(np.isfinite(w))
+    assert np.all(w[..., ~mask] == 0.0)  # masked keys get exactly zero weight
+    np.testing.assert_array_equal(w[:, 2], 0.0)  # fully masked query: zero weights ...
+    np.testing.assert_array_equal(o[:, 2], 0.0)  # ... and a zero output row, not NaN
+    rows = np.delete(w.sum(-1), 2, axis=1)
+    np.testing.assert_allclose(rows, 1.0, rtol=1e-5)
+
+
+def test_sdpa_broadcasts_batch_axes_and_mask(backend):
+    r = np.random.default_rng(2)
+    Q, K, V = r.normal(size=(3, 1, 4, 5)), r.normal(size=(2, 6, 5)), r.normal(size=(2, 6, 3))
+    mask = r.random((3, 1, 4, 6)) < 0.8
+    out, w = nn.scaled_dot_product_attention(*place(backend, Q, K, V, mask))
+    assert tuple(out.shape) == (3, 2, 4, 3) and tuple(w.shape) == (3, 2, 4, 6)
+    ref_o, ref_w = _np_attention(Q, K, V, mask)
+    assert_close(out, ref_o, rtol=1e-5, atol=1e-6)
+    assert_close(w, ref_w, rtol=1e-5, atol=1e-6)
+
+
+def _mha_inputs(seed, batch=(2,), n_q=5, n_k=6, d_model=8, h=4, d_head=3):
+    r = np.random.default_rng(seed)
+    Q = r.normal(size=batch + (n_q, d_model))
+    K = r.normal(size=batch + (n_k, d_model))
+    V = r.normal(size=batch + (n_k, d_model))
+    W = [r.normal(size=(h, d_model, d_head)) / math.sqrt(d_model) for _ in range(3)]
+    W_O = r.normal(size=(h * d_head, d_model)) / math.sqrt(h * d_head)
+    mask = r.random((n_q, n_k)) < 0.7
+    mask[:, 0] = True
+    return Q, K, V, W[0], W[1], W[2], W_O, h, mask
+
+
+def _mha_loop_reference(Q, K, V, W_Q, W_K, W_V, W_O, h, mask):
+    heads, weights = [], []
+    for i in range(h):  # the formula sheet's loop over heads
+        o, w = _np_attention(Q @ W_Q[i], K @ W_K[i], V @ W_V[i], mask)
+        heads.append(o)
+        weights.append(w)
+    return np.concatenate(heads, axis=-1) @ W_O, np.stack(weights, axis=-3)
+
+
+def test_mha_matches_loop_over_heads(backend, float_dtype):
+    inputs = _mha_inputs(3)
+    args = place(backend, *inputs, dtype=dtype_name(float_dtype))
+    out, w = nn.multi_head_attention(*args)
+    assert out.dtype == float_dtype and backend_of(out) == backend.name
+    assert tuple(w.shape) == (2, 4, 5, 6)
+    ref_o, ref_w = _mha_loop_reference(*inputs)
+    rtol, atol = tol(float_dtype)
+    assert_close(out, ref_o, rtol=rtol, atol=atol)
+    assert_close(w, ref_w, rtol=rtol, atol=atol)
+
+
+def test_mha_matches_torch_multi_head_attention():
+    """Cross-check the head layout with torch's MultiheadAttention (equal d_head, no biases)."""
+    torch = pytest.importorskip("torch")
+    Q, K, V, W_Q, W_K, W_V, W_O, h, mask = _mha_inputs(4, batch=(3,), d_head=2)  # torch needs h*d_head = d_model
+    d_model, d_head = W_Q.shape[1], W_Q.shape[2]
+    # torch packs heads along the output axis of a (h*d_head, d_model) weight applied as x @ W.T
+    pack = lambda W: torch.from_numpy(np.concatenate(list(W), axis=1).T.copy())  # noqa: E731
+    T = lambda a: torch.from_numpy(a)  # noqa: E731
+    out, w = torch.nn.functional.multi_head_attention_forward(
+        T(Q).transpose(0, 1), T(K).transpose(0, 1), T(V).transpose(0, 1), d_model, h,
+        in_proj_weight=None, in_proj_bias=None, bias_k=None, bias_v=None, add_zero_attn=False,
+        dropout_p=0.0, out_proj_weight=T(W_O.T.copy()), out_proj_bias=None, training=False,
+        attn_mask=T(~mask), need_weights=True, average_attn_weights=False,
+        use_separate_proj_weight=True, q_proj_weight=pack(W_Q), k_proj_weight=pack(W_K), v_proj_weight=pack(W_V))
+    got_o, got_w = nn.multi_head_attention(Q, K, V, W_Q, W_K, W_V, W_O, h, mask)
+    np.testing.assert_allclose(got_o, out.transpose(0, 1).numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got_w, w.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_mha_vs_jax_grad_is_finite_with_masked_rows():
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    Q, K, V, W_Q, W_K, W_V, W_O, h, mask = _mha_inputs(5)
+    mask[1] = False
+    K, V, W_K, W_V, W_O, mask = (jnp.asarray(a) for a in (K, V, W_K, W_V, W_O, mask))
+
+    def f(Q, W_Q):
+        return jnp.sum(nn.multi_head_attention(Q, K, V, W_Q, W_K, W_V, W_O, h, mask)[0] ** 2)
+
+    gQ, gW = jax.grad(f, argnums=(0, 1))(jnp.asarray(Q), jnp.asarray(W_Q))
+    assert np.all(np.isfinite(gQ)) and np.all(np.isfinite(gW))
+    np.testing.assert_array_equal(np.asarray(gQ)[:, 1], 0.0)  # a query that attends to nothing has no gradient
+
+
+def test_attention_bad_input():
+    Q, K, V, mask = _attn_inputs(0)
+    with pytest.raises(TypeError, match="mask must be a boolean array"):
+        nn.scaled_dot_product_attention(Q, K, V, mask.astype(np.float64))
+    with pytest.raises(ValueError, match="Q and K must share the feature axis"):
+        nn.scaled_dot_product_attention(Q, K[..., :3], V)
+    with pytest.raises(ValueError, match="K and V must have the same number of keys"):
+        nn.scaled_dot_product_attention(Q, K, V[..., :4, :])
+    with pytest.raises(ValueError, match="shapes do not broadcast"):
+        nn.scaled_dot_product_attention(Q, K, V, mask[:, :4])
+    with pytest.raises(ValueError, match="Q must be at least 2-D"):
+        nn.scaled_dot_product_attention(Q[0, 0, 0], K, V)
+    args = list(_mha_inputs(0))
+    with pytest.raises(ValueError, match="num_heads must be a positive integer"):
+        nn.multi_head_attention(*args[:7], 0)
+    with pytest.raises(ValueError, match=r"W_Q must have shape \(num_heads=3"):
+        nn.multi_head_attention(*args[:7], 3)
+    bad = list(args)
+    bad[6] = args[6][:-1]
+    with pytest.raises(ValueError, match=r"W_O must have shape \(num_heads \* d_head_v = 12"):
+        nn.multi_head_attention(*bad)
+    bad = list(args)
+    bad[0] = args[0][..., :5]
+    with pytest.raises(ValueError, match=r"Q.shape\[-1\]=5 must equal W_Q.shape\[1\]=8"):
+        nn.multi_head_attention(*bad)
