@@ -20,6 +20,7 @@ __all__ = [
     "is_concrete",
     "size",
     "float_dtype",
+    "widest_float_dtype",
     "as_float",
     "scalar_like",
     "check_same_shape",
@@ -116,6 +117,45 @@ def float_dtype(xp, *arrays):
         except Exception:
             pass
     return info.default_dtypes()["real floating"]
+
+
+_WIDEST = {}
+
+
+def widest_float_dtype(xp, like=None):
+    """The most precise real floating dtype ``xp`` offers on the device of ``like``.
+
+    ``float64`` where the device supports it (not on JAX without x64, nor on
+    array-api-strict's ``no_float64`` device), else ``float32``.  Meant for
+    scalars that steer a computation (learning rates, bias corrections), so
+    that they never limit its precision; cast the result to the data's dtype.
+    """
+    dev = None
+    if _is_array(like):
+        try:
+            dev = device_of(like)
+        except Exception:  # tracers: the default device decides
+            dev = None
+        if dev is not None and not _is_single_device(dev):
+            dev = None
+    info = xp.__array_namespace_info__()
+    # Cached: ``dtypes()`` is slow on JAX.  The default float is in the key
+    # because it follows JAX's x64 switch.
+    key = (xp.__name__, dev, info.default_dtypes()["real floating"])
+    try:
+        return _WIDEST[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable device
+        key = None
+    try:
+        dts = info.dtypes(kind="real floating", device=dev)
+    except Exception:
+        dts = info.dtypes(kind="real floating")
+    out = dts.get("float64", dts.get("float32"))
+    if key is not None:
+        _WIDEST[key] = out
+    return out
 
 
 def as_float(x, xp, dtype):

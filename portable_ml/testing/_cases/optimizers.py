@@ -1,0 +1,73 @@
+"""Cases for ``pml.optimizers``: three update steps of each transformation.
+
+Each case takes ``(g, p)``, builds a small nested parameter tree from ``p``,
+and runs three steps of a quadratic pull towards ``g`` (gradient
+``params - g``), returning the last updates.  So every state entry (moments,
+step count, traces) takes part, under ``jit``, ``grad`` and ``vmap`` too.
+"""
+
+from ... import optimizers as O
+from ... import schedules as S
+from ...tree import tree_map
+from ..registry import Case, normal
+
+
+def _tree(p):
+    return {"w": p, "layers": [{"b": 0.5 * p}, 2.0 * p]}
+
+
+def _steps(opt, n=3):
+    def run(g, p):
+        params = _tree(p)
+        state = opt.init(params)
+        updates = None
+        for _ in range(n):
+            grads = tree_map(lambda x: x - g, params)
+            updates, state = opt.update(grads, state, params)
+            params = O.apply_updates(params, updates)
+        return updates
+
+    return run
+
+
+def _wrapper(opt, n=3):
+    def run(g, p):
+        o = O.Optimizer(opt, _tree(p))
+        for _ in range(n):
+            o.step(tree_map(lambda x: x - g, o.params))
+        return o.params
+
+    return run
+
+
+def _apply(p, u):
+    return O.apply_updates(_tree(p), _tree(u))
+
+
+def _args(r):
+    return (normal(r, 5), normal(r, 5))
+
+
+_SCHED = S.warmup_cosine(2, 10, lr_max=0.1, lr_min=1e-3)
+
+_OPTS = {
+    "sgd": O.sgd(0.1),
+    "sgd_momentum": O.sgd(0.1, momentum=0.9),
+    "sgd_nesterov_scheduled": O.sgd(S.exponential_decay(0.1, k=0.1), momentum=0.9, nesterov=True),
+    "adagrad": O.adagrad(0.1),
+    "rmsprop": O.rmsprop(0.01),
+    "rmsprop_centered_momentum": O.rmsprop(0.01, centered=True, momentum=0.9),
+    "adam": O.adam(0.01),
+    "adam_scheduled": O.adam(_SCHED),
+    "adamw": O.adamw(0.01, weight_decay=0.1),
+    "chain": O.chain(O.clip_by_global_norm(1.0), O.adam(0.01)),
+    "clip": O.chain(O.clip(0.5), O.sgd(0.1)),
+    "clip_by_global_norm": O.clip_by_global_norm(1.0),
+    "add_decayed_weights": O.chain(O.add_decayed_weights(S.constant(0.1)), O.sgd(0.1)),
+}
+
+CASES = [Case(f"optimizers.{name}", _steps(opt), _args, grad_argnums=(0, 1)) for name, opt in _OPTS.items()]
+CASES += [
+    Case("optimizers.apply_updates", _apply, _args, grad_argnums=(0, 1)),
+    Case("optimizers.Optimizer", _wrapper(O.adam(0.05)), _args, grad_argnums=(0, 1)),
+]

@@ -1,0 +1,39 @@
+"""Cases for ``pml.schedules``: each schedule at an integer-array step.
+
+A schedule's only array input is an integer step, so each case also takes a
+float array ``x`` and returns ``schedule(step)`` cast to ``x``'s dtype times
+``x`` (what an optimizer does with a rate): the float-dtype invariant then
+has a dtype to follow, and the step is traced under ``jit`` and ``vmap``.
+"""
+
+import numpy as np
+
+from ... import schedules as S
+from ..._xp import array_namespace
+from ..registry import Case, normal
+
+
+def _scaled(schedule):
+    def run(step, x):
+        xp = array_namespace(step, x)
+        return xp.astype(schedule(step), x.dtype) * x
+
+    return run
+
+
+def _args(r):
+    return (np.asarray(r.integers(0, 40)), normal(r, 3))
+
+
+_SCHEDULES = {
+    "constant": S.constant(0.01),
+    "step_decay": S.step_decay(0.1, drop=0.5, step=7),
+    "exponential_decay": S.exponential_decay(0.1, k=0.05),
+    "time_based_decay": S.time_based_decay(0.1, 0.2),
+    "cosine_annealing": S.cosine_annealing(30, lr_min=1e-3, lr_max=0.1),
+    "warmup_cosine": S.warmup_cosine(5, 30, lr_max=0.1, lr_min=1e-3),
+    "cyclical": S.cyclical(6, lr_min=1e-3, lr_max=0.1),
+    "warm_restarts": S.warm_restarts(0.1, 8, factor=0.7),
+}
+
+CASES = [Case(f"schedules.{name}", _scaled(s), _args) for name, s in _SCHEDULES.items()]
