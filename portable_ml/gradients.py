@@ -85,6 +85,13 @@ def numerical_gradient(f, x, *, eps=1e-5):
         If ``eps`` is not positive, ``x`` is empty or of unknown size, ``f``
         does not return a scalar, or (eagerly) ``x + eps == x - eps`` for
         some element (the step vanishes at that magnitude and dtype).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = numerical_gradient(lambda z: (z * z).sum(), np.array([1.0, -2.0]))
+    >>> np.round(g, 6)
+    array([ 2., -4.])
     """
     check_positive(eps, "eps")
     xp = array_namespace(x)
@@ -273,12 +280,22 @@ def clip_by_global_norm(grads, max_norm):
     ------
     ValueError
         If ``max_norm`` is not positive, or ``grads`` holds no array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> clipped, norm = clip_by_global_norm({"w": np.array([3.0]), "b": np.array([4.0])}, 1.0)
+    >>> float(norm), clipped["w"], clipped["b"]
+    (5.0, array([0.6]), array([0.8]))
     """
     _check_limit(max_norm, "max_norm")
     leaves, xp = _tree_namespace(grads)
-    norm = xp.sqrt(_sum_of_squares(leaves, xp))
+    sq = _sum_of_squares(leaves, xp)
+    norm = xp.sqrt(sq)
     keep = norm < max_norm
-    safe = xp.where(keep, xp.ones_like(norm), norm)
+    # equal to ``norm`` where it is used; the square root of 1 elsewhere keeps
+    # 0/0 (and sqrt's infinite slope at 0, under jax.grad) out of the other branch
+    safe = xp.sqrt(xp.where(keep, xp.ones_like(sq), sq))
 
     def clip(t):
         n = safe if safe.dtype == t.dtype else xp.astype(safe, t.dtype)
@@ -314,6 +331,13 @@ def grad_norms(grads):
     ValueError
         If ``grads`` holds no array, or two leaves have the same path
         (e.g. a key ``"a/b"`` next to ``{"a": {"b": ...}}``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> norms = grad_norms({"w": np.ones(4), "layers": [{"W": np.full((2, 2), 0.5)}]})
+    >>> {k: float(v) for k, v in norms.items()}
+    {'layers/0/W': 1.0, 'w': 2.0}
     """
     _, xp = _tree_namespace(grads)
     out = {}

@@ -135,8 +135,8 @@ def l1_penalty(w, lam):
     Examples
     --------
     >>> import numpy as np
-    >>> float(l1_penalty({"W": np.array([1.0, -2.0]), "b": np.array([0.5])}, 0.1))
-    0.35
+    >>> float(l1_penalty({"W": np.array([1.0, -2.0]), "b": np.array([0.5])}, 0.5))
+    1.75
     """
     _check_strength(lam, "lam")
     total, _, xp = _tree_sum(_abs, w, "w")
@@ -276,6 +276,13 @@ def max_norm(W, *, c=3.0, axis=0):
     ------
     ValueError
         If ``c`` is not positive, or ``W`` is 0-d.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> max_norm(np.array([[3.0, 0.3], [4.0, 0.4]]), c=1.0)
+    array([[0.6, 0.3],
+           [0.8, 0.4]])
     """
     check_positive(c, "c")
     xp = array_namespace(W)
@@ -344,6 +351,14 @@ def dropout(x, p, rng, *, training=True):
         If ``p`` is not a real number, ``rng`` is neither a generator nor a
         JAX key, a key is used with a non-JAX ``x``, or the generator's
         backend/device differs from ``x``'s.
+
+    Examples
+    --------
+    >>> import portable_ml as pml
+    >>> be = pml.get_backend("numpy")
+    >>> y = dropout(be.xp.ones(8), 0.5, be.rng(0))   # entries are 0.0 or 2.0
+    >>> dropout(y, 0.5, be.rng(0), training=False) is y
+    True
     """
     if not isinstance(p, numbers.Real) or isinstance(p, bool):
         raise TypeError(f"p must be a real number in [0, 1); got p={p!r} ({type(p).__name__})")
@@ -431,8 +446,8 @@ def batch_norm(x, gamma, beta, *, eps=1e-5):
 
     Parameters
     ----------
-    x : array of shape (n_samples, *features)
-    gamma, beta : arrays of shape features
+    x : array of shape (n_samples, n_features) or (n_samples, ...)
+    gamma, beta : arrays of shape ``x.shape[1:]``
         Scale and shift (for 2-D ``x``: shape ``(n_features,)``).
     eps : float
         Positive constant added to the variance; makes zero-variance
