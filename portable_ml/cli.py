@@ -180,6 +180,18 @@ def cmd_conformance(args):
     return 1 if failed else 0
 
 
+def _benchmarks():
+    from . import benchmarks
+
+    return benchmarks
+
+
+def cmd_bench(args):
+    # re-executed with the glibc malloc settings only when run from the command line itself
+    from_cli = sys.argv[1:2] == ["bench"]
+    return _benchmarks().main(args, reexec_argv=["-m", "portable_ml", *sys.argv[1:]] if from_cli else None)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="portable-ml", description=__doc__)
     parser.add_argument("--version", action="version", version=f"portable_ml {__version__}")
@@ -195,6 +207,9 @@ def build_parser():
     p.add_argument("--markdown", metavar="FILE", help="also write the matrix as Markdown")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_conformance)
+    p = sub.add_parser("bench", help="benchmark suite: ours / reference time ratios per backend")
+    _benchmarks().add_arguments(p)
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

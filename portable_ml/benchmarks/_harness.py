@@ -1,0 +1,166 @@
+"""Timing and memory measurement, and the record of one benchmark result.
+
+Timing rules (the same for our function and its reference, measured in the
+same run and interleaved, so that a load change hits both sides alike):
+
+* one warm-up call per side (JIT compilation, caches, page faults), then one
+  more to estimate the cost of a call;
+* calls shorter than ``batch_s`` are timed in batches of ``number`` calls and
+  divided, so the clock's resolution and the loop cost do not count;
+* ``repeats`` samples per side, alternating ours / reference; the reported
+  figure is the **median**;
+* the backend is synchronised (``Backend.synchronize`` on the result) before
+  the clock is read, so asynchronous devices (JAX, CuPy, CUDA PyTorch) are
+  timed to completion, and lazy Dask results are computed.
+
+Peak memory is measured in a separate, untimed call: ``tracemalloc`` for
+host (NumPy) allocations, the allocator statistics of JAX / CuPy / PyTorch
+on a GPU.  Where neither applies (JAX or PyTorch on the CPU) it is not
+reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import math
+import statistics
+import time
+import tracemalloc
+
+__all__ = ["Result", "Timer", "measure_pair", "peak_memory"]
+
+_clock = time.perf_counter
+
+
+@dataclasses.dataclass
+class Result:
+    """One row of the report: our function against one reference on one backend."""
+
+    id: str
+    group: str
+    backend: str
+    dtype: str
+    size: str
+    reference: str = ""
+    status: str = "ok"  # ok | mismatch | skipped | error
+    ours_s: float | None = None
+    ref_s: float | None = None
+    ratio: float | None = None
+    target: float | None = None
+    met: bool | None = None
+    ours_peak: int | None = None
+    ref_peak: int | None = None
+    max_err: float | None = None
+    repeats: int | None = None
+    unit: str = "s"  # "s", or "us" for the per-call overhead rows
+    note: str = ""
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Timer:
+    """How hard to time: samples per side, time budget per case, batching."""
+
+    repeats: int = 5
+    min_repeats: int = 3
+    budget_s: float = 2.0  # wall time per case, both sides together, after warm-up
+    batch_s: float = 0.002  # calls shorter than this are batched
+
+    def number(self, t_call):
+        """Calls per sample for a call of about ``t_call`` seconds (batching short calls)."""
+        return 1 if t_call >= self.batch_s else math.ceil(self.batch_s / max(t_call, 1e-7))
+
+    def count(self, t_sample):
+        """Samples per side when one sample of both sides takes ``t_sample`` seconds."""
+        return max(self.min_repeats, min(self.repeats, int(self.budget_s / max(t_sample, 1e-9))))
+
+
+def _sample(fn, sync, number):
+    t0 = _clock()
+    for _ in range(number):
+        sync(fn())
+    return (_clock() - t0) / number
+
+
+def measure_pair(ours, ref, *, sync_ours, sync_ref, timer):
+    """Median seconds per call of ``ours`` and ``ref``, and the repeat count.
+
+    Both are zero-argument callables; ``sync_*`` wait for a result to be
+    ready.  The outputs of the first (warm-up) call of each are returned too,
+    for the correctness check.
+    """
+    out_ours = sync_ours(ours())
+    out_ref = sync_ref(ref())
+    est_ours = _sample(ours, sync_ours, 1)
+    est_ref = _sample(ref, sync_ref, 1)
+    n_ours, n_ref = timer.number(est_ours), timer.number(est_ref)
+    repeats = timer.count(est_ours * n_ours + est_ref * n_ref)
+    t_ours, t_ref = [], []
+    for _ in range(repeats):
+        t_ours.append(_sample(ours, sync_ours, n_ours))
+        t_ref.append(_sample(ref, sync_ref, n_ref))
+    return statistics.median(t_ours), statistics.median(t_ref), repeats, out_ours, out_ref
+
+
+def peak_memory(fn, sync, backend):
+    """Peak bytes allocated during one call of ``fn`` (``None`` where not measurable).
+
+    ``backend`` is the name of the array library whose allocations count:
+    ``"numpy"`` (and host references such as scikit-learn) through
+    ``tracemalloc``, which NumPy reports every array buffer to; on a GPU the
+    allocator statistics of JAX, CuPy or PyTorch.  The figure includes the
+    result, excludes the inputs.
+    """
+    gc.collect()
+    if backend in ("numpy", "host"):
+        started = not tracemalloc.is_tracing()
+        if started:
+            tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            out = sync(fn())
+            peak = tracemalloc.get_traced_memory()[1] - base
+            del out
+        finally:
+            if started:
+                tracemalloc.stop()
+        return max(int(peak), 0)
+    if backend == "cupy":
+        import cupy
+
+        pool = cupy.get_default_memory_pool()
+        pool.free_all_blocks()
+        base = pool.used_bytes()
+        out = sync(fn())
+        peak = pool.total_bytes() - base  # freed blocks stay cached: total is the high-water mark
+        del out
+        return max(int(peak), 0)
+    if backend == "torch-cuda":
+        import torch
+
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        out = sync(fn())
+        peak = torch.cuda.max_memory_allocated() - base
+        del out
+        return max(int(peak), 0)
+    if backend == "jax-gpu":
+        import jax
+
+        dev = jax.devices()[0]
+        stats = dev.memory_stats() or {}
+        if "peak_bytes_in_use" not in stats:
+            return None
+        base = stats.get("bytes_in_use", 0)
+        before = stats["peak_bytes_in_use"]
+        out = sync(fn())
+        after = dev.memory_stats()["peak_bytes_in_use"]
+        del out
+        # JAX's peak cannot be reset: only a call that raises it is measured
+        return int(after - base) if after > before else None
+    return None

@@ -1,0 +1,263 @@
+"""Running the suite: backends, cases, the environment the figures were taken in."""
+
+from __future__ import annotations
+
+import datetime
+import gc
+import importlib.metadata
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+
+from ._harness import Result, Timer, measure_pair, peak_memory
+from .suites import PROFILES, Context, Unavailable, cases
+
+__all__ = ["run", "default_backends", "environment", "MALLOC_ENV", "ensure_malloc_env", "TIMERS"]
+
+#: glibc settings for the benchmark process: keep freed memory instead of
+#: returning it to the OS after every large temporary (otherwise each fresh
+#: large array pays for page faults, which swamps the formulas' own cost).
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "1073741824", "MALLOC_TRIM_THRESHOLD_": "4294967296"}
+
+#: timing effort per profile
+TIMERS = {
+    "full": Timer(repeats=7, min_repeats=3, budget_s=1.5),
+    "quick": Timer(repeats=3, min_repeats=2, budget_s=0.08),
+    "tiny": Timer(repeats=1, min_repeats=1, budget_s=0.0, batch_s=0.0),
+}
+
+_DEFAULT = ("cupy", "numpy", "jax", "torch")  # dask and array_api_strict: on request only
+_DISTS = ("numpy", "scipy", "scikit-learn", "jax", "jaxlib", "optax", "torch", "dask", "array-api-strict",
+          "array-api-compat", "array-api-extra", "cupy-cuda12x", "cupy-cuda13x")
+
+
+def default_backends():
+    """Backends timed when none are named: CuPy (with a GPU), NumPy, JAX, PyTorch, as installed."""
+    from ..backend import available_backends
+
+    usable = available_backends()
+    return [b for b in _DEFAULT if b in usable]
+
+
+def ensure_malloc_env(argv):
+    """Re-execute this process with :data:`MALLOC_ENV` set, if it is not.
+
+    glibc reads these variables once, at start-up, so they cannot be set from
+    inside a running process.  ``argv`` is the command line to run again
+    (without the interpreter).  Returns only when nothing had to be done.
+    """
+    if all(os.environ.get(k) == v for k, v in MALLOC_ENV.items()):
+        return
+    if os.environ.get("PORTABLE_ML_BENCH_REEXEC"):  # exec'd once already: do not loop
+        return
+    env = {**os.environ, **MALLOC_ENV, "PORTABLE_ML_BENCH_REEXEC": "1"}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, *argv], env)
+
+
+def _selected(case, only):
+    if not only:
+        return True
+    key = f"{case.id}[{case.size}]"
+    pats = [p.strip() for p in only.split(",") if p.strip()]
+    return any(_glob(p).fullmatch(key) if any(c in p for c in "*?") else p in key for p in pats)
+
+
+def _glob(pattern):
+    """``*`` and ``?`` as in a shell; everything else literal (sizes contain brackets)."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern))
+
+
+def _memory_kind(backend):
+    """Which allocator statistics see this backend's arrays (``None``: none we can read)."""
+    name, dev = backend.name, backend.device
+    if name == "numpy":
+        return "numpy"
+    if name == "cupy":
+        return "cupy"
+    if name == "torch" and getattr(dev, "type", "cpu") == "cuda":
+        return "torch-cuda"
+    if name == "jax" and getattr(dev, "platform", "cpu") == "gpu":
+        return "jax-gpu"
+    return None
+
+
+def _identity(x):
+    return x
+
+
+def _short_error(exc):
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def run_case(case, ctx, timer, *, memory=True):
+    """Build, time, check and (for big cases) measure the memory of one case: a :class:`Result`."""
+    res = Result(id=case.id, group=case.group, backend=ctx.name, dtype=ctx.dtype, size=case.size, unit=case.unit)
+    try:
+        pair = case.build(ctx)
+    except Unavailable as exc:
+        res.status, res.note = "skipped", str(exc)
+        return res
+    except Exception as exc:  # noqa: BLE001 - a broken case is reported, the suite goes on
+        res.status, res.note = "error", _short_error(exc)
+        return res
+    res.reference, res.target = pair.reference, pair.target
+    sync_ours = pair.sync_ours or ctx.sync
+    sync_ref = pair.sync_ref or _identity
+    try:
+        t_ours, t_ref, res.repeats, out_ours, out_ref = measure_pair(
+            pair.ours, pair.ref, sync_ours=sync_ours, sync_ref=sync_ref, timer=timer)
+    except Exception as exc:  # noqa: BLE001
+        res.status, res.note = "error", _short_error(exc)
+        return res
+    scale = 1e6 if case.unit == "us" else 1.0
+    res.ours_s, res.ref_s = t_ours * scale, t_ref * scale
+    res.ratio = t_ours / t_ref if t_ref > 0 else None
+    notes = []
+    if pair.check is not None:
+        try:
+            res.max_err = float(pair.check(out_ours, out_ref))
+        except Exception as exc:  # noqa: BLE001
+            res.status = "mismatch"
+            notes.append(f"check failed: {_short_error(exc)}")
+        else:
+            if not res.max_err <= pair.tol:
+                res.status = "mismatch"
+                notes.append(f"results differ: error {res.max_err:.2g} > tolerance {pair.tol:.0e}")
+    del out_ours, out_ref
+    kind = _memory_kind(ctx.backend)
+    if memory and pair.memory and kind is not None:
+        try:
+            res.ours_peak = peak_memory(pair.ours, sync_ours, kind)
+            res.ref_peak = peak_memory(pair.ref, sync_ref, "numpy" if pair.host_ref else kind)
+        except Exception as exc:  # noqa: BLE001
+            notes.append(f"memory not measured: {_short_error(exc)}")
+    note = pair.note() if callable(pair.note) else pair.note
+    res.note = "; ".join(n for n in (note, *notes) if n)
+    if res.target is not None and res.ratio is not None and res.status == "ok":
+        res.met = res.ratio <= res.target
+    return res
+
+
+def _version(dist):
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git_commit():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if not os.path.isdir(os.path.join(root, ".git")):
+        return None
+    try:
+        out = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=10)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _blas():
+    try:
+        import threadpoolctl
+    except ImportError:
+        return []
+    return [{k: info.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+            for info in threadpoolctl.threadpool_info() if info.get("user_api") == "blas"]
+
+
+def _loadavg():
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def environment():
+    """Where and how the figures were taken (versions, CPU, BLAS, allocator settings, load)."""
+    from .. import __version__
+
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "portable_ml": __version__,
+        "commit": _git_commit(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "versions": {d: v for d in _DISTS if (v := _version(d))},
+        "env": {k: os.environ.get(k) for k in (*MALLOC_ENV, "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                                "OMP_NUM_THREADS", "XLA_FLAGS")},
+        "malloc_env_set": all(os.environ.get(k) == v for k, v in MALLOC_ENV.items()),
+        "blas": _blas(),
+        "load_start": _loadavg(),
+    }
+
+
+def run(backends=None, *, profile="full", dtype="float64", only=None, memory=True, progress=None, seed=0):
+    """Run the suite and return the report: ``{"meta": {...}, "results": [row, ...]}``.
+
+    Parameters
+    ----------
+    backends : list of str, optional
+        Backend names; default :func:`default_backends`.
+    profile : {"full", "quick", "tiny"}
+        Problem sizes and timing effort (``"tiny"`` is for the test suite).
+    dtype : {"float64", "float32"}
+        Floating dtype of every input (JAX runs with x64 enabled for float64).
+    only : str, optional
+        Comma-separated patterns: a case runs when ``"<id>[<size>]"`` contains
+        one of them, or matches it as a glob (``"losses.*"``).
+    memory : bool
+        Measure peak memory of the big cases (one extra untimed call per side).
+    progress : callable, optional
+        Called with each finished :class:`Result`.
+    """
+    from ..backend import get_backend
+
+    if profile not in PROFILES:
+        raise ValueError(f"profile={profile!r}; expected one of {', '.join(PROFILES)}")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype={dtype!r}; expected 'float32' or 'float64'")
+    backends = list(backends) if backends else default_backends()
+    bes = [get_backend(b) for b in backends]  # unknown / unusable: a clear error first
+    if dtype == "float64" and "jax" in backends:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    meta = environment()
+    meta.update(profile=profile, dtype=dtype, only=only, backends=backends,
+                devices={be.name: str(be.device) for be in bes})
+    timer = TIMERS[profile]
+    start = time.perf_counter()
+    results = []
+    for be in bes:
+        ctx = Context(be, dtype, PROFILES[profile], seed=seed)
+        for case in cases(PROFILES[profile]):
+            if not _selected(case, only):
+                continue
+            res = run_case(case, ctx, timer, memory=memory)
+            gc.collect()
+            results.append(res)
+            if progress is not None:
+                progress(res)
+    meta["wall_s"] = round(time.perf_counter() - start, 1)
+    meta["load_end"] = _loadavg()
+    return {"meta": meta, "results": [r.to_dict() for r in results]}

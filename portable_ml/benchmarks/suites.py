@@ -1,0 +1,577 @@
+"""What is measured: each case pits one of our functions against a reference.
+
+A case is built lazily (its inputs exist only while it runs) for one
+backend, and yields a :class:`Pair`: our call, the reference call, how to
+check that they computed the same thing, and the target ratio, if the
+project has one for it.
+
+References, by backend:
+
+* **numpy** — the formula sheets' handwritten NumPy code
+  (:mod:`portable_ml.benchmarks.references`) or scikit-learn;
+* **jax** — our function under ``jax.jit`` against the same handwritten
+  formula written with ``jax.numpy`` under ``jax.jit``, and for optimizer and
+  training steps against ``optax`` with ``jax.grad`` (jitted); scikit-learn
+  where the NumPy backend is compared with scikit-learn;
+* **torch, dask, array_api_strict, cupy** — the handwritten NumPy code on the
+  host (so the ratio says how that backend fares against plain NumPy), or
+  scikit-learn.
+
+Targets (issue "Performance"): NumPy-backend ratios against handwritten NumPy
+≤ 1.1; ROC-AUC and pairwise euclidean on NumPy against scikit-learn ≤ 1.0;
+JAX optimizer and training steps against hand-written JAX + optax ≤ 1.05.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+from typing import Any, Callable
+
+import numpy as np
+
+from . import references as ref
+
+__all__ = ["Case", "Pair", "Profile", "PROFILES", "Unavailable", "cases"]
+
+
+class Unavailable(Exception):
+    """The function under test (or its reference library) is not there: the case is skipped."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """Problem sizes of one run mode."""
+
+    name: str
+    elementwise_n: tuple
+    ce: tuple  # (n_samples, n_classes)
+    adam: tuple  # layer widths (d0, d1, d2): params W1 (d0, d1), b1, W2 (d1, d2), b2
+    roc_n: int
+    pairwise: tuple  # (n, m, d)
+    kmeans: tuple  # (n, d, k, iterations)
+    pca: tuple  # (n, d, n_components)
+    logreg: tuple  # (n, d)
+    mlp: tuple  # (n_samples, layer sizes, batch size)
+    overhead_n: int = 10
+
+
+PROFILES = {
+    "full": Profile("full", (10**6, 10**7), (10**5, 1000), (1000, 5000, 1000), 10**6,
+                    (10_000, 10_000, 64), (200_000, 16, 8, 50), (100_000, 100, 10), (100_000, 50),
+                    (32_768, (64, 256, 256, 10), 256)),
+    "quick": Profile("quick", (10**5,), (10**4, 100), (500, 1000, 500), 10**5,
+                     (2000, 2000, 64), (20_000, 16, 8, 10), (10_000, 100, 10), (10_000, 50),
+                     (4096, (64, 128, 10), 256)),
+    # for the test suite: checks that every case runs and the report is well formed
+    "tiny": Profile("tiny", (1000,), (64, 10), (20, 30, 10), 1000, (60, 50, 8), (400, 4, 3, 5),
+                    (300, 12, 3), (300, 5), (256, (8, 16, 3), 64)),
+}
+
+
+@dataclasses.dataclass
+class Pair:
+    """Our call and the reference call of one case, ready to time."""
+
+    ours: Callable[[], Any]
+    ref: Callable[[], Any]
+    reference: str
+    sync_ours: Callable | None = None  # default: the backend's synchronize
+    sync_ref: Callable | None = None  # default: nothing (host NumPy / scikit-learn)
+    host_ref: bool = True  # the reference allocates on the host (tracemalloc sees it)
+    check: Callable[[Any, Any], float] | None = None  # -> max relative error
+    tol: float | None = None
+    target: float | None = None
+    memory: bool = False
+    note: str | Callable[[], str] = ""  # a callable is asked after the timing
+
+
+@dataclasses.dataclass
+class Case:
+    """A benchmark, named ``group/id`` at a ``size``, built for one backend on demand."""
+
+    id: str
+    group: str
+    size: str
+    build: Callable[["Context"], Pair]
+    unit: str = "s"
+
+
+class Context:
+    """One backend, one dtype, one profile: puts host data on the backend."""
+
+    def __init__(self, backend, dtype, profile, seed=0):
+        self.backend = backend
+        self.name = backend.name
+        self.dtype = dtype
+        self.profile = profile
+        self.seed = seed
+
+    @property
+    def is_jax(self):
+        return self.name == "jax"
+
+    def rng(self, salt=0):
+        return np.random.default_rng([self.seed, salt])
+
+    def put(self, tree):
+        """Host NumPy arrays (or pytrees of them) as arrays of this backend."""
+        from ..tree import tree_map
+
+        return tree_map(self.backend.asarray, tree)
+
+    def jit(self, fn):
+        return self.backend.jit(fn)
+
+    def sync(self, out):
+        return self.backend.synchronize(out)
+
+    def to_numpy(self, out):
+        return self.backend.to_numpy(out)
+
+    def tol(self, float64=1e-9, float32=1e-4):
+        return float64 if self.dtype == "float64" else float32
+
+
+# ------------------------------------------------------------ helpers
+def _ours(module, name):
+    """``portable_ml.<module>.<name>``, or :class:`Unavailable` when it has not landed."""
+    try:
+        mod = importlib.import_module(f"portable_ml.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("portable_ml"):
+            raise Unavailable(f"portable_ml.{module} is not available") from None
+        raise
+    try:
+        return getattr(mod, name)
+    except AttributeError:
+        raise Unavailable(f"portable_ml.{module}.{name} is not available") from None
+
+
+def _need(module):
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise Unavailable(f"{module} is not installed") from None
+
+
+def _rel_err(a, b):
+    """Normwise relative error of ``a`` against ``b`` (pytrees: the worst leaf)."""
+    from ..tree import tree_leaves
+
+    worst = 0.0
+    for x, y in zip(tree_leaves(a), tree_leaves(b), strict=True):
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        scale = max(float(np.max(np.abs(y))) if y.size else 0.0, np.finfo(np.float64).tiny)
+        worst = max(worst, float(np.max(np.abs(x - y))) / scale if y.size else 0.0)
+    return worst
+
+
+def _jnp_sync(out):
+    import jax
+
+    return jax.block_until_ready(out)
+
+
+def _handwritten(ctx, fn, *host_args, jax_args=None):
+    """The handwritten reference: jitted ``jax.numpy`` on JAX, else NumPy on the host.
+
+    Returns ``(call, name, sync, host)``.
+    """
+    if ctx.is_jax and jax_args is not None:
+        import jax
+        import jax.numpy as jnp
+
+        f = jax.jit(functools.partial(fn, np=jnp))
+        return (lambda: f(*jax_args)), "JAX (handwritten, jit)", _jnp_sync, False
+    return (lambda: fn(*host_args)), "NumPy (handwritten)", None, True
+
+
+def _numpy_target(ctx, value=1.1):
+    return value if ctx.name == "numpy" else None
+
+
+def _time_pair(ctx, ours_fn, ours_args, ref_fn, host_args, *, check=True, memory=False, note=""):
+    """A Pair of ``ours_fn(*ours_args)`` (jitted on JAX) against a handwritten formula."""
+    f = ctx.jit(ours_fn)
+    call, name, sync, host = _handwritten(ctx, ref_fn, *host_args, jax_args=ours_args)
+    return Pair(
+        ours=lambda: f(*ours_args), ref=call, reference=name, sync_ref=sync, host_ref=host,
+        check=_rel_err if check else None, tol=ctx.tol(), target=_numpy_target(ctx),
+        memory=memory, note=note,
+    )
+
+
+def _fmt(n):
+    """``10**7`` -> ``1e7``; other sizes as written."""
+    if isinstance(n, int) and n >= 10**4:
+        e = len(str(n)) - 1
+        if n == 10**e:
+            return f"1e{e}"
+    return str(n)
+
+
+# ------------------------------------------------------------ elementwise
+def _activation(name, kind, n):
+    def build(ctx):
+        f = _ours("activations", name if kind == "forward" else f"{name}_grad")
+        x = ctx.rng(1).normal(0, 2, n).astype(ctx.dtype)
+        return _time_pair(ctx, f, (ctx.put(x),), ref.ACTIVATIONS[name][kind == "grad"], (x,),
+                          memory=n >= 10**7)
+
+    return Case(f"activations.{name}.{kind}", "elementwise", f"n={_fmt(n)}", build)
+
+
+def _loss_inputs(ctx, name, n):
+    g = ctx.rng(2)
+    if name == "binary_cross_entropy_with_logits":
+        y = (g.random(n) < 0.5).astype(ctx.dtype)
+        p = g.normal(0, 3, n).astype(ctx.dtype)
+    else:
+        y = g.normal(0, 1, n).astype(ctx.dtype)
+        p = (y + g.normal(0, 1.5, n)).astype(ctx.dtype)
+    return y, p
+
+
+def _loss(name, kind, n):
+    def build(ctx):
+        f = _ours("losses", name if kind == "forward" else f"{name}_grad")
+        y, p = _loss_inputs(ctx, name, n)
+        return _time_pair(ctx, f, (ctx.put(y), ctx.put(p)), ref.LOSSES[name][kind == "grad"], (y, p),
+                          memory=n >= 10**7)
+
+    return Case(f"losses.{name}.{kind}", "elementwise", f"n={_fmt(n)}", build)
+
+
+def _softmax_ce(kind, n, k):
+    def build(ctx):
+        f = _ours("losses", "softmax_cross_entropy" + ("_grad" if kind == "grad" else ""))
+        g = ctx.rng(3)
+        logits = g.normal(0, 3, (n, k)).astype(ctx.dtype)
+        y = np.zeros((n, k), ctx.dtype)
+        y[np.arange(n), g.integers(0, k, n)] = 1
+        r = ref.softmax_cross_entropy_grad if kind == "grad" else ref.softmax_cross_entropy
+        return _time_pair(ctx, f, (ctx.put(y), ctx.put(logits)), r, (y, logits), memory=True)
+
+    return Case(f"losses.softmax_cross_entropy.{kind}", "elementwise", f"{_fmt(n)}x{k}", build)
+
+
+# ------------------------------------------------------------ optimizers
+def _adam_tree(ctx, widths):
+    d0, d1, d2 = widths
+    g = ctx.rng(4)
+
+    def layer(a, b):
+        return {"W": g.normal(0, 0.05, (a, b)).astype(ctx.dtype), "b": np.zeros(b, ctx.dtype)}
+
+    params = {"layer1": layer(d0, d1), "layer2": layer(d1, d2)}
+    grads = {k: {n: g.normal(0, 1, v.shape).astype(ctx.dtype) for n, v in p.items()} for k, p in params.items()}
+    return params, grads
+
+
+def _adam(widths):
+    d0, d1, d2 = widths
+    n_params = d0 * d1 + d1 + d1 * d2 + d2
+
+    def build(ctx):
+        adam = _ours("optimizers", "adam")
+        apply_updates = _ours("optimizers", "apply_updates")
+        params, grads = _adam_tree(ctx, widths)
+        p, gr = ctx.put(params), ctx.put(grads)
+        opt = adam(1e-3)
+        state = opt.init(p)
+
+        def step(params, grads, state):
+            updates, state = opt.update(grads, state, params)
+            return apply_updates(params, updates), state
+
+        f = ctx.jit(step)
+        ours = lambda: f(p, gr, state)  # noqa: E731
+        if ctx.is_jax:
+            _need("optax")
+            init, jstep = ref.jax_adam_step(1e-3)
+            jstate = init(p)
+            return Pair(ours, lambda: jstep(p, gr, jstate), "optax (jit)", sync_ref=_jnp_sync, host_ref=False,
+                        check=lambda a, b: _rel_err(a[0], b[0]), tol=ctx.tol(1e-12, 1e-5), target=1.05,
+                        memory=True)
+        rstate = ref.adam_init(params)
+        return Pair(ours, lambda: ref.adam_step(params, grads, rstate), "NumPy (handwritten)",
+                    check=lambda a, b: _rel_err(a[0], b[0]), tol=ctx.tol(1e-12, 1e-5),
+                    target=_numpy_target(ctx), memory=True)
+
+    return Case("optimizers.adam.update", "optimizers", f"{_fmt(n_params)} params", build)
+
+
+# ------------------------------------------------------------ metrics and distances
+def _roc_inputs(ctx, n):
+    g = ctx.rng(5)
+    y = (g.random(n) < 0.3).astype(np.int64)
+    s = np.round(g.normal(0, 1, n) + y, 3).astype(ctx.dtype)  # rounded: many tied scores
+    return y, s
+
+
+def _roc(n, against):
+    def build(ctx):
+        f = _ours("metrics", "roc_auc")
+        y, s = _roc_inputs(ctx, n)
+        yb, sb = ctx.put(y), ctx.put(s)
+        fj = ctx.jit(f)
+        ours = lambda: fj(yb, sb)  # noqa: E731
+        if against == "sklearn":
+            metrics = _need("sklearn.metrics")
+            return Pair(ours, lambda: metrics.roc_auc_score(y, s), "scikit-learn roc_auc_score",
+                        check=_rel_err, tol=1e-12 if ctx.dtype == "float64" else 1e-6,
+                        target=_numpy_target(ctx, 1.0), memory=True)
+        return Pair(ours, lambda: ref.roc_auc(y, s), "NumPy (handwritten)", check=_rel_err,
+                    tol=1e-12 if ctx.dtype == "float64" else 1e-6, target=_numpy_target(ctx), memory=True)
+
+    return Case(f"metrics.roc_auc.vs_{against}", "metrics", f"n={_fmt(n)}", build)
+
+
+def _pairwise(shape, against):
+    n, m, d = shape
+
+    def build(ctx):
+        f = _ours("distances", "pairwise_euclidean")
+        g = ctx.rng(6)
+        A = g.normal(0, 1, (n, d)).astype(ctx.dtype)
+        B = g.normal(0, 1, (m, d)).astype(ctx.dtype)
+        Ab, Bb = ctx.put(A), ctx.put(B)
+        fj = ctx.jit(f)
+        ours = lambda: fj(Ab, Bb)  # noqa: E731
+        tol = ctx.tol(1e-9, 1e-3)  # the GEMM form loses digits where points are close
+        if against == "sklearn":
+            pairwise = _need("sklearn.metrics.pairwise")
+            note = "scikit-learn upcasts float32 blocks to float64" if ctx.dtype == "float32" else ""
+            return Pair(ours, lambda: pairwise.euclidean_distances(A, B), "scikit-learn euclidean_distances",
+                        check=_rel_err, tol=tol, target=_numpy_target(ctx, 1.0), memory=True, note=note)
+        call, name, sync, host = _handwritten(ctx, ref.pairwise_euclidean, A, B, jax_args=(Ab, Bb))
+        return Pair(ours, call, name, sync_ref=sync, host_ref=host, check=_rel_err, tol=tol,
+                    target=_numpy_target(ctx), memory=True)
+
+    return Case(f"distances.pairwise_euclidean.vs_{against}", "distances", f"{n}x{m}x{d}", build)
+
+
+# ------------------------------------------------------------ models
+def _kmeans(shape, against):
+    n, d, k, iters = shape
+
+    def build(ctx):
+        KMeans = _ours("models", "KMeans")
+        g = ctx.rng(7)
+        X = g.normal(0, 1, (n, d)).astype(ctx.dtype)  # no cluster structure: Lloyd runs all iterations
+        C0 = X[g.choice(n, k, replace=False)].copy()
+        Xb, C0b = ctx.put(X), ctx.put(C0)
+        model = KMeans(n_clusters=k, init=C0b, n_init=1, max_iter=iters, tol=0.0)
+        ours = lambda: model.fit(Xb)  # noqa: E731
+        sync_ours = lambda m: (ctx.sync(m.cluster_centers_), m)[1]  # noqa: E731
+        if against == "sklearn":
+            cluster = _need("sklearn.cluster")
+            sk = cluster.KMeans(n_clusters=k, init=C0, n_init=1, max_iter=iters, tol=0.0, algorithm="lloyd")
+            return Pair(ours, lambda: sk.fit(X), "scikit-learn KMeans (lloyd)", sync_ours=sync_ours,
+                        check=lambda a, b: _kmeans_check(ctx, a, b.inertia_, b.n_iter_, iters),
+                        tol=1e-3, memory=True,
+                        note=f"same initial centres; max_iter={iters}, tol=0, n_init=1")
+        return Pair(ours, lambda: ref.kmeans_lloyd(X, C0, iters), "NumPy (handwritten Lloyd)",
+                    sync_ours=sync_ours, check=lambda a, b: _kmeans_check(ctx, a, b[1], iters, iters),
+                    tol=1e-3, target=_numpy_target(ctx), memory=True,
+                    note=f"{iters} Lloyd iterations from the same centres")
+
+    return Case(f"models.kmeans.vs_{against}", "models", f"{n}x{d} k={k} it={iters}", build)
+
+
+def _kmeans_check(ctx, model, ref_inertia, ref_iters, iters):
+    """Inertia agreement (Lloyd on unstructured data may swap a few points late on)."""
+    if int(model.n_iter_) != iters or int(ref_iters) != iters:
+        return float("inf")  # not the same amount of work
+    return abs(float(ctx.to_numpy(model.inertia_)) - float(ref_inertia)) / abs(float(ref_inertia))
+
+
+def _pca(shape, against):
+    n, d, c = shape
+
+    def build(ctx):
+        PCA = _ours("models", "PCA")
+        g = ctx.rng(8)
+        X = (g.normal(0, 1, (n, d)) @ g.normal(0, 1, (d, d))).astype(ctx.dtype)
+        Xb = ctx.put(X)
+        model = PCA(n_components=c)
+        ours = lambda: model.fit(Xb)  # noqa: E731
+        sync_ours = lambda m: (ctx.sync(m.components_), m)[1]  # noqa: E731
+
+        def check(a, ev):
+            return _rel_err(ctx.to_numpy(a.explained_variance_), ev)
+
+        if against == "sklearn":
+            decomposition = _need("sklearn.decomposition")
+            sk = decomposition.PCA(n_components=c)
+            fitted = []
+
+            def fit():
+                fitted[:] = [sk.fit(X)]
+                return fitted[0]
+
+            return Pair(ours, fit, "scikit-learn PCA", sync_ours=sync_ours,
+                        check=lambda a, b: check(a, b.explained_variance_), tol=ctx.tol(1e-8, 1e-3),
+                        memory=True,
+                        note=lambda: f"scikit-learn chose svd_solver={getattr(fitted[0], '_fit_svd_solver', '?')!r}")
+        return Pair(ours, lambda: ref.pca_svd(X, c), "NumPy (handwritten SVD)", sync_ours=sync_ours,
+                    check=lambda a, b: check(a, b[1]), tol=ctx.tol(1e-8, 1e-3), target=_numpy_target(ctx),
+                    memory=True)
+
+    return Case(f"models.pca.vs_{against}", "models", f"{n}x{d} k={c}", build)
+
+
+def _logreg_data(ctx, n, d):
+    g = ctx.rng(9)
+    X = g.normal(0, 1, (n, d))
+    w = g.normal(0, 1, d) / np.sqrt(d) * 3
+    y = (g.random(n) < 1 / (1 + np.exp(-(X @ w + 0.5)))).astype(np.int64)
+    return X.astype(ctx.dtype), y
+
+
+def _logreg_objective(X, y, w, b, alpha):
+    z = X.astype(np.float64) @ np.asarray(w, np.float64).ravel() + float(np.asarray(b).ravel()[0])
+    return float(np.mean(np.logaddexp(0, z) - y * z) + alpha / 2 * np.sum(np.asarray(w, np.float64) ** 2))
+
+
+def _logreg(shape):
+    n, d = shape
+
+    def build(ctx):
+        LogisticRegression = _ours("models", "LogisticRegression")
+        linear_model = _need("sklearn.linear_model")
+        X, y = _logreg_data(ctx, n, d)
+        Xb, yb = ctx.put(X), ctx.put(y)
+        alpha, tol = 1.0 / n, 1e-6  # scikit-learn's C = 1 / (n * alpha) = 1
+        model = LogisticRegression(alpha=alpha, tol=tol, max_iter=1000)
+        sk = linear_model.LogisticRegression(C=1.0 / (n * alpha), tol=tol, max_iter=1000)
+        ours = lambda: model.fit(Xb, yb)  # noqa: E731
+        sync_ours = lambda m: (ctx.sync(m.coef_), m)[1]  # noqa: E731
+
+        def check(a, b):
+            ja = _logreg_objective(X, y, ctx.to_numpy(a.coef_), ctx.to_numpy(a.intercept_), alpha)
+            jb = _logreg_objective(X, y, b.coef_, b.intercept_, alpha)
+            return (ja - jb) / abs(jb)  # > 0: ours stopped at a worse objective
+
+        return Pair(ours, lambda: sk.fit(X, y), "scikit-learn LogisticRegression (lbfgs)", sync_ours=sync_ours,
+                    check=check, tol=1e-6, memory=True,
+                    note=f"C = 1/(n alpha) = 1, tol={tol} both; error = objective gap")
+
+    return Case("models.logistic_regression.vs_sklearn", "models", f"{n}x{d}", build)
+
+
+# ------------------------------------------------------------ training
+def _mlp(spec):
+    n, sizes, batch = spec
+
+    def build(ctx):
+        MLP = _ours("nn", "MLP")
+        adam = _ours("optimizers", "adam")
+        apply_updates = _ours("optimizers", "apply_updates")
+        g = ctx.rng(10)
+        X = g.normal(0, 1, (n, sizes[0])).astype(ctx.dtype)
+        Y = np.eye(sizes[-1], dtype=ctx.dtype)[g.integers(0, sizes[-1], n)]
+        net = MLP(list(sizes), activation="relu", output="softmax")
+        params = net.init(ctx.backend.rng(0), dtype=getattr(ctx.backend.xp, ctx.dtype))
+        host = ref.mlp_init_like(ctx.to_numpy(params))
+        opt = adam(1e-3)
+        state = opt.init(params)
+        batches = [(ctx.put(X[i:i + batch]), ctx.put(Y[i:i + batch])) for i in range(0, n, batch)]
+
+        def step(params, state, x, y):
+            _, grads = net.loss_and_grads(params, x, y)
+            updates, state = opt.update(grads, state, params)
+            return apply_updates(params, updates), state
+
+        f = ctx.jit(step)
+
+        def ours():
+            p, s = params, state
+            for x, y in batches:
+                p, s = f(p, s, x, y)
+            return p
+
+        check = lambda a, b: _rel_err(ctx.to_numpy(a), b[0])  # noqa: E731
+        tol = ctx.tol(1e-9, 1e-3)
+        if ctx.is_jax:
+            _need("optax")
+            init, epoch = ref.jax_mlp_epoch(1e-3)
+            jstate = init(params)
+            return Pair(ours, lambda: epoch(params, jstate, batches), "JAX + optax (jax.grad, jit)",
+                        sync_ref=_jnp_sync, host_ref=False, check=check, tol=tol, target=1.05,
+                        note=f"{len(batches)} jitted steps of batch {batch}")
+        hb = [(X[i:i + batch], Y[i:i + batch]) for i in range(0, n, batch)]
+        rstate = ref.adam_init(host)
+        return Pair(ours, lambda: ref.mlp_epoch(host, rstate, hb), "NumPy (handwritten backprop + Adam)",
+                    check=check, tol=tol, target=_numpy_target(ctx),
+                    note=f"{len(batches)} steps of batch {batch}")
+
+    return Case("nn.mlp.train_epoch", "training", f"{n}x{sizes[0]} {'-'.join(map(str, sizes))}", build)
+
+
+# ------------------------------------------------------------ per-call overhead
+def _overhead(label, module, name, make, reference):
+    def build(ctx):
+        f = _ours(module, name)
+        host = make(ctx)
+        pair = _time_pair(ctx, f, tuple(ctx.put(a) for a in host), reference, host)
+        pair.target = None  # reported in microseconds; no target at n = 10
+        return pair
+
+    return Case(f"overhead.{label}", "overhead", "n=10", build, unit="us")
+
+
+def _overhead_cases(n):
+    def vec(ctx, salt=11):
+        return (ctx.rng(salt).normal(0, 1, n).astype(ctx.dtype),)
+
+    def two(ctx):
+        g = ctx.rng(12)
+        return g.normal(0, 1, n).astype(ctx.dtype), g.normal(0, 1, n).astype(ctx.dtype)
+
+    def labels(ctx):
+        g = ctx.rng(13)
+        return (g.random(n) < 0.5).astype(ctx.dtype), g.normal(0, 1, n).astype(ctx.dtype)
+
+    def ce(ctx):
+        g = ctx.rng(14)
+        y = np.eye(5, dtype=ctx.dtype)[g.integers(0, 5, 2)]
+        return y, g.normal(0, 1, (2, 5)).astype(ctx.dtype)
+
+    return [
+        _overhead("activations.sigmoid", "activations", "sigmoid", vec, ref.sigmoid),
+        _overhead("activations.relu", "activations", "relu", vec, ref.relu),
+        _overhead("activations.gelu_grad", "activations", "gelu_grad", vec, ref.gelu_grad),
+        _overhead("losses.mse", "losses", "mse", two, ref.mse),
+        _overhead("losses.mse_grad", "losses", "mse_grad", two, ref.mse_grad),
+        _overhead("losses.huber", "losses", "huber", two, ref.huber),
+        _overhead("losses.binary_cross_entropy_with_logits", "losses", "binary_cross_entropy_with_logits",
+                  labels, ref.bce_with_logits),
+        _overhead("losses.softmax_cross_entropy", "losses", "softmax_cross_entropy", ce,
+                  ref.softmax_cross_entropy),
+        _overhead("distances.euclidean", "distances", "euclidean", two, ref.euclidean),
+    ]
+
+
+# ------------------------------------------------------------ the suite
+def cases(profile):
+    """Every case of ``profile`` (a :class:`Profile` or its name), in report order."""
+    p = PROFILES[profile] if isinstance(profile, str) else profile
+    out = []
+    for n in p.elementwise_n:
+        for name in ref.ACTIVATIONS:
+            out += [_activation(name, "forward", n), _activation(name, "grad", n)]
+        for name in ref.LOSSES:
+            out += [_loss(name, "forward", n), _loss(name, "grad", n)]
+    out += [_softmax_ce("forward", *p.ce), _softmax_ce("grad", *p.ce)]
+    out += [_adam(p.adam)]
+    out += [_roc(p.roc_n, "sklearn"), _roc(p.roc_n, "numpy")]
+    out += [_pairwise(p.pairwise, "sklearn"), _pairwise(p.pairwise, "numpy")]
+    out += [_kmeans(p.kmeans, "sklearn"), _kmeans(p.kmeans, "numpy")]
+    out += [_pca(p.pca, "sklearn"), _pca(p.pca, "numpy")]
+    out += [_logreg(p.logreg)]
+    out += [_mlp(p.mlp)]
+    out += _overhead_cases(p.overhead_n)
+    return out
