@@ -6,7 +6,7 @@ imports an array library.
 
 from __future__ import annotations
 
-__all__ = ["logsumexp", "softplus", "log_sigmoid", "sigmoid", "xlogy"]
+__all__ = ["logsumexp", "softmax", "log_softmax", "softplus", "log_sigmoid", "sigmoid", "xlogy", "erf", "erfc"]
 
 
 def logsumexp(x, *, axis=-1, keepdims=False, xp):
@@ -21,6 +21,24 @@ def logsumexp(x, *, axis=-1, keepdims=False, xp):
     m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
     out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
     return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+def _shift_by_max(x, axis, *, xp):
+    """``x - max(x)`` along ``axis``; the shift is taken only where it is finite."""
+    m = xp.max(x, axis=axis, keepdims=True)
+    return x - xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+
+
+def softmax(x, *, axis=-1, xp):
+    r"""Stable softmax :math:`e^{x_i - m} / \sum_j e^{x_j - m}`, :math:`m = \max_j x_j`, along ``axis``."""
+    e = xp.exp(_shift_by_max(x, axis, xp=xp))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x, *, axis=-1, xp):
+    r"""Stable log-softmax :math:`(x_i - m) - \log\sum_j e^{x_j - m}` along ``axis`` (never ``log(softmax)``)."""
+    z = _shift_by_max(x, axis, xp=xp)
+    return z - xp.log(xp.sum(xp.exp(z), axis=axis, keepdims=True))
 
 
 def softplus(x, *, xp):
@@ -49,3 +67,83 @@ def xlogy(x, y, *, xp):
     r""":math:`x \log y` with the convention :math:`0 \log y = 0` (also for ``y = 0``)."""
     safe_y = xp.where(x == 0, xp.ones_like(y), y)
     return xp.where(x == 0, xp.zeros_like(x * y), x * xp.log(safe_y))
+
+
+# ------------------------------------------------------------------ erf, erfc
+# W. J. Cody, "Rational Chebyshev approximations for the error function",
+# Math. Comp. 23 (1969) 631-638; coefficients of his SPECFUN routine CALERF,
+# good to about 18 significant digits, so the float64 results are within a
+# few ulp (relative, also in the erfc tail) and float32 is rounding-limited.
+_ERF_SMALL = 0.46875  # |x| <= this: erf = x A(x^2) / B(x^2)
+_ERF_MID = 4.0        # up to this: erfc = exp(-x^2) C(x) / D(x); beyond: asymptotic P/Q in 1/x^2
+_ERFC_ZERO = 27.5     # erfc(x) underflows to 0 in float64 beyond ~26.6; inputs are clamped here
+_ERF_A = (0.185777706184603153, 3.16112374387056560, 113.864154151050156,
+          377.485237685302021, 3209.37758913846947)
+_ERF_B = (1.0, 23.6012909523441209, 244.024637934444173, 1282.61652607737228,
+          2844.23683343917062)
+_ERF_C = (2.15311535474403846e-8, 0.564188496988670089, 8.88314979438837594,
+          66.1191906371416295, 298.635138197400131, 881.952221241769090,
+          1712.04761263407058, 2051.07837782607147, 1230.33935479799725)
+_ERF_D = (1.0, 15.7449261107098347, 117.693950891312499, 537.181101862009858,
+          1621.38957456669019, 3290.79923573345963, 4362.61909014324716,
+          3439.36767414372164, 1230.33935480374942)
+_ERF_P = (0.0163153871373020978, 0.305326634961232344, 0.360344899949804439,
+          0.125781726111229246, 0.0160837851487422766, 6.58749161529837803e-4)
+_ERF_Q = (1.0, 2.56852019228982242, 1.87295284992346047, 0.527905102951428412,
+          0.0605183413124413191, 2.33520497626869185e-3)
+_INV_SQRT_PI = 0.56418958354775628695
+
+
+def _horner(coeffs, t):
+    """Polynomial with ``coeffs`` (highest degree first) at ``t``."""
+    acc = coeffs[0] * t + coeffs[1]
+    for c in coeffs[2:]:
+        acc = acc * t + c
+    return acc
+
+
+def _erf_small(x):
+    """erf(x) for |x| <= 0.46875 (callers clamp ``x`` into that range)."""
+    t = x * x
+    return x * _horner(_ERF_A, t) / _horner(_ERF_B, t)
+
+
+def _erfc_abs(x, *, xp):
+    """erfc(|x|) for |x| > 0.46875 (finite, garbage-free for every input)."""
+    y = xp.clip(xp.abs(x), _ERF_SMALL, _ERFC_ZERO)
+    ym = xp.clip(y, None, _ERF_MID)
+    yb = xp.clip(y, _ERF_MID, None)
+    z = 1.0 / (yb * yb)
+    mid = _horner(_ERF_C, ym) / _horner(_ERF_D, ym)
+    big = (_INV_SQRT_PI - z * _horner(_ERF_P, z) / _horner(_ERF_Q, z)) / yb
+    # exp(-y^2) with y^2 split as s^2 + (y - s)(y + s), s = y rounded down to 1/16:
+    # s^2 is exact, so the rounding of y^2 is not amplified by exp.
+    s = xp.trunc(y * 16.0) / 16.0
+    return xp.exp(-s * s) * xp.exp(-(y - s) * (y + s)) * xp.where(y <= _ERF_MID, mid, big)
+
+
+def erf(x, *, xp):
+    r"""Error function :math:`\operatorname{erf}(x) = \frac{2}{\sqrt\pi}\int_0^x e^{-t^2}\,dt`.
+
+    Cody's rational Chebyshev approximations (three ranges), written with
+    array-API operations only: accurate to a few ulp in float64, and free of
+    overflow or NaN for every input (``erf(±inf) = ±1``). The derivative is
+    :math:`\tfrac{2}{\sqrt\pi} e^{-x^2}`.
+    """
+    small = xp.abs(x) <= _ERF_SMALL
+    xs = xp.clip(x, -_ERF_SMALL, _ERF_SMALL)
+    tail = 1.0 - _erfc_abs(x, xp=xp)
+    return xp.where(small, _erf_small(xs), xp.where(x < 0, -tail, tail))
+
+
+def erfc(x, *, xp):
+    r"""Complementary error function :math:`\operatorname{erfc}(x) = 1 - \operatorname{erf}(x)`.
+
+    Computed directly (not as ``1 - erf``), so it keeps full relative
+    precision in the right tail, e.g. ``erfc(10) = 2.09e-45``; ``erfc(x)``
+    underflows to 0 beyond :math:`x \approx 26.6` in float64.
+    """
+    small = xp.abs(x) <= _ERF_SMALL
+    xs = xp.clip(x, -_ERF_SMALL, _ERF_SMALL)
+    tail = _erfc_abs(x, xp=xp)
+    return xp.where(small, 1.0 - _erf_small(xs), xp.where(x < 0, 2.0 - tail, tail))

@@ -23,4 +23,10 @@ CASES = [
          grad_argnums=(0,)),
     Case("_numerics.sigmoid", _xp_of(_n.sigmoid), lambda r: (normal(r, 7, scale=5.0),), grad_argnums=(0,)),
     Case("_numerics.xlogy", _xp_of(_n.xlogy), lambda r: (unit(r, 6), unit(r, 6)), grad_argnums=(1,)),
+    Case("_numerics.softmax", _xp_of(_n.softmax), lambda r: (normal(r, 4, 5, scale=3.0),),
+         kwargs={"axis": 0}, grad_argnums=(0,)),
+    Case("_numerics.log_softmax", _xp_of(_n.log_softmax), lambda r: (normal(r, 4, 5, scale=3.0),),
+         grad_argnums=(0,)),
+    Case("_numerics.erf", _xp_of(_n.erf), lambda r: (normal(r, 9, scale=3.0),), grad_argnums=(0,)),
+    Case("_numerics.erfc", _xp_of(_n.erfc), lambda r: (normal(r, 9, scale=3.0),), grad_argnums=(0,)),
 ]

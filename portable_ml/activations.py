@@ -1,0 +1,449 @@
+r"""Activation functions and their derivatives.
+
+Every elementwise activation ``f(x)`` has ``f_grad(x)`` = :math:`f'(x)`,
+elementwise; ``softmax`` and ``log_softmax`` act on a whole axis and have
+vector-Jacobian products ``*_vjp(x, cotangent)``. All derivatives are
+analytic and agree with ``jax.grad`` of the forward function (at kinks the
+one-sided value noted in each docstring).
+
+Each function finds the array namespace of its input and returns an array of
+the same backend, device and floating dtype (integer or boolean input is
+promoted to the backend's default float). All are numerically stable for
+:math:`|x|` up to :math:`10^4` (and most for any finite input) in float32 and
+float64: no overflow warnings, no NaN. Reference behaviour: ``jax.nn`` and
+``scipy.special``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import _numerics as _n
+from ._xp import array_namespace, as_float, float_dtype
+
+__all__ = [
+    "sigmoid", "sigmoid_grad",
+    "tanh", "tanh_grad",
+    "relu", "relu_grad",
+    "leaky_relu", "leaky_relu_grad",
+    "elu", "elu_grad",
+    "selu", "selu_grad",
+    "gelu", "gelu_grad",
+    "swish", "swish_grad", "silu", "silu_grad",
+    "mish", "mish_grad",
+    "softplus", "softplus_grad",
+    "softmax", "softmax_vjp",
+    "log_softmax", "log_softmax_vjp",
+]
+
+#: SELU constants (Klambauer et al., 2017), as in ``jax.nn.selu`` / ``torch.nn.SELU``.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_GELU_C = 0.044715
+# |x| beyond which the GELU gates are exactly 0 or 1 in float64; the gate
+# arguments are clamped here so that x**3 and x**2 never overflow.
+_GELU_SATURATION = 50.0
+
+
+def _prepare(x):
+    xp = array_namespace(x)
+    return xp, as_float(x, xp, float_dtype(xp, x))
+
+
+def _sigmoid_prime(x, *, xp):
+    """sigma(x) sigma(-x) = e / (1 + e)^2 with e = exp(-|x|): no cancellation, no overflow."""
+    e = xp.exp(-xp.abs(x))
+    s = 1.0 / (1.0 + e)
+    return e * s * s
+
+
+def _sech2(x, *, xp):
+    """1 - tanh(x)^2 = 4e / (1 + e)^2 with e = exp(-2|x|): accurate in the tails too."""
+    e = xp.exp(-2.0 * xp.abs(x))
+    s = 1.0 / (1.0 + e)
+    return 4.0 * e * s * s
+
+
+# ------------------------------------------------------------------ sigmoid
+def sigmoid(x):
+    r"""Logistic sigmoid.
+
+    Parameters
+    ----------
+    x : array of any shape
+
+    Returns
+    -------
+    array of the shape and floating dtype of ``x``
+
+    Notes
+    -----
+    .. math:: \sigma(x) = \frac{1}{1 + e^{-x}}, \qquad \sigma'(x) = \sigma(x)\,\sigma(-x)
+
+    Evaluated through :math:`e^{-|x|}`, so ``exp`` never overflows and small
+    values keep full relative precision (as ``scipy.special.expit``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sigmoid(np.asarray([0.0, 1e4, -1e4]))
+    array([0.5, 1. , 0. ])
+    """
+    xp, x = _prepare(x)
+    return _n.sigmoid(x, xp=xp)
+
+
+def sigmoid_grad(x):
+    r""":math:`\sigma'(x) = \sigma(x)\,\sigma(-x) = e^{-|x|} / (1 + e^{-|x|})^2`, elementwise.
+
+    Exact in both tails (never the cancelling ``s * (1 - s)``).
+    """
+    xp, x = _prepare(x)
+    return _sigmoid_prime(x, xp=xp)
+
+
+# ------------------------------------------------------------------ tanh
+def tanh(x):
+    r"""Hyperbolic tangent.
+
+    Notes
+    -----
+    .. math:: \tanh x = \frac{e^{x} - e^{-x}}{e^{x} + e^{-x}}, \qquad \tanh'(x) = 1 - \tanh^2 x
+
+    Returns an array of the shape and floating dtype of ``x``.
+    """
+    xp, x = _prepare(x)
+    return xp.tanh(x)
+
+
+def tanh_grad(x):
+    r""":math:`\tanh'(x) = 1 - \tanh^2 x = \operatorname{sech}^2 x`, elementwise.
+
+    Evaluated as :math:`4e/(1+e)^2` with :math:`e = e^{-2|x|}`, so it keeps
+    full relative precision where :math:`\tanh x` rounds to :math:`\pm 1`.
+    """
+    xp, x = _prepare(x)
+    return _sech2(x, xp=xp)
+
+
+# ------------------------------------------------------------------ relu family
+def relu(x):
+    r"""Rectified linear unit.
+
+    Notes
+    -----
+    .. math:: \operatorname{relu}(x) = \max(x, 0), \qquad
+              \operatorname{relu}'(x) = \begin{cases} 1 & x > 0 \\ 0 & x \le 0 \end{cases}
+
+    The derivative at 0 is taken as 0, as ``jax.nn.relu`` does. NaN propagates.
+    """
+    xp, x = _prepare(x)
+    return xp.clip(x, 0.0, None)
+
+
+def relu_grad(x):
+    r""":math:`\operatorname{relu}'(x)`: 1 where :math:`x > 0`, else 0 (also at 0)."""
+    xp, x = _prepare(x)
+    return xp.astype(x > 0, x.dtype)
+
+
+def leaky_relu(x, *, alpha=0.01):
+    r"""Leaky ReLU.
+
+    Parameters
+    ----------
+    x : array of any shape
+    alpha : float, default 0.01
+        Slope for negative inputs (``negative_slope`` of ``jax.nn.leaky_relu``).
+
+    Notes
+    -----
+    .. math:: f(x) = \begin{cases} x & x \ge 0 \\ \alpha x & x < 0 \end{cases}, \qquad
+              f'(x) = \begin{cases} 1 & x \ge 0 \\ \alpha & x < 0 \end{cases}
+    """
+    xp, x = _prepare(x)
+    return xp.where(x >= 0, x, alpha * x)
+
+
+def leaky_relu_grad(x, *, alpha=0.01):
+    r""":math:`f'(x)` of :func:`leaky_relu`: 1 for :math:`x \ge 0`, :math:`\alpha` otherwise."""
+    xp, x = _prepare(x)
+    return xp.where(x >= 0, xp.ones_like(x), xp.full_like(x, alpha))
+
+
+def _elu(x, alpha, *, xp):
+    # expm1 of min(x, 0): the unused branch never overflows for large x
+    return xp.where(x > 0, x, alpha * xp.expm1(xp.clip(x, None, 0.0)))
+
+
+def _elu_grad(x, alpha, *, xp):
+    return xp.where(x > 0, xp.ones_like(x), alpha * xp.exp(xp.clip(x, None, 0.0)))
+
+
+def elu(x, *, alpha=1.0):
+    r"""Exponential linear unit.
+
+    Parameters
+    ----------
+    x : array of any shape
+    alpha : float, default 1.0
+
+    Notes
+    -----
+    .. math:: f(x) = \begin{cases} x & x > 0 \\ \alpha (e^{x} - 1) & x \le 0 \end{cases}, \qquad
+              f'(x) = \begin{cases} 1 & x > 0 \\ \alpha e^{x} & x \le 0 \end{cases}
+
+    :math:`e^x - 1` is ``expm1``, exact for small :math:`|x|`.
+    """
+    xp, x = _prepare(x)
+    return _elu(x, alpha, xp=xp)
+
+
+def elu_grad(x, *, alpha=1.0):
+    r""":math:`f'(x)` of :func:`elu`: 1 for :math:`x > 0`, :math:`\alpha e^{x}` otherwise."""
+    xp, x = _prepare(x)
+    return _elu_grad(x, alpha, xp=xp)
+
+
+def selu(x):
+    r"""Scaled exponential linear unit (self-normalising).
+
+    Notes
+    -----
+    .. math:: f(x) = \lambda \begin{cases} x & x > 0 \\ \alpha (e^{x} - 1) & x \le 0 \end{cases}, \qquad
+              f'(x) = \lambda \begin{cases} 1 & x > 0 \\ \alpha e^{x} & x \le 0 \end{cases}
+
+    with :math:`\alpha \approx 1.6732632` and :math:`\lambda \approx 1.0507010`
+    (:data:`SELU_ALPHA`, :data:`SELU_SCALE`), as in ``jax.nn.selu``.
+    """
+    xp, x = _prepare(x)
+    return SELU_SCALE * _elu(x, SELU_ALPHA, xp=xp)
+
+
+def selu_grad(x):
+    r""":math:`f'(x)` of :func:`selu`: :math:`\lambda` for :math:`x > 0`, :math:`\lambda\alpha e^{x}` otherwise."""
+    xp, x = _prepare(x)
+    return SELU_SCALE * _elu_grad(x, SELU_ALPHA, xp=xp)
+
+
+# ------------------------------------------------------------------ gelu
+def _gelu_tanh_arg(x, *, xp):
+    """2u with u = sqrt(2/pi) (x + 0.044715 x^3), from a clamped x (saturated beyond)."""
+    xc = xp.clip(x, -_GELU_SATURATION, _GELU_SATURATION)
+    return 2.0 * _SQRT_2_OVER_PI * xc * (1.0 + _GELU_C * xc * xc), xc
+
+
+def _normal_cdf(x, *, xp):
+    """Phi(x) = erfc(-x / sqrt 2) / 2, with full relative precision in the left tail."""
+    return 0.5 * _n.erfc(-_INV_SQRT_2 * x, xp=xp)
+
+
+def _normal_pdf(x, *, xp):
+    xc = xp.clip(x, -_GELU_SATURATION, _GELU_SATURATION)  # exp(-1250) is already 0
+    return _INV_SQRT_2PI * xp.exp(-0.5 * xc * xc)
+
+
+def gelu(x, *, approximate=True):
+    r"""Gaussian error linear unit.
+
+    Parameters
+    ----------
+    x : array of any shape
+    approximate : bool, default True
+        ``True``: the tanh form (``jax.nn.gelu``'s default, GPT-2/BERT);
+        ``False``: the exact form :math:`x\,\Phi(x)` through erf.
+
+    Notes
+    -----
+    Exact form, with :math:`\Phi` the standard normal CDF and :math:`\varphi` its density:
+
+    .. math:: f(x) = x\,\Phi(x) = \tfrac{x}{2}\bigl(1 + \operatorname{erf}(x/\sqrt2)\bigr), \qquad
+              f'(x) = \Phi(x) + x\,\varphi(x)
+
+    Tanh form, with :math:`u = \sqrt{2/\pi}\,(x + 0.044715\,x^3)`:
+
+    .. math:: f(x) = \tfrac{x}{2}\bigl(1 + \tanh u\bigr) = x\,\sigma(2u), \qquad
+              f'(x) = \sigma(2u) + 2x\,\sigma(2u)\,\sigma(-2u)\,\sqrt{2/\pi}\,(1 + 3\cdot 0.044715\,x^2)
+
+    Both are evaluated in forms without cancellation for negative :math:`x`
+    (:math:`x\,\sigma(2u)` rather than :math:`1 + \tanh u`;
+    :math:`\Phi(x) = \tfrac12\operatorname{erfc}(-x/\sqrt2)` rather than
+    :math:`1 + \operatorname{erf}`), so they keep relative precision where the
+    output is tiny. erf/erfc come from a portable rational approximation
+    (:func:`portable_ml._numerics.erfc`), accurate to a few ulp.
+    """
+    xp, x = _prepare(x)
+    if approximate:
+        t, _ = _gelu_tanh_arg(x, xp=xp)
+        return x * _n.sigmoid(t, xp=xp)
+    return x * _normal_cdf(x, xp=xp)
+
+
+def gelu_grad(x, *, approximate=True):
+    r""":math:`f'(x)` of :func:`gelu` (same ``approximate`` switch); formulas in :func:`gelu`."""
+    xp, x = _prepare(x)
+    if approximate:
+        t, xc = _gelu_tanh_arg(x, xp=xp)
+        dt = 2.0 * _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_C * xc * xc)
+        return _n.sigmoid(t, xp=xp) + x * _sigmoid_prime(t, xp=xp) * dt
+    return _normal_cdf(x, xp=xp) + x * _normal_pdf(x, xp=xp)
+
+
+# ------------------------------------------------------------------ swish, mish, softplus
+def swish(x):
+    r"""Swish / SiLU, :math:`x\,\sigma(x)` (``silu`` is the same function).
+
+    Notes
+    -----
+    .. math:: f(x) = x\,\sigma(x), \qquad f'(x) = \sigma(x)\bigl(1 + x\,\sigma(-x)\bigr)
+    """
+    xp, x = _prepare(x)
+    return x * _n.sigmoid(x, xp=xp)
+
+
+def swish_grad(x):
+    r""":math:`f'(x) = \sigma(x) + x\,\sigma(x)\,\sigma(-x)` of :func:`swish`."""
+    xp, x = _prepare(x)
+    return _n.sigmoid(x, xp=xp) + x * _sigmoid_prime(x, xp=xp)
+
+
+silu = swish
+silu_grad = swish_grad
+
+
+def mish(x):
+    r"""Mish, :math:`x \tanh(\operatorname{softplus}(x))`.
+
+    Notes
+    -----
+    .. math:: f(x) = x \tanh\bigl(\zeta(x)\bigr), \quad \zeta(x) = \log(1 + e^{x}), \qquad
+              f'(x) = \tanh \zeta(x) + x\,\operatorname{sech}^2\!\zeta(x)\,\sigma(x)
+    """
+    xp, x = _prepare(x)
+    return x * xp.tanh(_n.softplus(x, xp=xp))
+
+
+def mish_grad(x):
+    r""":math:`f'(x) = \tanh\zeta(x) + x\,\operatorname{sech}^2\zeta(x)\,\sigma(x)` of :func:`mish`."""
+    xp, x = _prepare(x)
+    sp = _n.softplus(x, xp=xp)
+    return xp.tanh(sp) + x * _sech2(sp, xp=xp) * _n.sigmoid(x, xp=xp)
+
+
+def softplus(x):
+    r"""Softplus, a smooth ReLU.
+
+    Notes
+    -----
+    .. math:: \zeta(x) = \log(1 + e^{x}), \qquad \zeta'(x) = \sigma(x)
+
+    Evaluated as ``logaddexp(0, x)``: exact for large :math:`|x|`, no overflow.
+    """
+    xp, x = _prepare(x)
+    return _n.softplus(x, xp=xp)
+
+
+def softplus_grad(x):
+    r""":math:`\zeta'(x) = \sigma(x)`, elementwise."""
+    xp, x = _prepare(x)
+    return _n.sigmoid(x, xp=xp)
+
+
+# ------------------------------------------------------------------ softmax
+def _check_axis(x, axis, name="x"):
+    if x.ndim == 0:
+        raise ValueError(f"{name} must have at least one axis; got a 0-d array")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"axis={axis} is out of range for {name} of shape {tuple(x.shape)}")
+
+
+def _prepare_vjp(x, cotangent, axis):
+    xp = array_namespace(x, cotangent)
+    dtype = float_dtype(xp, x, cotangent)
+    x, g = as_float(x, xp, dtype), as_float(cotangent, xp, dtype)
+    _check_axis(x, axis)
+    if tuple(g.shape) != tuple(x.shape):
+        raise ValueError(f"cotangent must have the shape of x {tuple(x.shape)}; got {tuple(g.shape)}")
+    return xp, x, g
+
+
+def softmax(x, *, axis=-1):
+    r"""Softmax along ``axis``.
+
+    Parameters
+    ----------
+    x : array with at least one axis
+    axis : int, default -1
+
+    Returns
+    -------
+    array of the shape and floating dtype of ``x``; entries along ``axis`` sum to 1.
+
+    Notes
+    -----
+    .. math:: s_i = \frac{e^{x_i - m}}{\sum_j e^{x_j - m}}, \quad m = \max_j x_j, \qquad
+              \frac{\partial s_i}{\partial x_j} = s_i(\delta_{ij} - s_j)
+
+    The shift by the maximum keeps ``exp`` from overflowing. The derivative is
+    available as the vector-Jacobian product :func:`softmax_vjp`.
+    """
+    xp, x = _prepare(x)
+    _check_axis(x, axis)
+    return _n.softmax(x, axis=axis, xp=xp)
+
+
+def softmax_vjp(x, cotangent, *, axis=-1):
+    r"""Vector-Jacobian product of :func:`softmax`.
+
+    Parameters
+    ----------
+    x : array with at least one axis
+    cotangent : array of the shape of ``x``
+        :math:`g = \partial L / \partial s`.
+    axis : int, default -1
+
+    Returns
+    -------
+    array of the shape of ``x``: :math:`\partial L/\partial x`.
+
+    Notes
+    -----
+    .. math:: (J^\top g)_j = s_j \Bigl(g_j - \sum_i g_i s_i\Bigr)
+    """
+    xp, x, g = _prepare_vjp(x, cotangent, axis)
+    s = _n.softmax(x, axis=axis, xp=xp)
+    return s * (g - xp.sum(g * s, axis=axis, keepdims=True))
+
+
+def log_softmax(x, *, axis=-1):
+    r"""Log-softmax along ``axis``.
+
+    Notes
+    -----
+    .. math:: \ell_i = x_i - \log\sum_j e^{x_j} = (x_i - m) - \log\sum_j e^{x_j - m}, \qquad
+              \frac{\partial \ell_i}{\partial x_j} = \delta_{ij} - s_j
+
+    with :math:`s` the softmax. Computed by log-sum-exp, never as
+    ``log(softmax(x))``: exact for large logits, always :math:`\le 0`.
+    Returns an array of the shape and floating dtype of ``x``.
+    """
+    xp, x = _prepare(x)
+    _check_axis(x, axis)
+    return _n.log_softmax(x, axis=axis, xp=xp)
+
+
+def log_softmax_vjp(x, cotangent, *, axis=-1):
+    r"""Vector-Jacobian product of :func:`log_softmax`.
+
+    Notes
+    -----
+    .. math:: (J^\top g)_j = g_j - s_j \sum_i g_i
+
+    ``cotangent`` has the shape of ``x``; the result too.
+    """
+    xp, x, g = _prepare_vjp(x, cotangent, axis)
+    return g - _n.softmax(x, axis=axis, xp=xp) * xp.sum(g, axis=axis, keepdims=True)
