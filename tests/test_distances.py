@@ -1,0 +1,376 @@
+"""Distances and kernels against SciPy and scikit-learn, on every backend.
+
+References are computed in float64 from the *cast* inputs (so input rounding
+does not count against us); tolerances are per dtype and explained where
+they are looser than ``assert_close``'s defaults.
+"""
+
+import functools
+import math
+
+import numpy as np
+import pytest
+import scipy.spatial.distance as ssd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from sklearn.metrics import pairwise as skp
+
+import portable_ml as pml
+from portable_ml import distances as D
+from portable_ml.testing import assert_close, dtype_name
+
+from .helpers import place
+
+# float32: a few roundings per term plus a length-d sum; GEMM forms lose a
+# little more to cancellation in ||a||^2 + ||b||^2 - 2 a.b.
+TOL = {"float32": {"rtol": 1e-5, "atol": 1e-6}, "float64": {"rtol": 1e-12, "atol": 1e-13}}
+GEMM_TOL = {"float32": {"rtol": 1e-4, "atol": 2e-5}, "float64": {"rtol": 1e-10, "atol": 1e-12}}
+
+
+def _cast(x, dtype):
+    """Host float64 copy of ``x`` after rounding to ``dtype`` (the values our function sees)."""
+    return np.asarray(x, dtype=dtype).astype(np.float64)
+
+
+def _spd(rng, d):
+    a = rng.normal(size=(d, d))
+    return a @ a.T / d + np.eye(d)
+
+
+def _dense_to_numpy(backend, x):
+    return np.asarray(backend.to_numpy(x))
+
+
+# ------------------------------------------------------------ vector distances
+VECTOR = {
+    "euclidean": (D.euclidean, ssd.euclidean),
+    "manhattan": (D.manhattan, ssd.cityblock),
+    "minkowski_p3": (functools.partial(D.minkowski, p=3), functools.partial(ssd.minkowski, p=3)),
+    "minkowski_p0.5": (functools.partial(D.minkowski, p=0.5), functools.partial(ssd.minkowski, p=0.5)),
+    "minkowski_inf": (functools.partial(D.minkowski, p=math.inf), ssd.chebyshev),
+    "cosine_distance": (D.cosine_distance, ssd.cosine),
+    "cosine_similarity": (D.cosine_similarity, lambda u, v: 1.0 - ssd.cosine(u, v)),
+}
+
+
+@pytest.mark.parametrize("name", list(VECTOR))
+def test_vector_distance_matches_scipy(backend, float_dtype, name):
+    ours, ref = VECTOR[name]
+    dt = dtype_name(float_dtype)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(6, 9)), rng.normal(size=(6, 9))
+    ca, cb = _cast(a, dt), _cast(b, dt)
+    # 1-D inputs give a 0-d array
+    out = ours(*place(backend, a[0], b[0], dtype=dt))
+    assert tuple(out.shape) == () and dtype_name(out.dtype) == dt
+    assert_close(out, np.float64(ref(ca[0], cb[0])), **TOL[dt])
+    # 2-D inputs give one value per row
+    out = ours(*place(backend, a, b, dtype=dt))
+    assert tuple(out.shape) == (6,) and dtype_name(out.dtype) == dt
+    assert_close(out, np.array([ref(u, v) for u, v in zip(ca, cb)]), **TOL[dt])
+
+
+def test_mahalanobis_matches_scipy(backend, float_dtype):
+    dt = dtype_name(float_dtype)
+    rng = np.random.default_rng(1)
+    a, b, S = rng.normal(size=(7, 5)), rng.normal(size=(7, 5)), _spd(rng, 5)
+    ca, cb, cS = _cast(a, dt), _cast(b, dt), _cast(S, dt)
+    VI = np.linalg.inv(cS)  # the reference only: ours solves
+    want = np.array([ssd.mahalanobis(u, v, VI) for u, v in zip(ca, cb)])
+    tol = {"float32": {"rtol": 5e-5, "atol": 1e-6}, "float64": TOL["float64"]}[dt]  # Cholesky + solve
+    out = D.mahalanobis(*place(backend, a, b, S, dtype=dt))
+    assert tuple(out.shape) == (7,) and dtype_name(out.dtype) == dt
+    assert_close(out, want, **tol)
+    out0 = D.mahalanobis(*place(backend, a[0], b[0], S, dtype=dt))
+    assert tuple(out0.shape) == ()
+    assert_close(out0, want[0], **tol)
+
+
+def test_mahalanobis_identity_covariance_is_euclidean(backend):
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    out = D.mahalanobis(*place(backend, a, b, np.eye(3)))
+    assert_close(out, np.linalg.norm(a - b, axis=1))
+    # a non-symmetric Sigma is read as its symmetric part, the same on every backend
+    S = _spd(rng, 3)
+    skew = np.array([[0.0, 0.3, -0.2], [-0.3, 0.0, 0.1], [0.2, -0.1, 0.0]])
+    got = D.mahalanobis(*place(backend, a, b, S + skew))
+    assert_close(got, np.array([ssd.mahalanobis(u, v, np.linalg.inv(S)) for u, v in zip(a, b)]), rtol=1e-10)
+
+
+def test_hamming_matches_scipy(backend, float_dtype):
+    rng = np.random.default_rng(3)
+    dt = dtype_name(float_dtype)
+    a, b = rng.integers(0, 3, size=(5, 12)), rng.integers(0, 3, size=(5, 12))
+    want = np.array([ssd.hamming(u, v) for u, v in zip(a, b)])
+    # integer codes: the backend's default float
+    out = D.hamming(*place(backend, a, b))
+    assert tuple(out.shape) == (5,) and "float" in dtype_name(out.dtype)
+    assert_close(out, want, rtol=1e-6)
+    # float codes keep their dtype; booleans work too
+    out = D.hamming(*place(backend, a.astype(float), b.astype(float), dtype=dt))
+    assert dtype_name(out.dtype) == dt
+    assert_close(out, want, **TOL[dt])
+    out = D.hamming(*place(backend, a[0] > 0, b[0] > 0))
+    assert_close(out, ssd.hamming(a[0] > 0, b[0] > 0), rtol=1e-6)
+
+
+def test_degenerate_vectors_give_exact_values(backend, float_dtype):
+    dt = dtype_name(float_dtype)
+    a = np.array([1.5, -2.0, 3.0])
+    z = np.zeros(3)
+    pa, pz = place(backend, a, z, dtype=dt)
+    assert float(backend.to_numpy(D.euclidean(pa, pa))) == 0.0
+    assert float(backend.to_numpy(D.minkowski(pa, pa, p=3))) == 0.0
+    assert float(backend.to_numpy(D.mahalanobis(pa, pa, place(backend, np.eye(3), dtype=dt)))) == 0.0
+    # zero vectors: similarity 0, distance 1 (scikit-learn's convention; SciPy gives NaN)
+    assert float(backend.to_numpy(D.cosine_similarity(pa, pz))) == 0.0
+    assert float(backend.to_numpy(D.cosine_distance(pz, pz))) == 1.0
+    # parallel vectors stay within [-1, 1]
+    s = backend.to_numpy(D.cosine_similarity(pa, place(backend, -3.0 * a, dtype=dt)))
+    assert -1.0 <= float(s) <= -1.0 + 1e-6
+
+
+def test_minkowski_does_not_overflow_or_underflow(backend, float_dtype):
+    dt = dtype_name(float_dtype)
+    for scale in (1e30, 1e-30):
+        a = np.array([scale, scale, 0.0])
+        out = D.minkowski(*place(backend, a, np.zeros(3), dtype=dt), p=4)
+        assert_close(out, scale * 2.0 ** 0.25, rtol=1e-6)
+        out = D.minkowski(*place(backend, a, np.zeros(3), dtype=dt), p=math.inf)
+        assert_close(out, np.float64(np.asarray(scale, dtype=dt)), rtol=0)
+
+
+# ------------------------------------------------------------ pairwise forms
+def _sigmoid(A, B):
+    return skp.sigmoid_kernel(A, B, gamma=0.3, coef0=0.2)
+
+
+PAIRWISE = {
+    "euclidean": (D.pairwise_euclidean, lambda A, B: ssd.cdist(A, B), GEMM_TOL),
+    "euclidean_sklearn": (D.pairwise_euclidean, skp.euclidean_distances, GEMM_TOL),
+    "sqeuclidean": (functools.partial(D.pairwise_euclidean, squared=True),
+                    lambda A, B: ssd.cdist(A, B, "sqeuclidean"), GEMM_TOL),
+    "manhattan": (D.pairwise_manhattan, skp.manhattan_distances, TOL),
+    "cityblock": (D.pairwise_manhattan, lambda A, B: ssd.cdist(A, B, "cityblock"), TOL),
+    "cosine": (D.pairwise_cosine_similarity, skp.cosine_similarity, TOL),
+    "linear": (D.linear_kernel, skp.linear_kernel, TOL),
+    "polynomial": (functools.partial(D.polynomial_kernel, degree=3, gamma=0.4, coef0=0.7),
+                   functools.partial(skp.polynomial_kernel, degree=3, gamma=0.4, coef0=0.7), TOL),
+    "polynomial_defaults": (D.polynomial_kernel,
+                            functools.partial(skp.polynomial_kernel, degree=3, gamma=1.0, coef0=1.0), TOL),
+    # RBF: sklearn's gamma = 1 / (2 sigma^2)
+    "rbf": (functools.partial(D.rbf_kernel, sigma=1.7),
+            functools.partial(skp.rbf_kernel, gamma=1.0 / (2 * 1.7**2)), GEMM_TOL),
+    "rbf_defaults": (D.rbf_kernel, functools.partial(skp.rbf_kernel, gamma=0.5), GEMM_TOL),
+    # sigmoid: sklearn's gamma is our alpha
+    "sigmoid": (functools.partial(D.sigmoid_kernel, alpha=0.3, coef0=0.2), _sigmoid, TOL),
+    "sigmoid_defaults": (D.sigmoid_kernel, functools.partial(skp.sigmoid_kernel, gamma=0.01, coef0=0.0), TOL),
+}
+
+
+@pytest.mark.parametrize("self_case", [False, True], ids=["A-B", "A-A"])
+@pytest.mark.parametrize("name", list(PAIRWISE))
+def test_pairwise_matches_references(backend, float_dtype, name, self_case):
+    ours, ref, tol = PAIRWISE[name]
+    dt = dtype_name(float_dtype)
+    rng = np.random.default_rng(4)
+    A, B = rng.normal(size=(9, 5)), rng.normal(size=(6, 5))
+    cA, cB = _cast(A, dt), _cast(B, dt)
+    if self_case:
+        out, want = ours(place(backend, A, dtype=dt)), ref(cA, cA)
+        n, m = 9, 9
+    else:
+        out, want = ours(*place(backend, A, B, dtype=dt)), ref(cA, cB)
+        n, m = 9, 6
+    assert tuple(out.shape) == (n, m) and dtype_name(out.dtype) == dt
+    assert_close(out, want, **tol[dt])
+
+
+def test_pairwise_integer_inputs_are_promoted(backend):
+    A = np.arange(12).reshape(4, 3)
+    out = D.pairwise_euclidean(place(backend, A))
+    assert "float" in dtype_name(out.dtype)
+    assert_close(out, ssd.cdist(A, A), rtol=1e-6, atol=1e-6)
+
+
+def _near_duplicates(rng, n, d, offset):
+    """Rows close together, far from the origin, with exact and near duplicates."""
+    X = offset + 1e-2 * rng.normal(size=(n, d))
+    X[7] = X[2]
+    X[8] = X[3] + 1e-3
+    return X.astype(np.float32)
+
+
+def test_pairwise_euclidean_is_never_negative_far_from_origin(backend):
+    rng = np.random.default_rng(5)
+    X = _near_duplicates(rng, 40, 8, offset=1e3)
+    Y = (X[:25] + np.float32(1e-3) * rng.normal(size=(25, 8)).astype(np.float32)).astype(np.float32)
+    pX, pY = place(backend, X, Y)
+    for squared in (False, True):
+        for out, ref in ((D.pairwise_euclidean(pX, squared=squared), ssd.cdist(X, X)),
+                         (D.pairwise_euclidean(pX, pY, squared=squared), ssd.cdist(X, Y))):
+            got = _dense_to_numpy(backend, out)
+            assert got.dtype == np.float32
+            assert np.all(np.isfinite(got)) and np.all(got >= 0), "negative or non-finite distance"
+            if squared:
+                ref = ref**2
+            # Centring keeps the cancellation error at eps * spread^2, not eps * offset^2
+            # (which here would be ~0.5 in the squared distances: pure noise).
+            np.testing.assert_allclose(got, ref, atol=3e-5 if not squared else 1e-8, rtol=1e-3)
+        diag = np.diag(_dense_to_numpy(backend, D.pairwise_euclidean(pX, squared=squared)))
+        assert np.all(diag == 0.0), "diagonal of X vs X must be exactly 0"
+    # B is A: the same exact-zero diagonal as B=None; RBF diagonal exactly 1
+    assert np.all(np.diag(_dense_to_numpy(backend, D.pairwise_euclidean(pX, pX))) == 0.0)
+    assert np.all(np.diag(_dense_to_numpy(backend, D.rbf_kernel(pX))) == 1.0)
+
+
+def test_pairwise_manhattan_in_blocks(backend, float_dtype, monkeypatch):
+    dt = dtype_name(float_dtype)
+    rng = np.random.default_rng(6)
+    A, B = rng.normal(size=(13, 5)), rng.normal(size=(7, 5))
+    monkeypatch.setattr(D, "_BLOCK_ELEMENTS", 64)  # rows per block = 64 // (7*5) -> 1..2, many blocks
+    out = D.pairwise_manhattan(*place(backend, A, B, dtype=dt))
+    assert tuple(out.shape) == (13, 7)
+    assert_close(out, ssd.cdist(_cast(A, dt), _cast(B, dt), "cityblock"), **TOL[dt])
+    out = D.pairwise_manhattan(place(backend, A, dtype=dt))
+    assert_close(out, ssd.cdist(_cast(A, dt), _cast(A, dt), "cityblock"), **TOL[dt])
+
+
+@settings(max_examples=30, deadline=None)
+@given(hnp.arrays(np.float32, st.tuples(st.integers(1, 12), st.integers(1, 6)),
+                  elements=st.floats(-1e4, 1e4, width=32)))
+def test_pairwise_euclidean_properties(X):
+    out = np.asarray(D.pairwise_euclidean(X))
+    sq = np.asarray(D.pairwise_euclidean(X, squared=True))
+    for M in (out, sq):
+        assert np.all(np.isfinite(M)) and np.all(M >= 0)
+        assert np.all(np.diag(M) == 0)
+    # agrees with the direct difference up to the GEMM form's cancellation error
+    spread = np.max(np.abs(X - X.mean(axis=0))) if X.size else 0.0
+    ref = ssd.cdist(X.astype(np.float64), X.astype(np.float64))
+    assert np.all(np.abs(out - ref) <= 1e-2 * spread + 1e-3 * ref + 1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(hnp.arrays(np.float64, (3, 4), elements=st.floats(-1e3, 1e3)))
+def test_vector_distances_triangle_inequality(P):
+    a, b, c = P
+    for f in (D.euclidean, D.manhattan, functools.partial(D.minkowski, p=3)):
+        assert float(f(a, c)) <= float(f(a, b)) + float(f(b, c)) + 1e-9 * (1 + np.abs(P).max())
+        assert float(f(a, b)) == pytest.approx(float(f(b, a)), rel=1e-12, abs=1e-12)
+
+
+# ------------------------------------------------------------------ gradients
+@pytest.mark.backends("jax")
+def test_gradients_match_analytic_forms(backend):
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(7)
+    a, b, S = rng.normal(size=4), rng.normal(size=4), _spd(rng, 4)
+    diff = a - b
+    g = jax.grad(D.euclidean)(jnp.asarray(a), jnp.asarray(b))
+    assert_close(g, diff / np.linalg.norm(diff), rtol=1e-12)
+    g = jax.grad(D.mahalanobis)(jnp.asarray(a), jnp.asarray(b), jnp.asarray(S))
+    z = np.linalg.solve(S, diff)
+    assert_close(g, z / np.sqrt(diff @ z), rtol=1e-10)
+    g = jax.grad(lambda x: D.minkowski(x, jnp.asarray(b), p=3))(jnp.asarray(a))
+    d3 = np.sum(np.abs(diff) ** 3) ** (1 / 3)
+    assert_close(g, np.sign(diff) * (np.abs(diff) / d3) ** 2, rtol=1e-12)
+    s = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
+    g = jax.grad(D.cosine_similarity)(jnp.asarray(a), jnp.asarray(b))
+    assert_close(g, b / (np.linalg.norm(a) * np.linalg.norm(b)) - s * a / (a @ a), rtol=1e-10)
+    # RBF Gram matrix: d/dA sum_ij K_ij = -sum_j K_ij (a_i - b_j) / sigma^2
+    A, B = rng.normal(size=(5, 3)), rng.normal(size=(4, 3))
+    K = np.exp(-ssd.cdist(A, B, "sqeuclidean") / (2 * 1.3**2))
+    want = -(K.sum(1)[:, None] * A - K @ B) / 1.3**2
+    g = jax.grad(lambda X: jnp.sum(D.rbf_kernel(X, jnp.asarray(B), sigma=1.3)))(jnp.asarray(A))
+    assert_close(g, want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.backends("jax")
+def test_gradient_at_zero_distance_is_finite(backend):
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(8)
+    a = jnp.asarray(rng.normal(size=4))
+    g = jax.grad(D.euclidean)(a, a)
+    assert np.all(np.asarray(g) == 0.0)
+    X = rng.normal(size=(6, 3))
+    X[4] = X[1]  # an off-diagonal zero distance too
+    g = jax.grad(lambda X: jnp.sum(D.pairwise_euclidean(X)))(jnp.asarray(X))
+    assert np.all(np.isfinite(np.asarray(g)))
+    # analytic: d/dx_i sum_{j,k} D_jk = 2 sum_{j: D_ij > 0} (x_i - x_j) / D_ij
+    Dm = ssd.cdist(X, X)
+    W = np.where(Dm > 0, 1.0 / np.where(Dm > 0, Dm, 1.0), 0.0)
+    assert_close(g, 2 * (W.sum(1)[:, None] * X - W @ X), rtol=1e-7, atol=1e-7)
+    for fn in (D.pairwise_euclidean, D.pairwise_cosine_similarity, D.rbf_kernel):
+        gz = jax.grad(lambda X: jnp.sum(fn(X, X)))(jnp.zeros((3, 2)))
+        assert np.all(np.isfinite(np.asarray(gz))), fn.__name__
+
+
+@pytest.mark.backends("torch")
+def test_torch_autograd_at_zero_distance_is_finite(backend):
+    import torch
+
+    X = torch.tensor(np.random.default_rng(9).normal(size=(5, 3)), requires_grad=True)
+    (D.pairwise_euclidean(X).sum() + D.euclidean(X[0], X[0]) + D.cosine_distance(X[1], X[1])).backward()
+    assert torch.all(torch.isfinite(X.grad))
+
+
+# ------------------------------------------------------------------ bad input
+def test_bad_shapes_raise(backend):
+    rng = np.random.default_rng(10)
+    a3, a4 = place(backend, rng.normal(size=3), rng.normal(size=4))
+    with pytest.raises(ValueError, match="same shape"):
+        D.euclidean(a3, a4)
+    with pytest.raises(ValueError, match="same shape"):
+        D.hamming(a3, a4)
+    cube = place(backend, rng.normal(size=(2, 2, 2)))
+    with pytest.raises(ValueError, match="1-D or 2-D"):
+        D.manhattan(cube, cube)
+    with pytest.raises(ValueError, match="must not be empty"):
+        D.cosine_similarity(*place(backend, np.zeros(0), np.zeros(0)))
+    A, B = place(backend, rng.normal(size=(4, 3)), rng.normal(size=(5, 2)))
+    for fn in (D.pairwise_euclidean, D.pairwise_manhattan, D.pairwise_cosine_similarity, D.linear_kernel,
+               D.polynomial_kernel, D.rbf_kernel, D.sigmoid_kernel):
+        with pytest.raises(ValueError, match="same number of features"):
+            fn(A, B)
+        with pytest.raises(ValueError, match="A must be 2-D"):
+            fn(a3)
+    with pytest.raises(ValueError, match=r"Sigma must have shape \(3, 3\)"):
+        D.mahalanobis(a3, a3, place(backend, np.eye(2)))
+
+
+def test_bad_options_raise():
+    a = np.ones(3)
+    with pytest.raises(ValueError, match="p must be positive"):
+        D.minkowski(a, a, p=0)
+    with pytest.raises(ValueError, match="sigma must be positive"):
+        D.rbf_kernel(np.ones((2, 2)), sigma=0.0)
+    with pytest.raises(ValueError, match="degree must be non-negative"):
+        D.polynomial_kernel(np.ones((2, 2)), degree=-1)
+
+
+@pytest.mark.backends("numpy", "array_api_strict", "torch", "cupy")
+def test_non_positive_definite_covariance_raises(backend):
+    a, b = place(backend, np.ones(3), np.zeros(3))
+    for S in (np.diag([1.0, -1.0, 1.0]), np.zeros((3, 3))):
+        with pytest.raises(ValueError, match="Sigma must be symmetric positive definite"):
+            D.mahalanobis(a, b, place(backend, S))
+
+
+@pytest.mark.backends("jax")
+def test_non_positive_definite_covariance_gives_nan_on_jax(backend):
+    # JAX arrays may be traced, so values are not inspected: NaN, as jax.scipy gives.
+    out = D.mahalanobis(*place(backend, np.ones(3), np.zeros(3), np.diag([1.0, -1.0, 1.0])))
+    assert np.isnan(float(out))
+
+
+def test_mixed_backends_raise():
+    strict = pml.get_backend("array_api_strict")
+    with pytest.raises(TypeError, match="different backends"):
+        D.euclidean(np.ones(3), strict.asarray(np.ones(3)))
