@@ -1,0 +1,986 @@
+r"""Classification, regression and ranking metrics.
+
+Every metric finds the namespace of its inputs and returns arrays of that
+backend on the inputs' device: a 0-d array for a score, an integer array for
+counts.  Nothing here leaves the device except the value checks listed below.
+
+Conventions
+-----------
+- **Labels.** Binary metrics take labels 0/1 (integer, boolean or floating
+  arrays); the positive class is 1.  Multiclass labels are class indices
+  ``0 .. num_classes - 1`` held in an integer, boolean or floating array
+  (floating labels must be whole numbers).  Inputs are 1-D, one entry per
+  sample.
+- **dtype.** Floating scores keep the floating dtype of the inputs (promoted
+  over ``y_true`` and ``y_pred``/``scores``); all-integer or boolean inputs
+  give the backend's default float.  Counts (:func:`confusion_counts`,
+  :func:`confusion_matrix`) are in the backend's default integer dtype.
+- **Division by zero** gives 0, never NaN and never a warning (precision,
+  recall, F-scores, MCC, the ranking normalisations), as scikit-learn does
+  with ``zero_division=0``.
+- **Scores** may be any real values, infinities included (scikit-learn
+  refuses infinities; their ranks are well defined, so they are kept).
+- **Value checks** (binary labels, labels in range, probabilities in
+  [0, 1], NaN scores, a single class for ROC-AUC/AP) run only on concrete
+  inputs: NumPy, CuPy, PyTorch and array-api-strict arrays.  JAX and Dask
+  arrays are never read back for a check; shapes are always checked.
+- **num_classes** of the multiclass metrics is static (it sets the shape of
+  the per-class counts).  When it is ``None`` it is inferred as
+  ``max(y_true, y_pred) + 1``, which reads the labels: allowed for eager
+  arrays (also eager JAX, and Dask, where it computes that maximum), refused
+  with a clear error for traced arrays (inside ``jax.jit`` or ``jax.vmap``).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+import sys
+from typing import NamedTuple
+
+from ._xp import (
+    array_namespace,
+    as_float,
+    check_nonempty,
+    check_ndim,
+    check_same_shape,
+    device_of,
+    float_dtype,
+    is_concrete,
+)
+
+__all__ = [
+    "ConfusionCounts",
+    "confusion_counts",
+    "confusion_matrix",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "fbeta",
+    "mcc",
+    "roc_auc",
+    "average_precision",
+    "log_loss",
+    "r2",
+    "mape",
+    "mse",
+    "mae",
+    "dcg",
+    "ndcg",
+    "ndcg_score",
+]
+
+_AVERAGES = ("binary", "macro", "micro", "weighted")
+_GAINS = ("linear", "exponential")
+# scikit-learn's mean_absolute_percentage_error guards |y| with float64's eps, for every dtype.
+_MAPE_EPS = 2.220446049250313e-16
+
+
+class ConfusionCounts(NamedTuple):
+    """The four cells of a binary confusion matrix (0-d integer arrays)."""
+
+    tp: object
+    tn: object
+    fp: object
+    fn: object
+
+
+# ============================================================ private helpers
+def _is_traced(x):
+    """True for a JAX tracer (inside ``jit``/``vmap``/``grad``): its values cannot be read."""
+    jax = sys.modules.get("jax")
+    return jax is not None and isinstance(x, jax.core.Tracer)
+
+
+def _info(xp, like, what, **kw):
+    info = xp.__array_namespace_info__()
+    try:
+        return getattr(info, what)(device=device_of(like), **kw)
+    except Exception:  # tracers report no device; the default device's answer is the same
+        return getattr(info, what)(**kw)
+
+
+def _int_dtype(xp, like):
+    """The namespace's default integer dtype (for counts)."""
+    return _info(xp, like, "default_dtypes")["integral"]
+
+
+def _wide_float(xp, like):
+    """float64 where the device has it, else its default float: sums of counts stay exact."""
+    floats = _info(xp, like, "dtypes", kind="real floating")
+    return floats["float64"] if "float64" in floats else _info(xp, like, "default_dtypes")["real floating"]
+
+
+def _safe_div(num, den, xp):
+    """``num / den`` where ``den != 0``, else 0 -- no NaN, no warning, finite gradients."""
+    nonzero = den != 0
+    return xp.where(nonzero, num / xp.where(nonzero, den, xp.ones_like(den)), xp.zeros_like(num))
+
+
+def _count(mask, xp, idt, axis=None):
+    return xp.sum(xp.astype(mask, idt), axis=axis)
+
+
+def _is_bool(x, xp):
+    return xp.isdtype(x.dtype, "bool")
+
+
+def _positive(y, xp):
+    """Boolean mask of the positive class (label 1)."""
+    return y if _is_bool(y, xp) else y == 1
+
+
+def _check_label_dtype(y, name, xp):
+    if not xp.isdtype(y.dtype, ("bool", "integral", "real floating")):
+        raise TypeError(f"{name} must hold labels as an integer, boolean or real floating array; got dtype {y.dtype}")
+
+
+def _check_pair(y_true, y_pred, name_true="y_true", name_pred="y_pred"):
+    """1-D, non-empty and of one length."""
+    check_ndim(y_true, name_true, 1)
+    check_ndim(y_pred, name_pred, 1)
+    check_same_shape(y_true, y_pred, name_true, name_pred)
+    check_nonempty(y_true, name_true)
+
+
+def _check_binary(y, name, xp):
+    if _is_bool(y, xp) or not is_concrete(y):
+        return
+    if not bool(xp.all((y == 0) | (y == 1))):
+        lo, hi = xp.min(y), xp.max(y)
+        raise ValueError(
+            f"{name} must hold binary labels 0 and 1; got values other than 0 and 1 "
+            f"(min {float(lo):g}, max {float(hi):g}); for multiclass labels pass "
+            "average='macro', 'micro' or 'weighted'"
+        )
+
+
+def _check_classes(y, num_classes, name, xp):
+    """Class indices: whole numbers in [0, num_classes) (checked when concrete)."""
+    if _is_bool(y, xp) or not is_concrete(y):
+        return
+    if xp.isdtype(y.dtype, "real floating") and not bool(xp.all(y == xp.floor(y))):
+        raise ValueError(f"{name} must hold whole-number class indices; got non-integer values")
+    lo, hi = xp.min(y), xp.max(y)
+    if bool(lo < 0) or bool(hi >= num_classes):
+        raise ValueError(
+            f"{name} must hold class indices in [0, {num_classes}); got values in [{float(lo):g}, {float(hi):g}]"
+        )
+
+
+def _check_not_nan(x, name, xp):
+    if is_concrete(x) and xp.isdtype(x.dtype, "real floating") and bool(xp.any(xp.isnan(x))):
+        raise ValueError(f"{name} must not contain NaN")
+
+
+def _label_pair(y_true, y_pred, xp, dtype):
+    """Both label arrays in one dtype that compares exactly (floating if either is)."""
+    if xp.isdtype(y_true.dtype, "real floating") or xp.isdtype(y_pred.dtype, "real floating"):
+        return as_float(y_true, xp, dtype), as_float(y_pred, xp, dtype)
+    if _is_bool(y_true, xp) and _is_bool(y_pred, xp):
+        return y_true, y_pred
+    idt = _int_dtype(xp, y_true)
+    a = xp.astype(y_true, idt) if _is_bool(y_true, xp) else y_true
+    b = xp.astype(y_pred, idt) if _is_bool(y_pred, xp) else y_pred
+    common = xp.result_type(a.dtype, b.dtype)
+    return xp.astype(a, common), xp.astype(b, common)
+
+
+def _num_classes(num_classes, y_true, y_pred, xp):
+    if num_classes is not None:
+        try:
+            k = operator.index(num_classes)
+        except TypeError:
+            raise TypeError(f"num_classes must be an int; got {num_classes!r}") from None
+        if k < 1:
+            raise ValueError(f"num_classes must be positive; got num_classes={k}")
+        return k
+    if _is_traced(y_true) or _is_traced(y_pred):
+        raise ValueError(
+            "num_classes must be given when the labels are traced (inside jax.jit or jax.vmap): "
+            "it fixes the shape of the per-class counts; pass num_classes=<number of classes>"
+        )
+    hi = xp.maximum(xp.max(y_true), xp.max(y_pred))
+    return max(int(hi) + 1, 1)
+
+
+def _multiclass_labels(y_true, y_pred, num_classes, xp, dtype):
+    """Validated labels in a common dtype, the number of classes, and the class values."""
+    a, b = _label_pair(y_true, y_pred, xp, dtype)
+    if _is_bool(a, xp):
+        idt = _int_dtype(xp, a)
+        a, b = xp.astype(a, idt), xp.astype(b, idt)
+    k = _num_classes(num_classes, a, b, xp)
+    _check_classes(a, k, "y_true", xp)
+    _check_classes(b, k, "y_pred", xp)
+    classes = xp.arange(k, dtype=a.dtype, device=device_of(a))
+    return a, b, classes
+
+
+def _check_binary_pair(y_true, y_pred, xp):
+    _check_label_dtype(y_true, "y_true", xp)
+    _check_label_dtype(y_pred, "y_pred", xp)
+    _check_pair(y_true, y_pred)
+    _check_binary(y_true, "y_true", xp)
+    _check_binary(y_pred, "y_pred", xp)
+
+
+def _binary_counts(y_true, y_pred, xp):
+    t, p = _positive(y_true, xp), _positive(y_pred, xp)
+    idt = _int_dtype(xp, y_true)
+    tp = _count(t & p, xp, idt)
+    true_pos = _count(t, xp, idt)
+    pred_pos = _count(p, xp, idt)
+    fn = true_pos - tp
+    fp = pred_pos - tp
+    tn = y_true.shape[0] - true_pos - fp
+    return ConfusionCounts(tp, tn, fp, fn)
+
+
+def _check_average(average):
+    if average not in _AVERAGES:
+        raise ValueError(f"average must be one of {_AVERAGES}; got {average!r}")
+
+
+def _fbeta_from_counts(tp, true_sum, pred_sum, beta2, which, xp):
+    if which == "precision":
+        return _safe_div(tp, pred_sum, xp)
+    if which == "recall":
+        return _safe_div(tp, true_sum, xp)
+    return _safe_div((1.0 + beta2) * tp, beta2 * true_sum + pred_sum, xp)
+
+
+def _prf(y_true, y_pred, *, which, beta, average, num_classes):
+    """Shared body of precision, recall and the F-scores."""
+    xp = array_namespace(y_true, y_pred)
+    _check_average(average)
+    if not (isinstance(beta, numbers.Real) and math.isfinite(beta) and beta >= 0):
+        raise ValueError(f"beta must be a finite non-negative number; got beta={beta!r}")
+    beta2 = float(beta) ** 2
+    _check_label_dtype(y_true, "y_true", xp)
+    _check_label_dtype(y_pred, "y_pred", xp)
+    _check_pair(y_true, y_pred)
+    dtype = float_dtype(xp, y_true, y_pred)
+    if average == "binary":
+        if num_classes not in (None, 2):
+            raise ValueError(f"average='binary' needs labels 0 and 1 (num_classes=2); got num_classes={num_classes}")
+        _check_binary(y_true, "y_true", xp)
+        _check_binary(y_pred, "y_pred", xp)
+        c = _binary_counts(y_true, y_pred, xp)
+        tp = xp.astype(c.tp, dtype)
+        return _fbeta_from_counts(tp, tp + xp.astype(c.fn, dtype), tp + xp.astype(c.fp, dtype), beta2, which, xp)
+
+    a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, xp, dtype)
+    idt = _int_dtype(xp, a)
+    in_true = a[:, None] == classes  # (n, k) one-hot masks
+    in_pred = b[:, None] == classes
+    tp = xp.astype(_count(in_true & in_pred, xp, idt, axis=0), dtype)
+    true_sum = xp.astype(_count(in_true, xp, idt, axis=0), dtype)
+    pred_sum = xp.astype(_count(in_pred, xp, idt, axis=0), dtype)
+    if average == "micro":
+        return _fbeta_from_counts(xp.sum(tp), xp.sum(true_sum), xp.sum(pred_sum), beta2, which, xp)
+    score = _fbeta_from_counts(tp, true_sum, pred_sum, beta2, which, xp)
+    if average == "weighted":
+        return _safe_div(xp.sum(score * true_sum), xp.sum(true_sum), xp)
+    # macro: over the classes present in y_true or y_pred (scikit-learn's default labels=None)
+    present = xp.astype((true_sum + pred_sum) > 0, dtype)
+    return _safe_div(xp.sum(score * present), xp.sum(present), xp)
+
+
+# ============================================================ classification
+def confusion_counts(y_true, y_pred):
+    r"""Cells of the binary confusion matrix.
+
+    .. math:: \mathrm{TP} = \sum_i [y_i = 1][\hat y_i = 1],\quad
+              \mathrm{TN} = \sum_i [y_i = 0][\hat y_i = 0],\quad
+              \mathrm{FP} = \sum_i [y_i = 0][\hat y_i = 1],\quad
+              \mathrm{FN} = \sum_i [y_i = 1][\hat y_i = 0]
+
+    Parameters
+    ----------
+    y_true, y_pred : array of shape (n_samples,)
+        Labels 0/1 (integer, boolean or floating).
+
+    Returns
+    -------
+    ConfusionCounts
+        ``(tp, tn, fp, fn)``, a named tuple of 0-d arrays of the backend's
+        default integer dtype, on the inputs' device.  scikit-learn's
+        ``confusion_matrix(y_true, y_pred).ravel()`` is ``(tn, fp, fn, tp)``.
+
+    Raises
+    ------
+    ValueError
+        Inputs not 1-D, of different lengths or empty; labels other than
+        0 and 1 (concrete inputs).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tp, tn, fp, fn = confusion_counts(np.array([1, 0, 1, 1]), np.array([1, 1, 0, 1]))
+    >>> int(tp), int(tn), int(fp), int(fn)
+    (2, 0, 1, 1)
+    """
+    xp = array_namespace(y_true, y_pred)
+    _check_binary_pair(y_true, y_pred, xp)
+    return _binary_counts(y_true, y_pred, xp)
+
+
+def confusion_matrix(y_true, y_pred, num_classes=None):
+    r"""Multiclass confusion matrix, as one GEMM of one-hot encodings.
+
+    .. math:: C = Y^\top \hat Y,\qquad C_{ij} = \#\{s : y_s = i,\ \hat y_s = j\}
+
+    where :math:`Y` and :math:`\hat Y` are the (n_samples, num_classes)
+    one-hot encodings of ``y_true`` and ``y_pred`` (rows are true classes,
+    columns predicted ones, as in scikit-learn).
+
+    Parameters
+    ----------
+    y_true, y_pred : array of shape (n_samples,)
+        Class indices in ``[0, num_classes)``.
+    num_classes : int, optional
+        Number of classes.  ``None`` infers ``max(y_true, y_pred) + 1`` from
+        eager inputs; required for traced inputs (``jax.jit``).
+
+    Returns
+    -------
+    array of shape (num_classes, num_classes)
+        Counts in the backend's default integer dtype, equal to
+        ``sklearn.metrics.confusion_matrix(y_true, y_pred, labels=range(num_classes))``.
+
+    Notes
+    -----
+    The GEMM runs in float64 where the device has it (exact up to
+    :math:`2^{53}` samples per cell), else float32 (exact up to
+    :math:`2^{24}`).  Cost :math:`O(n k^2)` flops, two (n, k) temporaries;
+    no scatter and no loop.
+
+    Raises
+    ------
+    ValueError
+        Inputs not 1-D, of different lengths or empty; labels outside
+        ``[0, num_classes)`` (concrete inputs); ``num_classes=None`` on traced
+        inputs.
+    """
+    xp = array_namespace(y_true, y_pred)
+    _check_label_dtype(y_true, "y_true", xp)
+    _check_label_dtype(y_pred, "y_pred", xp)
+    _check_pair(y_true, y_pred)
+    dtype = float_dtype(xp, y_true, y_pred)
+    a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, xp, dtype)
+    wide = _wide_float(xp, a)
+    onehot_true = xp.astype(a[:, None] == classes, wide)
+    onehot_pred = xp.astype(b[:, None] == classes, wide)
+    counts = xp.matmul(xp.matrix_transpose(onehot_true), onehot_pred)
+    return xp.astype(counts, _int_dtype(xp, a))
+
+
+def accuracy(y_true, y_pred):
+    r"""Fraction of correct predictions (binary or multiclass).
+
+    .. math:: \mathrm{acc} = \frac1n \sum_i [y_i = \hat y_i]
+              \;\Bigl(= \frac{\mathrm{TP} + \mathrm{TN}}{n} \text{ for binary labels}\Bigr)
+
+    Parameters
+    ----------
+    y_true, y_pred : array of shape (n_samples,)
+        Labels of any kind that compares exactly (class indices, 0/1).
+
+    Returns
+    -------
+    0-d array
+        As ``sklearn.metrics.accuracy_score``.
+    """
+    xp = array_namespace(y_true, y_pred)
+    _check_label_dtype(y_true, "y_true", xp)
+    _check_label_dtype(y_pred, "y_pred", xp)
+    _check_pair(y_true, y_pred)
+    dtype = float_dtype(xp, y_true, y_pred)
+    a, b = _label_pair(y_true, y_pred, xp, dtype)
+    return xp.mean(xp.astype(a == b, dtype))
+
+
+def precision(y_true, y_pred, *, average="binary", num_classes=None):
+    r"""Precision: the fraction of predicted positives that are positive.
+
+    .. math:: P = \frac{\mathrm{TP}}{\mathrm{TP} + \mathrm{FP}}
+              \quad (0 \text{ when } \mathrm{TP} + \mathrm{FP} = 0)
+
+    Parameters
+    ----------
+    y_true, y_pred : array of shape (n_samples,)
+        Labels 0/1 for ``average="binary"``, else class indices.
+    average : {"binary", "macro", "micro", "weighted"}
+        ``"binary"``: the score of class 1.  Otherwise per-class scores
+        :math:`P_c` from one-vs-rest counts, then ``"macro"``: their mean over
+        the classes present in ``y_true`` or ``y_pred`` (scikit-learn's
+        default class set); ``"weighted"``: their mean weighted by the class
+        supports :math:`n_c = \#\{y_i = c\}`; ``"micro"``: the score of the
+        summed counts (equal to the accuracy for single-label data).
+    num_classes : int, optional
+        Number of classes for the multiclass averages; inferred from eager
+        inputs when ``None``, required under ``jax.jit``.
+
+    Returns
+    -------
+    0-d array
+        As ``sklearn.metrics.precision_score(..., zero_division=0)``.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes; unknown ``average``; labels other than 0/1 with
+        ``average="binary"`` or outside ``[0, num_classes)`` (concrete
+        inputs); ``num_classes=None`` on traced inputs.
+    """
+    return _prf(y_true, y_pred, which="precision", beta=1.0, average=average, num_classes=num_classes)
+
+
+def recall(y_true, y_pred, *, average="binary", num_classes=None):
+    r"""Recall (sensitivity, true-positive rate).
+
+    .. math:: R = \frac{\mathrm{TP}}{\mathrm{TP} + \mathrm{FN}}
+              \quad (0 \text{ when } \mathrm{TP} + \mathrm{FN} = 0)
+
+    Arguments, averaging and errors as in :func:`precision`; equals
+    ``sklearn.metrics.recall_score(..., zero_division=0)``.
+    """
+    return _prf(y_true, y_pred, which="recall", beta=1.0, average=average, num_classes=num_classes)
+
+
+def fbeta(y_true, y_pred, *, beta=1.0, average="binary", num_classes=None):
+    r"""F-beta score: weighted harmonic mean of precision and recall.
+
+    .. math:: F_\beta = \frac{(1+\beta^2)\,P R}{\beta^2 P + R}
+              = \frac{(1+\beta^2)\,\mathrm{TP}}{(1+\beta^2)\,\mathrm{TP} + \beta^2\,\mathrm{FN} + \mathrm{FP}}
+
+    computed from the counts (the right-hand form), 0 when its denominator is
+    0.  ``beta=1`` is F1; ``beta=0`` is the precision.
+
+    Parameters
+    ----------
+    beta : float, default 1.0
+        Weight of recall, finite and non-negative.
+
+    Other arguments, averaging and errors as in :func:`precision`; equals
+    ``sklearn.metrics.fbeta_score(..., zero_division=0)``.
+    """
+    return _prf(y_true, y_pred, which="f", beta=beta, average=average, num_classes=num_classes)
+
+
+def f1(y_true, y_pred, *, average="binary", num_classes=None):
+    r"""F1 score, :func:`fbeta` with :math:`\beta = 1`.
+
+    .. math:: F_1 = \frac{2 P R}{P + R} = \frac{2\,\mathrm{TP}}{2\,\mathrm{TP} + \mathrm{FN} + \mathrm{FP}}
+
+    Equals ``sklearn.metrics.f1_score(..., zero_division=0)``.
+    """
+    return _prf(y_true, y_pred, which="f", beta=1.0, average=average, num_classes=num_classes)
+
+
+def mcc(y_true, y_pred):
+    r"""Matthews correlation coefficient of binary labels.
+
+    .. math:: \mathrm{MCC} = \frac{\mathrm{TP}\,\mathrm{TN} - \mathrm{FP}\,\mathrm{FN}}
+              {\sqrt{(\mathrm{TP}+\mathrm{FP})(\mathrm{TP}+\mathrm{FN})(\mathrm{TN}+\mathrm{FP})(\mathrm{TN}+\mathrm{FN})}}
+
+    0 when the denominator is 0 (a constant ``y_true`` or ``y_pred``), as
+    ``sklearn.metrics.matthews_corrcoef``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array of shape (n_samples,)
+        Labels 0/1.
+
+    Returns
+    -------
+    0-d array in [-1, 1].
+    """
+    xp = array_namespace(y_true, y_pred)
+    _check_binary_pair(y_true, y_pred, xp)
+    dtype = float_dtype(xp, y_true, y_pred)
+    tp, tn, fp, fn = (xp.astype(c, dtype) for c in _binary_counts(y_true, y_pred, xp))
+    den = xp.sqrt((tp + fp) * (tp + fn)) * xp.sqrt((tn + fp) * (tn + fn))
+    return _safe_div(tp * tn - fp * fn, den, xp)
+
+
+# ------------------------------------------------------------ ranking of scores
+def _sorted_scores(y_true, scores):
+    """Validate, sort once, and return what ROC-AUC and AP share.
+
+    Returns ``(xp, dtype, wide, s, y, P, n)``: scores sorted ascending, the
+    0/1 labels in that order (``wide`` float), the number of positives and of
+    samples.
+    """
+    xp = array_namespace(y_true, scores)
+    _check_label_dtype(y_true, "y_true", xp)
+    if not xp.isdtype(scores.dtype, ("bool", "integral", "real floating")):
+        raise TypeError(f"scores must be a real-valued array; got dtype {scores.dtype}")
+    _check_pair(y_true, scores, "y_true", "scores")
+    _check_binary(y_true, "y_true", xp)
+    _check_not_nan(scores, "scores", xp)
+    dtype = float_dtype(xp, y_true, scores)
+    wide = _wide_float(xp, scores)
+    if _is_bool(scores, xp):
+        scores = xp.astype(scores, _int_dtype(xp, scores))
+    n = y_true.shape[0]
+    order = xp.argsort(scores, stable=False)
+    s = xp.take(scores, order)
+    y = xp.take(xp.astype(_positive(y_true, xp), wide), order)
+    n_pos = xp.sum(y)
+    if is_concrete(y_true) and not 0 < float(n_pos) < n:
+        raise ValueError(
+            "y_true holds a single class (all 0 or all 1): ROC-AUC and average precision are "
+            "undefined; both classes must be present"
+        )
+    return xp, dtype, wide, s, y, n_pos, n
+
+
+def roc_auc(y_true, scores):
+    r"""Area under the ROC curve, exact with tied scores, in :math:`O(n \log n)`.
+
+    The trapezoidal area under the ROC curve through the distinct thresholds
+    (scikit-learn's ``roc_auc_score``) equals the Mann-Whitney statistic with
+    mid-ranks, which is what is computed:
+
+    .. math:: \mathrm{AUC} = \frac{1}{n_+ n_-}\sum_{i: y_i = 1}\sum_{j: y_j = 0}
+              \Bigl([s_i > s_j] + \tfrac12 [s_i = s_j]\Bigr)
+              = \frac{\sum_{i: y_i=1} r_i - n_+(n_+ + 1)/2}{n_+ n_-}
+
+    with :math:`r_i` the rank of :math:`s_i` among all scores (ascending, tied
+    scores sharing their mean rank).  One sort; the tie group of each sorted
+    score is found with two binary searches of the sorted scores (``left``
+    and ``right``), so :math:`r_i = (\mathrm{left}_i + \mathrm{right}_i + 1)/2`
+    -- no threshold loop, no data-dependent shapes (works under ``jax.jit``).
+
+    Parameters
+    ----------
+    y_true : array of shape (n_samples,)
+        Labels 0/1.
+    scores : array of shape (n_samples,)
+        Scores, higher meaning more likely positive (probabilities, logits,
+        decision values).
+
+    Returns
+    -------
+    0-d array
+        Equal to ``sklearn.metrics.roc_auc_score(y_true, scores)``.  The sums
+        run in float64 where the device has it (exact up to
+        :math:`\sim 6\cdot 10^7` samples), else float32.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes; labels other than 0/1, NaN scores, or a single class in
+        ``y_true`` (concrete inputs).  On traced or lazy inputs a single class
+        gives NaN (the area is undefined), as current scikit-learn returns.
+    """
+    xp, dtype, wide, s, y, n_pos, n = _sorted_scores(y_true, scores)
+    left = xp.searchsorted(s, s, side="left")
+    right = xp.searchsorted(s, s, side="right")
+    # sum over positives of 2 * mid-rank, minus 2 * n_pos (n_pos + 1) / 2, both without the +1
+    twice_u = xp.sum(y * xp.astype(left + right, wide)) - n_pos * n_pos
+    den = 2.0 * n_pos * (n - n_pos)
+    defined = den > 0
+    auc = xp.where(defined, twice_u / xp.where(defined, den, xp.ones_like(den)), xp.full_like(den, math.nan))
+    return xp.astype(auc, dtype)
+
+
+def average_precision(y_true, scores):
+    r"""Average precision (area under the step precision-recall curve), exact with ties.
+
+    Over the distinct thresholds :math:`t_1 > t_2 > \dots` (the distinct
+    scores), with precision :math:`P_k` and recall :math:`R_k` of the rule
+    :math:`s \ge t_k`, as scikit-learn's ``average_precision_score``:
+
+    .. math:: \mathrm{AP} = \sum_k (R_k - R_{k-1})\,P_k
+              = \frac{1}{n_+}\sum_{i: y_i = 1} \frac{\#\{j : y_j = 1,\ s_j \ge s_i\}}{\#\{j : s_j \ge s_i\}}
+
+    (no interpolation).  The right-hand form needs one sort, one cumulative
+    sum and one binary search per score: :math:`O(n \log n)`, no threshold
+    loop, no data-dependent shapes.
+
+    Parameters
+    ----------
+    y_true : array of shape (n_samples,)
+        Labels 0/1.
+    scores : array of shape (n_samples,)
+        Scores, higher meaning more likely positive.
+
+    Returns
+    -------
+    0-d array
+        Equal to ``sklearn.metrics.average_precision_score(y_true, scores)``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`roc_auc` (a single class raises on concrete inputs).  On
+        traced or lazy inputs without positives the result is 0, as
+        scikit-learn returns.
+    """
+    xp, dtype, wide, s, y, n_pos, n = _sorted_scores(y_true, scores)
+    left = xp.searchsorted(s, s, side="left")  # = #{j : s_j < s_i}
+    pos_below = xp.cumulative_sum(y, include_initial=True)  # positives among the first m sorted
+    tp_at = n_pos - xp.take(pos_below, left)  # positives with s_j >= s_i
+    precision_at = tp_at / xp.astype(n - left, wide)
+    ap = _safe_div(xp.sum(y * precision_at), n_pos, xp)
+    return xp.astype(ap, dtype)
+
+
+def log_loss(y_true, p, *, eps=None):
+    r"""Log loss (cross-entropy) of predicted probabilities, as scikit-learn's ``log_loss``.
+
+    Binary (``p`` of shape (n_samples,), the probability of class 1):
+
+    .. math:: L = -\frac1n \sum_i \bigl[y_i \log \tilde p_i + (1 - y_i)\log \widetilde{(1-p_i)}\bigr]
+
+    Multiclass (``p`` of shape (n_samples, n_classes), integer labels):
+
+    .. math:: L = -\frac1n \sum_i \log \tilde p_{i, y_i}
+
+    where :math:`\tilde q = \operatorname{clip}(q, \epsilon, 1 - \epsilon)`
+    (clipping, as scikit-learn does: :math:`p` and :math:`1 - p` are each
+    clipped, so probabilities 0 and 1 give a finite loss).  Derivative in
+    the binary case, inside the clipping range:
+    :math:`\partial L/\partial p_i = \frac1n\bigl(\frac{1-y_i}{1-p_i} - \frac{y_i}{p_i}\bigr)`;
+    0 where clipped.
+
+    Parameters
+    ----------
+    y_true : array of shape (n_samples,)
+        Labels 0/1 (binary) or class indices (multiclass).
+    p : array of shape (n_samples,) or (n_samples, n_classes)
+        Predicted probabilities.
+    eps : float, optional
+        Clipping bound; ``None`` (default) uses the machine epsilon of the
+        result's floating dtype, as scikit-learn does (2.2e-16 in float64,
+        1.2e-7 in float32).
+
+    Returns
+    -------
+    0-d array
+        Equal to ``sklearn.metrics.log_loss(y_true, p)`` (multiclass: with
+        ``labels=range(n_classes)``).
+
+    Raises
+    ------
+    ValueError
+        Bad shapes; labels other than 0/1 or outside ``[0, n_classes)``, or
+        ``p`` outside [0, 1] (concrete inputs); ``eps`` outside [0, 0.5).
+    """
+    xp = array_namespace(y_true, p)
+    _check_label_dtype(y_true, "y_true", xp)
+    if not xp.isdtype(p.dtype, ("integral", "real floating")):
+        raise TypeError(f"p must hold probabilities as a real array; got dtype {p.dtype}")
+    dtype = float_dtype(xp, y_true, p)
+    q = as_float(p, xp, dtype)
+    if eps is None:
+        eps = float(xp.finfo(dtype).eps)
+    elif not 0 <= eps < 0.5:
+        raise ValueError(f"eps must lie in [0, 0.5); got eps={eps!r}")
+    check_ndim(y_true, "y_true", 1)
+    check_ndim(q, "p", (1, 2))
+    if q.shape[0] != y_true.shape[0]:
+        raise ValueError(
+            f"y_true and p must have the same number of samples; got y_true.shape={tuple(y_true.shape)} "
+            f"and p.shape={tuple(q.shape)}"
+        )
+    check_nonempty(q, "p")
+    if is_concrete(q) and not bool(xp.all((q >= 0) & (q <= 1))):
+        raise ValueError(
+            f"p must hold probabilities in [0, 1]; got values in [{float(xp.min(q)):g}, {float(xp.max(q)):g}]"
+        )
+    if q.ndim == 1:
+        _check_binary(y_true, "y_true", xp)
+        q_true = xp.where(_positive(y_true, xp), q, 1.0 - q)
+        return -xp.mean(xp.log(xp.clip(q_true, eps, 1.0 - eps)))
+    k = q.shape[1]
+    labels = xp.astype(y_true, _int_dtype(xp, y_true)) if _is_bool(y_true, xp) else y_true
+    _check_classes(labels, k, "y_true", xp)
+    onehot = labels[:, None] == xp.arange(k, dtype=labels.dtype, device=device_of(labels))
+    log_q = xp.log(xp.clip(q, eps, 1.0 - eps))
+    return -xp.mean(xp.sum(xp.where(onehot, log_q, xp.zeros_like(log_q)), axis=-1))
+
+
+# ============================================================ regression
+def _regression_pair(y_true, y_pred):
+    xp = array_namespace(y_true, y_pred)
+    dtype = float_dtype(xp, y_true, y_pred)
+    y, p = as_float(y_true, xp, dtype), as_float(y_pred, xp, dtype)
+    check_ndim(y, "y_true", (1, 2))
+    check_same_shape(y, p, "y_true", "y_pred")
+    check_nonempty(y, "y_true")
+    return xp, y, p
+
+
+def r2(y_true, y_pred):
+    r"""Coefficient of determination :math:`R^2`.
+
+    .. math:: R^2 = 1 - \frac{\sum_i (y_i - \hat y_i)^2}{\sum_i (y_i - \bar y)^2},
+              \qquad \frac{\partial R^2}{\partial \hat y_i} = \frac{2 (y_i - \hat y_i)}{\sum_j (y_j - \bar y)^2}
+
+    A constant ``y_true`` (zero denominator) gives 1.0 for a perfect
+    prediction and 0.0 otherwise, as scikit-learn (``force_finite=True``).
+    2-D inputs hold one output per column: the score is the mean of the
+    per-column scores (scikit-learn's ``multioutput="uniform_average"``).
+
+    Parameters
+    ----------
+    y_true, y_pred : array of shape (n_samples,) or (n_samples, n_outputs)
+
+    Returns
+    -------
+    0-d array, equal to ``sklearn.metrics.r2_score``.
+
+    Raises
+    ------
+    ValueError
+        Shapes differ, wrong rank, or fewer than two samples (where
+        scikit-learn warns and returns NaN).
+    """
+    xp, y, p = _regression_pair(y_true, y_pred)
+    if y.shape[0] < 2:
+        raise ValueError(f"r2 needs at least two samples; got y_true.shape={tuple(y.shape)}")
+    ss_res = xp.sum((y - p) ** 2, axis=0)
+    ss_tot = xp.sum((y - xp.mean(y, axis=0)) ** 2, axis=0)
+    ratio = _safe_div(ss_res, ss_tot, xp)
+    constant_score = xp.where(ss_res == 0, xp.ones_like(ss_res), xp.zeros_like(ss_res))
+    return xp.mean(xp.where(ss_tot != 0, 1.0 - ratio, constant_score))
+
+
+def mape(y_true, y_pred):
+    r"""Mean absolute percentage error, in percent.
+
+    .. math:: \mathrm{MAPE} = \frac{100}{n}\sum_i \frac{|y_i - \hat y_i|}{\max(|y_i|, \epsilon)},
+              \qquad \frac{\partial\,\mathrm{MAPE}}{\partial \hat y_i}
+              = \frac{100}{n}\,\frac{\operatorname{sign}(\hat y_i - y_i)}{\max(|y_i|, \epsilon)}
+
+    with :math:`\epsilon` = float64's machine epsilon (2.22e-16) for every
+    dtype, as scikit-learn's ``mean_absolute_percentage_error`` (which
+    returns the fraction; this is 100 times it).  A zero target therefore
+    gives a huge but finite term.  The mean runs over all elements (2-D:
+    scikit-learn's ``"uniform_average"``).
+
+    Returns
+    -------
+    0-d array.
+    """
+    xp, y, p = _regression_pair(y_true, y_pred)
+    return 100.0 * xp.mean(xp.abs(y - p) / xp.clip(xp.abs(y), _MAPE_EPS, None))
+
+
+def mse(y_true, y_pred):
+    r"""Mean squared error.
+
+    .. math:: \mathrm{MSE} = \frac1n\sum_i (y_i - \hat y_i)^2,
+              \qquad \frac{\partial\,\mathrm{MSE}}{\partial \hat y_i} = \frac2n (\hat y_i - y_i)
+
+    Mean over all elements; equals ``sklearn.metrics.mean_squared_error``
+    (and ``pml.losses.mse`` with ``reduction="mean"``).
+    """
+    xp, y, p = _regression_pair(y_true, y_pred)
+    d = y - p
+    return xp.mean(d * d)
+
+
+def mae(y_true, y_pred):
+    r"""Mean absolute error.
+
+    .. math:: \mathrm{MAE} = \frac1n\sum_i |y_i - \hat y_i|,
+              \qquad \frac{\partial\,\mathrm{MAE}}{\partial \hat y_i} = \frac1n \operatorname{sign}(\hat y_i - y_i)
+
+    Mean over all elements; equals ``sklearn.metrics.mean_absolute_error``.
+    """
+    xp, y, p = _regression_pair(y_true, y_pred)
+    return xp.mean(xp.abs(y - p))
+
+
+# ============================================================ ranking
+def _discounts(m, k, xp, dtype, device):
+    r"""Position discounts :math:`1/\log_2(i + 1)`, i = 1..m, zero beyond ``k``."""
+    pos = xp.arange(m, dtype=dtype, device=device)
+    disc = 1.0 / xp.log2(pos + 2.0)
+    if k is None:
+        return disc
+    return xp.where(pos < k, disc, xp.zeros_like(disc))
+
+
+def _check_k(k):
+    if k is None:
+        return None
+    try:
+        k = operator.index(k)
+    except TypeError:
+        raise TypeError(f"k must be an int or None; got {k!r}") from None
+    if k < 1:
+        raise ValueError(f"k must be positive; got k={k}")
+    return k
+
+
+def _gains(rel, gains, xp):
+    if gains == "linear":
+        return rel
+    return xp.expm1(rel * math.log(2.0))  # 2**rel - 1, accurate for small rel
+
+
+def _row_dcg(rel, k, gains, xp):
+    """DCG of each ranking (last axis) in the given order."""
+    disc = _discounts(rel.shape[-1], k, xp, rel.dtype, device_of(rel))
+    return xp.sum(_gains(rel, gains, xp) * disc, axis=-1)
+
+
+def _relevance(relevance, gains, name="relevance"):
+    xp = array_namespace(relevance)
+    if gains not in _GAINS:
+        raise ValueError(f"gains must be one of {_GAINS}; got {gains!r}")
+    rel = as_float(relevance, xp, float_dtype(xp, relevance))
+    check_ndim(rel, name, (1, 2))
+    check_nonempty(rel, name)
+    return xp, rel
+
+
+def dcg(relevance, *, k=None, gains="linear"):
+    r"""Discounted cumulative gain of relevances listed in ranked order (formula-sheet form).
+
+    .. math:: \mathrm{DCG@k} = \sum_{i=1}^{\min(k, m)} \frac{g(\mathrm{rel}_i)}{\log_2(i + 1)},
+              \qquad g(r) = r \ (\texttt{gains="linear"}) \text{ or } 2^r - 1 \ (\texttt{"exponential"})
+
+    ``relevance[i]`` is the graded relevance of the item shown at rank
+    ``i + 1``.  The linear gain is the usual textbook form (and
+    scikit-learn's); the exponential gain is the common IR variant that
+    stresses highly relevant items -- both agree for 0/1 relevance.
+
+    Parameters
+    ----------
+    relevance : array of shape (m,) or (n_queries, m)
+        Relevance in ranked order; one ranking per row for 2-D input.
+    k : int, optional
+        Cut-off rank (all positions when ``None``).
+    gains : {"linear", "exponential"}
+
+    Returns
+    -------
+    0-d array
+        The DCG; for 2-D input the mean over the rankings.
+    """
+    xp, rel = _relevance(relevance, gains)
+    return xp.mean(_row_dcg(rel, _check_k(k), gains, xp))
+
+
+def ndcg(relevance, *, k=None, gains="linear"):
+    r"""Normalised DCG of relevances listed in ranked order (formula-sheet form).
+
+    .. math:: \mathrm{nDCG@k} = \frac{\mathrm{DCG@k}(\mathrm{rel})}{\mathrm{DCG@k}(\mathrm{sort}_\downarrow(\mathrm{rel}))}
+
+    the ideal DCG being that of the relevances sorted in decreasing order.
+    A ranking with zero ideal DCG (nothing relevant) scores 0.
+
+    Parameters
+    ----------
+    relevance : array of shape (m,) or (n_queries, m)
+        Non-negative relevance in ranked order; one ranking per row.
+    k : int, optional
+        Cut-off rank.
+    gains : {"linear", "exponential"}
+        As in :func:`dcg`.
+
+    Returns
+    -------
+    0-d array in [0, 1]
+        For 2-D input the mean over the rankings.
+
+    Raises
+    ------
+    ValueError
+        Wrong rank, empty input, negative relevance (concrete inputs).
+    """
+    xp, rel = _relevance(relevance, gains)
+    k = _check_k(k)
+    if is_concrete(rel) and bool(xp.any(rel < 0)):
+        raise ValueError("relevance must be non-negative for ndcg")
+    actual = _row_dcg(rel, k, gains, xp)
+    ideal = _row_dcg(xp.sort(rel, axis=-1, descending=True), k, gains, xp)
+    return xp.mean(_safe_div(actual, ideal, xp))
+
+
+def ndcg_score(y_true, y_score, *, k=None):
+    r"""NDCG of rankings induced by scores, as ``sklearn.metrics.ndcg_score``.
+
+    Each row ranks its ``m`` items by decreasing ``y_score``; the gain of an
+    item is its true relevance (linear gains) and tied scores share the mean
+    gain of their group (scikit-learn's ``ignore_ties=False``, McSherry &
+    Najork 2008):
+
+    .. math:: \mathrm{DCG@k} = \sum_{g} \bar y_g \sum_{i \in \mathrm{pos}(g)} d_i,
+              \qquad d_i = \frac{[i \le k]}{\log_2(i + 1)},
+              \qquad \mathrm{nDCG@k} = \frac{\mathrm{DCG@k}}{\mathrm{IDCG@k}}
+
+    where :math:`g` runs over the groups of tied scores, :math:`\bar y_g` is
+    the mean relevance of a group and :math:`\mathrm{pos}(g)` the ranks it
+    occupies; :math:`\mathrm{IDCG}` is the DCG of the relevances sorted
+    decreasingly.  Rows with zero IDCG score 0.  Vectorised: one sort per
+    row, group boundaries from binary searches of cumulative group ids, no
+    loop over rows or groups.
+
+    Parameters
+    ----------
+    y_true : array of shape (n_samples, m)
+        Non-negative true relevance of each item, ``m > 1``.
+    y_score : array of shape (n_samples, m)
+        Predicted scores.
+    k : int, optional
+        Only the top ``k`` ranks count.
+
+    Returns
+    -------
+    0-d array in [0, 1]: the mean over rows.
+
+    Raises
+    ------
+    ValueError
+        Not 2-D, shapes differ, ``m < 2``; negative ``y_true`` or NaN scores
+        (concrete inputs).
+    """
+    xp = array_namespace(y_true, y_score)
+    k = _check_k(k)
+    check_ndim(y_true, "y_true", 2)
+    check_same_shape(y_true, y_score, "y_true", "y_score")
+    check_nonempty(y_true, "y_true")
+    n, m = y_true.shape
+    if m < 2:
+        raise ValueError(f"ndcg_score needs more than one item per row; got y_true.shape={(n, m)}")
+    dtype = float_dtype(xp, y_true, y_score)
+    rel = as_float(y_true, xp, dtype)
+    if is_concrete(rel) and bool(xp.any(rel < 0)):
+        raise ValueError("y_true must hold non-negative relevance for ndcg_score")
+    _check_not_nan(y_score, "y_score", xp)
+    if _is_bool(y_score, xp):
+        y_score = xp.astype(y_score, _int_dtype(xp, y_score))
+    dev = device_of(rel)
+    disc = _discounts(m, k, xp, dtype, dev)
+    ideal = xp.sum(xp.sort(rel, axis=-1, descending=True) * disc, axis=-1)
+
+    # Sort every row by decreasing score; work on the flattened (n*m,) array.
+    order = xp.argsort(y_score, axis=-1, descending=True, stable=False)
+    idt = order.dtype
+    row_start = xp.arange(n, dtype=idt, device=dev)[:, None] * m
+    flat = xp.reshape(order + row_start, (-1,))
+    s = xp.take(xp.reshape(y_score, (-1,)), flat)
+    g = xp.take(xp.reshape(rel, (-1,)), flat)
+    # Group ids increase along the flat array: a new group at a change of score or of row.
+    pos = xp.arange(n * m, dtype=idt, device=dev)
+    first = xp.ones((1,), dtype=xp.bool, device=dev)
+    new = xp.concat([first, (s[1:] != s[:-1]) | (pos[1:] % m == 0)])
+    gid = xp.cumulative_sum(xp.astype(new, idt))
+    offset = pos - pos % m
+    lo = xp.searchsorted(gid, gid, side="left") - offset  # first rank of the group, 0-based in its row
+    hi = xp.searchsorted(gid, gid, side="right") - offset  # one past its last rank
+    disc_cum = xp.cumulative_sum(disc, include_initial=True)
+    group_disc = xp.take(disc_cum, hi) - xp.take(disc_cum, lo)
+    per_item = g * group_disc / xp.astype(hi - lo, dtype)
+    gain = xp.sum(xp.reshape(per_item, (n, m)), axis=-1)
+    return xp.mean(_safe_div(gain, ideal, xp))
