@@ -237,10 +237,24 @@ def make_classification(n_samples=100, n_features=20, *, n_informative=2, n_redu
 
     Parameters
     ----------
-    n_samples, n_features, n_informative, n_redundant, n_repeated, n_classes,
-    n_clusters_per_class, weights, flip_y, class_sep, hypercube, shift, scale, shuffle
-        As in scikit-learn.  ``weights`` are class proportions (length
-        ``n_classes`` or ``n_classes - 1``).
+    n_samples, n_features : int
+        Number of samples and of features.
+    n_informative, n_redundant, n_repeated : int
+        Number of informative, redundant (linear combinations) and repeated features.
+    n_classes, n_clusters_per_class : int
+        Number of classes and of Gaussian clusters per class.
+    weights : sequence of float, optional
+        Class proportions (length ``n_classes`` or ``n_classes - 1``; default equal).
+    flip_y : float
+        Fraction of labels redrawn uniformly at random.
+    class_sep : float
+        Half the side of the hypercube on whose vertices the clusters sit.
+    hypercube : bool
+        Clusters on the vertices of a hypercube (else of a random polytope).
+    shift, scale : float, array of shape (n_features,) or None
+        Added to, then multiplied with, the features (``None``: random).
+    shuffle : bool
+        Shuffle the samples and the feature columns.
     seed, backend, device, dtype
         As in :func:`make_blobs`.
 
@@ -317,10 +331,8 @@ def make_classification(n_samples=100, n_features=20, *, n_informative=2, n_redu
     if flip_y > 0.0:
         flip = gen.uniform(size=n_samples) < flip_y
         y = np.where(flip, gen.integers(0, n_classes, size=n_samples), y)
-    if shift is None:
-        shift = (2.0 * gen.uniform(size=n_features) - 1.0) * class_sep
-    if scale is None:
-        scale = 1.0 + 100.0 * gen.uniform(size=n_features)
+    shift = (2.0 * gen.uniform(size=n_features) - 1.0) * class_sep if shift is None else _host(shift)
+    scale = 1.0 + 100.0 * gen.uniform(size=n_features) if scale is None else _host(scale)
     X = (X + shift) * scale
     if shuffle:
         X, y = _shuffle_rows(gen, X, y)
@@ -345,8 +357,22 @@ def make_regression(n_samples=100, n_features=100, *, n_informative=10, n_target
 
     Parameters
     ----------
-    n_samples, n_features, n_informative, n_targets, bias, effective_rank, tail_strength, noise, shuffle
-        As in scikit-learn.
+    n_samples, n_features : int
+        Number of samples and of features.
+    n_informative : int
+        Number of features with a nonzero coefficient.
+    n_targets : int
+        Number of regression targets.
+    bias : float
+        Intercept added to every target.
+    effective_rank : int, optional
+        Approximate rank of ``X`` (``None``: ``X`` is standard normal).
+    tail_strength : float
+        Weight of the fat tail of the singular values, in [0, 1].
+    noise : float
+        Standard deviation of the Gaussian noise on ``y``.
+    shuffle : bool
+        Shuffle the samples and the feature columns.
     coef : bool
         Also return the true coefficients :math:`w`.
     seed, backend, device, dtype

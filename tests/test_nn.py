@@ -156,7 +156,7 @@ def _dense_inputs(seed, batch=(6,), d_in=4, d_out=3):
 def test_dense_forward_matches_numpy(batch, backend, float_dtype):
     x, W, b, _ = _dense_inputs(0, batch)
     xb, Wb, bb = place(backend, x, W, b, dtype=dtype_name(float_dtype))
-    a, z = nn.dense_forward(xb, Wb, bb, _tanh)
+    a, z = nn.dense_forward(xb, Wb, bb, activation=_tanh)
     assert a.dtype == float_dtype and backend_of(a) == backend.name
     rtol, atol = tol(float_dtype)
     assert_close(z, x @ W + b, rtol=rtol, atol=atol)
@@ -176,7 +176,7 @@ def _jax_dense_grads(x, W, b, delta, act):
     return jax.grad(loss, argnums=(0, 1, 2))(*(jnp.asarray(t, dtype=jnp.float64) for t in (x, W, b)))
 
 
-@pytest.mark.parametrize("batch", [(6,), (2, 5)])
+@pytest.mark.parametrize("batch", [(6,), (2, 5), ()])
 def test_dense_backward_matches_jax_grad(batch, backend, float_dtype):
     """delta = dL/da; (dx, dW, db) equal jax.grad of L = sum(delta * tanh(xW + b))."""
     import jax.numpy as jnp
@@ -185,8 +185,8 @@ def test_dense_backward_matches_jax_grad(batch, backend, float_dtype):
     want = _jax_dense_grads(x, W, b, delta, jnp.tanh)
     args = place(backend, x, W, b, delta, dtype=dtype_name(float_dtype))
     xb, Wb, bb, db_ = args
-    _, z = nn.dense_forward(xb, Wb, bb, _tanh)
-    got = nn.dense_backward(db_, xb, Wb, z, _tanh_grad)
+    _, z = nn.dense_forward(xb, Wb, bb, activation=_tanh)
+    got = nn.dense_backward(db_, xb, Wb, z, activation_grad=_tanh_grad)
     rtol, atol = tol(float_dtype)
     for g, w, name in zip(got, want, ("dx", "dW", "db")):
         assert g.dtype == float_dtype, name
@@ -206,15 +206,15 @@ def test_dense_bad_input():
     with pytest.raises(ValueError, match=r"b must have shape \(d_out,\) = \(3,\)"):
         nn.dense_forward(x, W, b[:2])
     with pytest.raises(ValueError, match="not an activation of portable_ml.activations"):
-        nn.dense_forward(x, W, b, "no_such_activation")
+        nn.dense_forward(x, W, b, activation="no_such_activation")
     with pytest.raises(TypeError, match="activation must be None, a callable or an activation name"):
-        nn.dense_forward(x, W, b, 3)
+        nn.dense_forward(x, W, b, activation=3)
     with pytest.raises(ValueError, match=r"delta must have the layer output's shape \(6, 3\)"):
         nn.dense_backward(delta[:5], x, W, None)
     with pytest.raises(ValueError, match="z .* is required when activation_grad is given"):
-        nn.dense_backward(delta, x, W, None, _tanh_grad)
+        nn.dense_backward(delta, x, W, None, activation_grad=_tanh_grad)
     with pytest.raises(ValueError, match="softmax is not elementwise"):
-        nn.dense_backward(delta, x, W, delta, "softmax")
+        nn.dense_backward(delta, x, W, delta, activation_grad="softmax")
 
 
 # ============================================================ attention
@@ -376,3 +376,174 @@ def test_attention_bad_input():
     bad[0] = args[0][..., :5]
     with pytest.raises(ValueError, match=r"Q.shape\[-1\]=5 must equal W_Q.shape\[1\]=8"):
         nn.multi_head_attention(*bad)
+
+
+# ============================================================ dense layers with named activations
+@pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid", "gelu"])
+def test_dense_with_named_activation_matches_jax(name, backend, float_dtype):
+    jax = pytest.importorskip("jax")
+    needs_activations()
+    x, W, b, delta = _dense_inputs(7)
+    act = getattr(jax.nn, name) if name != "tanh" else jax.numpy.tanh
+    want_a = np.asarray(act(jax.numpy.asarray(x @ W + b)))
+    want = _jax_dense_grads(x, W, b, delta, act)
+    xb, Wb, bb, deltab = place(backend, x, W, b, delta, dtype=dtype_name(float_dtype))
+    a, z = nn.dense_forward(xb, Wb, bb, activation=name)
+    rtol, atol = tol(float_dtype)
+    assert_close(a, want_a, rtol=rtol, atol=atol)
+    for grad_name in (name, name + "_grad"):  # both spellings resolve to pml.activations.<name>_grad
+        got = nn.dense_backward(deltab, xb, Wb, z, activation_grad=grad_name)
+        assert_close(list(got), [np.asarray(w) for w in want], rtol=rtol, atol=atol)
+
+
+def test_dense_softmax_layer_via_vjp():
+    """A softmax layer: dense_forward applies it by name; its backward goes through softmax_vjp."""
+    acts = needs_activations()
+    jax = pytest.importorskip("jax")
+    x, W, b, delta = _dense_inputs(8)
+    a, z = nn.dense_forward(x, W, b, activation="softmax")
+    np.testing.assert_allclose(a.sum(-1), 1.0)
+    got = nn.dense_backward(acts.softmax_vjp(z, delta), x, W, None)
+    want = _jax_dense_grads(x, W, b, delta, lambda t: jax.nn.softmax(t, axis=-1))
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, np.asarray(w), rtol=1e-10, atol=1e-12)
+
+
+# ============================================================ MLP
+def _mlp_problem(seed, output, n=32, sizes=(3, 6, 5, 2)):
+    r = np.random.default_rng(seed)
+    x = r.normal(size=(n, sizes[0]))
+    k = sizes[-1]
+    if output == "sigmoid":
+        y = (r.random((n, k)) < 0.5).astype(np.float64)
+    elif output == "softmax":
+        y = np.eye(k)[r.integers(0, k, n)]
+    else:
+        y = r.normal(size=(n, k))
+    return x, y
+
+
+def _jax_mlp_loss(params, x, y, activation, output):
+    """An independent float64 JAX forward pass and loss (the formula, not our code)."""
+    import jax
+    import jax.numpy as jnp
+
+    f = jnp.tanh if activation == "tanh" else getattr(jax.nn, activation)
+    h = x
+    for i, p in enumerate(params):
+        z = h @ p["W"] + p["b"]
+        h = f(z) if i < len(params) - 1 else z
+    if output == "sigmoid":
+        return jnp.mean(jax.nn.softplus(h) - y * h)
+    if output == "softmax":
+        return jnp.mean(-jnp.sum(y * jax.nn.log_softmax(h, axis=-1), axis=-1))
+    return jnp.mean((h - y) ** 2)
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "softmax", "identity"])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_mlp_loss_and_grads_match_jax_grad(output, activation, backend, float_dtype):
+    jax = pytest.importorskip("jax")
+    needs_activations()
+    sizes = (3, 6, 5, 2)
+    net = nn.MLP(sizes, activation=activation, output=output)
+    params = net.init(backend.rng(0), dtype=float_dtype)
+    x, y = _mlp_problem(1, output, sizes=sizes)
+    xb, yb = place(backend, x, y, dtype=dtype_name(float_dtype))
+    loss, grads = net.loss_and_grads(params, xb, yb)
+    assert loss.dtype == float_dtype and tuple(loss.shape) == () and backend_of(loss) == backend.name
+    jparams = [{k: jax.numpy.asarray(host(backend, v)) for k, v in p.items()} for p in params]
+    want_loss, want_grads = jax.value_and_grad(_jax_mlp_loss)(jparams, x, y, activation, output)
+    rtol, atol = tol(float_dtype)
+    assert_close(loss, np.asarray(want_loss), rtol=rtol, atol=atol)
+    for g, w, p in zip(grads, want_grads, params):
+        assert set(g) == {"W", "b"}
+        for key in ("W", "b"):
+            assert g[key].dtype == float_dtype and tuple(g[key].shape) == tuple(p[key].shape)
+            assert_close(g[key], np.asarray(w[key]), rtol=rtol, atol=atol, err_msg=key)
+    # apply: the head on the logits
+    out = host(backend, net.apply(params, xb))
+    h = x
+    for i, p in enumerate(jparams):
+        z = h @ np.asarray(p["W"]) + np.asarray(p["b"])
+        h = (np.maximum(z, 0) if activation == "relu" else np.tanh(z)) if i < len(jparams) - 1 else z
+    want = {"sigmoid": 1 / (1 + np.exp(-h)), "identity": h,
+            "softmax": np.exp(h - h.max(-1, keepdims=True)) / np.exp(h - h.max(-1, keepdims=True)).sum(-1, keepdims=True)}
+    np.testing.assert_allclose(out, want[output], rtol=max(rtol, 1e-9), atol=atol)
+
+
+def test_mlp_init_follows_activation_and_is_portable(backend):
+    needs_activations()
+    net = nn.MLP([4, 8, 3], activation="relu", output="softmax")
+    params = net.init(backend.rng(2))
+    assert [tuple(p["W"].shape) for p in params] == [(4, 8), (8, 3)]
+    assert all(p["W"].dtype == backend.float_dtype and backend_of(p["b"]) == backend.name for p in params)
+    # hidden layer He-normal, output layer Xavier-uniform, biases zero, drawn in that order from rng
+    rng = pml.get_backend("numpy").rng(2)
+    want = [nn.he_normal(rng, 4, 8), nn.xavier_uniform(rng, 8, 3)]
+    for p, w in zip(params, want):
+        np.testing.assert_array_equal(backend.to_numpy(p["W"]), w.astype(backend.to_numpy(p["W"]).dtype))
+        np.testing.assert_array_equal(backend.to_numpy(p["b"]), 0.0)
+    rng = pml.get_backend("numpy").rng(2)
+    p = nn.MLP([4, 8, 3], activation="tanh", output="softmax").init(pml.get_backend("numpy").rng(2))
+    np.testing.assert_array_equal(p[0]["W"], nn.xavier_uniform(rng, 4, 8))
+    be = other_device(backend)
+    if be is not None:
+        from array_api_compat import device
+
+        assert all(device(v) == be.device for layer in net.init(be.rng(0)) for v in layer.values())
+
+
+def test_mlp_jit_equals_eager():
+    jax = pytest.importorskip("jax")
+    needs_activations()
+    net = nn.MLP([3, 6, 2], activation="tanh", output="softmax")
+    be = pml.get_backend("jax")
+    params = net.init(be.rng(0), dtype="float64")
+    x, y = place(be, *_mlp_problem(0, "softmax", sizes=(3, 6, 2)))
+    eager = net.loss_and_grads(params, x, y)
+    jitted = jax.jit(net.loss_and_grads)(params, x, y)
+    assert_close(jitted, eager, rtol=1e-12, atol=1e-14)
+
+
+def test_mlp_trains_on_moons_with_plain_gradient_descent():
+    """No autodiff anywhere: NumPy + the analytic backward pass reach good accuracy."""
+    needs_activations()
+    X, y = pml.datasets.make_moons(400, noise=0.1, seed=0)
+    Y = y[:, None].astype(np.float64)
+    net = nn.MLP([2, 16, 16, 1], activation="tanh", output="sigmoid")
+    params = net.init(pml.get_backend("numpy").rng(0))
+    first = None
+    for _ in range(1500):
+        loss, grads = net.loss_and_grads(params, X, Y)
+        first = loss if first is None else first
+        params = pml.tree.tree_map(lambda p, g: p - 0.5 * g, params, grads)
+    acc = np.mean((net.apply(params, X)[:, 0] > 0.5) == y)
+    assert loss < 0.1 * first and acc >= 0.97, (float(loss), acc)
+
+
+def test_mlp_bad_input():
+    needs_activations()
+    with pytest.raises(ValueError, match="layer_sizes must be at least two positive integers"):
+        nn.MLP([3])
+    with pytest.raises(ValueError, match="layer_sizes must be at least two positive integers"):
+        nn.MLP([3, 0, 1])
+    with pytest.raises(ValueError, match="output must be one of"):
+        nn.MLP([3, 1], output="tanh")
+    with pytest.raises(ValueError, match="a softmax output needs at least 2 units"):
+        nn.MLP([3, 1], output="softmax")
+    with pytest.raises(ValueError, match="not an elementwise activation with a \\*_grad"):
+        nn.MLP([3, 2], activation="softmax")
+    with pytest.raises(TypeError, match="rng must be a portable_ml.random.Generator"):
+        nn.MLP([3, 2]).init(0)
+    net = nn.MLP([3, 4, 2], output="softmax")
+    params = net.init(pml.get_backend("numpy").rng(0))
+    x, y = _mlp_problem(0, "softmax", n=5, sizes=(3, 4, 2))
+    with pytest.raises(ValueError, match=r"y must have the output's shape \(5, 2\)"):
+        net.loss_and_grads(params, x, y.argmax(-1))
+    with pytest.raises(ValueError, match=r"x must have shape \(\.\.\., 3\)"):
+        net.apply(params, x[:, :2])
+    with pytest.raises(ValueError, match=r"params must be a list of 2"):
+        net.apply(params[:1], x)
+    with pytest.raises(ValueError, match=r"params\[1\] must hold W of shape \(4, 2\)"):
+        net.apply([params[0], {"W": params[1]["W"].T, "b": params[1]["b"]}], x)

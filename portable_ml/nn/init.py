@@ -6,18 +6,18 @@ and device (``dtype`` a floating dtype of that backend or its name; default
 the backend's float dtype).  Because the draws come from ``rng`` they are the
 same on every backend for the same seed.
 
-=================  ==========================================================
-initialiser        distribution
-=================  ==========================================================
-``zeros``          all zeros
-``small_random``   :math:`\mathcal N(0, \text{scale}^2)`
-``xavier_uniform`` :math:`U(-a, a),\ a = \sqrt{6/(n_\text{in}+n_\text{out})}`
-``xavier_normal``  :math:`\mathcal N(0, 2/(n_\text{in}+n_\text{out}))`
-``he_normal``      :math:`\mathcal N(0, 2/n_\text{fan})`
-``he_uniform``     :math:`U(-a, a),\ a = \sqrt{6/n_\text{fan}}`
-``lecun_normal``   :math:`\mathcal N(0, 1/n_\text{in})`
-``orthogonal``     :math:`g\,Q` from the QR decomposition of a normal matrix
-=================  ==========================================================
+====================  ==========================================================
+initialiser           distribution
+====================  ==========================================================
+``zeros``             all zeros
+``small_random``      :math:`\mathcal N(0, \text{scale}^2)`
+``xavier_uniform``    :math:`U(-a, a),\ a = \sqrt{6/(n_\text{in}+n_\text{out})}`
+``xavier_normal``     :math:`\mathcal N(0, 2/(n_\text{in}+n_\text{out}))`
+``he_normal``         :math:`\mathcal N(0, 2/n_\text{fan})`
+``he_uniform``        :math:`U(-a, a),\ a = \sqrt{6/n_\text{fan}}`
+``lecun_normal``      :math:`\mathcal N(0, 1/n_\text{in})`
+``orthogonal``        :math:`g\,Q` from the QR decomposition of a normal matrix
+====================  ==========================================================
 
 The normal initialisers are *not* truncated (Keras' ``glorot_normal`` and
 ``he_normal`` are); they follow ``torch.nn.init.xavier_normal_`` /

@@ -32,7 +32,7 @@ def _check_dense(x, W, b, xp):
         raise ValueError(f"b must have shape (d_out,) = ({W.shape[1]},); got b.shape={tuple(b.shape)}")
 
 
-def dense_forward(x, W, b, activation=None):
+def dense_forward(x, W, b, *, activation=None):
     r"""Forward pass of a dense layer.
 
     .. math:: z = x W + b, \qquad a = f(z)
@@ -74,7 +74,7 @@ def dense_forward(x, W, b, activation=None):
     return (z if f is None else f(z)), z
 
 
-def dense_backward(delta, x, W, z, activation_grad=None):
+def dense_backward(delta, x, W, z, *, activation_grad=None):
     r"""Backward pass of a dense layer: gradients of the loss w.r.t. input, weights and bias.
 
     With :math:`\delta = \partial L/\partial a` for :math:`a = f(z)`,
