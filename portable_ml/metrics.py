@@ -90,8 +90,8 @@ class ConfusionCounts(NamedTuple):
 # ============================================================ private helpers
 def _is_traced(x):
     """True for a JAX tracer (inside ``jit``/``vmap``/``grad``): its values cannot be read."""
-    jax = sys.modules.get("jax")
-    return jax is not None and isinstance(x, jax.core.Tracer)
+    tracer = getattr(getattr(sys.modules.get("jax"), "core", None), "Tracer", None)
+    return tracer is not None and isinstance(x, tracer)
 
 
 def _info(xp, like, what, **kw):
