@@ -52,6 +52,7 @@ class Result:
     ours_peak: int | None = None
     ref_peak: int | None = None
     max_err: float | None = None
+    gbps: float | None = None  # our least memory traffic / our time (elementwise cases)
     repeats: int | None = None
     unit: str = "s"  # "s", or "us" for the per-call overhead rows
     note: str = ""

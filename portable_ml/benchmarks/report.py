@@ -64,9 +64,18 @@ def _row(r):
         "case": r["id"], "size": r["size"], "backend": r["backend"], "ours": _time(r["ours_s"], r["unit"]),
         "reference": r["reference"] or "-", "ref time": _time(r["ref_s"], r["unit"]), "ratio": _ratio(r),
         "target": "-" if r["target"] is None else f"≤ {r['target']:g}",
+        "GB/s": "-" if r.get("gbps") is None else f"{r['gbps']:.3g}",
         "peak ours": _bytes(r["ours_peak"]), "peak ref": _bytes(r["ref_peak"]), "error": _err(r),
         "note": _status(r),
     }
+
+
+def _columns(rows):
+    """The report's columns; ``GB/s`` only where a row has a throughput."""
+    cols = list(_COLUMNS)
+    if any(r.get("gbps") is not None for r in rows):
+        cols.insert(cols.index("ratio") + 1, "GB/s")
+    return cols
 
 
 def summary(report):
@@ -96,9 +105,9 @@ def format_table(report):
     out = []
     rows = report["results"]
     for group, title in GROUPS.items():
-        sel = [_row(r) for r in rows if r["group"] == group]
+        sel = [r for r in rows if r["group"] == group]
         if sel:
-            out += [f"== {title}", table(sel, _COLUMNS), ""]
+            out += [f"== {title}", table([_row(r) for r in sel], _columns(sel)), ""]
     s = summary(report)
     out.append(f"targets met: {len(s['met'])} of {len(s['met']) + len(s['missed'])}")
     out += [f"  missed: {_label(r)}: {_why(r)}" for r in s["missed"]]
@@ -176,7 +185,8 @@ def to_markdown(report, title="Benchmark results"):
         "reference interleaved in the same process; the device is synchronised before the clock is read. "
         "**ratio = ours / reference** (below 1: we are faster). ✓ / ✗: target met / missed. "
         "*error*: normwise relative difference between our result and the reference's "
-        "(models: inertia, explained variance or objective).",
+        "(models: inertia, explained variance or objective). *GB/s*: the least memory traffic of one call "
+        "(inputs read, result written) over our time.",
         "",
         f"**Targets met: {len(s['met'])} of {len(s['met']) + len(s['missed'])}.**",
         "",
@@ -191,10 +201,9 @@ def to_markdown(report, title="Benchmark results"):
         out += ["Skipped (not available in this installation):", ""]
         out += [f"- {_label(r)}: {r['note']}" for r in skipped] + [""]
     out += ["## Ratios at a glance", "", _matrix(report), ""]
-    cols = [c for c in _COLUMNS if c != "case"]
     for group, gtitle in GROUPS.items():
         sel = [r for r in report["results"] if r["group"] == group]
         if not sel:
             continue
-        out += [f"## {gtitle}", "", _md_table([_row(r) for r in sel], ["case", *cols]), ""]
+        out += [f"## {gtitle}", "", _md_table([_row(r) for r in sel], _columns(sel)), ""]
     return "\n".join(out)

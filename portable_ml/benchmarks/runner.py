@@ -118,6 +118,8 @@ def run_case(case, ctx, timer, *, memory=True):
     scale = 1e6 if case.unit == "us" else 1.0
     res.ours_s, res.ref_s = t_ours * scale, t_ref * scale
     res.ratio = t_ours / t_ref if t_ref > 0 else None
+    if pair.bytes and t_ours > 0:
+        res.gbps = pair.bytes / t_ours / 1e9
     notes = []
     if pair.check is not None:
         try:

@@ -85,6 +85,7 @@ class Pair:
     target: float | None = None
     memory: bool = False
     note: str | Callable[[], str] = ""  # a callable is asked after the timing
+    bytes: int | None = None  # least memory traffic of one call (inputs read + result written)
 
 
 @dataclasses.dataclass
@@ -217,8 +218,10 @@ def _activation(name, kind, n):
     def build(ctx):
         f = _ours("activations", name if kind == "forward" else f"{name}_grad")
         x = ctx.rng(1).normal(0, 2, n).astype(ctx.dtype)
-        return _time_pair(ctx, f, (ctx.put(x),), ref.ACTIVATIONS[name][kind == "grad"], (x,),
+        pair = _time_pair(ctx, f, (ctx.put(x),), ref.ACTIVATIONS[name][kind == "grad"], (x,),
                           memory=n >= 10**7)
+        pair.bytes = 2 * x.nbytes
+        return pair
 
     return Case(f"activations.{name}.{kind}", "elementwise", f"n={_fmt(n)}", build)
 
@@ -238,8 +241,10 @@ def _loss(name, kind, n):
     def build(ctx):
         f = _ours("losses", name if kind == "forward" else f"{name}_grad")
         y, p = _loss_inputs(ctx, name, n)
-        return _time_pair(ctx, f, (ctx.put(y), ctx.put(p)), ref.LOSSES[name][kind == "grad"], (y, p),
+        pair = _time_pair(ctx, f, (ctx.put(y), ctx.put(p)), ref.LOSSES[name][kind == "grad"], (y, p),
                           memory=n >= 10**7)
+        pair.bytes = (3 if kind == "grad" else 2) * p.nbytes
+        return pair
 
     return Case(f"losses.{name}.{kind}", "elementwise", f"n={_fmt(n)}", build)
 
@@ -252,7 +257,9 @@ def _softmax_ce(kind, n, k):
         y = np.zeros((n, k), ctx.dtype)
         y[np.arange(n), g.integers(0, k, n)] = 1
         r = ref.softmax_cross_entropy_grad if kind == "grad" else ref.softmax_cross_entropy
-        return _time_pair(ctx, f, (ctx.put(y), ctx.put(logits)), r, (y, logits), memory=True)
+        pair = _time_pair(ctx, f, (ctx.put(y), ctx.put(logits)), r, (y, logits), memory=True)
+        pair.bytes = (3 if kind == "grad" else 2) * logits.nbytes
+        return pair
 
     return Case(f"losses.softmax_cross_entropy.{kind}", "elementwise", f"{_fmt(n)}x{k}", build)
 
