@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from .._numerics import _shift_by_max
 from .._xp import array_namespace, as_float, check_ndim, float_dtype, scalar_like
 from ._common import broadcast_shapes
 
@@ -28,9 +29,8 @@ def _masked_softmax(logits, mask, xp):
     if mask is not None:
         neg_inf = scalar_like(-math.inf, logits, xp)
         logits = xp.where(mask, logits, neg_inf)
-    m = xp.max(logits, axis=-1, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))  # a fully masked row has max -inf
-    e = xp.exp(logits - m)  # masked entries: exp(-inf) = 0
+    # the max-shift is skipped where the max is -inf (a fully masked row); exp(-inf) = 0
+    e = xp.exp(_shift_by_max(logits, -1, xp=xp))
     s = xp.sum(e, axis=-1, keepdims=True)
     if mask is not None:
         s = xp.where(s > 0, s, xp.ones_like(s))  # 0/1 = 0 on fully masked rows

@@ -19,10 +19,10 @@ from ._common import resolve_activation, resolve_activation_grad
 __all__ = ["dense_forward", "dense_backward"]
 
 
-def _check_dense(x, W, b, xp):
+def _check_dense(x, W, b):
     check_ndim(W, "W", 2)
     if x.ndim < 1:
-        raise ValueError(f"x must have at least 1 dimension (..., d_in); got a 0-D array")
+        raise ValueError("x must have at least 1 dimension (..., d_in); got a 0-D array")
     if x.shape[-1] != W.shape[0]:
         raise ValueError(
             f"x and W do not chain: x.shape[-1]={x.shape[-1]} must equal W.shape[0]={W.shape[0]} "
@@ -67,7 +67,7 @@ def dense_forward(x, W, b, *, activation=None):
     dtype = float_dtype(xp, x, W, b)
     x, W = as_float(x, xp, dtype), as_float(W, xp, dtype)
     b = None if b is None else as_float(b, xp, dtype)
-    _check_dense(x, W, b, xp)
+    _check_dense(x, W, b)
     z = xp.matmul(x, W)
     if b is not None:
         z = z + b
@@ -127,7 +127,7 @@ def dense_backward(delta, x, W, z, *, activation_grad=None):
     xp = array_namespace(delta, x, W, use_z)
     dtype = float_dtype(xp, delta, x, W, use_z)
     delta, x, W = (as_float(t, xp, dtype) for t in (delta, x, W))
-    _check_dense(x, W, None, xp)
+    _check_dense(x, W, None)
     out_shape = tuple(x.shape[:-1]) + (W.shape[1],)
     if tuple(delta.shape) != out_shape:
         raise ValueError(f"delta must have the layer output's shape {out_shape}; got delta.shape={tuple(delta.shape)}")
