@@ -9,6 +9,7 @@ inputs.
 from __future__ import annotations
 
 import numbers
+import sys
 
 import array_api_compat as _compat
 from array_api_compat import device as device_of  # noqa: F401  (re-export)
@@ -95,7 +96,13 @@ def _is_single_device(d):
 
 
 def is_concrete(x):
-    """True when ``x`` holds values we may inspect cheaply (not traced, not lazy)."""
+    """True when ``x`` holds values we may inspect cheaply (not traced, not lazy).
+
+    Eager JAX arrays are concrete; JAX tracers (under ``jit``, ``grad``,
+    ``vmap``) and Dask arrays are not.
+    """
+    if _compat.is_jax_array(x):
+        return not isinstance(x, sys.modules["jax"].core.Tracer)
     return not is_lazy_array(x)
 
 
