@@ -458,15 +458,14 @@ def fbeta(y_true, y_pred, *, beta=1.0, average="binary", num_classes=None):
               = \frac{(1+\beta^2)\,\mathrm{TP}}{(1+\beta^2)\,\mathrm{TP} + \beta^2\,\mathrm{FN} + \mathrm{FP}}
 
     computed from the counts (the right-hand form), 0 when its denominator is
-    0.  ``beta=1`` is F1; ``beta=0`` is the precision.
+    0.  ``beta=1`` is F1; ``beta=0`` is the precision.  Other arguments,
+    averaging and errors as in :func:`precision`; equals
+    ``sklearn.metrics.fbeta_score(..., zero_division=0)``.
 
     Parameters
     ----------
     beta : float, default 1.0
         Weight of recall, finite and non-negative.
-
-    Other arguments, averaging and errors as in :func:`precision`; equals
-    ``sklearn.metrics.fbeta_score(..., zero_division=0)``.
     """
     return _prf(y_true, y_pred, which="f", beta=beta, average=average, num_classes=num_classes)
 
