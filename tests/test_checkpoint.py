@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import portable_ml as pml
-from portable_ml import checkpoint
+from portable_ml import checkpoint, losses, optimizers
 from portable_ml.backend import backend_of
 from portable_ml.checkpoint import CheckpointError
 
@@ -103,3 +103,49 @@ def test_unsupported_leaves_are_type_errors(tmp_path):
         checkpoint.save(tmp_path / "c.pmlz", {"f": lambda: 0})
     with pytest.raises(TypeError, match="dtype"):
         checkpoint.save(tmp_path / "c.pmlz", {"o": np.array(["a"], dtype=object)})
+
+
+def _train(params, state, opt, X, y, steps):
+    """Plain logistic-regression steps with our loss gradient and optimizer."""
+    from portable_ml.activations import sigmoid
+
+    xp = pml.namespace(X)
+    for _ in range(steps):
+        z = X @ params["w"] + params["b"]
+        dz = losses.binary_cross_entropy_with_logits_grad(y, z)
+        grads = {"w": X.mT @ dz, "b": xp.sum(dz)}
+        updates, state = opt.update(grads, state, params)
+        params = optimizers.apply_updates(params, updates)
+    return params, state, sigmoid(X @ params["w"] + params["b"])
+
+
+@pytest.mark.parametrize(("first", "second"), [("numpy", "torch"), ("torch", "jax"), ("jax", "array_api_strict"),
+                                                ("array_api_strict", "numpy")])
+def test_train_on_one_backend_resume_on_another(first, second, tmp_path):
+    usable = pml.available_backends()
+    if first not in usable or second not in usable:
+        pytest.skip("backend not installed")
+    rng = np.random.default_rng(0)
+    Xh = rng.normal(size=(64, 3))
+    yh = (Xh @ np.array([1.0, -2.0, 0.5]) > 0).astype(np.float64)
+    opt = optimizers.adam(0.05)
+
+    def start(name):
+        be = pml.get_backend(name)
+        params = {"w": be.asarray(np.zeros(3), dtype="float64"), "b": be.asarray(np.array(0.0), dtype="float64")}
+        return be, params, opt.init(params)
+
+    # reference: 20 uninterrupted steps on NumPy
+    be, p, s = start("numpy")
+    ref, _, _ = _train(p, s, opt, be.asarray(Xh), be.asarray(yh), 20)
+
+    be1, p, s = start(first)
+    p, s, _ = _train(p, s, opt, be1.asarray(Xh, dtype="float64"), be1.asarray(yh, dtype="float64"), 10)
+    checkpoint.save(tmp_path / "run.pmlz", {"params": p, "opt_state": s, "step": 10})
+
+    restored = checkpoint.load(tmp_path / "run.pmlz", backend=second)
+    be2 = pml.get_backend(second)
+    assert restored["step"] == 10 and backend_of(restored["params"]["w"]) == second
+    p2, _, _ = _train(restored["params"], restored["opt_state"], opt, be2.asarray(Xh, dtype="float64"),
+                      be2.asarray(yh, dtype="float64"), 10)
+    np.testing.assert_allclose(be2.to_numpy(p2["w"]), ref["w"], rtol=1e-10)
