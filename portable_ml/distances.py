@@ -170,8 +170,8 @@ def euclidean(a, b):
     Examples
     --------
     >>> import numpy as np
-    >>> euclidean(np.array([0.0, 0.0]), np.array([3.0, 4.0]))
-    array(5.)
+    >>> float(euclidean(np.array([0.0, 0.0]), np.array([3.0, 4.0])))
+    5.0
     """
     xp, a, b = _vector_pair(a, b)
     d = a - b
@@ -197,8 +197,8 @@ def manhattan(a, b):
     Examples
     --------
     >>> import numpy as np
-    >>> manhattan(np.array([0.0, 0.0]), np.array([3.0, -4.0]))
-    array(7.)
+    >>> float(manhattan(np.array([0.0, 0.0]), np.array([3.0, -4.0])))
+    7.0
     """
     xp, a, b = _vector_pair(a, b)
     return xp.sum(xp.abs(a - b), axis=-1)
@@ -237,8 +237,8 @@ def minkowski(a, b, *, p=2):
     Examples
     --------
     >>> import numpy as np
-    >>> minkowski(np.array([0.0, 0.0]), np.array([3.0, 4.0]), p=1)
-    array(7.)
+    >>> float(minkowski(np.array([0.0, 0.0]), np.array([3.0, 4.0]), p=1))
+    7.0
     """
     check_positive(p, "p")
     xp, a, b = _vector_pair(a, b)
@@ -288,8 +288,8 @@ def mahalanobis(a, b, Sigma):
     Examples
     --------
     >>> import numpy as np
-    >>> mahalanobis(np.array([2.0, 0.0]), np.array([0.0, 0.0]), np.diag([4.0, 1.0]))
-    array(1.)
+    >>> float(mahalanobis(np.array([2.0, 0.0]), np.array([0.0, 0.0]), np.diag([4.0, 1.0])))
+    1.0
     """
     xp, a, b = _vector_pair(a, b)
     Sigma = as_float(Sigma, xp, float_dtype(xp, a, Sigma))
@@ -323,8 +323,8 @@ def hamming(a, b):
     Examples
     --------
     >>> import numpy as np
-    >>> hamming(np.array([1, 0, 1, 1]), np.array([1, 1, 1, 0]))
-    array(0.5)
+    >>> float(hamming(np.array([1, 0, 1, 1]), np.array([1, 1, 1, 0])))
+    0.5
     """
     xp = array_namespace(a, b)
     dtype = float_dtype(xp, a, b)
@@ -358,8 +358,8 @@ def cosine_similarity(a, b):
     Examples
     --------
     >>> import numpy as np
-    >>> cosine_similarity(np.array([1.0, 0.0]), np.array([1.0, 1.0]))  # doctest: +ELLIPSIS
-    array(0.7071...)
+    >>> float(cosine_similarity(np.array([1.0, 0.0]), np.array([1.0, 1.0])))  # doctest: +ELLIPSIS
+    0.7071...
     """
     xp, a, b = _vector_pair(a, b)
     return _cosine(a, b, xp=xp)
@@ -394,8 +394,8 @@ def cosine_distance(a, b):
     Examples
     --------
     >>> import numpy as np
-    >>> cosine_distance(np.array([1.0, 0.0]), np.array([0.0, 2.0]))
-    array(1.)
+    >>> float(cosine_distance(np.array([1.0, 0.0]), np.array([0.0, 2.0])))
+    1.0
     """
     xp, a, b = _vector_pair(a, b)
     return 1.0 - _cosine(a, b, xp=xp)

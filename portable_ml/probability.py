@@ -1,0 +1,620 @@
+r"""Probability densities and mass functions, maximum likelihood, information theory.
+
+Every function is written once against the array namespace of its inputs and
+runs under ``jax.jit``, ``jax.grad`` and ``jax.vmap``.  Conventions:
+
+- Distributions lie along ``axis`` (default the last axis); inputs are taken
+  as given, never renormalised, so for normalised inputs the results equal
+  SciPy's (``scipy.stats.entropy``, ``scipy.spatial.distance.jensenshannon``).
+- :math:`0 \log 0 = 0`: zero probabilities contribute nothing, and their
+  gradient is finite.  A zero in ``q`` where ``p > 0`` gives ``inf``.
+- Results are in nats; ``base=2`` gives bits.
+- Probabilities are checked (non-negative, at most 1 where that applies) on
+  eager inputs (NumPy, torch, CuPy, array-api-strict); traced or lazy inputs
+  (JAX, Dask) are not inspected.
+
+``probability.kl_divergence(p, q)`` is the divergence of two distributions
+(as ``scipy.stats.entropy(p, q)``); the loss of the same name,
+``losses.kl_divergence(y_true, y_pred, reduction=...)``, averages it over a
+batch.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from ._numerics import xlogy
+from ._xp import (
+    array_namespace,
+    as_float,
+    check_labels,
+    check_ndim,
+    check_nonempty,
+    check_positive,
+    device_of,
+    float_dtype,
+    is_concrete,
+)
+from .distances import _check_covariance, _cholesky, _mahalanobis_sq
+
+__all__ = [
+    "gaussian_pdf",
+    "gaussian_logpdf",
+    "mvn_pdf",
+    "mvn_logpdf",
+    "gaussian_mle",
+    "entropy",
+    "cross_entropy",
+    "kl_divergence",
+    "js_divergence",
+    "mutual_information",
+    "perplexity",
+    "bernoulli_logpmf",
+    "categorical_logpmf",
+]
+
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+# ------------------------------------------------------------------ helpers
+def _is_scalar(v):
+    return isinstance(v, numbers.Real)
+
+
+def _check_broadcastable(sa, sb, name_a, name_b):
+    sa, sb = tuple(sa), tuple(sb)
+    for x, y in zip(reversed(sa), reversed(sb)):
+        if x != y and x != 1 and y != 1:
+            raise ValueError(
+                f"{name_a} and {name_b} must have broadcastable shapes; got {name_a}.shape={sa} "
+                f"and {name_b}.shape={sb}"
+            )
+
+
+def _check_range(x, name, xp, *, upper=None):
+    """``x >= 0`` (and ``<= upper``), checked only on eager inputs; NaN passes through."""
+    if not is_concrete(x):
+        return
+    bad = x < 0 if upper is None else (x < 0) | (x > upper)
+    if bool(xp.any(bad)):
+        want = "non-negative" if upper is None else f"in [0, {upper}]"
+        raise ValueError(
+            f"{name} must be {want}; got values in [{float(xp.min(x))}, {float(xp.max(x))}]"
+        )
+
+
+def _check_base(base):
+    if base is not None and not (base > 0 and base != 1):
+        raise ValueError(f"base must be positive and not 1 (or None for nats); got base={base!r}")
+
+
+def _in_base(value, base):
+    return value if base is None else value / math.log(base)
+
+
+def _distribution(p, name, xp, dtype):
+    p = as_float(p, xp, dtype)
+    check_nonempty(p, name)
+    _check_range(p, name, xp)
+    return p
+
+
+def _distribution_pair(p, q):
+    xp = array_namespace(p, q)
+    dtype = float_dtype(xp, p, q)
+    p, q = _distribution(p, "p", xp, dtype), _distribution(q, "q", xp, dtype)
+    _check_broadcastable(p.shape, q.shape, "p", "q")
+    return xp, p, q
+
+
+def _rel_entr(p, q, *, xp):
+    r"""Elementwise :math:`p \log(p/q)` with SciPy's ``rel_entr`` conventions.
+
+    0 where ``p == 0``; ``inf`` where ``p > 0`` and ``q == 0``; NaN for
+    negative or NaN inputs.  Where :math:`1/2 < p/q < 2`,
+    :math:`\log(p/q) = \operatorname{log1p}((p - q)/q)` with :math:`p - q`
+    exact (Sterbenz), so terms of nearly equal distributions — whose sum
+    cancels to second order — keep full relative precision; elsewhere
+    :math:`\log(p/q)` of the correctly rounded ratio.
+    """
+    both = (p > 0) & (q > 0)
+    ps = xp.where(both, p, 1.0)
+    qs = xp.where(both, q, 1.0)
+    r = ps / qs
+    near = (r > 0.5) & (r < 2.0)
+    log_r = xp.where(near, xp.log1p((ps - qs) / qs), xp.log(r))
+    edge = xp.where(p == 0, 0.0, xp.where((p > 0) & (q == 0), math.inf, xp.full_like(ps, math.nan)))
+    return xp.where(both, ps * log_r, edge)
+
+
+def _gaussian_args(x, mu, sigma):
+    """Namespace, ``x``, ``mu``, ``sigma`` (floats stay Python floats) and ``log(sigma)``."""
+    xp = array_namespace(x, mu, sigma)
+    dtype = float_dtype(xp, x, mu, sigma)
+    x, mu, sigma = (float(v) if _is_scalar(v) else as_float(v, xp, dtype) for v in (x, mu, sigma))
+    if _is_scalar(sigma):
+        check_positive(sigma, "sigma")
+        log_sigma = math.log(sigma)
+    else:
+        if is_concrete(sigma) and bool(xp.any(sigma <= 0)):
+            raise ValueError(f"sigma must be positive; got a minimum of {float(xp.min(sigma))}")
+        log_sigma = xp.log(sigma)
+    return xp, x, mu, sigma, log_sigma
+
+
+# ------------------------------------------------------------ Gaussian family
+def gaussian_pdf(x, mu=0.0, sigma=1.0):
+    r"""Density of the normal distribution :math:`\mathcal N(\mu, \sigma^2)`.
+
+    Parameters
+    ----------
+    x : array
+    mu : array or float, default 0
+        Mean; broadcast against ``x``.
+    sigma : array or float, default 1
+        Standard deviation, positive; broadcast against ``x``.
+
+    Returns
+    -------
+    array
+        The broadcast shape of the arguments, in their floating dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``sigma <= 0`` (a Python number, or an eager array).
+
+    Notes
+    -----
+    .. math:: f(x) = \frac{1}{\sigma\sqrt{2\pi}}\, e^{-z^2/2},\quad z = \frac{x - \mu}{\sigma},
+       \qquad \frac{\partial f}{\partial x} = -\frac{z}{\sigma} f(x)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> gaussian_pdf(np.array([0.0]))  # doctest: +ELLIPSIS
+    array([0.3989...])
+    """
+    xp, x, mu, sigma, _ = _gaussian_args(x, mu, sigma)
+    z = (x - mu) / sigma
+    return xp.exp(-0.5 * z * z) * (_INV_SQRT_2PI / sigma)
+
+
+def gaussian_logpdf(x, mu=0.0, sigma=1.0):
+    r"""Log-density of the normal distribution :math:`\mathcal N(\mu, \sigma^2)`.
+
+    Parameters
+    ----------
+    x : array
+    mu : array or float, default 0
+    sigma : array or float, default 1
+        Positive.
+
+    Returns
+    -------
+    array
+        The broadcast shape of the arguments.
+
+    Raises
+    ------
+    ValueError
+        If ``sigma <= 0`` (a Python number, or an eager array).
+
+    Notes
+    -----
+    .. math:: \log f(x) = -\frac{z^2}{2} - \log\sigma - \frac12\log 2\pi,
+       \quad z = \frac{x - \mu}{\sigma}
+
+    .. math:: \frac{\partial \log f}{\partial x} = -\frac{z}{\sigma},\quad
+       \frac{\partial \log f}{\partial \mu} = \frac{z}{\sigma},\quad
+       \frac{\partial \log f}{\partial \sigma} = \frac{z^2 - 1}{\sigma}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> gaussian_logpdf(np.array([0.0]))  # doctest: +ELLIPSIS
+    array([-0.9189...])
+    """
+    xp, x, mu, sigma, log_sigma = _gaussian_args(x, mu, sigma)
+    z = (x - mu) / sigma
+    return -0.5 * z * z - (log_sigma + _HALF_LOG_2PI)
+
+
+def mvn_logpdf(x, mu, Sigma):
+    r"""Log-density of the multivariate normal :math:`\mathcal N(\mu, \Sigma)`.
+
+    Parameters
+    ----------
+    x : array of shape (d,) or (n, d)
+        One point, or one point per row.
+    mu : array of shape (d,) (or the shape of ``x``)
+    Sigma : array of shape (d, d)
+        Symmetric positive-definite covariance (symmetrised as
+        :math:`(\Sigma + \Sigma^T)/2`).
+
+    Returns
+    -------
+    array of shape () or (n,)
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not match, or ``Sigma`` is not positive definite
+        (eager backends; on JAX and Dask the result is NaN).
+
+    Notes
+    -----
+    With the Cholesky factor :math:`\Sigma = L L^T` and :math:`z = L^{-1}(x - \mu)`
+    (a linear solve, never an inverse):
+
+    .. math:: \log f(x) = -\tfrac12 z^T z - \textstyle\sum_i \log L_{ii} - \tfrac d2 \log 2\pi
+
+    since :math:`\log\det\Sigma = 2\sum_i \log L_{ii}`.
+
+    .. math:: \nabla_x \log f = -\Sigma^{-1}(x - \mu),\qquad
+       \nabla_\Sigma \log f = \tfrac12\big(\Sigma^{-1}(x-\mu)(x-\mu)^T\Sigma^{-1} - \Sigma^{-1}\big)
+
+    Cost :math:`O(d^3 + n d^2)`.
+    """
+    xp = array_namespace(x, mu, Sigma)
+    dtype = float_dtype(xp, x, mu, Sigma)
+    x, mu, Sigma = (as_float(v, xp, dtype) for v in (x, mu, Sigma))
+    check_ndim(x, "x", (1, 2))
+    check_nonempty(x, "x")
+    d = x.shape[-1]
+    if tuple(mu.shape) not in ((d,), tuple(x.shape)):
+        raise ValueError(f"mu must have shape ({d},) or the shape of x {tuple(x.shape)}; got {tuple(mu.shape)}")
+    _check_covariance(Sigma, d, "Sigma")
+    L = _cholesky(Sigma, "Sigma", xp=xp)
+    diff = x - mu
+    rows = diff if diff.ndim == 2 else xp.expand_dims(diff, axis=0)
+    half_logdet = xp.sum(xp.log(xp.linalg.diagonal(L)))
+    out = -0.5 * _mahalanobis_sq(rows, L, xp=xp) - (half_logdet + d * _HALF_LOG_2PI)
+    return out if diff.ndim == 2 else xp.reshape(out, ())
+
+
+def mvn_pdf(x, mu, Sigma):
+    r"""Density of the multivariate normal :math:`\mathcal N(\mu, \Sigma)`.
+
+    Parameters and errors as :func:`mvn_logpdf`.
+
+    Notes
+    -----
+    .. math:: f(x) = (2\pi)^{-d/2} \det(\Sigma)^{-1/2}
+       \exp\!\big(-\tfrac12 (x - \mu)^T \Sigma^{-1} (x - \mu)\big),
+       \qquad \nabla_x f = -f(x)\,\Sigma^{-1}(x - \mu)
+
+    Computed as ``exp(mvn_logpdf(x, mu, Sigma))``.
+    """
+    xp = array_namespace(x, mu, Sigma)
+    return xp.exp(mvn_logpdf(x, mu, Sigma))
+
+
+def gaussian_mle(x, *, axis=0):
+    r"""Maximum-likelihood mean and variance of a normal sample.
+
+    Parameters
+    ----------
+    x : array
+        Samples along ``axis``.
+    axis : int, tuple of int or None, default 0
+        Sample axis (or axes; ``None`` for all).
+
+    Returns
+    -------
+    mean, var : arrays
+        ``x``'s shape without ``axis``.  ``var`` is the biased (MLE) variance,
+        ``numpy.var(x, axis, ddof=0)``.
+
+    Notes
+    -----
+    .. math:: \hat\mu = \frac1n\sum_i x_i,\qquad
+       \hat\sigma^2 = \frac1n\sum_i (x_i - \hat\mu)^2,
+       \qquad \frac{\partial\hat\sigma^2}{\partial x_i} = \frac2n (x_i - \hat\mu)
+
+    Two passes (mean, then squared deviations), which avoids the
+    cancellation of :math:`\overline{x^2} - \bar x^2`.
+    """
+    xp = array_namespace(x)
+    x = as_float(x, xp, float_dtype(xp, x))
+    check_nonempty(x, "x")
+    axes = tuple(range(x.ndim)) if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
+    if any(not -x.ndim <= a < x.ndim for a in axes):
+        raise ValueError(f"axis {axis!r} is out of range for x of shape {tuple(x.shape)}")
+    axes = tuple(a % x.ndim for a in axes)
+    mean = xp.mean(x, axis=axes)
+    kept = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
+    dev = x - xp.reshape(mean, kept)
+    return mean, xp.mean(dev * dev, axis=axes)
+
+
+# --------------------------------------------------------- information theory
+def entropy(p, *, base=None, axis=-1):
+    r"""Shannon entropy of the distribution(s) ``p``.
+
+    Parameters
+    ----------
+    p : array
+        Probabilities along ``axis`` (taken as given: not renormalised).
+    base : float, optional
+        Logarithm base; default ``e`` (nats).
+    axis : int, default -1
+
+    Returns
+    -------
+    array
+        ``p``'s shape without ``axis``.
+
+    Raises
+    ------
+    ValueError
+        If ``p`` has negative entries (eager inputs) or ``base`` is invalid.
+
+    Notes
+    -----
+    .. math:: H(p) = -\sum_i p_i \log p_i,\qquad 0 \log 0 = 0,
+       \qquad \frac{\partial H}{\partial p_i} = -\log p_i - 1
+
+    The gradient at :math:`p_i = 0` is taken as 0 (finite). Equals
+    ``scipy.stats.entropy(p, base=base, axis=axis)`` for normalised ``p``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(entropy(np.array([0.5, 0.5, 0.0]), base=2))
+    1.0
+    """
+    _check_base(base)
+    xp = array_namespace(p)
+    p = _distribution(p, "p", xp, float_dtype(xp, p))
+    return _in_base(-xp.sum(xlogy(p, p, xp=xp), axis=axis), base)
+
+
+def cross_entropy(p, q, *, base=None, axis=-1):
+    r"""Cross-entropy of distribution ``q`` relative to ``p``.
+
+    Parameters
+    ----------
+    p, q : arrays of broadcastable shapes
+        Probabilities along ``axis`` (not renormalised).
+    base : float, optional
+        Logarithm base; default ``e``.
+    axis : int, default -1
+
+    Returns
+    -------
+    array
+        The broadcast shape without ``axis``.
+
+    Notes
+    -----
+    .. math:: H(p, q) = -\sum_i p_i \log q_i = H(p) + D_{KL}(p\,\|\,q),
+       \qquad \frac{\partial H}{\partial q_i} = -\frac{p_i}{q_i}
+
+    Terms with :math:`p_i = 0` are 0; :math:`q_i = 0 < p_i` gives ``inf``.
+    """
+    _check_base(base)
+    xp, p, q = _distribution_pair(p, q)
+    pos = q > 0
+    t = p * xp.log(xp.where(pos, q, 1.0))
+    t = xp.where(p == 0, 0.0, xp.where(pos, t, -math.inf))
+    return _in_base(-xp.sum(t, axis=axis), base)
+
+
+def kl_divergence(p, q, *, base=None, axis=-1):
+    r"""Kullback–Leibler divergence :math:`D_{KL}(p\,\|\,q)` (as ``scipy.stats.entropy(p, q)``).
+
+    Parameters
+    ----------
+    p, q : arrays of broadcastable shapes
+        Probabilities along ``axis`` (not renormalised: for normalised inputs
+        this equals ``scipy.stats.entropy(p, q, base=base, axis=axis)``).
+    base : float, optional
+        Logarithm base; default ``e``.
+    axis : int, default -1
+
+    Returns
+    -------
+    array
+        The broadcast shape without ``axis``.
+
+    Notes
+    -----
+    .. math:: D_{KL}(p\,\|\,q) = \sum_i p_i \log\frac{p_i}{q_i},
+       \qquad \frac{\partial D}{\partial p_i} = \log\frac{p_i}{q_i} + 1,
+       \quad \frac{\partial D}{\partial q_i} = -\frac{p_i}{q_i}
+
+    Terms with :math:`p_i = 0` are 0; :math:`q_i = 0 < p_i` gives ``inf``.
+    Near :math:`p_i \approx q_i` each term is computed from
+    :math:`\operatorname{log1p}((p_i - q_i)/q_i)`, so small divergences keep
+    their relative precision.  This is the divergence of two distributions;
+    ``losses.kl_divergence`` is the batch-averaged loss.
+    """
+    _check_base(base)
+    xp, p, q = _distribution_pair(p, q)
+    return _in_base(xp.sum(_rel_entr(p, q, xp=xp), axis=axis), base)
+
+
+def js_divergence(p, q, *, base=None, axis=-1):
+    r"""Jensen–Shannon divergence (the square of SciPy's ``jensenshannon`` distance).
+
+    Parameters
+    ----------
+    p, q : arrays of broadcastable shapes
+        Probabilities along ``axis`` (not renormalised; for normalised inputs
+        this equals ``scipy.spatial.distance.jensenshannon(p, q, base)**2``).
+    base : float, optional
+        Logarithm base; default ``e`` (then :math:`0 \le JS \le \log 2`).
+    axis : int, default -1
+
+    Returns
+    -------
+    array
+        The broadcast shape without ``axis``.
+
+    Notes
+    -----
+    .. math:: JS(p, q) = \tfrac12 D_{KL}(p\,\|\,m) + \tfrac12 D_{KL}(q\,\|\,m),
+       \quad m = \tfrac12 (p + q),
+       \qquad \frac{\partial JS}{\partial p_i} = \tfrac12 \log\frac{p_i}{m_i}
+    """
+    _check_base(base)
+    xp, p, q = _distribution_pair(p, q)
+    m = (p + q) * 0.5
+    js = xp.sum(_rel_entr(p, m, xp=xp) + _rel_entr(q, m, xp=xp), axis=axis) * 0.5
+    return _in_base(js, base)
+
+
+def mutual_information(joint, *, base=None):
+    r"""Mutual information of two discrete variables from their joint probability table.
+
+    Parameters
+    ----------
+    joint : array of shape (..., k1, k2)
+        :math:`P(X = i, Y = j)`, summing to 1 over the last two axes (not
+        renormalised).  Leading axes are batch axes.
+    base : float, optional
+        Logarithm base; default ``e`` (nats).
+
+    Returns
+    -------
+    array of shape (...)
+
+    Notes
+    -----
+    .. math:: I(X; Y) = \sum_{i,j} P_{ij} \log\frac{P_{ij}}{P_{i\cdot} P_{\cdot j}}
+       = D_{KL}\big(P_{XY}\,\|\,P_X \otimes P_Y\big),
+       \quad P_{i\cdot} = \sum_j P_{ij},\ P_{\cdot j} = \sum_i P_{ij}
+
+    Zero cells contribute 0.  For a table of counts :math:`C`, pass
+    :math:`C / \sum C`; the result then equals
+    ``sklearn.metrics.mutual_info_score(None, None, contingency=C)``.
+    """
+    _check_base(base)
+    xp = array_namespace(joint)
+    joint = _distribution(joint, "joint", xp, float_dtype(xp, joint))
+    if joint.ndim < 2:
+        raise ValueError(f"joint must be at least 2-D (..., k1, k2); got shape {tuple(joint.shape)}")
+    px = xp.sum(joint, axis=-1, keepdims=True)
+    py = xp.sum(joint, axis=-2, keepdims=True)
+    return _in_base(xp.sum(_rel_entr(joint, px * py, xp=xp), axis=(-2, -1)), base)
+
+
+def perplexity(log_probs, *, axis=None):
+    r"""Perplexity: the exponential of the mean negative log-likelihood.
+
+    Parameters
+    ----------
+    log_probs : array
+        Natural-log probabilities that a model gave to the *observed*
+        outcomes, one per token/sample, e.g. ``categorical_logpmf(labels, p)``
+        or ``log_softmax(logits)`` gathered at the labels.  Not losses (no
+        minus sign) and not base 2.
+    axis : int, tuple of int or None, default None
+        Axis over which tokens are averaged (``None``: all, giving a 0-d
+        array; ``-1``: one perplexity per sequence).
+
+    Returns
+    -------
+    array
+
+    Notes
+    -----
+    .. math:: \operatorname{PPL} = \exp\Big(-\frac1N\sum_{t=1}^N \log p_t\Big),
+       \qquad \frac{\partial\,\operatorname{PPL}}{\partial \log p_t} = -\frac{\operatorname{PPL}}{N}
+
+    A uniform model over :math:`k` outcomes has perplexity :math:`k`.
+    """
+    xp = array_namespace(log_probs)
+    lp = as_float(log_probs, xp, float_dtype(xp, log_probs))
+    check_nonempty(lp, "log_probs")
+    return xp.exp(-xp.mean(lp, axis=axis))
+
+
+def bernoulli_logpmf(x, p):
+    r"""Log-probability of outcomes ``x`` in {0, 1} under Bernoulli(``p``).
+
+    Parameters
+    ----------
+    x : array
+        Outcomes 0 or 1 (bool, integer or float); broadcast against ``p``.
+    p : array
+        Success probabilities in [0, 1].
+
+    Returns
+    -------
+    array
+        The broadcast shape, in ``p``'s floating dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``p`` is outside [0, 1] or ``x`` outside {0, 1} (eager inputs).
+
+    Notes
+    -----
+    .. math:: \log P(x) = x \log p + (1 - x)\log(1 - p),
+       \qquad \frac{\partial \log P}{\partial p} = \frac{x}{p} - \frac{1 - x}{1 - p}
+
+    :math:`\log(1 - p)` is ``log1p(-p)``; the impossible outcomes (``x = 1``
+    with ``p = 0``, ``x = 0`` with ``p = 1``) give ``-inf``, as
+    ``scipy.stats.bernoulli.logpmf``.
+    """
+    xp = array_namespace(x, p)
+    p = as_float(p, xp, float_dtype(xp, x, p))
+    _check_broadcastable(x.shape, p.shape, "x", "p")
+    _check_range(p, "p", xp, upper=1)
+    one = x if xp.isdtype(x.dtype, "bool") else x == 1
+    if is_concrete(x) and not xp.isdtype(x.dtype, "bool") and bool(xp.any(~(one | (x == 0)))):
+        raise ValueError(f"x must hold outcomes 0 or 1; got values in [{float(xp.min(x))}, {float(xp.max(x))}]")
+    pos, below = p > 0, p < 1
+    log_p = xp.where(pos, xp.log(xp.where(pos, p, 1.0)), -math.inf)
+    log_q = xp.where(below, xp.log1p(-xp.where(below, p, 0.0)), -math.inf)
+    return xp.where(one, log_p, log_q)
+
+
+def categorical_logpmf(x, p):
+    r"""Log-probability of class indices ``x`` under categorical distributions ``p``.
+
+    Parameters
+    ----------
+    x : integer array of shape (...)
+        Class indices in ``[0, k)``.
+    p : array of shape (..., k)
+        Class probabilities along the last axis; its leading shape broadcasts
+        against ``x`` (e.g. ``p`` of shape (k,) for one distribution).
+
+    Returns
+    -------
+    array
+        The broadcast of ``x.shape`` and ``p.shape[:-1]``.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not an integer array.
+    ValueError
+        If ``x`` is out of range or ``p`` outside [0, 1] (eager inputs).
+
+    Notes
+    -----
+    .. math:: \log P(x) = \log p_x = \sum_c [x = c] \log p_c,
+       \qquad \frac{\partial \log P}{\partial p_c} = \frac{[x = c]}{p_c}
+
+    The class is picked with a one-hot comparison (portable to Dask, which
+    lacks ``take_along_axis``); :math:`p_x = 0` gives ``-inf``.
+    """
+    xp = array_namespace(x, p)
+    p = as_float(p, xp, float_dtype(xp, p))
+    if p.ndim < 1:
+        raise ValueError("p must have a class axis (shape (..., k)); got a 0-d array")
+    k = p.shape[-1]
+    check_labels(x, k, "x", xp)
+    _check_broadcastable(x.shape, p.shape[:-1], "x", "p[..., 0]")
+    _check_range(p, "p", xp, upper=1)
+    onehot = xp.expand_dims(x, axis=-1) == xp.arange(k, dtype=x.dtype, device=device_of(p))
+    sel = xp.sum(xp.where(onehot, p, 0.0), axis=-1)
+    pos = sel > 0
+    return xp.where(pos, xp.log(xp.where(pos, sel, 1.0)), -math.inf)

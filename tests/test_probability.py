@@ -1,0 +1,406 @@
+"""Probability and information theory against SciPy and scikit-learn, on every backend.
+
+References are computed in float64 from the *cast* inputs, so input rounding
+does not count against the float32 results.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.special as sps
+import scipy.stats as st
+from hypothesis import given, settings
+from hypothesis import strategies as hst
+from hypothesis.extra import numpy as hnp
+from scipy.spatial.distance import jensenshannon
+from sklearn.metrics import mutual_info_score
+
+import portable_ml as pml
+from portable_ml import probability as P
+from portable_ml.testing import assert_close, dtype_name
+
+from .helpers import place
+
+TOL = {"float32": {"rtol": 2e-5, "atol": 1e-6}, "float64": {"rtol": 1e-12, "atol": 1e-14}}
+# Cholesky, triangular solves and a log-determinant: a few more roundings in float32.
+LINALG_TOL = {"float32": {"rtol": 1e-4, "atol": 1e-5}, "float64": {"rtol": 1e-10, "atol": 1e-12}}
+
+
+def _cast(x, dtype):
+    return np.asarray(x, dtype=dtype).astype(np.float64)
+
+
+def _simplex(rng, *shape, zeros=0):
+    p = rng.uniform(0.05, 1.0, size=shape)
+    if zeros:
+        flat = p.reshape(-1, shape[-1])
+        for row in flat:
+            row[rng.choice(shape[-1], zeros, replace=False)] = 0.0
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def _spd(rng, d):
+    a = rng.normal(size=(d, d))
+    return a @ a.T / d + np.eye(d)
+
+
+def _np(backend, x):
+    return np.asarray(backend.to_numpy(x))
+
+
+# ------------------------------------------------------------- Gaussians
+def test_gaussian_matches_scipy_norm(backend, float_dtype):
+    dt = dtype_name(float_dtype)
+    rng = np.random.default_rng(0)
+    x, mu, sigma = rng.normal(size=20) * 3, rng.normal(size=20), rng.uniform(0.3, 2.0, size=20)
+    cx, cm, cs = _cast(x, dt), _cast(mu, dt), _cast(sigma, dt)
+    px, pm, ps = place(backend, x, mu, sigma, dtype=dt)
+    tol = {"float32": {"rtol": 5e-5, "atol": 1e-7}, "float64": TOL["float64"]}[dt]  # |z|^2 eps in exp
+    for ours, ref in ((P.gaussian_pdf, st.norm.pdf), (P.gaussian_logpdf, st.norm.logpdf)):
+        out = ours(px, pm, ps)  # array parameters, positional
+        assert dtype_name(out.dtype) == dt and tuple(out.shape) == (20,)
+        assert_close(out, ref(cx, cm, cs), **tol)
+        assert_close(ours(px, 0.5, 2.0), ref(cx, 0.5, 2.0), **tol)  # Python scalars
+        assert_close(ours(px), ref(cx), **tol)  # defaults: standard normal
+    # far tails: finite log-density, pdf underflows cleanly to 0
+    far = place(backend, np.array([1e3, -1e3]), dtype=dt)
+    assert_close(P.gaussian_logpdf(far), st.norm.logpdf([1e3, -1e3]), **tol)
+    assert np.all(_np(backend, P.gaussian_pdf(far)) == 0.0)
+
+
+def test_gaussian_broadcasts(backend):
+    rng = np.random.default_rng(1)
+    x, mu, sigma = rng.normal(size=(4, 1)), rng.normal(size=(3,)), rng.uniform(0.5, 1.5, size=(3,))
+    out = P.gaussian_logpdf(*place(backend, x, mu, sigma))
+    assert tuple(out.shape) == (4, 3)
+    assert_close(out, st.norm.logpdf(x, mu, sigma))
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["x(n,d)", "x(d,)"])
+def test_mvn_matches_scipy(backend, float_dtype, batched):
+    dt = dtype_name(float_dtype)
+    rng = np.random.default_rng(2)
+    d = 4
+    x, mu, S = rng.normal(size=(7, d)), rng.normal(size=d), _spd(rng, d)
+    if not batched:
+        x = x[0]
+    ref = st.multivariate_normal(_cast(mu, dt), _cast(S, dt))
+    px, pm, pS = place(backend, x, mu, S, dtype=dt)
+    for ours, want in ((P.mvn_logpdf, ref.logpdf(_cast(x, dt))), (P.mvn_pdf, ref.pdf(_cast(x, dt)))):
+        out = ours(px, pm, pS)
+        assert dtype_name(out.dtype) == dt
+        assert tuple(out.shape) == ((7,) if batched else ())
+        assert_close(out, np.asarray(want), **LINALG_TOL[dt])
+
+
+def test_mvn_diagonal_covariance_is_product_of_normals(backend):
+    rng = np.random.default_rng(3)
+    x, mu, s = rng.normal(size=(5, 3)), rng.normal(size=3), rng.uniform(0.5, 2.0, size=3)
+    out = P.mvn_logpdf(*place(backend, x, mu, np.diag(s**2)))
+    assert_close(out, st.norm.logpdf(x, mu, s).sum(axis=1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("axis", [0, 1, None, (0, 1)])
+def test_gaussian_mle(backend, float_dtype, axis):
+    dt = dtype_name(float_dtype)
+    rng = np.random.default_rng(4)
+    x = 5.0 + 2.0 * rng.normal(size=(30, 4))
+    mean, var = P.gaussian_mle(place(backend, x, dtype=dt), axis=axis)
+    cx = _cast(x, dt)
+    tol = {"float32": {"rtol": 1e-5, "atol": 1e-5}, "float64": TOL["float64"]}[dt]
+    assert_close(mean, np.mean(cx, axis=axis), **tol)
+    assert_close(var, np.var(cx, axis=axis, ddof=0), **tol)
+    if axis == 0:
+        loc, scale = st.norm.fit(cx[:, 0])  # SciPy's MLE: biased standard deviation
+        assert_close(mean[0], loc, **tol)
+        assert_close(var[0], scale**2, **tol)
+
+
+def test_gaussian_mle_is_stable_far_from_zero(backend):
+    # the two-pass variance: E[x^2] - E[x]^2 would lose every digit here
+    x = 1e8 + np.array([1.0, 2.0, 3.0, 4.0])
+    mean, var = P.gaussian_mle(place(backend, x))
+    assert_close(var, 1.25, rtol=1e-12)
+
+
+# ------------------------------------------------------ information theory
+@pytest.mark.parametrize("base", [None, 2])
+def test_entropy_matches_scipy(backend, float_dtype, base):
+    dt = dtype_name(float_dtype)
+    rng = np.random.default_rng(5)
+    p = _simplex(rng, 4, 6, zeros=2)  # zeros contribute 0
+    cp = _cast(p, dt)
+    out = P.entropy(place(backend, p, dtype=dt), base=base)
+    assert dtype_name(out.dtype) == dt and tuple(out.shape) == (4,)
+    # SciPy renormalises; on the cast values that moves the result by ~eps only
+    assert_close(out, st.entropy(cp, base=base, axis=-1), **TOL[dt])
+    out0 = P.entropy(place(backend, p.T, dtype=dt), base=base, axis=0)
+    assert_close(out0, st.entropy(cp.T, base=base, axis=0), **TOL[dt])
+
+
+def test_entropy_is_not_renormalised(backend):
+    out = P.entropy(place(backend, np.array([0.5, 0.5, 0.5])))
+    assert_close(out, 1.5 * math.log(2.0))
+
+
+def _rel_entr_sum(p, q, axis=-1):
+    return sps.rel_entr(p, q).sum(axis=axis)
+
+
+@pytest.mark.parametrize("base", [None, 2])
+def test_kl_js_cross_entropy_match_scipy(backend, float_dtype, base):
+    dt = dtype_name(float_dtype)
+    rng = np.random.default_rng(6)
+    p, q = _simplex(rng, 5, 7, zeros=2), _simplex(rng, 5, 7)
+    cp, cq = _cast(p, dt), _cast(q, dt)
+    pp, pq = place(backend, p, q, dtype=dt)
+    log_b = 1.0 if base is None else math.log(base)
+    kl = P.kl_divergence(pp, pq, base=base)
+    assert dtype_name(kl.dtype) == dt and tuple(kl.shape) == (5,)
+    assert_close(kl, _rel_entr_sum(cp, cq) / log_b, **TOL[dt])  # no renormalisation
+    if dt == "float64":
+        assert_close(kl, st.entropy(p, q, base=base, axis=-1), rtol=1e-12)
+    js = P.js_divergence(pp, pq, base=base)
+    m = 0.5 * (cp + cq)
+    assert_close(js, 0.5 * (_rel_entr_sum(cp, m) + _rel_entr_sum(cq, m)) / log_b, **TOL[dt])
+    if dt == "float64":
+        assert_close(js, jensenshannon(p, q, base=base, axis=-1) ** 2, rtol=1e-10)
+    ce = P.cross_entropy(pp, pq, base=base)
+    assert_close(ce, -np.sum(sps.xlogy(cp, cq), axis=-1) / log_b, **TOL[dt])
+    # H(p, q) = H(p) + KL(p || q)
+    assert_close(ce, P.entropy(pp, base=base) + kl, **TOL[dt])
+
+
+def test_kl_broadcasts_and_takes_axis(backend):
+    rng = np.random.default_rng(7)
+    p, q = _simplex(rng, 3, 5), _simplex(rng, 5)
+    out = P.kl_divergence(*place(backend, p, q))
+    assert_close(out, _rel_entr_sum(p, q[None, :]))
+    out = P.js_divergence(*place(backend, p.T, q[:, None]), axis=0)
+    assert_close(out, jensenshannon(p.T, q[:, None], axis=0) ** 2)
+
+
+def test_zero_probabilities(backend):
+    p = np.array([[0.5, 0.5, 0.0], [0.25, 0.75, 0.0]])
+    q = np.array([[0.0, 0.5, 0.5], [0.5, 0.25, 0.25]])
+    pp, pq = place(backend, p, q)
+    kl = _np(backend, P.kl_divergence(pp, pq))
+    assert np.isinf(kl[0]) and kl[0] > 0  # q = 0 where p > 0, as SciPy
+    assert_close(kl[1], st.entropy(p[1], q[1]))
+    ce = _np(backend, P.cross_entropy(pp, pq))
+    assert np.isposinf(ce[0]) and np.isfinite(ce[1])
+    assert_close(P.js_divergence(pp, pq), jensenshannon(p, q, axis=-1) ** 2)  # always finite
+    assert_close(P.entropy(pp), st.entropy(p, axis=-1))
+
+
+@pytest.mark.parametrize("delta", [1e-3, 1e-4])
+def test_kl_of_nearly_equal_distributions_keeps_precision(backend, delta):
+    # KL is second order in p - q while its terms are first order; log1p keeps
+    # each term exact enough that float32 gets the small divergence right.
+    rng = np.random.default_rng(8)
+    p = rng.dirichlet(np.ones(50))
+    q = p * (1 + delta * rng.normal(size=50))
+    q /= q.sum()
+    p32, q32 = p.astype(np.float32), q.astype(np.float32)
+    want = _rel_entr_sum(p32.astype(np.float64), q32.astype(np.float64))
+    out = P.kl_divergence(*place(backend, p32, q32))
+    assert_close(out, want, rtol=2e-3, atol=0)
+
+
+def test_mutual_information(backend, float_dtype):
+    dt = dtype_name(float_dtype)
+    rng = np.random.default_rng(9)
+    counts = rng.integers(0, 20, size=(2, 4, 5)).astype(np.float64)
+    counts[0, 1, 2] = 0.0
+    joint = counts / counts.sum(axis=(-2, -1), keepdims=True)
+    out = P.mutual_information(place(backend, joint, dtype=dt))
+    assert tuple(out.shape) == (2,) and dtype_name(out.dtype) == dt
+    want = np.array([mutual_info_score(None, None, contingency=c) for c in counts])
+    tol = {"float32": {"rtol": 1e-4, "atol": 1e-6}, "float64": {"rtol": 1e-10, "atol": 1e-13}}[dt]
+    assert_close(out, want, **tol)
+    # I(X;Y) = H(X) + H(Y) - H(X, Y)
+    j = _cast(joint[0], dt)
+    h = st.entropy(j.sum(1)) + st.entropy(j.sum(0)) - st.entropy(j.ravel())
+    assert_close(P.mutual_information(place(backend, joint[0], dtype=dt), base=2), h / math.log(2), **tol)
+    # independent variables: zero
+    indep = np.outer([0.2, 0.3, 0.5], [0.1, 0.6, 0.3])
+    assert abs(float(_np(backend, P.mutual_information(place(backend, indep))))) < 1e-15
+
+
+def test_perplexity(backend, float_dtype):
+    dt = dtype_name(float_dtype)
+    rng = np.random.default_rng(10)
+    lp = np.log(rng.uniform(0.05, 1.0, size=(3, 12)))
+    out = P.perplexity(place(backend, lp, dtype=dt))
+    assert tuple(out.shape) == () and dtype_name(out.dtype) == dt
+    assert_close(out, np.exp(-np.mean(_cast(lp, dt))), **TOL[dt])
+    assert_close(P.perplexity(place(backend, lp, dtype=dt), axis=-1), np.exp(-np.mean(_cast(lp, dt), axis=-1)),
+                 **TOL[dt])
+    # a uniform model over k outcomes has perplexity k
+    assert_close(P.perplexity(place(backend, np.full(7, -math.log(5.0)), dtype=dt)), 5.0, **TOL[dt])
+
+
+def test_bernoulli_logpmf_matches_scipy(backend, float_dtype):
+    dt = dtype_name(float_dtype)
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 2, size=12)
+    p = rng.uniform(0.01, 0.99, size=12)
+    p[:4] = [0.0, 0.0, 1.0, 1.0]
+    x[:4] = [0, 1, 0, 1]
+    want = st.bernoulli.logpmf(x, _cast(p, dt))  # 0, -inf, -inf, 0 at the edges
+    for xs in (x, x.astype(np.float64), x.astype(bool)):
+        out = P.bernoulli_logpmf(*place(backend, xs, p, dtype=dt))
+        assert dtype_name(out.dtype) == dt
+        assert_close(out, want, **TOL[dt])
+
+
+def test_categorical_logpmf_matches_scipy(backend, float_dtype):
+    dt = dtype_name(float_dtype)
+    rng = np.random.default_rng(12)
+    k = 5
+    p = _simplex(rng, 8, k)
+    x = rng.integers(0, k, size=8)
+    cp = _cast(p, dt)
+    out = P.categorical_logpmf(*place(backend, x, p, dtype=dt))
+    assert tuple(out.shape) == (8,) and dtype_name(out.dtype) == dt
+    assert_close(out, np.log(cp[np.arange(8), x]), **TOL[dt])
+    if dt == "float64":  # SciPy wants rows summing to 1 within 1e-15: only the float64 inputs do
+        assert_close(out, np.array([st.multinomial.logpmf(np.eye(k)[c], 1, row) for c, row in zip(x, p)]),
+                     rtol=1e-12)
+    # one distribution for all samples; a zero-probability class gives -inf
+    one = np.array([0.5, 0.0, 0.25, 0.25, 0.0])
+    got = _np(backend, P.categorical_logpmf(*place(backend, x, one, dtype=dt)))
+    with np.errstate(divide="ignore"):
+        np.testing.assert_allclose(got, np.log(one[x]), rtol=1e-6)
+
+
+# ---------------------------------------------------------------- gradients
+@pytest.mark.backends("jax")
+def test_gradients_match_analytic_forms(backend):
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(13)
+    x, mu, s = rng.normal(size=5), rng.normal(size=5), rng.uniform(0.5, 2.0, size=5)
+    z = (x - mu) / s
+    g = jax.grad(lambda *a: jnp.sum(P.gaussian_logpdf(*a)), argnums=(0, 1, 2))(*map(jnp.asarray, (x, mu, s)))
+    assert_close(g, (-z / s, z / s, (z**2 - 1) / s), rtol=1e-12)
+    # MVN: d/dx = -Sigma^-1 (x - mu); d/dSigma = (Sigma^-1 d d^T Sigma^-1 - Sigma^-1) / 2
+    S = _spd(rng, 4)
+    xv, mv = rng.normal(size=4), rng.normal(size=4)
+    Si = np.linalg.inv(S)
+    w = Si @ (xv - mv)
+    gx, gS = jax.grad(P.mvn_logpdf, argnums=(0, 2))(jnp.asarray(xv), jnp.asarray(mv), jnp.asarray(S))
+    assert_close(gx, -w, rtol=1e-10)
+    assert_close(gS, 0.5 * (np.outer(w, w) - Si), rtol=1e-9, atol=1e-12)
+    # KL: d/dq = -p/q; JS: d/dp = log(p/m)/2; entropy: -log p - 1
+    p, q = _simplex(rng, 6), _simplex(rng, 6)
+    assert_close(jax.grad(P.kl_divergence, argnums=1)(jnp.asarray(p), jnp.asarray(q)), -p / q, rtol=1e-12)
+    assert_close(jax.grad(P.js_divergence)(jnp.asarray(p), jnp.asarray(q)), 0.5 * np.log(2 * p / (p + q)),
+                 rtol=1e-9, atol=1e-12)
+    assert_close(jax.grad(P.entropy)(jnp.asarray(p)), -np.log(p) - 1, rtol=1e-12)
+    # categorical: 1/p at the observed class, 0 elsewhere
+    g = jax.grad(lambda p: P.categorical_logpmf(jnp.asarray(2), p))(jnp.asarray(p))
+    assert_close(g, np.eye(6)[2] / p, rtol=1e-12)
+
+
+@pytest.mark.backends("jax")
+def test_gradients_at_zero_probabilities_are_finite(backend):
+    import jax
+    import jax.numpy as jnp
+
+    p = jnp.asarray([0.5, 0.5, 0.0])
+    q = jnp.asarray([0.25, 0.25, 0.5])
+    for fn, args in ((P.entropy, (p,)), (P.kl_divergence, (p, q)), (P.js_divergence, (p, q)),
+                     (P.cross_entropy, (p, q)), (P.bernoulli_logpmf, (jnp.asarray([0.0, 1.0]), jnp.asarray([0.0, 1.0]))),
+                     (P.mutual_information, (jnp.asarray([[0.5, 0.0], [0.0, 0.5]]),))):
+        g = jax.grad(lambda *a: jnp.sum(fn(*a)), argnums=tuple(range(len(args))))(*args)
+        assert all(np.all(np.isfinite(np.asarray(gi))) for gi in g), fn.__name__
+
+
+@pytest.mark.backends("torch")
+def test_torch_autograd_at_zero_probabilities_is_finite(backend):
+    import torch
+
+    p = torch.tensor([0.5, 0.5, 0.0], dtype=torch.float64, requires_grad=True)
+    q = torch.tensor([0.25, 0.25, 0.5], dtype=torch.float64, requires_grad=True)
+    (P.entropy(p) + P.kl_divergence(p, q) + P.js_divergence(p, q)).backward()
+    assert torch.all(torch.isfinite(p.grad)) and torch.all(torch.isfinite(q.grad))
+
+
+# ---------------------------------------------------------------- bad input
+def test_bad_shapes_raise(backend):
+    rng = np.random.default_rng(14)
+    S = _spd(rng, 3)
+    with pytest.raises(ValueError, match=r"Sigma must have shape \(3, 3\)"):
+        P.mvn_logpdf(*place(backend, np.zeros(3), np.zeros(3), np.eye(2)))
+    with pytest.raises(ValueError, match=r"mu must have shape \(3,\)"):
+        P.mvn_logpdf(*place(backend, np.zeros((2, 3)), np.zeros(2), S))
+    with pytest.raises(ValueError, match="x must be 1-D or 2-D"):
+        P.mvn_pdf(*place(backend, np.zeros((2, 2, 3)), np.zeros(3), S))
+    with pytest.raises(ValueError, match="broadcastable"):
+        P.kl_divergence(*place(backend, _simplex(rng, 4), _simplex(rng, 5)))
+    with pytest.raises(ValueError, match="broadcastable"):
+        P.categorical_logpmf(*place(backend, np.zeros(3, dtype=np.int64), _simplex(rng, 4, 5)))
+    with pytest.raises(ValueError, match="joint must be at least 2-D"):
+        P.mutual_information(place(backend, _simplex(rng, 4)))
+    with pytest.raises(ValueError, match="must not be empty"):
+        P.entropy(place(backend, np.zeros((2, 0))))
+    with pytest.raises(TypeError, match="integer class indices"):
+        P.categorical_logpmf(*place(backend, np.zeros(3), _simplex(rng, 3, 4)))
+
+
+@pytest.mark.backends("numpy", "array_api_strict", "torch", "cupy")
+def test_bad_values_raise_on_eager_backends(backend):
+    rng = np.random.default_rng(15)
+    with pytest.raises(ValueError, match="Sigma must be symmetric positive definite"):
+        P.mvn_logpdf(*place(backend, np.zeros(3), np.zeros(3), np.diag([1.0, 0.0, -1.0])))
+    with pytest.raises(ValueError, match="sigma must be positive"):
+        P.gaussian_pdf(*place(backend, np.zeros(3), np.zeros(3), np.array([1.0, 0.0, 1.0])))
+    with pytest.raises(ValueError, match="p must be non-negative"):
+        P.entropy(place(backend, np.array([0.5, -0.1, 0.6])))
+    with pytest.raises(ValueError, match="q must be non-negative"):
+        P.kl_divergence(*place(backend, _simplex(rng, 3), np.array([0.5, -0.1, 0.6])))
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\]"):
+        P.bernoulli_logpmf(*place(backend, np.array([0, 1]), np.array([0.5, 1.5])))
+    with pytest.raises(ValueError, match="x must hold outcomes 0 or 1"):
+        P.bernoulli_logpmf(*place(backend, np.array([0, 2]), np.array([0.5, 0.5])))
+    with pytest.raises(ValueError, match=r"x must lie in \[0, 4\)"):
+        P.categorical_logpmf(*place(backend, np.array([0, 4]), _simplex(rng, 2, 4)))
+
+
+def test_bad_options_raise():
+    with pytest.raises(ValueError, match="sigma must be positive"):
+        P.gaussian_logpdf(np.zeros(2), 0.0, -1.0)
+    with pytest.raises(ValueError, match="base must be positive and not 1"):
+        P.entropy(np.array([0.5, 0.5]), base=1)
+    with pytest.raises(ValueError, match="axis 2 is out of range"):
+        P.gaussian_mle(np.zeros((3, 2)), axis=2)
+    with pytest.raises(TypeError, match="different backends"):
+        P.kl_divergence(np.ones(2) / 2, pml.get_backend("array_api_strict").asarray(np.ones(2) / 2))
+
+
+# ---------------------------------------------------------------- properties
+_rows = hnp.arrays(np.float64, hst.tuples(hst.integers(1, 4), hst.integers(2, 8)),
+                   elements=hst.floats(0.0, 1.0))
+
+
+def _normalise(w):
+    w = w + 1e-3  # no all-zero rows
+    return w / w.sum(axis=-1, keepdims=True)
+
+
+@settings(max_examples=30, deadline=None)
+@given(_rows, hst.randoms(use_true_random=False))
+def test_information_inequalities(w, r):
+    p = _normalise(w)
+    q = _normalise(np.asarray([r.random() for _ in range(w.size)]).reshape(w.shape))
+    k = p.shape[-1]
+    h = np.asarray(P.entropy(p))
+    assert np.all(h >= -1e-12) and np.all(h <= math.log(k) + 1e-12)
+    assert np.all(np.asarray(P.kl_divergence(p, q)) >= -1e-12)  # Gibbs
+    js = np.asarray(P.js_divergence(p, q))
+    assert np.all(js >= -1e-12) and np.all(js <= math.log(2) + 1e-12)
+    assert np.all(np.asarray(P.cross_entropy(p, q)) >= h - 1e-12)
+    assert_close(P.js_divergence(p, q), P.js_divergence(q, p), rtol=1e-12, atol=1e-15)  # symmetric
