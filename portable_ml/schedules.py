@@ -227,8 +227,8 @@ def time_based_decay(lr0, decay_rate):
 
 def _cosine(t, T, lr_min, lr_max, m):
     """Cosine from ``lr_max`` at ``t = 0`` to ``lr_min`` at ``t = T``, held after."""
-    frac = m.minimum(t, m.const(T, t)) / T
-    return lr_min + 0.5 * (lr_max - lr_min) * (1.0 + m.cos(m.pi * frac))
+    t = m.minimum(t, m.const(T, t))
+    return lr_min + 0.5 * (lr_max - lr_min) * (1.0 + m.cos(m.pi * t / T))
 
 
 def cosine_annealing(T, *, lr_min=1e-6, lr_max=0.1):
