@@ -74,13 +74,13 @@ class _PyMath:
 
 
 class _ArrayMath:
-    """The same functions on arrays of one namespace (constants become 0-d arrays)."""
+    """The same functions from an array namespace; constants become 0-d arrays."""
 
     def __init__(self, xp):
         self.xp = xp
-        self.pi = xp.pi
-        for name in ("exp", "cos", "abs", "floor", "minimum", "maximum", "remainder", "pow", "where"):
-            setattr(self, name, getattr(xp, name))
+
+    def __getattr__(self, name):
+        return getattr(self.xp, name)
 
     def const(self, value, like):
         return self.xp.asarray(value, dtype=like.dtype, device=device_of(like))
