@@ -39,7 +39,7 @@ __all__ = [
 
 _SUBMODULES = frozenset({
     "activations", "backend", "benchmarks", "checkpoint", "cli", "datasets", "distances",
-    "gradients", "losses", "metrics", "models", "nn", "optimizers", "plot", "probability",
+    "gradients", "interop", "losses", "metrics", "models", "nn", "optimizers", "plot", "probability",
     "random", "regularization", "schedules", "testing", "tree",
 })
 

@@ -64,6 +64,16 @@ _OPTS = {
     "clip": O.chain(O.clip(0.5), O.sgd(0.1)),
     "clip_by_global_norm": O.clip_by_global_norm(1.0),
     "add_decayed_weights": O.chain(O.add_decayed_weights(S.constant(0.1)), O.sgd(0.1)),
+    # the building blocks the aliases are chained from (public, so registered too)
+    "identity": O.identity(),
+    "scale": O.scale(-0.1),
+    "scale_by_schedule": O.scale_by_schedule(S.exponential_decay(0.1, k=0.1)),
+    "scale_by_learning_rate": O.scale_by_learning_rate(S.cosine_annealing(5, lr_min=0.01, lr_max=0.1)),
+    "scale_by_rss": O.scale_by_rss(),
+    "scale_by_rms": O.scale_by_rms(bias_correction=True),
+    "scale_by_stddev": O.scale_by_stddev(initial_scale=1.0),
+    "scale_by_adam": O.scale_by_adam(nesterov=True),
+    "trace": O.trace(0.9, nesterov=True),
 }
 
 CASES = [Case(f"optimizers.{name}", _steps(opt), _args, grad_argnums=(0, 1)) for name, opt in _OPTS.items()]
