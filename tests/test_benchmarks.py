@@ -112,6 +112,7 @@ def test_only_patterns():
     assert runner._selected(case, "losses.*")
     assert runner._selected(case, "mse,huber.grad")
     assert runner._selected(case, "*[n=1e6]")
+    assert runner._selected(case, "elementwise")
     assert not runner._selected(case, "activations.*")
     assert not runner._selected(case, "1e7")
 

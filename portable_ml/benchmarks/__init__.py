@@ -47,8 +47,8 @@ def add_arguments(parser):
                         "dask and array_api_strict only when named)")
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats (under a minute)")
     parser.add_argument("--only", metavar="PATTERN",
-                        help="only cases whose 'id[size]' contains PATTERN or matches it as a glob "
-                             "(comma-separated; e.g. 'losses.*', 'kmeans')")
+                        help="only cases of group PATTERN, or whose 'id[size]' contains PATTERN or matches it "
+                             "as a glob (comma-separated; e.g. 'models', 'losses.*', 'kmeans', '*[n=1e7]')")
     parser.add_argument("--dtype", default="float64", choices=("float64", "float32"),
                         help="floating dtype of the inputs (default float64)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")

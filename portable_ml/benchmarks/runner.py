@@ -64,7 +64,8 @@ def _selected(case, only):
         return True
     key = f"{case.id}[{case.size}]"
     pats = [p.strip() for p in only.split(",") if p.strip()]
-    return any(_glob(p).fullmatch(key) if any(c in p for c in "*?") else p in key for p in pats)
+    return any(p == case.group or (_glob(p).fullmatch(key) if any(c in p for c in "*?") else p in key)
+               for p in pats)
 
 
 def _glob(pattern):
