@@ -3,8 +3,9 @@
 Timing rules (the same for our function and its reference, measured in the
 same run and interleaved, so that a load change hits both sides alike):
 
-* one warm-up call per side (JIT compilation, caches, page faults), then one
-  more to estimate the cost of a call;
+* one warm-up call per side (JIT compilation, caches, page faults), then,
+  unless the warm-up took over a quarter of a second, one more to estimate
+  the cost of a call;
 * calls shorter than ``batch_s`` are timed in batches of ``number`` calls and
   divided, so the clock's resolution and the loop cost do not count;
 * ``repeats`` samples per side, alternating ours / reference; the reported
@@ -31,6 +32,7 @@ import tracemalloc
 __all__ = ["Result", "Timer", "measure_pair", "peak_memory"]
 
 _clock = time.perf_counter
+_SLOW = 0.25  # seconds: a warm-up call this slow needs no second call to estimate the cost
 
 
 @dataclasses.dataclass
@@ -93,10 +95,15 @@ def measure_pair(ours, ref, *, sync_ours, sync_ref, timer):
     ready.  The outputs of the first (warm-up) call of each are returned too,
     for the correctness check.
     """
+    t0 = _clock()
     out_ours = sync_ours(ours())
+    t1 = _clock()
     out_ref = sync_ref(ref())
-    est_ours = _sample(ours, sync_ours, 1)
-    est_ref = _sample(ref, sync_ref, 1)
+    t2 = _clock()
+    # a slow warm-up call is estimate enough (it can only overestimate: compilation);
+    # a fast one is timed once more, warm
+    est_ours = t1 - t0 if t1 - t0 > _SLOW else _sample(ours, sync_ours, 1)
+    est_ref = t2 - t1 if t2 - t1 > _SLOW else _sample(ref, sync_ref, 1)
     n_ours, n_ref = timer.number(est_ours), timer.number(est_ref)
     repeats = timer.count(est_ours * n_ours + est_ref * n_ref)
     t_ours, t_ref = [], []
