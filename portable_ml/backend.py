@@ -245,6 +245,9 @@ class Backend:
             import cupy
 
             with cupy.cuda.Device(self.device.id):
+                if isinstance(obj, cupy.ndarray) and obj.device.id != self.device.id:
+                    # asarray would keep it on its own GPU; ndarray.copy copies onto the current one
+                    obj = obj.copy()
                 return xp.asarray(obj, dtype=dtype)
         if self.name == "dask":
             return xp.asarray(np.asarray(obj), dtype=dtype)
