@@ -275,6 +275,14 @@ def gelu(x, *, approximate=True):
     :math:`1 + \operatorname{erf}`), so they keep relative precision where the
     output is tiny. erf/erfc come from a portable rational approximation
     (:func:`portable_ml._numerics.erfc`), accurate to a few ulp.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> gelu(np.asarray([-1.0, 0.0, 1.0]))
+    array([-0.15880801,  0.        ,  0.84119199])
+    >>> gelu(np.asarray([-1.0, 0.0, 1.0]), approximate=False)
+    array([-0.15865525,  0.        ,  0.84134475])
     """
     xp, x = _prepare(x)
     if approximate:
@@ -390,6 +398,13 @@ def softmax(x, *, axis=-1):
 
     The shift by the maximum keeps ``exp`` from overflowing. The derivative is
     available as the vector-Jacobian product :func:`softmax_vjp`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> softmax(np.asarray([[1.0, 2.0, 3.0], [0.0, 0.0, 1e4]]))
+    array([[0.09003057, 0.24472847, 0.66524096],
+           [0.        , 0.        , 1.        ]])
     """
     xp, x = _prepare(x)
     _check_axis(x, axis)

@@ -312,3 +312,10 @@ def test_elementwise_finite_and_monotone_gates(ns, data):
     s = be.to_numpy(A.sigmoid(x))
     assert np.all((s >= 0) & (s <= 1))
     assert np.all(be.to_numpy(A.softplus(x)) >= be.to_numpy(A.relu(x)))
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    res = doctest.testmod(A, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert res.attempted > 0 and res.failed == 0

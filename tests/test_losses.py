@@ -537,3 +537,10 @@ def test_distribution_losses_nonnegative_and_zero_at_perfect_prediction(ns, data
     assert float(L.sparse_categorical_cross_entropy(labels, onehot)) == 0.0
     assert float(L.sparse_softmax_cross_entropy(labels, b)) >= 0
     assert float(L.nll(pml.activations.log_softmax(b), labels)) >= 0
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    res = doctest.testmod(L, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert res.attempted > 0 and res.failed == 0
