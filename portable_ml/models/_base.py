@@ -1,0 +1,323 @@
+"""Estimator conventions shared by every model (scikit-learn style).
+
+* Constructor arguments are keyword-only and stored unchanged; ``get_params``
+  reads them back from the ``__init__`` signature, ``set_params`` writes them.
+  Hyperparameters are validated in ``fit``, not in ``__init__``.
+* ``fit(X, y)`` returns ``self``; fitted attributes end in ``_`` and are arrays
+  of the backend and device of ``X`` (the namespace is found once, from ``X``,
+  and passed down).  ``n_features_in_`` is a Python int.
+* Calling ``predict``/``transform``/``score`` before ``fit`` raises
+  :class:`NotFittedError`.
+* Input validation (``X`` 2-D, non-empty, finite; ``y`` of matching length)
+  happens at the public boundary.  Checking for NaN reads one boolean back to
+  the host; on Dask it computes that reduction.  This is part of ``fit`` being
+  eager: iterative solvers also read one convergence flag per iteration.
+
+The numeric core of every model (loss, gradient, one solver step) is a pure
+function of arrays that runs unchanged under ``jax.jit``.  On JAX, iterative
+fits call the jitted step in their loop (:func:`compiled`); one-shot closed
+forms (least squares, ridge, PCA, LDA, naive Bayes) run op by op, since each
+is a handful of large operations that compiling would not speed up.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import warnings
+
+from .._numerics import logsumexp
+from .._xp import array_namespace, device_of, float_dtype
+from ..backend import backend_of, get_backend
+from ..tree import tree_flatten, tree_map, tree_unflatten
+
+__all__ = [
+    "Estimator",
+    "ClassifierMixin",
+    "RegressorMixin",
+    "NotFittedError",
+    "ConvergenceWarning",
+    "compiled",
+    "settle",
+    "compute_small",
+    "check_X",
+    "check_X_y",
+    "encode_labels",
+]
+
+
+class NotFittedError(ValueError, AttributeError):
+    """An estimator was used (``predict``, ``transform``, ...) before ``fit``.
+
+    Subclasses both ``ValueError`` and ``AttributeError``, as scikit-learn's
+    ``NotFittedError`` does, so existing ``except`` clauses keep working.
+    """
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative solver stopped at ``max_iter`` before meeting ``tol``."""
+
+
+# ------------------------------------------------------------------ JAX / Dask
+_JIT_CACHE: dict = {}
+
+
+def _is_jax(xp):
+    return "jax" in getattr(xp, "__name__", "")
+
+
+def compiled(fn, xp):
+    """``jax.jit(fn)`` with its keyword-only options static when ``xp`` is JAX, else ``fn``.
+
+    The compiled function is cached per ``fn``, so refitting a model (or fitting
+    another one with the same shapes and options) does not recompile.
+    """
+    if not _is_jax(xp):
+        return fn
+    jitted = _JIT_CACHE.get(fn)
+    if jitted is None:
+        import jax
+
+        static = [p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY]
+        jitted = _JIT_CACHE[fn] = jax.jit(fn, static_argnames=static)
+    return jitted
+
+
+def _is_dask(x):
+    return type(x).__module__.split(".")[0] == "dask"
+
+
+def settle(tree):
+    """Materialise the Dask arrays of ``tree`` (``dask.persist``); other leaves unchanged.
+
+    Iterative solvers call this once per iteration so that the task graph of
+    the state does not grow with the iteration count.
+    """
+    leaves, treedef = tree_flatten(tree)
+    if not any(_is_dask(x) for x in leaves):
+        return tree
+    import dask
+
+    idx = [i for i, x in enumerate(leaves) if _is_dask(x)]
+    done = dask.persist(*[leaves[i] for i in idx])
+    for i, x in zip(idx, done):
+        leaves[i] = x
+    return tree_unflatten(treedef, leaves)
+
+
+def compute_small(tree):
+    """``(tree, back)``: Dask leaves of ``tree`` computed into their chunk library.
+
+    Iterative solvers whose state is small (a ``d x d`` Gram matrix, the
+    weights of a network) would otherwise spend their time building Dask
+    graphs: Dask adds about a millisecond per operation.  The large reductions
+    (``X^T X``, passes over the samples) stay Dask graphs; only their small
+    results are computed here, iterated on with the chunk library (NumPy or
+    CuPy), and ``back(result)`` wraps the fitted arrays into Dask again.
+    Non-Dask trees pass through unchanged with ``back`` the identity.
+    """
+    leaves, treedef = tree_flatten(tree)
+    if not any(_is_dask(x) for x in leaves):
+        return tree, lambda t: t
+    import dask
+    import dask.array as da
+
+    done = dask.compute(*leaves)
+
+    def back(t):
+        return tree_map(lambda a: da.from_array(a, chunks=tuple(a.shape))
+                        if backend_of(a) in ("numpy", "cupy") else a, t)
+
+    return tree_unflatten(treedef, list(done)), back
+
+
+def _is_traced(x):
+    jax = sys.modules.get("jax")
+    return jax is not None and isinstance(x, jax.core.Tracer)
+
+
+def is_true(flag):
+    """Read a 0-d boolean array back to the host (the one documented sync of a fit loop)."""
+    return bool(flag)
+
+
+def rng_for(X, seed):
+    """A :class:`portable_ml.random.Generator` on the backend and device of ``X``."""
+    from ..random import Generator
+
+    return Generator(get_backend(backend_of(X), device=device_of(X)), seed)
+
+
+# ------------------------------------------------------------------ validation
+def _as_array(a, like=None):
+    """Arrays pass through; Python data goes to ``like``'s backend (or the default one)."""
+    if backend_of(a) is not None:
+        return a
+    if like is not None:
+        return get_backend(backend_of(like), device=device_of(like)).asarray(a)
+    return get_backend().asarray(a)
+
+
+def check_X(X, *, name="X", n_features=None, check_finite=True):
+    """``(X, xp)``: ``X`` as a 2-D, non-empty, finite floating array.
+
+    Integer and boolean ``X`` are promoted to the backend's default float.
+    ``n_features`` (the fitted ``n_features_in_``) is checked when given.
+    The finiteness check reads one boolean from the device; it is skipped
+    under ``jax.jit`` and, unless ``check_finite == "always"``, for lazy (Dask)
+    input outside ``fit``.
+    """
+    X = _as_array(X)
+    xp = array_namespace(X)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, n_features); "
+                         f"got shape {tuple(X.shape)}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} must not be empty; got shape {tuple(X.shape)}")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"{name} has {X.shape[1]} features, but the estimator was fitted with "
+                         f"{n_features} features")
+    dtype = float_dtype(xp, X)
+    if X.dtype != dtype:
+        X = xp.astype(X, dtype)
+    lazy_ok = check_finite == "always" or not _is_dask(X)
+    if check_finite and lazy_ok and not _is_traced(X):
+        if not bool(xp.all(xp.isfinite(X))):
+            raise ValueError(f"{name} contains NaN or infinity; remove or impute them before fitting")
+    return X, xp
+
+
+def check_X_y(X, y, *, y_numeric=True, multi_output=False):
+    """``(X, y, xp)`` for ``fit``: ``X`` as in :func:`check_X`; ``y`` 1-D (or 2-D if
+    ``multi_output``) with one row per sample, on ``X``'s backend.
+
+    ``y_numeric`` casts ``y`` to ``X``'s floating dtype (regression targets)
+    and checks it is finite; classifiers keep their labels as given.
+    """
+    X, xp = check_X(X, check_finite="always")
+    y = _as_array(y, like=X)
+    xp = array_namespace(X, y)
+    allowed = (1, 2) if multi_output else (1,)
+    if y.ndim not in allowed:
+        want = "1-D (n_samples,) or 2-D (n_samples, n_targets)" if multi_output else "1-D (n_samples,)"
+        raise ValueError(f"y must be {want}; got shape {tuple(y.shape)}")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"X and y have inconsistent numbers of samples: X has {X.shape[0]} rows, "
+                         f"y has {y.shape[0]}")
+    if y_numeric:
+        if y.dtype != X.dtype:
+            y = xp.astype(y, X.dtype)
+        if not _is_traced(y) and not bool(xp.all(xp.isfinite(y))):
+            raise ValueError("y contains NaN or infinity")
+    return X, y, xp
+
+
+def encode_labels(y, xp, dtype, *, min_classes=2):
+    """``(classes, Y)``: sorted distinct labels and the one-hot matrix ``Y`` (n, k) of ``dtype``.
+
+    Finding the classes is eager: the number of classes fixes shapes, so it is
+    read from the data (on Dask the distinct values are computed).
+    """
+    classes = xp.unique_values(y)
+    if _is_dask(classes):
+        classes = classes.compute_chunk_sizes()
+    classes = xp.sort(classes)
+    k = int(classes.shape[0])
+    if k < min_classes:
+        raise ValueError(f"y must contain at least {min_classes} classes; got {k} class"
+                         f"{'' if k == 1 else 'es'}")
+    Y = xp.astype(y[:, None] == classes[None, :], dtype)
+    return classes, Y
+
+
+# ------------------------------------------------------------------ the base class
+_UNSET = object()
+
+
+class Estimator:
+    """Base class: parameters from the ``__init__`` signature, repr, fitted checks."""
+
+    @classmethod
+    def _param_names(cls):
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values()
+                if p.name != "self" and p.kind is p.KEYWORD_ONLY]
+
+    @classmethod
+    def _defaults(cls):
+        sig = inspect.signature(cls.__init__)
+        return {p.name: p.default for p in sig.parameters.values() if p.name != "self"}
+
+    def get_params(self, deep=True):
+        """The constructor arguments, as stored (``deep`` is accepted for scikit-learn compatibility)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params):
+        """Set constructor arguments by name; returns ``self``. Unknown names raise ``ValueError``."""
+        valid = self._param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; "
+                                 f"valid parameters: {', '.join(valid)}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self):
+        defaults = self._defaults()
+        parts = []
+        for name, value in self.get_params().items():
+            default = defaults.get(name, _UNSET)
+            try:
+                same = value is default or bool(value == default)
+            except Exception:  # arrays and other objects without a scalar ==
+                same = False
+            if not same:
+                parts.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    # ---------------------------------------------------------------- fitted state
+    def _check_fitted(self, attr="n_features_in_"):
+        if not hasattr(self, attr):
+            raise NotFittedError(f"this {type(self).__name__} instance is not fitted yet; "
+                                 "call fit(X, y) before using it")
+
+    def _check_X(self, X):
+        self._check_fitted()
+        return check_X(X, n_features=self.n_features_in_)
+
+
+class ClassifierMixin:
+    """``score`` = mean accuracy (:func:`portable_ml.metrics.accuracy`)."""
+
+    def score(self, X, y):
+        """Mean accuracy of ``predict(X)`` against ``y``, as a 0-d array on ``X``'s device."""
+        from ..metrics import accuracy
+
+        pred = self.predict(X)
+        return accuracy(_as_array(y, like=pred), pred)
+
+
+class RegressorMixin:
+    """``score`` = coefficient of determination (:func:`portable_ml.metrics.r2`)."""
+
+    def score(self, X, y):
+        r""":math:`R^2 = 1 - \sum (y - \hat y)^2 / \sum (y - \bar y)^2` of ``predict(X)``, a 0-d array.
+
+        Averaged uniformly over targets for 2-D ``y``; a constant ``y`` gives
+        1.0 for a perfect prediction and 0.0 otherwise, as in scikit-learn.
+        """
+        from ..metrics import r2
+
+        pred = self.predict(X)
+        return r2(_as_array(y, like=pred), pred)
+
+
+# ------------------------------------------------------------------ small shared numerics
+def softmax_rows(S, xp):
+    """Row-wise softmax through the stable log-sum-exp."""
+    return xp.exp(S - logsumexp(S, axis=-1, keepdims=True, xp=xp))
+
+
+def warn_not_converged(name, max_iter, what):
+    warnings.warn(f"{name} did not converge in max_iter={max_iter} iterations ({what}); "
+                  "increase max_iter or loosen tol", ConvergenceWarning, stacklevel=3)

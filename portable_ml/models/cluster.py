@@ -1,0 +1,280 @@
+r"""k-means clustering: k-means++ seeding and Lloyd iterations.
+
+Everything is dense linear algebra: squared distances by the GEMM form
+(:func:`portable_ml.distances.pairwise_euclidean`, centred and clamped at 0)
+
+.. math:: \|x - c\|^2 = \|x\|^2 - 2 x^\top c + \|c\|^2,
+
+assignments by ``argmin``, and the update by a one-hot matrix
+:math:`A \in \{0,1\}^{n\times k}`: :math:`C = \operatorname{diag}(A^\top 1)^{-1} A^\top X`.
+There is no loop over clusters and no boolean-mask indexing, so one Lloyd
+step (:func:`lloyd_step`) is a pure function that runs under ``jax.jit`` and
+decomposes into per-chunk partial sums on Dask.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from .._xp import array_namespace, check_positive, device_of
+from ..distances import pairwise_euclidean
+from ._base import Estimator, NotFittedError, check_X, compiled, is_true, rng_for, settle, warn_not_converged
+
+__all__ = ["KMeans", "LloydResult", "lloyd_step", "kmeans_plusplus"]
+
+
+# ------------------------------------------------------------------ pure cores
+def _sq_dist(A, B):
+    return pairwise_euclidean(A, B, squared=True)
+
+
+def _one_hot(idx, k, dtype, xp):
+    """(len(idx), k) matrix with a 1 at column idx[i] of row i."""
+    return xp.astype(idx[:, None] == xp.arange(k, device=device_of(idx))[None, :], dtype)
+
+
+class LloydResult(NamedTuple):
+    """One Lloyd step: new ``centers`` (k, d); ``labels`` (n,), ``inertia`` (0-d) of the
+    assignment to the *previous* centres; ``center_shift`` (0-d) = :math:`\\sum\\|c^+ - c\\|^2`."""
+
+    centers: object
+    labels: object
+    inertia: object
+    center_shift: object
+
+
+def lloyd_step(X, centers):
+    r"""One Lloyd iteration: assign every sample to its nearest centre, then move the centres.
+
+    .. math::
+        \ell_i = \arg\min_j \|x_i - c_j\|^2,\qquad
+        c_j^+ = \frac{\sum_{i:\ell_i = j} x_i}{|\{i:\ell_i = j\}|}
+
+    computed as :math:`A^\top X / A^\top 1` with the one-hot assignment
+    matrix :math:`A`.  **Empty clusters** are moved to the samples farthest
+    from their current centre: the :math:`r`-th empty cluster (in index order)
+    takes the :math:`r`-th farthest sample, as scikit-learn relocates them.
+    This costs one ``argsort`` of the :math:`n` distances per step.
+
+    Returns a :class:`LloydResult`.
+    """
+    xp = array_namespace(X, centers)
+    n, k = X.shape[0], centers.shape[0]
+    d2 = _sq_dist(X, centers)
+    labels = xp.argmin(d2, axis=1)
+    closest = xp.min(d2, axis=1)
+    A = _one_hot(labels, k, X.dtype, xp)
+    counts = xp.sum(A, axis=0)
+    empty = counts == 0
+    means = (A.T @ X) / xp.where(empty, xp.ones_like(counts), counts)[:, None]
+    # relocation of empty clusters to the farthest samples
+    order = xp.argsort(closest, descending=True)
+    rank = xp.cumulative_sum(xp.astype(empty, labels.dtype)) - 1  # rank among the empty ones
+    rank = xp.clip(rank, 0, n - 1)
+    far = xp.sum(xp.where(rank[:, None] == xp.arange(n, device=device_of(X))[None, :],
+                          order[None, :], xp.zeros_like(order)[None, :]), axis=1)
+    new = xp.where(empty[:, None], _one_hot(far, n, X.dtype, xp) @ X, means)
+    shift = xp.sum((new - centers) ** 2)
+    return LloydResult(new, labels, xp.sum(closest), shift)
+
+
+def _index_dtype(xp, X):
+    """The integer dtype ``argmin`` returns on ``X``'s backend."""
+    return xp.__array_namespace_info__().default_dtypes(device=device_of(X))["indexing"]
+
+
+def _assign(X, centers):
+    xp = array_namespace(X, centers)
+    d2 = _sq_dist(X, centers)
+    return xp.argmin(d2, axis=1), xp.sum(xp.min(d2, axis=1))
+
+
+def _lloyd_iteration(X, centers, prev_labels, tol):
+    """Step plus the convergence flag: centre shift <= tol, or labels unchanged."""
+    xp = array_namespace(X, centers)
+    res = lloyd_step(X, centers)
+    done = (res.center_shift <= tol) | xp.all(res.labels == prev_labels)
+    return res, done
+
+
+def kmeans_plusplus(X, n_clusters, rng, *, n_local_trials=None):
+    r"""Greedy k-means++ seeding (Arthur & Vassilvitskii; scikit-learn's variant).
+
+    The first centre is a uniformly drawn sample.  Each further centre:
+    draw ``n_local_trials`` candidates (default :math:`2 + \lfloor\ln k\rfloor`)
+    with probability proportional to :math:`D(x)^2`, the squared distance to
+    the nearest centre so far (inverse-CDF sampling: ``searchsorted`` on the
+    cumulative sum), and keep the candidate that lowers the potential
+    :math:`\sum_x D(x)^2` most.  Candidates are selected with one-hot
+    products, not fancy indexing, so this also runs on Dask.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    n_clusters : int
+    rng : portable_ml.random.Generator
+        Uniform draws (the same on every backend for a seed).
+    n_local_trials : int, optional
+
+    Returns
+    -------
+    centers : array of shape (n_clusters, n_features)
+
+    Notes
+    -----
+    Eager: a Python loop over the ``k`` centres (each step depends on the
+    previous one); every step is vectorised over the samples.
+    """
+    xp = array_namespace(X)
+    n = X.shape[0]
+    T = n_local_trials if n_local_trials is not None else 2 + int(math.log(n_clusters))
+    dev = device_of(X)
+    first = xp.asarray(rng.integers(0, n, (1,)), device=dev)
+    chosen = _one_hot(first, n, X.dtype, xp) @ X  # (1, d)
+    closest = _sq_dist(X, chosen)[:, 0]
+    centers = [chosen]
+    for _ in range(1, n_clusters):
+        cum = xp.cumulative_sum(closest)
+        u = rng.uniform((T,), dtype=X.dtype)
+        u = xp.asarray(u, device=dev) * cum[-1]
+        cand = xp.clip(xp.searchsorted(cum, u), 0, n - 1)
+        cand_X = _one_hot(cand, n, X.dtype, xp) @ X  # (T, d)
+        d_cand = xp.minimum(closest[None, :], _sq_dist(cand_X, X))  # (T, n)
+        pots = xp.sum(d_cand, axis=1)
+        best = xp.argmin(pots)
+        pick = xp.astype(xp.arange(T, device=dev) == best, X.dtype)  # (T,)
+        closest = pick @ d_cand
+        chosen = pick[None, :] @ cand_X
+        centers.append(chosen)
+        closest, chosen = settle((closest, chosen))
+    return xp.concat(centers, axis=0)
+
+
+# ------------------------------------------------------------------ estimator
+class KMeans(Estimator):
+    r"""k-means clustering (Lloyd's algorithm with k-means++ seeding).
+
+    Minimises the inertia :math:`\sum_i \min_j \|x_i - c_j\|^2`.
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of clusters, :math:`1 \le k \le n`.
+    init : {"k-means++", "random"} or array of shape (n_clusters, n_features), default "k-means++"
+        Greedy k-means++ (:func:`kmeans_plusplus`), ``k`` distinct samples drawn
+        uniformly, or the given centres (then ``n_init`` is 1).
+    n_init : int, default 1
+        Runs from different seeds; the one with the lowest inertia is kept.
+    max_iter : int, default 300
+    tol : float, default 1e-4
+        Relative tolerance, as in scikit-learn: stop when
+        :math:`\sum_j\|c_j^+ - c_j\|^2 \le \mathrm{tol}\cdot\overline{\operatorname{var}}(X)`
+        (the mean per-feature variance) or when no label changed.  Checked on
+        the host once per iteration.
+    seed : int or None
+        Seed of the :class:`portable_ml.random.Generator` used for seeding
+        (the same centres on every backend for a given seed).
+
+    Attributes
+    ----------
+    cluster_centers_ : array of shape (n_clusters, n_features)
+    labels_ : array of shape (n_samples,)
+        Nearest final centre of each training sample.
+    inertia_ : 0-d array
+        Sum of squared distances to the nearest final centre.
+    n_iter_ : int
+        Lloyd iterations of the kept run.
+    n_features_in_ : int
+
+    Notes
+    -----
+    Empty clusters are moved to the farthest samples (see :func:`lloyd_step`).
+    As in scikit-learn, a final assignment step makes ``labels_`` and
+    ``inertia_`` consistent with ``cluster_centers_``.
+    """
+
+    def __init__(self, *, n_clusters=8, init="k-means++", n_init=1, max_iter=300, tol=1e-4, seed=None):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.seed = seed
+
+    def _check_params(self, X):
+        k = self.n_clusters
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"n_clusters must be a positive int; got n_clusters={k!r}")
+        if k > X.shape[0]:
+            raise ValueError(f"n_clusters={k} must not exceed n_samples={X.shape[0]}")
+        check_positive(self.n_init, "n_init")
+        check_positive(self.max_iter, "max_iter")
+        check_positive(self.tol, "tol", strict=False)
+        if isinstance(self.init, str):
+            if self.init not in ("k-means++", "random"):
+                raise ValueError(f"init must be 'k-means++', 'random' or an array of centres; got {self.init!r}")
+        elif tuple(self.init.shape) != (k, X.shape[1]):
+            raise ValueError(f"init array must have shape (n_clusters, n_features) = {(k, X.shape[1])}; "
+                             f"got {tuple(self.init.shape)}")
+
+    def _initial_centers(self, X, rng, xp):
+        if not isinstance(self.init, str):
+            array_namespace(X, self.init)  # same backend and device, or a clear error
+            return xp.astype(self.init, X.dtype)
+        if self.init == "random":
+            idx = xp.asarray(rng.choice(X.shape[0], self.n_clusters), device=device_of(X))
+            return _one_hot(idx, X.shape[0], X.dtype, xp) @ X
+        return kmeans_plusplus(X, self.n_clusters, rng)
+
+    def fit(self, X, y=None):
+        """Cluster ``X`` (n_samples, n_features); ``y`` is ignored."""
+        X, xp = check_X(X, check_finite="always")
+        self._check_params(X)
+        rng = rng_for(X, self.seed)
+        tol = settle(self.tol * xp.mean(xp.var(X, axis=0)))
+        step = compiled(_lloyd_iteration, xp)
+        n_init = self.n_init if isinstance(self.init, str) else 1
+        best = None
+        for _ in range(n_init):
+            centers = self._initial_centers(X, rng, xp)
+            labels = xp.full((X.shape[0],), -1, dtype=_index_dtype(xp, X), device=device_of(X))
+            for it in range(1, self.max_iter + 1):
+                res, done = settle(step(X, centers, labels, tol))
+                centers, labels = res.centers, res.labels
+                if is_true(done):
+                    break
+            else:
+                warn_not_converged("KMeans", self.max_iter, "centre shift above tol")
+            labels, inertia = settle(compiled(_assign, xp)(X, centers))
+            if best is None or is_true(inertia < best[2]):
+                best = (centers, labels, inertia, it)
+        self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best
+        self.n_features_in_ = int(X.shape[1])
+        return self
+
+    def _check_fitted(self, attr="cluster_centers_"):
+        if not hasattr(self, attr):
+            raise NotFittedError(f"this {type(self).__name__} instance is not fitted yet; call fit(X) first")
+
+    def predict(self, X):
+        """Index of the nearest centre for each row of ``X``."""
+        X, xp = self._check_X(X)
+        return xp.argmin(_sq_dist(X, self.cluster_centers_), axis=1)
+
+    def fit_predict(self, X, y=None):
+        """``fit(X).labels_``."""
+        return self.fit(X).labels_
+
+    def transform(self, X):
+        """Euclidean distances to every centre, shape (n_samples, n_clusters)."""
+        X, xp = self._check_X(X)
+        return xp.sqrt(_sq_dist(X, self.cluster_centers_))
+
+    def fit_transform(self, X, y=None):
+        return self.fit(X).transform(X)
+
+    def score(self, X, y=None):
+        """Negative inertia of ``X`` w.r.t. the fitted centres (0-d array), as in scikit-learn."""
+        X, xp = self._check_X(X)
+        return -xp.sum(xp.min(_sq_dist(X, self.cluster_centers_), axis=1))

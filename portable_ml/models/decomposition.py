@@ -1,0 +1,167 @@
+r"""Principal component analysis by the thin SVD of the centred data.
+
+.. math::
+    X - \bar x = U\Sigma V^\top,\qquad
+    \text{components} = V^\top_{[:k]},\qquad
+    \text{explained variance} = \sigma_i^2/(n-1)
+
+Signs are normalised as current scikit-learn does (``svd_flip`` with
+``u_based_decision=False``): the largest-magnitude entry of each component is
+positive, so results are comparable across backends and LAPACKs.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .._xp import array_namespace, device_of
+from ._base import Estimator, NotFittedError, check_X
+
+__all__ = ["PCA", "PCAResult", "pca_fit", "thin_svd"]
+
+
+def thin_svd(A):
+    r"""``(U, S, Vt)`` of :math:`A = U \operatorname{diag}(S) V^\top` with ``full_matrices=False``.
+
+    A wide ``A`` is decomposed through its transpose, so Dask (which only
+    factors tall-and-skinny arrays) handles both shapes.
+    """
+    xp = array_namespace(A)
+    if A.shape[0] >= A.shape[1]:
+        return xp.linalg.svd(A, full_matrices=False)
+    U, S, Vt = xp.linalg.svd(A.T, full_matrices=False)
+    return Vt.T, S, U.T
+
+
+def _flip_signs(U, Vt, xp):
+    """Make the largest-|.| entry of every row of ``Vt`` positive (and flip ``U``'s columns alike)."""
+    d = Vt.shape[1]
+    idx = xp.argmax(xp.abs(Vt), axis=1)
+    at_max = idx[:, None] == xp.arange(d, device=device_of(Vt))[None, :]
+    picked = xp.sum(xp.where(at_max, Vt, xp.zeros_like(Vt)), axis=1)
+    signs = xp.where(picked < 0, -xp.ones_like(picked), xp.ones_like(picked))
+    return U * signs[None, :], Vt * signs[:, None]
+
+
+class PCAResult(NamedTuple):
+    """``mean`` (d,), ``components`` (r, d), ``explained_variance`` (r,), ``singular_values`` (r,), r = min(n, d)."""
+
+    mean: object
+    components: object
+    explained_variance: object
+    singular_values: object
+
+
+def pca_fit(X):
+    r"""All principal components of ``X`` (n_samples, n_features), sign-normalised.
+
+    .. math::
+        X - \bar x = U\Sigma V^\top,\qquad \lambda_i = \sigma_i^2/(n-1)
+
+    Returns a :class:`PCAResult` with :math:`r = \min(n, d)` components,
+    in decreasing order of explained variance.
+    """
+    xp = array_namespace(X)
+    n = X.shape[0]
+    mean = xp.mean(X, axis=0)
+    U, S, Vt = thin_svd(X - mean)
+    _, Vt = _flip_signs(U, Vt, xp)
+    return PCAResult(mean, Vt, S * S / (n - 1), S)
+
+
+class PCA(Estimator):
+    r"""Principal component analysis (linear dimensionality reduction).
+
+    Parameters
+    ----------
+    n_components : int, float or None, default None
+        Components kept: an int in :math:`[1, \min(n, d)]`; ``None`` for all
+        :math:`\min(n, d)`; a float in (0, 1) for the fewest components whose
+        explained-variance ratios add up to more than it (eager: the count is
+        read from the data).
+    whiten : bool, default False
+        Scale the projections to unit variance.
+
+    Attributes
+    ----------
+    components_ : array of shape (n_components, n_features)
+        Principal axes, sign-normalised (largest-magnitude entry positive).
+    explained_variance_ : array of shape (n_components,)
+        :math:`\sigma_i^2/(n-1)`.
+    explained_variance_ratio_ : array of shape (n_components,)
+        Fraction of the total variance :math:`\sum_i \sigma_i^2/(n-1)`.
+    singular_values_ : array of shape (n_components,)
+    mean_ : array of shape (n_features,)
+    noise_variance_ : 0-d array
+        Mean of the discarded eigenvalues (0 when all are kept).
+    n_components_ : int
+    n_samples_, n_features_in_ : int
+
+    Notes
+    -----
+    On Dask the SVD is the tall-and-skinny one (``n_samples >= n_features``),
+    computed without materialising ``X`` on one worker.
+    """
+
+    def __init__(self, *, n_components=None, whiten=False):
+        self.n_components = n_components
+        self.whiten = whiten
+
+    def _n_keep(self, ratio, r):
+        k = self.n_components
+        if k is None:
+            return r
+        if isinstance(k, float) and not isinstance(k, bool) and 0.0 < k < 1.0:
+            xp = array_namespace(ratio)
+            above = xp.astype(xp.cumulative_sum(ratio) < k, xp.int32)
+            return min(int(xp.sum(above)) + 1, r)  # eager: the count is data-dependent
+        if isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= r:
+            return k
+        raise ValueError(f"n_components must be None, an int in [1, min(n_samples, n_features)] = [1, {r}] "
+                         f"or a float in (0, 1); got n_components={k!r}")
+
+    def fit(self, X, y=None):
+        """Fit on ``X`` (n_samples, n_features); ``y`` is ignored."""
+        X, xp = check_X(X, check_finite="always")
+        n, d = X.shape
+        if n < 2:
+            raise ValueError(f"PCA needs at least 2 samples; got n_samples={n}")
+        res = pca_fit(X)
+        r = min(n, d)
+        ratio = res.explained_variance / xp.sum(res.explained_variance)
+        k = self._n_keep(ratio, r)
+        self.mean_ = res.mean
+        self.components_ = res.components[:k, :]
+        self.explained_variance_ = res.explained_variance[:k]
+        self.explained_variance_ratio_ = ratio[:k]
+        self.singular_values_ = res.singular_values[:k]
+        rest = res.explained_variance[k:]
+        self.noise_variance_ = xp.mean(rest) if k < r else xp.zeros((), dtype=X.dtype, device=device_of(X))
+        self.n_components_ = int(k)
+        self.n_samples_ = int(n)
+        self.n_features_in_ = int(d)
+        return self
+
+    def _check_fitted(self, attr="components_"):
+        if not hasattr(self, attr):
+            raise NotFittedError(f"this {type(self).__name__} instance is not fitted yet; call fit(X) first")
+
+    def transform(self, X):
+        r"""Projections :math:`(X - \bar x) V_k`, shape (n_samples, n_components) (divided by
+        :math:`\sqrt{\lambda_i}` when ``whiten``)."""
+        X, xp = self._check_X(X)
+        Z = (X - self.mean_) @ self.components_.T
+        return Z / xp.sqrt(self.explained_variance_) if self.whiten else Z
+
+    def fit_transform(self, X, y=None):
+        return self.fit(X).transform(X)
+
+    def inverse_transform(self, Z):
+        r"""Back to feature space: :math:`Z V_k^\top + \bar x` (undoing the whitening first)."""
+        self._check_fitted()
+        xp = array_namespace(Z, self.components_)
+        if Z.ndim != 2 or Z.shape[1] != self.n_components_:
+            raise ValueError(f"Z must have shape (n_samples, {self.n_components_}); got {tuple(Z.shape)}")
+        if self.whiten:
+            Z = Z * xp.sqrt(self.explained_variance_)
+        return Z @ self.components_ + self.mean_

@@ -1,0 +1,549 @@
+r"""Logistic regression (binary) and softmax regression (multinomial), L2-penalised.
+
+Objective, with the intercept not penalised:
+
+.. math::
+    J(w, b) = \frac1n\sum_{i=1}^n \ell(x_i^\top w + b,\ y_i) + \frac\alpha2\|w\|^2
+
+with :math:`\ell(s, y) = y\log(1+e^{-s}) + (1-y)\log(1+e^{s})` (binary) or
+:math:`\ell(s, y) = \log\sum_c e^{s_c} - \sum_c y_c s_c` (multinomial, one-hot
+:math:`y`).  It equals scikit-learn's ``LogisticRegression`` objective divided
+by :math:`Cn`, so the minimisers agree at :math:`C = 1/(n\alpha)`.
+
+Parameters are one array ``theta``: shape ``(d + 1,)`` (binary) or
+``(d + 1, k)`` (multinomial), the last row the intercept (absent with
+``fit_intercept=False``).  Gradient:
+
+.. math::
+    \nabla_w J = X^\top (\hat p - y)/n + \alpha w,\qquad \nabla_b J = \overline{\hat p - y}
+
+with :math:`\hat p = \sigma(s)` or :math:`\operatorname{softmax}(s)`.
+
+Solvers (each one step is a public pure function, jit-able):
+
+* ``"newton"`` (default): Newton's method with the exact Hessian
+  :math:`\tilde X^\top \operatorname{diag}(\hat p(1-\hat p)) \tilde X/n + \alpha I_w`
+  (binary; the multinomial Hessian has :math:`(d+1)k` rows, see
+  :func:`softmax_newton_step`), solved with ``linalg.solve``, damped by a
+  vectorised Armijo backtracking line search.  Quadratic convergence; cost
+  :math:`O(n p^2 + p^3)` per step for :math:`p` parameters.
+* ``"lbfgs"``: L-BFGS (memory 10) with the same line search.
+* ``"gd"``: gradient descent with the fixed step :math:`1/L`,
+  :math:`L = \lambda_{\max}(\tilde X^\top\tilde X)/(4n) + \alpha` (binary;
+  :math:`/(2n)` multinomial).  For completeness; slow on ill-conditioned data.
+
+All stop when :math:`\|\nabla J\|_\infty \le` ``tol`` (read on the host once
+per iteration; scikit-learn's lbfgs uses the same test on the same scaled
+objective).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .._numerics import logsumexp, sigmoid, softplus
+from .._xp import array_namespace, check_positive, device_of
+from ._base import (
+    ClassifierMixin,
+    Estimator,
+    check_X_y,
+    compiled,
+    compute_small,
+    encode_labels,
+    is_true,
+    settle,
+    softmax_rows,
+    warn_not_converged,
+)
+from ._solvers import LbfgsMemory, armijo_step, lbfgs_direction, lbfgs_init, lbfgs_update, gram_top_eigenvalue, solve, vdot
+
+__all__ = [
+    "LogisticRegression",
+    "SoftmaxRegression",
+    "logistic_objective",
+    "logistic_grad",
+    "logistic_newton_step",
+    "logistic_gd_step",
+    "softmax_objective",
+    "softmax_grad",
+    "softmax_newton_step",
+    "softmax_gd_step",
+    "LbfgsState",
+    "lbfgs_init_state",
+    "lbfgs_step",
+]
+
+
+# ------------------------------------------------------------------ shared pieces
+# ``kind`` is "binary" (theta (p,), y (n,) in [0, 1]) or "multinomial"
+# (theta (p, k), Y (n, k) one-hot); it is a static Python string.
+def _scores(theta, X, fit_intercept):
+    d = X.shape[1]
+    s = X @ theta[:d, ...]
+    return s + theta[d, ...] if fit_intercept else s
+
+
+def _sample_losses(S, Y, kind, xp):
+    """Per-sample loss over the sample axis 0 (extra trailing axes of S are candidates)."""
+    if kind == "binary":
+        return Y * softplus(-S, xp=xp) + (1.0 - Y) * softplus(S, xp=xp)
+    return logsumexp(S, axis=-1, xp=xp) - xp.sum(Y * S, axis=-1)
+
+
+def _probs(S, kind, xp):
+    return sigmoid(S, xp=xp) if kind == "binary" else softmax_rows(S, xp)
+
+
+def _penalty_sq(theta, d, xp):
+    w = theta[:d, ...]
+    return xp.sum(w * w)
+
+
+def _objective(theta, X, Y, alpha, kind, fit_intercept, xp):
+    S = _scores(theta, X, fit_intercept)
+    return xp.mean(_sample_losses(S, Y, kind, xp)) + 0.5 * alpha * _penalty_sq(theta, X.shape[1], xp)
+
+
+def _grad_from_residual(theta, X, R, alpha, fit_intercept, xp):
+    n, d = X.shape
+    gw = X.T @ R / n + alpha * theta[:d, ...]
+    if not fit_intercept:
+        return gw
+    return xp.concat([gw, xp.sum(R, axis=0, keepdims=True) / n], axis=0)
+
+
+def _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp):
+    S = _scores(theta, X, fit_intercept)
+    f = xp.mean(_sample_losses(S, Y, kind, xp)) + 0.5 * alpha * _penalty_sq(theta, X.shape[1], xp)
+    g = _grad_from_residual(theta, X, _probs(S, kind, xp) - Y, alpha, fit_intercept, xp)
+    return f, g, S
+
+
+def _line_search(theta, direction, X, Y, alpha, S, f0, g, kind, fit_intercept, xp):
+    """Step size along ``direction`` by vectorised Armijo backtracking (one extra X-product)."""
+    d = X.shape[1]
+    dS = _scores(direction, X, fit_intercept)
+    w, dw = theta[:d, ...], direction[:d, ...]
+    ww, wdw, dwdw = xp.sum(w * w), xp.sum(w * dw), xp.sum(dw * dw)
+
+    def losses_at(ts):
+        if kind == "binary":  # candidates on a trailing axis: (n, K)
+            St = S[:, None] + dS[:, None] * ts[None, :]
+            data = xp.mean(_sample_losses(St, Y[:, None], kind, xp), axis=0)
+        else:  # (K, n, k)
+            St = S[None, ...] + ts[:, None, None] * dS[None, ...]
+            data = xp.mean(_sample_losses(St, Y[None, ...], kind, xp), axis=-1)
+        return data + 0.5 * alpha * (ww + 2.0 * ts * wdw + ts * ts * dwdw)
+
+    return armijo_step(losses_at, f0, vdot(g, direction, xp=xp), dtype=theta.dtype,
+                       device=device_of(theta), xp=xp)
+
+
+def _augment(X, xp):
+    return xp.concat([X, xp.ones((X.shape[0], 1), dtype=X.dtype, device=device_of(X))], axis=1)
+
+
+def _penalty_diag(d, p, dtype, device, xp):
+    """1 for the weights, 0 for the intercept row."""
+    return xp.astype(xp.arange(p, device=device) < d, dtype)
+
+
+def _hessian(theta, X, S, alpha, kind, fit_intercept, xp):
+    n, d = X.shape
+    Xa = _augment(X, xp) if fit_intercept else X
+    p = Xa.shape[1]
+    dev = device_of(X)
+    pen = _penalty_diag(d, p, X.dtype, dev, xp)
+    if kind == "binary":
+        h = sigmoid(S, xp=xp) * sigmoid(-S, xp=xp) / n
+        return Xa.T @ (h[:, None] * Xa) + alpha * (pen[:, None] * xp.eye(p, dtype=X.dtype, device=dev))
+    P = softmax_rows(S, xp)
+    k = P.shape[1]
+    Z = xp.reshape(Xa[:, :, None] * P[:, None, :], (n, p * k))  # Z[i, (j, c)] = x_ij p_ic
+    M = xp.reshape(Xa.T @ Z / n, (p, p, k))  # [l, j, c] = sum_i x_il x_ij p_ic / n
+    eye_k = xp.eye(k, dtype=X.dtype, device=dev)
+    T1 = xp.permute_dims(M, (1, 2, 0))[:, :, :, None] * eye_k[None, :, None, :]
+    H = xp.reshape(T1, (p * k, p * k)) - Z.T @ Z / n
+    H = H + alpha * xp.reshape(pen[:, None] * xp.ones((1, k), dtype=X.dtype, device=dev), (p * k,))[:, None] \
+        * xp.eye(p * k, dtype=X.dtype, device=dev)
+    # The loss is unchanged when every class's score moves by the same amount,
+    # so H is singular along Theta = v 1_k^T for the unpenalised rows v (the
+    # intercept; all rows if alpha == 0).  The gradient is orthogonal to those
+    # directions, so adding c * (1 1^T / k) on them changes nothing but
+    # invertibility: the solve then returns the pseudo-inverse direction, which
+    # keeps sum(intercept) = 0 (scikit-learn's symmetric solution).
+    free = 1.0 - pen * xp.astype(xp.asarray(alpha > 0, device=dev), X.dtype)
+    scale = xp.sum(H * xp.eye(p * k, dtype=X.dtype, device=dev)) / (p * k)  # mean diagonal
+    block = (free[:, None] * xp.eye(p, dtype=X.dtype, device=dev))[:, None, :, None] \
+        * (xp.ones((k, k), dtype=X.dtype, device=dev) / k)[None, :, None, :]
+    return H + scale * xp.reshape(block, (p * k, p * k))
+
+
+def _newton(theta, X, Y, alpha, kind, fit_intercept, xp):
+    """(theta_new, max |grad(theta)|)."""
+    f, g, S = _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp)
+    H = _hessian(theta, X, S, alpha, kind, fit_intercept, xp)
+    direction = -xp.reshape(solve(H, xp.reshape(g, (-1, 1)), xp=xp), theta.shape)
+    t = _line_search(theta, direction, X, Y, alpha, S, f, g, kind, fit_intercept, xp)
+    return theta + t * direction, xp.max(xp.abs(g))
+
+
+def _gd(theta, X, Y, alpha, lipschitz, kind, fit_intercept, xp):
+    f, g, S = _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp)
+    return theta - g / lipschitz, xp.max(xp.abs(g))
+
+
+# ------------------------------------------------------------------ public pure cores
+def logistic_objective(theta, X, y, alpha, *, fit_intercept=True):
+    r"""Binary L2-penalised logistic objective :math:`J(\theta)` (0-d array).
+
+    .. math::
+        J = \frac1n\sum_i \bigl[y_i\,\operatorname{softplus}(-s_i) + (1-y_i)\operatorname{softplus}(s_i)\bigr]
+        + \frac\alpha2\|w\|^2,\qquad s = Xw + b
+
+    written with the stable softplus, so it is exact for :math:`|s|` up to
+    the float range.
+
+    Parameters
+    ----------
+    theta : array of shape (n_features + 1,) (or (n_features,) without intercept)
+        Weights, then the intercept.
+    X : array of shape (n_samples, n_features)
+    y : array of shape (n_samples,)
+        Targets in [0, 1] (0/1 labels).
+    alpha : float
+        L2 strength (the intercept is not penalised).
+    """
+    xp = array_namespace(theta, X, y)
+    return _objective(theta, X, y, alpha, "binary", fit_intercept, xp)
+
+
+def logistic_grad(theta, X, y, alpha, *, fit_intercept=True):
+    r"""Gradient of :func:`logistic_objective`.
+
+    .. math:: \nabla_w J = X^\top(\sigma(s) - y)/n + \alpha w,\qquad \nabla_b J = \overline{\sigma(s) - y}
+    """
+    xp = array_namespace(theta, X, y)
+    return _loss_grad(theta, X, y, alpha, "binary", fit_intercept, xp)[1]
+
+
+def logistic_newton_step(theta, X, y, alpha, *, fit_intercept=True):
+    r"""One damped Newton step on :func:`logistic_objective`.
+
+    .. math::
+        H = \tilde X^\top \operatorname{diag}\bigl(\sigma(s)\sigma(-s)\bigr)\tilde X / n
+            + \alpha\,\operatorname{diag}(1,\dots,1,0),\qquad
+        \theta \leftarrow \theta - t\, H^{-1}\nabla J
+
+    with :math:`\tilde X = [X, 1]` and :math:`t` the largest of
+    :math:`1, \tfrac12, \dots` meeting the Armijo condition (all candidates
+    evaluated at once).
+    """
+    xp = array_namespace(theta, X, y)
+    return _newton(theta, X, y, alpha, "binary", fit_intercept, xp)[0]
+
+
+def logistic_gd_step(theta, X, y, alpha, lipschitz, *, fit_intercept=True):
+    r"""One gradient-descent step :math:`\theta \leftarrow \theta - \nabla J(\theta)/L`."""
+    xp = array_namespace(theta, X, y)
+    return _gd(theta, X, y, alpha, lipschitz, "binary", fit_intercept, xp)[0]
+
+
+def softmax_objective(theta, X, Y, alpha, *, fit_intercept=True):
+    r"""Multinomial L2-penalised objective (0-d array).
+
+    .. math::
+        J = \frac1n\sum_i \Bigl[\log\sum_c e^{s_{ic}} - \sum_c Y_{ic} s_{ic}\Bigr] + \frac\alpha2\|W\|_F^2,
+        \qquad S = XW + b
+
+    Parameters
+    ----------
+    theta : array of shape (n_features + 1, n_classes)
+        Weights ``W``, then the intercept row.
+    X : array of shape (n_samples, n_features)
+    Y : array of shape (n_samples, n_classes)
+        One-hot targets (or rows of class probabilities).
+    alpha : float
+    """
+    xp = array_namespace(theta, X, Y)
+    return _objective(theta, X, Y, alpha, "multinomial", fit_intercept, xp)
+
+
+def softmax_grad(theta, X, Y, alpha, *, fit_intercept=True):
+    r"""Gradient of :func:`softmax_objective`: :math:`\nabla_W = X^\top(\operatorname{softmax}(S) - Y)/n + \alpha W`, :math:`\nabla_b = \overline{\operatorname{softmax}(S) - Y}`."""
+    xp = array_namespace(theta, X, Y)
+    return _loss_grad(theta, X, Y, alpha, "multinomial", fit_intercept, xp)[1]
+
+
+def softmax_newton_step(theta, X, Y, alpha, *, fit_intercept=True):
+    r"""One damped Newton step on :func:`softmax_objective` with the full Hessian.
+
+    With :math:`P = \operatorname{softmax}(S)` and :math:`\tilde X = [X, 1]`,
+    in the row-major order of ``theta`` (index :math:`(j, c)`):
+
+    .. math::
+        H_{(j,c),(l,e)} = \frac1n\sum_i \tilde x_{ij}\tilde x_{il}\,
+            P_{ic}(\delta_{ce} - P_{ie}) + \alpha\,\delta_{jl}\delta_{ce}[j < d]
+
+    a :math:`(d+1)k` square matrix built from one :math:`n\times(d+1)k`
+    product: fine for a few hundred parameters; use ``solver="lbfgs"`` beyond.
+    :math:`H` is singular along a common shift of every class's intercept (the
+    loss does not see it); that direction is regularised without changing
+    the step, which keeps :math:`\sum_c b_c = 0` as scikit-learn does.
+    """
+    xp = array_namespace(theta, X, Y)
+    return _newton(theta, X, Y, alpha, "multinomial", fit_intercept, xp)[0]
+
+
+def softmax_gd_step(theta, X, Y, alpha, lipschitz, *, fit_intercept=True):
+    r"""One gradient-descent step :math:`\theta \leftarrow \theta - \nabla J(\theta)/L` on :func:`softmax_objective`."""
+    xp = array_namespace(theta, X, Y)
+    return _gd(theta, X, Y, alpha, lipschitz, "multinomial", fit_intercept, xp)[0]
+
+
+class LbfgsState(NamedTuple):
+    """L-BFGS state: parameters, objective and gradient there, and the curvature memory."""
+
+    theta: object
+    loss: object
+    grad: object
+    memory: LbfgsMemory
+
+
+def lbfgs_init_state(theta, X, Y, alpha, *, multinomial=False, fit_intercept=True, memory=10):
+    """Initial :class:`LbfgsState` at ``theta`` (empty memory of ``memory`` pairs)."""
+    xp = array_namespace(theta, X, Y)
+    kind = "multinomial" if multinomial else "binary"
+    f, g, _ = _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp)
+    return LbfgsState(theta, f, g, lbfgs_init(theta, memory, xp=xp))
+
+
+def lbfgs_step(state, X, Y, alpha, *, multinomial=False, fit_intercept=True):
+    r"""One L-BFGS step on :func:`logistic_objective` (or :func:`softmax_objective` if ``multinomial``).
+
+    Direction :math:`d = -H_k\nabla J` from the two-loop recursion (falling
+    back to :math:`-\nabla J` if that is not a descent direction), step from
+    the vectorised Armijo search, then the pair
+    :math:`(s, y) = (\theta^+ - \theta, \nabla J^+ - \nabla J)` enters the
+    memory (dropped if :math:`s^\top y \le 0`).
+    """
+    xp = array_namespace(state.theta, X, Y)
+    kind = "multinomial" if multinomial else "binary"
+    theta, f, g, mem = state
+    direction = lbfgs_direction(g, mem, xp=xp)
+    descent = vdot(g, direction, xp=xp) < 0
+    direction = xp.where(descent, direction, -g)
+    S = _scores(theta, X, fit_intercept)
+    t = _line_search(theta, direction, X, Y, alpha, S, f, g, kind, fit_intercept, xp)
+    theta_new = theta + t * direction
+    f_new, g_new, _ = _loss_grad(theta_new, X, Y, alpha, kind, fit_intercept, xp)
+    return LbfgsState(theta_new, f_new, g_new, lbfgs_update(mem, theta_new - theta, g_new - g, xp=xp))
+
+
+# ------------------------------------------------------------------ private fused iterations
+def _newton_iteration(theta, X, Y, alpha, *, kind, fit_intercept):
+    return _newton(theta, X, Y, alpha, kind, fit_intercept, array_namespace(theta, X, Y))
+
+
+def _gd_iteration(theta, X, Y, alpha, lipschitz, *, kind, fit_intercept):
+    return _gd(theta, X, Y, alpha, lipschitz, kind, fit_intercept, array_namespace(theta, X, Y))
+
+
+def _lbfgs_iteration(state, X, Y, alpha, *, kind, fit_intercept):
+    xp = array_namespace(state.theta, X, Y)
+    gmax = xp.max(xp.abs(state.grad))
+    return lbfgs_step(state, X, Y, alpha, multinomial=kind == "multinomial", fit_intercept=fit_intercept), gmax
+
+
+def _design_gram(X, fit_intercept):
+    xp = array_namespace(X)
+    Xa = _augment(X, xp) if fit_intercept else X
+    return Xa.T @ Xa / X.shape[0]
+
+
+# ------------------------------------------------------------------ estimators
+_SOLVERS = ("newton", "lbfgs", "gd")
+
+
+class _LogisticBase(ClassifierMixin, Estimator):
+    _kind = "binary"
+
+    def _check_params(self):
+        if self.solver not in _SOLVERS:
+            raise ValueError(f"solver must be one of {_SOLVERS}; got solver={self.solver!r}")
+        check_positive(self.alpha, "alpha", strict=False)
+        check_positive(self.max_iter, "max_iter")
+        check_positive(self.tol, "tol", strict=False)
+
+    def _targets(self, Y, xp):
+        return Y
+
+    def fit(self, X, y):
+        """Fit on ``X`` (n_samples, n_features) and class labels ``y`` (n_samples,)."""
+        self._check_params()
+        X, y, xp = check_X_y(X, y, y_numeric=False)
+        classes, Y = encode_labels(y, xp, X.dtype)
+        T = self._targets(Y, xp)
+        n, d = X.shape
+        p = d + int(bool(self.fit_intercept))
+        shape = (p,) if self._kind == "binary" else (p, Y.shape[1])
+        theta = xp.zeros(shape, dtype=X.dtype, device=device_of(X))
+        alpha, kind, fi = float(self.alpha), self._kind, bool(self.fit_intercept)
+        if self.solver == "newton":
+            step = compiled(_newton_iteration, xp)
+            advance = lambda th: step(th, X, T, alpha, kind=kind, fit_intercept=fi)  # noqa: E731
+        elif self.solver == "gd":
+            gram, back = compute_small(_design_gram(X, fi))
+            lam = back(gram_top_eigenvalue(gram, xp=array_namespace(gram)))
+            L = lam / (4.0 if kind == "binary" else 2.0) + alpha
+            step = compiled(_gd_iteration, xp)
+            advance = lambda th: step(th, X, T, alpha, L, kind=kind, fit_intercept=fi)  # noqa: E731
+        else:
+            theta = lbfgs_init_state(theta, X, T, alpha, multinomial=kind == "multinomial", fit_intercept=fi)
+            step = compiled(_lbfgs_iteration, xp)
+            advance = lambda st: step(st, X, T, alpha, kind=kind, fit_intercept=fi)  # noqa: E731
+        # each call returns the next iterate and max|grad| at the current one;
+        # at convergence the extra step is kept (it only sharpens the solution)
+        for it in range(1, self.max_iter + 1):
+            theta, gmax = settle(advance(theta))
+            if is_true(gmax <= self.tol):
+                break
+        else:
+            warn_not_converged(type(self).__name__, self.max_iter, "gradient above tol")
+        if self.solver == "lbfgs":
+            theta = theta.theta
+        self.n_iter_ = it
+        self.classes_ = classes
+        self.n_features_in_ = int(d)
+        self._set_params_from(theta, d, xp)
+        return self
+
+    def decision_function(self, X):
+        """Scores :math:`Xw + b`: shape (n_samples,) for binary, (n_samples, n_classes) for softmax."""
+        X, xp = self._check_X(X)
+        S = X @ self.coef_.T + self.intercept_
+        return S[:, 0] if self._kind == "binary" else S
+
+    def predict_log_proba(self, X):
+        """Log class probabilities, shape (n_samples, n_classes), via the stable log-sigmoid / log-softmax."""
+        S = self.decision_function(X)
+        xp = array_namespace(S)
+        if self._kind == "binary":
+            S = xp.stack([-S, S], axis=1) / 2.0  # log-softmax of [0, s] equals that of [-s/2, s/2]
+        return S - logsumexp(S, axis=-1, keepdims=True, xp=xp)
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
+        S = self.decision_function(X)
+        xp = array_namespace(S)
+        if self._kind == "binary":
+            return xp.stack([sigmoid(-S, xp=xp), sigmoid(S, xp=xp)], axis=1)
+        return softmax_rows(S, xp)
+
+    def predict(self, X):
+        """Most probable class label of each row of ``X``."""
+        S = self.decision_function(X)
+        xp = array_namespace(S)
+        idx = xp.astype(S > 0, xp.int32) if self._kind == "binary" else xp.argmax(S, axis=1)
+        return xp.take(self.classes_, idx, axis=0)
+
+
+class LogisticRegression(_LogisticBase):
+    r"""Binary logistic regression with an L2 penalty.
+
+    Minimises :math:`\frac1n\sum_i \ell(x_i^\top w + b, y_i) + \frac\alpha2\|w\|^2`
+    (intercept not penalised), which is scikit-learn's
+    ``LogisticRegression(C=1/(n*alpha))``.  See the module docstring for the
+    solvers and the convergence test.  Labels may be any two values; the
+    larger one (in sorted order) is the positive class, as in scikit-learn.
+    For more than two classes use :class:`SoftmaxRegression`.
+
+    ``fit`` is eager: the classes are read from ``y`` and a convergence flag
+    is read back once per iteration.  On JAX each iteration is one call of a
+    jitted step.
+
+    Parameters
+    ----------
+    alpha : float, default 1.0
+        L2 strength, :math:`\alpha \ge 0`.
+    solver : {"newton", "lbfgs", "gd"}, default "newton"
+    max_iter : int, default 100
+    tol : float, default 1e-6
+        Stop when :math:`\|\nabla J\|_\infty \le` ``tol``.
+    fit_intercept : bool, default True
+
+    Attributes
+    ----------
+    coef_ : array of shape (1, n_features)
+    intercept_ : array of shape (1,)
+    classes_ : array of shape (2,)
+    n_iter_ : int
+    n_features_in_ : int
+    """
+
+    _kind = "binary"
+
+    def __init__(self, *, alpha=1.0, solver="newton", max_iter=100, tol=1e-6, fit_intercept=True):
+        self.alpha = alpha
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.fit_intercept = fit_intercept
+
+    def _targets(self, Y, xp):
+        if Y.shape[1] != 2:
+            raise ValueError(f"LogisticRegression is binary; y has {Y.shape[1]} classes "
+                             "(use SoftmaxRegression for more than two)")
+        return Y[:, 1]
+
+    def _set_params_from(self, theta, d, xp):
+        self.coef_ = xp.reshape(theta[:d], (1, d))
+        self.intercept_ = theta[d:] if self.fit_intercept else xp.zeros((1,), dtype=theta.dtype,
+                                                                          device=device_of(theta))
+
+
+class SoftmaxRegression(_LogisticBase):
+    r"""Multinomial (softmax) logistic regression with an L2 penalty.
+
+    Minimises :math:`\frac1n\sum_i \bigl[\log\sum_c e^{s_{ic}} - s_{i y_i}\bigr] + \frac\alpha2\|W\|_F^2`
+    with :math:`S = XW + b` (intercepts not penalised), which is scikit-learn's
+    multinomial ``LogisticRegression(C=1/(n*alpha))``.  As there, the
+    intercepts are determined only up to a common shift and the symmetric
+    solution :math:`\sum_c b_c = 0` is returned; the coefficient rows sum to
+    zero at the optimum.
+
+    ``solver="newton"`` (default) builds the full :math:`(d+1)k` Hessian
+    (:func:`softmax_newton_step`): fast for small :math:`dk`; for hundreds of
+    features times classes use ``"lbfgs"``.  Two classes are fitted with two
+    coefficient rows (unlike scikit-learn's binary special case).
+
+    Parameters
+    ----------
+    alpha : float, default 1.0
+    solver : {"newton", "lbfgs", "gd"}, default "newton"
+    max_iter : int, default 100
+    tol : float, default 1e-6
+    fit_intercept : bool, default True
+
+    Attributes
+    ----------
+    coef_ : array of shape (n_classes, n_features)
+    intercept_ : array of shape (n_classes,)
+    classes_ : array of shape (n_classes,)
+    n_iter_ : int
+    n_features_in_ : int
+    """
+
+    _kind = "multinomial"
+
+    def __init__(self, *, alpha=1.0, solver="newton", max_iter=100, tol=1e-6, fit_intercept=True):
+        self.alpha = alpha
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.fit_intercept = fit_intercept
+
+    def _set_params_from(self, theta, d, xp):
+        self.coef_ = theta[:d, :].T
+        self.intercept_ = theta[d, :] if self.fit_intercept else xp.zeros((theta.shape[1],), dtype=theta.dtype,
+                                                                            device=device_of(theta))

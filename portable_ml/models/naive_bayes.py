@@ -1,0 +1,143 @@
+r"""Gaussian naive Bayes: independent Gaussian features within each class.
+
+.. math::
+    \log p(x, c) = \log\pi_c - \frac12\sum_j \log(2\pi\sigma^2_{cj})
+                 - \frac12\sum_j \frac{(x_j - \theta_{cj})^2}{\sigma^2_{cj}},\qquad
+    p(c\mid x) = \operatorname{softmax}_c \log p(x, c)
+
+with :math:`\theta_{cj}`, :math:`\sigma^2_{cj}` the per-class mean and
+(biased) variance of feature :math:`j`, plus :math:`\epsilon =`
+``var_smoothing`` :math:`\cdot \max_j \operatorname{var}(x_j)`, as in
+scikit-learn.  The quadratic form is evaluated for all samples and classes by
+three matrix products on data centred at the overall mean (which keeps the
+cancellation of the expanded square small), not by an (n, k, d) broadcast.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from .._numerics import logsumexp
+from .._xp import array_namespace, check_positive, device_of
+from ._base import ClassifierMixin, Estimator, check_X_y, encode_labels
+
+__all__ = ["GaussianNB", "GaussianNBResult", "gaussian_nb_fit", "gaussian_nb_joint_log_likelihood"]
+
+
+class GaussianNBResult(NamedTuple):
+    """``theta`` and ``var`` (k, d), ``class_count`` (k,), ``epsilon`` (0-d), ``centre`` (d,)."""
+
+    theta: object
+    var: object
+    class_count: object
+    epsilon: object
+    centre: object
+
+
+def gaussian_nb_fit(X, Y, *, var_smoothing=1e-9):
+    r"""Class means and variances from ``X`` (n, d) and one-hot ``Y`` (n, k).
+
+    .. math::
+        \theta_c = \frac{\sum_i Y_{ic}x_i}{n_c},\qquad
+        \sigma^2_c = \frac{\sum_i Y_{ic}(x_i - \theta_c)^2}{n_c} + \epsilon,\qquad
+        \epsilon = \texttt{var\_smoothing}\cdot\max_j \operatorname{var}(x_j)
+
+    (two-pass variances).  Every class must be present.
+    """
+    xp = array_namespace(X, Y)
+    counts = xp.sum(Y, axis=0)
+    theta = (Y.T @ X) / counts[:, None]
+    R = X - Y @ theta
+    eps = var_smoothing * xp.max(xp.var(X, axis=0))
+    var = (Y.T @ (R * R)) / counts[:, None] + eps
+    return GaussianNBResult(theta, var, counts, eps, xp.mean(X, axis=0))
+
+
+def gaussian_nb_joint_log_likelihood(X, theta, var, log_prior, centre=None):
+    r""":math:`\log p(x_i, c)` for every sample and class, shape (n_samples, n_classes).
+
+    .. math::
+        \sum_j \frac{(x_j - \theta_{cj})^2}{\sigma^2_{cj}}
+        = (x'^{\,2})\,(1/\sigma^2_c) - 2\,x'\,(\theta'_c/\sigma^2_c) + \sum_j \theta'^{\,2}_{cj}/\sigma^2_{cj}
+
+    with :math:`x' = x - m`, :math:`\theta' = \theta - m` for a centre
+    :math:`m` (``centre``, e.g. the training mean; 0 if omitted).
+    """
+    xp = array_namespace(X, theta, var, log_prior)
+    if centre is not None:
+        X, theta = X - centre, theta - centre
+    inv = 1.0 / var
+    quad = (X * X) @ inv.T - 2.0 * (X @ (theta * inv).T) + xp.sum(theta * theta * inv, axis=1)[None, :]
+    norm = -0.5 * xp.sum(xp.log(2.0 * math.pi * var), axis=1)
+    return log_prior[None, :] + norm[None, :] - 0.5 * quad
+
+
+class GaussianNB(ClassifierMixin, Estimator):
+    r"""Gaussian naive Bayes classifier (scikit-learn's ``GaussianNB``).
+
+    Parameters
+    ----------
+    priors : array of shape (n_classes,), optional
+        Class priors; by default the class frequencies.
+    var_smoothing : float, default 1e-9
+        Fraction of the largest feature variance added to every variance.
+
+    Attributes
+    ----------
+    classes_ : array of shape (n_classes,)
+    theta_ : array of shape (n_classes, n_features)
+        Per-class feature means.
+    var_ : array of shape (n_classes, n_features)
+        Per-class feature variances (plus ``epsilon_``).
+    class_prior_ : array of shape (n_classes,)
+    class_count_ : array of shape (n_classes,)
+    epsilon_ : 0-d array
+    n_features_in_ : int
+    """
+
+    def __init__(self, *, priors=None, var_smoothing=1e-9):
+        self.priors = priors
+        self.var_smoothing = var_smoothing
+
+    def fit(self, X, y):
+        """Fit on ``X`` (n_samples, n_features) and class labels ``y`` (n_samples,)."""
+        check_positive(self.var_smoothing, "var_smoothing", strict=False)
+        X, y, xp = check_X_y(X, y, y_numeric=False)
+        classes, Y = encode_labels(y, xp, X.dtype, min_classes=1)
+        res = gaussian_nb_fit(X, Y, var_smoothing=float(self.var_smoothing))
+        k = Y.shape[1]
+        if self.priors is None:
+            prior = res.class_count / X.shape[0]
+        else:
+            prior = xp.asarray(self.priors, dtype=X.dtype, device=device_of(X))
+            if prior.shape != (k,):
+                raise ValueError(f"priors must have shape (n_classes,) = ({k},); got {tuple(prior.shape)}")
+            if not bool(xp.all(prior >= 0)) or not bool(xp.abs(xp.sum(prior) - 1.0) < 1e-6):
+                raise ValueError("priors must be non-negative and sum to 1")
+        self.classes_ = classes
+        self.theta_, self.var_, self.class_count_, self.epsilon_ = res.theta, res.var, res.class_count, res.epsilon
+        self._centre = res.centre
+        self.class_prior_ = prior
+        self.n_features_in_ = int(X.shape[1])
+        return self
+
+    def _joint_log_likelihood(self, X):
+        X, xp = self._check_X(X)
+        return gaussian_nb_joint_log_likelihood(X, self.theta_, self.var_, xp.log(self.class_prior_),
+                                                self._centre), xp
+
+    def predict_log_proba(self, X):
+        """Log posteriors, shape (n_samples, n_classes), normalised by log-sum-exp."""
+        jll, xp = self._joint_log_likelihood(X)
+        return jll - logsumexp(jll, axis=1, keepdims=True, xp=xp)
+
+    def predict_proba(self, X):
+        """Posterior class probabilities, shape (n_samples, n_classes)."""
+        lp = self.predict_log_proba(X)
+        return array_namespace(lp).exp(lp)
+
+    def predict(self, X):
+        """Class of highest posterior for each row of ``X``."""
+        jll, xp = self._joint_log_likelihood(X)
+        return xp.take(self.classes_, xp.argmax(jll, axis=1), axis=0)

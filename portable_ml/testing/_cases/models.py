@@ -1,0 +1,126 @@
+"""Cases for the models' pure numeric cores (``portable_ml.models``).
+
+Estimators themselves are eager (``fit`` reads the classes and a convergence
+flag); what must be jit-able, differentiable and batchable is their core: the
+closed-form solves, objectives, gradients and one solver step.  Solver states
+(NamedTuples) are passed as flat positional arrays so that the registry
+places, casts and batches them like any other input.
+"""
+
+import numpy as np
+
+from ... import models as m
+from ..registry import Case, normal, one_hot, positive
+
+_F32 = {"float32": 1e-4}
+
+
+def _design(r, n=12, d=3):
+    X = normal(r, n, d)
+    return X, X @ normal(r, d) + 0.1 * normal(r, n)
+
+
+def _gram_args(r):
+    X, y = _design(r)
+    n = X.shape[0]
+    G, c = X.T @ X / n, (X.T @ y / n)[:, None]
+    return G, c, np.array(1.05 * np.linalg.eigvalsh(G).max())
+
+
+def _enet_step(w, z, t, gram, xty, lipschitz, *, alpha, l1_ratio):
+    return m.elastic_net_step(m.FistaState(w, z, t), gram, xty, lipschitz, alpha=alpha, l1_ratio=l1_ratio)
+
+
+def _enet_step_args(r):
+    G, c, L = _gram_args(r)
+    w = 0.3 * normal(r, 3, 1)
+    return w, w + 0.05 * normal(r, 3, 1), np.array([1.7]), G, c, L
+
+
+def _gap_args(r):
+    G, c, _ = _gram_args(r)
+    return 0.5 * normal(r, 3, 1), G, c, np.array([1.3])
+
+
+def _binary(r, n=16, d=3):
+    X = normal(r, n, d)
+    y = (X @ normal(r, d) + normal(r, n) > 0).astype(np.float64)
+    y[:2] = [0.0, 1.0]
+    return X, y
+
+
+def _logistic_args(r):
+    X, y = _binary(r)
+    return 0.3 * normal(r, 4), X, y, 0.1
+
+
+def _softmax_args(r):
+    X = normal(r, 18, 3)
+    return 0.3 * normal(r, 4, 3), X, one_hot(r, 18, 3), 0.1
+
+
+def _gd_args(args):
+    def make(r):
+        theta, X, y, alpha = args(r)
+        Xa = np.concatenate([X, np.ones((X.shape[0], 1))], axis=1)
+        return theta, X, y, alpha, np.array(np.linalg.eigvalsh(Xa.T @ Xa / X.shape[0]).max() / 4 + alpha)
+    return make
+
+
+def _lbfgs_two_steps(theta, X, y, alpha, *, multinomial):
+    state = m.lbfgs_init_state(theta, X, y, alpha, multinomial=multinomial, memory=2)
+    state = m.lbfgs_step(state, X, y, alpha, multinomial=multinomial)
+    return m.lbfgs_step(state, X, y, alpha, multinomial=multinomial)
+
+
+def _blobs(r, n_per=6, k=3, d=2):
+    centres = 6.0 * normal(r, k, d)
+    X = np.concatenate([c + 0.5 * normal(r, n_per, d) for c in centres])
+    return X, centres + 0.3 * normal(r, k, d)
+
+
+def _classes(r, n=24, d=3, k=3):
+    Y = one_hot(r, n, k)
+    X = Y @ (2.0 * normal(r, k, d)) + normal(r, n, d)
+    return X, Y
+
+
+def _lda_args(r):
+    X, Y = _classes(r)
+    return X, Y, Y.mean(axis=0)
+
+
+def _nb_jll_args(r):
+    X, Y = _classes(r)
+    theta = (Y.T @ X) / Y.sum(0)[:, None]
+    return X, theta, positive(r, 3, 3, low=0.5, high=2.0), np.log(Y.mean(axis=0)), X.mean(axis=0)
+
+
+CASES = [
+    Case("models.lstsq_solve", m.lstsq_solve, lambda r: _design(r), grad_argnums=(0, 1)),
+    Case("models.normal_equations_solve", m.normal_equations_solve, lambda r: _design(r), grad_argnums=(0, 1)),
+    Case("models.ridge_solve", m.ridge_solve, lambda r: (*_design(r), 0.7), grad_argnums=(0, 1)),
+    Case("models.least_squares_gd_step", m.least_squares_gd_step,
+         lambda r: (normal(r, 3, 1), *_gram_args(r)), grad_argnums=(0, 1, 2)),
+    Case("models.elastic_net_step", _enet_step, _enet_step_args, kwargs={"alpha": 0.05, "l1_ratio": 0.5},
+         grad_argnums=(3, 4), rtol=_F32),
+    Case("models.elastic_net_duality_gap", m.elastic_net_duality_gap, _gap_args,
+         kwargs={"alpha": 0.05, "l1_ratio": 0.7}, grad_argnums=(0, 1, 2), rtol=_F32),
+    Case("models.logistic_objective", m.logistic_objective, _logistic_args, grad_argnums=(0, 1)),
+    Case("models.logistic_grad", m.logistic_grad, _logistic_args, grad_argnums=(0, 1)),
+    Case("models.logistic_newton_step", m.logistic_newton_step, _logistic_args, grad_argnums=(0,), rtol=_F32),
+    Case("models.logistic_gd_step", m.logistic_gd_step, _gd_args(_logistic_args), grad_argnums=(0, 1)),
+    Case("models.softmax_objective", m.softmax_objective, _softmax_args, grad_argnums=(0, 1)),
+    Case("models.softmax_grad", m.softmax_grad, _softmax_args, grad_argnums=(0, 1)),
+    Case("models.softmax_newton_step", m.softmax_newton_step, _softmax_args, grad_argnums=(0,), rtol=_F32),
+    Case("models.softmax_gd_step", m.softmax_gd_step, _gd_args(_softmax_args), grad_argnums=(0, 1)),
+    # lbfgs_init_state, then two steps (the second uses the curvature memory)
+    Case("models.lbfgs_step", _lbfgs_two_steps, _softmax_args, kwargs={"multinomial": True}, rtol=_F32),
+    Case("models.lloyd_step", m.lloyd_step, _blobs, grad_argnums=(0,)),
+    Case("models.pca_fit", m.pca_fit, lambda r: (normal(r, 10, 4) @ np.diag([3.0, 2.0, 1.0, 0.5]),),
+         grad_argnums=(0,), rtol=_F32),
+    Case("models.lda_fit", m.lda_fit, _lda_args, grad_argnums=(0,), rtol=_F32),
+    Case("models.gaussian_nb_fit", m.gaussian_nb_fit, lambda r: _classes(r), grad_argnums=(0,)),
+    Case("models.gaussian_nb_joint_log_likelihood", m.gaussian_nb_joint_log_likelihood, _nb_jll_args,
+         grad_argnums=(0, 1, 2), rtol=_F32),
+]

@@ -1,0 +1,130 @@
+"""Linear regression models against scikit-learn, on every backend, float32 and float64."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn import linear_model as sk
+
+from portable_ml import models as M
+from portable_ml.testing import assert_close, dtype_name
+
+from .helpers import place
+from .test_models_common import assert_fitted_on, regression, torch_single_thread  # noqa: F401
+
+# closed forms agree to rounding; iterative solvers to their (tight) tolerance
+TOL = {"float64": dict(rtol=1e-9, atol=1e-10), "float32": dict(rtol=2e-4, atol=2e-4)}
+ITER_TOL = {"float64": dict(rtol=1e-7, atol=1e-8), "float32": dict(rtol=1e-3, atol=1e-3)}
+
+
+def _check(model, ref, tol, name):
+    assert_close(model.coef_, ref.coef_, **tol, err_msg=f"{name} coef_")
+    want = np.broadcast_to(np.asarray(ref.intercept_, dtype=np.float64), tuple(model.intercept_.shape))
+    assert_close(model.intercept_, want, **tol, err_msg=f"{name} intercept_")
+
+
+def test_linear_models_match_sklearn(backend, float_dtype):
+    name = dtype_name(float_dtype)
+    X, y = regression(n=60, d=4)
+    Xb, yb = place(backend, X, y, dtype=name)
+    tight = name == "float64"
+    fits = {
+        "lstsq": (M.LinearRegression(), sk.LinearRegression(), TOL),
+        "normal": (M.LinearRegression(solver="normal"), sk.LinearRegression(), TOL),
+        "gd": (M.LinearRegression(solver="gd", tol=1e-12 if tight else 1e-6, max_iter=5000),
+               sk.LinearRegression(), ITER_TOL),
+        "ridge": (M.Ridge(alpha=3.0), sk.Ridge(alpha=3.0), TOL),
+        "lasso": (M.Lasso(alpha=0.05, tol=1e-13 if tight else 1e-6, max_iter=5000),
+                  sk.Lasso(alpha=0.05, tol=1e-14, max_iter=100_000), ITER_TOL),
+        "enet": (M.ElasticNet(alpha=0.1, l1_ratio=0.3, tol=1e-13 if tight else 1e-6, max_iter=5000),
+                 sk.ElasticNet(alpha=0.1, l1_ratio=0.3, tol=1e-14, max_iter=100_000), ITER_TOL),
+    }
+    for label, (model, ref, tol) in fits.items():
+        model.fit(Xb, yb)
+        ref.fit(X, y)
+        _check(model, ref, tol[name], label)
+        assert_fitted_on(model, backend, float_dtype)
+        assert model.coef_.shape == (4,) and model.intercept_.shape == ()
+        assert_close(model.predict(Xb), ref.predict(X), **tol[name], err_msg=f"{label} predict")
+        assert_close(model.score(Xb, yb), ref.score(X, y), **tol[name], err_msg=f"{label} score")
+    assert fits["gd"][0].n_iter_ > 1 and fits["lasso"][0].n_iter_ > 1
+
+
+def test_lasso_sparsity_and_duality_gap(backend):
+    """Strong L1 zeroes coefficients exactly (as scikit-learn); the gap meets the tolerance."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(80, 6))
+    y = X[:, 0] * 3.0 - 2.0 * X[:, 1] + 0.1 * rng.normal(size=80)
+    Xb, yb = place(backend, X, y)
+    m = M.Lasso(alpha=0.3, tol=1e-12, max_iter=5000).fit(Xb, yb)
+    ref = sk.Lasso(alpha=0.3, tol=1e-14, max_iter=100_000).fit(X, y)
+    coef = backend.to_numpy(m.coef_)
+    np.testing.assert_array_equal(coef == 0, ref.coef_ == 0)
+    assert (coef == 0).sum() >= 3
+    _check(m, ref, ITER_TOL["float64"], "lasso")
+    gap = float(backend.to_numpy(m.dual_gap_))
+    assert -1e-15 <= gap <= 1e-12 * np.sum((y - y.mean()) ** 2) / 80
+
+
+def test_multi_target_and_no_intercept(backend):
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(50, 3))
+    Y = X @ rng.normal(size=(3, 2)) + rng.normal(size=(1, 2)) + 0.1 * rng.normal(size=(50, 2))
+    Xb, Yb = place(backend, X, Y)
+    for model, ref, tol in [
+        (M.LinearRegression(), sk.LinearRegression(), TOL),
+        (M.Ridge(alpha=2.0, fit_intercept=False), sk.Ridge(alpha=2.0, fit_intercept=False), TOL),
+        (M.Lasso(alpha=0.02, tol=1e-13, max_iter=5000), sk.Lasso(alpha=0.02, tol=1e-14, max_iter=10**5),
+         ITER_TOL),
+    ]:
+        model.fit(Xb, Yb)
+        ref.fit(X, Y)
+        assert model.coef_.shape == (2, 3) and model.intercept_.shape == (2,)
+        _check(model, ref, tol["float64"], type(model).__name__)
+        assert_close(model.predict(Xb), ref.predict(X), **tol["float64"])
+        assert_close(model.score(Xb, Yb), ref.score(X, Y), **tol["float64"])
+
+
+@pytest.mark.backends("numpy", "array_api_strict", "torch", "jax")
+def test_lstsq_is_minimum_norm_on_rank_deficient_data(backend):
+    """A duplicated column: lstsq gives numpy.linalg.lstsq's minimum-norm solution."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(30, 3))
+    X = np.concatenate([X, X[:, :1]], axis=1)
+    y = rng.normal(size=30)
+    w = M.lstsq_solve(*place(backend, X, y))
+    assert_close(w, np.linalg.lstsq(X, y, rcond=None)[0], rtol=1e-9, atol=1e-12)
+    m = M.LinearRegression().fit(*place(backend, X, y))
+    assert_close(m.coef_, sk.LinearRegression().fit(X, y).coef_, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.skip_backends(dask="300 raw steps build one ever-growing lazy graph; fit() persists each iteration")
+def test_pure_steps_reach_the_closed_forms(backend):
+    """Iterating the public one-step functions converges to the closed-form solutions."""
+    X, y = regression(n=40, d=3)
+    Xc, yc = X - X.mean(0), (y - y.mean())[:, None]
+    G, c = Xc.T @ Xc / 40, Xc.T @ yc / 40
+    L = np.linalg.eigvalsh(G).max()
+    Gb, cb, Lb = place(backend, G, c, np.array(L))
+    w = backend.xp.zeros_like(cb)
+    for _ in range(300):
+        w = M.least_squares_gd_step(w, Gb, cb, Lb)
+    assert_close(w, np.linalg.solve(G, c), rtol=1e-8, atol=1e-10)
+    # FISTA with alpha -> ridge-like check through sklearn's Lasso at the same alpha
+    state = M.FistaState(w * 0, w * 0, backend.xp.ones_like(cb[0, :]))
+    for _ in range(300):
+        state = M.elastic_net_step(state, Gb, cb, Lb, alpha=0.05, l1_ratio=1.0)
+    ref = sk.Lasso(alpha=0.05, tol=1e-14, max_iter=10**5, fit_intercept=False).fit(Xc, yc[:, 0])
+    assert_close(state.w[:, 0], ref.coef_, rtol=1e-8, atol=1e-10)
+    yy = place(backend, np.array([float(yc[:, 0] @ yc[:, 0]) / 40]))
+    gap = M.elastic_net_duality_gap(state.w, Gb, cb, yy, alpha=0.05, l1_ratio=1.0)
+    assert abs(float(backend.to_numpy(gap)[0])) < 1e-12  # 0 up to rounding
+
+
+def test_gd_warns_when_not_converged():
+    X, y = regression()
+    with pytest.warns(M.ConvergenceWarning, match=r"LinearRegression\(solver='gd'\) did not converge"):
+        M.LinearRegression(solver="gd", max_iter=3).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        M.LinearRegression(solver="gd", max_iter=5000).fit(X, y)
