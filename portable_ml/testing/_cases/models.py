@@ -114,6 +114,8 @@ CASES = [
     Case("models.softmax_grad", m.softmax_grad, _softmax_args, grad_argnums=(0, 1)),
     Case("models.softmax_newton_step", m.softmax_newton_step, _softmax_args, grad_argnums=(0,), rtol=_F32),
     Case("models.softmax_gd_step", m.softmax_gd_step, _gd_args(_softmax_args), grad_argnums=(0, 1)),
+    Case("models.lbfgs_init_state", m.lbfgs_init_state, _logistic_args, kwargs={"memory": 3},
+         grad_argnums=(0, 1)),
     # lbfgs_init_state, then two steps (the second uses the curvature memory)
     Case("models.lbfgs_step", _lbfgs_two_steps, _softmax_args, kwargs={"multinomial": True}, rtol=_F32),
     Case("models.lloyd_step", m.lloyd_step, _blobs, grad_argnums=(0,)),

@@ -1,0 +1,214 @@
+"""portable_ml on a ``dask.distributed`` cluster, on chunked ``dask.array`` input.
+
+A ``LocalCluster`` with two single-threaded workers talks TCP on loopback.
+The data are generated chunk by chunk *on the workers* (``map_blocks`` with a
+seed per block), so no process ever holds the whole array unless a
+computation gathers it.  Every result is compared with the NumPy result on
+the same data.
+
+"Never materialised on one worker" is checked at run time by a scheduler
+plugin that logs, for every task that finishes, the bytes of its result and
+of its inputs: no task may touch more than a couple of chunks' worth of
+data.  The task that ``compute()`` uses to hand the final result back to the
+client (``finalize-...``) is left out: that is the output the caller asked
+for.  As a control, ``roc_auc`` (one global sort) *does* gather the scores
+into one task, and the same check sees it.  The log also shows that both
+workers ran tasks.  What this does not bound: how many chunks a worker holds
+at once (that is the scheduler's business), and the size of the output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import portable_ml as pml
+from portable_ml.testing import assert_close
+
+pytest.importorskip("dask")
+pytest.importorskip("distributed")
+
+N, D, CHUNK = 8000, 6, 500  # 16 row chunks
+SMALL = 16 * 1024  # allowance for small operands in a task: parameters, d x d matrices, partial sums
+
+
+# ------------------------------------------------------------------ the cluster and its task log
+def _plugin_class():
+    from distributed.diagnostics.plugin import SchedulerPlugin
+
+    class TaskLog(SchedulerPlugin):
+        """Records (key, result bytes, input bytes, workers) of every task that finishes."""
+
+        name = "pml-task-log"
+
+        def __init__(self):
+            self.records = []
+
+        async def start(self, scheduler):
+            self.scheduler = scheduler
+
+        def transition(self, key, start, finish, *args, **kwargs):
+            if finish != "memory":
+                return
+            ts = self.scheduler.tasks.get(key)
+            if ts is not None:
+                deps = sum(d.nbytes for d in ts.dependencies)
+                self.records.append((str(key), ts.nbytes, deps, frozenset(w.address for w in ts.who_has)))
+
+    return TaskLog
+
+
+@pytest.fixture(scope="module")
+def cluster(request):
+    if "dask" not in request.config._pml_backends:
+        pytest.skip("dask not selected with --pml-backends")
+    from distributed import Client, LocalCluster
+
+    log = _plugin_class()()
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=None, scheduler_kwargs={"plugins": [log]}) as lc, Client(lc) as client:
+        yield client, log
+
+
+def _run(cluster, lazy):
+    """Compute ``lazy`` (a Dask collection or a tuple of them) on the cluster; (values, task records)."""
+    client, log = cluster
+    log.records.clear()
+    values = client.compute(lazy, sync=True)
+    return values, list(log.records)
+
+
+def _check_chunkwise(records, limit, *, what):
+    """No task (but the final hand-back) touched more than ``limit`` bytes; both workers worked."""
+    work = [r for r in records if not r[0].startswith(("finalize-", "('finalize-"))]
+    assert work, f"{what}: no task ran on the cluster"
+    key, out, deps, _ = max(work, key=lambda r: r[1] + r[2])
+    assert out + deps <= limit, (f"{what}: task {key} touched {out + deps} bytes (result {out}, inputs {deps}); "
+                                 f"a chunk-wise computation stays under {limit}")
+    workers = frozenset().union(*(r[3] for r in work))
+    assert len(workers) == 2, f"{what}: tasks ran on {len(workers)} worker(s)"
+
+
+def _limit(*chunk_bytes, factor=2):
+    """A couple of chunks: ``factor`` times the largest chunk involved (input or output), plus small operands."""
+    return factor * max(chunk_bytes) + SMALL
+
+
+# ------------------------------------------------------------------ chunked data, made on the workers
+def _blocks(n, d, chunk, seed, make):
+    import dask.array as da
+
+    def block(block_id=None, block_info=None):
+        rows = block_info[None]["chunk-shape"][0]
+        return make(np.random.default_rng([seed, block_id[0]]), rows, d)
+
+    return da.map_blocks(block, chunks=((chunk,) * (n // chunk), (d,)), dtype=np.float64,
+                         meta=np.empty((0, 0)))
+
+
+def _normal(n=N, d=D, chunk=CHUNK, seed=0):
+    return _blocks(n, d, chunk, seed, lambda r, rows, d: r.normal(size=(rows, d)))
+
+
+def _chunk_bytes(x):
+    return int(np.prod([max(c) for c in x.chunks])) * x.dtype.itemsize
+
+
+# ------------------------------------------------------------------ formulas
+def test_losses_reduce_chunkwise(cluster):
+    X = _normal()
+    xp = pml.get_backend("dask").xp
+    y, p = X[:, 0], X[:, 1]
+    logits = X[:, :4]
+    onehot = xp.astype(logits == xp.max(logits, axis=1, keepdims=True), X.dtype)
+    lazy = (pml.losses.mse(y, p), pml.losses.huber(y, p, delta=0.5),
+            pml.losses.binary_cross_entropy_with_logits(xp.astype(y > 0, X.dtype), p),
+            pml.losses.softmax_cross_entropy(onehot, X[:, 2:]),
+            pml.losses.huber_grad(y, p, delta=0.5, reduction="none"))
+    assert lazy[-1].chunks == y.chunks  # elementwise results keep the chunks
+    got, records = _run(cluster, lazy)
+    Xn = X.compute()
+    yn, pn = Xn[:, 0], Xn[:, 1]
+    oh = (Xn[:, :4] == Xn[:, :4].max(axis=1, keepdims=True)).astype(float)
+    want = (pml.losses.mse(yn, pn), pml.losses.huber(yn, pn, delta=0.5),
+            pml.losses.binary_cross_entropy_with_logits((yn > 0).astype(float), pn),
+            pml.losses.softmax_cross_entropy(oh, Xn[:, 2:]),
+            pml.losses.huber_grad(yn, pn, delta=0.5, reduction="none"))
+    assert_close(tuple(got), want, rtol=1e-12)
+    _check_chunkwise(records, _limit(_chunk_bytes(X)), what="losses")
+
+
+def test_metrics_reduce_chunkwise(cluster):
+    X = _normal(seed=1)
+    xp = pml.get_backend("dask").xp
+    y_true = xp.astype(X[:, 0] > 0, xp.int64)
+    y_pred = xp.astype(X[:, 0] + X[:, 1] > 0, xp.int64)
+    k3_true = xp.astype(X[:, 2] > 0, xp.int64) + xp.astype(X[:, 3] > 0.5, xp.int64)
+    k3_pred = xp.astype(X[:, 2] + 0.3 * X[:, 4] > 0, xp.int64) + xp.astype(X[:, 3] > 0.5, xp.int64)
+    prob = pml.activations.sigmoid(2 * X[:, 0] + X[:, 1])
+    lazy = (pml.metrics.accuracy(y_true, y_pred), pml.metrics.f1(y_true, y_pred), pml.metrics.mcc(y_true, y_pred),
+            pml.metrics.confusion_matrix(k3_true, k3_pred, 3),
+            pml.metrics.f1(k3_true, k3_pred, average="macro", num_classes=3),
+            pml.metrics.log_loss(y_true, prob), pml.metrics.r2(X[:, 0], X[:, 0] + 0.1 * X[:, 1]),
+            pml.metrics.mae(X[:, 0], X[:, 1]))
+    got, records = _run(cluster, lazy)
+    Xn = X.compute()
+    t, pr = (Xn[:, 0] > 0).astype(int), (Xn[:, 0] + Xn[:, 1] > 0).astype(int)
+    kt = (Xn[:, 2] > 0).astype(int) + (Xn[:, 3] > 0.5).astype(int)
+    kp = (Xn[:, 2] + 0.3 * Xn[:, 4] > 0).astype(int) + (Xn[:, 3] > 0.5).astype(int)
+    want = (pml.metrics.accuracy(t, pr), pml.metrics.f1(t, pr), pml.metrics.mcc(t, pr),
+            pml.metrics.confusion_matrix(kt, kp, 3), pml.metrics.f1(kt, kp, average="macro", num_classes=3),
+            pml.metrics.log_loss(t, pml.activations.sigmoid(2 * Xn[:, 0] + Xn[:, 1])),
+            pml.metrics.r2(Xn[:, 0], Xn[:, 0] + 0.1 * Xn[:, 1]), pml.metrics.mae(Xn[:, 0], Xn[:, 1]))
+    assert_close(tuple(got), want, rtol=1e-12)
+    _check_chunkwise(records, _limit(_chunk_bytes(X)), what="metrics")
+
+
+def test_roc_auc_is_exact_but_gathers_the_scores(cluster):
+    """The control: a global sort does not decompose, and the task log sees the gather."""
+    X = _normal(seed=2)
+    xp = pml.get_backend("dask").xp
+    y, s = xp.astype(X[:, 0] > 0, xp.int64), X[:, 0] + X[:, 1]
+    got, records = _run(cluster, pml.metrics.roc_auc(y, s))
+    Xn = X.compute()
+    assert_close(got, pml.metrics.roc_auc((Xn[:, 0] > 0).astype(int), Xn[:, 0] + Xn[:, 1]), rtol=1e-12)
+    with pytest.raises(AssertionError, match="touched"):
+        _check_chunkwise(records, _limit(_chunk_bytes(X)), what="roc_auc")
+    work = [r for r in records if "finalize" not in r[0]]
+    assert max(out + deps for _, out, deps, _ in work) >= N * 8, "expected one task holding every score"
+
+
+def test_pairwise_distances_and_kernels_are_blockwise(cluster):
+    A = _normal(seed=3)
+    B = _normal(n=600, chunk=200, seed=4)
+    D_ = pml.distances.pairwise_euclidean(A, B)
+    K = pml.distances.rbf_kernel(A, B, sigma=2.0)
+    assert D_.chunks == (A.chunks[0], B.chunks[0]) and K.chunks == D_.chunks
+    # nearest neighbour of every row of A: the (n, m) matrix exists only block by block
+    lazy = (pml.get_backend("dask").xp.min(D_, axis=1), K[:7, :9])
+    got, records = _run(cluster, lazy)
+    An, Bn = A.compute(), B.compute()
+    want = (pml.distances.pairwise_euclidean(An, Bn).min(axis=1), pml.distances.rbf_kernel(An, Bn, sigma=2.0)[:7, :9])
+    assert_close(tuple(got), want, rtol=1e-9, atol=1e-12)
+    # The GEMM form contracts [-2a, |a|^2, 1] with [b, 1, |b|^2]: on Dask those are three column
+    # chunks, so each output block is the sum of three partial blocks (four blocks at that task).
+    limit = _limit(_chunk_bytes(A), _chunk_bytes(D_), factor=4)
+    assert limit <= D_.nbytes / 4
+    _check_chunkwise(records, limit, what="pairwise")
+
+
+def test_probability_densities_are_chunkwise(cluster):
+    X = _normal(seed=5)
+    rng = np.random.default_rng(0)
+    mu = rng.normal(size=D)
+    a = rng.normal(size=(D, D))
+    Sigma = a @ a.T / D + np.eye(D)
+    be = pml.get_backend("dask")
+    lazy = (pml.probability.mvn_logpdf(X, be.asarray(mu), be.asarray(Sigma)),
+            pml.probability.gaussian_logpdf(X[:, 0], 0.5, 2.0))
+    assert lazy[0].chunks[0] == X.chunks[0]
+    got, records = _run(cluster, lazy)
+    Xn = X.compute()
+    want = (pml.probability.mvn_logpdf(Xn, mu, Sigma), pml.probability.gaussian_logpdf(Xn[:, 0], 0.5, 2.0))
+    assert_close(tuple(got), want, rtol=1e-11)
+    _check_chunkwise(records, _limit(_chunk_bytes(X)), what="densities")
