@@ -63,7 +63,9 @@ def _safe_sqrt(s, *, xp, keep=None):
     rather than ``where``: NumPy's ``where`` costs several times a multiply
     on large pairwise matrices.)
     """
-    pos = s > 0 if keep is None else (s > 0) & keep
+    pos = ~(s <= 0)  # True for NaN, which must propagate, not become 0
+    if keep is not None:
+        pos = pos & keep
     return xp.sqrt(xp.maximum(s, xp.finfo(s.dtype).smallest_normal)) * xp.astype(pos, s.dtype)
 
 
@@ -111,9 +113,10 @@ def _cholesky(Sigma, name, *, xp):
     ``Sigma`` is symmetrised first, ``(Sigma + Sigma^T)/2`` (exact for a
     symmetric input), so every backend reads the same matrix.  Backends that
     raise on a failed factorisation (NumPy, torch, array-api-strict) have the
-    error re-raised as ``ValueError``; on eager backends that return NaN
-    (CuPy) the factor is checked.  JAX and Dask inputs are not inspected (they
-    may be traced or lazy): a non-PD matrix gives NaN there, as in JAX itself.
+    error re-raised as ``ValueError``; where it returns NaN instead (JAX,
+    CuPy) the factor is checked on concrete inputs.  Traced (``jax.jit``) and
+    lazy (Dask) inputs are not inspected: a non-PD matrix gives NaN there, as
+    in JAX itself.
     """
     S = (Sigma + xp.matrix_transpose(Sigma)) * 0.5
     msg = f"{name} must be symmetric positive definite; its Cholesky factorisation failed"
@@ -248,10 +251,10 @@ def minkowski(a, b, *, p=2):
     m = xp.max(ad, axis=-1)
     if p == math.inf:
         return m
-    pos = m > 0
-    m_safe = xp.where(pos, m, 1.0)
-    s = xp.sum((ad / xp.expand_dims(m_safe, axis=-1)) ** p, axis=-1)  # >= 1 where pos
-    return xp.where(pos, m_safe * xp.where(pos, s, 1.0) ** (1.0 / p), 0.0)
+    nz = m != 0  # (NaN propagates)
+    m_safe = xp.where(nz, m, 1.0)
+    s = xp.sum((ad / xp.expand_dims(m_safe, axis=-1)) ** p, axis=-1)  # >= 1 where nz
+    return xp.where(nz, m_safe * xp.where(nz, s, 1.0) ** (1.0 / p), 0.0)
 
 
 def mahalanobis(a, b, Sigma):
@@ -271,9 +274,9 @@ def mahalanobis(a, b, Sigma):
     Raises
     ------
     ValueError
-        If ``Sigma`` has the wrong shape or, on eager backends (NumPy, torch,
-        CuPy, array-api-strict), is not positive definite.  On JAX and Dask a
-        non-PD ``Sigma`` gives NaN.
+        If ``Sigma`` has the wrong shape or is not positive definite.  The
+        latter is checked on concrete inputs only: under ``jax.jit`` and on
+        Dask a non-PD ``Sigma`` gives NaN.
 
     Notes
     -----
@@ -369,9 +372,9 @@ def _cosine(a, b, *, xp):
     na = _safe_sqrt(xp.sum(a * a, axis=-1), xp=xp)
     nb = _safe_sqrt(xp.sum(b * b, axis=-1), xp=xp)
     denom = na * nb
-    pos = denom > 0
-    s = xp.sum(a * b, axis=-1) / xp.where(pos, denom, 1.0)
-    return xp.clip(xp.where(pos, s, 0.0), -1.0, 1.0)
+    nz = denom != 0  # (NaN propagates)
+    s = xp.sum(a * b, axis=-1) / xp.where(nz, denom, 1.0)
+    return xp.clip(xp.where(nz, s, 0.0), -1.0, 1.0)
 
 
 def cosine_distance(a, b):
@@ -407,16 +410,19 @@ def _sq_distances(A, B, same, *, xp):
 
     The rows are first centred on a common point (distances do not change),
     so the cancellation error of the GEMM form scales with the spread of the
-    data, not with its distance from the origin.  One (n, m) array: the
-    factor -2 goes into the (n, d) operand and NumPy adds the norms in place
-    into the GEMM's output (temporary elision).
+    data, not with its distance from the origin.  The norms ride along in the
+    GEMM itself, :math:`[-2a_i, \|a_i\|^2, 1] \cdot [b_j, 1, \|b_j\|^2]`,
+    so the (n, m) result is written once, by the GEMM, with no elementwise
+    pass over it.
     """
     c = xp.mean(A, axis=0) if same else (xp.mean(A, axis=0) + xp.mean(B, axis=0)) * 0.5
     A = A - c
     B = A if same else B - c
-    a2 = xp.sum(A * A, axis=1)
-    b2 = a2 if same else xp.sum(B * B, axis=1)
-    return ((A * -2.0) @ xp.matrix_transpose(B) + a2[:, None]) + b2[None, :]
+    a2 = xp.sum(A * A, axis=1, keepdims=True)
+    b2 = a2 if same else xp.sum(B * B, axis=1, keepdims=True)
+    left = xp.concat([A * -2.0, a2, xp.ones_like(a2)], axis=1)
+    right = xp.concat([B, xp.ones_like(b2), b2], axis=1)
+    return left @ xp.matrix_transpose(right)
 
 
 def _clamped_sq_distances(A, B, same, *, xp):
@@ -455,8 +461,9 @@ def pairwise_euclidean(A, B=None, *, squared=False):
     :math:`c` the centre of the data, not :math:`\epsilon \max_i\|a_i\|^2`.
     The gradient at a zero distance is 0 (never NaN).
 
-    Memory: about three (n, m) floating arrays at peak, the result included,
-    plus (n, m) boolean masks; never an (n, m, d) array.
+    Memory: three (n, m) floating arrays at peak, the result included (four
+    on backends without NumPy's reuse of temporaries), plus an (n, m)
+    boolean mask; never an (n, m, d) array.
 
     Examples
     --------
@@ -513,7 +520,7 @@ def pairwise_manhattan(A, B=None):
 
 def _unit_rows(X, *, xp):
     norms = _safe_sqrt(xp.sum(X * X, axis=1), xp=xp)
-    return X / xp.where(norms > 0, norms, 1.0)[:, None]
+    return X / xp.where(norms != 0, norms, 1.0)[:, None]
 
 
 def pairwise_cosine_similarity(A, B=None):
@@ -622,7 +629,7 @@ def rbf_kernel(A, B=None, *, sigma=1.0):
        \qquad \frac{\partial K_{ij}}{\partial a_i} = -\frac{K_{ij}}{\sigma^2}(a_i - b_j)
 
     The squared distances are :func:`pairwise_euclidean`'s (GEMM form,
-    clamped at 0).  Memory: the result plus about two (n, m) temporaries.
+    clamped at 0).  Memory: at most three (n, m) arrays at peak, the result included.
     """
     check_positive(sigma, "sigma")
     xp, A, B, same = _matrix_pair(A, B)

@@ -10,8 +10,8 @@ runs under ``jax.jit``, ``jax.grad`` and ``jax.vmap``.  Conventions:
   gradient is finite.  A zero in ``q`` where ``p > 0`` gives ``inf``.
 - Results are in nats; ``base=2`` gives bits.
 - Probabilities are checked (non-negative, at most 1 where that applies) on
-  eager inputs (NumPy, torch, CuPy, array-api-strict); traced or lazy inputs
-  (JAX, Dask) are not inspected.
+  concrete inputs (NumPy, torch, CuPy, array-api-strict, eager JAX); traced
+  (``jax.jit``, ``jax.grad``) and lazy (Dask) inputs are not inspected.
 
 ``probability.kl_divergence(p, q)`` is the divergence of two distributions
 (as ``scipy.stats.entropy(p, q)``); the loss of the same name,
@@ -74,7 +74,7 @@ def _check_broadcastable(sa, sb, name_a, name_b):
 
 
 def _check_range(x, name, xp, *, upper=None):
-    """``x >= 0`` (and ``<= upper``), checked only on eager inputs; NaN passes through."""
+    """``x >= 0`` (and ``<= upper``), checked only on concrete inputs; NaN passes through."""
     if not is_concrete(x):
         return
     bad = x < 0 if upper is None else (x < 0) | (x > upper)
@@ -164,7 +164,7 @@ def gaussian_pdf(x, mu=0.0, sigma=1.0):
     Raises
     ------
     ValueError
-        If ``sigma <= 0`` (a Python number, or an eager array).
+        If ``sigma <= 0`` (a Python number, or a concrete array).
 
     Notes
     -----
@@ -200,7 +200,7 @@ def gaussian_logpdf(x, mu=0.0, sigma=1.0):
     Raises
     ------
     ValueError
-        If ``sigma <= 0`` (a Python number, or an eager array).
+        If ``sigma <= 0`` (a Python number, or a concrete array).
 
     Notes
     -----
@@ -242,7 +242,8 @@ def mvn_logpdf(x, mu, Sigma):
     ------
     ValueError
         If the shapes do not match, or ``Sigma`` is not positive definite
-        (eager backends; on JAX and Dask the result is NaN).
+        (checked on concrete inputs; under ``jax.jit`` and on Dask the result
+        is NaN).
 
     Notes
     -----
@@ -265,7 +266,9 @@ def mvn_logpdf(x, mu, Sigma):
     check_nonempty(x, "x")
     d = x.shape[-1]
     if tuple(mu.shape) not in ((d,), tuple(x.shape)):
-        raise ValueError(f"mu must have shape ({d},) or the shape of x {tuple(x.shape)}; got {tuple(mu.shape)}")
+        raise ValueError(
+            f"mu must have shape ({d},) or the shape of x {tuple(x.shape)}; got {tuple(mu.shape)}"
+        )
     _check_covariance(Sigma, d, "Sigma")
     L = _cholesky(Sigma, "Sigma", xp=xp)
     diff = x - mu
@@ -350,7 +353,7 @@ def entropy(p, *, base=None, axis=-1):
     Raises
     ------
     ValueError
-        If ``p`` has negative entries (eager inputs) or ``base`` is invalid.
+        If ``p`` has negative entries (concrete inputs) or ``base`` is invalid.
 
     Notes
     -----
@@ -397,9 +400,9 @@ def cross_entropy(p, q, *, base=None, axis=-1):
     """
     _check_base(base)
     xp, p, q = _distribution_pair(p, q)
-    pos = q > 0
-    t = p * xp.log(xp.where(pos, q, 1.0))
-    t = xp.where(p == 0, 0.0, xp.where(pos, t, -math.inf))
+    zero = q == 0
+    t = p * xp.log(xp.where(zero, 1.0, q))
+    t = xp.where(p == 0, 0.0, xp.where(zero, -math.inf, t))
     return _in_base(-xp.sum(t, axis=axis), base)
 
 
@@ -551,7 +554,7 @@ def bernoulli_logpmf(x, p):
     Raises
     ------
     ValueError
-        If ``p`` is outside [0, 1] or ``x`` outside {0, 1} (eager inputs).
+        If ``p`` is outside [0, 1] or ``x`` outside {0, 1} (concrete inputs).
 
     Notes
     -----
@@ -568,10 +571,12 @@ def bernoulli_logpmf(x, p):
     _check_range(p, "p", xp, upper=1)
     one = x if xp.isdtype(x.dtype, "bool") else x == 1
     if is_concrete(x) and not xp.isdtype(x.dtype, "bool") and bool(xp.any(~(one | (x == 0)))):
-        raise ValueError(f"x must hold outcomes 0 or 1; got values in [{float(xp.min(x))}, {float(xp.max(x))}]")
-    pos, below = p > 0, p < 1
-    log_p = xp.where(pos, xp.log(xp.where(pos, p, 1.0)), -math.inf)
-    log_q = xp.where(below, xp.log1p(-xp.where(below, p, 0.0)), -math.inf)
+        raise ValueError(
+            f"x must hold outcomes 0 or 1; got values in [{float(xp.min(x))}, {float(xp.max(x))}]"
+        )
+    p0, p1 = p == 0, p == 1  # (NaN propagates)
+    log_p = xp.where(p0, -math.inf, xp.log(xp.where(p0, 1.0, p)))
+    log_q = xp.where(p1, -math.inf, xp.log1p(-xp.where(p1, 0.0, p)))
     return xp.where(one, log_p, log_q)
 
 
@@ -596,7 +601,7 @@ def categorical_logpmf(x, p):
     TypeError
         If ``x`` is not an integer array.
     ValueError
-        If ``x`` is out of range or ``p`` outside [0, 1] (eager inputs).
+        If ``x`` is out of range or ``p`` outside [0, 1] (concrete inputs).
 
     Notes
     -----
@@ -616,5 +621,5 @@ def categorical_logpmf(x, p):
     _check_range(p, "p", xp, upper=1)
     onehot = xp.expand_dims(x, axis=-1) == xp.arange(k, dtype=x.dtype, device=device_of(p))
     sel = xp.sum(xp.where(onehot, p, 0.0), axis=-1)
-    pos = sel > 0
-    return xp.where(pos, xp.log(xp.where(pos, sel, 1.0)), -math.inf)
+    zero = sel == 0
+    return xp.where(zero, -math.inf, xp.log(xp.where(zero, 1.0, sel)))
