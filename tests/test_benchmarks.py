@@ -145,10 +145,13 @@ def test_malloc_env_reexec(monkeypatch):
 
 def test_harness_medians_and_memory():
     timer = _harness.Timer(repeats=3, min_repeats=3, budget_s=0.01, batch_s=0.001)
-    t_a, t_b, reps, out_a, out_b = _harness.measure_pair(
-        lambda: np.ones(10), lambda: np.zeros(10), sync_ours=lambda x: x, sync_ref=lambda x: x, timer=timer)
-    assert reps == 3 and t_a > 0 and t_b > 0
-    assert out_a.sum() == 10 and out_b.sum() == 0
+    t_a, t_b, reps, verdict = _harness.measure_pair(
+        lambda: np.ones(10), lambda: np.zeros(10), sync_ours=lambda x: x, sync_ref=lambda x: x, timer=timer,
+        check=lambda a, b: float(a.sum() - b.sum()))
+    assert reps == 3 and t_a > 0 and t_b > 0 and verdict == 10.0
+    *_, verdict = _harness.measure_pair(lambda: 1, lambda: 2, sync_ours=lambda x: x, sync_ref=lambda x: x,
+                                        timer=timer, check=lambda a, b: 1 / 0)
+    assert isinstance(verdict, ZeroDivisionError)
     peak = _harness.peak_memory(lambda: np.ones(10**6) * 2, lambda x: x, "numpy")
     assert 8 * 10**6 <= peak <= 3 * 8 * 10**6
     assert _harness.peak_memory(lambda: 1, lambda x: x, "something-else") is None

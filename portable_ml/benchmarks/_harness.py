@@ -88,18 +88,27 @@ def _sample(fn, sync, number):
     return (_clock() - t0) / number
 
 
-def measure_pair(ours, ref, *, sync_ours, sync_ref, timer):
-    """Median seconds per call of ``ours`` and ``ref``, and the repeat count.
+def measure_pair(ours, ref, *, sync_ours, sync_ref, timer, check=None):
+    """Median seconds per call of ``ours`` and ``ref``, the repeat count, and the check's verdict.
 
     Both are zero-argument callables; ``sync_*`` wait for a result to be
-    ready.  The outputs of the first (warm-up) call of each are returned too,
-    for the correctness check.
+    ready.  ``check(out_ours, out_ref)``, if given, compares the outputs of
+    the warm-up calls (its return value, or the exception it raised, is the
+    fourth item); the outputs are dropped before the timing starts, so they
+    do not add to the memory the timed calls run in.
     """
     t0 = _clock()
     out_ours = sync_ours(ours())
     t1 = _clock()
     out_ref = sync_ref(ref())
     t2 = _clock()
+    verdict = None
+    if check is not None:
+        try:
+            verdict = check(out_ours, out_ref)
+        except Exception as exc:  # noqa: BLE001 - reported by the caller
+            verdict = exc
+    del out_ours, out_ref
     # a slow warm-up call is estimate enough (it can only overestimate: compilation);
     # a fast one is timed once more, warm
     est_ours = t1 - t0 if t1 - t0 > _SLOW else _sample(ours, sync_ours, 1)
@@ -110,7 +119,7 @@ def measure_pair(ours, ref, *, sync_ours, sync_ref, timer):
     for _ in range(repeats):
         t_ours.append(_sample(ours, sync_ours, n_ours))
         t_ref.append(_sample(ref, sync_ref, n_ref))
-    return statistics.median(t_ours), statistics.median(t_ref), repeats, out_ours, out_ref
+    return statistics.median(t_ours), statistics.median(t_ref), repeats, verdict
 
 
 def peak_memory(fn, sync, backend):

@@ -111,8 +111,8 @@ def run_case(case, ctx, timer, *, memory=True):
     sync_ours = pair.sync_ours or ctx.sync
     sync_ref = pair.sync_ref or _identity
     try:
-        t_ours, t_ref, res.repeats, out_ours, out_ref = measure_pair(
-            pair.ours, pair.ref, sync_ours=sync_ours, sync_ref=sync_ref, timer=timer)
+        t_ours, t_ref, res.repeats, verdict = measure_pair(
+            pair.ours, pair.ref, sync_ours=sync_ours, sync_ref=sync_ref, timer=timer, check=pair.check)
     except Exception as exc:  # noqa: BLE001
         res.status, res.note = "error", _short_error(exc)
         return res
@@ -122,17 +122,14 @@ def run_case(case, ctx, timer, *, memory=True):
     if pair.bytes and t_ours > 0:
         res.gbps = pair.bytes / t_ours / 1e9
     notes = []
-    if pair.check is not None:
-        try:
-            res.max_err = float(pair.check(out_ours, out_ref))
-        except Exception as exc:  # noqa: BLE001
+    if isinstance(verdict, Exception):
+        res.status = "mismatch"
+        notes.append(f"check failed: {_short_error(verdict)}")
+    elif verdict is not None:
+        res.max_err = float(verdict)
+        if not res.max_err <= pair.tol:
             res.status = "mismatch"
-            notes.append(f"check failed: {_short_error(exc)}")
-        else:
-            if not res.max_err <= pair.tol:
-                res.status = "mismatch"
-                notes.append(f"results differ: error {res.max_err:.2g} > tolerance {pair.tol:.0e}")
-    del out_ours, out_ref
+            notes.append(f"results differ: error {res.max_err:.2g} > tolerance {pair.tol:.0e}")
     kind = _memory_kind(ctx.backend)
     if memory and pair.memory and kind is not None:
         try:
