@@ -18,6 +18,7 @@ import math
 from typing import NamedTuple
 
 from .._xp import array_namespace, check_positive, device_of
+from ..backend import backend_of
 from ..distances import pairwise_euclidean
 from ._base import Estimator, NotFittedError, check_X, compiled, is_true, rng_for, settle, warn_not_converged
 
@@ -127,6 +128,8 @@ def kmeans_plusplus(X, n_clusters, rng, *, n_local_trials=None):
     previous one); every step is vectorised over the samples.
     """
     xp = array_namespace(X)
+    if rng.backend.name != backend_of(X):
+        raise TypeError(f"rng must draw on X's backend ({backend_of(X)}); got a generator of {rng.backend.name}")
     n = X.shape[0]
     T = n_local_trials if n_local_trials is not None else 2 + int(math.log(n_clusters))
     dev = device_of(X)

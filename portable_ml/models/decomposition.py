@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .._xp import array_namespace, device_of
-from ._base import Estimator, NotFittedError, check_X
+from ._base import Estimator, NotFittedError, check_X, compiled
 
 __all__ = ["PCA", "PCAResult", "pca_fit", "thin_svd"]
 
@@ -126,7 +126,7 @@ class PCA(Estimator):
         n, d = X.shape
         if n < 2:
             raise ValueError(f"PCA needs at least 2 samples; got n_samples={n}")
-        res = pca_fit(X)
+        res = compiled(pca_fit, xp)(X)
         r = min(n, d)
         ratio = res.explained_variance / xp.sum(res.explained_variance)
         k = self._n_keep(ratio, r)

@@ -28,7 +28,7 @@ import math
 from typing import NamedTuple
 
 from .._xp import array_namespace, check_positive, device_of
-from ._base import ClassifierMixin, Estimator, check_X_y, encode_labels, softmax_rows
+from ._base import ClassifierMixin, Estimator, check_X_y, compiled, encode_labels, softmax_rows
 from .decomposition import thin_svd
 
 __all__ = ["LinearDiscriminantAnalysis", "LDAResult", "lda_fit"]
@@ -146,7 +146,7 @@ class LinearDiscriminantAnalysis(ClassifierMixin, Estimator):
             if not bool(xp.all(priors > 0)):
                 raise ValueError("priors must be positive")
             priors = priors / xp.sum(priors)
-        res = lda_fit(X, Y, priors, tol=float(self.tol))
+        res = compiled(lda_fit, xp)(X, Y, priors, tol=float(self.tol))
         self.classes_ = classes
         self.priors_ = priors
         self.means_ = res.means

@@ -276,9 +276,9 @@ class LinearRegression(_LinearModel):
         Xc, Yc, x_mean, y_mean, squeeze, xp = self._prepare(X, y)
         self.n_iter_ = None
         if self.solver == "lstsq":
-            W = lstsq_solve(Xc, Yc)
+            W = compiled(lstsq_solve, xp)(Xc, Yc)
         elif self.solver == "normal":
-            W = normal_equations_solve(Xc, Yc)
+            W = compiled(normal_equations_solve, xp)(Xc, Yc)
         else:
             W = self._fit_gd(Xc, Yc, xp)
         self._set_coef(W, x_mean, y_mean, squeeze)
@@ -331,7 +331,7 @@ class Ridge(_LinearModel):
         """Fit on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or (n_samples, n_targets)."""
         check_positive(self.alpha, "alpha", strict=False)
         Xc, Yc, x_mean, y_mean, squeeze, xp = self._prepare(X, y)
-        W = ridge_solve(Xc, Yc, float(self.alpha))
+        W = compiled(ridge_solve, xp)(Xc, Yc, float(self.alpha))
         self._set_coef(W, x_mean, y_mean, squeeze)
         return self
 

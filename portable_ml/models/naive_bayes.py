@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from .._numerics import logsumexp
 from .._xp import array_namespace, check_positive, device_of
-from ._base import ClassifierMixin, Estimator, check_X_y, encode_labels
+from ._base import ClassifierMixin, Estimator, check_X_y, compiled, encode_labels
 
 __all__ = ["GaussianNB", "GaussianNBResult", "gaussian_nb_fit", "gaussian_nb_joint_log_likelihood"]
 
@@ -105,7 +105,7 @@ class GaussianNB(ClassifierMixin, Estimator):
         check_positive(self.var_smoothing, "var_smoothing", strict=False)
         X, y, xp = check_X_y(X, y, y_numeric=False)
         classes, Y = encode_labels(y, xp, X.dtype, min_classes=1)
-        res = gaussian_nb_fit(X, Y, var_smoothing=float(self.var_smoothing))
+        res = compiled(gaussian_nb_fit, xp)(X, Y, var_smoothing=float(self.var_smoothing))
         k = Y.shape[1]
         if self.priors is None:
             prior = res.class_count / X.shape[0]

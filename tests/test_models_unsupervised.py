@@ -1,0 +1,141 @@
+"""KMeans and PCA against scikit-learn, on every backend."""
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans as SkKMeans
+from sklearn.decomposition import PCA as SkPCA
+from sklearn.metrics import adjusted_rand_score
+
+import portable_ml as pml
+from portable_ml import models as M
+from portable_ml.testing import assert_close, dtype_name
+
+from .helpers import place
+from .test_models_common import assert_fitted_on, blobs, torch_single_thread  # noqa: F401
+
+
+# ------------------------------------------------------------------ KMeans
+def test_kmeans_partition_and_inertia_match_sklearn(backend, float_dtype):
+    name = dtype_name(float_dtype)
+    X, y = blobs(n=150, d=3, k=4, seed=1, spread=10.0)
+    Xb = place(backend, X, dtype=name)
+    m = M.KMeans(n_clusters=4, seed=0).fit(Xb)
+    ref = SkKMeans(4, n_init=1, random_state=0).fit(X)
+    assert_fitted_on(m, backend, float_dtype)
+    labels = backend.to_numpy(m.labels_)
+    assert adjusted_rand_score(ref.labels_, labels) == 1.0
+    assert adjusted_rand_score(y, labels) == 1.0
+    rtol = 1e-10 if name == "float64" else 1e-5
+    assert_close(m.inertia_, np.float64(ref.inertia_), rtol=rtol)
+    # the same centres up to the label permutation
+    perm = [int(np.bincount(labels[ref.labels_ == j]).argmax()) for j in range(4)]
+    assert_close(backend.to_numpy(m.cluster_centers_)[perm], ref.cluster_centers_, rtol=rtol, atol=rtol)
+    assert 1 <= m.n_iter_ < 20
+    np.testing.assert_array_equal(backend.to_numpy(m.predict(Xb)), labels)
+    D = backend.to_numpy(m.transform(Xb))
+    want = np.linalg.norm(X[:, None, :] - backend.to_numpy(m.cluster_centers_)[None].astype(np.float64), axis=-1)
+    assert_close(D, want, rtol=10 * rtol, atol=10 * rtol)
+    assert_close(m.score(Xb), -np.float64(ref.inertia_), rtol=rtol)
+
+
+def test_kmeans_same_seed_same_result_on_every_backend(backend):
+    X, _ = blobs(n=120, d=2, k=3, seed=2, spread=3.0)
+    m = M.KMeans(n_clusters=3, seed=42).fit(place(backend, X))
+    ref = M.KMeans(n_clusters=3, seed=42).fit(X)
+    np.testing.assert_array_equal(backend.to_numpy(m.labels_), ref.labels_)
+    assert_close(m.cluster_centers_, ref.cluster_centers_, rtol=1e-10, atol=1e-12)
+    assert m.n_iter_ == ref.n_iter_
+
+
+def test_kmeans_init_options(backend):
+    X, y = blobs(n=90, d=2, k=3, seed=3)
+    Xb = place(backend, X)
+    for init, n_init in [("random", 3), ("k-means++", 2)]:
+        m = M.KMeans(n_clusters=3, init=init, n_init=n_init, seed=1).fit(Xb)
+        assert adjusted_rand_score(y, backend.to_numpy(m.labels_)) == 1.0
+    centres = np.stack([X[y == j].mean(0) for j in range(3)])
+    m = M.KMeans(n_clusters=3, init=place(backend, centres)).fit(Xb)
+    np.testing.assert_array_equal(backend.to_numpy(m.labels_), y)  # starts at the answer
+    assert m.n_iter_ == 1
+    assert_close(m.cluster_centers_, centres, rtol=1e-12, atol=1e-12)
+
+
+def test_kmeans_empty_cluster_is_relocated_to_the_farthest_sample(backend):
+    X, y = blobs(n=60, d=2, k=3, seed=4)
+    Xb = place(backend, X)
+    # two centres inside blob 0, one absurdly far away: it gets no sample and must move
+    c0 = X[y == 0].mean(0)
+    init = np.stack([c0, c0 + 0.01, np.array([1e3, 1e3])])
+    res = M.lloyd_step(Xb, place(backend, init))
+    d2 = ((X[:, None, :] - init[None]) ** 2).sum(-1)
+    assert not (backend.to_numpy(res.labels) == 2).any()
+    farthest = X[np.argmax(d2.min(1))]
+    assert_close(res.centers[2, :], farthest, rtol=1e-12)
+    m = M.KMeans(n_clusters=3, init=place(backend, init)).fit(Xb)
+    assert adjusted_rand_score(y, backend.to_numpy(m.labels_)) == 1.0
+    assert np.bincount(backend.to_numpy(m.labels_), minlength=3).min() > 0
+
+
+def test_kmeans_plusplus_picks_distinct_samples(backend):
+    X, _ = blobs(n=50, d=2, k=5, seed=5)
+    C = backend.to_numpy(M.kmeans_plusplus(place(backend, X), 5, backend.rng(0)))
+    assert C.shape == (5, 2)
+    hits = [np.flatnonzero((X == c).all(1)) for c in C]
+    assert all(len(h) == 1 for h in hits) and len({int(h[0]) for h in hits}) == 5
+    C2 = M.kmeans_plusplus(X, 5, pml.get_backend("numpy").rng(0))
+    np.testing.assert_array_equal(C, C2)  # host draws: the same seeding everywhere
+    if backend.name != "numpy":
+        with pytest.raises(TypeError, match="rng must draw on X's backend"):
+            M.kmeans_plusplus(place(backend, X), 5, pml.get_backend("numpy").rng(0))
+
+
+# ------------------------------------------------------------------ PCA
+def _pca_data(n=60, d=5, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)) @ np.diag([4.0, 2.5, 1.5, 0.7, 0.2]) @ np.linalg.qr(rng.normal(size=(d, d)))[0] + 3
+
+
+def test_pca_matches_sklearn(backend, float_dtype):
+    name = dtype_name(float_dtype)
+    tol = {"float64": dict(rtol=1e-9, atol=1e-10), "float32": dict(rtol=2e-4, atol=2e-4)}[name]
+    X = _pca_data()
+    Xb = place(backend, X, dtype=name)
+    for kwargs in ({"n_components": 3}, {"n_components": 2, "whiten": True}, {}):
+        m = M.PCA(**kwargs).fit(Xb)
+        ref = SkPCA(**kwargs).fit(X)
+        assert_fitted_on(m, backend, float_dtype)
+        for attr in ("components_", "explained_variance_", "explained_variance_ratio_", "singular_values_",
+                     "mean_", "noise_variance_"):
+            assert_close(getattr(m, attr), getattr(ref, attr), **tol, err_msg=f"{kwargs} {attr}")
+        assert m.n_components_ == ref.n_components_
+        Z = m.transform(Xb)
+        assert_close(Z, ref.transform(X), **tol, err_msg=f"{kwargs} transform")
+        assert_close(m.inverse_transform(Z), ref.inverse_transform(ref.transform(X)), **tol)
+        # components are sign-normalised: the largest-magnitude entry of each is positive
+        comp = backend.to_numpy(m.components_)
+        assert (comp[np.arange(comp.shape[0]), np.abs(comp).argmax(1)] > 0).all()
+
+
+def test_pca_full_rank_round_trip_and_variance_fraction(backend):
+    X = _pca_data()
+    Xb = place(backend, X)
+    m = M.PCA().fit(Xb)
+    assert_close(m.inverse_transform(m.transform(Xb)), X, rtol=1e-10, atol=1e-10)
+    assert_close(backend.xp.sum(m.explained_variance_ratio_), np.float64(1.0), rtol=1e-12)
+    frac = M.PCA(n_components=0.9).fit(Xb)
+    assert frac.n_components_ == SkPCA(n_components=0.9).fit(X).n_components_
+
+
+@pytest.mark.skip_backends(dask="Dask factors only tall-and-skinny arrays (n_samples >= n_features)")
+def test_pca_wide_data(backend):
+    X = _pca_data(n=4, d=5, seed=1)
+    m = M.PCA().fit(place(backend, X))
+    ref = SkPCA().fit(X)
+    assert m.n_components_ == 4
+    assert_close(m.explained_variance_, ref.explained_variance_, rtol=1e-9, atol=1e-10)
+    assert_close(backend.xp.abs(m.components_[:3, :]), np.abs(ref.components_[:3]), rtol=1e-8, atol=1e-9)
+
+
+def test_pca_needs_two_samples(backend):
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        M.PCA().fit(place(backend, np.ones((1, 3))))
