@@ -49,4 +49,8 @@ tail -n 3 gpu-test.log
   echo '```'
 } > gpu-report.md
 echo "wrote gpu-report.md"
+
+# The benchmark suite's quick set on the GPU backends (GB/s of the elementwise formulas, ratios).
+portable-ml bench --quick --backends cupy,jax,numpy --dtype float32 --markdown gpu-bench.md || status=$?
+echo "wrote gpu-bench.md"
 exit "$status"
