@@ -60,7 +60,8 @@ EXCLUDED = {
     # estimators and their errors
     **{f"models.{n}": _HOST_ESTIMATOR for n in ("LinearRegression", "Ridge", "Lasso", "ElasticNet",
                                                 "LogisticRegression", "SoftmaxRegression", "KMeans", "PCA",
-                                                "LinearDiscriminantAnalysis", "GaussianNB")},
+                                                "LinearDiscriminantAnalysis", "GaussianNB", "MLPClassifier",
+                                                "MLPRegressor")},
     "models.NotFittedError": "an exception type",
     "models.ConvergenceWarning": "a warning type",
     "models.kmeans_plusplus": "k-means++ seeding draws from a pml.random.Generator on the host (like the "

@@ -6,7 +6,6 @@ errors for bad input and for use before ``fit``.  Also the shared fixture and
 helpers of the other ``test_models_*`` files.
 """
 
-import sys
 import warnings
 
 import numpy as np
@@ -15,16 +14,21 @@ import pytest
 from portable_ml import models as M
 from portable_ml.backend import backend_of
 from portable_ml.testing import dtype_name
+from portable_ml.tree import tree_leaves_with_path
 
 from .helpers import other_device, place
 
 
 # ------------------------------------------------------------------ shared by the model tests
 @pytest.fixture(autouse=True, scope="module")
-def torch_single_thread():
+def torch_single_thread(request):
     """Tiny matrices on 2 shared cores: torch's thread pool only adds sync overhead (ms per op)."""
-    torch = sys.modules.get("torch")
-    if torch is None:
+    if "torch" not in getattr(request.config, "_pml_backends", ()):
+        yield
+        return
+    try:
+        import torch
+    except ImportError:
         yield
         return
     before = torch.get_num_threads()
@@ -34,9 +38,14 @@ def torch_single_thread():
 
 
 def fitted_arrays(model):
-    """The fitted array attributes (public names ending in ``_``)."""
-    return {k: v for k, v in vars(model).items()
-            if k.endswith("_") and not k.startswith("_") and backend_of(v) is not None}
+    """The fitted array attributes (public names ending in ``_``; pytrees of arrays walked)."""
+    out = {}
+    for k, v in vars(model).items():
+        if k.endswith("_") and not k.startswith("_") and (isinstance(v, (list, tuple, dict)) or backend_of(v)):
+            for path, leaf in tree_leaves_with_path(v):
+                if backend_of(leaf) is not None:
+                    out[f"{k}/{path}" if path else k] = leaf
+    return out
 
 
 def assert_fitted_on(model, backend, dtype=None):
@@ -84,6 +93,8 @@ def _estimators():
         (M.PCA(n_components=2), Xc, None),
         (M.LinearDiscriminantAnalysis(), Xc, yc),
         (M.GaussianNB(), Xc, yc),
+        (M.MLPClassifier(hidden_layer_sizes=(8,), epochs=2, seed=0), Xc, yc),
+        (M.MLPRegressor(hidden_layer_sizes=(8,), epochs=2, seed=0), Xr, yr),
     ]
 
 

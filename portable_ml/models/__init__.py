@@ -38,13 +38,14 @@ from .logistic import (
     softmax_newton_step,
     softmax_objective,
 )
+from .mlp import MLPClassifier, MLPRegressor, mlp_train_step
 from .naive_bayes import GaussianNB, GaussianNBResult, gaussian_nb_fit, gaussian_nb_joint_log_likelihood
 
 __all__ = [
     # estimators
     "LinearRegression", "Ridge", "Lasso", "ElasticNet",
     "LogisticRegression", "SoftmaxRegression",
-    "KMeans", "PCA", "LinearDiscriminantAnalysis", "GaussianNB",
+    "KMeans", "PCA", "LinearDiscriminantAnalysis", "GaussianNB", "MLPClassifier", "MLPRegressor",
     # errors and warnings
     "NotFittedError", "ConvergenceWarning",
     # pure numeric cores
@@ -56,4 +57,5 @@ __all__ = [
     "LloydResult", "lloyd_step", "kmeans_plusplus",
     "PCAResult", "pca_fit", "LDAResult", "lda_fit",
     "GaussianNBResult", "gaussian_nb_fit", "gaussian_nb_joint_log_likelihood",
+    "mlp_train_step",
 ]

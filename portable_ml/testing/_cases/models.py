@@ -96,6 +96,27 @@ def _nb_jll_args(r):
     return X, theta, positive(r, 3, 3, low=0.5, high=2.0), np.log(Y.mean(axis=0)), X.mean(axis=0)
 
 
+_NET = {}
+
+
+def _mlp_step(W1, b1, W2, b2, X, Y, *, alpha):
+    """Two steps of SGD with momentum on a fixed softmax network (the second uses the momentum)."""
+    from ... import optimizers
+    from ...nn import MLP
+
+    net = _NET.setdefault("net", MLP([3, 4, 3], activation="tanh", output="softmax"))
+    opt = _NET.setdefault("opt", optimizers.sgd(0.1, momentum=0.9))
+    params = [{"W": W1, "b": b1}, {"W": W2, "b": b2}]
+    state = opt.init(params)
+    params, state, _ = m.mlp_train_step(params, state, X, Y, net=net, optimizer=opt, alpha=alpha)
+    return m.mlp_train_step(params, state, X, Y, net=net, optimizer=opt, alpha=alpha)
+
+
+def _mlp_args(r):
+    X, Y = _classes(r, n=10)
+    return normal(r, 3, 4, scale=0.5), normal(r, 4, scale=0.1), normal(r, 4, 3, scale=0.5), normal(r, 3, scale=0.1), X, Y
+
+
 CASES = [
     Case("models.lstsq_solve", m.lstsq_solve, lambda r: _design(r), grad_argnums=(0, 1)),
     Case("models.normal_equations_solve", m.normal_equations_solve, lambda r: _design(r), grad_argnums=(0, 1)),
@@ -122,6 +143,7 @@ CASES = [
     Case("models.pca_fit", m.pca_fit, lambda r: (normal(r, 10, 4) @ np.diag([3.0, 2.0, 1.0, 0.5]),),
          grad_argnums=(0,), rtol=_F32),
     Case("models.lda_fit", m.lda_fit, _lda_args, grad_argnums=(0,), rtol=_F32),
+    Case("models.mlp_train_step", _mlp_step, _mlp_args, kwargs={"alpha": 0.01}, grad_argnums=(0, 4), rtol=_F32),
     Case("models.gaussian_nb_fit", m.gaussian_nb_fit, lambda r: _classes(r), grad_argnums=(0,)),
     Case("models.gaussian_nb_joint_log_likelihood", m.gaussian_nb_joint_log_likelihood, _nb_jll_args,
          grad_argnums=(0, 1, 2), rtol=_F32),

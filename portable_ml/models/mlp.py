@@ -1,0 +1,339 @@
+r"""Multi-layer perceptron estimators, trained by mini-batch gradient descent.
+
+The network is :class:`portable_ml.nn.MLP` (analytic backprop, so training
+needs no autodiff framework); the update is any :mod:`portable_ml.optimizers`
+transformation.  One training step is the pure function
+:func:`mlp_train_step`:
+
+.. math::
+    (L, g) = \texttt{net.loss\_and\_grads}(\theta, X_B, Y_B),\qquad
+    g_W \mathrel{+}= \alpha W,\qquad
+    (u, s) = \texttt{optimizer.update}(g, s, \theta),\qquad \theta \leftarrow \theta + u
+
+On JAX, ``fit`` calls it jitted.  Every epoch visits the samples in a fresh
+order drawn from :mod:`portable_ml.random` (the same order on every backend
+for a seed).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .._numerics import sigmoid
+from .._xp import array_namespace, check_positive, device_of
+from ._base import (
+    ClassifierMixin,
+    Estimator,
+    RegressorMixin,
+    check_X_y,
+    compiled,
+    compute_small,
+    encode_labels,
+    rng_for,
+    softmax_rows,
+)
+
+__all__ = ["MLPClassifier", "MLPRegressor", "mlp_train_step"]
+
+
+def mlp_train_step(params, opt_state, X, Y, *, net, optimizer, alpha=0.0):
+    r"""One mini-batch step: loss and gradients by backprop, then the optimizer's update.
+
+    Parameters
+    ----------
+    params : list of dict
+        ``net``'s parameters (``[{"W": ..., "b": ...}, ...]``).
+    opt_state : pytree
+        ``optimizer``'s state for ``params``.
+    X : array of shape (batch, d_in)
+    Y : array of shape (batch, d_out)
+        Targets in the output's shape (see :meth:`portable_ml.nn.MLP.loss_and_grads`).
+    net : portable_ml.nn.MLP
+    optimizer : portable_ml.optimizers.GradientTransformation
+    alpha : float
+        L2 penalty :math:`\tfrac\alpha2\sum_l\|W_l\|^2` on the weights (not the biases).
+
+    Returns
+    -------
+    params, opt_state, loss
+        The updated parameters and state, and the (unpenalised) batch loss
+        at the parameters before the step, a 0-d array.
+    """
+    from ..optimizers import apply_updates
+
+    loss, grads = net.loss_and_grads(params, X, Y)
+    if alpha:
+        grads = [{"W": g["W"] + alpha * p["W"], "b": g["b"]} for g, p in zip(grads, params)]
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return apply_updates(params, updates), opt_state, loss
+
+
+def _train_batch(params, opt_state, total, X, Y, idx, *, net, optimizer, alpha):
+    """Gather the batch ``idx`` and take one step; ``total`` accumulates the batch losses times sizes."""
+    xp = array_namespace(X, Y, idx)
+    params, opt_state, loss = mlp_train_step(params, opt_state, xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0),
+                                             net=net, optimizer=optimizer, alpha=alpha)
+    return params, opt_state, total + loss * idx.shape[0]
+
+
+class _Progress:
+    """Per-epoch progress: a tqdm bar if tqdm is installed, else plain lines (about ten per fit)."""
+
+    def __init__(self, total, name, enabled):
+        self.total, self.name, self.enabled = total, name, enabled
+        self.bar = None
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(total=total, desc=name, unit="epoch")
+
+    def update(self, epoch, loss, val=None):
+        if not self.enabled:
+            return
+        info = {"loss": f"{loss:.4g}"} | ({} if val is None else {"val_loss": f"{val:.4g}"})
+        if self.bar is not None:
+            self.bar.set_postfix(info)
+            self.bar.update(1)
+        elif epoch == 1 or epoch == self.total or epoch % max(1, self.total // 10) == 0:
+            print(f"{self.name}: epoch {epoch}/{self.total} " + " ".join(f"{k} {v}" for k, v in info.items()),
+                  file=sys.stderr, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+class _BaseMLP(Estimator):
+    _output = "identity"
+
+    def _check_params(self):
+        sizes = self.hidden_layer_sizes
+        sizes = (sizes,) if isinstance(sizes, int) else tuple(sizes)
+        if any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must be positive ints; got {self.hidden_layer_sizes!r}")
+        check_positive(self.epochs, "epochs")
+        check_positive(self.batch_size, "batch_size")
+        check_positive(self.alpha, "alpha", strict=False)
+        if self.early_stopping:
+            if not 0.0 < self.validation_fraction < 1.0:
+                raise ValueError(f"validation_fraction must lie in (0, 1); got {self.validation_fraction!r}")
+            check_positive(self.n_iter_no_change, "n_iter_no_change")
+        return sizes
+
+    def _fit(self, X, Y, xp, n_out, output):
+        from ..nn import MLP
+        from ..optimizers import adam
+
+        sizes = self._check_params()
+        (X, Y), back = compute_small((X, Y))  # Dask: trained in memory, see the class notes
+        xp = array_namespace(X, Y)
+        n = X.shape[0]
+        rng = rng_for(X, self.seed)
+        net = MLP((X.shape[1], *sizes, n_out), activation=self.activation, output=output)
+        optimizer = adam(1e-3) if self.optimizer is None else self.optimizer
+        params = net.init(rng, dtype=X.dtype)
+        opt_state = optimizer.init(params)
+        step = compiled(_train_batch, xp)
+        alpha = float(self.alpha)
+
+        if self.early_stopping:
+            from ..regularization import EarlyStopping
+
+            order = rng.permutation(n)
+            n_val = max(1, int(round(self.validation_fraction * n)))
+            X_val, Y_val = xp.take(X, order[:n_val], axis=0), xp.take(Y, order[:n_val], axis=0)
+            X, Y = xp.take(X, order[n_val:], axis=0), xp.take(Y, order[n_val:], axis=0)
+            n = n - n_val
+            stopper = EarlyStopping(self.n_iter_no_change, min_delta=self.tol)
+            val_loss = compiled(_val_loss, xp)
+        bs = min(int(self.batch_size), n)
+        progress = _Progress(self.epochs, type(self).__name__, bool(self.verbose))
+        curve, val_curve, best = [], [], None
+        for epoch in range(1, self.epochs + 1):
+            order = rng.permutation(n) if self.shuffle else xp.arange(n, device=device_of(X))
+            total = xp.zeros((), dtype=X.dtype, device=device_of(X))
+            for start in range(0, n, bs):
+                batch = order[start:min(start + bs, n)]
+                params, opt_state, total = step(params, opt_state, total, X, Y, batch,
+                                                net=net, optimizer=optimizer, alpha=alpha)
+            curve.append(total / n)
+            if self.early_stopping:
+                v = val_loss(params, X_val, Y_val, net=net)
+                val_curve.append(v)
+                stop = stopper.update(v)  # one host read per epoch
+                if stopper.wait == 0:
+                    best = (params, epoch)
+                progress.update(epoch, float(curve[-1]), float(v))
+                if stop:
+                    break
+            elif self.verbose:
+                progress.update(epoch, float(curve[-1]))
+        progress.close()
+        if best is not None:
+            params, self.best_epoch_ = best
+        self.n_iter_ = epoch
+        self.net_ = net
+        self.params_ = back(params)
+        self.loss_curve_ = back(xp.stack(curve))
+        if self.early_stopping:
+            self.validation_loss_curve_ = back(xp.stack(val_curve))
+        self.n_features_in_ = int(X.shape[1])
+        return self
+
+    def _logits(self, X):
+        X, xp = self._check_X(X)
+        return self.net_.logits(self.params_, X), xp
+
+
+def _val_loss(params, X, Y, *, net):
+    return net.loss_and_grads(params, X, Y)[0]
+
+
+_DOC_PARAMS = r"""
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default (64,)
+        Units of each hidden layer.
+    activation : str, default "relu"
+        Hidden activation, any elementwise one of :mod:`portable_ml.activations`
+        with a ``*_grad`` ("relu", "tanh", "sigmoid", "gelu", ...).
+    optimizer : portable_ml.optimizers transformation, optional
+        Default ``portable_ml.optimizers.adam(1e-3)``; learning-rate schedules
+        count optimizer steps (mini-batches).
+    epochs : int, default 200
+        Passes over the training data (fewer with early stopping).
+    batch_size : int, default 32
+        Mini-batch size (the last batch of an epoch may be smaller).
+    seed : int or None
+        Seeds the initial weights, the per-epoch shuffles and the validation
+        split (:mod:`portable_ml.random`: the same on every backend).
+    alpha : float, default 0.0
+        L2 penalty :math:`\tfrac\alpha2\sum_l\|W_l\|^2` on the weights.
+    shuffle : bool, default True
+        Visit the samples in a fresh random order every epoch.
+    early_stopping : bool, default False
+        Hold out ``validation_fraction`` of the data and stop when its loss has
+        not improved by ``tol`` for ``n_iter_no_change`` epochs
+        (:class:`portable_ml.regularization.EarlyStopping`); the parameters of
+        the best epoch are kept.  Reads one value per epoch back to the host.
+    validation_fraction : float, default 0.1
+    n_iter_no_change : int, default 10
+    tol : float, default 1e-4
+    verbose : bool, default False
+        Show per-epoch progress: a tqdm bar when tqdm is installed (extra
+        ``progress``), else a line every tenth of the epochs on stderr.
+
+    Attributes
+    ----------
+    params_ : list of dict
+        The trained parameters ``[{"W": (d_in, d_out), "b": (d_out,)}, ...]``.
+    net_ : portable_ml.nn.MLP
+        The architecture.
+    loss_curve_ : array of shape (n_iter_,)
+        Mean training loss of each epoch (over its mini-batches, each at the
+        parameters before its step).
+    validation_loss_curve_ : array of shape (n_iter_,)
+        With ``early_stopping``: the validation loss after each epoch.
+    best_epoch_ : int
+        With ``early_stopping``: the epoch whose parameters were kept.
+    n_iter_ : int
+        Epochs run.
+    n_features_in_ : int
+
+    Notes
+    -----
+    Without ``early_stopping`` or ``verbose``, ``fit`` never reads a value
+    back from the device.  On Dask, ``X`` and ``y`` are computed into memory
+    first (mini-batch training is a long chain of small steps, where Dask's
+    scheduling would cost more than the arithmetic); the fitted arrays are
+    wrapped back into Dask arrays.
+"""
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    __doc__ = r"""Multi-layer perceptron classifier.
+
+    Two classes: one sigmoid output unit and binary cross-entropy; more: a
+    softmax output and categorical cross-entropy (:class:`portable_ml.nn.MLP`).
+    Labels may be any values (``classes_`` holds them, sorted; finding them
+    reads ``y``).
+""" + _DOC_PARAMS + r"""
+    classes_ : array of shape (n_classes,)
+"""
+
+    def __init__(self, *, hidden_layer_sizes=(64,), activation="relu", optimizer=None, epochs=200, batch_size=32,
+                 seed=None, alpha=0.0, shuffle=True, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=10, tol=1e-4, verbose=False):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.optimizer = optimizer
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.seed = seed
+        self.alpha = alpha
+        self.shuffle = shuffle
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.verbose = verbose
+
+    def fit(self, X, y):
+        """Train on ``X`` (n_samples, n_features) and class labels ``y`` (n_samples,)."""
+        X, y, xp = check_X_y(X, y, y_numeric=False)
+        classes, Y = encode_labels(y, xp, X.dtype)
+        k = Y.shape[1]
+        self.classes_ = classes
+        if k == 2:
+            return self._fit(X, Y[:, 1:], xp, 1, "sigmoid")
+        return self._fit(X, Y, xp, k, "softmax")
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
+        Z, xp = self._logits(X)
+        if Z.shape[1] == 1:
+            return xp.concat([sigmoid(-Z, xp=xp), sigmoid(Z, xp=xp)], axis=1)
+        return softmax_rows(Z, xp)
+
+    def predict(self, X):
+        """Most probable class label of each row of ``X``."""
+        Z, xp = self._logits(X)
+        idx = xp.astype(Z[:, 0] > 0, xp.int32) if Z.shape[1] == 1 else xp.argmax(Z, axis=1)
+        return xp.take(self.classes_, idx, axis=0)
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    __doc__ = r"""Multi-layer perceptron regressor: identity output and mean squared error.
+""" + _DOC_PARAMS
+
+    def __init__(self, *, hidden_layer_sizes=(64,), activation="relu", optimizer=None, epochs=200, batch_size=32,
+                 seed=None, alpha=0.0, shuffle=True, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=10, tol=1e-4, verbose=False):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.optimizer = optimizer
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.seed = seed
+        self.alpha = alpha
+        self.shuffle = shuffle
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.verbose = verbose
+
+    def fit(self, X, y):
+        """Train on ``X`` (n_samples, n_features) and targets ``y`` (n_samples,) or (n_samples, n_targets)."""
+        X, y, xp = check_X_y(X, y, multi_output=True)
+        self._squeeze = y.ndim == 1
+        Y = y[:, None] if self._squeeze else y
+        return self._fit(X, Y, xp, Y.shape[1], "identity")
+
+    def predict(self, X):
+        """Predictions, shape (n_samples,) or (n_samples, n_targets) like the training ``y``."""
+        Z, xp = self._logits(X)
+        return Z[:, 0] if self._squeeze else Z
