@@ -63,7 +63,7 @@ def add_arguments(parser):
 
 def _progress(res):
     t = "-" if res.ratio is None else f"{res.ratio:.2f}"
-    print(f"  {res.backend:<8} {res.id} [{res.size}]: {res.status} {t}", file=sys.stderr, flush=True)
+    print(f"  {res.backend:<8} {res.id} [{res.size}]: {res.status} {t} ({res.wall_s} s)", file=sys.stderr, flush=True)
 
 
 def main(args, *, reexec_argv=None):
@@ -78,7 +78,7 @@ def main(args, *, reexec_argv=None):
     backends = [b.strip() for b in args.backends.split(",") if b.strip()] if args.backends else None
     profile = args.profile or ("quick" if args.quick else "full")
     report = run(backends, profile=profile, dtype=args.dtype, only=args.only, memory=not args.no_memory,
-                 progress=None if args.json else _progress)
+                 progress=_progress)
     print(to_json(report) if args.json else format_table(report))
     md = to_markdown(report)
     if args.markdown:

@@ -8,8 +8,9 @@ same run and interleaved, so that a load change hits both sides alike):
   the cost of a call;
 * calls shorter than ``batch_s`` are timed in batches of ``number`` calls and
   divided, so the clock's resolution and the loop cost do not count;
-* ``repeats`` samples per side, alternating ours / reference; the reported
-  figure is the **median**;
+* ``repeats`` samples per side, alternating ours / reference (ours is timed
+  once for all the references of a case); the reported figure is the
+  **median**;
 * the backend is synchronised (``Backend.synchronize`` on the result) before
   the clock is read, so asynchronous devices (JAX, CuPy, CUDA PyTorch) are
   timed to completion, and lazy Dask results are computed.
@@ -29,7 +30,7 @@ import statistics
 import time
 import tracemalloc
 
-__all__ = ["Result", "Timer", "measure_pair", "peak_memory"]
+__all__ = ["Result", "Timer", "measure", "measure_pair", "peak_memory"]
 
 _clock = time.perf_counter
 _SLOW = 0.25  # seconds: a warm-up call this slow needs no second call to estimate the cost
@@ -58,6 +59,7 @@ class Result:
     repeats: int | None = None
     unit: str = "s"  # "s", or "us" for the per-call overhead rows
     note: str = ""
+    wall_s: float | None = None  # time the whole case took: building, warm-up, timing, memory
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -88,38 +90,56 @@ def _sample(fn, sync, number):
     return (_clock() - t0) / number
 
 
-def measure_pair(ours, ref, *, sync_ours, sync_ref, timer, check=None):
-    """Median seconds per call of ``ours`` and ``ref``, the repeat count, and the check's verdict.
+def measure(ours, refs, *, sync_ours, sync_refs, timer, checks=None):
+    """Median seconds per call of ``ours`` and of each reference in ``refs``.
 
-    Both are zero-argument callables; ``sync_*`` wait for a result to be
-    ready.  ``check(out_ours, out_ref)``, if given, compares the outputs of
-    the warm-up calls (its return value, or the exception it raised, is the
-    fourth item); the outputs are dropped before the timing starts, so they
-    do not add to the memory the timed calls run in.
+    All are zero-argument callables; ``sync_*`` wait for a result to be
+    ready.  ``checks[i](out_ours, out_ref_i)``, where given, compares the
+    outputs of the warm-up calls; its return value (or the exception it
+    raised) is the verdict for reference ``i``.  The outputs are dropped
+    before the timing starts, so they do not add to the memory the timed
+    calls run in.  Our function is timed once for all references, each
+    round alternating ours, ref 1, ref 2, ...
+
+    Returns ``(t_ours, [t_ref, ...], repeats, [verdict, ...])``.
     """
+    checks = checks or [None] * len(refs)
     t0 = _clock()
     out_ours = sync_ours(ours())
-    t1 = _clock()
-    out_ref = sync_ref(ref())
-    t2 = _clock()
-    verdict = None
-    if check is not None:
-        try:
-            verdict = check(out_ours, out_ref)
-        except Exception as exc:  # noqa: BLE001 - reported by the caller
-            verdict = exc
-    del out_ours, out_ref
+    warm = [_clock() - t0]
+    verdicts = []
+    for ref, sync, check in zip(refs, sync_refs, checks, strict=True):
+        t0 = _clock()
+        out_ref = sync(ref())
+        warm.append(_clock() - t0)
+        verdict = None
+        if check is not None:
+            try:
+                verdict = check(out_ours, out_ref)
+            except Exception as exc:  # noqa: BLE001 - reported by the caller
+                verdict = exc
+        verdicts.append(verdict)
+        del out_ref
+    del out_ours
     # a slow warm-up call is estimate enough (it can only overestimate: compilation);
     # a fast one is timed once more, warm
-    est_ours = t1 - t0 if t1 - t0 > _SLOW else _sample(ours, sync_ours, 1)
-    est_ref = t2 - t1 if t2 - t1 > _SLOW else _sample(ref, sync_ref, 1)
-    n_ours, n_ref = timer.number(est_ours), timer.number(est_ref)
-    repeats = timer.count(est_ours * n_ours + est_ref * n_ref)
-    t_ours, t_ref = [], []
+    fns, syncs = [ours, *refs], [sync_ours, *sync_refs]
+    est = [w if w > _SLOW else _sample(f, s, 1) for w, f, s in zip(warm, fns, syncs)]
+    numbers = [timer.number(e) for e in est]
+    repeats = timer.count(sum(e * k for e, k in zip(est, numbers)))
+    samples = [[] for _ in fns]
     for _ in range(repeats):
-        t_ours.append(_sample(ours, sync_ours, n_ours))
-        t_ref.append(_sample(ref, sync_ref, n_ref))
-    return statistics.median(t_ours), statistics.median(t_ref), repeats, verdict
+        for f, s, k, out in zip(fns, syncs, numbers, samples):
+            out.append(_sample(f, s, k))
+    medians = [statistics.median(t) for t in samples]
+    return medians[0], medians[1:], repeats, verdicts
+
+
+def measure_pair(ours, ref, *, sync_ours, sync_ref, timer, check=None):
+    """:func:`measure` with one reference: ``(t_ours, t_ref, repeats, verdict)``."""
+    t_ours, (t_ref,), repeats, (verdict,) = measure(ours, [ref], sync_ours=sync_ours, sync_refs=[sync_ref],
+                                                    timer=timer, checks=[check])
+    return t_ours, t_ref, repeats, verdict
 
 
 def peak_memory(fn, sync, backend):

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from ._harness import Result, Timer, measure_pair, peak_memory
+from ._harness import Result, Timer, measure, peak_memory
 from .suites import PROFILES, Context, Unavailable, cases
 
 __all__ = ["run", "default_backends", "environment", "MALLOC_ENV", "ensure_malloc_env", "TIMERS"]
@@ -62,9 +62,9 @@ def ensure_malloc_env(argv):
 def _selected(case, only):
     if not only:
         return True
-    key = f"{case.id}[{case.size}]"
+    keys = [f"{i}[{case.size}]" for i in (case.ids or [case.id])]
     pats = [p.strip() for p in only.split(",") if p.strip()]
-    return any(p == case.group or (_glob(p).fullmatch(key) if any(c in p for c in "*?") else p in key)
+    return any(p == case.group or any(_glob(p).fullmatch(k) if any(c in p for c in "*?") else p in k for k in keys)
                for p in pats)
 
 
@@ -97,51 +97,73 @@ def _short_error(exc):
 
 
 def run_case(case, ctx, timer, *, memory=True):
-    """Build, time, check and (for big cases) measure the memory of one case: a :class:`Result`."""
-    res = Result(id=case.id, group=case.group, backend=ctx.name, dtype=ctx.dtype, size=case.size, unit=case.unit)
+    """Build, time, check and (for big cases) measure the memory of one case.
+
+    Returns one :class:`Result` per reference of the case (our function is
+    timed once, against all of them).
+    """
+    def result(rid=None):
+        return Result(id=rid or case.id, group=case.group, backend=ctx.name, dtype=ctx.dtype, size=case.size,
+                      unit=case.unit)
+
+    def failed(status, note):
+        rows = [result(i) for i in (case.ids or [case.id])]
+        for res in rows:
+            res.status, res.note = status, note
+        return rows
+
     try:
-        pair = case.build(ctx)
+        built = case.build(ctx)
     except Unavailable as exc:
-        res.status, res.note = "skipped", str(exc)
-        return res
+        return failed("skipped", str(exc))
     except Exception as exc:  # noqa: BLE001 - a broken case is reported, the suite goes on
-        res.status, res.note = "error", _short_error(exc)
-        return res
-    res.reference, res.target = pair.reference, pair.target
-    sync_ours = pair.sync_ours or ctx.sync
-    sync_ref = pair.sync_ref or _identity
+        return failed("error", _short_error(exc))
+    pairs = built if isinstance(built, list) else [built]
+    first = pairs[0]
+    results = [result(p.id) for p in pairs]
+    for res, p in zip(results, pairs):
+        res.reference, res.target = p.reference, p.target
+    sync_ours = first.sync_ours or ctx.sync
+    sync_refs = [p.sync_ref or _identity for p in pairs]
     try:
-        t_ours, t_ref, res.repeats, verdict = measure_pair(
-            pair.ours, pair.ref, sync_ours=sync_ours, sync_ref=sync_ref, timer=timer, check=pair.check)
+        t_ours, t_refs, repeats, verdicts = measure(
+            first.ours, [p.ref for p in pairs], sync_ours=sync_ours, sync_refs=sync_refs, timer=timer,
+            checks=[p.check for p in pairs])
     except Exception as exc:  # noqa: BLE001
-        res.status, res.note = "error", _short_error(exc)
-        return res
+        for res in results:
+            res.status, res.note = "error", _short_error(exc)
+        return results
     scale = 1e6 if case.unit == "us" else 1.0
-    res.ours_s, res.ref_s = t_ours * scale, t_ref * scale
-    res.ratio = t_ours / t_ref if t_ref > 0 else None
-    if pair.bytes and t_ours > 0:
-        res.gbps = pair.bytes / t_ours / 1e9
-    notes = []
-    if isinstance(verdict, Exception):
-        res.status = "mismatch"
-        notes.append(f"check failed: {_short_error(verdict)}")
-    elif verdict is not None:
-        res.max_err = float(verdict)
-        if not res.max_err <= pair.tol:
-            res.status = "mismatch"
-            notes.append(f"results differ: error {res.max_err:.2g} > tolerance {pair.tol:.0e}")
     kind = _memory_kind(ctx.backend)
-    if memory and pair.memory and kind is not None:
-        try:
-            res.ours_peak = peak_memory(pair.ours, sync_ours, kind)
-            res.ref_peak = peak_memory(pair.ref, sync_ref, "numpy" if pair.host_ref else kind)
-        except Exception as exc:  # noqa: BLE001
-            notes.append(f"memory not measured: {_short_error(exc)}")
-    note = pair.note() if callable(pair.note) else pair.note
-    res.note = "; ".join(n for n in (note, *notes) if n)
-    if res.target is not None and res.ratio is not None and res.status == "ok":
-        res.met = res.ratio <= res.target
-    return res
+    ours_peak = None
+    for i, (res, p, t_ref, verdict) in enumerate(zip(results, pairs, t_refs, verdicts)):
+        res.repeats = repeats
+        res.ours_s, res.ref_s = t_ours * scale, t_ref * scale
+        res.ratio = t_ours / t_ref if t_ref > 0 else None
+        if p.bytes and t_ours > 0:
+            res.gbps = p.bytes / t_ours / 1e9
+        notes = []
+        if isinstance(verdict, Exception):
+            res.status = "mismatch"
+            notes.append(f"check failed: {_short_error(verdict)}")
+        elif verdict is not None:
+            res.max_err = float(verdict)
+            if not res.max_err <= p.tol:
+                res.status = "mismatch"
+                notes.append(f"results differ: error {res.max_err:.2g} > tolerance {p.tol:.0e}")
+        if memory and p.memory and kind is not None:
+            try:
+                if ours_peak is None:
+                    ours_peak = peak_memory(first.ours, sync_ours, kind)
+                res.ours_peak = ours_peak
+                res.ref_peak = peak_memory(p.ref, sync_refs[i], "numpy" if p.host_ref else kind)
+            except Exception as exc:  # noqa: BLE001
+                notes.append(f"memory not measured: {_short_error(exc)}")
+        note = p.note() if callable(p.note) else p.note
+        res.note = "; ".join(n for n in (note, *notes) if n)
+        if res.target is not None and res.ratio is not None and res.status == "ok":
+            res.met = res.ratio <= res.target
+    return results
 
 
 def _version(dist):
@@ -253,11 +275,14 @@ def run(backends=None, *, profile="full", dtype="float64", only=None, memory=Tru
         for case in cases(PROFILES[profile]):
             if not _selected(case, only):
                 continue
-            res = run_case(case, ctx, timer, memory=memory)
+            t0 = time.perf_counter()
+            rows = run_case(case, ctx, timer, memory=memory)
             gc.collect()
-            results.append(res)
-            if progress is not None:
-                progress(res)
+            for res in rows:
+                res.wall_s = round((time.perf_counter() - t0) / len(rows), 2)
+                results.append(res)
+                if progress is not None:
+                    progress(res)
     meta["wall_s"] = round(time.perf_counter() - start, 1)
     meta["load_end"] = _loadavg()
     return {"meta": meta, "results": [r.to_dict() for r in results]}

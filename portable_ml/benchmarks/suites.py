@@ -87,6 +87,7 @@ class Pair:
     memory: bool = False
     note: str | Callable[[], str] = ""  # a callable is asked after the timing
     bytes: int | None = None  # least memory traffic of one call (inputs read + result written)
+    id: str | None = None  # the result's id, where a case has several references
 
 
 @dataclasses.dataclass
@@ -96,8 +97,9 @@ class Case:
     id: str
     group: str
     size: str
-    build: Callable[["Context"], Pair]
+    build: Callable[["Context"], "Pair | list[Pair]"]  # several pairs: ours (the first's) vs each reference
     unit: str = "s"
+    ids: list | None = None  # the ids of its results, where it has several references
 
 
 class Context:
@@ -330,26 +332,38 @@ def _roc_inputs(ctx, n):
     return y, s
 
 
-def _roc(n, against):
+def _with_sklearn(pairs, make):
+    """``pairs`` with the scikit-learn reference ``make()`` first, when scikit-learn is installed."""
+    try:
+        return [make(), *pairs]
+    except Unavailable:
+        return pairs
+
+
+def _roc(n):
     def build(ctx):
         f = _ours("metrics", "roc_auc")
         y, s = _roc_inputs(ctx, n)
         yb, sb = ctx.put(y), ctx.put(s)
         fj = ctx.jit(f)
         ours = lambda: fj(yb, sb)  # noqa: E731
-        if against == "sklearn":
+        tol = 1e-12 if ctx.dtype == "float64" else 1e-6
+
+        def sklearn():
             metrics = _need("sklearn.metrics")
-            return Pair(ours, lambda: metrics.roc_auc_score(y, s), "scikit-learn roc_auc_score",
-                        check=_rel_err, tol=1e-12 if ctx.dtype == "float64" else 1e-6,
-                        target=_numpy_target(ctx, 1.0), memory=True)
-        return Pair(ours, lambda: ref.roc_auc(y, s), "NumPy (handwritten)", check=_rel_err,
-                    tol=1e-12 if ctx.dtype == "float64" else 1e-6, target=_numpy_target(ctx), memory=True)
+            return Pair(ours, lambda: metrics.roc_auc_score(y, s), "scikit-learn roc_auc_score", check=_rel_err,
+                        tol=tol, target=_numpy_target(ctx, 1.0), memory=True, id="metrics.roc_auc.vs_sklearn")
 
-    return Case(f"metrics.roc_auc.vs_{against}", "metrics", f"n={_fmt(n)}", build)
+        return _with_sklearn([Pair(ours, lambda: ref.roc_auc(y, s), "NumPy (handwritten)", check=_rel_err, tol=tol,
+                                   target=_numpy_target(ctx), memory=True, id="metrics.roc_auc.vs_numpy")], sklearn)
+
+    return Case("metrics.roc_auc", "metrics", f"n={_fmt(n)}", build,
+                ids=["metrics.roc_auc.vs_sklearn", "metrics.roc_auc.vs_numpy"])
 
 
-def _pairwise(shape, against):
+def _pairwise(shape):
     n, m, d = shape
+    base = "distances.pairwise_euclidean"
 
     def build(ctx):
         f = _ours("distances", "pairwise_euclidean")
@@ -360,20 +374,23 @@ def _pairwise(shape, against):
         fj = ctx.jit(f)
         ours = lambda: fj(Ab, Bb)  # noqa: E731
         tol = ctx.tol(1e-9, 1e-3)  # the GEMM form loses digits where points are close
-        if against == "sklearn":
+
+        def sklearn():
             pairwise = _need("sklearn.metrics.pairwise")
             note = "scikit-learn upcasts float32 blocks to float64" if ctx.dtype == "float32" else ""
             return Pair(ours, lambda: pairwise.euclidean_distances(A, B), "scikit-learn euclidean_distances",
-                        check=_rel_err, tol=tol, target=_numpy_target(ctx, 1.0), memory=True, note=note)
-        call, name, sync, host = _handwritten(ctx, ref.pairwise_euclidean, A, B, jax_args=(Ab, Bb))
-        return Pair(ours, call, name, sync_ref=sync, host_ref=host, check=_rel_err, tol=tol,
-                    target=_numpy_target(ctx), memory=True)
+                        check=_rel_err, tol=tol, target=_numpy_target(ctx, 1.0), memory=True, note=note,
+                        id=f"{base}.vs_sklearn")
 
-    return Case(f"distances.pairwise_euclidean.vs_{against}", "distances", f"{n}x{m}x{d}", build)
+        call, name, sync, host = _handwritten(ctx, ref.pairwise_euclidean, A, B, jax_args=(Ab, Bb))
+        return _with_sklearn([Pair(ours, call, name, sync_ref=sync, host_ref=host, check=_rel_err, tol=tol,
+                                   target=_numpy_target(ctx), memory=True, id=f"{base}.vs_numpy")], sklearn)
+
+    return Case(base, "distances", f"{n}x{m}x{d}", build, ids=[f"{base}.vs_sklearn", f"{base}.vs_numpy"])
 
 
 # ------------------------------------------------------------ models
-def _kmeans(shape, against):
+def _kmeans(shape):
     n, d, k, iters = shape
 
     def build(ctx):
@@ -385,19 +402,23 @@ def _kmeans(shape, against):
         model = KMeans(n_clusters=k, init=C0b, n_init=1, max_iter=iters, tol=0.0)
         ours = _quiet(lambda: model.fit(Xb))
         sync_ours = lambda m: (ctx.sync(m.cluster_centers_), m)[1]  # noqa: E731
-        if against == "sklearn":
+
+        def sklearn():
             cluster = _need("sklearn.cluster")
             sk = cluster.KMeans(n_clusters=k, init=C0, n_init=1, max_iter=iters, tol=0.0, algorithm="lloyd")
             return Pair(ours, _quiet(lambda: sk.fit(X)), "scikit-learn KMeans (lloyd)", sync_ours=sync_ours,
                         check=lambda a, b: _kmeans_check(ctx, a, b.inertia_, b.n_iter_, iters),
-                        tol=1e-3, memory=True,
+                        tol=1e-3, memory=True, id="models.kmeans.vs_sklearn",
                         note=f"same initial centres; max_iter={iters}, tol=0, n_init=1")
-        return Pair(ours, lambda: ref.kmeans_lloyd(X, C0, iters), "NumPy (handwritten Lloyd)",
-                    sync_ours=sync_ours, check=lambda a, b: _kmeans_check(ctx, a, b[1], iters, iters),
-                    tol=1e-3, target=_numpy_target(ctx), memory=True,
-                    note=f"{iters} Lloyd iterations from the same centres")
 
-    return Case(f"models.kmeans.vs_{against}", "models", f"{n}x{d} k={k} it={iters}", build)
+        return _with_sklearn([
+            Pair(ours, lambda: ref.kmeans_lloyd(X, C0, iters), "NumPy (handwritten Lloyd)",
+                 sync_ours=sync_ours, check=lambda a, b: _kmeans_check(ctx, a, b[1], iters, iters),
+                 tol=1e-3, target=_numpy_target(ctx), memory=True, id="models.kmeans.vs_numpy",
+                 note=f"{iters} Lloyd iterations from the same centres")], sklearn)
+
+    return Case("models.kmeans", "models", f"{n}x{d} k={k} it={iters}", build,
+                ids=["models.kmeans.vs_sklearn", "models.kmeans.vs_numpy"])
 
 
 def _kmeans_check(ctx, model, ref_inertia, ref_iters, iters):
@@ -407,7 +428,7 @@ def _kmeans_check(ctx, model, ref_inertia, ref_iters, iters):
     return abs(float(ctx.to_numpy(model.inertia_)) - float(ref_inertia)) / abs(float(ref_inertia))
 
 
-def _pca(shape, against):
+def _pca(shape):
     n, d, c = shape
 
     def build(ctx):
@@ -418,11 +439,12 @@ def _pca(shape, against):
         model = PCA(n_components=c)
         ours = lambda: model.fit(Xb)  # noqa: E731
         sync_ours = lambda m: (ctx.sync(m.components_), m)[1]  # noqa: E731
+        tol = ctx.tol(1e-8, 1e-3)
 
         def check(a, ev):
             return _rel_err(ctx.to_numpy(a.explained_variance_), ev)
 
-        if against == "sklearn":
+        def sklearn():
             decomposition = _need("sklearn.decomposition")
             sk = decomposition.PCA(n_components=c)
             fitted = []
@@ -432,14 +454,16 @@ def _pca(shape, against):
                 return fitted[0]
 
             return Pair(ours, fit, "scikit-learn PCA", sync_ours=sync_ours,
-                        check=lambda a, b: check(a, b.explained_variance_), tol=ctx.tol(1e-8, 1e-3),
-                        memory=True,
+                        check=lambda a, b: check(a, b.explained_variance_), tol=tol, memory=True,
+                        id="models.pca.vs_sklearn",
                         note=lambda: f"scikit-learn chose svd_solver={getattr(fitted[0], '_fit_svd_solver', '?')!r}")
-        return Pair(ours, lambda: ref.pca_svd(X, c), "NumPy (handwritten SVD)", sync_ours=sync_ours,
-                    check=lambda a, b: check(a, b[1]), tol=ctx.tol(1e-8, 1e-3), target=_numpy_target(ctx),
-                    memory=True)
 
-    return Case(f"models.pca.vs_{against}", "models", f"{n}x{d} k={c}", build)
+        return _with_sklearn([
+            Pair(ours, lambda: ref.pca_svd(X, c), "NumPy (handwritten SVD)", sync_ours=sync_ours,
+                 check=lambda a, b: check(a, b[1]), tol=tol, target=_numpy_target(ctx), memory=True,
+                 id="models.pca.vs_numpy")], sklearn)
+
+    return Case("models.pca", "models", f"{n}x{d} k={c}", build, ids=["models.pca.vs_sklearn", "models.pca.vs_numpy"])
 
 
 def _logreg_data(ctx, n, d):
@@ -589,10 +613,7 @@ def cases(profile):
             out += [_loss(name, "forward", n), _loss(name, "grad", n)]
     out += [_softmax_ce("forward", *p.ce), _softmax_ce("grad", *p.ce)]
     out += [_adam(p.adam)]
-    out += [_roc(p.roc_n, "sklearn"), _roc(p.roc_n, "numpy")]
-    out += [_pairwise(p.pairwise, "sklearn"), _pairwise(p.pairwise, "numpy")]
-    out += [_kmeans(p.kmeans, "sklearn"), _kmeans(p.kmeans, "numpy")]
-    out += [_pca(p.pca, "sklearn"), _pca(p.pca, "numpy")]
+    out += [_roc(p.roc_n), _pairwise(p.pairwise), _kmeans(p.kmeans), _pca(p.pca)]
     out += [_logreg(p.logreg), _logreg(p.logreg, "lbfgs")]
     out += [_mlp(p.mlp)]
     out += _overhead_cases(p.overhead_n)
