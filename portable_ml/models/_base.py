@@ -40,7 +40,7 @@ __all__ = [
     "ConvergenceWarning",
     "compiled",
     "settle",
-    "compute_small",
+    "computed",
     "check_X",
     "check_X_y",
     "encode_labels",
@@ -106,16 +106,21 @@ def settle(tree):
     return tree_unflatten(treedef, leaves)
 
 
-def compute_small(tree):
-    """``(tree, back)``: Dask leaves of ``tree`` computed into their chunk library.
+def computed(tree):
+    """``(tree, back)``: the Dask leaves of ``tree`` computed into memory (their chunk library).
 
-    Iterative solvers whose state is small (a ``d x d`` Gram matrix, the
-    weights of a network) would otherwise spend their time building Dask
-    graphs: Dask adds about a millisecond per operation.  The large reductions
-    (``X^T X``, passes over the samples) stay Dask graphs; only their small
-    results are computed here, iterated on with the chunk library (NumPy or
-    CuPy), and ``back(result)`` wraps the fitted arrays into Dask again.
-    Non-Dask trees pass through unchanged with ``back`` the identity.
+    For loops of many small steps, where Dask's scheduling (about a
+    millisecond per operation) would cost more than the arithmetic:
+
+    * solvers whose state is small iterate on the computed result of a large
+      reduction -- the ``d x d`` Gram matrix of the lasso/elastic-net and
+      gradient-descent least squares, which itself stays a Dask reduction
+      over the chunks of ``X``;
+    * the MLP estimators train in memory on the computed ``X`` (documented there).
+
+    The loop then runs on NumPy (or CuPy) arrays and ``back(result)`` wraps
+    the fitted arrays into Dask arrays again.  Non-Dask trees pass through
+    unchanged, with ``back`` the identity.
     """
     leaves, treedef = tree_flatten(tree)
     if not any(_is_dask(x) for x in leaves):

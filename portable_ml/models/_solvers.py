@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["solve", "power_iteration", "gram_top_eigenvalue", "soft_threshold", "armijo_step", "LbfgsMemory", "lbfgs_direction",
+__all__ = ["solve", "thin_svd", "power_iteration", "gram_top_eigenvalue", "soft_threshold", "armijo_step", "LbfgsMemory",
+           "lbfgs_direction",
            "lbfgs_init", "lbfgs_update", "vdot"]
 
 
@@ -22,6 +23,18 @@ def solve(A, B, *, xp):
     if hasattr(A, "rechunk"):
         A, B = A.rechunk(A.shape), B.rechunk(B.shape)
     return xp.linalg.solve(A, B)
+
+
+def thin_svd(A, *, xp):
+    r"""``(U, S, Vt)`` of :math:`A = U \operatorname{diag}(S) V^\top` with ``full_matrices=False``.
+
+    A wide ``A`` is decomposed through its transpose, so Dask (which only
+    factors tall-and-skinny arrays) handles both shapes.
+    """
+    if A.shape[0] >= A.shape[1]:
+        return xp.linalg.svd(A, full_matrices=False)
+    U, S, Vt = xp.linalg.svd(A.T, full_matrices=False)
+    return Vt.T, S, U.T
 
 
 def vdot(a, b, *, xp):

@@ -16,21 +16,9 @@ from typing import NamedTuple
 
 from .._xp import array_namespace, device_of
 from ._base import Estimator, NotFittedError, check_X, compiled
+from ._solvers import thin_svd
 
-__all__ = ["PCA", "PCAResult", "pca_fit", "thin_svd"]
-
-
-def thin_svd(A):
-    r"""``(U, S, Vt)`` of :math:`A = U \operatorname{diag}(S) V^\top` with ``full_matrices=False``.
-
-    A wide ``A`` is decomposed through its transpose, so Dask (which only
-    factors tall-and-skinny arrays) handles both shapes.
-    """
-    xp = array_namespace(A)
-    if A.shape[0] >= A.shape[1]:
-        return xp.linalg.svd(A, full_matrices=False)
-    U, S, Vt = xp.linalg.svd(A.T, full_matrices=False)
-    return Vt.T, S, U.T
+__all__ = ["PCA", "PCAResult", "pca_fit"]
 
 
 def _flip_signs(U, Vt, xp):
@@ -64,7 +52,7 @@ def pca_fit(X):
     xp = array_namespace(X)
     n = X.shape[0]
     mean = xp.mean(X, axis=0)
-    U, S, Vt = thin_svd(X - mean)
+    U, S, Vt = thin_svd(X - mean, xp=xp)
     _, Vt = _flip_signs(U, Vt, xp)
     return PCAResult(mean, Vt, S * S / (n - 1), S)
 
@@ -99,8 +87,9 @@ class PCA(Estimator):
 
     Notes
     -----
-    On Dask the SVD is the tall-and-skinny one (``n_samples >= n_features``),
-    computed without materialising ``X`` on one worker.
+    On Dask the SVD is the tall-and-skinny one, computed without
+    materialising ``X`` on one worker (chunk ``X`` along the samples only);
+    wide data is factored through its transpose.
     """
 
     def __init__(self, *, n_components=None, whiten=False):
@@ -113,8 +102,8 @@ class PCA(Estimator):
             return r
         if isinstance(k, float) and not isinstance(k, bool) and 0.0 < k < 1.0:
             xp = array_namespace(ratio)
-            above = xp.astype(xp.cumulative_sum(ratio) < k, xp.int32)
-            return min(int(xp.sum(above)) + 1, r)  # eager: the count is data-dependent
+            reached = xp.astype(xp.cumulative_sum(ratio) <= k, xp.int32)
+            return min(int(xp.sum(reached)) + 1, r)  # eager: the count is data-dependent
         if isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= r:
             return k
         raise ValueError(f"n_components must be None, an int in [1, min(n_samples, n_features)] = [1, {r}] "

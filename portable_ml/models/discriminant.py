@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 from .._xp import array_namespace, check_positive, device_of
 from ._base import ClassifierMixin, Estimator, check_X_y, compiled, encode_labels, softmax_rows
-from .decomposition import thin_svd
+from ._solvers import thin_svd
 
 __all__ = ["LinearDiscriminantAnalysis", "LDAResult", "lda_fit"]
 
@@ -87,12 +87,12 @@ def lda_fit(X, Y, priors, *, tol=1e-4):
     R = X - Y @ means
     std = xp.sqrt(xp.mean(R * R, axis=0))
     std = xp.where(std == 0, xp.ones_like(std), std)
-    _, S, Vt = thin_svd(R / std / math.sqrt(n))
+    _, S, Vt = thin_svd(R / std / math.sqrt(n), xp=xp)
     T = (Vt.T / std[:, None]) * _inv_masked(S, S > tol, xp)[None, :]  # (d, r)
     Mw = (means - xbar) @ T  # (k, r) whitened mean offsets
     fac = 1.0 / (k - 1)
     B = xp.sqrt(n * priors * fac)[:, None] * Mw
-    _, S2, V2t = thin_svd(B)
+    _, S2, V2t = thin_svd(B, xp=xp)
     keep2 = xp.astype(S2 > tol * xp.max(S2), X.dtype)
     P = (V2t.T * keep2[None, :]) @ V2t  # projector onto the kept between-class directions
     coef_w = Mw @ P
@@ -161,7 +161,8 @@ class LinearDiscriminantAnalysis(ClassifierMixin, Estimator):
         return self
 
     def decision_function(self, X):
-        """Linear scores: (n_samples,) for two classes (positive favours ``classes_[1]``), else (n_samples, n_classes)."""
+        """Linear scores: (n_samples,) for two classes (positive favours ``classes_[1]``),
+        else (n_samples, n_classes)."""
         X, xp = self._check_X(X)
         S = X @ self.coef_.T + self.intercept_
         return S[:, 0] if self.coef_.shape[0] == 1 and self.classes_.shape[0] == 2 else S

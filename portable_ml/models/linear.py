@@ -21,11 +21,11 @@ from ._base import (
     RegressorMixin,
     check_X_y,
     compiled,
-    compute_small,
+    computed,
     is_true,
     warn_not_converged,
 )
-from ._solvers import gram_top_eigenvalue, soft_threshold, solve
+from ._solvers import gram_top_eigenvalue, soft_threshold, solve, thin_svd
 
 __all__ = [
     "LinearRegression",
@@ -71,7 +71,7 @@ def lstsq_solve(X, y):
     """
     xp = array_namespace(X, y)
     Y, squeeze = _as_2d(y, xp)
-    U, S, Vt = xp.linalg.svd(X, full_matrices=False)
+    U, S, Vt = thin_svd(X, xp=xp)
     cutoff = xp.finfo(X.dtype).eps * max(X.shape) * xp.max(S)
     keep = S > cutoff
     inv = xp.where(keep, 1.0 / xp.where(keep, S, xp.ones_like(S)), xp.zeros_like(S))
@@ -287,7 +287,7 @@ class LinearRegression(_LinearModel):
     def _fit_gd(self, Xc, Yc, xp):
         check_positive(self.max_iter, "max_iter")
         check_positive(self.tol, "tol", strict=False)
-        (gram, xty), back = compute_small(_gram(Xc, Yc))
+        (gram, xty), back = computed(_gram(Xc, Yc))
         xp = array_namespace(gram)
         L = gram_top_eigenvalue(gram, xp=xp)
         stop = self.tol * xp.max(xp.abs(xty))
@@ -395,8 +395,8 @@ class ElasticNet(_LinearModel):
         Xc, Yc, x_mean, y_mean, squeeze, xp = self._prepare(X, y)
         n = Xc.shape[0]
         # the O(n d^2) reductions stay on X's backend (Dask graphs included);
-        # the iterations work on d x d arrays (computed, on Dask: see compute_small)
-        (gram, xty, yy), back = compute_small((*_gram(Xc, Yc), xp.sum(Yc * Yc, axis=0) / n))
+        # the iterations work on d x d arrays (on Dask computed into memory: see _base.computed)
+        (gram, xty, yy), back = computed((*_gram(Xc, Yc), xp.sum(Yc * Yc, axis=0) / n))
         xp = array_namespace(gram)
         L = gram_top_eigenvalue(gram, xp=xp) + alpha * (1.0 - l1_ratio)
         L = xp.where(L > 0, L, xp.ones_like(L))  # X == 0: any step works

@@ -48,14 +48,23 @@ from ._base import (
     Estimator,
     check_X_y,
     compiled,
-    compute_small,
+    computed,
     encode_labels,
     is_true,
     settle,
     softmax_rows,
     warn_not_converged,
 )
-from ._solvers import LbfgsMemory, armijo_step, lbfgs_direction, lbfgs_init, lbfgs_update, gram_top_eigenvalue, solve, vdot
+from ._solvers import (
+    LbfgsMemory,
+    armijo_step,
+    gram_top_eigenvalue,
+    lbfgs_direction,
+    lbfgs_init,
+    lbfgs_update,
+    solve,
+    vdot,
+)
 
 __all__ = [
     "LogisticRegression",
@@ -148,7 +157,7 @@ def _penalty_diag(d, p, dtype, device, xp):
     return xp.astype(xp.arange(p, device=device) < d, dtype)
 
 
-def _hessian(theta, X, S, alpha, kind, fit_intercept, xp):
+def _hessian(X, S, alpha, kind, fit_intercept, xp):
     n, d = X.shape
     Xa = _augment(X, xp) if fit_intercept else X
     p = Xa.shape[1]
@@ -159,13 +168,13 @@ def _hessian(theta, X, S, alpha, kind, fit_intercept, xp):
         return Xa.T @ (h[:, None] * Xa) + alpha * (pen[:, None] * xp.eye(p, dtype=X.dtype, device=dev))
     P = softmax_rows(S, xp)
     k = P.shape[1]
+    eye_k, eye_pk = xp.eye(k, dtype=X.dtype, device=dev), xp.eye(p * k, dtype=X.dtype, device=dev)
     Z = xp.reshape(Xa[:, :, None] * P[:, None, :], (n, p * k))  # Z[i, (j, c)] = x_ij p_ic
-    M = xp.reshape(Xa.T @ Z / n, (p, p, k))  # [l, j, c] = sum_i x_il x_ij p_ic / n
-    eye_k = xp.eye(k, dtype=X.dtype, device=dev)
-    T1 = xp.permute_dims(M, (1, 2, 0))[:, :, :, None] * eye_k[None, :, None, :]
+    M = xp.reshape(Xa.T @ Z / n, (p, p, k))  # M[l, j, c] = sum_i x_il x_ij p_ic / n
+    T1 = xp.permute_dims(M, (1, 2, 0))[:, :, :, None] * eye_k[None, :, None, :]  # [j, c, l, e]
     H = xp.reshape(T1, (p * k, p * k)) - Z.T @ Z / n
-    H = H + alpha * xp.reshape(pen[:, None] * xp.ones((1, k), dtype=X.dtype, device=dev), (p * k,))[:, None] \
-        * xp.eye(p * k, dtype=X.dtype, device=dev)
+    pen_k = xp.reshape(pen[:, None] * xp.ones((1, k), dtype=X.dtype, device=dev), (p * k,))
+    H = H + alpha * (pen_k[:, None] * eye_pk)
     # The loss is unchanged when every class's score moves by the same amount,
     # so H is singular along Theta = v 1_k^T for the unpenalised rows v (the
     # intercept; all rows if alpha == 0).  The gradient is orthogonal to those
@@ -173,16 +182,16 @@ def _hessian(theta, X, S, alpha, kind, fit_intercept, xp):
     # invertibility: the solve then returns the pseudo-inverse direction, which
     # keeps sum(intercept) = 0 (scikit-learn's symmetric solution).
     free = 1.0 - pen * xp.astype(xp.asarray(alpha > 0, device=dev), X.dtype)
-    scale = xp.sum(H * xp.eye(p * k, dtype=X.dtype, device=dev)) / (p * k)  # mean diagonal
-    block = (free[:, None] * xp.eye(p, dtype=X.dtype, device=dev))[:, None, :, None] \
+    null = (free[:, None] * xp.eye(p, dtype=X.dtype, device=dev))[:, None, :, None] \
         * (xp.ones((k, k), dtype=X.dtype, device=dev) / k)[None, :, None, :]
-    return H + scale * xp.reshape(block, (p * k, p * k))
+    scale = xp.sum(H * eye_pk) / (p * k)  # the mean diagonal entry: keeps the conditioning
+    return H + scale * xp.reshape(null, (p * k, p * k))
 
 
 def _newton(theta, X, Y, alpha, kind, fit_intercept, xp):
     """(theta_new, max |grad(theta)|)."""
     f, g, S = _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp)
-    H = _hessian(theta, X, S, alpha, kind, fit_intercept, xp)
+    H = _hessian(X, S, alpha, kind, fit_intercept, xp)
     direction = -xp.reshape(solve(H, xp.reshape(g, (-1, 1)), xp=xp), theta.shape)
     t = _line_search(theta, direction, X, Y, alpha, S, f, g, kind, fit_intercept, xp)
     return theta + t * direction, xp.max(xp.abs(g))
@@ -270,7 +279,12 @@ def softmax_objective(theta, X, Y, alpha, *, fit_intercept=True):
 
 
 def softmax_grad(theta, X, Y, alpha, *, fit_intercept=True):
-    r"""Gradient of :func:`softmax_objective`: :math:`\nabla_W = X^\top(\operatorname{softmax}(S) - Y)/n + \alpha W`, :math:`\nabla_b = \overline{\operatorname{softmax}(S) - Y}`."""
+    r"""Gradient of :func:`softmax_objective`.
+
+    .. math::
+        \nabla_W J = X^\top(\operatorname{softmax}(S) - Y)/n + \alpha W,\qquad
+        \nabla_b J = \overline{\operatorname{softmax}(S) - Y}
+    """
     xp = array_namespace(theta, X, Y)
     return _loss_grad(theta, X, Y, alpha, "multinomial", fit_intercept, xp)[1]
 
@@ -393,7 +407,7 @@ class _LogisticBase(ClassifierMixin, Estimator):
             step = compiled(_newton_iteration, xp)
             advance = lambda th: step(th, X, T, alpha, kind=kind, fit_intercept=fi)  # noqa: E731
         elif self.solver == "gd":
-            gram, back = compute_small(_design_gram(X, fi))
+            gram, back = computed(_design_gram(X, fi))
             lam = back(gram_top_eigenvalue(gram, xp=array_namespace(gram)))
             L = lam / (4.0 if kind == "binary" else 2.0) + alpha
             step = compiled(_gd_iteration, xp)

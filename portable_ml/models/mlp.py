@@ -27,7 +27,7 @@ from ._base import (
     RegressorMixin,
     check_X_y,
     compiled,
-    compute_small,
+    computed,
     encode_labels,
     rng_for,
     softmax_rows,
@@ -128,7 +128,7 @@ class _BaseMLP(Estimator):
         from ..optimizers import adam
 
         sizes = self._check_params()
-        (X, Y), back = compute_small((X, Y))  # Dask: trained in memory, see the class notes
+        (X, Y), back = computed((X, Y))  # Dask: trained in memory, see the class notes
         xp = array_namespace(X, Y)
         n = X.shape[0]
         rng = rng_for(X, self.seed)
@@ -232,17 +232,17 @@ _DOC_PARAMS = r"""
         The trained parameters ``[{"W": (d_in, d_out), "b": (d_out,)}, ...]``.
     net_ : portable_ml.nn.MLP
         The architecture.
-    loss_curve_ : array of shape (n_iter_,)
+    loss_curve_ : array of shape (``n_iter_``,)
         Mean training loss of each epoch (over its mini-batches, each at the
         parameters before its step).
-    validation_loss_curve_ : array of shape (n_iter_,)
+    validation_loss_curve_ : array of shape (``n_iter_``,)
         With ``early_stopping``: the validation loss after each epoch.
     best_epoch_ : int
         With ``early_stopping``: the epoch whose parameters were kept.
     n_iter_ : int
         Epochs run.
     n_features_in_ : int
-
+{extra_attributes}
     Notes
     -----
     Without ``early_stopping`` or ``verbose``, ``fit`` never reads a value
@@ -260,9 +260,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     softmax output and categorical cross-entropy (:class:`portable_ml.nn.MLP`).
     Labels may be any values (``classes_`` holds them, sorted; finding them
     reads ``y``).
-""" + _DOC_PARAMS + r"""
-    classes_ : array of shape (n_classes,)
-"""
+""" + _DOC_PARAMS.replace("{extra_attributes}", "    classes_ : array of shape (n_classes,)\n")
 
     def __init__(self, *, hidden_layer_sizes=(64,), activation="relu", optimizer=None, epochs=200, batch_size=32,
                  seed=None, alpha=0.0, shuffle=True, early_stopping=False, validation_fraction=0.1,
@@ -307,7 +305,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
     __doc__ = r"""Multi-layer perceptron regressor: identity output and mean squared error.
-""" + _DOC_PARAMS
+""" + _DOC_PARAMS.replace("{extra_attributes}", "")
 
     def __init__(self, *, hidden_layer_sizes=(64,), activation="relu", optimizer=None, epochs=200, batch_size=32,
                  seed=None, alpha=0.0, shuffle=True, early_stopping=False, validation_fraction=0.1,

@@ -114,7 +114,8 @@ def _mlp_step(W1, b1, W2, b2, X, Y, *, alpha):
 
 def _mlp_args(r):
     X, Y = _classes(r, n=10)
-    return normal(r, 3, 4, scale=0.5), normal(r, 4, scale=0.1), normal(r, 4, 3, scale=0.5), normal(r, 3, scale=0.1), X, Y
+    return (normal(r, 3, 4, scale=0.5), normal(r, 4, scale=0.1), normal(r, 4, 3, scale=0.5),
+            normal(r, 3, scale=0.1), X, Y)
 
 
 CASES = [
