@@ -557,6 +557,57 @@ def _mlp(spec):
     return Case("nn.mlp.train_epoch", "training", f"{n}x{sizes[0]} {'-'.join(map(str, sizes))}", build)
 
 
+def _mlp_estimator(spec):
+    n, sizes, batch = spec
+
+    def build(ctx):
+        MLPClassifier = _ours("models", "MLPClassifier")
+        MLP = _ours("nn", "MLP")
+        adam = _ours("optimizers", "adam")
+        g = ctx.rng(11)
+        X = g.normal(0, 1, (n, sizes[0])).astype(ctx.dtype)
+        labels = g.integers(0, sizes[-1], n)
+        Y = np.eye(sizes[-1], dtype=ctx.dtype)[labels]
+        Xb, yb = ctx.put(X), ctx.put(labels)
+        est = MLPClassifier(hidden_layer_sizes=tuple(sizes[1:-1]), activation="relu", optimizer=adam(1e-3),
+                            epochs=1, batch_size=batch, seed=0)
+        ours = _quiet(lambda: est.fit(Xb, yb))
+        sync_ours = lambda m: (ctx.sync(m.params_), m)[1]  # noqa: E731
+
+        def check(m, _):  # different initial weights and sample order: only a sane fit is checked
+            return 0.0 if np.all(np.isfinite(ctx.to_numpy(m.loss_curve_))) else float("inf")
+
+        params = MLP(list(sizes), activation="relu", output="softmax").init(
+            ctx.backend.rng(0), dtype=getattr(ctx.backend.xp, ctx.dtype))
+        perm = np.random.default_rng(0).permutation(n)
+        note = f"fit(epochs=1): validation, label encoding, initialisation, {-(-n // batch)} shuffled batches"
+        if ctx.is_jax:
+            import jax.numpy as jnp
+
+            _need("optax")
+            init, epoch = ref.jax_mlp_epoch(1e-3)
+            jstate, Yb, pb = init(params), ctx.put(Y), ctx.put(perm)
+
+            def jax_ref():
+                batches = [(jnp.take(Xb, pb[i:i + batch], axis=0), jnp.take(Yb, pb[i:i + batch], axis=0))
+                           for i in range(0, n, batch)]
+                return epoch(params, jstate, batches)
+
+            return Pair(ours, jax_ref, "JAX + optax (jax.grad, jit)", sync_ours=sync_ours, sync_ref=_jnp_sync,
+                        host_ref=False, check=check, tol=0.0, target=1.05, note=note)
+        host = ref.mlp_init_like(ctx.to_numpy(params))
+        rstate = ref.adam_init(host)
+
+        def numpy_ref():
+            batches = [(X[perm[i:i + batch]], Y[perm[i:i + batch]]) for i in range(0, n, batch)]
+            return ref.mlp_epoch(host, rstate, batches)
+
+        return Pair(ours, numpy_ref, "NumPy (handwritten backprop + Adam)", sync_ours=sync_ours, check=check,
+                    tol=0.0, target=_numpy_target(ctx), note=note)
+
+    return Case("models.mlp_classifier.fit_epoch", "training", f"{n}x{sizes[0]} {'-'.join(map(str, sizes))}", build)
+
+
 # ------------------------------------------------------------ per-call overhead
 def _overhead(label, module, name, make, reference):
     def build(ctx):
@@ -615,6 +666,6 @@ def cases(profile):
     out += [_adam(p.adam)]
     out += [_roc(p.roc_n), _pairwise(p.pairwise), _kmeans(p.kmeans), _pca(p.pca)]
     out += [_logreg(p.logreg), _logreg(p.logreg, "lbfgs")]
-    out += [_mlp(p.mlp)]
+    out += [_mlp(p.mlp), _mlp_estimator(p.mlp)]
     out += _overhead_cases(p.overhead_n)
     return out
