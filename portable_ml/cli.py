@@ -192,6 +192,37 @@ def cmd_bench(args):
     return _benchmarks().main(args, reexec_argv=["-m", "portable_ml", *sys.argv[1:]] if from_cli else None)
 
 
+def cmd_demo(args):
+    from .demo import MODELS, run_demo, summarize, write_figure
+
+    backends = [b.strip() for b in args.backend.split(",")] if args.backend else available_backends()
+    for b in backends:
+        get_backend(b, args.device)  # unknown backend or device: a clear error listing what exists
+    say = (lambda name: print(f"training on {name} ...", file=sys.stderr, flush=True)) if not args.json else None
+    n, epochs = (600, 60) if args.quick else (2000, 30)
+    rows, fitted = run_demo(backends, args.device, seed=args.seed, n_samples=n, epochs=epochs, progress=say)
+    spread = summarize(rows)
+    if args.json:
+        print(json.dumps({"rows": rows, "max_spread": spread}, indent=2))
+    else:
+        table = []
+        for model, metric in MODELS:
+            row = {"model": model, "metric": metric}
+            for r in rows:
+                if r["model"] == model:
+                    row[r["backend"]] = f"{r['value']:.4f} ({r['seconds'] * 1e3:.0f} ms)"
+            row["max spread"] = f"{spread.get(model, 0.0):.1e}"
+            table.append(row)
+        print(format_table(table, ["model", "metric", *backends, "max spread"]))
+        print("each cell: metric (fit + evaluation time; JAX includes compilation); "
+              "max spread: largest difference of the metric across backends")
+    if args.plot:
+        write_figure(fitted[backends[0]], args.plot)
+        if not args.json:
+            print(f"figure written to {args.plot}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="portable-ml", description=__doc__)
     parser.add_argument("--version", action="version", version=f"portable_ml {__version__}")
@@ -199,6 +230,14 @@ def build_parser():
     p = sub.add_parser("info", help="backends, versions and devices")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_info)
+    p = sub.add_parser("demo", help="train models on synthetic data on every backend and compare")
+    p.add_argument("--backend", help="backend name or comma-separated names (default: all available)")
+    p.add_argument("--device", help="device, e.g. cpu:1 or cuda:0")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="smaller data and fewer epochs")
+    p.add_argument("--plot", metavar="PNG", help="also write a figure (decision boundary, loss curve, ROC)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_demo)
     p = sub.add_parser("conformance", help="function x backend conformance matrix of the public API")
     p.add_argument("--backends", help="comma-separated backends (default: all available)")
     p.add_argument("--dtype", default="float64", choices=("float32", "float64"))
