@@ -35,22 +35,19 @@ def test_assert_close_shapes_nan_and_trees():
     assert_close({"a": [np.inf, 1.0]}, {"a": [np.inf, 1.0]})
 
 
-def test_plugin_runs_a_users_test_on_every_backend(pytester):
-    pytester.makepyfile(
-        """
-        from portable_ml.testing import assert_close
+def _readme_plugin_example():
+    import pathlib
+    import re
 
-        def my_softmax(x, xp):
-            e = xp.exp(x - xp.max(x, axis=-1, keepdims=True))
-            return e / xp.sum(e, axis=-1, keepdims=True)
+    text = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    return re.search(r"<!-- plugin-example -->\n```python\n(.*?)^```", text, re.S | re.M).group(1)
 
-        def test_rows_sum_to_one(xp):
-            s = my_softmax(xp.asarray([[1.0, 2.0], [3.0, 5.0]]), xp)
-            assert_close(xp.sum(s, axis=-1), xp.ones(2, dtype=s.dtype))
-        """
-    )
-    res = pytester.runpytest("--pml-backends=numpy,array_api_strict", "-v")
-    res.assert_outcomes(passed=2)
+
+def test_readme_plugin_example_runs_on_every_backend(pytester):
+    """The README's ten-line user test file, run as a user would."""
+    pytester.makepyfile(test_mine=_readme_plugin_example())
+    res = pytester.runpytest("--pml-backends=numpy,array_api_strict,torch", "-v")
+    res.assert_outcomes(passed=3)
     res.stdout.fnmatch_lines(["*test_rows_sum_to_one?numpy?*PASSED*", "*array_api_strict*PASSED*"])
 
 
