@@ -12,7 +12,6 @@ import numbers
 import sys
 
 import array_api_compat as _compat
-from array_api_compat import device as device_of  # noqa: F401  (re-export)
 from array_api_compat import is_lazy_array, size  # noqa: F401  (re-export)
 
 __all__ = [
@@ -93,6 +92,26 @@ def _check_same_device(xs):
 def _is_single_device(d):
     # JAX returns a Sharding for distributed arrays; those are compared by JAX itself.
     return "Sharding" not in type(d).__name__
+
+
+def device_of(x):
+    """The device of array ``x``: where new arrays derived from it are created.
+
+    For a JAX array sharded over several devices with a ``NamedSharding``,
+    this is the *replicated* sharding over the same mesh: new arrays of other
+    shapes (parameters, scalars, d x d matrices) cannot take the batch's
+    partitioning, and replicating them is what data parallelism wants.
+    Under ``jax.jit`` (tracers carry no placement) and on every other
+    backend it is ``array_api_compat.device(x)``.
+    """
+    d = _compat.device(x)
+    if d is None or _is_single_device(d):
+        return d
+    mesh = getattr(d, "mesh", None)
+    if mesh is None or getattr(d, "is_fully_replicated", False):
+        return d
+    sharding = sys.modules["jax"].sharding
+    return sharding.NamedSharding(mesh, sharding.PartitionSpec(), memory_kind=getattr(d, "memory_kind", None))
 
 
 def is_concrete(x):

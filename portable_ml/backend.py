@@ -430,6 +430,11 @@ def _parse_device(name, device, xp):
     raise ValueError(f"unknown device {device!r} for backend {name!r}")  # pragma: no cover
 
 
+def _is_jax_sharding(device):
+    jax = sys.modules.get("jax")
+    return jax is not None and isinstance(device, jax.sharding.Sharding)
+
+
 def _pick(devs, idx, device, name):
     idx = 0 if idx is None else idx
     if not 0 <= idx < len(devs):
@@ -441,6 +446,8 @@ def _pick(devs, idx, device, name):
 def _check_native(name, device, xp):
     if device in _list_devices(name, xp):
         return device
+    if name == "jax" and _is_jax_sharding(device) and device.device_set <= set(_list_devices(name, xp)):
+        return device  # a Sharding over JAX devices: new arrays are placed (replicated or split) by it
     raise ValueError(f"device {device!r} does not belong to backend {name!r}; "
                      f"available: {', '.join(map(str, _list_devices(name, xp)))}")
 

@@ -149,3 +149,98 @@ def test_mlp_scan_epoch_over_sharded_minibatches(jax, dtype, mesh):
     batch_sharded = NamedSharding(mesh, P(None, "data"))  # (batches, samples, features): split samples
     multi = epoch(jax.device_put(params, NamedSharding(mesh, P())), jax.device_put(xs, batch_sharded))
     assert_close(multi, single, rtol=_rtol(dtype), atol=_rtol(dtype))
+
+
+# ------------------------------------------------------------------ logistic regression
+def _classification(jax, dtype, n=512):
+    X, y = pml.datasets.make_classification(n, 5, n_informative=3, seed=2, backend="jax", dtype=dtype)
+    return X, jax.numpy.astype(y, dtype)
+
+
+@pytest.mark.parametrize("solver", ["newton", "gd", "lbfgs"])
+def test_logistic_steps_data_parallel_equal_single_device(jax, dtype, mesh, shardings, solver):
+    from portable_ml import models
+
+    sharded, replicated = shardings
+    X, y = _classification(jax, dtype)
+    alpha = 0.05
+    theta0 = jax.numpy.zeros(X.shape[1] + 1, dtype=dtype)
+    if solver == "newton":
+        def step(theta, X, y):
+            return models.logistic_newton_step(theta, X, y, alpha)
+    elif solver == "gd":
+        def step(theta, X, y):
+            return models.logistic_gd_step(theta, X, y, alpha, 0.5)
+    else:
+        theta0 = models.lbfgs_init_state(theta0, X, y, alpha, memory=5)
+
+        def step(state, X, y):
+            return models.lbfgs_step(state, X, y, alpha)
+
+    def run(theta, X, y, n_steps=8):
+        f = jax.jit(step)
+        for _ in range(n_steps):
+            theta = f(theta, X, y)
+        return theta
+
+    one = mesh.devices.flat[0]
+    single = run(jax.device_put(theta0, one), jax.device_put(X, one), jax.device_put(y, one))
+    args = (jax.device_put(theta0, replicated), jax.device_put(X, sharded), jax.device_put(y, sharded))
+    multi = run(*args)
+    assert_close(multi, single, rtol=_rtol(dtype), atol=_rtol(dtype))
+    for leaf in jax.tree_util.tree_leaves(multi):
+        assert leaf.sharding.is_fully_replicated
+    _check_data_parallel(jax, step, args)
+    grad = models.logistic_grad(single if solver != "lbfgs" else single.theta, X, y, alpha)
+    if solver == "newton":
+        assert float(jax.numpy.max(jax.numpy.abs(grad))) < 1e-6, "Newton should have converged"
+
+
+# ------------------------------------------------------------------ estimators on sharded input
+ESTIMATORS = {
+    "LogisticRegression": lambda m: m.LogisticRegression(alpha=0.01),
+    "SoftmaxRegression": lambda m: m.SoftmaxRegression(alpha=0.1),
+    "Ridge": lambda m: m.Ridge(alpha=1.0),
+    "PCA": lambda m: m.PCA(n_components=2),
+    "KMeans": lambda m: m.KMeans(n_clusters=2, seed=0),
+    "GaussianNB": lambda m: m.GaussianNB(),
+    "LinearDiscriminantAnalysis": lambda m: m.LinearDiscriminantAnalysis(),
+}
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_estimators_fit_on_sharded_input(jax, dtype, mesh, shardings, name):
+    """Fitted parameters come back replicated over the mesh, per-sample results sharded like X."""
+    sharded, _ = shardings
+    X, y = _classification(jax, dtype, n=400)
+    one = mesh.devices.flat[0]
+    ref = ESTIMATORS[name](pml.models).fit(jax.device_put(X, one), jax.device_put(y, one))
+    est = ESTIMATORS[name](pml.models).fit(jax.device_put(X, sharded), jax.device_put(y, sharded))
+    fitted = {k: v for k, v in vars(est).items() if k.endswith("_") and hasattr(v, "sharding")}
+    want = {k: v for k, v in vars(ref).items() if k.endswith("_") and hasattr(v, "sharding")}
+    assert fitted.keys() == want.keys() and fitted
+    assert_close(fitted, want, rtol=1e3 * _rtol(dtype), atol=1e3 * _rtol(dtype), err_msg=name)
+    for k, v in fitted.items():
+        if k != "labels_":  # per-sample
+            assert v.sharding.is_fully_replicated, f"{name}.{k}: {v.sharding}"
+    method = "predict" if hasattr(est, "predict") else "transform"
+    out = getattr(est, method)(jax.device_put(X, sharded))
+    assert out.sharding.is_equivalent_to(sharded, out.ndim) if out.ndim == 1 else not out.sharding.is_fully_replicated
+
+
+def test_new_arrays_follow_a_sharded_input_replicated(jax, mesh, shardings):
+    """The placement rule behind the above: arrays created from a sharded input are replicated
+    over its devices (a parameter cannot take the batch's partitioning)."""
+    from portable_ml._xp import device_of
+
+    sharded, replicated = shardings
+    X = jax.device_put(jax.numpy.ones((8, 3)), sharded)
+    dev = device_of(X)
+    assert dev.is_fully_replicated and dev.device_set == sharded.device_set
+    be = pml.get_backend("jax", device=dev)
+    w = be.asarray(np.arange(3.0))
+    assert w.sharding.is_equivalent_to(replicated, 1)
+    assert be.rng(0).normal((5,)).sharding.is_fully_replicated
+    assert pml.losses.mse(X, 2 * X).sharding.is_fully_replicated
+    with pytest.raises(ValueError, match="does not belong"):
+        pml.get_backend("numpy", device=dev)
