@@ -91,10 +91,9 @@ def test_mlp_data_parallel_training_equals_single_device(jax, dtype, mesh, shard
     net, params, X, y = _mlp_setup(jax, dtype)
     opt = optim.adam(0.02)
 
-    def step(params, state, x, y):
-        loss, grads = net.loss_and_grads(params, x, y)
-        updates, state = opt.update(grads, state, params)
-        return optim.apply_updates(params, updates), state, loss, net.apply(params, x)
+    def step(params, state, x, y):  # the MLP estimators' step, plus the per-sample outputs
+        params, state, loss = pml.models.mlp_train_step(params, state, x, y, net=net, optimizer=opt, alpha=1e-3)
+        return params, state, loss, net.apply(params, x)
 
     def train(params, x, y, n_steps=15):
         state = opt.init(params)
