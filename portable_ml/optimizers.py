@@ -581,6 +581,8 @@ def sgd(learning_rate, momentum=None, nesterov=False):
         m_t = g_t + \mu\,m_{t-1},\;
         u_t = -\eta_t \begin{cases} g_t + \mu\,m_t & \text{Nesterov} \\ m_t & \text{otherwise} \end{cases}
 
+    Equals ``optax.sgd(learning_rate, momentum, nesterov)``.
+
     Parameters
     ----------
     learning_rate : float or callable
@@ -588,9 +590,7 @@ def sgd(learning_rate, momentum=None, nesterov=False):
     momentum : float, optional
         :math:`\mu \in [0, 1)`; ``None`` for plain SGD.
     nesterov : bool
-        Nesterov momentum (needs ``momentum``; optax would silently ignore it).
-
-    Equals ``optax.sgd(learning_rate, momentum, nesterov)``.
+        Nesterov momentum; it needs ``momentum`` (optax would silently ignore it).
     """
     if nesterov and momentum is None:
         raise ValueError("nesterov=True needs a momentum; got momentum=None")
