@@ -274,16 +274,7 @@ ESTIMATORS = {
 }
 
 
-#: Estimators whose fit does not decompose yet, with the reason (strict: remove once fixed).
-NOT_YET = {
-    "KMeans": "lloyd_step relocates empty clusters with an argsort of the n distances, and Dask's argsort "
-              "gathers them into one chunk; selecting the k farthest samples by k argmax reductions would "
-              "keep it chunk-wise",
-}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=NOT_YET[n], strict=True))
-                                  if n in NOT_YET else n for n in ESTIMATORS])
+@pytest.mark.parametrize("name", list(ESTIMATORS))
 def test_estimator_fits_chunkwise_on_the_cluster(cluster, name):
     import dask
 
@@ -328,3 +319,19 @@ def _peaks_by_operation(records):
         op = re.sub(r"-([0-9a-f]{32}|[0-9a-f-]{36}).*", "", key.strip("('"))
         peaks[op] = max(peaks.get(op, 0), out + deps)
     return peaks
+
+
+def test_lloyd_step_relocates_empty_clusters_chunkwise(cluster):
+    """Two centres far from every sample: they take the farthest and second-farthest samples, as on NumPy."""
+    X = _normal(n=N_SMALL, seed=7)
+    centres = np.array([[0.0] * D, [0.5] * D, [50.0] * D, [-60.0] * D, [0.2, -0.3, 0, 0, 0, 0]])
+    import dask
+
+    with dask.config.set({"array.chunk-size": f"{CHUNK * 8}B"}):  # arange(n) chunked like the samples
+        res = pml.models.lloyd_step(X, pml.get_backend("dask").asarray(centres))
+        got, records = _run(cluster, tuple(res))
+    want = pml.models.lloyd_step(X.compute(), centres)
+    assert_close(tuple(got), tuple(want), rtol=1e-12)
+    assert np.asarray(got[1]).max() < 5 and not np.any(np.isin([2, 3], np.asarray(got[1])))  # 2 and 3 were empty
+    # distances in the GEMM form: each (chunk, k) block sums three partial blocks (see the pairwise test)
+    _check_chunkwise(records, _limit(_chunk_bytes(X), factor=4), what="lloyd_step")

@@ -20,7 +20,17 @@ from typing import NamedTuple
 from .._xp import array_namespace, check_positive, device_of
 from ..backend import backend_of
 from ..distances import pairwise_euclidean
-from ._base import Estimator, NotFittedError, check_X, compiled, is_true, rng_for, settle, warn_not_converged
+from ._base import (
+    Estimator,
+    NotFittedError,
+    _is_dask,
+    check_X,
+    compiled,
+    is_true,
+    rng_for,
+    settle,
+    warn_not_converged,
+)
 
 __all__ = ["KMeans", "LloydResult", "lloyd_step", "kmeans_plusplus"]
 
@@ -56,7 +66,9 @@ def lloyd_step(X, centers):
     matrix :math:`A`.  **Empty clusters** are moved to the samples farthest
     from their current centre: the :math:`r`-th empty cluster (in index order)
     takes the :math:`r`-th farthest sample, as scikit-learn relocates them.
-    This costs one ``argsort`` of the :math:`n` distances per step.
+    This costs one ``argsort`` of the :math:`n` distances per step; on Dask,
+    whose ``argsort`` gathers them into one chunk, :math:`k` chunk-wise
+    ``argmax`` reductions instead.
 
     Returns a :class:`LloydResult`.
     """
@@ -69,15 +81,35 @@ def lloyd_step(X, centers):
     counts = xp.sum(A, axis=0)
     empty = counts == 0
     means = (A.T @ X) / xp.where(empty, xp.ones_like(counts), counts)[:, None]
-    # relocation of empty clusters to the farthest samples
-    order = xp.argsort(closest, descending=True)
+    # relocation of empty clusters to the farthest samples (at most k of them can be needed)
+    m = min(k, n)
+    order = _farthest(closest, m, xp)
     rank = xp.cumulative_sum(xp.astype(empty, labels.dtype)) - 1  # rank among the empty ones
-    rank = xp.clip(rank, 0, n - 1)
-    far = xp.sum(xp.where(rank[:, None] == xp.arange(n, device=device_of(X))[None, :],
+    rank = xp.clip(rank, 0, m - 1)
+    far = xp.sum(xp.where(rank[:, None] == xp.arange(m, device=device_of(X))[None, :],
                           order[None, :], xp.zeros_like(order)[None, :]), axis=1)
     new = xp.where(empty[:, None], _one_hot(far, n, X.dtype, xp) @ X, means)
     shift = xp.sum((new - centers) ** 2)
     return LloydResult(new, labels, xp.sum(closest), shift)
+
+
+def _farthest(d, m, xp):
+    """Indices of the ``m`` largest entries of the 1-D ``d``, largest first (ties: lower index first).
+
+    One stable ``argsort`` where the data are in memory.  Dask's ``argsort``
+    gathers all ``n`` values into one chunk, so there the ``m`` (= k, small)
+    largest are picked by ``m`` successive ``argmax`` reductions, each chunk-wise.
+    """
+    if not _is_dask(d):
+        return xp.argsort(d, descending=True, stable=True)[:m]
+    idx = xp.arange(d.shape[0], device=device_of(d))
+    low = xp.asarray(-xp.inf, dtype=d.dtype, device=device_of(d))
+    picked = []
+    for _ in range(m):
+        i = xp.argmax(d)
+        picked.append(i)
+        d = xp.where(idx == i, low, d)
+    return xp.stack(picked)
 
 
 def _index_dtype(xp, X):
