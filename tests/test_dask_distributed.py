@@ -68,7 +68,9 @@ def cluster(request):
 
     log = _plugin_class()()
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
-                      dashboard_address=None, scheduler_kwargs={"plugins": [log]}) as lc, Client(lc) as client:
+                      dashboard_address=None,
+                      # the scheduler's HTTP endpoint on a free loopback port (not 8787: xdist workers)
+                      scheduler_kwargs={"plugins": [log], "dashboard_address": "127.0.0.1:0"}) as lc, Client(lc) as client:
         yield client, log
 
 
