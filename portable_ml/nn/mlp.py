@@ -102,6 +102,16 @@ class MLP:
     def __repr__(self):
         return f"MLP({list(self.layer_sizes)}, activation={self.activation!r}, output={self.output!r})"
 
+    def __eq__(self, other):
+        # Equal architectures are interchangeable: ``jax.jit`` (which hashes a
+        # static ``net`` argument) then reuses one compiled step across fits.
+        if type(other) is not type(self):
+            return NotImplemented
+        return (self.layer_sizes, self.activation, self.output) == (other.layer_sizes, other.activation, other.output)
+
+    def __hash__(self):
+        return hash((type(self), self.layer_sizes, self.activation, self.output))
+
     @property
     def num_layers(self):
         return len(self.layer_sizes) - 1
