@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 
+import array_api_compat as _compat
+
 from ._xp import (
     array_namespace,
     as_float,
@@ -57,16 +59,26 @@ _BLOCK_ELEMENTS = 2**22
 def _safe_sqrt(s, *, xp, keep=None):
     r""":math:`\sqrt{\max(s, 0)}`, exactly 0 where :math:`s \le 0` (or ``keep`` is False).
 
-    Gradient-safe: where the result is 0 its gradient is 0, never NaN —
-    ``sqrt`` only ever sees values :math:`\ge` the smallest normal number
-    and the zeros come from multiplying by a 0/1 mask.  (A mask product
+    Gradient-safe on JAX and PyTorch: where the result is 0 its gradient is
+    0, never NaN — ``sqrt`` only ever sees values :math:`\ge` the smallest
+    normal number and the zeros come from multiplying by a 0/1 mask.  (A mask product
     rather than ``where``: NumPy's ``where`` costs several times a multiply
     on large pairwise matrices.)
     """
+    if not _differentiable(xp):
+        # no gradient to guard (NumPy, CuPy, Dask, array-api-strict): clamp and take the
+        # root, two passes over a pairwise matrix instead of six; NaN propagates through maximum
+        out = xp.sqrt(xp.maximum(s, 0.0))
+        return out if keep is None else out * xp.astype(keep, s.dtype)
     pos = ~(s <= 0)  # True for NaN, which must propagate, not become 0
     if keep is not None:
         pos = pos & keep
     return xp.sqrt(xp.maximum(s, xp.finfo(s.dtype).smallest_normal)) * xp.astype(pos, s.dtype)
+
+
+def _differentiable(xp):
+    """True for namespaces with automatic differentiation (JAX, PyTorch)."""
+    return _compat.is_jax_namespace(xp) or _compat.is_torch_namespace(xp)
 
 
 def _vector_pair(a, b):
