@@ -66,10 +66,16 @@ def sigmoid(x, *, xp):
     full relative precision (as ``scipy.special.expit`` does).
     """
     e = xp.exp(-xp.abs(x))
-    # numerator 1 where x >= 0, else e: a select by arithmetic, because NumPy's
-    # ``where`` is branchy and costs several times an ``exp`` on mixed signs
-    num = e + xp.astype(x >= 0, x.dtype) * (1.0 - e)
-    return num / (1.0 + e)
+    return logistic_numerator(x, e, xp=xp) / (1.0 + e)
+
+
+def logistic_numerator(x, e, *, xp):
+    r"""1 where :math:`x \ge 0`, else :math:`e = e^{-|x|}`: then :math:`\sigma(x)` = numerator / (1 + e).
+
+    Selected by arithmetic rather than ``where``: NumPy's ``where`` is
+    branchy and costs several times an ``exp`` on inputs of mixed signs.
+    """
+    return e + xp.astype(x >= 0, x.dtype) * (1.0 - e)
 
 
 def xlogy(x, y, *, xp):

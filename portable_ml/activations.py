@@ -57,15 +57,15 @@ def _prepare(x):
 def _sigmoid_prime(x, *, xp):
     """sigma(x) sigma(-x) = e / (1 + e)^2 with e = exp(-|x|): no cancellation, no overflow."""
     e = xp.exp(-xp.abs(x))
-    s = 1.0 / (1.0 + e)
-    return e * s * s
+    d = 1.0 + e
+    return e / (d * d)
 
 
 def _sech2(x, *, xp):
     """1 - tanh(x)^2 = 4e / (1 + e)^2 with e = exp(-2|x|): accurate in the tails too."""
-    e = xp.exp(-2.0 * xp.abs(x))
-    s = 1.0 / (1.0 + e)
-    return 4.0 * e * s * s
+    e = xp.exp(xp.abs(x) * -2.0)
+    d = 1.0 + e
+    return (4.0 * e) / (d * d)
 
 
 # ------------------------------------------------------------------ sigmoid
@@ -316,7 +316,10 @@ def swish(x):
 def swish_grad(x):
     r""":math:`f'(x) = \sigma(x) + x\,\sigma(x)\,\sigma(-x)` of :func:`swish`."""
     xp, x = _prepare(x)
-    return _n.sigmoid(x, xp=xp) + x * _sigmoid_prime(x, xp=xp)
+    # sigma + x sigma' = (numerator + x e / d) / d with e = exp(-|x|), d = 1 + e: one exp
+    e = xp.exp(-xp.abs(x))
+    d = 1.0 + e
+    return (_n.logistic_numerator(x, e, xp=xp) + x * e / d) / d
 
 
 silu = swish
