@@ -242,14 +242,14 @@ def mse(y_true, y_pred, *, reduction="mean"):
     0.125
     """
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
-    r = p - y
-    return reduce(r * r, reduction, xp)
+    # one unnamed temporary: NumPy squares it in place (temporary elision)
+    return reduce((p - y) ** 2, reduction, xp)
 
 
 def mse_grad(y_true, y_pred, *, reduction="mean"):
     r""":math:`\partial\,\mathrm{mse}/\partial\hat y = 2(\hat y - y)` (divided by the size for ``"mean"``)."""
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
-    return _scale(2.0 * (p - y), size(p), reduction)
+    return (p - y) * (2.0 / size(p) if reduction == "mean" and size(p) else 2.0)
 
 
 def rmse(y_true, y_pred, *, reduction="mean"):
