@@ -8,9 +8,9 @@ same run and interleaved, so that a load change hits both sides alike):
   the cost of a call;
 * calls shorter than ``batch_s`` are timed in batches of ``number`` calls and
   divided, so the clock's resolution and the loop cost do not count;
-* ``repeats`` samples per side, alternating ours / reference (ours is timed
-  once for all the references of a case); the reported figure is the
-  **median**;
+* ``repeats`` samples per side, interleaved: ours, reference, then
+  reference, ours, and so on (ours is timed once for all the references of
+  a case); the reported figure is the **median**;
 * the backend is synchronised (``Backend.synchronize`` on the result) before
   the clock is read, so asynchronous devices (JAX, CuPy, CUDA PyTorch) are
   timed to completion, and lazy Dask results are computed.
@@ -98,8 +98,9 @@ def measure(ours, refs, *, sync_ours, sync_refs, timer, checks=None):
     outputs of the warm-up calls; its return value (or the exception it
     raised) is the verdict for reference ``i``.  The outputs are dropped
     before the timing starts, so they do not add to the memory the timed
-    calls run in.  Our function is timed once for all references, each
-    round alternating ours, ref 1, ref 2, ...
+    calls run in.  Our function is timed once for all references; each
+    round runs ours, ref 1, ref 2, ... and the next one the same in reverse
+    order, so that no side always follows the same other one.
 
     Returns ``(t_ours, [t_ref, ...], repeats, [verdict, ...])``.
     """
@@ -128,8 +129,10 @@ def measure(ours, refs, *, sync_ours, sync_refs, timer, checks=None):
     numbers = [timer.number(e) for e in est]
     repeats = timer.count(sum(e * k for e, k in zip(est, numbers)))
     samples = [[] for _ in fns]
-    for _ in range(repeats):
-        for f, s, k, out in zip(fns, syncs, numbers, samples):
+    rounds = list(zip(fns, syncs, numbers, samples))
+    for r in range(repeats):
+        # alternate the order, so that neither side always runs right after the other
+        for f, s, k, out in (rounds if r % 2 == 0 else rounds[::-1]):
             out.append(_sample(f, s, k))
     medians = [statistics.median(t) for t in samples]
     return medians[0], medians[1:], repeats, verdicts
