@@ -460,7 +460,10 @@ def scale_by_adam(*, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, nesterov=False):
         else:
             mu_hat = _bias_correction(mu, b1, count)
         nu_hat = _bias_correction(nu, b2, count)
-        updates = tree_map(lambda m, v: m / (xp.sqrt(v + eps_root) + eps), mu_hat, nu_hat)
+        if eps_root:
+            updates = tree_map(lambda m, v: m / (xp.sqrt(v + eps_root) + eps), mu_hat, nu_hat)
+        else:  # the default: no pass over the moments to add a zero
+            updates = tree_map(lambda m, v: m / (xp.sqrt(v) + eps), mu_hat, nu_hat)
         nu = tree_map(lambda v, old: v if v.dtype == old.dtype else xp.astype(v, old.dtype), nu, state.nu)
         return updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
