@@ -131,24 +131,29 @@ def _lloyd_iteration(X, centers, prev_labels, tol):
     return res, done
 
 
-def _lloyd_iteration_no_empty(X, centers, prev_labels, tol):
-    """:func:`_lloyd_iteration` for the usual case of no empty cluster, and whether one came out empty.
+def _lloyd_iteration_no_empty(X, x_sq_sum, centers, prev_labels, tol):
+    r""":func:`_lloyd_iteration` for the usual case of no empty cluster, and whether one came out empty.
 
-    The same centres, labels, inertia and flag as :func:`lloyd_step` when every
-    cluster keeps a sample, without preparing the relocation (an ``argsort``
-    of the n distances and a (k, n) product, about half the cost of a step);
-    ``fit`` redoes the step with :func:`_lloyd_iteration` when a cluster is empty.
+    A Lloyd step as :func:`lloyd_step` when every cluster keeps a sample,
+    without preparing the relocation (an ``argsort`` of the n distances and a
+    (k, n) product, about half the cost of a step); ``fit`` redoes the step
+    with :func:`_lloyd_iteration` when a cluster is empty.  The assignment
+    minimises :math:`\|c\|^2 - 2 x^\top c` (the distance less the constant
+    :math:`\|x\|^2`, as scikit-learn's Lloyd does), so no pass over ``X``
+    other than the two products; ``x_sq_sum`` = :math:`\sum_i\|x_i\|^2`
+    completes the inertia.
     """
     xp = array_namespace(X, centers)
-    d2 = _sq_dist(X, centers)
-    labels = xp.argmin(d2, axis=1)
+    d = xp.sum(centers * centers, axis=1)[None, :] - 2.0 * (X @ xp.matrix_transpose(centers))
+    labels = xp.argmin(d, axis=1)
     A = _one_hot(labels, centers.shape[0], X.dtype, xp)
     counts = xp.sum(A, axis=0)
     empty = counts == 0
-    new = (A.T @ X) / xp.where(empty, xp.ones_like(counts), counts)[:, None]
+    new = (xp.matrix_transpose(A) @ X) / xp.where(empty, xp.ones_like(counts), counts)[:, None]
     shift = xp.sum((new - centers) ** 2)
     done = (shift <= tol) | xp.all(labels == prev_labels)
-    return LloydResult(new, labels, xp.sum(xp.min(d2, axis=1)), shift), done, xp.any(empty)
+    inertia = xp.sum(xp.min(d, axis=1)) + x_sq_sum
+    return LloydResult(new, labels, inertia, shift), done, xp.any(empty)
 
 
 def kmeans_plusplus(X, n_clusters, rng, *, n_local_trials=None):
@@ -288,6 +293,7 @@ class KMeans(Estimator):
         self._check_params(X)
         rng = rng_for(X, self.seed)
         tol = settle(self.tol * xp.mean(xp.var(X, axis=0)))
+        x_sq_sum = settle(xp.sum(X * X))
         step = compiled(_lloyd_iteration, xp)
         usual_step = compiled(_lloyd_iteration_no_empty, xp)
         n_init = self.n_init if isinstance(self.init, str) else 1
@@ -296,7 +302,7 @@ class KMeans(Estimator):
             centers = self._initial_centers(X, rng, xp)
             labels = xp.full((X.shape[0],), -1, dtype=_index_dtype(xp, X), device=device_of(X))
             for it in range(1, self.max_iter + 1):
-                res, done, any_empty = settle(usual_step(X, centers, labels, tol))
+                res, done, any_empty = settle(usual_step(X, x_sq_sum, centers, labels, tol))
                 if is_true(any_empty):  # relocate the empty clusters: the full step
                     res, done = settle(step(X, centers, labels, tol))
                 centers, labels = res.centers, res.labels
