@@ -814,8 +814,12 @@ def softmax_cross_entropy(y_onehot, logits, *, reduction="mean"):
 def softmax_cross_entropy_grad(y_onehot, logits, *, reduction="mean"):
     r""":math:`(\sum_j y_j)\,\operatorname{softmax}(z) - y`; divided by the number of rows for ``"mean"``."""
     xp, y, z = _distribution(y_onehot, logits, ("y_onehot", "logits"), reduction)
-    g = _n.softmax(z, axis=-1, xp=xp) * xp.sum(y, axis=-1, keepdims=True) - y
-    return _scale(g, _rows(z), reduction)
+    e = xp.exp(_n._shift_by_max(z, -1, xp=xp))
+    # the softmax normalisation and the row sums of y in one (rows, 1) factor; the
+    # unnamed temporaries let NumPy do the subtraction and the division in place
+    c = xp.sum(y, axis=-1, keepdims=True) / xp.sum(e, axis=-1, keepdims=True)
+    n = _rows(z)
+    return (e * c - y) / n if reduction == "mean" and n else e * c - y
 
 
 @_doc
