@@ -68,6 +68,17 @@ def mlp_train_step(params, opt_state, X, Y, *, net, optimizer, alpha=0.0):
     return apply_updates(params, updates), opt_state, loss
 
 
+_DEFAULT_OPTIMIZER = []
+
+
+def _default_optimizer(adam):
+    """One shared ``adam(1e-3)`` (a pure transformation): the jitted step, which takes the
+    optimizer as a static argument, is then compiled once rather than at every fit."""
+    if not _DEFAULT_OPTIMIZER:
+        _DEFAULT_OPTIMIZER.append(adam(1e-3))
+    return _DEFAULT_OPTIMIZER[0]
+
+
 def _train_batch(params, opt_state, total, X, Y, idx, *, net, optimizer, alpha):
     """Gather the batch ``idx`` and take one step; ``total`` accumulates the batch losses times sizes."""
     xp = array_namespace(X, Y, idx)
@@ -133,7 +144,7 @@ class _BaseMLP(Estimator):
         n = X.shape[0]
         rng = rng_for(X, self.seed)
         net = MLP((X.shape[1], *sizes, n_out), activation=self.activation, output=output)
-        optimizer = adam(1e-3) if self.optimizer is None else self.optimizer
+        optimizer = _default_optimizer(adam) if self.optimizer is None else self.optimizer
         params = net.init(rng, dtype=X.dtype)
         opt_state = optimizer.init(params)
         step = compiled(_train_batch, xp)
