@@ -25,7 +25,7 @@ MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "1073741824", "MALLOC_TRIM_THRESHOLD_": 
 #: timing effort per profile
 TIMERS = {
     "full": Timer(repeats=7, min_repeats=3, budget_s=1.5),
-    "quick": Timer(repeats=3, min_repeats=2, budget_s=0.08),
+    "quick": Timer(repeats=3, min_repeats=1, budget_s=0.05),
     "tiny": Timer(repeats=1, min_repeats=1, budget_s=0.0, batch_s=0.0),
 }
 
