@@ -50,6 +50,7 @@ import math
 import numbers
 from typing import Any, Callable, NamedTuple
 
+from . import gradients as _gradients
 from ._xp import _is_single_device, array_namespace, device_of, widest_float_dtype
 from .tree import tree_leaves, tree_map, tree_zeros_like
 
@@ -215,22 +216,6 @@ def _scalar_as(value, like, xp):
     if hasattr(value, "dtype"):
         return value if value.dtype == like.dtype else xp.astype(value, like.dtype)
     return xp.asarray(value, dtype=like.dtype, device=device_of(like))
-
-
-def _global_norm(tree):
-    r"""Global L2 norm :math:`\sqrt{\sum_\ell \sum_i x_{\ell i}^2}` of a pytree (0-d array).
-
-    Sums per leaf in the leaf's dtype, then over leaves in tree order, as
-    optax's ``tree.norm`` does.
-    """
-    leaves = tree_leaves(tree)
-    if not leaves:
-        raise ValueError("cannot take the global norm of an empty tree")
-    xp = array_namespace(*leaves)
-    total = 0.0
-    for x in leaves:
-        total = total + xp.sum(x * x)
-    return xp.sqrt(total)
 
 
 # ------------------------------------------------------------ combinators
@@ -561,16 +546,7 @@ def clip_by_global_norm(max_norm):
     def update(updates, state, params=None):
         if not tree_leaves(updates):
             return updates, state
-        xp = _namespace(updates)
-        norm = _global_norm(updates)
-        keep = norm < max_norm
-        # denominator 1 where unused, so a zero norm never divides
-        denom = xp.where(keep, xp.ones_like(norm), norm)
-
-        def clipped(g):
-            return xp.where(keep, g, (g / xp.astype(denom, g.dtype)) * max_norm)
-
-        return tree_map(clipped, updates), state
+        return _gradients.clip_by_global_norm(updates, max_norm)[0], state
 
     return GradientTransformation(lambda params: EmptyState(), update)
 
