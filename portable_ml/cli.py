@@ -84,21 +84,6 @@ def cmd_info(args):
     return 0
 
 
-def _deviations(folder):
-    """``{backend: [(glob, reason), ...]}`` from ``folder/<backend>/deviations.toml``."""
-    import pathlib
-    import tomllib
-
-    out = {}
-    root = pathlib.Path(folder)
-    for name in BACKENDS:
-        path = root / name / "deviations.toml"
-        if path.is_file():
-            with open(path, "rb") as f:
-                out[name] = [(e["test"], e["reason"]) for e in tomllib.load(f).get("deviation", [])]
-    return out
-
-
 def conformance_matrix(backends=None, dtype="float64", family=None, deviations_dir="backends", progress=None):
     """Rows ``{"function", <backend>: cell}`` for every registered public function.
 
@@ -118,7 +103,10 @@ def conformance_matrix(backends=None, dtype="float64", family=None, deviations_d
         import jax
 
         jax.config.update("jax_enable_x64", True)
-    devs = _deviations(deviations_dir)
+    from .testing.conformance import load_deviations
+
+    devs = {b: [(e["test"], e["reason"]) for e in entries]
+            for b, entries in load_deviations(deviations_dir).items()}
     rows = []
     for case in cases():
         if case.name.startswith("_") and family != case.family:

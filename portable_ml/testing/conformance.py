@@ -9,15 +9,16 @@ floating dtype and the device were kept, and the time per call.
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 import time
 
 import numpy as np
 
-from ..backend import available_backends, backend_of, get_backend, to_numpy
+from ..backend import BACKENDS, available_backends, backend_of, get_backend, to_numpy
 from ..tree import tree_leaves
 from . import default_tolerance, dtype_name
 
-__all__ = ["check_conformance", "ConformanceReport", "BackendResult"]
+__all__ = ["check_conformance", "ConformanceReport", "BackendResult", "load_deviations"]
 
 
 @dataclasses.dataclass
@@ -188,3 +189,21 @@ def check_conformance(fn, *args, backends=None, reference="numpy", kwargs=None, 
             res.status, res.message = "deviation", deviations[bname]
         results.append(res)
     return ConformanceReport(name, results)
+
+
+def load_deviations(folder):
+    """``{backend: [{"test": glob, "reason": ...}, ...]}`` from ``folder/<backend>/deviations.toml``."""
+    import tomllib  # Python >= 3.11
+
+    root = pathlib.Path(folder)
+    out = {}
+    for name in BACKENDS:
+        path = root / name / "deviations.toml"
+        if path.is_file():
+            with open(path, "rb") as f:
+                entries = tomllib.load(f).get("deviation", [])
+            for e in entries:
+                if not e.get("test") or not e.get("reason"):
+                    raise ValueError(f"{path}: every [[deviation]] needs 'test' and 'reason'")
+            out[name] = entries
+    return out

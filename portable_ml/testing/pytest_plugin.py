@@ -34,10 +34,11 @@ import pathlib
 import pytest
 
 from ..backend import BACKENDS, available_backends, get_backend
+from .conformance import load_deviations
 
 try:
     import tomllib
-except ModuleNotFoundError:  # Python < 3.11
+except ModuleNotFoundError:  # Python < 3.11: deviation lists are not read
     tomllib = None
 
 
@@ -115,19 +116,10 @@ def _load_deviations(config):
     folder = config.getini("pml_deviations")
     if not folder or tomllib is None:
         return {}
-    root = pathlib.Path(config.rootpath, folder)
-    out = {}
-    for name in BACKENDS:
-        path = root / name / "deviations.toml"
-        if path.is_file():
-            with open(path, "rb") as f:
-                data = tomllib.load(f)
-            entries = data.get("deviation", [])
-            for e in entries:
-                if not e.get("test") or not e.get("reason"):
-                    raise pytest.UsageError(f"{path}: every [[deviation]] needs 'test' and 'reason'")
-            out[name] = entries
-    return out
+    try:
+        return load_deviations(pathlib.Path(config.rootpath, folder))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _item_backend(item):
