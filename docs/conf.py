@@ -1,9 +1,14 @@
-"""Sphinx configuration: Markdown pages (MyST), API pages from the numpydoc docstrings."""
+"""Sphinx configuration: Markdown pages (MyST), API pages from the numpydoc docstrings.
+
+Math is rendered to MathML at build time (``_ext/mathml.py``), so the built
+site loads nothing from the network.
+"""
 
 import os
 import sys
 
 sys.path.insert(0, os.path.abspath(".."))
+sys.path.insert(0, os.path.abspath("_ext"))
 
 project = "portable_ml"
 author = "portable_ml developers"
@@ -13,7 +18,7 @@ extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
-    "sphinx.ext.mathjax",
+    "mathml",
     "sphinx.ext.viewcode",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -27,6 +32,8 @@ napoleon_use_rtype = False
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": False}
 autodoc_typehints = "none"
+
+html_math_renderer = "mathml"
 
 html_theme = "furo"
 html_title = "portable_ml"
