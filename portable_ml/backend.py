@@ -33,6 +33,7 @@ __all__ = [
     "namespace",
     "backend_of",
     "cupy_works",
+    "unusable_reason",
 ]
 
 #: Every backend name this library knows, in preference order.
@@ -83,6 +84,22 @@ def cupy_works():
                 ok = False
         _cupy_ok = ok
     return _cupy_ok
+
+
+def unusable_reason(name):
+    """Why backend ``name`` cannot be used here, or ``None`` when it can.
+
+    ``"not installed"`` when its library is missing; for CuPy,
+    ``"no working CUDA device"`` when CuPy is installed but no GPU (or no
+    driver) works.  The pytest plugin's skip reasons use the same words.
+    """
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; known backends: {', '.join(BACKENDS)}")
+    if not _installed(name):
+        return "not installed"
+    if name == "cupy" and not cupy_works():
+        return "no working CUDA device"
+    return None
 
 
 def available_backends():
@@ -157,11 +174,12 @@ def get_backend(name=None, device=None):
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; known backends: {', '.join(BACKENDS)}; "
                          f"available here: {', '.join(available_backends())}")
-    if name == "cupy" and not cupy_works():
-        raise ValueError("backend 'cupy' is not usable here: CuPy is not installed or no CUDA "
-                         f"device works; available: {', '.join(available_backends())}")
-    if not _installed(name):
+    why = unusable_reason(name)
+    if why == "not installed":
         raise ValueError(f"backend {name!r} is not installed (pip install 'portable-ml[{_extra(name)}]'); "
+                         f"available: {', '.join(available_backends())}")
+    if why is not None:
+        raise ValueError(f"backend {name!r} is not usable here: CuPy is installed but {why}; "
                          f"available: {', '.join(available_backends())}")
     key = (name, _device_key(device))
     with _lock:
