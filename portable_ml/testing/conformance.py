@@ -18,7 +18,7 @@ from ..backend import BACKENDS, available_backends, backend_of, get_backend, to_
 from ..tree import tree_leaves
 from . import default_tolerance, dtype_name
 
-__all__ = ["check_conformance", "ConformanceReport", "BackendResult", "load_deviations"]
+__all__ = ["check_conformance", "ConformanceReport", "BackendResult", "load_deviations", "deviation_matches", "DEVIATIONS_DIR"]
 
 
 @dataclasses.dataclass
@@ -191,19 +191,48 @@ def check_conformance(fn, *args, backends=None, reference="numpy", kwargs=None, 
     return ConformanceReport(name, results)
 
 
-def load_deviations(folder):
-    """``{backend: [{"test": glob, "reason": ...}, ...]}`` from ``folder/<backend>/deviations.toml``."""
+def deviation_matches(pattern, name):
+    """Whether the ``test`` pattern of a known-deviation entry matches the test ``name``.
+
+    ``*`` matches any run of characters and ``?`` one character; brackets are
+    literal (pytest ids are full of them: ``test_value[jax-float32]``), unlike
+    :func:`fnmatch.fnmatchcase`, where ``[...]`` is a character class.
+    """
+    import re
+
+    regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+    return re.fullmatch(regex, name, flags=re.DOTALL) is not None
+
+
+#: The known-deviation lists shipped with the package: ``<backend>.toml`` each.
+DEVIATIONS_DIR = pathlib.Path(__file__).resolve().parent / "deviations"
+
+
+def load_deviations(folder=None):
+    """``{backend: [{"test": glob, "reason": ...}, ...]}`` from a folder of known-deviation lists.
+
+    A backend's list is ``folder/<backend>.toml`` (the layout of the lists
+    shipped with the package, :data:`DEVIATIONS_DIR`, the default) or
+    ``folder/<backend>/deviations.toml``; a backend without a file has no
+    known deviations.  A folder that does not exist is a ``ValueError``.
+    """
     import tomllib  # Python >= 3.11
 
-    root = pathlib.Path(folder)
+    root = DEVIATIONS_DIR if folder is None else pathlib.Path(folder)
+    if not root.is_dir():
+        raise ValueError(f"deviations: folder {str(root)!r} does not exist; expected a folder of "
+                         "<backend>.toml known-deviation lists")
     out = {}
     for name in BACKENDS:
-        path = root / name / "deviations.toml"
-        if path.is_file():
-            with open(path, "rb") as f:
-                entries = tomllib.load(f).get("deviation", [])
-            for e in entries:
-                if not e.get("test") or not e.get("reason"):
-                    raise ValueError(f"{path}: every [[deviation]] needs 'test' and 'reason'")
-            out[name] = entries
+        for path in (root / f"{name}.toml", root / name / "deviations.toml"):
+            if path.is_file():
+                break
+        else:
+            continue
+        with open(path, "rb") as f:
+            entries = tomllib.load(f).get("deviation", [])
+        for e in entries:
+            if not e.get("test") or not e.get("reason"):
+                raise ValueError(f"{path}: every [[deviation]] needs 'test' and 'reason'")
+        out[name] = entries
     return out
