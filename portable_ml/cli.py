@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import importlib.util
 import json
 import sys
+import time
 
 from . import __version__
-from .backend import BACKENDS, _installed, available_backends, cupy_works, get_backend
+from .backend import BACKENDS, _installed, available_backends, cupy_works, get_backend, unusable_reason
+
+#: ``--help`` text: plain, without the docstrings' reStructuredText markup.
+DESCRIPTION = ("portable_ml: machine-learning formulas written once against the Python array API, "
+               "run on NumPy, CuPy, JAX, PyTorch, Dask and array-api-strict. "
+               "Also runs as 'python -m portable_ml'.")
+
+#: How to install each backend (the CPU build of torch: a few hundred MB instead of several GB).
+INSTALL_HINTS = {
+    "numpy": "pip install numpy",
+    "array_api_strict": "pip install 'portable-ml[strict]'",
+    "jax": "pip install 'portable-ml[jax]'",
+    "torch": "pip install torch --index-url https://download.pytorch.org/whl/cpu  "
+             "(CPU build; with CUDA: pip install 'portable-ml[torch]')",
+    "dask": "pip install 'portable-ml[dask]'",
+    "cupy": "pip install 'portable-ml[cupy-cuda12]' (or [cupy-cuda13]) on a machine with an NVIDIA GPU",
+}
 
 _DISTS = {
     "numpy": "numpy",
@@ -39,14 +57,16 @@ def _short(obj):
 
 
 def backend_info():
-    """One dict per known backend: installed, usable, version, devices, default float."""
-    usable = set(available_backends())
+    """One dict per known backend: installed, usable, version, devices, default float, install hint."""
     rows = []
     for name in BACKENDS:
-        row = {"backend": name, "installed": _installed(name), "usable": name in usable,
-               "version": _version(name), "devices": [], "float_dtype": None, "note": ""}
-        if name == "cupy" and row["installed"] and not cupy_works():
-            row["note"] = "no working CUDA device"
+        why = unusable_reason(name)
+        row = {"backend": name, "installed": _installed(name), "usable": why is None,
+               "version": _version(name), "devices": [], "float_dtype": None, "note": why or "", "hint": None}
+        if why == "not installed":
+            row["hint"] = INSTALL_HINTS[name]
+        elif why is not None:  # CuPy without a working GPU
+            row["hint"] = "needs an NVIDIA GPU with a working CUDA driver"
         if row["usable"]:
             try:
                 be = get_backend(name)
@@ -62,9 +82,9 @@ def format_table(rows, columns):
     """A plain-text table of ``rows`` (dicts) with the given ``columns``."""
     text = [[str(r.get(c, "")) if r.get(c) is not None else "-" for c in columns] for r in rows]
     widths = [max(len(c), *(len(t[i]) for t in text)) if text else len(c) for i, c in enumerate(columns)]
-    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths))
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()
     out = [line, "  ".join("-" * w for w in widths)]
-    out += ["  ".join(v.ljust(w) for v, w in zip(t, widths)) for t in text]
+    out += ["  ".join(v.ljust(w) for v, w in zip(t, widths)).rstrip() for t in text]
     return "\n".join(out)
 
 
@@ -75,52 +95,64 @@ def cmd_info(args):
                           "cuda_usable": cupy_works(), "backends": rows}, indent=2))
         return 0
     print(f"portable_ml {__version__} on Python {sys.version.split()[0]}")
+    hints = [(r["backend"], r["hint"]) for r in rows if r["hint"]]
     for r in rows:
         r["devices"] = ", ".join(r["devices"]) if r["devices"] else ""
         r["installed"] = "yes" if r["installed"] else "no"
         r["usable"] = "yes" if r["usable"] else "no"
     print(format_table(rows, ["backend", "installed", "usable", "version", "float_dtype", "devices", "note"]))
     print(f"CUDA usable through CuPy: {'yes' if cupy_works() else 'no'}")
+    if hints:
+        print("to install:")
+        width = max(len(b) for b, _ in hints)
+        for b, hint in hints:
+            print(f"  {b.ljust(width)}  {hint}")
     return 0
 
 
-def conformance_matrix(backends=None, dtype="float64", family=None, deviations_dir="backends", progress=None):
+def families():
+    """The function families of the conformance registry (``losses``, ``metrics``, ...)."""
+    from .testing.registry import cases
+
+    return sorted({c.family for c in cases()})
+
+
+def conformance_matrix(backends=None, dtype="float64", family=None, deviations_dir=None, progress=None):
     """Rows ``{"function", <backend>: cell}`` for every registered public function.
 
     A cell is ``"pass"``, ``"deviation: <reason>"``, ``"FAIL: ..."`` or
     ``"ERROR: ..."``; pass and fail cells carry the max relative error against
-    the float64 NumPy run.
+    the float64 NumPy run.  ``family`` (one of :func:`families`) limits the
+    rows; ``deviations_dir`` is a folder of known-deviation lists (default:
+    the lists shipped with the package).  ``progress(done, total, name)`` is
+    called after each function.
     """
-    import fnmatch
-
     import numpy as np
 
-    from .testing.conformance import check_conformance
+    from .testing import conformance
     from .testing.registry import cases, inputs
 
+    if family is not None and family not in families():
+        raise ValueError(f"--family {family!r} is not a family; valid families: {', '.join(families())}")
+    devs = {b: [(e["test"], e["reason"]) for e in entries]
+            for b, entries in conformance.load_deviations(deviations_dir).items()}
     backends = backends or available_backends()
     if dtype == "float64" and "jax" in backends:
         import jax
 
         jax.config.update("jax_enable_x64", True)
-    from .testing.conformance import load_deviations
-
-    devs = {b: [(e["test"], e["reason"]) for e in entries]
-            for b, entries in load_deviations(deviations_dir).items()}
+    # private ground helpers (``_numerics``) only when asked for by family
+    selected = [c for c in cases() if (c.family == family if family else not c.name.startswith("_"))]
     rows = []
-    for case in cases():
-        if case.name.startswith("_") and family != case.family:
-            continue  # private ground helpers: only when asked for by family
-        if family and case.family != family:
-            continue
+    for done, case in enumerate(selected, 1):
         args = [a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in inputs(case)]
         known = {}
         for b in backends:
             node = f"tests/test_invariants.py::test_matches_numpy_float64_and_keeps_dtype[{b}-{dtype}-{case.name}]"
             for glob, reason in devs.get(b, ()):
-                if fnmatch.fnmatchcase(node, glob):
+                if conformance.deviation_matches(glob, node):
                     known[b] = reason
-        report = check_conformance(case.fn, *args, backends=backends, kwargs=case.kwargs,
+        report = conformance.check_conformance(case.fn, *args, backends=backends, kwargs=case.kwargs,
                                    rtol=case.rtol.get(dtype), atol=case.atol.get(dtype),
                                    repeats=1, deviations=known)
         row = {"function": case.name}
@@ -133,8 +165,70 @@ def conformance_matrix(backends=None, dtype="float64", family=None, deviations_d
                 row[r.backend] = f"{r.status.upper()}: {r.message}"
         rows.append(row)
         if progress:
-            progress(case.name)
+            progress(done, len(selected), case.name)
     return rows
+
+
+def conformance_summary(rows, backends):
+    """Cell counts ``{"functions", "backends", "pass", "deviation", "fail", "error", "failed": [...]}``."""
+    out = {"functions": len(rows), "backends": list(backends), "pass": 0, "deviation": 0, "fail": 0, "error": 0,
+           "failed": []}
+    for r in rows:
+        for b in backends:
+            cell = str(r.get(b, ""))
+            kind = cell.split(":", 1)[0].split(" ", 1)[0].lower()
+            if kind in out:
+                out[kind] += 1
+            if kind in ("fail", "error"):
+                out["failed"].append(f"{r['function']} on {b}: {cell}")
+    return out
+
+
+def format_summary(s):
+    cells = s["functions"] * len(s["backends"])
+    verdict = "FAILED" if s["fail"] or s["error"] else "passed"
+    lines = [f"{verdict}: {s['functions']} functions x {len(s['backends'])} backends = {cells} checks: "
+             f"{s['pass']} pass, {s['deviation']} known deviation(s), {s['fail']} fail, {s['error']} error"]
+    lines += [f"  {f}" for f in s["failed"]]
+    return "\n".join(lines)
+
+
+def _duration(seconds):
+    seconds = max(0, round(seconds))
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
+
+
+class Progress:
+    """``[37/216] ETA 12 s  losses.huber`` on ``stream`` (stderr).
+
+    On a terminal the line is rewritten in place after every step; in a log
+    (not a terminal) a line is written at every tenth of the way and at the
+    end, so a CI log gets ten lines rather than hundreds.
+    """
+
+    def __init__(self, stream=None, clock=time.monotonic):
+        self.stream = stream if stream is not None else sys.stderr
+        self.clock = clock
+        self.start = clock()
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._tenth = 0
+        self._width = 0
+
+    def __call__(self, done, total, name=""):
+        elapsed = self.clock() - self.start
+        eta = elapsed / done * (total - done) if done else float("nan")
+        text = f"[{done}/{total}] ETA {_duration(eta) if done else '?'}  {name}"
+        if self.tty:
+            self.stream.write("\r" + text.ljust(self._width))
+            self._width = len(text)
+            if done == total:
+                self.stream.write("\n")
+        else:
+            tenth = done * 10 // total if total else 10
+            if tenth > self._tenth or done == total:
+                self._tenth = tenth
+                self.stream.write(text + "\n")
+        self.stream.flush()
 
 
 def _markdown(rows, columns):
@@ -148,24 +242,23 @@ def cmd_conformance(args):
     backends = [b.strip() for b in args.backends.split(",")] if args.backends else available_backends()
     for b in backends:
         get_backend(b)  # unknown or unusable: a clear error listing what is available
-    tick = (lambda name: print(".", end="", file=sys.stderr, flush=True)) if not args.json else None
+    progress = Progress() if not args.json else None
     rows = conformance_matrix(backends, dtype=args.dtype, family=args.family,
-                              deviations_dir=args.deviations, progress=tick)
-    if tick:
-        print(file=sys.stderr)
+                              deviations_dir=args.deviations, progress=progress)
     cols = ["function", *backends]
+    summary = conformance_summary(rows, backends)
     if args.json:
-        print(json.dumps({"dtype": args.dtype, "rows": rows}, indent=2))
+        print(json.dumps({"dtype": args.dtype, "rows": rows, "summary": summary}, indent=2))
     else:
         print(format_table(rows, cols))
+        print(format_summary(summary))
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(f"# Conformance matrix ({args.dtype})\n\n"
                     "Every registered public function on every backend, compared with a float64 NumPy run; "
                     "the number is the largest relative error.\n\n")
             f.write(_markdown(rows, cols) + "\n")
-    failed = [r["function"] for r in rows if any(str(v).startswith(("FAIL", "ERROR")) for v in r.values())]
-    return 1 if failed else 0
+    return 1 if summary["fail"] or summary["error"] else 0
 
 
 def _benchmarks():
@@ -180,9 +273,36 @@ def cmd_bench(args):
     return _benchmarks().main(args, reexec_argv=["-m", "portable_ml", *sys.argv[1:]] if from_cli else None)
 
 
-def cmd_demo(args):
-    from .demo import MODELS, run_demo, summarize, write_figure
+def demo_table(rows, backends):
+    """The demo's table: a column per backend, headed with its dtype; a spread column per shared dtype."""
+    from .demo import MODELS, summarize
 
+    spread = summarize(rows)  # {dtype: {model: spread}}, for dtypes that two or more backends computed in
+    dtypes = {r["backend"]: r["dtype"] for r in rows}
+    heads = {b: f"{b} ({dtypes[b]})" for b in backends}
+    table = []
+    for model, metric in MODELS:
+        row = {"model": model, "metric": metric}
+        for r in rows:
+            if r["model"] == model:
+                row[heads[r["backend"]]] = f"{r['value']:.4f} ({r['seconds'] * 1e3:.0f} ms)"
+        for dt, per_model in spread.items():
+            row[f"spread {dt}"] = f"{per_model[model]:.1e}"
+        table.append(row)
+    text = format_table(table, ["model", "metric", *heads.values(), *(f"spread {dt}" for dt in spread)])
+    note = "each cell: metric (fit + evaluation time; JAX includes compilation)"
+    if spread:
+        note += "; spread <dtype>: largest difference of the metric across the backends computing in that dtype"
+    return text + "\n" + note
+
+
+def cmd_demo(args):
+    from .demo import run_demo, summarize, write_figure
+
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        print("portable-ml: error: --plot needs matplotlib, which is not installed: "
+              "pip install 'portable-ml[plot]'", file=sys.stderr)
+        return 2
     backends = [b.strip() for b in args.backend.split(",")] if args.backend else available_backends()
     for b in backends:
         get_backend(b, args.device)  # unknown backend or device: a clear error listing what exists
@@ -193,17 +313,7 @@ def cmd_demo(args):
     if args.json:
         print(json.dumps({"rows": rows, "max_spread": spread}, indent=2))
     else:
-        table = []
-        for model, metric in MODELS:
-            row = {"model": model, "metric": metric}
-            for r in rows:
-                if r["model"] == model:
-                    row[r["backend"]] = f"{r['value']:.4f} ({r['seconds'] * 1e3:.0f} ms)"
-            row["max spread"] = f"{spread.get(model, 0.0):.1e}"
-            table.append(row)
-        print(format_table(table, ["model", "metric", *backends, "max spread"]))
-        print("each cell: metric (fit + evaluation time; JAX includes compilation); "
-              "max spread: largest difference of the metric across backends")
+        print(demo_table(rows, backends))
     if args.plot:
         write_figure(fitted[backends[0]], args.plot)
         if not args.json:
@@ -212,7 +322,7 @@ def cmd_demo(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="portable-ml", description=__doc__)
+    parser = argparse.ArgumentParser(prog="portable-ml", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"portable_ml {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("info", help="backends, versions and devices")
@@ -229,8 +339,10 @@ def build_parser():
     p = sub.add_parser("conformance", help="function x backend conformance matrix of the public API")
     p.add_argument("--backends", help="comma-separated backends (default: all available)")
     p.add_argument("--dtype", default="float64", choices=("float32", "float64"))
-    p.add_argument("--family", help="only this family (losses, metrics, ...)")
-    p.add_argument("--deviations", default="backends", help="folder of known-deviation lists")
+    p.add_argument("--family", help="only this family (losses, metrics, ...; a wrong name lists them)")
+    p.add_argument("--deviations", metavar="DIR",
+                   help="folder of known-deviation lists, <backend>.toml each "
+                        "(default: the lists shipped with portable_ml)")
     p.add_argument("--markdown", metavar="FILE", help="also write the matrix as Markdown")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_conformance)

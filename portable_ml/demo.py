@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 from .backend import available_backends, get_backend
+from .testing import dtype_name
 
 __all__ = ["run_demo", "summarize", "MODELS"]
 
@@ -67,12 +68,13 @@ def run_backend(name, device=None, *, seed=0, n_samples=2000, epochs=30):
     rows.append(("MLPClassifier", acc, secs))
     fitted["MLPClassifier"] = (mlp, Xm, ym)
 
-    return [{"backend": be.name, "model": m, "metric": dict(MODELS)[m], "value": v, "seconds": s}
+    dtype = dtype_name(X.dtype)
+    return [{"backend": be.name, "dtype": dtype, "model": m, "metric": dict(MODELS)[m], "value": v, "seconds": s}
             for m, v, s in rows], fitted
 
 
 def run_demo(backends=None, device=None, *, seed=0, n_samples=2000, epochs=30, progress=None):
-    """Rows ``{"backend", "model", "metric", "value", "seconds"}`` for every backend, and fitted models.
+    """Rows ``{"backend", "dtype", "model", "metric", "value", "seconds"}`` for every backend, and fitted models.
 
     ``fitted`` maps backend name to that backend's fitted models (used for
     the optional figure).
@@ -88,12 +90,21 @@ def run_demo(backends=None, device=None, *, seed=0, n_samples=2000, epochs=30, p
 
 
 def summarize(rows):
-    """Per model: the largest spread of its metric across backends."""
+    """``{dtype: {model: spread}}``: the largest difference of each metric across backends, per dtype.
+
+    Backends are compared only with those computing in the same floating
+    dtype (float32 rounding is not disagreement); a dtype computed by a single
+    backend has no spread and is left out.
+    """
     out = {}
-    for model, _ in MODELS:
-        vals = [r["value"] for r in rows if r["model"] == model]
-        if vals:
-            out[model] = max(vals) - min(vals)
+    for dtype in dict.fromkeys(r["dtype"] for r in rows):
+        same = [r for r in rows if r["dtype"] == dtype]
+        if len({r["backend"] for r in same}) < 2:
+            continue
+        out[dtype] = {}
+        for model, _ in MODELS:
+            vals = [r["value"] for r in same if r["model"] == model]
+            out[dtype][model] = max(vals) - min(vals)
     return out
 
 
