@@ -20,7 +20,7 @@ import os
 import sys
 
 from .report import GROUPS, format_table, summary, to_json, to_markdown
-from .runner import MALLOC_ENV, default_backends, ensure_malloc_env, environment, run
+from .runner import MALLOC_ENV, default_backends, ensure_malloc_env, environment, load_warning, run
 from .suites import PROFILES, cases
 
 __all__ = [
@@ -75,6 +75,9 @@ def main(args, *, reexec_argv=None):
     """
     if reexec_argv is not None and not args.no_reexec:
         ensure_malloc_env(reexec_argv)
+    warning = load_warning()
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()] if args.backends else None
     profile = args.profile or ("quick" if args.quick else "full")
     report = run(backends, profile=profile, dtype=args.dtype, only=args.only, memory=not args.no_memory,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import textwrap
 
 __all__ = ["format_table", "to_markdown", "to_json", "summary", "GROUPS"]
 
@@ -100,34 +102,80 @@ def _why(r):
     return f"ratio {r['ratio']:.2f} > {r['target']:g}"
 
 
-def format_table(report):
-    """Plain-text report: one table per section, then the targets."""
+#: widest plain-text report, whatever the terminal
+MAX_WIDTH = 100
+
+
+def _text_columns(rows):
+    """The plain-text table's columns: the figures first, the reference's name and the note last."""
+    cols = [c for c in _columns(rows) if c not in ("reference", "note")]
+    return [*cols, "reference", "note"]
+
+
+def _skipped_lines(skipped):
+    """One line per reason: ``skipped (reason): a, b, ...``."""
+    by_reason = {}
+    for r in skipped:
+        by_reason.setdefault(r["note"] or "not available", []).append(f"{r['id']} [{r['size']}] on {r['backend']}")
+    return [f"  skipped ({why}): {len(which)}: {', '.join(which)}" for why, which in by_reason.items()]
+
+
+def format_table(report, width=None):
+    """Plain-text report: one table per section, then the targets, skipped cases and warnings.
+
+    No line is wider than ``width`` (default: the terminal's width, at most
+    :data:`MAX_WIDTH`): table columns that do not fit go to an indented
+    continuation line under their row, and long lines wrap.
+    """
+    if width is None:
+        width = min(shutil.get_terminal_size((MAX_WIDTH, 24)).columns, MAX_WIDTH)
     out = []
     rows = report["results"]
     for group, title in GROUPS.items():
         sel = [r for r in rows if r["group"] == group]
         if sel:
-            out += [f"== {title}", table([_row(r) for r in sel], _columns(sel)), ""]
+            out += [f"== {title}", table([_row(r) for r in sel], _text_columns(sel), width=width), ""]
     s = summary(report)
-    out.append(f"targets met: {len(s['met'])} of {len(s['met']) + len(s['missed'])}")
-    out += [f"  missed: {_label(r)}: {_why(r)}" for r in s["missed"]]
+    tail = [f"targets met: {len(s['met'])} of {len(s['met']) + len(s['missed'])}"]
+    tail += [f"  missed: {_label(r)}: {_why(r)}" for r in s["missed"]]
     skipped = [r for r in s["problems"] if r["status"] == "skipped"]
     broken = [r for r in s["problems"] if r["status"] != "skipped"]
-    out += [f"  {r['status'].upper()}: {_label(r)}: {r['note']}" for r in broken]
-    if skipped:
-        out.append(f"  skipped: {len(skipped)} case(s) (function or library not available)")
+    tail += [f"  {r['status'].upper()}: {_label(r)}: {r['note']}" for r in broken]
+    tail += _skipped_lines(skipped)
     m = report["meta"]
-    out.append(f"{m['profile']} run, {m['dtype']}, {m['wall_s']} s; malloc settings "
-               f"{'set' if m['malloc_env_set'] else 'NOT set'}; load {m['load_start']} -> {m['load_end']}")
+    tail.append(f"{m['profile']} run, {m['dtype']}, {m['wall_s']} s; malloc settings "
+                f"{'set' if m['malloc_env_set'] else 'NOT set'}; load {m['load_start']} -> {m['load_end']}")
+    if m.get("load_warning"):
+        tail.append(f"WARNING: {m['load_warning']}")
+    for line in tail:
+        out += textwrap.wrap(line, width, subsequent_indent="    ", break_on_hyphens=False) or [""]
     return "\n".join(out)
 
 
-def table(rows, columns):
-    """A plain-text table of ``rows`` (dicts) with the given ``columns``."""
+def table(rows, columns, width=None):
+    """A plain-text table of ``rows`` (dicts) with the given ``columns``.
+
+    With ``width``, the leading columns that fit in it form the table and the
+    others go, as ``column: value`` pairs, to indented lines under each row,
+    wrapped at ``width``.
+    """
     text = [[str(r.get(c, "")) for c in columns] for r in rows]
     widths = [max(len(c), *(len(t[i]) for t in text)) for i, c in enumerate(columns)]
-    out = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip(), "  ".join("-" * w for w in widths)]
-    out += ["  ".join(v.ljust(w) for v, w in zip(t, widths)).rstrip() for t in text]
+    keep = len(columns)
+    if width is not None:
+        keep, used = 0, -2
+        while keep < len(columns) and used + 2 + widths[keep] <= width:
+            used += 2 + widths[keep]
+            keep += 1
+        keep = max(keep, 1)
+    head, cut = columns[:keep], columns[keep:]
+    out = ["  ".join(c.ljust(w) for c, w in zip(head, widths)).rstrip(), "  ".join("-" * w for w in widths[:keep])]
+    for t in text:
+        out.append("  ".join(v.ljust(w) for v, w in zip(t[:keep], widths)).rstrip())
+        rest = "; ".join(f"{c}: {v}" for c, v in zip(cut, t[keep:]) if v not in ("", "-"))
+        if rest:
+            out += textwrap.wrap(rest, width, initial_indent="    ", subsequent_indent="      ",
+                                 break_on_hyphens=False)
     return "\n".join(out)
 
 
@@ -179,7 +227,8 @@ def to_markdown(report, title="Benchmark results"):
         + ("set (the benchmark process re-executes itself with them when they are missing)"
            if m["malloc_env_set"] else "**not** set")
         + ": large temporaries are then reused instead of being returned to the OS after every call.",
-        f"- Load average at start {m['load_start']}, at end {m['load_end']}.",
+        f"- Load average at start {m['load_start']}, at end {m['load_end']}."
+        + (f" **Warning: {m['load_warning']}.**" if m.get("load_warning") else ""),
         "",
         "Each figure is the median of several timed calls after a warm-up call, our function and its "
         "reference interleaved in the same process; the device is synchronised before the clock is read. "

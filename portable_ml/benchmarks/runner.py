@@ -15,7 +15,7 @@ import time
 from ._harness import Result, Timer, measure, peak_memory
 from .suites import PROFILES, Context, Unavailable, cases
 
-__all__ = ["run", "default_backends", "environment", "MALLOC_ENV", "ensure_malloc_env", "TIMERS"]
+__all__ = ["run", "default_backends", "environment", "load_warning", "MALLOC_ENV", "ensure_malloc_env", "TIMERS"]
 
 #: glibc settings for the benchmark process: keep freed memory instead of
 #: returning it to the OS after every large temporary (otherwise each fresh
@@ -120,6 +120,9 @@ def run_case(case, ctx, timer, *, memory=True):
         return failed("error", _short_error(exc))
     pairs = built if isinstance(built, list) else [built]
     first = pairs[0]
+    built_ids = {p.id or case.id for p in pairs}
+    skipped = failed("skipped", first.unavailable or "reference not available")
+    skipped = [r for r in skipped if r.id not in built_ids]  # e.g. scikit-learn not installed
     results = [result(p.id) for p in pairs]
     for res, p in zip(results, pairs):
         res.reference, res.target = p.reference, p.target
@@ -132,7 +135,7 @@ def run_case(case, ctx, timer, *, memory=True):
     except Exception as exc:  # noqa: BLE001
         for res in results:
             res.status, res.note = "error", _short_error(exc)
-        return results
+        return results + skipped
     scale = 1e6 if case.unit == "us" else 1.0
     kind = _memory_kind(ctx.backend)
     ours_peak = None
@@ -163,7 +166,7 @@ def run_case(case, ctx, timer, *, memory=True):
         res.note = "; ".join(n for n in (note, *notes) if n)
         if res.target is not None and res.ratio is not None and res.status == "ok":
             res.met = res.ratio <= res.target
-    return results
+    return results + skipped
 
 
 def _version(dist):
@@ -210,6 +213,22 @@ def _loadavg():
         return [round(v, 2) for v in os.getloadavg()]
     except OSError:
         return None
+
+
+def load_warning(load=None, cores=None):
+    """A warning when the 1-minute load average exceeds the core count, else ``None``.
+
+    Other processes then compete for the CPU and the timings (and so the
+    ratios) are unreliable.
+    """
+    if load is None:
+        avg = _loadavg()
+        load = avg[0] if avg else None
+    cores = cores or os.cpu_count()
+    if load is None or not cores or load <= cores:
+        return None
+    return (f"load average {load:.2f} over the last minute exceeds the {cores} CPU cores: "
+            "other processes compete for the CPU, so the timings and ratios are unreliable")
 
 
 def environment():
@@ -285,4 +304,6 @@ def run(backends=None, *, profile="full", dtype="float64", only=None, memory=Tru
                     progress(res)
     meta["wall_s"] = round(time.perf_counter() - start, 1)
     meta["load_end"] = _loadavg()
+    peak = max((a[0] for a in (meta["load_start"], meta["load_end"]) if a), default=None)
+    meta["load_warning"] = load_warning(peak, meta["cores"]) if peak is not None else None
     return {"meta": meta, "results": [r.to_dict() for r in results]}

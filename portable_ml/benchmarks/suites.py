@@ -88,6 +88,7 @@ class Pair:
     note: str | Callable[[], str] = ""  # a callable is asked after the timing
     bytes: int | None = None  # least memory traffic of one call (inputs read + result written)
     id: str | None = None  # the result's id, where a case has several references
+    unavailable: str = ""  # why other references of the case are missing (reported as skipped)
 
 
 @dataclasses.dataclass
@@ -153,11 +154,16 @@ def _ours(module, name):
         raise Unavailable(f"portable_ml.{module}.{name} is not available") from None
 
 
+_DIST = {"sklearn": "scikit-learn"}  # import name -> the name pip installs
+
+
 def _need(module):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise Unavailable(f"{module} is not installed") from None
+        top = module.split(".")[0]
+        dist = _DIST.get(top, top)
+        raise Unavailable(f"reference skipped: {dist} is not installed (pip install {dist})") from None
 
 
 def _rel_err(a, b):
@@ -333,10 +339,15 @@ def _roc_inputs(ctx, n):
 
 
 def _with_sklearn(pairs, make):
-    """``pairs`` with the scikit-learn reference ``make()`` first, when scikit-learn is installed."""
+    """``pairs`` with the scikit-learn reference ``make()`` first, when scikit-learn is installed.
+
+    Without scikit-learn the first pair records why (``unavailable``): the
+    runner reports the missing reference's result as skipped with that reason.
+    """
     try:
         return [make(), *pairs]
-    except Unavailable:
+    except Unavailable as exc:
+        pairs[0].unavailable = str(exc)
         return pairs
 
 
