@@ -36,5 +36,7 @@ autodoc_typehints = "none"
 html_math_renderer = "mathml"
 
 html_theme = "furo"
+html_static_path = ["_static"]
+html_css_files = ["mathml.css"]
 html_title = "portable_ml"
 nitpicky = False

@@ -5,7 +5,6 @@ import json
 import pathlib
 import re
 import sys
-import tomllib
 
 import pytest
 
@@ -14,6 +13,11 @@ from portable_ml import backend as pml_backend
 from portable_ml import benchmarks, cli
 from portable_ml.testing import conformance
 from portable_ml.testing.registry import cases
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -104,7 +104,9 @@ def test_math_is_rendered_at_build_time(site):
     assert n_math > 300  # the API pages state their formulas
     losses = (out / "api" / "losses.html").read_text(encoding="utf-8")
     assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">' in losses
-    assert "<mfrac>" in losses and "&#x02211;" in losses  # fractions and sums, not TeX source
+    assert "<mfrac>" in losses and "\u2211" in losses  # fractions and sums, not TeX source
+    assert '<link rel="stylesheet" type="text/css" href="../_static/mathml.css' in losses  # a math font
+    assert (out / "_static" / "mathml.css").is_file()
 
 
 def _mathml_module():
@@ -116,9 +118,14 @@ def _mathml_module():
 
 
 @pytest.mark.parametrize("tex, expected", [
-    (r"\operatorname{var}(x)", "<mi mathvariant=\"normal\">v</mi>"),
+    (r"\operatorname{var}(x)", "<mi>var</mi><mo stretchy=\"false\">(</mo>"),  # relu(x): no space before (
+    (r"\tanh x", "<mi>tanh</mi><mspace width=\"0.1667em\" /><mi>x</mi>"),  # tanh x: a thin space
+    (r"\log_2 x", "<msub><mi>log</mi><mn>2</mn></msub><mspace width=\"0.1667em\" /><mi>x</mi>"),
+    (r"f'(x)", "<mrow><mi>f</mi><mo>\u2032</mo></mrow>"),  # the prime glyph is raised already
+    (r"\hat y", "<mover accent=\"true\"><mi>y</mi><mo>\u02c6</mo></mover>"),
     (r"w = \arg\min \|y\|", "<mi mathvariant=\"normal\">a</mi>"),
     (r"\texttt{l1\_ratio}", '<mtext mathvariant="monospace">l1_ratio</mtext>'),
+    (r"\operatorname*{arg\,min}_x f", "<mi mathvariant=\"normal\">g</mi>"),
     (r"\mathcal N", "<mi>\U0001D4A9</mi>"),  # MATHEMATICAL SCRIPT CAPITAL N
     (r"\mathcal L", "<mi>\u2112</mi>"),  # SCRIPT CAPITAL L (a hole in the script block)
     (r"a \\ b", "<mtable"),

@@ -11,6 +11,7 @@ uses a macro the converter does not know is a build warning (an error under
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 
 from docutils import nodes
 from latex2mathml.converter import convert
@@ -22,7 +23,9 @@ logger = logging.getLogger(__name__)
 
 # Macros latex2mathml does not know, rewritten to ones it does.
 _REWRITES = [
-    (re.compile(r"\\operatorname\*?\{([^{}]*)\}"), r"\\mathrm{\1}"),
+    # ``\operatorname{arg\,min}``: spacing inside becomes an empty <mo/>; plain names stay operators
+    (re.compile(r"\\operatorname\*?\{([^{}]*\\[^{}]*)\}"), r"\\mathrm{\1}"),
+    (re.compile(r"\\operatorname\*\{"), r"\\operatorname{"),
     (re.compile(r"\\arg(?![a-zA-Z])"), r"\\mathrm{arg}"),
 ]
 _TEXT_ARG = re.compile(r"\\(texttt|text|mathrm)\{([^{}]*)\}")
@@ -50,6 +53,63 @@ def _letter(match):
     return f"<mi>{hole}</mi>"
 
 
+# Accents drawn as spacing ASCII characters in fonts without a MATH table: use the modifier letters.
+_ACCENTS = {"<mo>&#x0005E;</mo></mover>": "<mo>&#x002C6;</mo></mover>",
+            '<mo stretchy="false">&#x0007E;</mo></mover>': '<mo stretchy="false">&#x002DC;</mo></mover>'}
+
+
+_NS = "http://www.w3.org/1998/Math/MathML"
+ET.register_namespace("", _NS)
+_SCRIPTED = {f"{{{_NS}}}{t}" for t in ("msub", "msup", "msubsup", "munder", "mover", "munderover")}
+_PRIMES = {"\u2032", "\u2033", "\u2034"}
+_OPENING = {"(", "[", "{", "|", "\u2016", "\u27e8"}
+
+
+def _tag(el):
+    return el.tag.rsplit("}", 1)[-1]
+
+
+def _opens_a_fence(el):
+    while el is not None and _tag(el) == "mrow" and len(el):
+        el = el[0]
+    return el is not None and _tag(el) == "mo" and (el.text or "").strip() in _OPENING
+
+
+def _polish(mathml):
+    """Typographic fixes browsers need and the converter leaves out.
+
+    A prime is a superscript glyph already: ``f'`` is ``f`` followed by the
+    prime, not a prime in a superscript (which sits twice as high).  Function
+    and operator names (``tanh``, ``log``, ``relu``, ``max``) are upright
+    identifiers followed by a thin space, except before a parenthesis
+    or an operator: ``tanh x``, ``relu(x)``.
+    """
+    root = ET.fromstring(mathml)
+    parents = {child: parent for parent in root.iter() for child in parent}
+    for el in list(root.iter(f"{{{_NS}}}msup")):
+        if len(el) == 2 and (el[1].text or "").strip() in _PRIMES and not len(el[1]):
+            el.tag, el[1].tag = f"{{{_NS}}}mrow", f"{{{_NS}}}mo"
+    for el in list(root.iter()):
+        text = (el.text or "").strip()
+        if _tag(el) not in ("mi", "mo") or len(text) < 2 or not text.isalpha():
+            continue
+        el.tag = f"{{{_NS}}}mi"
+        unit = el
+        while unit in parents and parents[unit].tag in _SCRIPTED and parents[unit][0] is unit:
+            unit = parents[unit]
+        parent = parents.get(unit)
+        if parent is None or parent.tag in _SCRIPTED:
+            continue
+        siblings = list(parent)
+        nxt = siblings[siblings.index(unit) + 1] if siblings.index(unit) + 1 < len(siblings) else None
+        if nxt is None or _tag(nxt) == "mo" or _opens_a_fence(nxt):
+            continue
+        space = ET.Element(f"{{{_NS}}}mspace", {"width": "0.1667em"})
+        parent.insert(siblings.index(unit) + 1, space)
+        parents[space] = parent
+    return ET.tostring(root, encoding="unicode")
+
+
 def tex_to_mathml(tex, display=False):
     """MathML for the TeX formula ``tex``; raises ``ValueError`` on a macro it cannot render."""
     for pattern, repl in _REWRITES:
@@ -64,7 +124,9 @@ def tex_to_mathml(tex, display=False):
     leftover = re.findall(r">[^<]*\\[A-Za-z]+[^<]*<", out)
     if leftover:
         raise ValueError(f"unknown TeX macro in {tex!r}: {leftover[0][1:-1]!r}")
-    return _VARIANT_MI.sub(_letter, out)
+    for ascii_accent, modifier in _ACCENTS.items():
+        out = out.replace(ascii_accent, modifier)
+    return _polish(_VARIANT_MI.sub(_letter, out))
 
 
 def _render(self, node, tex, display):
