@@ -6,6 +6,7 @@ import argparse
 import importlib.metadata
 import importlib.util
 import json
+import shutil
 import sys
 import time
 
@@ -219,6 +220,7 @@ class Progress:
         eta = elapsed / done * (total - done) if done else float("nan")
         text = f"[{done}/{total}] ETA {_duration(eta) if done else '?'}  {name}"
         if self.tty:
+            text = text[:shutil.get_terminal_size().columns - 1]  # one screen line, rewritten in place
             self.stream.write("\r" + text.ljust(self._width))
             self._width = len(text)
             if done == total:
