@@ -1,6 +1,20 @@
-"""Checkpoints: any pytree, any backend in, any backend out; damaged files refused."""
+"""Checkpoints: any pytree, any backend in, any backend out; damaged, hostile and concurrent cases."""
 
+import collections
+import hashlib
+import io
+import json
+import os
+import re
+import signal
+import stat
+import struct
+import subprocess
+import sys
+import time
+import warnings
 import zipfile
+import zlib
 from typing import NamedTuple
 
 import numpy as np
@@ -10,6 +24,8 @@ import portable_ml as pml
 from portable_ml import checkpoint, losses, optimizers
 from portable_ml.backend import backend_of
 from portable_ml.checkpoint import CheckpointError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(checkpoint.__file__)))
 
 
 class AdamState(NamedTuple):
@@ -149,3 +165,380 @@ def test_train_on_one_backend_resume_on_another(first, second, tmp_path):
     p2, _, _ = _train(restored["params"], restored["opt_state"], opt, be2.asarray(Xh, dtype="float64"),
                       be2.asarray(yh, dtype="float64"), 10)
     np.testing.assert_allclose(be2.to_numpy(p2["w"]), ref["w"], rtol=1e-10)
+
+
+# =========================================================================== helpers
+def _python(code, *args, timeout=120, wait=True):
+    """Run ``code`` in a fresh interpreter that imports this checkout of portable_ml."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+    cmd = [sys.executable, "-c", code, *map(str, args)]
+    if not wait:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _npy(arr, **kw):
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, arr, **kw)
+    return buf.getvalue()
+
+
+def _sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def _entry(name, data, dtype, shape):
+    return {"file": name, "dtype": dtype, "shape": list(shape), "sha256": _sha(data)}
+
+
+def _manifest(tree, entries, **extra):
+    return {"format": "portable_ml.checkpoint", "version": 1, "library_version": "0", "tree": tree,
+            "arrays": entries, **extra}
+
+
+def _write_zip(path, members, compression=zipfile.ZIP_STORED):
+    """A zip of ``members`` (name -> bytes, or a manifest dict) written with the standard library."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # duplicate names are written on purpose in one test
+        with zipfile.ZipFile(path, "w", compression=compression) as zf:
+            for name, data in members:
+                zf.writestr(name, json.dumps(data) if isinstance(data, (dict, list)) else data)
+    return path
+
+
+def _one_array_file(path, arr, manifest_dtype=None, manifest_shape=None, data=None, tree=None, **extra):
+    data = _npy(arr) if data is None else data
+    entry = _entry("arrays/0.npy", data, manifest_dtype or arr.dtype.str,
+                   arr.shape if manifest_shape is None else manifest_shape)
+    tree = {"t": "array", "i": 0} if tree is None else tree
+    return _write_zip(path, [("manifest.json", _manifest(tree, [entry], **extra)), ("arrays/0.npy", data)])
+
+
+def _raw_zip(path, members):
+    """A zip written byte by byte, so headers can claim anything.
+
+    ``members``: ``(name, payload, options)``, options ``method``, ``flag``,
+    ``crc``, ``usize`` (declared uncompressed size) override the honest values.
+    """
+    out, central = bytearray(), bytearray()
+    for name, payload, opt in members:
+        nb = name.encode()
+        method, flag = opt.get("method", 0), opt.get("flag", 0)
+        usize, crc = opt.get("usize", len(payload)), opt.get("crc", zlib.crc32(payload))
+        offset = len(out)
+        out += struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, flag, method, 0, 0x21, crc, len(payload), usize,
+                           len(nb), 0) + nb + payload
+        central += struct.pack("<4s6H3I5H2I", b"PK\x01\x02", 20, 20, flag, method, 0, 0x21, crc, len(payload),
+                               usize, len(nb), 0, 0, 0, 0, 0, offset) + nb
+    cd_offset = len(out)
+    out += central + struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, len(members), len(members), len(central),
+                                 cd_offset, 0)
+    path.write_bytes(bytes(out))
+    return path
+
+
+def _deflate_repeated(prefix, block, count, suffix=b""):
+    """Raw DEFLATE of ``prefix + block * count + suffix`` without compressing it all (full-flush blocks)."""
+    co = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = co.compress(prefix) + co.flush(zlib.Z_FULL_FLUSH)
+    body = co.compress(block) + co.flush(zlib.Z_FULL_FLUSH)  # identical for every repetition
+    return head + body * count + co.compress(suffix) + co.flush()
+
+
+def _legacy_save(path, tree):
+    """The writer of the first release (manifest first, whole members in memory), kept to test compatibility."""
+    arrays = []
+
+    def enc(node):
+        if node is None:
+            return {"t": "none"}
+        if isinstance(node, np.ndarray):
+            arrays.append(np.array(node, order="C"))
+            return {"t": "array", "i": len(arrays) - 1}
+        if isinstance(node, bool):
+            return {"t": "bool", "v": node}
+        if isinstance(node, int):
+            return {"t": "int", "v": node}
+        if isinstance(node, float):
+            return {"t": "float", "v": repr(node)}
+        if isinstance(node, str):
+            return {"t": "str", "v": node}
+        if isinstance(node, dict):
+            return {"t": "dict", "v": {k: enc(node[k]) for k in node}}
+        if isinstance(node, tuple) and hasattr(type(node), "_fields"):
+            return {"t": "namedtuple", "name": type(node).__name__, "fields": list(node._fields),
+                    "v": [enc(c) for c in node]}
+        return {"t": type(node).__name__, "v": [enc(c) for c in node]}
+
+    structure = enc(tree)
+    buffers = [_npy(a, allow_pickle=False) for a in arrays]
+    entries = [_entry(f"arrays/{i}.npy", b, a.dtype.str, a.shape) for i, (a, b) in enumerate(zip(arrays, buffers))]
+    manifest = _manifest(structure, entries)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("manifest.json", json.dumps(manifest, sort_keys=True))
+        for e, b in zip(entries, buffers):
+            zf.writestr(e["file"], b)
+    return path
+
+
+def _assert_same_tree(a, b):
+    assert type(a) is type(b) or (isinstance(a, tuple) and isinstance(b, tuple) and a._fields == b._fields)
+    if isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+    elif isinstance(a, dict):
+        assert sorted(a) == sorted(b)  # the manifest stores keys sorted
+        for k in a:
+            _assert_same_tree(a[k], b[k])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _assert_same_tree(x, y)
+    else:
+        assert a == b or (a != a and b != b)
+
+
+def _listing(folder):
+    return sorted(os.listdir(folder))
+
+
+# =========================================================================== compatibility
+def test_files_of_the_first_release_still_load(tmp_path):
+    tree = make_tree(pml.get_backend("numpy"))
+    tree["deep"] = [np.arange(2)]
+    for _ in range(300):  # deeper than MAX_DEPTH: the old writer allowed it, so it must still load
+        tree["deep"] = [tree["deep"]]
+    path = _legacy_save(tmp_path / "old.pmlz", tree)
+    out = checkpoint.load(path, backend="numpy")
+    _assert_same_tree(out, tree)
+    del out["deep"], tree["deep"]
+    _assert_same_tree(checkpoint.load(checkpoint.save(tmp_path / "new.pmlz", out), backend="numpy"), tree)
+    np.testing.assert_array_equal(out["params"][0]["W"], tree["params"][0]["W"])
+    assert out["state"]._fields == ("count", "mu") and out["meta"]["shape"] == (1, 2)
+
+
+def test_a_deflated_copy_loads(tmp_path):
+    """Compression is judged by consistency, not by ratio: a re-zipped (deflated) checkpoint loads."""
+    src = checkpoint.save(tmp_path / "c.pmlz", {"z": np.zeros(100_000), "m": [np.array([True, False]), None]})
+    with zipfile.ZipFile(src) as zf:
+        members = [(n, zf.read(n)) for n in zf.namelist()]
+    path = _write_zip(tmp_path / "d.pmlz", members, compression=zipfile.ZIP_DEFLATED)
+    assert path.stat().st_size < 5000
+    _assert_same_tree(checkpoint.load(path, backend="numpy"), checkpoint.load(src, backend="numpy"))
+
+
+def test_file_objects_and_bytes_paths(tmp_path):
+    path = checkpoint.save(os.fsencode(tmp_path / "b.pmlz"), {"w": np.arange(3.0)})
+    assert path == os.fsencode(tmp_path / "b.pmlz")
+    with open(path, "rb") as f:
+        np.testing.assert_array_equal(checkpoint.load(f, backend="numpy")["w"], [0.0, 1.0, 2.0])
+        assert not f.closed
+
+
+# =========================================================================== save: durability
+def test_save_never_touches_a_users_tmp_file(tmp_path):
+    mine = tmp_path / "ck.pmlz.tmp"
+    mine.write_bytes(b"my own notes")
+    checkpoint.save(tmp_path / "ck.pmlz", {"w": np.ones(3)})
+    checkpoint.save(tmp_path / "ck.pmlz", {"w": np.zeros(3)})
+    assert mine.read_bytes() == b"my own notes"
+    assert _listing(tmp_path) == ["ck.pmlz", "ck.pmlz.tmp"]
+    np.testing.assert_array_equal(checkpoint.load(tmp_path / "ck.pmlz", backend="numpy")["w"], np.zeros(3))
+
+
+def test_saving_over_a_folder_fails_and_leaves_nothing(tmp_path):
+    (tmp_path / "ck.pmlz").mkdir()
+    with pytest.raises(IsADirectoryError):
+        checkpoint.save(tmp_path / "ck.pmlz", {"w": np.ones(3)})
+    assert _listing(tmp_path) == ["ck.pmlz"] and _listing(tmp_path / "ck.pmlz") == []
+
+
+@pytest.mark.parametrize("anonymous", [False, True])
+def test_a_failing_save_keeps_the_previous_file_and_leaves_nothing(tmp_path, monkeypatch, anonymous):
+    if anonymous and not checkpoint._anonymous_ok(str(tmp_path)):
+        pytest.skip("this file system cannot link O_TMPFILE files")
+    monkeypatch.setattr(checkpoint, "_anonymous_ok", lambda folder: anonymous)
+    path = checkpoint.save(tmp_path / "ck.pmlz", {"w": np.arange(5.0)})
+    before = path.read_bytes()
+    real = checkpoint._HashingWriter.write
+
+    def half_then_fail(self, data):
+        real(self, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint._HashingWriter, "write", half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        checkpoint.save(path, {"w": np.ones(10_000)})
+    monkeypatch.undo()
+    assert path.read_bytes() == before and _listing(tmp_path) == ["ck.pmlz"]
+
+    def no_rename(src, dst):
+        raise PermissionError(13, "Permission denied", dst)
+
+    monkeypatch.setattr(checkpoint.os, "replace", no_rename)
+    with pytest.raises(PermissionError):
+        checkpoint.save(path, {"w": np.ones(10)})
+    monkeypatch.undo()
+    assert path.read_bytes() == before and _listing(tmp_path) == ["ck.pmlz"]
+
+
+def test_file_and_folder_are_synced_before_and_after_the_rename(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append("fsync folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append("replace")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "fsync", fsync)
+    monkeypatch.setattr(checkpoint.os, "replace", replace)
+    checkpoint.save(tmp_path / "ck.pmlz", {"w": np.ones(3)})
+    expected = ["fsync file", "replace"] + (["fsync folder"] if os.name != "nt" else [])
+    assert events[-len(expected):] == expected
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
+def test_new_files_get_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    path = checkpoint.save(tmp_path / "ck.pmlz", {"w": np.ones(3)})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+_KILLED_WRITER = r"""
+import sys, time
+import numpy as np
+from portable_ml import checkpoint
+written = [0]
+real = checkpoint._HashingWriter.write
+def write(self, data):
+    n = real(self, data)
+    written[0] += n
+    if written[0] > 2**20:  # part of the big array is in the new file
+        print("WRITING", flush=True)
+        time.sleep(120)
+    return n
+checkpoint._HashingWriter.write = write
+checkpoint.save(sys.argv[1], {"w": np.ones(2**21)})
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_a_save_killed_mid_write_leaves_the_previous_file(tmp_path):
+    path = checkpoint.save(tmp_path / "ck.pmlz", {"w": np.arange(7.0)})
+    before = path.read_bytes()
+    proc = _python(_KILLED_WRITER, path, wait=False)
+    try:
+        assert proc.stdout.readline().strip() == "WRITING", proc.stderr.read()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert path.read_bytes() == before
+    np.testing.assert_array_equal(checkpoint.load(path, backend="numpy")["w"], np.arange(7.0))
+    strays = [n for n in _listing(tmp_path) if n != "ck.pmlz"]
+    if checkpoint._anonymous_ok(str(tmp_path)):
+        assert strays == []  # the new file had no name yet
+    else:  # without O_TMPFILE linking, a killed process can leave its own hidden temporary
+        assert all(re.fullmatch(r"\.ck\.pmlz\.[0-9a-f]{16}\.tmp", n) for n in strays) and len(strays) <= 1
+
+
+_WRITER = r"""
+import sys, time
+import numpy as np
+from portable_ml import checkpoint
+path, w, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+end, k = time.monotonic() + seconds, 0
+while time.monotonic() < end:
+    checkpoint.save(path, {"writer": w, "step": k, "data": np.full(20_000, w * 1_000_000 + k, dtype=np.float64)})
+    k += 1
+print(k)
+"""
+
+_READER = r"""
+import json, os, sys, time
+import numpy as np
+from portable_ml import checkpoint
+path, stop = sys.argv[1], sys.argv[2]
+loads, seen, errors = 0, set(), []
+deadline = time.monotonic() + 100
+while not os.path.exists(stop) and time.monotonic() < deadline:
+    try:
+        t = checkpoint.load(path, backend="numpy")
+    except Exception as exc:
+        errors.append(repr(exc))
+        continue
+    loads += 1
+    seen.add(t["writer"])
+    if t["data"].shape != (20_000,) or not (t["data"] == t["writer"] * 1_000_000 + t["step"]).all():
+        errors.append(f"mixed content {t['writer']} {t['step']}")
+print(json.dumps({"loads": loads, "seen": sorted(seen), "errors": errors[:5], "n_errors": len(errors)}))
+"""
+
+
+def test_concurrent_writers_and_a_reader(tmp_path):
+    path = tmp_path / "concurrent.pmlz"
+    checkpoint.save(path, {"writer": 0, "step": 0, "data": np.zeros(20_000)})
+    stop = tmp_path / "stop"
+    reader = _python(_READER, path, stop, wait=False)
+    writers = [_python(_WRITER, path, w, 3.0, wait=False) for w in (1, 2)]
+    try:
+        counts = []
+        for w in writers:
+            out, err = w.communicate(timeout=120)
+            assert w.returncode == 0, err[-3000:]
+            counts.append(int(out))
+    finally:
+        stop.write_text("")
+        out, err = reader.communicate(timeout=120)
+    assert reader.returncode == 0, err[-3000:]
+    report = json.loads(out)
+    assert report["n_errors"] == 0, report["errors"]
+    assert report["loads"] > 0 and min(counts) > 0
+    final = checkpoint.load(path, backend="numpy")
+    assert final["writer"] in (1, 2) and final["step"] == counts[final["writer"] - 1] - 1
+    assert _listing(tmp_path) == ["concurrent.pmlz", "stop"]
+
+
+# =========================================================================== save: deep and cyclic trees
+def test_save_of_a_tree_that_contains_itself_is_a_clear_error(tmp_path):
+    loop = [np.ones(2)]
+    loop.append({"again": loop})
+    with pytest.raises(ValueError, match="contains itself: the container at 1/again"):
+        checkpoint.save(tmp_path / "c.pmlz", loop)
+    assert _listing(tmp_path) == []
+    shared = [np.ones(2)]
+    out = checkpoint.load(checkpoint.save(tmp_path / "s.pmlz", [shared, shared]), backend="numpy")
+    assert len(out) == 2 and out[0] is not out[1]  # shared, not cyclic: saved twice
+
+
+def test_save_depth_is_bounded_and_everything_up_to_it_loads(tmp_path):
+    def deep(n):
+        t = np.arange(2.0)
+        for i in range(n - 1):
+            t = [t] if i % 2 else {"k": t}
+        return [t]
+
+    out = checkpoint.load(checkpoint.save(tmp_path / "d.pmlz", deep(checkpoint.MAX_DEPTH)), backend="numpy")
+    for i in range(checkpoint.MAX_DEPTH):
+        out = out["k"] if isinstance(out, dict) else out[0]
+    np.testing.assert_array_equal(out, [0.0, 1.0])
+    with pytest.raises(ValueError, match=f"nested more than {checkpoint.MAX_DEPTH} containers deep"):
+        checkpoint.save(tmp_path / "e.pmlz", deep(checkpoint.MAX_DEPTH + 1))
+    with pytest.raises(ValueError, match="nested more than"):
+        checkpoint.save(tmp_path / "e.pmlz", deep(100_000))
+    assert not (tmp_path / "e.pmlz").exists()
+
+
+def test_bad_path_arguments(tmp_path):
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike"):
+        checkpoint.save(None, {"w": np.ones(2)})
+    with pytest.raises(CheckpointError, match="path must be a str, os.PathLike or binary file"):
+        checkpoint.load(None)
+    with pytest.raises(FileNotFoundError):
+        checkpoint.load(tmp_path / "absent.pmlz")
