@@ -564,16 +564,15 @@ def _plan(tree, n_arrays, path):
         if node is _EXIT:  # a finished container: emit its instruction
             program.append(link)
             continue
-        at = _where(link)
         if not isinstance(node, dict) or not isinstance(node.get("t"), str):
-            raise CheckpointError(f"{path}: manifest tree node at {at} is not a node object")
+            raise CheckpointError(f"{path}: manifest tree node at {_where(link)} is not a node object")
         t, v = node["t"], node.get("v")
         if t == "none":
             program.append(("value", None))
         elif t == "array":
             i = node.get("i")
             if not _is_int(i) or not 0 <= i < n_arrays:
-                raise CheckpointError(f"{path}: manifest tree node at {at} refers to array {i!r}; "
+                raise CheckpointError(f"{path}: manifest tree node at {_where(link)} refers to array {i!r}; "
                                       f"expected an integer index in [0, {n_arrays})")
             if used[i]:
                 raise CheckpointError(f"{path}: array {i} is used twice in the manifest tree")
@@ -582,7 +581,8 @@ def _plan(tree, n_arrays, path):
         elif t in ("bool", "int", "str"):
             expected = {"bool": bool, "int": int, "str": str}[t]
             if type(v) is not expected:
-                raise CheckpointError(f"{path}: manifest tree node at {at} is a {t} holding {type(v).__name__}")
+                raise CheckpointError(f"{path}: manifest tree node at {_where(link)} is a {t} "
+                                      f"holding {type(v).__name__}")
             program.append(("value", v))
         elif t == "float":
             try:
@@ -590,37 +590,38 @@ def _plan(tree, n_arrays, path):
                     raise ValueError
                 program.append(("value", float(v)))
             except ValueError:
-                raise CheckpointError(f"{path}: manifest tree node at {at} is a float holding {v!r}") from None
+                raise CheckpointError(f"{path}: manifest tree node at {_where(link)} is a float "
+                                      f"holding {v!r}") from None
         elif t in ("dict", "list", "tuple", "namedtuple"):
             if t == "dict":
                 if not isinstance(v, dict):
-                    raise CheckpointError(f"{path}: manifest dict node at {at} holds {type(v).__name__}, "
+                    raise CheckpointError(f"{path}: manifest dict node at {_where(link)} holds {type(v).__name__}, "
                                           "not an object")
                 keys, children = tuple(v), list(v.values())
                 op = ("dict", keys)
             else:
                 if not isinstance(v, list):
-                    raise CheckpointError(f"{path}: manifest {t} node at {at} holds {type(v).__name__}, "
+                    raise CheckpointError(f"{path}: manifest {t} node at {_where(link)} holds {type(v).__name__}, "
                                           "not a list")
                 keys, children = range(len(v)), v
                 op = (t, len(v))
                 if t == "namedtuple":
-                    op = ("namedtuple", len(v), _namedtuple(node, classes, at, path))
+                    op = ("namedtuple", len(v), _namedtuple(node, classes, link, path))
             stack.append((_EXIT, op))
             stack.extend((c, (k, link)) for k, c in zip(reversed(keys), reversed(children)))
         else:
-            raise CheckpointError(f"{path}: unknown node type {t!r} at {at} in the manifest tree")
+            raise CheckpointError(f"{path}: unknown node type {t!r} at {_where(link)} in the manifest tree")
     unused = [i for i, u in enumerate(used) if not u]
     if unused:
         raise CheckpointError(f"{path}: manifest array {unused[0]} is not used by the tree")
     return program
 
 
-def _namedtuple(node, classes, at, path):
+def _namedtuple(node, classes, link, path):
     name, fields, v = node.get("name"), node.get("fields"), node["v"]
     if (not isinstance(name, str) or not isinstance(fields, list)
             or not all(isinstance(f, str) for f in fields) or len(fields) != len(v)):
-        raise CheckpointError(f"{path}: namedtuple node at {at} needs a name and one field name per value")
+        raise CheckpointError(f"{path}: namedtuple node at {_where(link)} needs a name and one field name per value")
     key = (name, tuple(fields))
     if key not in classes:
         bad = [s for s in (name, *fields) if not s.isidentifier() or keyword.iskeyword(s)]
@@ -629,7 +630,7 @@ def _namedtuple(node, classes, at, path):
                 raise ValueError(f"{bad[0]!r} is not a valid identifier")
             classes[key] = collections.namedtuple(name, fields)
         except ValueError as exc:
-            raise CheckpointError(f"{path}: namedtuple node at {at} has invalid names ({exc})") from None
+            raise CheckpointError(f"{path}: namedtuple node at {_where(link)} has invalid names ({exc})") from None
     return classes[key]
 
 

@@ -11,7 +11,6 @@ import stat
 import struct
 import subprocess
 import sys
-import time
 import warnings
 import zipfile
 import zlib
@@ -542,3 +541,323 @@ def test_bad_path_arguments(tmp_path):
         checkpoint.load(None)
     with pytest.raises(FileNotFoundError):
         checkpoint.load(tmp_path / "absent.pmlz")
+
+
+# =========================================================================== load: malformed manifests
+def _small(tmp_path, manifest, members=()):
+    return _write_zip(tmp_path / "m.pmlz", [("manifest.json", manifest), *members])
+
+
+def _valid_parts(arr=None):
+    arr = np.arange(3.0) if arr is None else arr
+    data = _npy(arr)
+    return data, _entry("arrays/0.npy", data, arr.dtype.str, arr.shape)
+
+
+@pytest.mark.parametrize(("label", "manifest", "message"), [
+    ("manifest is a list", [1, 2], "not a portable_ml checkpoint"),
+    ("manifest is a string", '"hello"', "not a portable_ml checkpoint"),
+    ("version is True", _manifest({"t": "none"}, [], version=True), "format version True"),
+    ("version 2", _manifest({"t": "none"}, [], version=2), "format version 2"),
+    ("no arrays key", {k: v for k, v in _manifest({"t": "none"}, []).items() if k != "arrays"}, "no 'arrays'"),
+    ("no tree key", {k: v for k, v in _manifest({"t": "none"}, []).items() if k != "tree"}, "no 'tree'"),
+    ("arrays not a list", _manifest({"t": "none"}, {"a": 1}), "'arrays' must be a list"),
+    ("dict node holding a list", _manifest({"t": "dict", "v": [1]}, []), "dict node at the root holds list"),
+    ("list node holding a dict", _manifest({"t": "list", "v": {"a": 1}}, []), "list node at the root holds dict"),
+    ("node not an object", _manifest({"t": "list", "v": [3]}, []), "node at 0 is not a node object"),
+    ("unknown node type", _manifest({"t": "set", "v": []}, []), "unknown node type 'set'"),
+    ("int holding a bool", _manifest({"t": "int", "v": True}, []), "is a int holding bool"),
+    ("float holding a number", _manifest({"t": "float", "v": 1.5}, []), "is a float holding 1.5"),
+    ("float holding junk", _manifest({"t": "float", "v": "one"}, []), "is a float holding 'one'"),
+    ("namedtuple field 1x", _manifest({"t": "namedtuple", "name": "P", "fields": ["1x"], "v": [{"t": "none"}]}, []),
+     "invalid names"),
+    ("namedtuple keyword", _manifest({"t": "namedtuple", "name": "class", "fields": ["a"], "v": [{"t": "none"}]}, []),
+     "invalid names"),
+    ("namedtuple too few fields", _manifest({"t": "namedtuple", "name": "P", "fields": [], "v": [{"t": "none"}]}, []),
+     "one field name per value"),
+    ("array index out of range", _manifest({"t": "array", "i": 0}, []), r"refers to array 0; expected an integer"),
+])
+def test_malformed_manifests_are_checkpoint_errors(tmp_path, label, manifest, message):
+    with pytest.raises(CheckpointError, match=message):
+        checkpoint.load(_small(tmp_path, manifest), backend="numpy")
+
+
+@pytest.mark.parametrize(("index", "message"), [
+    (-1, "refers to array -1"), (1, "refers to array 1"), (True, "refers to array True"), (0.0, "refers to array 0.0"),
+    ("0", "refers to array '0'"),
+])
+def test_bad_array_indices(tmp_path, index, message):
+    data, entry = _valid_parts()
+    path = _small(tmp_path, _manifest({"t": "list", "v": [{"t": "array", "i": index}]}, [entry]),
+                  [("arrays/0.npy", data)])
+    with pytest.raises(CheckpointError, match=message):
+        checkpoint.load(path, backend="numpy")
+
+
+def test_entries_must_be_complete_and_each_array_used_once(tmp_path):
+    data, entry = _valid_parts()
+    twice = {"t": "list", "v": [{"t": "array", "i": 0}, {"t": "array", "i": 0}]}
+    with pytest.raises(CheckpointError, match="array 0 is used twice"):
+        checkpoint.load(_small(tmp_path, _manifest(twice, [entry]), [("arrays/0.npy", data)]), backend="numpy")
+    with pytest.raises(CheckpointError, match="array 0 is not used by the tree"):
+        checkpoint.load(_small(tmp_path, _manifest({"t": "none"}, [entry]), [("arrays/0.npy", data)]),
+                        backend="numpy")
+    for key in ("sha256", "file", "dtype", "shape"):
+        bad = {k: v for k, v in entry.items() if k != key}
+        with pytest.raises(CheckpointError, match=f"manifest array 0 has no '{key}'"):
+            checkpoint.load(_small(tmp_path, _manifest({"t": "array", "i": 0}, [bad]), [("arrays/0.npy", data)]),
+                            backend="numpy")
+    for key, value, message in [("sha256", "ab" * 31, "no valid SHA-256"), ("shape", [-3], "has shape"),
+                                ("shape", [True, 3], "has shape"), ("shape", "3", "has shape"),
+                                ("file", "manifest.json", "names the member"), ("file", 7, "names the member"),
+                                ("file", "arrays/9.npy", "missing"), ("dtype", "float64", "has dtype")]:
+        with pytest.raises(CheckpointError, match=message):
+            checkpoint.load(_small(tmp_path, _manifest({"t": "array", "i": 0}, [{**entry, key: value}]),
+                                   [("arrays/0.npy", data)]), backend="numpy")
+
+
+def test_one_member_listed_twice_is_refused(tmp_path):
+    data, entry = _valid_parts()
+    tree = {"t": "list", "v": [{"t": "array", "i": i} for i in range(3)]}
+    with pytest.raises(CheckpointError, match="member arrays/0.npy is listed 3 times"):
+        checkpoint.load(_small(tmp_path, _manifest(tree, [entry] * 3), [("arrays/0.npy", data)]), backend="numpy")
+
+
+def test_foreign_and_duplicate_members_are_refused(tmp_path):
+    data, entry = _valid_parts()
+    manifest = _manifest({"t": "array", "i": 0}, [entry])
+    with pytest.raises(CheckpointError, match="member notes.txt is not described by the manifest"):
+        checkpoint.load(_small(tmp_path, manifest, [("arrays/0.npy", data), ("notes.txt", b"hi")]), backend="numpy")
+    with pytest.raises(CheckpointError, match="member arrays/0.npy appears twice"):
+        checkpoint.load(_small(tmp_path, manifest, [("arrays/0.npy", data), ("arrays/0.npy", data)]),
+                        backend="numpy")
+
+
+def test_a_100000_deep_manifest_is_a_checkpoint_error(tmp_path):
+    depth = 100_000
+    text = ('{"format": "portable_ml.checkpoint", "version": 1, "arrays": [], "tree": '
+            + '{"t": "list", "v": [' * depth + '{"t": "none"}' + "]}" * depth + "}")
+    path = _write_zip(tmp_path / "deep.pmlz", [("manifest.json", text)])
+    with pytest.raises(CheckpointError, match="nested too deeply"):
+        checkpoint.load(path, backend="numpy")
+
+
+# =========================================================================== load: hostile members
+@pytest.mark.parametrize("arr", [np.array(["a", "bc"]), np.array([1, 2], dtype="datetime64[ns]"),
+                                 np.array([1, 2], dtype="timedelta64[s]"), np.zeros(2, dtype=[("a", "<f8")]),
+                                 np.array([b"ab"]), np.zeros(2, dtype="V4")])
+def test_dtypes_that_save_refuses_are_refused_by_load(tmp_path, arr):
+    with pytest.raises(TypeError, match="dtype"):
+        checkpoint.save(tmp_path / "x.pmlz", {"a": arr})
+    # the dtype in both the manifest and the .npy header
+    with pytest.raises(CheckpointError, match="numbers and booleans only"):
+        checkpoint.load(_one_array_file(tmp_path / "a.pmlz", arr), backend="numpy")
+    # a float64 manifest entry over a member holding the foreign dtype (same byte count where possible)
+    data = _npy(arr)
+    with pytest.raises(CheckpointError, match="holds dtype|declares .* bytes"):
+        checkpoint.load(_one_array_file(tmp_path / "b.pmlz", arr, manifest_dtype="<f8", data=data,
+                                        manifest_shape=(arr.nbytes // 8,)), backend="numpy")
+
+
+def test_object_arrays_are_refused_without_unpickling(tmp_path):
+    arr = np.array([{"x": 1}, None], dtype=object)
+    data = _npy(arr, allow_pickle=True)
+    with pytest.raises(CheckpointError, match="numbers and booleans only"):
+        checkpoint.load(_one_array_file(tmp_path / "o.pmlz", arr, manifest_dtype="|O", data=data), backend="numpy")
+    with pytest.raises(CheckpointError, match="holds dtype object|declares"):
+        checkpoint.load(_one_array_file(tmp_path / "p.pmlz", arr, manifest_dtype="<i8", data=data,
+                                        manifest_shape=(len(data) // 8 - 16,)), backend="numpy")
+
+
+def test_header_and_manifest_must_agree(tmp_path):
+    arr = np.arange(6.0).reshape(2, 3)
+    with pytest.raises(CheckpointError, match=r"has shape \(3, 2\), manifest says \[2, 3\]"):
+        checkpoint.load(_one_array_file(tmp_path / "a.pmlz", arr.T.copy(), manifest_shape=(2, 3)), backend="numpy")
+    with pytest.raises(CheckpointError, match="holds dtype int64, manifest says <f8"):
+        checkpoint.load(_one_array_file(tmp_path / "b.pmlz", np.arange(6), manifest_dtype="<f8"), backend="numpy")
+    with pytest.raises(CheckpointError, match="Fortran order"):
+        checkpoint.load(_one_array_file(tmp_path / "c.pmlz", np.asfortranarray(arr)), backend="numpy")
+    v3 = _npy(arr)
+    v3 = v3[:6] + b"\x03\x00" + struct.pack("<I", struct.unpack("<H", v3[8:10])[0] - 2) + v3[10:-len(arr.tobytes())]
+    v3 = v3 + arr.tobytes()
+    with pytest.raises(CheckpointError, match=r"format version \(3, 0\)|no valid .npy header"):
+        checkpoint.load(_one_array_file(tmp_path / "d.pmlz", arr, data=v3), backend="numpy")
+    with pytest.raises(CheckpointError, match="no valid .npy header"):
+        checkpoint.load(_one_array_file(tmp_path / "e.pmlz", arr, data=b"\x00" * len(_npy(arr))), backend="numpy")
+
+
+def test_boolean_payload_must_be_zero_or_one(tmp_path):
+    arr = np.array([True, False, True])
+    data = bytearray(_npy(arr))
+    data[-2] = 2
+    with pytest.raises(CheckpointError, match="bytes other than 0 and 1"):
+        checkpoint.load(_one_array_file(tmp_path / "b.pmlz", arr, data=bytes(data)), backend="numpy")
+
+
+def test_header_declaring_2_to_the_31_elements(tmp_path):
+    header = _npy(np.zeros(0))
+    big = header.replace(b"(0,)", b"(2147483648,)")
+    big = big[:8] + struct.pack("<H", len(big) - 10) + big[10:]
+    for shape in [(2**31,), (1,)]:
+        path = _one_array_file(tmp_path / "h.pmlz", np.zeros(1), data=big, manifest_shape=shape)
+        with pytest.raises(CheckpointError, match="declares .* bytes|no valid .npy header"):
+            checkpoint.load(path, backend="numpy")
+
+
+def test_encrypted_and_unknown_compression_are_refused(tmp_path):
+    data, entry = _valid_parts()
+    manifest = json.dumps(_manifest({"t": "array", "i": 0}, [entry])).encode()
+    for opts, message in [({"flag": 1}, "encrypted"), ({"method": 99}, "compression method 99"),
+                          ({"method": 12}, "compression method 12"), ({"method": 14}, "compression method 14")]:
+        path = _raw_zip(tmp_path / "e.pmlz", [("manifest.json", manifest, {}), ("arrays/0.npy", data, opts)])
+        with pytest.raises(CheckpointError, match=message):
+            checkpoint.load(path, backend="numpy")
+    # the honest raw zip loads: the test writer is right
+    path = _raw_zip(tmp_path / "ok.pmlz", [("manifest.json", manifest, {}), ("arrays/0.npy", data, {})])
+    np.testing.assert_array_equal(checkpoint.load(path, backend="numpy"), [0.0, 1.0, 2.0])
+
+
+def test_sizes_that_do_not_fit_the_file_are_refused(tmp_path):
+    data, entry = _valid_parts()
+    manifest = json.dumps(_manifest({"t": "array", "i": 0}, [entry])).encode()
+    stored_lie = _raw_zip(tmp_path / "s.pmlz", [("manifest.json", manifest, {}),
+                                                 ("arrays/0.npy", data, {"usize": len(data) + 8})])
+    with pytest.raises(CheckpointError, match="inconsistent sizes"):
+        checkpoint.load(stored_lie, backend="numpy")
+    # a deflated member claiming more than DEFLATE can expand
+    co = zlib.compressobj(9, zlib.DEFLATED, -15)
+    small = co.compress(data) + co.flush()
+    ratio_lie = _raw_zip(tmp_path / "r.pmlz", [("manifest.json", manifest, {}),
+                                                ("arrays/0.npy", small, {"method": 8, "usize": 2000 * len(small)})])
+    with pytest.raises(CheckpointError, match="more than DEFLATE can expand"):
+        checkpoint.load(ratio_lie, backend="numpy")
+
+
+# =========================================================================== load: damage anywhere
+def test_every_single_byte_flip_is_refused_or_harmless(tmp_path):
+    tree = {"w": np.arange(4.0), "m": [np.array([True, False]), 3], "s": AdamState(np.int32(5), "x")}
+    path = checkpoint.save(tmp_path / "c.pmlz", tree)
+    good = path.read_bytes()
+    want = checkpoint.load(path, backend="numpy")
+    bad = tmp_path / "bad.pmlz"
+    outcomes = collections.Counter()
+    for pos in range(len(good)):
+        for flip in (0xFF, 0x01) if pos % 5 == 0 else (0xFF,):
+            data = bytearray(good)
+            data[pos] ^= flip
+            bad.write_bytes(bytes(data))
+            try:
+                out = checkpoint.load(bad, backend="numpy")
+            except CheckpointError:
+                outcomes["refused"] += 1
+                continue
+            _assert_same_tree(out, want)
+            outcomes["identical"] += 1
+    assert outcomes["refused"] > len(good) // 2 and outcomes["identical"] > 0, outcomes
+
+
+def test_truncation_at_every_length_is_refused(tmp_path):
+    path = checkpoint.save(tmp_path / "c.pmlz", {"w": np.arange(4.0), "b": [np.ones(2, dtype=np.int8), None]})
+    good = path.read_bytes()
+    bad = tmp_path / "t.pmlz"
+    for n in range(len(good)):
+        bad.write_bytes(good[:n])
+        with pytest.raises(CheckpointError):
+            checkpoint.load(bad, backend="numpy")
+
+
+# =========================================================================== load: bounded memory
+_MEASURE = r"""
+import json, resource, sys, tracemalloc
+import numpy as np
+from portable_ml import checkpoint
+import tempfile, os
+with tempfile.TemporaryDirectory() as d:  # warm up: the imports and caches of a first load are not the file's
+    checkpoint.load(checkpoint.save(os.path.join(d, "w.pmlz"), {"w": np.ones(3)}), backend="numpy")
+tracemalloc.start()
+def maxrss():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+base = maxrss()
+report = []
+for path in sys.argv[1:]:
+    tracemalloc.reset_peak()
+    before = tracemalloc.get_traced_memory()[0]
+    try:
+        out = checkpoint.load(path, backend="numpy")
+        result = ["ok", int(out["w"].size), int(np.count_nonzero(out["w"]))]
+        del out
+    except Exception as exc:
+        result = [type(exc).__name__, str(exc)[-300:]]
+    report.append([path, result, tracemalloc.get_traced_memory()[1] - before, maxrss() - base])
+print(json.dumps(report))
+"""
+MiB = 2**20
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uses the resource module")
+def test_hostile_files_do_not_make_load_allocate(tmp_path):
+    z = bytes(MiB)
+    header = _npy(np.zeros(0))
+    files = {}
+
+    def npy_header(n):
+        h = header.replace(b"(0,)", f"({n},)".encode())
+        return h[:8] + struct.pack("<H", len(h) - 10) + h[10:]
+
+    # 1. a 1 MB file with a 1 GiB deflated member; the manifest describes a 1-element array
+    h = npy_header(2**27)
+    small_data, small_entry = _valid_parts(np.zeros(1))
+    bomb = _deflate_repeated(h, z, 1024)
+    files["bomb"] = _raw_zip(tmp_path / "bomb.pmlz", [
+        ("manifest.json", json.dumps(_manifest({"t": "dict", "v": {"w": {"t": "array", "i": 0}}},
+                                               [{**small_entry, "sha256": _sha(small_data)}])).encode(), {}),
+        ("arrays/0.npy", bomb, {"method": 8, "usize": len(h) + 2**30, "crc": 0})])
+    # 2. the same member, described consistently as a 1 GiB array but the zip claims a small member
+    files["bomb_small_claim"] = _raw_zip(tmp_path / "bomb2.pmlz", [
+        ("manifest.json", json.dumps(_manifest({"t": "dict", "v": {"w": {"t": "array", "i": 0}}},
+                                               [{"file": "arrays/0.npy", "dtype": "<f8", "shape": [2**27],
+                                                 "sha256": "0" * 64}])).encode(), {}),
+        ("arrays/0.npy", bomb, {"method": 8, "usize": len(h) + 8, "crc": 0})])
+    # 3. a 512 MiB manifest deflated to about 0.5 MiB
+    text = json.dumps(_manifest({"t": "none"}, [])).encode()
+    mbomb = _deflate_repeated(text[:-1], b" " * MiB, 512, b"}")
+    files["manifest_bomb"] = _raw_zip(tmp_path / "mbomb.pmlz", [
+        ("manifest.json", mbomb, {"method": 8, "usize": len(text) + 512 * MiB, "crc": 0})])
+    # 4. a small manifest listing one 4 MiB member 300 times
+    four = _npy(np.zeros(MiB // 2))
+    entry = _entry("arrays/0.npy", four, "<f8", (MiB // 2,))
+    files["300_refs"] = _write_zip(tmp_path / "refs.pmlz", [
+        ("manifest.json", _manifest({"t": "dict", "v": {"w": {"t": "list", "v": [
+            {"t": "array", "i": i} for i in range(300)]}}}, [entry] * 300)), ("arrays/0.npy", four)])
+    # 5. an .npy header declaring shape (2**31,) in a member of a few bytes
+    h31 = npy_header(2**31)
+    files["header_2_31"] = _write_zip(tmp_path / "h31.pmlz", [
+        ("manifest.json", _manifest({"t": "dict", "v": {"w": {"t": "array", "i": 0}}},
+                                    [_entry("arrays/0.npy", h31 + z[:64], "<f8", (2**31,))])),
+        ("arrays/0.npy", h31 + z[:64])])
+    # 6. a genuine 64 MiB array of zeros, deflated to 64 kB: loads, with one 64 MiB allocation
+    h8 = npy_header(8 * MiB)
+    sha = hashlib.sha256(h8)
+    for _ in range(64):
+        sha.update(z)
+    files["genuine"] = _raw_zip(tmp_path / "genuine.pmlz", [
+        ("manifest.json", json.dumps(_manifest({"t": "dict", "v": {"w": {"t": "array", "i": 0}}},
+                                               [{"file": "arrays/0.npy", "dtype": "<f8", "shape": [8 * MiB],
+                                                 "sha256": sha.hexdigest()}])).encode(), {}),
+        ("arrays/0.npy", _deflate_repeated(h8, z, 64),
+         {"method": 8, "usize": len(h8) + 64 * MiB, "crc": zlib.crc32(z * 64, zlib.crc32(h8))})])
+    assert all(p.stat().st_size < 1.1 * MiB for k, p in files.items() if k != "300_refs")
+
+    report = json.loads(_python(_MEASURE, *files.values(), timeout=300))
+    by_name = dict(zip(files, report))
+    for name in ("bomb", "bomb_small_claim", "manifest_bomb", "300_refs", "header_2_31"):
+        _, result, peak, rss = by_name[name]
+        assert result[0] == "CheckpointError", (name, result)
+        assert peak < 4 * MiB, (name, peak)
+        assert rss < 64 * MiB, (name, rss)
+    assert "listed 300 times" in by_name["300_refs"][1][1]
+    assert "manifest has at most" in by_name["manifest_bomb"][1][1]
+    _, result, peak, rss = by_name["genuine"]
+    assert result == ["ok", 8 * MiB, 0]
+    assert 64 * MiB <= peak < 64 * MiB + 4 * MiB, peak  # the array itself plus a small constant
+    assert rss < 64 * MiB + 64 * MiB, rss
