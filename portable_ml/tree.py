@@ -128,28 +128,65 @@ def _path_str(link):
     return "/".join(reversed(keys)) if keys else "the root"
 
 
+_LEAF_NODE = (_LEAF, None, 0)
+_EXIT = object()
+
+
 def _walk(tree, jtu, with_keys=False):
     """Pre-order walk: ``(nodes, leaves, leaf_links)``.
 
     ``nodes`` is the flat pre-order list of ``(kind, aux, n_children)``;
     iterative, with a set of the containers on the current path to detect
-    a container that contains itself.
+    a container that contains itself.  ``leaf_links`` (the path of each
+    leaf) only ``with_keys``.
     """
+    if with_keys:
+        return _walk_with_keys(tree, jtu)
+    nodes, leaves = [], []
+    on_path = set()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if node is _EXIT:
+            on_path.discard(stack.pop())
+            continue
+        if type(node) in _LEAF_TYPES:
+            nodes.append(_LEAF_NODE)
+            leaves.append(node)
+            continue
+        split = _split(node, jtu)
+        if split is None:
+            nodes.append(_LEAF_NODE)
+            leaves.append(node)
+            continue
+        kind, aux, children, _ = split
+        nodes.append((kind, aux, len(children)))
+        if not children:
+            continue
+        ident = id(node)
+        if ident in on_path:
+            _walk_with_keys(tree, jtu)  # again, keeping the paths for the message
+        on_path.add(ident)
+        stack.append(ident)
+        stack.append(_EXIT)
+        stack.extend(reversed(children))
+    return nodes, leaves, None
+
+
+def _walk_with_keys(tree, jtu):
     nodes, leaves, links = [], [], []
     on_path = set()
-    exit_mark = object()
     stack = [(tree, None)]
     while stack:
         node, link = stack.pop()
-        if node is exit_mark:
+        if node is _EXIT:
             on_path.discard(link)
             continue
-        split = _split(node, jtu, with_keys)
+        split = _split(node, jtu, with_keys=True)
         if split is None:
-            nodes.append((_LEAF, None, 0))
+            nodes.append(_LEAF_NODE)
             leaves.append(node)
-            if with_keys:
-                links.append(link)
+            links.append(link)
             continue
         kind, aux, children, keys = split
         nodes.append((kind, aux, len(children)))
@@ -157,16 +194,11 @@ def _walk(tree, jtu, with_keys=False):
             continue
         ident = id(node)
         if ident in on_path:
-            if not with_keys:
-                _walk(tree, jtu, with_keys=True)  # again, keeping the paths for the message
             raise ValueError(f"the pytree contains itself: the container at {_path_str(link)} "
                              "is one of its own ancestors")
         on_path.add(ident)
-        stack.append((exit_mark, ident))
-        if with_keys:
-            stack.extend((c, (k, link)) for k, c in zip(reversed(list(keys)), reversed(children)))
-        else:
-            stack.extend((c, None) for c in reversed(children))
+        stack.append((_EXIT, ident))
+        stack.extend((c, (k, link)) for k, c in zip(reversed(list(keys)), reversed(children)))
     return nodes, leaves, links
 
 
@@ -255,16 +287,19 @@ class _TreeDef:
                 i -= 1
                 stack.append(leaves[i])
                 continue
-            if kind == _NONE:
-                stack.append(None)
-                continue
-            kids = [stack.pop() for _ in range(n)]  # first child on top
+            if n:
+                kids = stack[:-n - 1:-1]  # the last n, first child first
+                del stack[-n:]
+            else:
+                kids = []
             if kind == _DICT:
                 stack.append(dict(zip(aux, kids)))
             elif kind == _LIST:
                 stack.append(kids)
             elif kind == _TUPLE:
                 stack.append(tuple(kids))
+            elif kind == _NONE:
+                stack.append(None)
             elif kind == _NT:
                 stack.append(aux(*kids))
             elif kind == _ODICT:
