@@ -8,8 +8,10 @@ floating dtype and the device were kept, and the time per call.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import pathlib
+import sys
 import time
 
 import numpy as np
@@ -117,6 +119,43 @@ def _run_on(be, fn, args, kwargs, repeats):
     return out, placed, float(np.median(times)) if times else float("nan")
 
 
+@contextlib.contextmanager
+def _jax_x64(enable=True):
+    """Context manager: JAX's 64-bit mode set to ``enable`` inside, the previous setting restored after.
+
+    The setting is process-wide (``jax.config.update``), so threads started
+    inside see it too; jitted functions are cached per setting, so one traced
+    under x64 is traced again outside it.  Imports JAX.
+    """
+    import jax
+
+    before = bool(jax.config.jax_enable_x64)
+    if before == enable:
+        yield
+        return
+    jax.config.update("jax_enable_x64", enable)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", before)
+
+
+#: The note on a JAX result checked with x64 switched on by :func:`check_conformance`.
+_X64_NOTE = "checked with JAX x64 mode on (64-bit input; off in this process)"
+
+
+def _jax_x64_enabled():
+    import jax
+
+    return bool(jax.config.jax_enable_x64)
+
+
+def _needs_x64(args):
+    """True when an input is a 64-bit NumPy array, which JAX keeps 64-bit only in x64 mode."""
+    return any(isinstance(a, np.ndarray) and a.dtype.itemsize == (16 if a.dtype.kind == "c" else 8)
+               and a.dtype.kind in "fiuc" for a in args)
+
+
 def check_conformance(fn, *args, backends=None, reference="numpy", kwargs=None, rtol=None, atol=None,
                       repeats=3, deviations=None):
     """Run ``fn(*args, **kwargs)`` on every backend and compare with float64 NumPy.
@@ -160,33 +199,40 @@ def check_conformance(fn, *args, backends=None, reference="numpy", kwargs=None, 
     results = []
     for bname in backends:
         res = BackendResult(bname, "pass")
+        note = ""
         try:
-            be = get_backend(bname)
-            out, placed, secs = _run_on(be, fn, args, kwargs, repeats)
-            res.seconds = secs
-            leaves, ref_leaves = tree_leaves(out), tree_leaves(ref_out)
-            if len(leaves) != len(ref_leaves):
-                raise ValueError(f"{len(leaves)} outputs vs the reference's {len(ref_leaves)}")
-            errs = [_errors(a, d) for a, d in zip(leaves, ref_leaves)]
-            res.max_abs_error = max((e[0] for e in errs), default=0.0)
-            res.max_rel_error = max((e[1] for e in errs), default=0.0)
-            arr_leaves = [x for x in leaves if backend_of(x) is not None]
-            floats = [x for x in arr_leaves if "float" in dtype_name(x.dtype)]
-            res.dtype_kept = in_dtype is None or all(dtype_name(x.dtype) == in_dtype for x in floats)
-            res.device_kept = all(backend_of(x) == bname and _leaf_device(x) == be.device for x in arr_leaves)
-            close = all(
-                np.allclose(np.asarray(to_numpy(a), np.float64), np.asarray(to_numpy(d), np.float64),
-                            rtol=rtol, atol=atol, equal_nan=True)
-                for a, d in zip(leaves, ref_leaves))
-            if not (close and res.dtype_kept and res.device_kept):
-                res.status = "fail"
-                res.message = "; ".join(m for m, bad in (
-                    ("values differ", not close), ("dtype changed", not res.dtype_kept),
-                    ("left the backend/device", not res.device_kept)) if bad)
+            with contextlib.ExitStack() as scope:
+                if bname == "jax" and _needs_x64(args) and not _jax_x64_enabled():
+                    scope.enter_context(_jax_x64())  # float64 in, float64 out: as users run it
+                    note = _X64_NOTE
+                be = get_backend(bname)
+                out, placed, secs = _run_on(be, fn, args, kwargs, repeats)
+                res.seconds = secs
+                leaves, ref_leaves = tree_leaves(out), tree_leaves(ref_out)
+                if len(leaves) != len(ref_leaves):
+                    raise ValueError(f"{len(leaves)} outputs vs the reference's {len(ref_leaves)}")
+                errs = [_errors(a, d) for a, d in zip(leaves, ref_leaves)]
+                res.max_abs_error = max((e[0] for e in errs), default=0.0)
+                res.max_rel_error = max((e[1] for e in errs), default=0.0)
+                arr_leaves = [x for x in leaves if backend_of(x) is not None]
+                floats = [x for x in arr_leaves if "float" in dtype_name(x.dtype)]
+                res.dtype_kept = in_dtype is None or all(dtype_name(x.dtype) == in_dtype for x in floats)
+                res.device_kept = all(backend_of(x) == bname and _leaf_device(x) == be.device for x in arr_leaves)
+                close = all(
+                    np.allclose(np.asarray(to_numpy(a), np.float64), np.asarray(to_numpy(d), np.float64),
+                                rtol=rtol, atol=atol, equal_nan=True)
+                    for a, d in zip(leaves, ref_leaves))
+                if not (close and res.dtype_kept and res.device_kept):
+                    res.status = "fail"
+                    res.message = "; ".join(m for m, bad in (
+                        ("values differ", not close), ("dtype changed", not res.dtype_kept),
+                        ("left the backend/device", not res.device_kept)) if bad)
         except Exception as exc:  # report the failure for this backend, go on with the others
             res.status, res.message = "error", f"{type(exc).__name__}: {exc}"[:200]
         if not res.ok and bname in deviations:
             res.status, res.message = "deviation", deviations[bname]
+        if note:
+            res.message = f"{res.message}; {note}" if res.message else note
         results.append(res)
     return ConformanceReport(name, results)
 
@@ -208,6 +254,20 @@ def deviation_matches(pattern, name):
 DEVIATIONS_DIR = pathlib.Path(__file__).resolve().parent / "deviations"
 
 
+def _toml_module():
+    """The TOML reader: ``tomllib`` (Python >= 3.11), else the ``tomli`` package it came from."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise ModuleNotFoundError(
+                f"reading deviation lists needs tomllib (Python >= 3.11) or the 'tomli' package on Python "
+                f"{sys.version_info.major}.{sys.version_info.minor}: pip install tomli") from None
+    return tomllib
+
+
 def load_deviations(folder=None):
     """``{backend: [{"test": glob, "reason": ...}, ...]}`` from a folder of known-deviation lists.
 
@@ -216,8 +276,7 @@ def load_deviations(folder=None):
     ``folder/<backend>/deviations.toml``; a backend without a file has no
     known deviations.  A folder that does not exist is a ``ValueError``.
     """
-    import tomllib  # Python >= 3.11
-
+    tomllib = _toml_module()
     root = DEVIATIONS_DIR if folder is None else pathlib.Path(folder)
     if not root.is_dir():
         raise ValueError(f"deviations: folder {str(root)!r} does not exist; expected a folder of "

@@ -1,59 +1,96 @@
 """pytest plugin: run a test on every array backend.
 
 Registered through the ``pytest11`` entry point, so installing portable_ml is
-enough.  A test that asks for ``backend`` (a :class:`portable_ml.Backend`) or
-``xp`` (its array-API namespace) runs once per backend, with readable ids::
+enough.  It changes nothing in a test suite that does not ask for it: no array
+library is imported when pytest starts, JAX's settings are left alone, and the
+fixtures below are ordinary pytest fixtures, so a project's own fixture or
+``@pytest.mark.parametrize`` of the same name wins by pytest's usual rules.
+
+Fixtures
+--------
+``backend``
+    A :class:`portable_ml.Backend`, parametrised over every backend this
+    library knows (ids ``numpy``, ``jax``, ...).
+``xp``
+    The array-API namespace of ``backend``.
+``float_dtype``
+    A floating dtype of ``backend``: float32, then float64.
+
+::
 
     def test_my_softmax(xp):
         x = xp.asarray([[1.0, 2.0], [3.0, 5.0]])
         s = my_softmax(x)
         assert_close(xp.sum(s, axis=-1), xp.ones(2, dtype=x.dtype))
 
+Backends that are not installed (or CuPy without a working CUDA device) are
+deselected, with one summary line per backend giving the reason; a backend
+named explicitly in ``--pml-backends`` but unusable, or whose import fails
+(e.g. ``jax`` without ``jaxlib``), is skipped with the reason instead.
+
 Options
 -------
-``--pml-backends=numpy,jax``
-    Which backends to run (default: every backend this library knows; those
-    not usable here are skipped with the reason, e.g. CuPy without a GPU).
-``--pml-jax-x64=on|off``
-    Enable JAX's 64-bit mode (default on, so float64 tests mean float64).
+``--pml-backends=numpy,jax`` (or ``PML_BACKENDS``)
+    Which backends to run (default: every backend this library knows).
+``--pml-jax-x64=fixture|on|off`` (ini ``pml_jax_x64``)
+    JAX's 64-bit mode.  ``fixture`` (default): enabled only while a test runs
+    on JAX through these fixtures, and restored afterwards, so float64 tests
+    mean float64 and every other test sees JAX's own default.  ``on``: enabled
+    for the whole session when pytest starts (imports JAX then).  ``off``:
+    never; float64 cases on JAX are skipped.
 ini ``pml_deviations``
     A folder with ``<backend>/deviations.toml`` files listing known
     deviations; matching tests are marked expected-to-fail with the reason.
 
 Marks: ``@pytest.mark.backends("numpy", "jax")`` limits a test to those
 backends; ``@pytest.mark.skip_backends(dask="lazy shapes")`` skips some with a
-reason.  The ``float_dtype`` fixture runs a test in float32 and float64.
+reason.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import pathlib
 
 import pytest
 
-from ..backend import BACKENDS, available_backends, get_backend
-from .conformance import load_deviations
+# portable_ml.backend imports NumPy only; every other array library is imported
+# the first time one of its tests runs.
+from ..backend import BACKENDS, _extra, _installed, cupy_works, get_backend
+from .conformance import _jax_x64, load_deviations
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python < 3.11: deviation lists are not read
-    tomllib = None
+_X64_MODES = ("fixture", "on", "off")
+
+
+class _BackendParam(str):
+    """A backend name that came from this plugin's ``backend`` parameters.
+
+    Tells our parametrisation apart from a project's own ``backend``
+    parameters, which this plugin never filters or marks.
+    """
+
+    __slots__ = ()
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("portable_ml")
     group.addoption("--pml-backends", default=None,
-                    help="comma-separated backends to test (default: all known; unusable ones skip)")
-    group.addoption("--pml-jax-x64", default="on", choices=("on", "off"),
-                    help="enable JAX 64-bit mode for the session (default: on)")
+                    help="comma-separated backends to test (default: all known; "
+                         "those not installed are deselected with the reason)")
+    group.addoption("--pml-jax-x64", default=None, choices=_X64_MODES,
+                    help="JAX 64-bit mode: 'fixture' (default) only while a test runs on JAX through the "
+                         "backend/xp/float_dtype fixtures; 'on' for the whole session; 'off' never")
     parser.addini("pml_deviations", "folder holding <backend>/deviations.toml known-deviation lists",
                   default="")
+    parser.addini("pml_jax_x64", "JAX 64-bit mode: fixture (default), on or off", default="fixture")
+
+
+def _backends_option(config):
+    return config.getoption("--pml-backends") or os.environ.get("PML_BACKENDS")
 
 
 def selected_backends(config):
-    opt = config.getoption("--pml-backends") or os.environ.get("PML_BACKENDS")
+    opt = _backends_option(config)
     if not opt or opt == "all":
         return list(BACKENDS)
     names = [n.strip() for n in opt.split(",") if n.strip()]
@@ -63,40 +100,46 @@ def selected_backends(config):
     return names
 
 
+def _x64_mode(config):
+    mode = config.getoption("--pml-jax-x64") or config.getini("pml_jax_x64") or "fixture"
+    if mode not in _X64_MODES:
+        raise pytest.UsageError(f"pml_jax_x64: expected one of {', '.join(_X64_MODES)}; got {mode!r}")
+    return mode
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "backends(*names): run only on these backends")
     config.addinivalue_line("markers", "skip_backends(**reasons): skip on these backends, with reasons")
     config._pml_backends = selected_backends(config)
-    config._pml_usable = set(available_backends())
-    if "jax" in config._pml_backends and "jax" in config._pml_usable and config.getoption("--pml-jax-x64") == "on":
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
+    config._pml_explicit = bool(_backends_option(config)) and _backends_option(config) != "all"
+    config._pml_x64 = _x64_mode(config)
+    config._pml_unusable = {}  # backend -> reason, filled the first time a backend is needed
+    config._pml_not_run = {}  # backend -> [number of deselected tests, reason]
     config._pml_deviations = _load_deviations(config)
+    if config._pml_x64 == "on" and "jax" in config._pml_backends and _installed("jax"):
+        # Asked for explicitly (the project's own suite does): the whole session in x64.
+        try:
+            import jax
+
+            jax.config.update("jax_enable_x64", True)
+        except Exception as exc:  # a broken install: its tests skip with this reason
+            config._pml_unusable["jax"] = f"import failed: {type(exc).__name__}: {exc}"
 
 
-def pytest_generate_tests(metafunc):
-    if "backend" in metafunc.fixturenames:
-        names = list(metafunc.config._pml_backends)
-        mark = metafunc.definition.get_closest_marker("backends")
-        if mark is not None:
-            names = [n for n in names if n in mark.args]
-        metafunc.parametrize("backend", names, indirect=True, ids=names)
-    if "float_dtype" in metafunc.fixturenames:
-        metafunc.parametrize("float_dtype", ["float32", "float64"], indirect=True)
-
-
-@pytest.fixture
+# ------------------------------------------------------------------ fixtures
+@pytest.fixture(params=[pytest.param(_BackendParam(n), id=n) for n in BACKENDS])
 def backend(request):
-    """A :class:`portable_ml.Backend`, one per selected backend."""
-    name = request.param
+    """A :class:`portable_ml.Backend`, one per backend (JAX in x64 mode while the test runs)."""
+    name = str(request.param)
     skip = request.node.get_closest_marker("skip_backends")
     if skip is not None and name in skip.kwargs:
         pytest.skip(f"{name}: {skip.kwargs[name]}")
-    if name not in request.config._pml_usable:
-        why = "no working CUDA device" if name == "cupy" else "not installed"
-        pytest.skip(f"backend {name} unusable here: {why}")
-    return get_backend(name)
+    be = _backend_or_skip(request.config, name)
+    if name == "jax" and getattr(request.config, "_pml_x64", "fixture") == "fixture":
+        with _jax_x64():
+            yield be
+    else:
+        yield be
 
 
 @pytest.fixture
@@ -105,16 +148,49 @@ def xp(backend):
     return backend.xp
 
 
-@pytest.fixture
+@pytest.fixture(params=["float32", "float64"])
 def float_dtype(request, backend):
     """A floating dtype of ``backend``: float32, then float64."""
+    if request.param == "float64" and getattr(backend, "name", None) == "jax":
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            pytest.skip("jax: float64 needs JAX's x64 mode, which is off (see --pml-jax-x64)")
     return getattr(backend.xp, request.param)
 
 
-# ------------------------------------------------------------ deviation lists
+def _install_problem(name):
+    """Why ``name`` cannot run here without importing it, or ``None`` (CuPy is probed)."""
+    if not _installed(name):
+        hint = f"pip install 'portable-ml[{_extra(name)}]'"
+        if name == "torch":
+            hint = ("pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu "
+                    "(the CPU build)")
+        return f"not installed ({hint})"
+    if name == "cupy" and not cupy_works():
+        return "CuPy is installed but no CUDA device works"
+    return None
+
+
+def _backend_or_skip(config, name):
+    """``get_backend(name)``, or a skip naming why it cannot run here."""
+    unusable = getattr(config, "_pml_unusable", {})
+    why = unusable.get(name)
+    if why is None:
+        why = _install_problem(name)
+        if why is None:
+            try:
+                return get_backend(name)
+            except Exception as exc:  # e.g. jax without jaxlib: a skip reason, not an error
+                why = f"{type(exc).__name__}: {exc}"
+        unusable[name] = why
+    pytest.skip(f"backend {name} unusable here: {why}")
+
+
+# ------------------------------------------------------------ collection
 def _load_deviations(config):
     folder = config.getini("pml_deviations")
-    if not folder or tomllib is None:
+    if not folder:
         return {}
     try:
         return load_deviations(pathlib.Path(config.rootpath, folder))
@@ -123,23 +199,66 @@ def _load_deviations(config):
 
 
 def _item_backend(item):
+    """The backend an item runs on through this plugin's ``backend`` fixture, else ``None``."""
     callspec = getattr(item, "callspec", None)
     if callspec is None:
         return None
     name = callspec.params.get("backend")
-    if isinstance(name, str):
-        return name
-    return getattr(name, "name", None)
+    return str(name) if isinstance(name, _BackendParam) else None
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    devs = getattr(config, "_pml_deviations", {})
-    if not devs:
-        return
+    """Keep the selected backends; drop unusable ones with one line each; mark known deviations."""
+    selected = set(config._pml_backends)
+    explicit = config._pml_explicit
+    devs = config._pml_deviations
+    problems = {}
+    keep, drop = [], []
     for item in items:
         name = _item_backend(item)
+        if name is None:
+            keep.append(item)
+            continue
+        mark = item.get_closest_marker("backends")
+        if name not in selected or (mark is not None and name not in mark.args):
+            drop.append(item)
+            continue
+        if not explicit:
+            if name not in problems:  # probed once per backend, only when a test needs it
+                problems[name] = config._pml_unusable.get(name) or _install_problem(name)
+            if problems[name]:
+                drop.append(item)
+                entry = config._pml_not_run.setdefault(name, [0, problems[name]])
+                entry[0] += 1
+                continue
+        keep.append(item)
         for entry in devs.get(name, ()):
-            if fnmatch.fnmatchcase(item.nodeid, entry["test"]) or fnmatch.fnmatchcase(item.name, entry["test"]):
+            from .conformance import deviation_matches
+
+            if deviation_matches(entry["test"], item.nodeid) or deviation_matches(entry["test"], item.name):
                 item.add_marker(pytest.mark.xfail(reason=f"known {name} deviation: {entry['reason']}",
                                                   strict=entry.get("strict", True)))
                 break
+    if drop:
+        items[:] = keep
+        config.hook.pytest_deselected(items=drop)
+    if hasattr(config, "workeroutput"):  # an xdist worker: tell the controller
+        config.workeroutput["pml_not_run"] = dict(config._pml_not_run)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """xdist controller: collect the workers' counts of deselected unusable-backend tests."""
+    got = getattr(node, "workeroutput", {}).get("pml_not_run") or {}
+    not_run = getattr(node.config, "_pml_not_run", None)
+    if not_run is not None:
+        for name, (count, why) in got.items():  # every worker collected the same tests
+            not_run[name] = [max(count, not_run.get(name, [0])[0]), why]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    for name, (count, why) in sorted(getattr(config, "_pml_not_run", {}).items()):
+        tests = "test" if count == 1 else "tests"
+        terminalreporter.write_line(f"portable_ml: {count} {name} {tests} deselected, backend {name} "
+                                    f"unusable here: {why}")
