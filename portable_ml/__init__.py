@@ -14,16 +14,6 @@ from __future__ import annotations
 
 import importlib
 
-from .backend import (
-    BACKENDS,
-    Backend,
-    available_backends,
-    get_backend,
-    namespace,
-    to_backend,
-    use_backend,
-)
-
 __version__ = "0.1.0"
 
 __all__ = [
@@ -44,7 +34,19 @@ _SUBMODULES = frozenset({
 })
 
 
+# From portable_ml.backend, which imports NumPy: loaded on first use, so that importing
+# the pytest plugin (portable_ml.testing.pytest_plugin) costs a pytest session nothing.
+_BACKEND_NAMES = frozenset({
+    "BACKENDS", "Backend", "available_backends", "get_backend", "namespace", "to_backend", "use_backend",
+})
+
+
 def __getattr__(name):
+    if name in _BACKEND_NAMES:
+        from . import backend
+
+        value = globals()[name] = getattr(backend, name)
+        return value
     if name in _SUBMODULES:
         try:
             return importlib.import_module(f"{__name__}.{name}")
@@ -56,4 +58,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | _SUBMODULES)
+    return sorted(set(globals()) | _SUBMODULES | _BACKEND_NAMES)

@@ -9,6 +9,8 @@ each xdist worker one thread.
 
 import os
 
+import pytest
+
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -27,3 +29,24 @@ def pytest_configure(config):
         except ModuleNotFoundError:
             return
         config._pml_thread_limits = threadpool_limits(1)  # NumPy's BLAS, already loaded
+
+
+@pytest.fixture(scope="session")
+def _array_libraries_loaded():
+    from portable_ml.backend import available_backends, get_backend
+
+    for name in available_backends():
+        get_backend(name)
+
+
+@pytest.fixture
+def pytester(_array_libraries_loaded, pytester):
+    """``pytester`` whose runs leave the array libraries loaded.
+
+    ``pytester`` removes, when its test ends (and when each in-process run
+    ends), the modules imported meanwhile; importing torch or array_api_strict
+    a second time in one process breaks them (arrays of the first copy meet
+    the second).  So every usable backend is imported before ``pytester``
+    starts.
+    """
+    return pytester

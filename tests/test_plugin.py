@@ -9,9 +9,13 @@ import importlib.util
 import os
 import pathlib
 import re
+import subprocess
+import sys
 
 import pytest
 
+import portable_ml
+from portable_ml import backend as pml_backend
 from portable_ml.testing import pytest_plugin
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -287,7 +291,8 @@ def test_backends_and_skip_backends_marks(pytester):
 
 def test_unusable_backend_is_deselected_with_one_line_unless_asked_for(pytester, monkeypatch):
     """An uninstalled backend: one summary line by default; named in --pml-backends, a skip with the reason."""
-    monkeypatch.setattr(pytest_plugin, "_installed", lambda name: name != "torch")
+    real = pml_backend._installed
+    monkeypatch.setattr(pml_backend, "_installed", lambda name: name != "torch" and real(name))
     pytester.makepyfile(
         """
         import pytest
@@ -315,3 +320,16 @@ def test_uninstalled_backend_summary_reaches_the_xdist_controller(pytester, subp
     assert res.ret == 0
     res.stdout.fnmatch_lines(["portable_ml: 1 cupy test deselected, backend cupy unusable here: not installed "
                               "(pip install 'portable-ml[cupy-cuda12]')"])
+
+
+def test_plugin_backend_names_are_the_library_s():
+    assert pytest_plugin.BACKENDS == portable_ml.BACKENDS
+
+
+def test_importing_the_plugin_imports_no_array_library_not_even_numpy():
+    code = ("import sys; import portable_ml.testing.pytest_plugin; "
+            "print(sorted(m for m in ('numpy', 'jax', 'torch', 'cupy', 'dask', 'array_api_strict', "
+            "'array_api_compat') if m in sys.modules))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"

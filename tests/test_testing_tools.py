@@ -1,12 +1,19 @@
 """The user-facing testing tools: assert_close and the pytest plugin."""
 
+import importlib.util
 import json
+import os
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from portable_ml.cli import main
 from portable_ml.testing import assert_close, default_tolerance
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_assert_close_across_backends(backend):
@@ -146,3 +153,82 @@ def test_cli_conformance_markdown(tmp_path, capsys):
 def test_cli_unknown_backend_is_a_clear_error(capsys):
     assert main(["conformance", "--backends", "tensorflow"]) == 2
     assert "available here" in capsys.readouterr().err
+
+
+# --------------------------------------------------------- deviation reader
+DEVIATIONS = '[[deviation]]\ntest = "test_a*"\nreason = "why not"\nstrict = false\n'
+
+
+def _write_deviations(folder):
+    (folder / "jax").mkdir()
+    (folder / "jax" / "deviations.toml").write_text(DEVIATIONS)
+
+
+def test_deviation_reader_uses_tomllib_or_its_tomli_backport(tmp_path):
+    from portable_ml.testing.conformance import _toml_module, load_deviations
+
+    _write_deviations(tmp_path)
+    assert _toml_module().__name__ == ("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    assert load_deviations(tmp_path) == {"jax": [{"test": "test_a*", "reason": "why not", "strict": False}]}
+
+
+def test_deviation_reader_falls_back_to_tomli(tmp_path, monkeypatch):
+    """Python 3.10 has no tomllib: the reader takes tomli, or says what to install."""
+    from portable_ml.testing.conformance import load_deviations
+
+    _write_deviations(tmp_path)
+    monkeypatch.setitem(sys.modules, "tomllib", None)  # import tomllib now fails, as on 3.10
+    if importlib.util.find_spec("tomli") is None:
+        with pytest.raises(ModuleNotFoundError, match="pip install tomli"):
+            load_deviations(tmp_path)
+    else:
+        assert load_deviations(tmp_path)["jax"][0]["reason"] == "why not"
+
+
+# ------------------------------------------------ conformance without pytest
+CONFORMANCE_SCRIPT = """
+import json, sys
+import numpy as np
+import jax, jax.numpy as jnp
+from portable_ml.testing import check_conformance
+
+
+def softmax(x):
+    import array_api_compat
+
+    xp = array_api_compat.array_namespace(x)
+    e = xp.exp(x - xp.max(x))
+    return e / xp.sum(e)
+
+
+x = np.random.default_rng(0).normal(size=6)
+out = {}
+for dtype in ("float64", "float32"):
+    rep = check_conformance(softmax, x.astype(dtype), backends=["numpy", "jax"])
+    out[dtype] = rep["jax"].__dict__ | {"table": str(rep)}
+out["x64_after"] = bool(jax.config.jax_enable_x64)
+out["default_after"] = str(jnp.ones(3).dtype)
+out["pytest_loaded"] = "pytest" in sys.modules
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_check_conformance_outside_pytest_runs_jax_float64_with_x64_on_and_restores_it():
+    """The reported input: a correct softmax on float64, in a plain process where x64 is off."""
+    from portable_ml.testing.conformance import _X64_NOTE
+
+    env = {k: v for k, v in os.environ.items() if k not in ("JAX_ENABLE_X64", "PYTEST_ADDOPTS")}
+    env["PYTHONPATH"] = str(ROOT)
+    env["JAX_PLATFORMS"] = "cpu"
+    proc = subprocess.run([sys.executable, "-c", CONFORMANCE_SCRIPT], capture_output=True, text=True, env=env,
+                          timeout=300, check=True)
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    f64, f32 = got["float64"], got["float32"]
+    assert f64["status"] == "pass" and f64["dtype_kept"], f64
+    assert f64["max_abs_error"] < 1e-15, f64  # float64 against the float64 NumPy reference
+    assert f64["message"] == _X64_NOTE and "x64" in f64["table"]
+    assert f32["status"] == "pass" and f32["dtype_kept"] and f32["message"] == "", f32  # float32: x64 untouched
+    assert 0 < f32["max_abs_error"] < 1e-6
+    assert got["x64_after"] is False and got["default_after"] == "float32"
+    assert got["pytest_loaded"] is False

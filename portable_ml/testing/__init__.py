@@ -8,9 +8,8 @@ registered through the ``pytest11`` entry point) gives tests ``backend`` and
 
 from __future__ import annotations
 
-import numpy as np
-
-from ..backend import backend_of, to_numpy
+# NumPy and portable_ml.backend are imported inside the functions, so that the pytest
+# plugin below this package loads without them.
 
 __all__ = ["assert_close", "default_tolerance", "assert_same_backend", "dtype_name", "check_conformance"]
 
@@ -25,6 +24,8 @@ _TOL = {
 
 def dtype_name(dtype):
     """``"float32"`` for a float32 dtype of any backend (NumPy, JAX, torch, strict, ...)."""
+    import numpy as np
+
     try:
         return np.dtype(dtype).name
     except TypeError:
@@ -65,6 +66,10 @@ def assert_close(actual, desired, rtol=None, atol=None, *, err_msg=""):
 
 
 def _assert_leaf_close(actual, desired, rtol, atol, err_msg):
+    import numpy as np
+
+    from ..backend import backend_of, to_numpy
+
     drt, dat = default_tolerance(actual, desired)
     rtol = drt if rtol is None else rtol
     atol = dat if atol is None else atol
@@ -102,6 +107,7 @@ def _assert_leaf_close(actual, desired, rtol, atol, err_msg):
 
 def assert_same_backend(result, like):
     """Every array leaf of ``result`` belongs to the backend of ``like``."""
+    from ..backend import backend_of
     from ..tree import tree_leaves
 
     want = backend_of(like)
@@ -111,4 +117,9 @@ def assert_same_backend(result, like):
             raise AssertionError(f"result leaf is a {got} array ({type(leaf).__name__}); expected {want}")
 
 
-from .conformance import check_conformance  # noqa: E402  (uses the helpers above)
+def __getattr__(name):
+    if name == "check_conformance":
+        from .conformance import check_conformance
+
+        return check_conformance
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -49,15 +49,19 @@ reason.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pathlib
+import sys
 
 import pytest
 
-# portable_ml.backend imports NumPy only; every other array library is imported
-# the first time one of its tests runs.
-from ..backend import BACKENDS, _extra, _installed, cupy_works, get_backend
-from .conformance import _jax_x64, load_deviations
+# Nothing from portable_ml.backend (which imports NumPy) at import time: this module is
+# loaded by every pytest session of an environment where portable_ml is installed.  Each
+# array library is imported the first time one of its tests runs.
+
+#: portable_ml.backend.BACKENDS, spelled out so that loading the plugin imports nothing.
+BACKENDS = ("cupy", "jax", "torch", "numpy", "array_api_strict", "dask")
 
 _X64_MODES = ("fixture", "on", "off")
 
@@ -107,6 +111,13 @@ def _x64_mode(config):
     return mode
 
 
+def _findable(module):
+    try:
+        return module in sys.modules or importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "backends(*names): run only on these backends")
     config.addinivalue_line("markers", "skip_backends(**reasons): skip on these backends, with reasons")
@@ -116,7 +127,7 @@ def pytest_configure(config):
     config._pml_unusable = {}  # backend -> reason, filled the first time a backend is needed
     config._pml_not_run = {}  # backend -> [number of deselected tests, reason]
     config._pml_deviations = _load_deviations(config)
-    if config._pml_x64 == "on" and "jax" in config._pml_backends and _installed("jax"):
+    if config._pml_x64 == "on" and "jax" in config._pml_backends and _findable("jax"):
         # Asked for explicitly (the project's own suite does): the whole session in x64.
         try:
             import jax
@@ -136,6 +147,8 @@ def backend(request):
         pytest.skip(f"{name}: {skip.kwargs[name]}")
     be = _backend_or_skip(request.config, name)
     if name == "jax" and getattr(request.config, "_pml_x64", "fixture") == "fixture":
+        from .conformance import _jax_x64
+
         with _jax_x64():
             yield be
     else:
@@ -161,6 +174,8 @@ def float_dtype(request, backend):
 
 def _install_problem(name):
     """Why ``name`` cannot run here without importing it, or ``None`` (CuPy is probed)."""
+    from ..backend import _extra, _installed, cupy_works
+
     if not _installed(name):
         hint = f"pip install 'portable-ml[{_extra(name)}]'"
         if name == "torch":
@@ -174,6 +189,8 @@ def _install_problem(name):
 
 def _backend_or_skip(config, name):
     """``get_backend(name)``, or a skip naming why it cannot run here."""
+    from ..backend import get_backend
+
     unusable = getattr(config, "_pml_unusable", {})
     why = unusable.get(name)
     if why is None:
@@ -192,6 +209,8 @@ def _load_deviations(config):
     folder = config.getini("pml_deviations")
     if not folder:
         return {}
+    from .conformance import load_deviations
+
     try:
         return load_deviations(pathlib.Path(config.rootpath, folder))
     except ValueError as exc:
