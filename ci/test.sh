@@ -10,7 +10,8 @@ python3 -m venv "$venv"
 . "$venv/bin/activate"
 start=$(date +%s)
 
-# The README's test command (the pinned CPU torch is in backends/torch/requirements.txt).
+# The README's test command, plus torch (not in the test extra): on this project's
+# machines pip finds a local wheel of the pinned CPU build first.
 pip install -q -r backends/torch/requirements.txt -e ".[test]"
 echo "installed in $(( $(date +%s) - start )) s"
 

@@ -50,3 +50,49 @@ def pytester(_array_libraries_loaded, pytester):
     starts.
     """
     return pytester
+
+
+# Memory: eager JAX compiles and caches one small executable per operation, shape and
+# dtype; over the ~1400 JAX tests of this suite that grows a process by 3-4 GB.  When
+# a process passes PML_TEST_RSS_LIMIT_MB (default 1200) after a test, JAX's caches are
+# cleared and freed memory is handed back to the system (glibc's malloc_trim), which
+# brings it back to a few hundred MB.  PML_RSS_LOG=FILE appends
+# "<nodeid>\t<RSS MiB>\t<peak RSS MiB>" after each test to FILE.<worker>.
+_RSS_LIMIT_MB = float(os.environ.get("PML_TEST_RSS_LIMIT_MB", "1200"))
+_RSS_LOG = os.environ.get("PML_RSS_LOG")
+
+
+def _rss_mb():
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:  # not Linux
+        return 0.0
+
+
+def _release_memory():
+    import gc
+    import sys
+
+    jax = sys.modules.get("jax")
+    if jax is not None:
+        jax.clear_caches()
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    rss = _rss_mb()
+    if rss > _RSS_LIMIT_MB:
+        _release_memory()
+    if _RSS_LOG:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        with open(f"{_RSS_LOG}.{os.environ.get('PYTEST_XDIST_WORKER', 'main')}", "a") as f:
+            f.write(f"{nodeid}\t{rss:.0f}\t{peak:.0f}\n")
