@@ -515,3 +515,36 @@ def test_fit_reads_X_once_within_worker_memory(small_cluster, caplog, name):
     elif pred is None:
         pred = Xn[:100] @ want["coef_"] + want["intercept_"]
     assert_close(head, pred, rtol=1e-9, atol=1e-10, err_msg=name)
+
+
+def test_pairwise_output_blocks_fit_a_worker(cluster):
+    """The reported case: A in 100k-row chunks against 3000 rows of B made 2.4 GB output blocks.
+    Now each (n, m) block holds at most ``array.chunk-size`` bytes (the graph of that case is only
+    built), and a scaled-down run (one 4000 x 1000 block before, 32 MB) with a 1 MiB target runs
+    with no task result above the target."""
+    import warnings
+
+    import dask
+    import dask.array as da
+    from sklearn.metrics.pairwise import euclidean_distances
+
+    A = da.zeros((400_000, 10), chunks=(100_000, 10))
+    B = da.zeros((3000, 10), chunks=(3000, 10))
+    limit = dask.utils.parse_bytes(dask.config.get("array.chunk-size"))
+    for fn in (pml.distances.pairwise_euclidean, pml.distances.rbf_kernel, pml.distances.pairwise_manhattan):
+        out = fn(A, B)
+        assert max(out.chunks[0]) * max(out.chunks[1]) * 8 <= limit, fn.__name__
+    with warnings.catch_warnings():  # a 400k x 400k output has ~10^4 blocks, and Dask says so
+        warnings.simplefilter("ignore", dask.array.PerformanceWarning)
+        square = pml.distances.pairwise_euclidean(A)
+    assert max(square.chunks[0]) * max(square.chunks[1]) * 8 <= limit and square.chunks[0] == square.chunks[1]
+
+    rng = np.random.default_rng(0)
+    An, Bn = rng.normal(size=(4_000, 6)), rng.normal(size=(1_000, 6))
+    with dask.config.set({"array.chunk-size": "1MiB"}):
+        D = pml.distances.pairwise_euclidean(da.from_array(An, chunks=(4_000, 6)), da.from_array(Bn, chunks=(1_000, 6)))
+    assert max(D.chunks[0]) * max(D.chunks[1]) * 8 <= 2**20
+    got, records = _run(cluster, pml.get_backend("dask").xp.min(D, axis=1))
+    assert_close(got, euclidean_distances(An, Bn).min(axis=1), rtol=1e-9, atol=1e-9)
+    biggest = max(out for _, out, _, _ in _work(records) if out < An.nbytes)  # the input itself is one task
+    assert biggest <= 2**20, f"a task produced {biggest} bytes"
