@@ -120,7 +120,9 @@ def _dask_output_blocks(A, B, same=False):
 
     An output block has (rows of an ``A`` chunk) x (rows of a ``B`` chunk)
     entries.  Where that passes ``array.chunk-size`` bytes (Dask's own target,
-    128 MiB by default), ``A``'s row chunks are cut down, keeping ``B``'s; if
+    128 MiB by default) and the two input chunks together (a block no larger
+    than its inputs is never the problem), ``A``'s row chunks are cut down,
+    keeping ``B``'s; if
     that left fewer than 64 rows of ``A`` per block (or ``B`` is ``A``), both
     are cut to about square blocks.  Other arrays pass unchanged.
     """
@@ -129,8 +131,8 @@ def _dask_output_blocks(A, B, same=False):
     import dask
     from dask.utils import parse_bytes
 
-    limit = max(1, parse_bytes(dask.config.get("array.chunk-size")) // A.dtype.itemsize)
     a, b = max(A.chunks[0]), max(B.chunks[0])
+    limit = max(1, parse_bytes(dask.config.get("array.chunk-size")) // A.dtype.itemsize, (a + b) * A.shape[1])
     if a * b <= limit:
         return A, B
     if same or b * 64 > limit:

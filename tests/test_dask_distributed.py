@@ -384,11 +384,10 @@ def _count_and_make(name, seed, block_id=None, block_info=None):
     return r.normal(size=(rows, STREAM_D)) * np.linspace(0.5, 3.0, STREAM_D) + 7.0
 
 
-def _streamed(counter, seed=0):
+def _streamed(counter, seed=0, n=STREAM_N, chunk=STREAM_CHUNK):
     import dask.array as da
 
-    n_chunks = STREAM_N // STREAM_CHUNK
-    return da.map_blocks(_count_and_make, counter.name, seed, chunks=((STREAM_CHUNK,) * n_chunks, (STREAM_D,)),
+    return da.map_blocks(_count_and_make, counter.name, seed, chunks=((chunk,) * (n // chunk), (STREAM_D,)),
                          dtype=np.float64, meta=np.empty((0, 0)))
 
 
@@ -548,3 +547,40 @@ def test_pairwise_output_blocks_fit_a_worker(cluster):
     assert_close(got, euclidean_distances(An, Bn).min(axis=1), rtol=1e-9, atol=1e-9)
     biggest = max(out for _, out, _, _ in _work(records) if out < An.nbytes)  # the input itself is one task
     assert biggest <= 2**20, f"a task produced {biggest} bytes"
+
+
+def test_kmeans_reads_X_once_per_iteration(small_cluster, caplog):
+    """KMeans on data larger than a worker's memory: one pass for the tolerance (variance) and the
+    finiteness check, one per Lloyd iteration, one for the final inertia; k-means++ one pass per centre
+    (plus the chunks holding the drawn candidates); no spill and no scheduler warning (no 'different
+    run_spec').  Fewer rows than the closed-form test: this one makes about twenty passes."""
+    import logging
+    import warnings
+
+    from sklearn.cluster import KMeans as SkKMeans
+
+    client, lc = small_cluster
+    counter = _Passes("kmeans")
+    X = _streamed(counter, seed=3, n=STREAM_N // 2, chunk=2 * STREAM_CHUNK)
+    n_chunks = X.numblocks[0]
+    assert X.nbytes > 1.5 * STREAM_LIMIT
+    init = np.random.default_rng(5).normal(size=(4, STREAM_D)) * 2.0 + 7.0
+    _reset_worker_memory(lc)
+    with caplog.at_level(logging.WARNING, logger="distributed"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", pml.models.ConvergenceWarning)
+        est = pml.models.KMeans(n_clusters=4, init=pml.get_backend("dask").asarray(init), max_iter=6).fit(X)
+        assert counter.passes(n_chunks) == est.n_iter_ + 2
+        counter.reset()
+        seeded = pml.models.KMeans(n_clusters=4, seed=0, max_iter=3).fit(X)
+    most = max(counter.calls.values())
+    assert most <= 1 + 1 + 3 + 3 + 1 + seeded.n_iter_ + 1, f"k-means++ and Lloyd read a chunk {most} times"
+    assert min(counter.calls.values()) == 1 + 1 + 3 + seeded.n_iter_ + 1
+    peak, spilled = _worker_memory(lc)
+    assert spilled == 0 and peak < 0.6 * STREAM_LIMIT, (peak, spilled)
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    for value in (est.cluster_centers_, est.inertia_):
+        assert not any(X.name in str(k) for k in value.__dask_graph__().keys())
+    Xn = X.compute()
+    ref = SkKMeans(4, init=init, n_init=1, max_iter=est.n_iter_, tol=0.0, algorithm="lloyd").fit(Xn)
+    assert_close(est.cluster_centers_.compute(), ref.cluster_centers_, rtol=1e-6)
+    assert_close(est.inertia_.compute(), ref.inertia_, rtol=1e-6)
