@@ -151,7 +151,8 @@ class PCA(Estimator):
         self.explained_variance_ratio_ = ratio[:k]
         self.singular_values_ = res.singular_values[:k]
         rest = res.explained_variance[k:]
-        self.noise_variance_ = xp.mean(rest) if k < r else xp.zeros((), dtype=res.mean.dtype, device=device_of(res.mean))
+        zero = xp.zeros((), dtype=res.mean.dtype, device=device_of(res.mean))
+        self.noise_variance_ = xp.mean(rest) if k < r else zero
         for name in ("mean_", "components_", "explained_variance_", "explained_variance_ratio_",
                      "singular_values_", "noise_variance_"):
             setattr(self, name, from_memory_like(getattr(self, name), X))

@@ -77,7 +77,10 @@ def lstsq_solve(X, y):
 
 
 def _min_norm_solve(A, B, size, xp):
-    r"""Minimum-norm least squares :math:`A^+ B` by the thin SVD, cutoff :math:`\epsilon\,\mathrm{size}\,\sigma_{\max}`."""
+    r"""Minimum-norm least squares :math:`A^+ B` by the thin SVD.
+
+    Singular values below :math:`\epsilon\,\mathrm{size}\,\sigma_{\max}` count as zero.
+    """
     U, S, Vt = thin_svd(A, xp=xp)
     cutoff = xp.finfo(A.dtype).eps * size * xp.max(S)
     keep = S > cutoff
@@ -316,6 +319,18 @@ class LinearRegression(_LinearModel):
     n_iter_ : int or None
         Iterations run by ``"gd"`` (``None`` for the direct solvers).
     n_features_in_ : int
+
+    Notes
+    -----
+    Every solver starts from one pass of sufficient statistics (``_stats``):
+    the means and the triangular factor :math:`R` of the centred
+    :math:`[X, y]` (:math:`[X_c, y_c] = QR`, per row block, merged by Chan's
+    update), so :math:`\|X_c w - y_c\| = \|R_{:, :d}\, w - R_{:, d:}\|`:
+    ``"lstsq"`` is the SVD solution of that small system (the singular values
+    of :math:`X_c` are those of :math:`R_{:, :d}`), ``"normal"``/``"gd"`` use
+    :math:`X_c^\top X_c = R_{:, :d}^\top R_{:, :d}`.  On Dask that pass is one
+    task per chunk and the fitted arrays are small and computed; on JAX arrays
+    sharded by rows each shard is factored on its device.
     """
 
     def __init__(self, *, fit_intercept=True, solver="lstsq", max_iter=1000, tol=1e-6):
