@@ -584,3 +584,35 @@ def test_kmeans_reads_X_once_per_iteration(small_cluster, caplog):
     ref = SkKMeans(4, init=init, n_init=1, max_iter=est.n_iter_, tol=0.0, algorithm="lloyd").fit(Xn)
     assert_close(est.cluster_centers_.compute(), ref.cluster_centers_, rtol=1e-6)
     assert_close(est.inertia_.compute(), ref.inertia_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["LogisticRegression", "SoftmaxRegression"])
+def test_newton_reads_X_about_once_per_iteration(small_cluster, caplog, name):
+    """Newton on Dask: one pass for the classes, one at the start, then one per iteration (the chunks
+    return the line-search losses and the loss/gradient/Hessian at the full step together); only a
+    shortened step costs another.  No spill, no scheduler warning, small concrete coefficients."""
+    import logging
+
+    from sklearn.linear_model import LogisticRegression as SkLogistic
+
+    client, lc = small_cluster
+    counter = _Passes(name)
+    X = _streamed(counter, seed=4, n=STREAM_N // 2, chunk=2 * STREAM_CHUNK)
+    y = _targets(X, "classes")
+    if name == "LogisticRegression":
+        y = y > 0
+    alpha = 1e-3
+    _reset_worker_memory(lc)
+    with caplog.at_level(logging.WARNING, logger="distributed"):
+        est = getattr(pml.models, name)(alpha=alpha, tol=1e-8).fit(X, y)
+    passes = counter.passes(X.numblocks[0])
+    assert 2 + est.n_iter_ <= passes <= 2 + est.n_iter_ + 2, (passes, est.n_iter_)
+    peak, spilled = _worker_memory(lc)
+    assert spilled == 0 and peak < STREAM_LIMIT, (peak, spilled)
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    for value in (est.coef_, est.intercept_, est.classes_):
+        assert not any(X.name in str(k) for k in value.__dask_graph__().keys())
+    Xn, yn = X.compute(), y.compute()
+    ref = SkLogistic(C=1.0 / (alpha * Xn.shape[0]), solver="newton-cg", tol=1e-10, max_iter=1000).fit(Xn, yn)
+    assert_close(est.coef_.compute(), ref.coef_, rtol=1e-4, atol=1e-6)
+    assert_close(est.classes_.compute(), ref.classes_)
