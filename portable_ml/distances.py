@@ -101,6 +101,7 @@ def _matrix_pair(A, B):
     check_ndim(A, "A", 2)
     check_nonempty(A, "A")
     if same:
+        A = _dask_output_blocks(A, A, same=True)[0]
         return xp, A, A, True
     B = as_float(B, xp, dtype)
     check_ndim(B, "B", 2)
@@ -110,7 +111,39 @@ def _matrix_pair(A, B):
             f"A and B must have the same number of features (columns); got A.shape={tuple(A.shape)} "
             f"and B.shape={tuple(B.shape)}"
         )
+    A, B = _dask_output_blocks(A, B)
     return xp, A, B, False
+
+
+def _dask_output_blocks(A, B, same=False):
+    """Dask only: row chunks of ``A`` and ``B`` such that one (n, m) output block fits a worker.
+
+    An output block has (rows of an ``A`` chunk) x (rows of a ``B`` chunk)
+    entries.  Where that passes ``array.chunk-size`` bytes (Dask's own target,
+    128 MiB by default) and the two input chunks together (a block no larger
+    than its inputs is never the problem), ``A``'s row chunks are cut down,
+    keeping ``B``'s; if
+    that left fewer than 64 rows of ``A`` per block (or ``B`` is ``A``), both
+    are cut to about square blocks.  Other arrays pass unchanged.
+    """
+    if type(A).__module__.split(".")[0] != "dask":
+        return A, B
+    import dask
+    from dask.utils import parse_bytes
+
+    a, b = max(A.chunks[0]), max(B.chunks[0])
+    limit = max(1, parse_bytes(dask.config.get("array.chunk-size")) // A.dtype.itemsize, (a + b) * A.shape[1])
+    if a * b <= limit:
+        return A, B
+    if same or b * 64 > limit:
+        side = max(1, int(limit**0.5))
+        a, b = min(a, side), min(b, side)
+    else:
+        a = limit // b
+    A = A.rechunk({0: a}) if max(A.chunks[0]) > a else A
+    if same:
+        return A, A
+    return A, (B.rechunk({0: b}) if max(B.chunks[0]) > b else B)
 
 
 def _off_diagonal(n, like, *, xp):

@@ -337,3 +337,284 @@ def test_lloyd_step_relocates_empty_clusters_chunkwise(cluster):
     assert np.asarray(got[1]).max() < 5 and not np.any(np.isin([2, 3], np.asarray(got[1])))  # 2 and 3 were empty
     # distances in the GEMM form: each (chunk, k) block sums three partial blocks (see the pairwise test)
     _check_chunkwise(records, _limit(_chunk_bytes(X), factor=4), what="lloyd_step")
+
+
+# ------------------------------------------------------------------ streaming fits: passes over X, memory
+# Data larger than the cluster's memory: STREAM_N rows of STREAM_D float64 (~51 MB) against two
+# workers of STREAM_LIMIT bytes each.  Spilling by process memory and pausing are off (with in-process
+# workers the "process" is this whole test run); a worker spills when its managed memory -- the data
+# it holds -- passes 60% of its limit, and that is what must not happen.  Every chunk of X records
+# each time it is computed, so the number of passes over X is read off the counter.
+STREAM_N, STREAM_D, STREAM_CHUNK = 800_000, 8, 20_000
+STREAM_LIMIT = 16 * 2**20
+
+
+_PASS_COUNTS = {}  # counter name -> {chunk index: computations}; the graph holds only the name
+_PASS_LOCK = __import__("threading").Lock()
+
+
+class _Passes:
+    """Counts computations of every row chunk of the generated X (threads of in-process workers)."""
+
+    def __init__(self, name):
+        self.name = name
+        _PASS_COUNTS[name] = {}
+
+    @property
+    def calls(self):
+        return _PASS_COUNTS[self.name]
+
+    def reset(self):
+        with _PASS_LOCK:
+            _PASS_COUNTS[self.name].clear()
+
+    def passes(self, n_chunks):
+        """How many times every chunk was read (all the same, or an AssertionError)."""
+        counts = {self.calls.get(i, 0) for i in range(n_chunks)}
+        assert len(counts) == 1, f"chunks were read unequal numbers of times: {sorted(counts)}"
+        return counts.pop()
+
+
+def _count_and_make(name, seed, block_id=None, block_info=None):
+    with _PASS_LOCK:
+        calls = _PASS_COUNTS[name]
+        calls[block_id[0]] = calls.get(block_id[0], 0) + 1
+    rows = block_info[None]["chunk-shape"][0]
+    r = np.random.default_rng([seed, block_id[0]])
+    return r.normal(size=(rows, STREAM_D)) * np.linspace(0.5, 3.0, STREAM_D) + 7.0
+
+
+def _streamed(counter, seed=0, n=STREAM_N, chunk=STREAM_CHUNK):
+    import dask.array as da
+
+    return da.map_blocks(_count_and_make, counter.name, seed, chunks=((chunk,) * (n // chunk), (STREAM_D,)),
+                         dtype=np.float64, meta=np.empty((0, 0)))
+
+
+def _memory_plugin_class():
+    from distributed import WorkerPlugin
+
+    class PeakMemory(WorkerPlugin):
+        """Largest managed memory (bytes of task results held) of the worker, after every transition."""
+
+        name = "pml-peak-memory"
+
+        def setup(self, worker):
+            self.worker = worker
+            self.peak = 0
+
+        def transition(self, key, start, finish, **kwargs):
+            self.peak = max(self.peak, self.worker.state.nbytes)
+
+    return PeakMemory
+
+
+@pytest.fixture(scope="module")
+def small_cluster(request):
+    if "dask" not in request.config._pml_backends:
+        pytest.skip("dask not selected with --pml-backends")
+    import dask
+    from distributed import Client, LocalCluster
+
+    config = {"distributed.worker.memory.target": 0.6, "distributed.worker.memory.spill": False,
+              "distributed.worker.memory.pause": False, "distributed.worker.memory.terminate": False}
+    with dask.config.set(config), \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=False, memory_limit=STREAM_LIMIT,
+                         dashboard_address=None,
+                         scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as lc, Client(lc) as client:
+        client.register_plugin(_memory_plugin_class()())
+        yield client, lc
+
+
+def _worker_memory(cluster):
+    """(peak managed bytes, bytes spilled to disk) over the workers since the last reset."""
+    workers = list(cluster.workers.values())
+    peak = max(w.plugins["pml-peak-memory"].peak for w in workers)
+    spilled = sum(w.data.spilled_total.disk for w in workers)
+    return peak, spilled
+
+
+def _reset_worker_memory(cluster):
+    for w in cluster.workers.values():
+        w.plugins["pml-peak-memory"].peak = 0
+
+
+def _sk_reference(name, X, y):
+    """scikit-learn's fit on the in-memory data: {attribute: value} for the attributes compared."""
+    from sklearn import decomposition, discriminant_analysis, linear_model
+
+    if name == "PCA":
+        ref = decomposition.PCA(n_components=3, svd_solver="full").fit(X)
+        return {k: getattr(ref, k) for k in ("mean_", "components_", "explained_variance_", "singular_values_")}
+    if name == "LinearDiscriminantAnalysis":
+        ref = discriminant_analysis.LinearDiscriminantAnalysis().fit(X, y)
+        return {k: getattr(ref, k) for k in ("classes_", "means_", "priors_", "coef_", "intercept_")}
+    ref = linear_model.Ridge(alpha=10.0) if name == "Ridge" else linear_model.LinearRegression()
+    ref.fit(X, y)
+    return {"coef_": ref.coef_, "intercept_": np.asarray(ref.intercept_)}
+
+
+STREAMING = {
+    # estimator, targets made from X (None: unsupervised)
+    "LinearRegression[lstsq]": (lambda m: m.LinearRegression(), "regression"),
+    "LinearRegression[normal]": (lambda m: m.LinearRegression(solver="normal"), "regression"),
+    "Ridge": (lambda m: m.Ridge(alpha=10.0), "regression"),
+    "PCA": (lambda m: m.PCA(n_components=3), None),
+    "LinearDiscriminantAnalysis": (lambda m: m.LinearDiscriminantAnalysis(), "classes"),
+}
+
+
+def _targets(X, kind):
+    if kind == "regression":
+        return X @ np.linspace(-1.0, 2.0, STREAM_D) + 0.5 * X[:, 0] * X[:, 1]
+    xp = pml.get_backend("dask").xp
+    return xp.astype(X[:, 0] > 7.0, xp.int64) + xp.astype(X[:, 1] - X[:, 2] > 0, xp.int64)
+
+
+@pytest.mark.parametrize("name", list(STREAMING))
+def test_fit_reads_X_once_within_worker_memory(small_cluster, caplog, name):
+    """Closed forms and PCA: one pass over X (labels found in it), no spill, no scheduler warning;
+    the fitted attributes are small concrete arrays, so using the model reads nothing of the training data."""
+    import logging
+
+    client, lc = small_cluster
+    counter = _Passes(name)
+    X = _streamed(counter)
+    n_chunks = X.numblocks[0]
+    assert X.nbytes > 1.5 * 2 * STREAM_LIMIT  # larger than the whole cluster's memory
+    make, kind = STREAMING[name]
+    y = None if kind is None else _targets(X, kind)
+    _reset_worker_memory(lc)
+    with caplog.at_level(logging.WARNING, logger="distributed"):
+        est = make(pml.models).fit(X) if y is None else make(pml.models).fit(X, y)
+    assert counter.passes(n_chunks) == 1, f"{name}.fit read X {counter.passes(n_chunks)} times"
+    peak, spilled = _worker_memory(lc)
+    assert spilled == 0, f"{name}.fit spilled {spilled} bytes"
+    assert peak < 0.6 * STREAM_LIMIT, f"{name}.fit held {peak} bytes on a worker"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not warnings, warnings
+    # concrete attributes: no graph over the training data remains
+    attrs = _attrs(est)
+    for key, value in attrs.items():
+        keys = {str(k) for k in value.__dask_graph__().keys()}
+        assert not any(X.name in k for k in keys), f"{name}.{key} still depends on X"
+        assert value.npartitions == 1 or value.ndim == 0
+    counter.reset()
+    fitted = client.compute(attrs, sync=True)
+    head = (est.predict(X[:100]) if hasattr(est, "predict") else est.transform(X[:100])).compute()
+    assert counter.calls.keys() <= {0}, "using the fitted model re-read the training data"
+    # scikit-learn on the same data, in memory
+    Xn = X.compute()
+    yn = None if y is None else y.compute()
+    want = _sk_reference(name, Xn, yn)
+    assert_close({k: fitted[k] for k in want}, want, rtol=1e-9, atol=1e-10, err_msg=name)
+    pred = (Xn[:100] - want["mean_"]) @ want["components_"].T if name == "PCA" else None
+    if name == "LinearDiscriminantAnalysis":
+        pred = want["classes_"][np.argmax(Xn[:100] @ want["coef_"].T + want["intercept_"], axis=1)]
+    elif pred is None:
+        pred = Xn[:100] @ want["coef_"] + want["intercept_"]
+    assert_close(head, pred, rtol=1e-9, atol=1e-10, err_msg=name)
+
+
+def test_pairwise_output_blocks_fit_a_worker(cluster):
+    """The reported case: A in 100k-row chunks against 3000 rows of B made 2.4 GB output blocks.
+    Now each (n, m) block holds at most ``array.chunk-size`` bytes (the graph of that case is only
+    built), and a scaled-down run (one 4000 x 1000 block before, 32 MB) with a 1 MiB target runs
+    with no task result above the target."""
+    import warnings
+
+    import dask
+    import dask.array as da
+    from sklearn.metrics.pairwise import euclidean_distances
+
+    A = da.zeros((400_000, 10), chunks=(100_000, 10))
+    B = da.zeros((3000, 10), chunks=(3000, 10))
+    limit = dask.utils.parse_bytes(dask.config.get("array.chunk-size"))
+    for fn in (pml.distances.pairwise_euclidean, pml.distances.rbf_kernel, pml.distances.pairwise_manhattan):
+        out = fn(A, B)
+        assert max(out.chunks[0]) * max(out.chunks[1]) * 8 <= limit, fn.__name__
+    with warnings.catch_warnings():  # a 400k x 400k output has ~10^4 blocks, and Dask says so
+        warnings.simplefilter("ignore", dask.array.PerformanceWarning)
+        square = pml.distances.pairwise_euclidean(A)
+    assert max(square.chunks[0]) * max(square.chunks[1]) * 8 <= limit and square.chunks[0] == square.chunks[1]
+
+    rng = np.random.default_rng(0)
+    An, Bn = rng.normal(size=(4_000, 6)), rng.normal(size=(1_000, 6))
+    with dask.config.set({"array.chunk-size": "1MiB"}):
+        D = pml.distances.pairwise_euclidean(da.from_array(An, chunks=(4_000, 6)), da.from_array(Bn, chunks=(1_000, 6)))
+    assert max(D.chunks[0]) * max(D.chunks[1]) * 8 <= 2**20
+    got, records = _run(cluster, pml.get_backend("dask").xp.min(D, axis=1))
+    assert_close(got, euclidean_distances(An, Bn).min(axis=1), rtol=1e-9, atol=1e-9)
+    biggest = max(out for _, out, _, _ in _work(records) if out < An.nbytes)  # the input itself is one task
+    assert biggest <= 2**20, f"a task produced {biggest} bytes"
+
+
+def test_kmeans_reads_X_once_per_iteration(small_cluster, caplog):
+    """KMeans on data larger than a worker's memory: one pass for the tolerance (variance) and the
+    finiteness check, one per Lloyd iteration, one for the final inertia; k-means++ one pass per centre
+    (plus the chunks holding the drawn candidates); no spill and no scheduler warning (no 'different
+    run_spec').  Fewer rows than the closed-form test: this one makes about twenty passes."""
+    import logging
+    import warnings
+
+    from sklearn.cluster import KMeans as SkKMeans
+
+    client, lc = small_cluster
+    counter = _Passes("kmeans")
+    X = _streamed(counter, seed=3, n=STREAM_N // 2, chunk=2 * STREAM_CHUNK)
+    n_chunks = X.numblocks[0]
+    assert X.nbytes > 1.5 * STREAM_LIMIT
+    init = np.random.default_rng(5).normal(size=(4, STREAM_D)) * 2.0 + 7.0
+    _reset_worker_memory(lc)
+    with caplog.at_level(logging.WARNING, logger="distributed"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", pml.models.ConvergenceWarning)
+        est = pml.models.KMeans(n_clusters=4, init=pml.get_backend("dask").asarray(init), max_iter=6).fit(X)
+        assert counter.passes(n_chunks) == est.n_iter_ + 2
+        counter.reset()
+        seeded = pml.models.KMeans(n_clusters=4, seed=0, max_iter=3).fit(X)
+    most = max(counter.calls.values())
+    assert most <= 1 + 1 + 3 + 3 + 1 + seeded.n_iter_ + 1, f"k-means++ and Lloyd read a chunk {most} times"
+    assert min(counter.calls.values()) == 1 + 1 + 3 + seeded.n_iter_ + 1
+    peak, spilled = _worker_memory(lc)
+    assert spilled == 0 and peak < 0.6 * STREAM_LIMIT, (peak, spilled)
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    for value in (est.cluster_centers_, est.inertia_):
+        assert not any(X.name in str(k) for k in value.__dask_graph__().keys())
+    Xn = X.compute()
+    ref = SkKMeans(4, init=init, n_init=1, max_iter=est.n_iter_, tol=0.0, algorithm="lloyd").fit(Xn)
+    assert_close(est.cluster_centers_.compute(), ref.cluster_centers_, rtol=1e-6)
+    assert_close(est.inertia_.compute(), ref.inertia_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["LogisticRegression", "SoftmaxRegression"])
+def test_newton_reads_X_about_once_per_iteration(small_cluster, caplog, name):
+    """Newton on Dask: one pass for the classes, one at the start, then one per iteration (the chunks
+    return the line-search losses and the loss/gradient/Hessian at the full step together); only a
+    shortened step costs another.  No spill, no scheduler warning, small concrete coefficients."""
+    import logging
+
+    from sklearn.linear_model import LogisticRegression as SkLogistic
+
+    client, lc = small_cluster
+    counter = _Passes(name)
+    # multinomial Newton (a (d+1)k Hessian per chunk) and its reference are slow here: fewer rows
+    rows = STREAM_N // 2 if name == "LogisticRegression" else STREAM_N // 4
+    X = _streamed(counter, seed=4, n=rows, chunk=2 * STREAM_CHUNK)
+    y = _targets(X, "classes")
+    if name == "LogisticRegression":
+        y = y > 0
+    alpha = 1e-3
+    _reset_worker_memory(lc)
+    with caplog.at_level(logging.WARNING, logger="distributed"):
+        est = getattr(pml.models, name)(alpha=alpha, tol=1e-8).fit(X, y)
+    passes = counter.passes(X.numblocks[0])
+    assert 2 + est.n_iter_ <= passes <= 2 + est.n_iter_ + 2, (passes, est.n_iter_)
+    peak, spilled = _worker_memory(lc)
+    assert spilled == 0 and peak < STREAM_LIMIT, (peak, spilled)
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    for value in (est.coef_, est.intercept_, est.classes_):
+        assert not any(X.name in str(k) for k in value.__dask_graph__().keys())
+    Xn, yn = X.compute(), y.compute()
+    ref = SkLogistic(C=1.0 / (alpha * Xn.shape[0]), solver="newton-cg", tol=1e-10, max_iter=1000).fit(Xn, yn)
+    assert_close(est.coef_.compute(), ref.coef_, rtol=1e-4, atol=1e-6)
+    assert_close(est.classes_.compute(), ref.classes_)

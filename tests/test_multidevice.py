@@ -243,3 +243,75 @@ def test_new_arrays_follow_a_sharded_input_replicated(jax, mesh, shardings):
     assert pml.losses.mse(X, 2 * X).sharding.is_fully_replicated
     with pytest.raises(ValueError, match="does not belong"):
         pml.get_backend("numpy", device=dev)
+
+
+# ------------------------------------------------------------------ closed-form fits: no gathers of X
+def _all_gathers(hlo):
+    """(dtype, shape) of the result of every all-gather instruction in a compiled module's text."""
+    found = re.findall(r"=\s*(\w+)\[([\d,]*)\][^=\n]*?\sall-gather(?:-start)?\(", hlo)
+    return [(dt, tuple(int(s) for s in shape.split(",") if s)) for dt, shape in found]
+
+
+def _recording_compiled(monkeypatch, modules):
+    """Replace ``compiled`` in ``modules`` by a wrapper that records every jitted call (function, arguments)."""
+    from portable_ml.models import _base
+
+    calls = []
+
+    def spy(fn, xp):
+        jitted = _base.compiled(fn, xp)
+        if jitted is fn:
+            return fn
+
+        def call(*args, **kwargs):
+            calls.append((fn.__name__, jitted, args, kwargs))
+            return jitted(*args, **kwargs)
+
+        return call
+
+    for module in modules:
+        monkeypatch.setattr(module, "compiled", spy)
+    return calls
+
+
+CLOSED_FORMS = {
+    "LinearRegression[lstsq]": lambda m: m.LinearRegression(),
+    "LinearRegression[normal]": lambda m: m.LinearRegression(solver="normal"),
+    "Ridge": lambda m: m.Ridge(alpha=1.0),
+    "PCA": lambda m: m.PCA(n_components=3),
+    "LinearDiscriminantAnalysis": lambda m: m.LinearDiscriminantAnalysis(),
+}
+
+
+@pytest.mark.parametrize("name", list(CLOSED_FORMS))
+def test_closed_form_fits_reduce_per_shard_statistics(jax, dtype, mesh, shardings, monkeypatch, name):
+    """On row-sharded X every compiled module of the fit factors each shard where it lives and moves
+    only per-shard statistics (a few rows per shard) between devices: no all-gather of anything the
+    size of X (or of a column of it).  The fit equals the single-device one."""
+    from portable_ml.models import decomposition, discriminant, linear
+
+    sharded, _ = shardings
+    n = 4000
+    X, y = pml.datasets.make_classification(n, 6, n_informative=4, n_redundant=0, n_classes=3, seed=3,
+                                            backend="jax", dtype=dtype)
+    target = y if name == "LinearDiscriminantAnalysis" else X @ jax.numpy.linspace(-1.0, 1.0, 6, dtype=dtype) + y
+    one = mesh.devices.flat[0]
+    ref = CLOSED_FORMS[name](pml.models).fit(jax.device_put(X, one), jax.device_put(target, one))
+    calls = _recording_compiled(monkeypatch, (linear, decomposition, discriminant))
+    X_sh, t_sh = jax.device_put(X, sharded), jax.device_put(target, sharded)
+    est = CLOSED_FORMS[name](pml.models).fit(X_sh, t_sh)
+    assert calls, "the fit compiled nothing"
+    scanned = set()
+    for fn_name, jitted, args, kwargs in calls:
+        hlo = jitted.lower(*args, **kwargs).compile().as_text()
+        gathers = _all_gathers(hlo)
+        big = [g for g in gathers if max(g[1], default=0) >= n // N_DEVICES]
+        assert not big, f"{name}: {fn_name} all-gathers X-sized arrays {big}"
+        scanned.add(fn_name)
+        if any(a is X_sh for a in args):
+            assert "all-reduce" in _collectives(hlo) or gathers, f"{fn_name} never combined the shards"
+    assert any(any(a is X_sh for a in args) for _, _, args, _ in calls), "no compiled module read the sharded X"
+    fitted = {k: v for k, v in vars(est).items() if k.endswith("_") and hasattr(v, "sharding")}
+    want = {k: v for k, v in vars(ref).items() if k.endswith("_") and hasattr(v, "sharding")}
+    assert fitted.keys() == want.keys()
+    assert_close(fitted, want, rtol=1e2 * _rtol(dtype), atol=1e2 * _rtol(dtype), err_msg=name)

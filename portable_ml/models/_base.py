@@ -193,14 +193,16 @@ def check_X(X, *, name="X", n_features=None, check_finite=True):
     return X, xp
 
 
-def check_X_y(X, y, *, y_numeric=True, multi_output=False):
+def check_X_y(X, y, *, y_numeric=True, multi_output=False, check_finite="always"):
     """``(X, y, xp)`` for ``fit``: ``X`` as in :func:`check_X`; ``y`` 1-D (or 2-D if
     ``multi_output``) with one row per sample, on ``X``'s backend.
 
     ``y_numeric`` casts ``y`` to ``X``'s floating dtype (regression targets)
     and checks it is finite; classifiers keep their labels as given.
+    ``check_finite=True`` leaves the finiteness of lazy (Dask) input to the
+    caller: fits that stream their data check it in their own pass.
     """
-    X, xp = check_X(X, check_finite="always")
+    X, xp = check_X(X, check_finite=check_finite)
     y = _as_array(y, like=X)
     xp = array_namespace(X, y)
     allowed = (1, 2) if multi_output else (1,)
@@ -213,7 +215,8 @@ def check_X_y(X, y, *, y_numeric=True, multi_output=False):
     if y_numeric:
         if y.dtype != X.dtype:
             y = xp.astype(y, X.dtype)
-        if not _is_traced(y) and not bool(xp.all(xp.isfinite(y))):
+        lazy_ok = check_finite == "always" or not _is_dask(y)
+        if check_finite and lazy_ok and not _is_traced(y) and not bool(xp.all(xp.isfinite(y))):
             raise ValueError("y contains NaN or infinity")
     return X, y, xp
 

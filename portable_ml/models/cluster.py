@@ -252,6 +252,12 @@ class KMeans(Estimator):
     Empty clusters are moved to the farthest samples (see :func:`lloyd_step`).
     As in scikit-learn, a final assignment step makes ``labels_`` and
     ``inertia_`` consistent with ``cluster_centers_``.
+
+    On Dask every k-means++ step and every Lloyd iteration is one pass over
+    the chunks of ``X`` (one task per chunk, see ``models._dask_kmeans``);
+    nothing is persisted.  ``cluster_centers_`` and ``inertia_`` end as small
+    computed arrays; ``labels_``, one label per sample, stays lazy (computing
+    it reads ``X`` once, as ``predict(X)`` does).
     """
 
     def __init__(self, *, n_clusters=8, init="k-means++", n_init=1, max_iter=300, tol=1e-4, seed=None):
@@ -289,8 +295,10 @@ class KMeans(Estimator):
 
     def fit(self, X, y=None):
         """Cluster ``X`` (n_samples, n_features); ``y`` is ignored."""
-        X, xp = check_X(X, check_finite="always")
+        X, xp = check_X(X)  # finiteness: here, or on Dask in the first pass
         self._check_params(X)
+        if _is_dask(X):
+            return self._fit_dask(X, xp)
         rng = rng_for(X, self.seed)
         tol = settle(self.tol * xp.mean(xp.var(X, axis=0)))
         x_sq_sum = settle(xp.sum(X * X))
@@ -315,6 +323,43 @@ class KMeans(Estimator):
                 best = (centers, labels, inertia, it)
         self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best
         self.n_features_in_ = int(X.shape[1])
+        return self
+
+    def _fit_dask(self, X, xp):
+        """Dask: one pass over the chunks per Lloyd iteration and per k-means++ step (``_dask_kmeans``)."""
+        from ._dask_kmeans import dask_kmeans_init, dask_lloyd, dask_var_stats
+        from ._stats import from_memory_like
+
+        rng = rng_for(X, self.seed)
+        mean_var, finite = dask_var_stats(X)
+        if not finite:
+            raise ValueError("X contains NaN or infinity; remove or impute them before fitting")
+        tol = self.tol * mean_var
+        mem = array_namespace(mean_var)
+        n_init = self.n_init if isinstance(self.init, str) else 1
+        best = None
+        for _ in range(n_init):
+            if isinstance(self.init, str):
+                centers = dask_kmeans_init(X, self.n_clusters, rng, self.init)
+            else:
+                init = self.init.compute() if _is_dask(self.init) else self.init
+                centers = mem.astype(mem.asarray(init), mean_var.dtype)
+            prev = None
+            for it in range(1, self.max_iter + 1):
+                new, done, _, _ = dask_lloyd(X, centers, prev, tol)
+                prev, centers = centers, new
+                if done:
+                    break
+            else:
+                warn_not_converged("KMeans", self.max_iter, "centre shift above tol")
+            inertia = dask_lloyd(X, centers, None, tol)[3]
+            if best is None or bool(inertia < best[1]):
+                best = (centers, inertia, it)
+        centers, inertia, self.n_iter_ = best
+        self.cluster_centers_, self.inertia_ = from_memory_like((centers, inertia), X)
+        self.n_features_in_ = int(X.shape[1])
+        # per sample: the nearest final centre, lazily (computing it reads X once, as predict(X) does)
+        self.labels_ = compiled(_assign, xp)(X, self.cluster_centers_)[0]
         return self
 
     def _check_fitted(self, attr="cluster_centers_"):

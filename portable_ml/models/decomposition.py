@@ -5,6 +5,12 @@ r"""Principal component analysis by the thin SVD of the centred data.
     \text{components} = V^\top_{[:k]},\qquad
     \text{explained variance} = \sigma_i^2/(n-1)
 
+The SVD is taken of the small factor :math:`R` of the centred data
+(:math:`X - \bar x = QR`, which has the same singular values and right
+singular vectors), computed in one pass of per-block statistics
+(``models._stats``): on Dask one task per chunk, on row-sharded JAX arrays
+one factor per shard, merged without moving the samples.
+
 Signs are normalised as current scikit-learn does (``svd_flip`` with
 ``u_based_decision=False``): the largest-magnitude entry of each component is
 positive, so results are comparable across backends and LAPACKs.
@@ -15,8 +21,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .._xp import array_namespace, device_of
-from ._base import Estimator, NotFittedError, check_X, compiled
+from ._base import Estimator, NotFittedError, _is_dask, check_X, compiled
 from ._solvers import thin_svd
+from ._stats import dask_moments, from_memory_like, moments, row_blocks
 
 __all__ = ["PCA", "PCAResult", "pca_fit"]
 
@@ -49,10 +56,21 @@ def pca_fit(X):
     Returns a :class:`PCAResult` with :math:`r = \min(n, d)` components,
     in decreasing order of explained variance.
     """
+    return _pca_core(X, blocks=row_blocks(X))
+
+
+def _pca_core(X, *, blocks):
     xp = array_namespace(X)
-    n = X.shape[0]
-    mean = xp.mean(X, axis=0)
-    U, S, Vt = thin_svd(X - mean, xp=xp)
+    m = moments(X, blocks=blocks, xp=xp)
+    return _pca_from_factor(m.mean[0, ...], m.factor, n=X.shape[0])
+
+
+def _pca_from_factor(mean, R, *, n):
+    r"""PCA from the mean and the factor :math:`R` (:math:`R^\top R = X_c^\top X_c`)."""
+    xp = array_namespace(mean, R)
+    r = min(n, R.shape[1])
+    U, S, Vt = thin_svd(R, xp=xp)
+    U, S, Vt = U[:, :r], S[:r], Vt[:r, :]
     _, Vt = _flip_signs(U, Vt, xp)
     return PCAResult(mean, Vt, S * S / (n - 1), S)
 
@@ -87,9 +105,10 @@ class PCA(Estimator):
 
     Notes
     -----
-    On Dask the SVD is the tall-and-skinny one, computed without
-    materialising ``X`` on one worker (chunk ``X`` along the samples only);
-    wide data is factored through its transpose.
+    On Dask ``fit`` reads every chunk of ``X`` once (one task per chunk
+    returns that chunk's mean and QR factor; see ``models._stats``) and
+    ends with small in-memory fitted arrays wrapped as one-chunk Dask
+    arrays: using the model does not re-read the training data.
     """
 
     def __init__(self, *, n_components=None, whiten=False):
@@ -111,11 +130,18 @@ class PCA(Estimator):
 
     def fit(self, X, y=None):
         """Fit on ``X`` (n_samples, n_features); ``y`` is ignored."""
-        X, xp = check_X(X, check_finite="always")
+        X, xp = check_X(X)  # finite: checked here, or (Dask) in the one pass below
         n, d = X.shape
         if n < 2:
             raise ValueError(f"PCA needs at least 2 samples; got n_samples={n}")
-        res = compiled(pca_fit, xp)(X)
+        if _is_dask(X):  # one pass over the chunks, then the small SVD in memory
+            _, mom, finite, _ = dask_moments(X)
+            if not finite:
+                raise ValueError("X contains NaN or infinity; remove or impute them before fitting")
+            res = _pca_from_factor(mom.mean[0, ...], mom.factor, n=int(n))
+            xp = array_namespace(res.mean)
+        else:
+            res = compiled(_pca_core, xp)(X, blocks=row_blocks(X))
         r = min(n, d)
         ratio = res.explained_variance / xp.sum(res.explained_variance)
         k = self._n_keep(ratio, r)
@@ -125,7 +151,11 @@ class PCA(Estimator):
         self.explained_variance_ratio_ = ratio[:k]
         self.singular_values_ = res.singular_values[:k]
         rest = res.explained_variance[k:]
-        self.noise_variance_ = xp.mean(rest) if k < r else xp.zeros((), dtype=X.dtype, device=device_of(X))
+        zero = xp.zeros((), dtype=res.mean.dtype, device=device_of(res.mean))
+        self.noise_variance_ = xp.mean(rest) if k < r else zero
+        for name in ("mean_", "components_", "explained_variance_", "explained_variance_ratio_",
+                     "singular_values_", "noise_variance_"):
+            setattr(self, name, from_memory_like(getattr(self, name), X))
         self.n_components_ = int(k)
         self.n_samples_ = int(n)
         self.n_features_in_ = int(d)

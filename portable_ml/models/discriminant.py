@@ -28,8 +28,9 @@ import math
 from typing import NamedTuple
 
 from .._xp import array_namespace, check_positive, device_of
-from ._base import ClassifierMixin, Estimator, check_X_y, compiled, encode_labels, softmax_rows
+from ._base import ClassifierMixin, Estimator, _is_dask, check_X_y, compiled, encode_labels, softmax_rows
 from ._solvers import thin_svd
+from ._stats import dask_moments, from_memory_like, moments, row_blocks
 
 __all__ = ["LinearDiscriminantAnalysis", "LDAResult", "lda_fit"]
 
@@ -78,14 +79,23 @@ def lda_fit(X, Y, priors, *, tol=1e-4):
     and :math:`\text{intercept}_c = -\tfrac12\|(\mu_c - \bar x)TP\|^2 + \log\pi_c
     - \bar x^\top\text{coef}_c`.
     """
+    return _lda_core(X, Y, priors, tol=tol, blocks=row_blocks(X))
+
+
+def _lda_core(X, Y, priors, *, tol, blocks):
     xp = array_namespace(X, Y, priors)
-    n, d = X.shape
-    k = Y.shape[1]
-    counts = xp.sum(Y, axis=0)
-    means = (Y.T @ X) / counts[:, None]
+    m = moments(X, Y, blocks=blocks, xp=xp)
+    return _lda_from_moments(m.mean, m.factor, priors, n=X.shape[0], tol=tol)
+
+
+def _lda_from_moments(means, R, priors, *, n, tol):
+    r"""LDA from the class means (k, d) and the factor :math:`R` of the pooled within-class
+    scatter (:math:`R^\top R = \sum_i (x_i - \mu_{y_i})(x_i - \mu_{y_i})^\top`): the residual
+    matrix :math:`E = QR` has the singular values and right singular vectors of :math:`R`."""
+    xp = array_namespace(means, R, priors)
+    k = means.shape[0]
     xbar = priors @ means
-    R = X - Y @ means
-    std = xp.sqrt(xp.mean(R * R, axis=0))
+    std = xp.sqrt(xp.sum(R * R, axis=0) / n)
     std = xp.where(std == 0, xp.ones_like(std), std)
     _, S, Vt = thin_svd(R / std / math.sqrt(n), xp=xp)
     T = (Vt.T / std[:, None]) * _inv_masked(S, S > tol, xp)[None, :]  # (d, r)
@@ -93,12 +103,17 @@ def lda_fit(X, Y, priors, *, tol=1e-4):
     fac = 1.0 / (k - 1)
     B = xp.sqrt(n * priors * fac)[:, None] * Mw
     _, S2, V2t = thin_svd(B, xp=xp)
-    keep2 = xp.astype(S2 > tol * xp.max(S2), X.dtype)
+    keep2 = xp.astype(S2 > tol * xp.max(S2), R.dtype)
     P = (V2t.T * keep2[None, :]) @ V2t  # projector onto the kept between-class directions
     coef_w = Mw @ P
     coef = coef_w @ T.T
     intercept = -0.5 * xp.sum(coef_w * coef_w, axis=1) + xp.log(priors) - coef @ xbar
     return LDAResult(means, xbar, coef, intercept)
+
+
+def _moments_of(X, Y, *, blocks):
+    xp = array_namespace(X, Y)
+    return moments(X, Y, blocks=blocks, xp=xp)
 
 
 class LinearDiscriminantAnalysis(ClassifierMixin, Estimator):
@@ -134,29 +149,38 @@ class LinearDiscriminantAnalysis(ClassifierMixin, Estimator):
     def fit(self, X, y):
         """Fit on ``X`` (n_samples, n_features) and class labels ``y`` (n_samples,)."""
         check_positive(self.tol, "tol", strict=False)
-        X, y, xp = check_X_y(X, y, y_numeric=False)
-        classes, Y = encode_labels(y, xp, X.dtype)
-        n, k = X.shape[0], Y.shape[1]
-        if self.priors is None:
-            priors = xp.sum(Y, axis=0) / n
+        X, y, xp = check_X_y(X, y, y_numeric=False, check_finite=True)
+        n = int(X.shape[0])
+        if _is_dask(X):  # classes, class means and scatter factor in one pass over the chunks
+            classes, mom, finite, _ = dask_moments(X, labels=y)
+            if not finite:
+                raise ValueError("X contains NaN or infinity; remove or impute them before fitting")
+            xp = array_namespace(mom.mean)
+            k = int(classes.shape[0])
+            if k < 2:
+                raise ValueError(f"y must contain at least 2 classes; got {k} class")
         else:
-            priors = xp.asarray(self.priors, dtype=X.dtype, device=device_of(X))
+            classes, Y = encode_labels(y, xp, X.dtype)
+            k = int(Y.shape[1])
+            mom = compiled(_moments_of, xp)(X, Y, blocks=row_blocks(X))
+        dev = device_of(mom.mean)
+        if self.priors is None:
+            priors = mom.count / n
+        else:
+            priors = xp.asarray(self.priors, dtype=mom.mean.dtype, device=dev)
             if priors.shape != (k,):
                 raise ValueError(f"priors must have shape (n_classes,) = ({k},); got {tuple(priors.shape)}")
             if not bool(xp.all(priors > 0)):
                 raise ValueError("priors must be positive")
             priors = priors / xp.sum(priors)
-        res = compiled(lda_fit, xp)(X, Y, priors, tol=float(self.tol))
-        self.classes_ = classes
-        self.priors_ = priors
-        self.means_ = res.means
-        self.xbar_ = res.xbar
-        self._coef_all, self._intercept_all = res.coef, res.intercept
+        res = compiled(_lda_from_moments, xp)(mom.mean, mom.factor, priors, n=n, tol=float(self.tol))
         if k == 2:
-            self.coef_ = res.coef[1:2, :] - res.coef[0:1, :]
-            self.intercept_ = res.intercept[1:2] - res.intercept[0:1]
+            coef, intercept = res.coef[1:2, :] - res.coef[0:1, :], res.intercept[1:2] - res.intercept[0:1]
         else:
-            self.coef_, self.intercept_ = res.coef, res.intercept
+            coef, intercept = res.coef, res.intercept
+        (self.classes_, self.priors_, self.means_, self.xbar_, self._coef_all, self._intercept_all, self.coef_,
+         self.intercept_) = from_memory_like((classes, priors, res.means, res.xbar, res.coef, res.intercept, coef,
+                                              intercept), X)
         self.n_features_in_ = int(X.shape[1])
         return self
 

@@ -19,6 +19,7 @@ from .._xp import array_namespace, check_positive, device_of
 from ._base import (
     Estimator,
     RegressorMixin,
+    _is_dask,
     check_X_y,
     compiled,
     computed,
@@ -26,6 +27,7 @@ from ._base import (
     warn_not_converged,
 )
 from ._solvers import gram_top_eigenvalue, soft_threshold, solve, thin_svd
+from ._stats import dask_moments, from_memory_like, moments, row_blocks
 
 __all__ = [
     "LinearRegression",
@@ -71,12 +73,19 @@ def lstsq_solve(X, y):
     """
     xp = array_namespace(X, y)
     Y, squeeze = _as_2d(y, xp)
-    U, S, Vt = thin_svd(X, xp=xp)
-    cutoff = xp.finfo(X.dtype).eps * max(X.shape) * xp.max(S)
+    return _back(_min_norm_solve(X, Y, max(X.shape), xp), squeeze, xp)
+
+
+def _min_norm_solve(A, B, size, xp):
+    r"""Minimum-norm least squares :math:`A^+ B` by the thin SVD.
+
+    Singular values below :math:`\epsilon\,\mathrm{size}\,\sigma_{\max}` count as zero.
+    """
+    U, S, Vt = thin_svd(A, xp=xp)
+    cutoff = xp.finfo(A.dtype).eps * size * xp.max(S)
     keep = S > cutoff
     inv = xp.where(keep, 1.0 / xp.where(keep, S, xp.ones_like(S)), xp.zeros_like(S))
-    W = Vt.T @ (inv[:, None] * (U.T @ Y))
-    return _back(W, squeeze, xp)
+    return Vt.T @ (inv[:, None] * (U.T @ B))
 
 
 def normal_equations_solve(X, y):
@@ -187,6 +196,27 @@ def elastic_net_duality_gap(w, gram, xty, yy, *, alpha, l1_ratio):
     return 0.5 * (1.0 + kappa**2) * (rr + l2 * w_l2) + l1 * w_l1 - kappa * ry
 
 
+# ------------------------------------------------------------------ sufficient statistics
+def _linear_moments(X, Y, *, fit_intercept, blocks):
+    """Means of ``[X, Y]`` and the factor ``R`` of its (centred) scatter, ``blocks`` row blocks (see ``_stats``)."""
+    xp = array_namespace(X, Y)
+    m = moments(xp.concat([X, Y], axis=1), center=fit_intercept, blocks=blocks, xp=xp)
+    return m.mean[0, ...], m.factor
+
+
+def _solve_from_factor(R, alpha, *, d, n, solver):
+    r"""Coefficients (d, t) from the factor ``R`` of :math:`[X_c, Y_c]`: :math:`X_c = QR_{:, :d}`,
+    :math:`Y_c = QR_{:, d:}`, so :math:`\|X_c w - Y_c\| = \|R_{:, :d} w - R_{:, d:}\|`."""
+    xp = array_namespace(R)
+    A, B = R[:, :d], R[:, d:]
+    if solver == "lstsq":
+        return _min_norm_solve(A, B, max(n, d), xp)
+    G = A.T @ A
+    if solver == "ridge":
+        G = G + alpha * xp.eye(d, dtype=R.dtype, device=device_of(R))
+    return solve(G, A.T @ B, xp=xp)
+
+
 # ------------------------------------------------------------------ private fused iterations
 def _gram(Xc, Yc):
     n = Xc.shape[0]
@@ -221,6 +251,34 @@ class _LinearModel(RegressorMixin, Estimator):
             Xc, Yc = X, Y
         self.n_features_in_ = int(X.shape[1])
         return Xc, Yc, x_mean, y_mean, squeeze, xp
+
+    def _statistics(self, X, y):
+        r"""One pass over the data: ``(R, x_mean, y_mean, n, squeeze, back)``.
+
+        ``R`` (in memory: on Dask the chunks' library) is the factor with
+        :math:`R^\top R = [X_c, Y_c]^\top [X_c, Y_c]` (see ``_stats``); every
+        closed-form solve and the Gram matrices follow from it.  On Dask the
+        chunks are read once, finiteness checked in the same pass; ``back``
+        moves the small fitted arrays onto ``X``'s backend (identity elsewhere).
+        """
+        X, y, xp = check_X_y(X, y, multi_output=True, check_finite=True)
+        Y, squeeze = _as_2d(y, xp)
+        n, d = X.shape
+        fi = bool(self.fit_intercept)
+        if _is_dask(X):
+            _, mom, finite_x, finite_y = dask_moments(X, Y, center=fi)
+            if not finite_x:
+                raise ValueError("X contains NaN or infinity; remove or impute them before fitting")
+            if not finite_y:
+                raise ValueError("y contains NaN or infinity")
+            mean, R = mom.mean[0, ...], mom.factor
+        else:
+            mean, R = compiled(_linear_moments, xp)(X, Y, fit_intercept=fi, blocks=row_blocks(X))
+        xp = array_namespace(R)
+        if not fi:
+            mean = xp.zeros_like(mean)
+        self.n_features_in_ = int(d)
+        return R, mean[:d], mean[d:], int(n), squeeze, lambda t: from_memory_like(t, X)
 
     def _set_coef(self, W, x_mean, y_mean, squeeze):
         """``W`` of shape (n_features, n_targets) → ``coef_`` (n_features,) or (n_targets, n_features)."""
@@ -261,6 +319,18 @@ class LinearRegression(_LinearModel):
     n_iter_ : int or None
         Iterations run by ``"gd"`` (``None`` for the direct solvers).
     n_features_in_ : int
+
+    Notes
+    -----
+    Every solver starts from one pass of sufficient statistics (``_stats``):
+    the means and the triangular factor :math:`R` of the centred
+    :math:`[X, y]` (:math:`[X_c, y_c] = QR`, per row block, merged by Chan's
+    update), so :math:`\|X_c w - y_c\| = \|R_{:, :d}\, w - R_{:, d:}\|`:
+    ``"lstsq"`` is the SVD solution of that small system (the singular values
+    of :math:`X_c` are those of :math:`R_{:, :d}`), ``"normal"``/``"gd"`` use
+    :math:`X_c^\top X_c = R_{:, :d}^\top R_{:, :d}`.  On Dask that pass is one
+    task per chunk and the fitted arrays are small and computed; on JAX arrays
+    sharded by rows each shard is factored on its device.
     """
 
     def __init__(self, *, fit_intercept=True, solver="lstsq", max_iter=1000, tol=1e-6):
@@ -273,22 +343,22 @@ class LinearRegression(_LinearModel):
         """Fit on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or (n_samples, n_targets)."""
         if self.solver not in ("lstsq", "normal", "gd"):
             raise ValueError(f"solver must be 'lstsq', 'normal' or 'gd'; got solver={self.solver!r}")
-        Xc, Yc, x_mean, y_mean, squeeze, xp = self._prepare(X, y)
+        if self.solver == "gd":
+            check_positive(self.max_iter, "max_iter")
+            check_positive(self.tol, "tol", strict=False)
+        R, x_mean, y_mean, n, squeeze, back = self._statistics(X, y)
+        xp = array_namespace(R)
+        d = self.n_features_in_
         self.n_iter_ = None
-        if self.solver == "lstsq":
-            W = compiled(lstsq_solve, xp)(Xc, Yc)
-        elif self.solver == "normal":
-            W = compiled(normal_equations_solve, xp)(Xc, Yc)
+        if self.solver == "gd":
+            W = self._fit_gd(R[:, :d].T @ R[:, :d] / n, R[:, :d].T @ R[:, d:] / n, xp)
         else:
-            W = self._fit_gd(Xc, Yc, xp)
+            W = compiled(_solve_from_factor, xp)(R, 0.0, d=d, n=n, solver=self.solver)
         self._set_coef(W, x_mean, y_mean, squeeze)
+        self.coef_, self.intercept_ = back((self.coef_, self.intercept_))
         return self
 
-    def _fit_gd(self, Xc, Yc, xp):
-        check_positive(self.max_iter, "max_iter")
-        check_positive(self.tol, "tol", strict=False)
-        (gram, xty), back = computed(_gram(Xc, Yc))
-        xp = array_namespace(gram)
+    def _fit_gd(self, gram, xty, xp):
         L = gram_top_eigenvalue(gram, xp=xp)
         stop = self.tol * xp.max(xp.abs(xty))
         step = compiled(_gd_iteration, xp)
@@ -300,7 +370,7 @@ class LinearRegression(_LinearModel):
         else:
             warn_not_converged("LinearRegression(solver='gd')", self.max_iter, "gradient above tol")
         self.n_iter_ = it
-        return back(W)
+        return W
 
 
 class Ridge(_LinearModel):
@@ -330,9 +400,11 @@ class Ridge(_LinearModel):
     def fit(self, X, y):
         """Fit on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or (n_samples, n_targets)."""
         check_positive(self.alpha, "alpha", strict=False)
-        Xc, Yc, x_mean, y_mean, squeeze, xp = self._prepare(X, y)
-        W = compiled(ridge_solve, xp)(Xc, Yc, float(self.alpha))
+        R, x_mean, y_mean, n, squeeze, back = self._statistics(X, y)
+        W = compiled(_solve_from_factor, array_namespace(R))(R, float(self.alpha), d=self.n_features_in_, n=n,
+                                                             solver="ridge")
         self._set_coef(W, x_mean, y_mean, squeeze)
+        self.coef_, self.intercept_ = back((self.coef_, self.intercept_))
         return self
 
 

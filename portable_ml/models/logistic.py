@@ -46,6 +46,7 @@ from .._xp import array_namespace, check_positive, device_of
 from ._base import (
     ClassifierMixin,
     Estimator,
+    _is_dask,
     check_X_y,
     compiled,
     computed,
@@ -158,32 +159,49 @@ def _penalty_diag(d, p, dtype, device, xp):
 
 
 def _hessian(X, S, alpha, kind, fit_intercept, xp):
+    return _hessian_finish(_hessian_sum(X, S, kind, fit_intercept, xp), X.shape[0], X.shape[1], alpha, kind,
+                           fit_intercept, xp)
+
+
+def _hessian_sum(X, S, kind, fit_intercept, xp):
+    """The data part of the Hessian, summed (not averaged) over the samples: additive over row blocks."""
     n, d = X.shape
     Xa = _augment(X, xp) if fit_intercept else X
     p = Xa.shape[1]
-    dev = device_of(X)
-    pen = _penalty_diag(d, p, X.dtype, dev, xp)
     if kind == "binary":
-        h = sigmoid(S, xp=xp) * sigmoid(-S, xp=xp) / n
-        return Xa.T @ (h[:, None] * Xa) + alpha * (pen[:, None] * xp.eye(p, dtype=X.dtype, device=dev))
+        h = sigmoid(S, xp=xp) * sigmoid(-S, xp=xp)
+        return Xa.T @ (h[:, None] * Xa)
+    dev = device_of(X)
     P = softmax_rows(S, xp)
     k = P.shape[1]
-    eye_k, eye_pk = xp.eye(k, dtype=X.dtype, device=dev), xp.eye(p * k, dtype=X.dtype, device=dev)
+    eye_k = xp.eye(k, dtype=X.dtype, device=dev)
     Z = xp.reshape(Xa[:, :, None] * P[:, None, :], (n, p * k))  # Z[i, (j, c)] = x_ij p_ic
-    M = xp.reshape(Xa.T @ Z / n, (p, p, k))  # M[l, j, c] = sum_i x_il x_ij p_ic / n
+    M = xp.reshape(Xa.T @ Z, (p, p, k))  # M[l, j, c] = sum_i x_il x_ij p_ic
     T1 = xp.permute_dims(M, (1, 2, 0))[:, :, :, None] * eye_k[None, :, None, :]  # [j, c, l, e]
-    H = xp.reshape(T1, (p * k, p * k)) - Z.T @ Z / n
-    pen_k = xp.reshape(pen[:, None] * xp.ones((1, k), dtype=X.dtype, device=dev), (p * k,))
-    H = H + alpha * (pen_k[:, None] * eye_pk)
+    return xp.reshape(T1, (p * k, p * k)) - Z.T @ Z
+
+
+def _hessian_finish(Hsum, n, d, alpha, kind, fit_intercept, xp):
+    """Hessian from its data sum over ``n`` samples: average, add the penalty (and, multinomial, fix the null space)."""
+    dev = device_of(Hsum)
+    dtype = Hsum.dtype
+    p = d + int(bool(fit_intercept))
+    pen = _penalty_diag(d, p, dtype, dev, xp)
+    if kind == "binary":
+        return Hsum / n + alpha * (pen[:, None] * xp.eye(p, dtype=dtype, device=dev))
+    k = Hsum.shape[0] // p
+    eye_pk = xp.eye(p * k, dtype=dtype, device=dev)
+    pen_k = xp.reshape(pen[:, None] * xp.ones((1, k), dtype=dtype, device=dev), (p * k,))
+    H = Hsum / n + alpha * (pen_k[:, None] * eye_pk)
     # The loss is unchanged when every class's score moves by the same amount,
     # so H is singular along Theta = v 1_k^T for the unpenalised rows v (the
     # intercept; all rows if alpha == 0).  The gradient is orthogonal to those
     # directions, so adding c * (1 1^T / k) on them changes nothing but
     # invertibility: the solve then returns the pseudo-inverse direction, which
     # keeps sum(intercept) = 0 (scikit-learn's symmetric solution).
-    free = 1.0 - pen * xp.astype(xp.asarray(alpha > 0, device=dev), X.dtype)
-    null = (free[:, None] * xp.eye(p, dtype=X.dtype, device=dev))[:, None, :, None] \
-        * (xp.ones((k, k), dtype=X.dtype, device=dev) / k)[None, :, None, :]
+    free = 1.0 - pen * xp.astype(xp.asarray(alpha > 0, device=dev), dtype)
+    null = (free[:, None] * xp.eye(p, dtype=dtype, device=dev))[:, None, :, None] \
+        * (xp.ones((k, k), dtype=dtype, device=dev) / k)[None, :, None, :]
     scale = xp.sum(H * eye_pk) / (p * k)  # the mean diagonal entry: keeps the conditioning
     return H + scale * xp.reshape(null, (p * k, p * k))
 
@@ -375,6 +393,101 @@ def _design_gram(X, fit_intercept):
     return Xa.T @ Xa / X.shape[0]
 
 
+# ------------------------------------------------------------------ Dask: one task per chunk and pass
+_LINE_TS = [0.5**i for i in range(30)]  # armijo_step's candidate steps, in its order
+
+
+def _labels_chunk(x, labels):
+    xp = array_namespace(labels)
+    return xp.sort(xp.unique_values(labels)), bool(array_namespace(x).all(array_namespace(x).isfinite(x)))
+
+
+def _newton_chunk(x, labels, classes, theta, direction, kind, fit_intercept):
+    """Sums over one chunk: line-search losses along ``direction`` (if given), then loss, gradient
+    and Hessian data sums at ``theta + direction`` (the full step; at ``theta`` without a direction)."""
+    xp = array_namespace(x)
+    Y = xp.astype(labels[:, None] == classes[None, :], x.dtype)
+    T = Y[:, 1] if kind == "binary" else Y
+    line = None
+    if direction is not None:
+        S, dS = _scores(theta, x, fit_intercept), _scores(direction, x, fit_intercept)
+        ts = xp.asarray(_LINE_TS, dtype=x.dtype)
+        if kind == "binary":
+            line = xp.sum(_sample_losses(S[:, None] + dS[:, None] * ts[None, :], T[:, None], kind, xp), axis=0)
+        else:
+            line = xp.sum(_sample_losses(S[None, ...] + ts[:, None, None] * dS[None, ...], T[None, ...], kind, xp),
+                          axis=-1)
+        theta = theta + direction
+    S = _scores(theta, x, fit_intercept)
+    R = _probs(S, kind, xp) - T
+    g = x.T @ R
+    if fit_intercept:
+        g = xp.concat([g, xp.sum(R, axis=0, keepdims=True)], axis=0)
+    return line, xp.sum(_sample_losses(S, T, kind, xp)), g, _hessian_sum(x, S, kind, fit_intercept, xp)
+
+
+def _dask_newton(X, y, alpha, kind, fit_intercept, max_iter, tol):
+    r"""Damped Newton on Dask ``X`` and labels ``y``, as ``_newton`` in memory, pass by pass.
+
+    One pass finds the classes (and checks finiteness); one gives loss,
+    gradient and Hessian at the start.  Then each iteration is one pass: the
+    chunks return the 30 line-search losses along the Newton direction *and*
+    the loss, gradient and Hessian sums at the full step, which is the
+    accepted step near the optimum; a shorter step costs one more pass.
+    Every pass is one ``dask.compute`` of one task per chunk (deterministic
+    keys), nothing persisted; the :math:`p	imes p` algebra runs in memory.
+    Returns ``(classes, theta, iterations, finite)`` (in memory).
+    """
+    import dask
+
+    X = X.rechunk({1: -1})
+    xs = list(X.to_delayed(optimize_graph=False)[:, 0])
+    ys = list(y.rechunk({0: X.chunks[0]}).to_delayed(optimize_graph=False))
+    found = dask.compute(*[dask.delayed(_labels_chunk, pure=True)(a, b) for a, b in zip(xs, ys)])
+    mem = array_namespace(found[0][0])
+    classes = mem.sort(mem.unique_values(mem.concat([f[0] for f in found])))
+    finite = all(f[1] for f in found)
+    if not finite or classes.shape[0] < 2 or (kind == "binary" and classes.shape[0] != 2):
+        return classes, None, 0, finite
+    n, d = X.shape
+    p = d + int(fit_intercept)
+    dtype = X.dtype
+    theta = mem.zeros((p,) if kind == "binary" else (p, int(classes.shape[0])), dtype=dtype)
+    task = dask.delayed(_newton_chunk, pure=True)
+
+    def run(theta, direction):
+        parts = dask.compute(*[task(a, b, classes, theta, direction, kind, fit_intercept) for a, b in zip(xs, ys)])
+        line = None if direction is None else sum(q[0] for q in parts)
+        return line, sum(q[1] for q in parts), sum(q[2] for q in parts), sum(q[3] for q in parts)
+
+    pen = _penalty_diag(d, p, dtype, device_of(theta), mem)
+    pen = pen if kind == "binary" else pen[:, None]
+    _, loss, gsum, hsum = run(theta, None)
+    for it in range(1, max_iter + 1):
+        w = theta[:d, ...]
+        f = loss / n + 0.5 * alpha * mem.sum(w * w)
+        g = gsum / n + alpha * pen * theta
+        gmax = float(mem.max(mem.abs(g)))
+        H = _hessian_finish(hsum, n, d, alpha, kind, fit_intercept, mem)
+        direction = -mem.reshape(solve(H, mem.reshape(g, (-1, 1)), xp=mem), theta.shape)
+        line, loss1, gsum1, hsum1 = run(theta, direction)
+        dw = direction[:d, ...]
+        ww, wdw, dwdw = mem.sum(w * w), mem.sum(w * dw), mem.sum(dw * dw)
+        t = armijo_step(lambda ts: line / n + 0.5 * alpha * (ww + 2.0 * ts * wdw + ts * ts * dwdw), f,
+                        vdot(g, direction, xp=mem), dtype=dtype, device=device_of(theta), xp=mem)
+        if float(t) == 1.0:
+            theta, loss, gsum, hsum = theta + direction, loss1, gsum1, hsum1
+        else:
+            theta = theta + t * direction
+            _, loss, gsum, hsum = run(theta, None)
+        if gmax <= tol:  # as in memory: the step at the converged point is kept
+            break
+    else:
+        warn_not_converged("LogisticRegression" if kind == "binary" else "SoftmaxRegression", max_iter,
+                           "gradient above tol")
+    return classes, theta, it, finite
+
+
 # ------------------------------------------------------------------ estimators
 _SOLVERS = ("newton", "lbfgs", "gd")
 
@@ -395,7 +508,9 @@ class _LogisticBase(ClassifierMixin, Estimator):
     def fit(self, X, y):
         """Fit on ``X`` (n_samples, n_features) and class labels ``y`` (n_samples,)."""
         self._check_params()
-        X, y, xp = check_X_y(X, y, y_numeric=False)
+        X, y, xp = check_X_y(X, y, y_numeric=False, check_finite=True if self.solver == "newton" else "always")
+        if _is_dask(X) and self.solver == "newton":
+            return self._fit_dask_newton(X, y)
         classes, Y = encode_labels(y, xp, X.dtype)
         T = self._targets(Y, xp)
         n, d = X.shape
@@ -430,6 +545,27 @@ class _LogisticBase(ClassifierMixin, Estimator):
         self.classes_ = classes
         self.n_features_in_ = int(d)
         self._set_params_from(theta, d, xp)
+        return self
+
+    def _fit_dask_newton(self, X, y):
+        """Newton on Dask: about one pass over the chunks per iteration (see :func:`_dask_newton`)."""
+        from ._stats import from_memory_like
+
+        classes, theta, it, finite = _dask_newton(X, y, float(self.alpha), self._kind, bool(self.fit_intercept),
+                                                  self.max_iter, self.tol)
+        if not finite:
+            raise ValueError("X contains NaN or infinity; remove or impute them before fitting")
+        k = int(classes.shape[0])
+        if k < 2:
+            raise ValueError(f"y must contain at least 2 classes; got {k} class")
+        if self._kind == "binary" and k != 2:
+            raise ValueError(f"LogisticRegression is binary; y has {k} classes "
+                             "(use SoftmaxRegression for more than two)")
+        d = int(X.shape[1])
+        self.n_iter_ = it
+        self.n_features_in_ = d
+        self._set_params_from(theta, d, array_namespace(theta))
+        self.classes_, self.coef_, self.intercept_ = from_memory_like((classes, self.coef_, self.intercept_), X)
         return self
 
     def decision_function(self, X):
