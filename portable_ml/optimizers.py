@@ -319,8 +319,10 @@ def scale_by_rss(*, initial_accumulator_value=0.1, eps=1e-7):
         sos = tree_map(lambda g, t: g * g + t, updates, state.sum_of_squares)
 
         def step(g, t):
+            # the factor is 0 where G_t is not positive (also NaN), then multiplies g, as in
+            # optax: a NaN gradient gives a NaN update instead of silently freezing the parameter
             pos = t > 0
-            return xp.where(pos, g / xp.sqrt(xp.where(pos, t + eps, xp.ones_like(t))), xp.zeros_like(g))
+            return xp.where(pos, 1.0 / xp.sqrt(xp.where(pos, t + eps, xp.ones_like(t))), xp.zeros_like(t)) * g
 
         return tree_map(step, updates, sos), ScaleByRssState(sum_of_squares=sos)
 
