@@ -21,7 +21,9 @@ from __future__ import annotations
 import math
 
 import array_api_compat as _compat
+import array_api_extra as _xpx
 
+from . import _numerics as _n
 from ._xp import (
     array_namespace,
     as_float,
@@ -32,6 +34,7 @@ from ._xp import (
     device_of,
     float_dtype,
     is_concrete,
+    widest_float_dtype,
 )
 
 __all__ = [
@@ -85,7 +88,7 @@ def _vector_pair(a, b):
     """Namespace and the two float arrays of a vector distance, validated."""
     xp = array_namespace(a, b)
     dtype = float_dtype(xp, a, b)
-    a, b = as_float(a, xp, dtype), as_float(b, xp, dtype)
+    a, b = as_float(a, xp, dtype, "a"), as_float(b, xp, dtype, "b")
     check_ndim(a, "a", (1, 2))
     check_same_shape(a, b, "a", "b")
     check_nonempty(a, "a")
@@ -97,13 +100,13 @@ def _matrix_pair(A, B):
     same = B is None or B is A
     xp = array_namespace(A, B)
     dtype = float_dtype(xp, A, B)
-    A = as_float(A, xp, dtype)
+    A = as_float(A, xp, dtype, "A")
     check_ndim(A, "A", 2)
     check_nonempty(A, "A")
     if same:
         A = _dask_output_blocks(A, A, same=True)[0]
         return xp, A, A, True
-    B = as_float(B, xp, dtype)
+    B = as_float(B, xp, dtype, "B")
     check_ndim(B, "B", 2)
     check_nonempty(B, "B")
     if A.shape[1] != B.shape[1]:
@@ -223,7 +226,10 @@ def euclidean(a, b):
     """
     xp, a, b = _vector_pair(a, b)
     d = a - b
-    return _safe_sqrt(xp.sum(d * d, axis=-1), xp=xp)
+    # scaled by max |a_i - b_i| (as hypot does): finite and normal whenever the distance is
+    s = _n.max_abs_scale(d, axis=-1, keepdims=True, xp=xp)
+    u = d / s
+    return _safe_sqrt(xp.sum(u * u, axis=-1), xp=xp) * xp.squeeze(s, axis=-1)
 
 
 def manhattan(a, b):
@@ -414,6 +420,10 @@ def cosine_similarity(a, b):
 
 
 def _cosine(a, b, *, xp):
+    # the cosine does not change when a or b is scaled: dividing each by its
+    # max |entry| keeps the squares and products away from overflow and underflow
+    a = a / _n.max_abs_scale(a, axis=-1, keepdims=True, xp=xp)
+    b = b / _n.max_abs_scale(b, axis=-1, keepdims=True, xp=xp)
     na = _safe_sqrt(xp.sum(a * a, axis=-1), xp=xp)
     nb = _safe_sqrt(xp.sum(b * b, axis=-1), xp=xp)
     denom = na * nb
@@ -458,7 +468,8 @@ def _sq_distances(A, B, same, *, xp):
     data, not with its distance from the origin.  The norms ride along in the
     GEMM itself, :math:`[-2a_i, \|a_i\|^2, 1] \cdot [b_j, 1, \|b_j\|^2]`,
     so the (n, m) result is written once, by the GEMM, with no elementwise
-    pass over it.
+    pass over it.  Also returns :math:`\max_i \|a_i - c\|^2 + \max_j \|b_j - c\|^2`,
+    the scale of the rounding error of every entry.
     """
     c = xp.mean(A, axis=0) if same else (xp.mean(A, axis=0) + xp.mean(B, axis=0)) * 0.5
     A = A - c
@@ -467,13 +478,67 @@ def _sq_distances(A, B, same, *, xp):
     b2 = a2 if same else xp.sum(B * B, axis=1, keepdims=True)
     left = xp.concat([A * -2.0, a2, xp.ones_like(a2)], axis=1)
     right = xp.concat([B, xp.ones_like(b2), b2], axis=1)
-    return left @ xp.matrix_transpose(right)
+    return left @ xp.matrix_transpose(right), xp.max(a2) + xp.max(b2)
+
+
+def _unit_operands(A, B, same, *, xp):
+    r"""``A / s``, ``B / s`` in the working dtype, and the scale ``s``.
+
+    The working dtype is the widest the device offers (float32 inputs are
+    computed in float64 where it exists, as scikit-learn does); ``s`` is
+    the power of 2 nearest below :math:`\max |A|, |B|`, so that the
+    scaling is exact and no square or norm overflows or underflows.
+    """
+    wide = widest_float_dtype(xp, A)
+    if xp.finfo(wide).bits > xp.finfo(A.dtype).bits:
+        A = xp.astype(A, wide)
+        B = A if same else xp.astype(B, wide)
+    m = xp.max(xp.abs(A)) if same else xp.maximum(xp.max(xp.abs(A)), xp.max(xp.abs(B)))
+    ok = xp.isfinite(m) & (m > 0)
+    s = xp.where(ok, 2.0 ** xp.floor(xp.log2(xp.where(ok, m, 1.0))), 1.0)
+    return A / s, (A / s if same else B / s), s
+
+
+def _correct_small(D2, A, B, bound, *, xp):
+    r"""Recompute, as :math:`\sum_k (a_{ik} - b_{jk})^2`, the entries the GEMM form cannot resolve.
+
+    The GEMM form's absolute error is about :math:`\epsilon` times ``bound``;
+    entries below :math:`\sqrt\epsilon` times ``bound`` (near and identical
+    rows, far from the centre) are recomputed directly from the rows, so
+    that identical rows give exactly 0 and near rows their full relative
+    precision.  Only on concrete arrays (the set of such entries is data
+    dependent): under ``jax.jit`` and on Dask the GEMM form is returned.
+    """
+    if not (is_concrete(D2) and is_concrete(A) and is_concrete(B)):
+        return D2
+    flag = D2 <= math.sqrt(float(xp.finfo(D2.dtype).eps)) * bound
+    rows, cols = xp.nonzero(flag)
+    k = int(rows.shape[0])
+    if k == 0:
+        return D2
+    step = max(1, _BLOCK_ELEMENTS // max(1, A.shape[1]))
+    exact = [
+        xp.sum((xp.take(A, rows[i:min(i + step, k)], axis=0) - xp.take(B, cols[i:min(i + step, k)], axis=0)) ** 2,
+               axis=1)
+        for i in range(0, k, step)
+    ]
+    return _xpx.at(D2)[flag].set(exact[0] if len(exact) == 1 else xp.concat(exact))
+
+
+def _pairwise_sq(A, B, same, *, xp):
+    """Squared distances over ``s**2`` (working dtype, corrected, unclamped), and ``s``."""
+    A, B, s = _unit_operands(A, B, same, xp=xp)
+    D2, bound = _sq_distances(A, B, same, xp=xp)
+    return _correct_small(D2, A, B, bound, xp=xp), s
 
 
 def _clamped_sq_distances(A, B, same, *, xp):
-    """:func:`_sq_distances` clamped at 0, with an exact-zero diagonal for X vs X."""
-    D2 = xp.maximum(_sq_distances(A, B, same, xp=xp), 0.0)
-    return D2 * xp.astype(_off_diagonal(D2.shape[0], D2, xp=xp), D2.dtype) if same else D2
+    """Squared distances clamped at 0, with an exact-zero diagonal for X vs X, in ``A``'s dtype."""
+    D2, s = _pairwise_sq(A, B, same, xp=xp)
+    D2 = xp.maximum(D2, 0.0)
+    if same:
+        D2 = D2 * xp.astype(_off_diagonal(D2.shape[0], D2, xp=xp), D2.dtype)
+    return xp.astype((D2 * s) * s, A.dtype)
 
 
 def pairwise_euclidean(A, B=None, *, squared=False):
@@ -520,9 +585,9 @@ def pairwise_euclidean(A, B=None, *, squared=False):
     xp, A, B, same = _matrix_pair(A, B)
     if squared:
         return _clamped_sq_distances(A, B, same, xp=xp)
-    D2 = _sq_distances(A, B, same, xp=xp)
+    D2, s = _pairwise_sq(A, B, same, xp=xp)
     keep = _off_diagonal(D2.shape[0], D2, xp=xp) if same else None
-    return _safe_sqrt(D2, xp=xp, keep=keep)
+    return xp.astype(_safe_sqrt(D2, xp=xp, keep=keep) * s, A.dtype)
 
 
 def pairwise_manhattan(A, B=None):
