@@ -6,6 +6,8 @@ imports an array library.
 
 from __future__ import annotations
 
+from array_api_compat import size
+
 __all__ = ["logsumexp", "softmax", "log_softmax", "softplus", "log_sigmoid", "sigmoid", "xlogy", "erf", "erfc"]
 
 
@@ -24,7 +26,13 @@ def logsumexp(x, *, axis=-1, keepdims=False, xp):
 
 
 def _shift_by_max(x, axis, *, xp):
-    """``x - max(x)`` along ``axis``; the shift is taken only where it is finite."""
+    """``x - max(x)`` along ``axis``; the shift is taken only where it is finite.
+
+    An empty ``x`` is returned as it is (its maximum is undefined, and there
+    is nothing to shift), so softmax of an empty array is empty, as ``jax.nn``.
+    """
+    if size(x) == 0:
+        return x
     m = xp.max(x, axis=axis, keepdims=True)
     return x - xp.where(xp.isfinite(m), m, xp.zeros_like(m))
 
@@ -38,6 +46,8 @@ def softmax(x, *, axis=-1, xp):
 def log_softmax(x, *, axis=-1, xp):
     r"""Stable log-softmax :math:`(x_i - m) - \log\sum_j e^{x_j - m}` along ``axis`` (never ``log(softmax)``)."""
     z = _shift_by_max(x, axis, xp=xp)
+    if size(x) == 0:
+        return z
     return z - xp.log(xp.sum(xp.exp(z), axis=axis, keepdims=True))
 
 
@@ -162,3 +172,16 @@ def erfc(x, *, xp):
     xs = xp.clip(x, -_ERF_SMALL, _ERF_SMALL)
     tail = _erfc_abs(x, xp=xp)
     return xp.where(small, 1.0 - _erf_small(xs), xp.where(x < 0, 2.0 - tail, tail))
+
+
+def max_abs_scale(x, *, axis=None, keepdims=False, xp):
+    r"""Scale factor :math:`s = \max_i |x_i|` for overflow-free norms (as ``hypot`` does).
+
+    Dividing by ``s`` before squaring and multiplying back after the square
+    root keeps :math:`\sqrt{\sum_i x_i^2} = s \sqrt{\sum_i (x_i/s)^2}` finite
+    and normal whenever the answer is. ``s`` is 1 where the maximum is 0 or
+    not finite (an inf or NaN then propagates as it would unscaled).
+    """
+    s = xp.max(xp.abs(x), axis=axis, keepdims=keepdims)
+    ok = xp.isfinite(s) & (s > 0)
+    return xp.where(ok, s, xp.ones_like(s))

@@ -184,8 +184,17 @@ def widest_float_dtype(xp, like=None):
     return out
 
 
-def as_float(x, xp, dtype):
-    """``x`` (array or Python number) as an array of floating ``dtype``."""
+def as_float(x, xp, dtype, name=None):
+    """``x`` (array or Python number) as an array of floating ``dtype``.
+
+    Complex input raises ``TypeError`` (naming ``name``) instead of silently
+    dropping its imaginary part.
+    """
+    if _is_array(x) and hasattr(x, "dtype") and xp.isdtype(x.dtype, "complex floating"):
+        raise TypeError(f"{name or 'the input'} must be a real (floating, integer or boolean) array; "
+                        f"got complex dtype {x.dtype}; pass its real part or modulus explicitly")
+    if isinstance(x, complex):
+        raise TypeError(f"{name or 'the input'} must be a real number; got {x!r}")
     if _is_array(x):
         return x if x.dtype == dtype else xp.astype(x, dtype)
     return xp.asarray(x, dtype=dtype)

@@ -51,7 +51,7 @@ _GELU_SATURATION = 50.0
 
 def _prepare(x):
     xp = array_namespace(x)
-    return xp, as_float(x, xp, float_dtype(xp, x))
+    return xp, as_float(x, xp, float_dtype(xp, x), name="x")
 
 
 def _sigmoid_prime(x, *, xp):
@@ -297,8 +297,10 @@ def gelu_grad(x, *, approximate=True):
     if approximate:
         t, xc = _gelu_tanh_arg(x, xp=xp)
         dt = 2.0 * _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_C * xc * xc)
-        return _n.sigmoid(t, xp=xp) + x * _sigmoid_prime(t, xp=xp) * dt
-    return _normal_cdf(x, xp=xp) + x * _normal_pdf(x, xp=xp)
+        # xc, not x: beyond the saturation the second term is exactly 0, also at x = ±inf
+        return _n.sigmoid(t, xp=xp) + xc * _sigmoid_prime(t, xp=xp) * dt
+    xc = xp.clip(x, -_GELU_SATURATION, _GELU_SATURATION)
+    return _normal_cdf(x, xp=xp) + xc * _normal_pdf(xc, xp=xp)
 
 
 # ------------------------------------------------------------------ swish, mish, softplus
@@ -366,16 +368,20 @@ def softplus_grad(x):
 
 # ------------------------------------------------------------------ softmax
 def _check_axis(x, axis, name="x"):
+    """``axis``: an int or a tuple of distinct ints (as SciPy's softmax), each in range for ``x``."""
     if x.ndim == 0:
         raise ValueError(f"{name} must have at least one axis; got a 0-d array")
-    if not -x.ndim <= axis < x.ndim:
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    if not all(-x.ndim <= a < x.ndim for a in axes):
         raise ValueError(f"axis={axis} is out of range for {name} of shape {tuple(x.shape)}")
+    if len({a % x.ndim for a in axes}) != len(axes):
+        raise ValueError(f"axis={axis} names an axis twice; got {name} of shape {tuple(x.shape)}")
 
 
 def _prepare_vjp(x, cotangent, axis):
     xp = array_namespace(x, cotangent)
     dtype = float_dtype(xp, x, cotangent)
-    x, g = as_float(x, xp, dtype), as_float(cotangent, xp, dtype)
+    x, g = as_float(x, xp, dtype, "x"), as_float(cotangent, xp, dtype, "cotangent")
     _check_axis(x, axis)
     if tuple(g.shape) != tuple(x.shape):
         raise ValueError(f"cotangent must have the shape of x {tuple(x.shape)}; got {tuple(g.shape)}")

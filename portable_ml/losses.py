@@ -114,7 +114,7 @@ def _elementwise(y_true, y_pred, names, reduction, *, allowed=("mean", "sum", "n
     xp = array_namespace(y_true, y_pred)
     check_reduction(reduction, allowed)
     dtype = float_dtype(xp, y_true, y_pred)
-    y, p = as_float(y_true, xp, dtype), as_float(y_pred, xp, dtype)
+    y, p = as_float(y_true, xp, dtype, names[0]), as_float(y_pred, xp, dtype, names[1])
     check_same_shape(y, p, *names)
     check_nonempty(p, names[1])
     return xp, y, p
@@ -125,7 +125,7 @@ def _distribution(y_true, y_pred, names, reduction):
     xp = array_namespace(y_true, y_pred)
     check_reduction(reduction)
     dtype = float_dtype(xp, y_true, y_pred)
-    y, p = as_float(y_true, xp, dtype), as_float(y_pred, xp, dtype)
+    y, p = as_float(y_true, xp, dtype, names[0]), as_float(y_pred, xp, dtype, names[1])
     a, b = names
     if p.ndim == 0:
         raise ValueError(f"{b} must have a class axis (the last); got a 0-d array")
@@ -147,7 +147,7 @@ def _sparse(labels, x, names, reduction):
     if not hasattr(labels, "dtype") or not xp.isdtype(labels.dtype, "integral"):
         raise TypeError(f"{lab} must be an array of integer class indices; got "
                         f"{getattr(labels, 'dtype', type(labels).__name__)}")
-    x = as_float(x, xp, float_dtype(xp, x))
+    x = as_float(x, xp, float_dtype(xp, x), b)
     if x.ndim == 0:
         raise ValueError(f"{b} must have a class axis (the last); got a 0-d array")
     if tuple(labels.shape) != tuple(x.shape[:-1]):
@@ -275,15 +275,19 @@ def rmse(y_true, y_pred, *, reduction="mean"):
     """
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction, allowed=("mean",))
     r = p - y
-    return xp.sqrt(xp.mean(r * r))
+    s = _n.max_abs_scale(r, xp=xp)
+    u = r / s
+    return s * xp.sqrt(xp.mean(u * u))
 
 
 def rmse_grad(y_true, y_pred, *, reduction="mean"):
     r""":math:`\partial L/\partial\hat y_i = (\hat y_i - y_i)/(nL)`; 0 where :math:`L = 0`."""
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction, allowed=("mean",))
     r = p - y
-    loss = xp.sqrt(xp.mean(r * r))
-    return r / (size(p) * xp.where(loss > 0, loss, xp.ones_like(loss)))
+    s = _n.max_abs_scale(r, xp=xp)
+    u = r / s  # scaled by max |r|: neither r^2 nor L underflows or overflows
+    loss = xp.sqrt(xp.mean(u * u))
+    return u / (size(p) * xp.where(loss > 0, loss, xp.ones_like(loss)))
 
 
 @_doc
@@ -468,7 +472,8 @@ def binary_cross_entropy_with_logits(y_true, logits, *, reduction="mean"):
 
     Notes
     -----
-    .. math:: \ell = -\bigl(y\log\sigma(z) + (1-y)\log\sigma(-z)\bigr) = \operatorname{softplus}(z) - y z, \qquad
+    .. math:: \ell = -\bigl(y\log\sigma(z) + (1-y)\log\sigma(-z)\bigr)
+              = y\operatorname{softplus}(-z) + (1-y)\operatorname{softplus}(z), \qquad
               \frac{\partial \ell}{\partial z} = \sigma(z) - y
 
     Reference: ``torch.nn.functional.binary_cross_entropy_with_logits``.
@@ -480,13 +485,28 @@ def binary_cross_entropy_with_logits(y_true, logits, *, reduction="mean"):
     array([    0., 10000.])
     """
     xp, y, z = _elementwise(y_true, logits, ("y_true", "logits"), reduction)
-    return reduce(_n.softplus(z, xp=xp) - y * z, reduction, xp)
+    return reduce(_bce_logits(y, z, xp=xp), reduction, xp)
 
 
 def binary_cross_entropy_with_logits_grad(y_true, logits, *, reduction="mean"):
     r""":math:`\sigma(z) - y` (divided by the size for ``"mean"``)."""
     xp, y, z = _elementwise(y_true, logits, ("y_true", "logits"), reduction)
-    return _scale(_n.sigmoid(z, xp=xp) - y, size(z), reduction)
+    return _scale(_bce_logits_grad(y, z, xp=xp), size(z), reduction)
+
+
+def _bce_logits(y, z, *, xp):
+    r""":math:`y\operatorname{softplus}(-z) + (1-y)\operatorname{softplus}(z)`.
+
+    Equal to :math:`\operatorname{softplus}(z) - yz`, but without its
+    cancellation: each term keeps full relative precision, e.g. at
+    :math:`y = 1, z = 35` it is :math:`e^{-35}`, not 0.
+    """
+    return y * _n.softplus(-z, xp=xp) + (1.0 - y) * _n.softplus(z, xp=xp)
+
+
+def _bce_logits_grad(y, z, *, xp):
+    r""":math:`(1-y)\sigma(z) - y\sigma(-z) = \sigma(z) - y`, without cancellation."""
+    return (1.0 - y) * _n.sigmoid(z, xp=xp) - y * _n.sigmoid(-z, xp=xp)
 
 
 @_doc
@@ -707,7 +727,7 @@ def sigmoid_focal(y_true, logits, *, alpha=0.25, gamma=2.0, reduction="mean"):
 
     Notes
     -----
-    With :math:`\mathrm{ce} = \operatorname{softplus}(z) - yz`,
+    With :math:`\mathrm{ce} = y\operatorname{softplus}(-z) + (1-y)\operatorname{softplus}(z)`,
     :math:`q = 1 - p_t = y\,\sigma(-z) + (1-y)\,\sigma(z)` and
     :math:`\alpha_t = \alpha y + (1-\alpha)(1-y)`:
 
@@ -717,7 +737,7 @@ def sigmoid_focal(y_true, logits, *, alpha=0.25, gamma=2.0, reduction="mean"):
     """
     _check_focal(alpha, gamma)
     xp, y, z = _elementwise(y_true, logits, ("y_true", "logits"), reduction)
-    ce = _n.softplus(z, xp=xp) - y * z
+    ce = _bce_logits(y, z, xp=xp)
     q = y * _n.sigmoid(-z, xp=xp) + (1.0 - y) * _n.sigmoid(z, xp=xp)
     return reduce(_alpha_weight(alpha, y) * _pow(q, gamma, xp=xp) * ce, reduction, xp)
 
@@ -726,10 +746,10 @@ def sigmoid_focal_grad(y_true, logits, *, alpha=0.25, gamma=2.0, reduction="mean
     r""":math:`\partial\ell/\partial z` of :func:`sigmoid_focal` (formula there)."""
     _check_focal(alpha, gamma)
     xp, y, z = _elementwise(y_true, logits, ("y_true", "logits"), reduction)
-    ce = _n.softplus(z, xp=xp) - y * z
+    ce = _bce_logits(y, z, xp=xp)
     s, s_neg = _n.sigmoid(z, xp=xp), _n.sigmoid(-z, xp=xp)
     q = y * s_neg + (1.0 - y) * s
-    g = _pow(q, gamma, xp=xp) * (s - y) + _pow_m1(q, gamma, xp=xp) * (1.0 - 2.0 * y) * (s * s_neg) * ce
+    g = _pow(q, gamma, xp=xp) * ((1.0 - y) * s - y * s_neg) + _pow_m1(q, gamma, xp=xp) * (1.0 - 2.0 * y) * (s * s_neg) * ce
     return _scale(_alpha_weight(alpha, y) * g, size(z), reduction)
 
 
@@ -907,7 +927,10 @@ def sparse_softmax_cross_entropy(labels, logits, *, reduction="mean"):
            [ 0.16666667,  0.16666667, -0.33333333]])
     """
     xp, labels, z = _sparse(labels, logits, ("labels", "logits"), reduction)
-    v = _n.logsumexp(z, axis=-1, xp=xp) - _take_class(z, labels, xp=xp)
+    # gather after the shift: log sum exp(z - m) - (z_c - m), so that the
+    # rounding of lse(z) at the scale of m never cancels against z_c
+    zs = _n._shift_by_max(z, -1, xp=xp)
+    v = xp.log(xp.sum(xp.exp(zs), axis=-1)) - _take_class(zs, labels, xp=xp)
     return reduce(v, reduction, xp)
 
 
@@ -1082,7 +1105,8 @@ def contrastive(d, y, *, margin=1.0, reduction="mean"):
     check_positive(margin, "margin")
     xp, d, y = _elementwise(d, y, ("d", "y"), reduction)
     h = xp.clip(margin - d, 0.0, None)
-    return reduce(y * (d * d) + (1.0 - y) * (h * h), reduction, xp)
+    # (y d) d: a dissimilar pair (y = 0) far away contributes 0, not 0 * inf
+    return reduce((y * d) * d + (1.0 - y) * (h * h), reduction, xp)
 
 
 def contrastive_grad(d, y, *, margin=1.0, reduction="mean"):
@@ -1098,7 +1122,7 @@ def _gaussian_nll_setup(y_true, mean, var, eps, reduction):
     check_reduction(reduction)
     check_positive(eps, "eps")
     dtype = float_dtype(xp, y_true, mean, var)
-    y, mu, v = (as_float(a, xp, dtype) for a in (y_true, mean, var))
+    y, mu, v = (as_float(a, xp, dtype, n) for a, n in ((y_true, "y_true"), (mean, "mean"), (var, "var")))
     check_same_shape(y, mu, "y_true", "mean")
     check_nonempty(mu, "mean")
     vs, ms = tuple(v.shape), tuple(mu.shape)
@@ -1155,7 +1179,7 @@ def gaussian_nll(y_true, mean, var, *, full=False, eps=1e-6, reduction="mean"):
     """
     xp, y, mu, v = _gaussian_nll_setup(y_true, mean, var, eps, reduction)
     r = mu - y
-    loss = 0.5 * (xp.log(v) + r * r / v)
+    loss = 0.5 * (xp.log(v) + (r / v) * r)  # (r/v) r: r^2 may overflow where r^2/v does not
     if full:
         loss = loss + _HALF_LOG_2PI
     return reduce(loss, reduction, xp)

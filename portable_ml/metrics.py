@@ -39,6 +39,7 @@ import operator
 import sys
 from typing import NamedTuple
 
+from . import _numerics as _n
 from ._xp import (
     array_namespace,
     as_float,
@@ -709,7 +710,7 @@ def log_loss(y_true, p, *, eps=None):
 def _regression_pair(y_true, y_pred):
     xp = array_namespace(y_true, y_pred)
     dtype = float_dtype(xp, y_true, y_pred)
-    y, p = as_float(y_true, xp, dtype), as_float(y_pred, xp, dtype)
+    y, p = as_float(y_true, xp, dtype, "y_true"), as_float(y_pred, xp, dtype, "y_pred")
     check_ndim(y, "y_true", (1, 2))
     check_same_shape(y, p, "y_true", "y_pred")
     check_nonempty(y, "y_true")
@@ -744,8 +745,13 @@ def r2(y_true, y_pred):
     xp, y, p = _regression_pair(y_true, y_pred)
     if y.shape[0] < 2:
         raise ValueError(f"r2 needs at least two samples; got y_true.shape={tuple(y.shape)}")
-    ss_res = xp.sum((y - p) ** 2, axis=0)
-    ss_tot = xp.sum((y - xp.mean(y, axis=0)) ** 2, axis=0)
+    res, dev = y - p, y - xp.mean(y, axis=0)
+    # both sums scaled by one factor per column, max(|res|, |dev|) (as hypot
+    # does): the ratio is unchanged and the squares neither overflow nor underflow
+    s = _n.max_abs_scale(xp.stack([res, dev]), axis=(0, 1), xp=xp)
+    res, dev = res / s, dev / s
+    ss_res = xp.sum(res * res, axis=0)
+    ss_tot = xp.sum(dev * dev, axis=0)
     ratio = _safe_div(ss_res, ss_tot, xp)
     constant_score = xp.where(ss_res == 0, xp.ones_like(ss_res), xp.zeros_like(ss_res))
     return xp.mean(xp.where(ss_tot != 0, 1.0 - ratio, constant_score))

@@ -21,6 +21,7 @@ import numbers
 import sys
 from typing import Any, NamedTuple
 
+from . import _numerics as _n
 from ._xp import (
     array_namespace,
     as_float,
@@ -289,10 +290,14 @@ def max_norm(W, *, c=3.0, axis=0):
     W = as_float(W, xp, float_dtype(xp, W))
     if W.ndim == 0:
         raise ValueError(f"W must be at least 1-D; got a 0-d array of shape {tuple(W.shape)}")
-    sq = xp.sum(W * W, axis=axis, keepdims=True)
-    over = sq > c * c
-    safe = xp.where(over, sq, xp.ones_like(sq))
-    scale = xp.where(over, c / xp.sqrt(safe), xp.ones_like(sq))
+    # norms scaled by the slice's max |W| (as hypot does): no overflow or underflow of W^2
+    m = _n.max_abs_scale(W, axis=axis, keepdims=True, xp=xp)
+    U = W / m
+    r = xp.sqrt(xp.sum(U * U, axis=axis, keepdims=True))  # ||W|| / m, in [1, sqrt(size)] (or 0)
+    cm = c / m
+    over = r > cm
+    safe = xp.where(over, r, xp.ones_like(r))
+    scale = xp.where(over, cm / safe, xp.ones_like(r))
     return W * scale
 
 
