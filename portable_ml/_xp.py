@@ -30,6 +30,7 @@ __all__ = [
     "check_reduction",
     "check_positive",
     "reduce",
+    "as_array0d",
     "reduction_scale",
 ]
 
@@ -258,12 +259,25 @@ def check_positive(value, name, *, strict=True):
 
 
 # ---------------------------------------------------------------- reductions
+def as_array0d(x, xp):
+    """``x`` as an array of ``xp``: a NumPy scalar (``np.float64``) becomes a 0-d array.
+
+    NumPy's reductions, and its arithmetic on 0-d arrays, return scalars; the
+    library's rule is that every result is an array of the input's backend
+    (0-d for a reduction).  Every other namespace already returns 0-d arrays,
+    and ``x`` is returned unchanged there.
+    """
+    if _compat.is_numpy_namespace(xp):
+        return xp.asarray(x)  # no copy for an ndarray
+    return x
+
+
 def reduce(values, reduction, xp):
-    """Apply ``reduction`` to per-item losses: mean or sum over all, or none."""
+    """Apply ``reduction`` to per-item losses: mean or sum over all (a 0-d array), or none."""
     if reduction == "mean":
-        return xp.mean(values)
+        return as_array0d(xp.mean(values), xp)
     if reduction == "sum":
-        return xp.sum(values)
+        return as_array0d(xp.sum(values), xp)
     return values
 
 

@@ -25,6 +25,7 @@ import array_api_extra as _xpx
 
 from . import _numerics as _n
 from ._xp import (
+    as_array0d,
     array_namespace,
     as_float,
     check_ndim,
@@ -229,7 +230,7 @@ def euclidean(a, b):
     # scaled by max |a_i - b_i| (as hypot does): finite and normal whenever the distance is
     s = _n.max_abs_scale(d, axis=-1, keepdims=True, xp=xp)
     u = d / s
-    return _safe_sqrt(xp.sum(u * u, axis=-1), xp=xp) * xp.squeeze(s, axis=-1)
+    return as_array0d(_safe_sqrt(xp.sum(u * u, axis=-1), xp=xp) * xp.squeeze(s, axis=-1), xp)
 
 
 def manhattan(a, b):
@@ -255,7 +256,7 @@ def manhattan(a, b):
     7.0
     """
     xp, a, b = _vector_pair(a, b)
-    return xp.sum(xp.abs(a - b), axis=-1)
+    return as_array0d(xp.sum(xp.abs(a - b), axis=-1), xp)
 
 
 def minkowski(a, b, *, p=2):
@@ -387,7 +388,7 @@ def hamming(a, b):
     check_nonempty(a, "a")
     if a.dtype != b.dtype:  # compare in one dtype (array-api-strict refuses mixed kinds)
         a, b = as_float(a, xp, dtype), as_float(b, xp, dtype)
-    return xp.mean(xp.astype(a != b, dtype), axis=-1)
+    return as_array0d(xp.mean(xp.astype(a != b, dtype), axis=-1), xp)
 
 
 def cosine_similarity(a, b):
@@ -416,7 +417,7 @@ def cosine_similarity(a, b):
     0.7071...
     """
     xp, a, b = _vector_pair(a, b)
-    return _cosine(a, b, xp=xp)
+    return as_array0d(_cosine(a, b, xp=xp), xp)
 
 
 def _cosine(a, b, *, xp):
@@ -456,7 +457,7 @@ def cosine_distance(a, b):
     1.0
     """
     xp, a, b = _vector_pair(a, b)
-    return 1.0 - _cosine(a, b, xp=xp)
+    return as_array0d(1.0 - _cosine(a, b, xp=xp), xp)
 
 
 # ------------------------------------------------------------ pairwise forms

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numbers
 
 from ._xp import (
+    as_array0d,
     array_namespace,
     as_float,
     check_nonempty,
@@ -268,7 +269,7 @@ def global_norm(grads):
         If ``grads`` holds no array.
     """
     leaves, xp = _tree_namespace(grads)
-    return xp.sqrt(_sum_of_squares(leaves, xp))
+    return as_array0d(xp.sqrt(_sum_of_squares(leaves, xp)), xp)
 
 
 def clip_by_global_norm(grads, max_norm):
@@ -322,7 +323,7 @@ def clip_by_global_norm(grads, max_norm):
         n = safe if safe.dtype == t.dtype else xp.astype(safe, t.dtype)
         return xp.where(keep, t, (t / n) * max_norm)
 
-    return tree_map(clip, grads), norm
+    return tree_map(clip, grads), as_array0d(norm, xp)
 
 
 def grad_norms(grads):
@@ -365,5 +366,5 @@ def grad_norms(grads):
     for path, leaf in tree_leaves_with_path(grads):
         if path in out:
             raise ValueError(f"two leaves of grads have the same path {path!r}; rename a key containing '/'")
-        out[path] = xp.sqrt(xp.sum(leaf * leaf))
+        out[path] = as_array0d(xp.sqrt(xp.sum(leaf * leaf)), xp)
     return out

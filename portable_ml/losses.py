@@ -39,6 +39,7 @@ import math
 
 from . import _numerics as _n
 from ._xp import (
+    as_array0d,
     array_namespace,
     as_float,
     check_labels,
@@ -277,7 +278,7 @@ def rmse(y_true, y_pred, *, reduction="mean"):
     r = p - y
     s = _n.max_abs_scale(r, xp=xp)
     u = r / s
-    return s * xp.sqrt(xp.mean(u * u))
+    return as_array0d(s * xp.sqrt(xp.mean(u * u)), xp)
 
 
 def rmse_grad(y_true, y_pred, *, reduction="mean"):

@@ -41,6 +41,7 @@ from typing import NamedTuple
 
 from . import _numerics as _n
 from ._xp import (
+    as_array0d,
     array_namespace,
     as_float,
     check_nonempty,
@@ -237,7 +238,7 @@ def _binary_counts(y_true, y_pred, xp):
     fn = true_pos - tp
     fp = pred_pos - tp
     tn = y_true.shape[0] - true_pos - fp
-    return ConfusionCounts(tp, tn, fp, fn)
+    return ConfusionCounts(*(as_array0d(c, xp) for c in (tp, tn, fp, fn)))
 
 
 def _check_average(average):
@@ -401,7 +402,7 @@ def accuracy(y_true, y_pred):
     _check_pair(y_true, y_pred)
     dtype = float_dtype(xp, y_true, y_pred)
     a, b = _label_pair(y_true, y_pred, xp, dtype)
-    return xp.mean(xp.astype(a == b, dtype))
+    return as_array0d(xp.mean(xp.astype(a == b, dtype)), xp)
 
 
 def precision(y_true, y_pred, *, average="binary", num_classes=None):
@@ -697,13 +698,13 @@ def log_loss(y_true, p, *, eps=None):
     if q.ndim == 1:
         _check_binary(y_true, "y_true", xp)
         q_true = xp.where(_positive(y_true, xp), q, 1.0 - q)
-        return -xp.mean(xp.log(xp.clip(q_true, eps, 1.0 - eps)))
+        return as_array0d(-xp.mean(xp.log(xp.clip(q_true, eps, 1.0 - eps))), xp)
     k = q.shape[1]
     labels = xp.astype(y_true, _int_dtype(xp, y_true)) if _is_bool(y_true, xp) else y_true
     _check_classes(labels, k, "y_true", xp)
     onehot = labels[:, None] == xp.arange(k, dtype=labels.dtype, device=device_of(labels))
     log_q = xp.log(xp.clip(q, eps, 1.0 - eps))
-    return -xp.mean(xp.sum(xp.where(onehot, log_q, xp.zeros_like(log_q)), axis=-1))
+    return as_array0d(-xp.mean(xp.sum(xp.where(onehot, log_q, xp.zeros_like(log_q)), axis=-1)), xp)
 
 
 # ============================================================ regression
@@ -754,7 +755,7 @@ def r2(y_true, y_pred):
     ss_tot = xp.sum(dev * dev, axis=0)
     ratio = _safe_div(ss_res, ss_tot, xp)
     constant_score = xp.where(ss_res == 0, xp.ones_like(ss_res), xp.zeros_like(ss_res))
-    return xp.mean(xp.where(ss_tot != 0, 1.0 - ratio, constant_score))
+    return as_array0d(xp.mean(xp.where(ss_tot != 0, 1.0 - ratio, constant_score)), xp)
 
 
 def mape(y_true, y_pred):
@@ -775,7 +776,7 @@ def mape(y_true, y_pred):
     0-d array.
     """
     xp, y, p = _regression_pair(y_true, y_pred)
-    return 100.0 * xp.mean(xp.abs(y - p) / xp.clip(xp.abs(y), _MAPE_EPS, None))
+    return as_array0d(100.0 * xp.mean(xp.abs(y - p) / xp.clip(xp.abs(y), _MAPE_EPS, None)), xp)
 
 
 def mse(y_true, y_pred):
@@ -789,7 +790,7 @@ def mse(y_true, y_pred):
     """
     xp, y, p = _regression_pair(y_true, y_pred)
     d = y - p
-    return xp.mean(d * d)
+    return as_array0d(xp.mean(d * d), xp)
 
 
 def mae(y_true, y_pred):
@@ -801,7 +802,7 @@ def mae(y_true, y_pred):
     Mean over all elements; equals ``sklearn.metrics.mean_absolute_error``.
     """
     xp, y, p = _regression_pair(y_true, y_pred)
-    return xp.mean(xp.abs(y - p))
+    return as_array0d(xp.mean(xp.abs(y - p)), xp)
 
 
 # ============================================================ ranking
@@ -873,7 +874,7 @@ def dcg(relevance, *, k=None, gains="linear"):
         The DCG; for 2-D input the mean over the rankings.
     """
     xp, rel = _relevance(relevance, gains)
-    return xp.mean(_row_dcg(rel, _check_k(k), gains, xp))
+    return as_array0d(xp.mean(_row_dcg(rel, _check_k(k), gains, xp)), xp)
 
 
 def ndcg(relevance, *, k=None, gains="linear"):
@@ -909,7 +910,7 @@ def ndcg(relevance, *, k=None, gains="linear"):
         raise ValueError("relevance must be non-negative for ndcg")
     actual = _row_dcg(rel, k, gains, xp)
     ideal = _row_dcg(xp.sort(rel, axis=-1, descending=True), k, gains, xp)
-    return xp.mean(_safe_div(actual, ideal, xp))
+    return as_array0d(xp.mean(_safe_div(actual, ideal, xp)), xp)
 
 
 def ndcg_score(y_true, y_score, *, k=None):
@@ -988,4 +989,4 @@ def ndcg_score(y_true, y_score, *, k=None):
     group_disc = xp.take(disc_cum, hi) - xp.take(disc_cum, lo)
     per_item = g * group_disc / xp.astype(hi - lo, dtype)
     gain = xp.sum(xp.reshape(per_item, (n, m)), axis=-1)
-    return xp.mean(_safe_div(gain, ideal, xp))
+    return as_array0d(xp.mean(_safe_div(gain, ideal, xp)), xp)

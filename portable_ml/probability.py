@@ -26,6 +26,7 @@ import numbers
 
 from ._numerics import xlogy
 from ._xp import (
+    as_array0d,
     array_namespace,
     as_float,
     check_labels,
@@ -502,7 +503,7 @@ def mutual_information(joint, *, base=None):
         raise ValueError(f"joint must be at least 2-D (..., k1, k2); got shape {tuple(joint.shape)}")
     px = xp.sum(joint, axis=-1, keepdims=True)
     py = xp.sum(joint, axis=-2, keepdims=True)
-    return _in_base(xp.sum(_rel_entr(joint, px * py, xp=xp), axis=(-2, -1)), base)
+    return as_array0d(_in_base(xp.sum(_rel_entr(joint, px * py, xp=xp), axis=(-2, -1)), base), xp)
 
 
 def perplexity(log_probs, *, axis=None):
@@ -533,7 +534,7 @@ def perplexity(log_probs, *, axis=None):
     xp = array_namespace(log_probs)
     lp = as_float(log_probs, xp, float_dtype(xp, log_probs))
     check_nonempty(lp, "log_probs")
-    return xp.exp(-xp.mean(lp, axis=axis))
+    return as_array0d(xp.exp(-xp.mean(lp, axis=axis)), xp)
 
 
 def bernoulli_logpmf(x, p):

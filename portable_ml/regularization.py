@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from . import _numerics as _n
 from ._xp import (
+    as_array0d,
     array_namespace,
     as_float,
     check_nonempty,
@@ -141,7 +142,7 @@ def l1_penalty(w, lam):
     """
     _check_strength(lam, "lam")
     total, _, xp = _tree_sum(_abs, w, "w")
-    return _coef(lam, total, xp) * total
+    return as_array0d(_coef(lam, total, xp) * total, xp)
 
 
 def l1_penalty_grad(w, lam):
@@ -188,7 +189,7 @@ def l2_penalty(w, lam):
     """
     _check_strength(lam, "lam")
     total, _, xp = _tree_sum(_square, w, "w")
-    return _coef(lam, total, xp) * total
+    return as_array0d(_coef(lam, total, xp) * total, xp)
 
 
 def l2_penalty_grad(w, lam):
@@ -227,7 +228,7 @@ def elastic_net_penalty(w, l1, l2):
     _check_strength(l2, "l2")
     s1, _, xp = _tree_sum(_abs, w, "w")
     s2, _, _ = _tree_sum(_square, w, "w")
-    return _coef(l1, s1, xp) * s1 + _coef(l2, s2, xp) * s2
+    return as_array0d(_coef(l1, s1, xp) * s1 + _coef(l2, s2, xp) * s2, xp)
 
 
 def elastic_net_penalty_grad(w, l1, l2):
