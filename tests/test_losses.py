@@ -544,3 +544,108 @@ def test_docstring_examples_run():
 
     res = doctest.testmod(L, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.attempted > 0 and res.failed == 0
+
+
+# ------------------------------------------------- accuracy at the extremes (issue 12)
+def _np(backend, x):
+    return np.asarray(backend.to_numpy(x), dtype=np.float64)
+
+
+@pytest.mark.parametrize("logits, dtype", [([[1e4, 1e4]], "float32"), ([[1e8, 1e8]], "float32"),
+                                           ([[1e30, 1e30, -1e30]], "float64")])
+def test_sparse_softmax_cross_entropy_of_huge_equal_logits_is_log_2(backend, logits, dtype):
+    """Gather after the shift: lse(z) - z_c never cancels at the scale of max z."""
+    z = backend.asarray(np.array(logits), dtype=dtype)
+    out = L.sparse_softmax_cross_entropy(backend.asarray(np.array([0])), z)
+    assert dtype_name(out.dtype) == dtype
+    rtol = 2 * float(np.finfo(dtype).eps)
+    assert _np(backend, out) == pytest.approx(math.log(2.0), rel=rtol)
+    # and the one-hot form agrees
+    onehot = backend.asarray(np.eye(len(logits[0]))[:1], dtype=dtype)
+    assert _np(backend, L.softmax_cross_entropy(onehot, z)) == pytest.approx(math.log(2.0), rel=rtol)
+
+
+def _softplus_ld(z):
+    z = np.asarray(z, dtype=np.longdouble)
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def _sigmoid_ld(z):
+    return 1 / (1 + np.exp(-np.asarray(z, dtype=np.longdouble)))
+
+
+_LOGITS = np.array([30.0, 35.0, 40.0, 100.0, 700.0, -30.0, -35.0, -700.0, 0.5])
+
+
+def _ulp_close(out, ref, ulps=4):
+    ref = np.asarray(ref, dtype=np.longdouble)
+    err = np.abs(np.asarray(out, dtype=np.longdouble) - ref)
+    assert np.all(err <= ulps * np.finfo(np.float64).eps * np.abs(ref) + 1e-300), (out, ref)
+
+
+@pytest.mark.parametrize("y", [0.0, 1.0, 0.3])
+def test_bce_with_logits_keeps_relative_precision_in_the_tails(backend, y):
+    """y softplus(-z) + (1 - y) softplus(z): at y = 1, z = 35 the loss is e^-35, not 0."""
+    yy = np.full_like(_LOGITS, y)
+    ref = y * _softplus_ld(-_LOGITS) + (1 - y) * _softplus_ld(_LOGITS)
+    out = L.binary_cross_entropy_with_logits(backend.asarray(yy), backend.asarray(_LOGITS), reduction="none")
+    _ulp_close(_np(backend, out), ref)
+    ref_g = (1 - y) * _sigmoid_ld(_LOGITS) - y * _sigmoid_ld(-_LOGITS)
+    g = L.binary_cross_entropy_with_logits_grad(backend.asarray(yy), backend.asarray(_LOGITS), reduction="sum")
+    _ulp_close(_np(backend, g), ref_g)
+
+
+def test_bce_with_logits_at_y1_z35_reproduction():
+    out = L.binary_cross_entropy_with_logits(np.array([1.0]), np.array([35.0]))
+    assert float(out) == pytest.approx(math.exp(-35.0), rel=1e-15)
+    out = L.binary_cross_entropy_with_logits(np.array([1.0]), np.array([30.0]))
+    assert float(out) == pytest.approx(float(_softplus_ld(-30.0)), rel=1e-15)
+
+
+@pytest.mark.parametrize("y", [0.0, 1.0])
+def test_sigmoid_focal_keeps_relative_precision_in_the_tails(backend, y):
+    alpha, gamma = 0.25, 2.0
+    z = _LOGITS[np.abs(_LOGITS) < 200]  # q^gamma * ce underflows float64 beyond
+    yy = np.full_like(z, y)
+    q = y * _sigmoid_ld(-z) + (1 - y) * _sigmoid_ld(z)
+    ce = y * _softplus_ld(-z) + (1 - y) * _softplus_ld(z)
+    a = alpha * y + (1 - alpha) * (1 - y)
+    ref = a * q**2 * ce
+    out = L.sigmoid_focal(backend.asarray(yy), backend.asarray(z), reduction="none")
+    _ulp_close(_np(backend, out), ref, ulps=8)
+    s, sn = _sigmoid_ld(z), _sigmoid_ld(-z)
+    ref_g = a * (q**2 * ((1 - y) * s - y * sn) + 2 * q * (1 - 2 * y) * s * sn * ce)
+    g = L.sigmoid_focal_grad(backend.asarray(yy), backend.asarray(z), reduction="sum")
+    _ulp_close(_np(backend, g), ref_g, ulps=16)
+
+
+def test_float32_losses_scale_instead_of_overflowing(backend):
+    f32 = "float32"
+    zero, big = backend.asarray(np.zeros(1), dtype=f32), backend.asarray(np.array([1e20]), dtype=f32)
+    assert _np(backend, L.rmse(zero, big)) == pytest.approx(1e20, rel=1e-6)
+    y2, p2 = np.array([0.0, 0.0]), np.array([3e20, 4e20])
+    assert _np(backend, L.rmse(backend.asarray(y2, dtype=f32), backend.asarray(p2, dtype=f32))) == pytest.approx(
+        np.sqrt(np.mean(p2**2)), rel=1e-6)
+    # a dissimilar pair far apart costs 0, not 0 * inf
+    out = L.contrastive(big, backend.asarray(np.zeros(1), dtype=f32))
+    assert _np(backend, out) == 0.0
+    # (mu - y)^2 / var = 1e30 is representable although (mu - y)^2 is not
+    e30 = backend.asarray(np.array([1e30]), dtype=f32)
+    out = L.gaussian_nll(zero, e30, e30)
+    want = 0.5 * (math.log(np.float32(1e30)) + float(np.float32(1e30)))
+    assert _np(backend, out) == pytest.approx(want, rel=1e-6)
+
+
+def test_rmse_grad_of_a_tiny_residual_is_its_sign(backend):
+    out = L.rmse_grad(backend.asarray(np.zeros(1)), backend.asarray(np.array([1e-300])))
+    assert _np(backend, out) == pytest.approx([1.0], rel=1e-15)
+    out = L.rmse_grad(backend.asarray(np.zeros(2)), backend.asarray(np.array([1e-300, -1e-300])))
+    assert _np(backend, out) == pytest.approx([0.5, -0.5], rel=1e-15)  # r / (n L), L = 1e-300
+
+
+@pytest.mark.parametrize("fn", [L.mse, L.binary_cross_entropy_with_logits])
+def test_complex_input_raises_type_error_naming_the_argument(fn):
+    with pytest.raises(TypeError, match=r"y_true must be a real .*complex"):
+        fn(np.array([1.0 + 1j]), np.array([0.5]))
+    with pytest.raises(TypeError, match=r"(y_pred|logits) must be a real .*complex"):
+        fn(np.array([1.0]), np.array([0.5 + 0j]))
