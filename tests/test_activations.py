@@ -319,3 +319,49 @@ def test_docstring_examples_run():
 
     res = doctest.testmod(A, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.attempted > 0 and res.failed == 0
+
+
+# ------------------------------------------------- extremes and foreign input (issue 12)
+@pytest.mark.parametrize("approximate", [True, False])
+def test_gelu_grad_at_infinity_is_its_limit(backend, approximate, jax64):
+    """f'(+inf) = 1, f'(-inf) = 0 (jax.grad of jax.nn.gelu gives NaN at inf; its values at ±60 are the limits)."""
+    jnp = jax64.numpy
+    ref = jax64.vmap(jax64.grad(lambda v: jax64.nn.gelu(v, approximate=approximate)))(jnp.asarray([60.0, -60.0]))
+    np.testing.assert_array_equal(np.asarray(ref), [1.0, 0.0])
+    out = A.gelu_grad(backend.asarray(np.array([np.inf, -np.inf, 60.0, -60.0])), approximate=approximate)
+    np.testing.assert_array_equal(np.asarray(backend.to_numpy(out)), [1.0, 0.0, 1.0, 0.0])
+
+
+@pytest.mark.parametrize("fn", [A.sigmoid, A.gelu, A.softmax, A.relu, A.tanh_grad])
+def test_complex_input_raises_type_error_naming_x(fn):
+    """sigmoid(100j) was 0.5: the imaginary part was dropped silently."""
+    with pytest.raises(TypeError, match=r"x must be a real .*complex"):
+        fn(np.array([0 + 100j]))
+
+
+@pytest.mark.parametrize("shape, axis", [((0,), -1), ((3, 0), -1), ((0, 3), -1), ((0, 3), 0)])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_of_an_empty_array_is_empty_as_jax_nn(backend, shape, axis, name, jax64):
+    x = np.zeros(shape)
+    ref = np.asarray(getattr(jax64.nn, name)(jax64.numpy.asarray(x), axis=axis))
+    out = getattr(A, name)(backend.asarray(x), axis=axis)
+    assert tuple(out.shape) == ref.shape == shape
+
+
+@pytest.mark.parametrize("axis", [(1, 2), (0, -1), (0, 1, 2)])
+def test_softmax_over_a_tuple_of_axes_matches_scipy(backend, axis):
+    x = np.random.default_rng(9).normal(size=(2, 3, 4)) * 5
+    assert_close(A.softmax(backend.asarray(x), axis=axis), sps.softmax(x, axis=axis))
+    assert_close(A.log_softmax(backend.asarray(x), axis=axis), sps.log_softmax(x, axis=axis))
+    g = np.random.default_rng(10).normal(size=x.shape)
+    # the VJP over the axes equals the explicit Jacobian product on the flattened block
+    s = sps.softmax(x, axis=axis)
+    want = s * (g - np.sum(g * s, axis=axis, keepdims=True))
+    assert_close(A.softmax_vjp(backend.asarray(x), backend.asarray(g), axis=axis), want)
+
+
+def test_softmax_axis_errors_name_the_axis():
+    with pytest.raises(ValueError, match=r"axis=\(1, 3\) is out of range"):
+        A.softmax(np.zeros((2, 3)), axis=(1, 3))
+    with pytest.raises(ValueError, match=r"axis=\(1, -1\) names an axis twice"):
+        A.softmax(np.zeros((2, 3)), axis=(1, -1))

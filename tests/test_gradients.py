@@ -260,3 +260,15 @@ def test_clip_by_global_norm_properties(scale, max_norm, seed):
     factor = min(1.0, max_norm / float(norm))
     for a, b in zip(pml.tree.tree_leaves(clipped), pml.tree.tree_leaves(host)):
         np.testing.assert_allclose(a, b * factor, rtol=1e-12)
+
+
+def test_check_gradient_defaults_follow_the_dtype(backend, float_dtype):
+    """The exact gradient of sum(x^2) passes with the defaults in float32 too (was ok=False, 0.019)."""
+    name = dtype_name(float_dtype)
+    x = place(backend, np.random.default_rng(11).normal(size=7), dtype=name)
+    ok, err = G.check_gradient(lambda z: backend.xp.sum(z * z), lambda z: 2 * z, x)
+    assert ok is True, err
+    assert err < (2.4e-3 if name == "float32" else 1e-5)
+    # and a 1 % error is still caught in both dtypes
+    ok, err = G.check_gradient(lambda z: backend.xp.sum(z * z), lambda z: 2.02 * z, x)
+    assert ok is False and err == pytest.approx(0.02 / 2.02, rel=1e-2)

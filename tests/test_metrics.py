@@ -498,3 +498,26 @@ def test_type_errors(backend):
         M.f1(y, pml.get_backend(other).asarray(np.array([0, 1, 0, 0])))
     with pytest.raises(TypeError, match="must hold labels"):
         M.accuracy(y, place(backend, np.array([0, 1, 0, 0], dtype=np.complex128)))
+
+
+# ------------------------------------------------- accuracy at the extremes (issue 12)
+@pytest.mark.parametrize("scale", [1e-30, 1e30])
+@pytest.mark.parametrize("two_d", [False, True])
+def test_r2_is_scale_free_in_float32(backend, scale, two_d):
+    """Squares of 1e-30 underflow and of 1e30 overflow float32; the ratio needs neither."""
+    rng = np.random.default_rng(8)
+    y = rng.normal(size=(30, 2) if two_d else 30)
+    p = y + rng.normal(size=y.shape)
+    ref = skm.r2_score(y, p)
+    yb = backend.asarray(y * scale, dtype="float32")
+    pb = backend.asarray(p * scale, dtype="float32")
+    out = M.r2(yb, pb)
+    assert dtype_name(out.dtype) == "float32"
+    assert float(backend.to_numpy(out)) == pytest.approx(ref, rel=1e-5)
+    assert ref < 0.5  # a poor fit: 1.0 (all squares underflowed) would be wrong
+
+
+@pytest.mark.parametrize("fn", [M.r2, M.mse, M.mae])
+def test_regression_metrics_reject_complex_input_naming_it(fn):
+    with pytest.raises(TypeError, match=r"y_pred must be a real .*complex"):
+        fn(np.array([1.0, 2.0]), np.array([1.0 + 1j, 2.0]))

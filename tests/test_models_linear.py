@@ -128,3 +128,45 @@ def test_gd_warns_when_not_converged():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         M.LinearRegression(solver="gd", max_iter=5000).fit(X, y)
+
+
+# ------------------------------------------------- scikit-learn's toy problems (test_coordinate_descent.py)
+_TOY_X, _TOY_Y, _TOY_T = np.array([[-1.0], [0.0], [1.0]]), np.array([-1.0, 0.0, 1.0]), np.array([[2.0], [3.0], [4.0]])
+
+
+@pytest.mark.parametrize("alpha, coef, pred", [
+    (1e-8, 1.0, [2, 3, 4]), (0.1, 0.85, [1.7, 2.55, 3.4]), (0.5, 0.25, [0.5, 0.75, 1.0]), (1.0, 0.0, [0, 0, 0])])
+def test_lasso_toy_as_scikit_learn(backend, alpha, coef, pred):
+    """scikit-learn's test_lasso_toy, at the default tol, to 1e-6 (was 0.2450980 for 0.25, 0.8496732 for 0.85)."""
+    X, y, T = place(backend, _TOY_X, _TOY_Y, _TOY_T)
+    m = M.Lasso(alpha=alpha).fit(X, y)
+    ref = sk.Lasso(alpha=alpha).fit(_TOY_X, _TOY_Y)
+    assert_close(m.coef_, np.array([coef]), rtol=0, atol=1e-6)
+    assert_close(m.coef_, ref.coef_, rtol=0, atol=1e-6)
+    assert_close(m.predict(T), np.array(pred, dtype=np.float64), rtol=0, atol=1e-6)
+    assert abs(float(backend.to_numpy(m.dual_gap_))) < 1e-6
+
+
+@pytest.mark.parametrize("alpha, l1_ratio, coef", [(1e-8, 1.0, 1.0), (0.5, 0.3, 0.50819672), (0.5, 0.5, 0.45454545)])
+def test_enet_toy_as_scikit_learn(backend, alpha, l1_ratio, coef):
+    """scikit-learn's test_enet_toy (which checks 3 decimals), here to 1e-6 against scikit-learn itself."""
+    X, y, T = place(backend, _TOY_X, _TOY_Y, _TOY_T)
+    m = M.ElasticNet(alpha=alpha, l1_ratio=l1_ratio).fit(X, y)
+    ref = sk.ElasticNet(alpha=alpha, l1_ratio=l1_ratio).fit(_TOY_X, _TOY_Y)
+    assert_close(m.coef_, ref.coef_, rtol=0, atol=1e-6)
+    assert_close(m.coef_, np.array([coef]), rtol=0, atol=1e-6)
+    assert_close(m.predict(T), ref.predict(_TOY_T), rtol=0, atol=1e-6)
+    assert abs(float(backend.to_numpy(m.dual_gap_))) < 1e-6
+
+
+@pytest.mark.parametrize("shape", [(50, 8), (30, 60)])
+def test_lasso_at_default_tol_is_as_close_to_the_solution_as_scikit_learn(shape):
+    """With the same default tol, our coefficients are no farther from the exact solution than scikit-learn's."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=shape)
+    y = X[:, :5] @ np.ones(5) + 0.1 * rng.normal(size=shape[0])
+    for alpha in (0.01, 0.1, 0.5):
+        exact = sk.Lasso(alpha=alpha, tol=1e-14, max_iter=1_000_000).fit(X, y).coef_
+        ours = np.max(np.abs(M.Lasso(alpha=alpha, max_iter=10_000).fit(X, y).coef_ - exact))
+        theirs = np.max(np.abs(sk.Lasso(alpha=alpha).fit(X, y).coef_ - exact))
+        assert ours <= max(theirs, 1e-6), (alpha, ours, theirs)

@@ -406,3 +406,19 @@ def test_adam_warmup_cosine_fits_logistic_regression(backend, float_dtype):
     w = _minimise(backend, dt, grad, np.zeros(d + 1))
     np.testing.assert_allclose(w, want, atol=2e-3)
     assert objective(w) - objective(want) < 1e-7
+
+
+def test_adagrad_propagates_a_nan_gradient_as_optax(xp):
+    """A NaN gradient gives a NaN update (optax's 0 * NaN), and later steps follow optax too."""
+    grads = [np.array([np.nan, 1.0]), np.array([0.5, 2.0]), np.array([1.0, -1.0])]
+    opt, ref = O.adagrad(0.1), optax.adagrad(0.1)
+    params = {"w": xp.asarray([1.0, 2.0])}
+    state, rstate = opt.init(params), ref.init({"w": jnp.asarray([1.0, 2.0])})
+    for g in grads:
+        updates, state = opt.update({"w": xp.asarray(g)}, state, params)
+        rupdates, rstate = ref.update({"w": jnp.asarray(g)}, rstate)
+        want = np.asarray(rupdates["w"])
+        got = np.asarray(updates["w"]) if hasattr(updates["w"], "__array__") else updates["w"]
+        np.testing.assert_array_equal(np.isnan(np.asarray(got, dtype=np.float64)), np.isnan(want))
+        assert_close({"w": np.nan_to_num(np.asarray(got, dtype=np.float64), nan=7.0)},
+                     {"w": np.nan_to_num(want, nan=7.0)}, rtol=1e-6)  # optax's rsqrt vs our 1/sqrt

@@ -424,3 +424,18 @@ def test_early_stopping_bad_arguments():
         R.EarlyStopping(2, min_delta=-0.1)
     with pytest.raises(TypeError, match="min_delta must be a real number"):
         R.EarlyStopping(2, min_delta="0.1")
+
+
+# ------------------------------------------------- accuracy at the extremes (issue 12)
+def test_max_norm_scales_instead_of_overflowing(backend):
+    W = np.array([[1e20], [1.0]])
+    out = R.max_norm(backend.asarray(W, dtype="float32"), c=3.0)
+    norm = np.sqrt(1e40 + 1.0)  # float64 reference
+    want = W * (3.0 / norm)
+    got = np.asarray(backend.to_numpy(out), dtype=np.float64)
+    assert got[1, 0] > 0  # was 0 (1e40 overflowed float32 to inf)
+    assert_close(got, want, rtol=1e-6, atol=0)
+    # tiny columns are left alone (their squares underflow, their norm does not)
+    tiny = np.array([[3e-30, 1.0], [4e-30, 0.0]])
+    got = np.asarray(backend.to_numpy(R.max_norm(backend.asarray(tiny, dtype="float32"), c=1e-30)), dtype=np.float64)
+    assert_close(got[:, 0], np.array([0.6e-30, 0.8e-30]), rtol=1e-6, atol=0)
