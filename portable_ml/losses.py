@@ -750,7 +750,8 @@ def sigmoid_focal_grad(y_true, logits, *, alpha=0.25, gamma=2.0, reduction="mean
     ce = _bce_logits(y, z, xp=xp)
     s, s_neg = _n.sigmoid(z, xp=xp), _n.sigmoid(-z, xp=xp)
     q = y * s_neg + (1.0 - y) * s
-    g = _pow(q, gamma, xp=xp) * ((1.0 - y) * s - y * s_neg) + _pow_m1(q, gamma, xp=xp) * (1.0 - 2.0 * y) * (s * s_neg) * ce
+    dce = (1.0 - y) * s - y * s_neg  # sigma(z) - y, without cancellation
+    g = _pow(q, gamma, xp=xp) * dce + _pow_m1(q, gamma, xp=xp) * (1.0 - 2.0 * y) * (s * s_neg) * ce
     return _scale(_alpha_weight(alpha, y) * g, size(z), reduction)
 
 

@@ -461,10 +461,10 @@ class ElasticNet(_LinearModel):
     below :math:`\min(\mathrm{tol}, 16\varepsilon)`), for every
     target, checked on the host once per iteration: the tighter :math:`t`
     makes up for FISTA's slower approach than coordinate descent's, so the
-    coefficients are at least as close to the solution as scikit-learn's.  The step uses the exact :math:`\lambda_{\max}`
-    up to 2048 features (power iteration beyond).
-    At convergence the coefficients equal
-    ``sklearn.linear_model.ElasticNet``'s to within that tolerance.
+    coefficients are at least as close to the solution as scikit-learn's.
+    The step uses the exact :math:`\lambda_{\max}` up to 2048 features
+    (power iteration beyond), so with one feature the first step is the
+    solution, as in coordinate descent.
 
     Parameters
     ----------
