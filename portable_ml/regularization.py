@@ -294,11 +294,12 @@ def max_norm(W, *, c=3.0, axis=0):
     # norms scaled by the slice's max |W| (as hypot does): no overflow or underflow of W^2
     m = _n.max_abs_scale(W, axis=axis, keepdims=True, xp=xp)
     U = W / m
-    r = xp.sqrt(xp.sum(U * U, axis=axis, keepdims=True))  # ||W|| / m, in [1, sqrt(size)] (or 0)
+    sq = xp.sum(U * U, axis=axis, keepdims=True)  # (||W|| / m)^2, in [1, size] (or 0)
     cm = c / m
-    over = r > cm
-    safe = xp.where(over, r, xp.ones_like(r))
-    scale = xp.where(over, cm / safe, xp.ones_like(r))
+    over = sq > cm * cm
+    # the square root only where used: its gradient at a zero slice would be inf
+    safe = xp.sqrt(xp.where(over, sq, xp.ones_like(sq)))
+    scale = xp.where(over, cm / safe, xp.ones_like(sq))
     return W * scale
 
 
