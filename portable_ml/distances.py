@@ -513,6 +513,8 @@ def _correct_small(D2, A, B, bound, *, xp):
     if not (is_concrete(D2) and is_concrete(A) and is_concrete(B)):
         return D2
     flag = D2 <= math.sqrt(float(xp.finfo(D2.dtype).eps)) * bound
+    if not bool(xp.any(flag)):  # the common case: cheaper than nonzero
+        return D2
     rows, cols = xp.nonzero(flag)
     k = int(rows.shape[0])
     if k == 0:
@@ -539,7 +541,12 @@ def _clamped_sq_distances(A, B, same, *, xp):
     D2 = xp.maximum(D2, 0.0)
     if same:
         D2 = D2 * xp.astype(_off_diagonal(D2.shape[0], D2, xp=xp), D2.dtype)
-    return xp.astype((D2 * s) * s, A.dtype)
+    return _as_dtype((D2 * s) * s, A.dtype, xp=xp)
+
+
+def _as_dtype(x, dtype, *, xp):
+    """``x`` in ``dtype``, without the copy ``astype`` makes when it already is."""
+    return x if x.dtype == dtype else xp.astype(x, dtype)
 
 
 def pairwise_euclidean(A, B=None, *, squared=False):
@@ -604,7 +611,7 @@ def pairwise_euclidean(A, B=None, *, squared=False):
         return _clamped_sq_distances(A, B, same, xp=xp)
     D2, s = _pairwise_sq(A, B, same, xp=xp)
     keep = _off_diagonal(D2.shape[0], D2, xp=xp) if same else None
-    return xp.astype(_safe_sqrt(D2, xp=xp, keep=keep) * s, A.dtype)
+    return _as_dtype(_safe_sqrt(D2, xp=xp, keep=keep) * s, A.dtype, xp=xp)
 
 
 def pairwise_manhattan(A, B=None):
