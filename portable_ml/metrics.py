@@ -47,7 +47,6 @@ from ._xp import (
     device_of,
     MAX_INFERRED_CLASSES,
     check_class_elements,
-    concrete_bool,
     float_dtype,
     infer_num_classes,
     is_traced,
@@ -204,7 +203,7 @@ def _num_classes(num_classes, y_true, y_pred, xp):
     # one host read (Dask computes it here): the class count fixes shapes
     hi = float(xp.maximum(hi_true, hi_pred))
     if not math.isfinite(hi) or hi + 1 > MAX_INFERRED_CLASSES:
-        name = "y_true" if concrete_bool(hi_true >= hi_pred) else "y_pred"
+        name = "y_true" if bool(hi_true >= hi_pred) else "y_pred"  # (readable: hi was read)
         if not math.isfinite(hi):
             raise ValueError(f"{name} must hold class indices; got the non-finite label {hi}")
         return infer_num_classes(hi, name)

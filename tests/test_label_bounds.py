@@ -85,6 +85,7 @@ def test_non_finite_float_label_raises_naming_it(backend):
         pml.metrics.confusion_matrix(y, bad)
 
 
+@pytest.mark.skip_backends(dask="value checks are not computed on lazy arrays (the class count above is)")
 def test_binary_scores_and_sparse_losses_reject_a_huge_label(backend):
     y = _labels(backend, [0, 1, 1, 0])
     bad = _labels(backend, [0, 1, HUGE, 0])
