@@ -60,7 +60,7 @@ def softplus(x, *, xp):
     is 1/2 = :math:`\sigma(0)`, as for ``logaddexp`` (JAX splits ties of
     ``maximum``/``minimum`` evenly but gives ``abs`` the slope 1 at 0).
     """
-    return xp.maximum(x, 0.0) + xp.log1p(xp.exp(xp.minimum(x, -x)))
+    return xp.maximum(x, xp.zeros_like(x)) + xp.log1p(xp.exp(xp.minimum(x, -x)))  # (a 0.0 scalar would break torch.compile)
 
 
 def log_sigmoid(x, *, xp):

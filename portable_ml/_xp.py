@@ -17,7 +17,10 @@ from array_api_compat import is_lazy_array, size  # noqa: F401  (re-export)
 __all__ = [
     "array_namespace",
     "device_of",
+    "is_traced",
     "is_concrete",
+    "concrete_bool",
+    "value_check",
     "size",
     "float_dtype",
     "widest_float_dtype",
@@ -27,6 +30,10 @@ __all__ = [
     "check_ndim",
     "check_nonempty",
     "check_labels",
+    "infer_num_classes",
+    "check_class_elements",
+    "MAX_INFERRED_CLASSES",
+    "MAX_CLASS_ELEMENTS",
     "check_reduction",
     "check_positive",
     "reduce",
@@ -115,15 +122,91 @@ def device_of(x):
     return sharding.NamedSharding(mesh, sharding.PartitionSpec(), memory_kind=getattr(d, "memory_kind", None))
 
 
-def is_concrete(x):
-    """True when ``x`` holds values we may inspect cheaply (not traced, not lazy).
+def _jax_tracer_type():
+    jax = sys.modules.get("jax")
+    core = getattr(jax, "core", None)
+    return getattr(core, "Tracer", None)
 
-    Eager JAX arrays are concrete; JAX tracers (under ``jit``, ``grad``,
-    ``vmap``) and Dask arrays are not.
+
+def _torch_unreadable(x, torch):
+    """A torch tensor whose values cannot be read now.
+
+    Under ``torch.compile`` (Dynamo traces the function: a read is a graph
+    break, or an error with ``fullgraph=True``), inside ``torch.func``
+    transforms (``vmap``'s batched and ``grad``'s tracking wrappers refuse
+    data-dependent control flow), and fake or meta tensors (no values).
     """
-    if _compat.is_jax_array(x):
-        return not isinstance(x, sys.modules["jax"].core.Tracer)
+    compiler = getattr(torch, "compiler", None)
+    if compiler is not None and compiler.is_compiling():
+        return True
+    functorch = getattr(torch._C, "_functorch", None)
+    if functorch is not None and functorch.is_functorch_wrapped_tensor(x):
+        return True
+    if x.device.type == "meta":
+        return True
+    fake = sys.modules.get("torch._subclasses.fake_tensor")
+    return fake is not None and isinstance(x, fake.FakeTensor)
+
+
+def is_traced(x):
+    """True when ``x`` is a value being traced, batched or compiled (not lazy data).
+
+    A JAX tracer (under ``jit``, ``grad``, ``vmap``, ``lax.scan`` ... --
+    including a value computed inside ``jit`` from a concrete array the
+    function closes over), or a torch tensor being compiled by
+    ``torch.compile`` or transformed by ``torch.func``, or a fake/meta tensor.
+    """
+    tracer = _jax_tracer_type()
+    if tracer is not None and isinstance(x, tracer):
+        return True
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor) and _torch_unreadable(x, torch)
+
+
+def is_concrete(x):
+    """True when the values of ``x`` may be read on the host now, cheaply and legally.
+
+    False for a traced value (:func:`is_traced`) and for a lazy (Dask)
+    array; Python scalars and eager arrays (NumPy, CuPy, eager JAX and
+    torch, array-api-strict) are concrete.
+
+    Decide on the value that reaches a check (use :func:`concrete_bool` or
+    :func:`value_check` on the computed predicate), not on an argument:
+    inside a trace, an operation on a concrete argument is traced too.
+    """
+    if x is None or isinstance(x, _SCALARS):
+        return True
+    if is_traced(x):
+        return False
+    if _compat.is_jax_array(x) or _compat.is_torch_array(x):
+        return True  # array-api-compat calls every JAX array lazy; eager ones are not
     return not is_lazy_array(x)
+
+
+def concrete_bool(pred):
+    """``bool(pred)`` when its value can be read now, else ``None`` (unknown).
+
+    ``pred`` is a computed predicate (a Python bool or a 0-d boolean array,
+    e.g. ``xp.all(y >= 0)``); ``None`` when it is traced, batched, being
+    compiled or lazy (see :func:`is_concrete`), so that value checks are
+    skipped exactly where reading it would break the caller's transform.
+    """
+    if isinstance(pred, bool):
+        return pred
+    return bool(pred) if is_concrete(pred) else None
+
+
+def value_check(ok, message, error=ValueError):
+    """Raise ``error(message)`` when the predicate ``ok`` is known to be false.
+
+    ``ok`` is computed as an array (``xp.all(...)``) and read only when
+    :func:`concrete_bool` can read it; a traced, batched, compiling or lazy
+    predicate passes (the function computes on, as JAX itself does).
+    ``message`` is a string or a callable returning one, called only on
+    failure (so that it may read values, e.g. the offending minimum).
+    """
+    if concrete_bool(ok) is False:
+        raise error(message() if callable(message) else message)
 
 
 def float_dtype(xp, *arrays):
@@ -236,12 +319,66 @@ def check_labels(labels, num_classes, name, xp):
     """Integer class labels in ``[0, num_classes)``; values checked when concrete."""
     if not xp.isdtype(labels.dtype, "integral"):
         raise TypeError(f"{name} must hold integer class indices; got dtype {labels.dtype}")
-    if is_concrete(labels) and size(labels):
+    if size(labels):
         lo, hi = xp.min(labels), xp.max(labels)
-        if bool(lo < 0) or bool(hi >= num_classes):
-            raise ValueError(
-                f"{name} must lie in [0, {num_classes}); got values in [{int(lo)}, {int(hi)}]"
-            )
+        value_check(
+            (lo >= 0) & (hi < num_classes),
+            lambda: f"{name} must lie in [0, {num_classes}); got values in [{int(lo)}, {int(hi)}]",
+        )
+
+
+#: The largest class count inferred from labels as ``max(label) + 1`` when
+#: ``num_classes`` is not given: class indices are meant to be compact, so a
+#: larger label is taken for a mistake (a stray id, an unencoded label)
+#: rather than allocating per-class arrays for it.  Pass ``num_classes=``
+#: to go beyond.
+MAX_INFERRED_CLASSES = 2**16
+
+#: The largest number of elements of one array whose size a class count
+#: sets (a (num_classes, num_classes) confusion matrix, (n_samples,
+#: num_classes) one-hot encodings): 2**31 elements, 16 GiB in float64.
+#: Beyond it a ``ValueError`` is raised before anything is allocated (JAX
+#: aborts the process on a failed allocation; NumPy and torch raise raw
+#: allocator errors).
+MAX_CLASS_ELEMENTS = 2**31
+
+
+def infer_num_classes(largest, name):
+    """``largest + 1`` (at least 1) for labels whose largest value is ``largest`` (a host int).
+
+    Raises ``ValueError`` naming ``name`` when it exceeds
+    :data:`MAX_INFERRED_CLASSES`.
+    """
+    k = max(int(largest) + 1, 1)
+    if k > MAX_INFERRED_CLASSES:
+        raise ValueError(
+            f"{name} holds the class index {int(largest)}: inferring num_classes={k} from the largest "
+            f"label exceeds the limit of {MAX_INFERRED_CLASSES} classes; encode the labels as "
+            "0..k-1, or pass num_classes= explicitly"
+        )
+    return k
+
+
+_COMPACT = "class indices must be compact (0..k-1): check the labels and num_classes"
+
+
+def check_class_elements(num_classes, shape, what, name="num_classes", hint=_COMPACT):
+    """Refuse a class count that would make ``what`` (an array of ``shape``) too large.
+
+    ``shape`` is the array's shape (Python ints); raises ``ValueError`` naming
+    ``name`` (and ending with ``hint``) when it holds more than
+    :data:`MAX_CLASS_ELEMENTS` elements.
+    """
+    n = 1
+    for s in shape:
+        if s is None or s != s:  # an unknown (Dask) length: nothing to bound yet
+            return
+        n *= int(s)
+    if n > MAX_CLASS_ELEMENTS:
+        raise ValueError(
+            f"{name}={num_classes} would need {what} of shape {tuple(int(s) for s in shape)} "
+            f"({n} elements, above the limit of {MAX_CLASS_ELEMENTS}); {hint}"
+        )
 
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -287,3 +424,15 @@ def reduction_scale(values, reduction):
         n = size(values)
         return 1.0 / n if n else 0.0
     return 1.0
+
+
+# ---------------------------------------------------------------- elementwise
+def sign(x, xp):
+    """``sign(x)`` as NumPy defines it (-1, 0 or 1; NaN for NaN), by two ``where``.
+
+    Batches under ``torch.func.vmap``, where array-api-compat's torch
+    ``sign`` writes through a boolean mask (a data-dependent shape), and
+    keeps NaN where ``torch.sign`` returns 0.
+    """
+    one = xp.ones_like(x)
+    return xp.where(x > 0, one, xp.where(x < 0, -one, x - x))

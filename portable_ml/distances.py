@@ -35,6 +35,7 @@ from ._xp import (
     device_of,
     float_dtype,
     is_concrete,
+    value_check,
     widest_float_dtype,
 )
 
@@ -176,8 +177,7 @@ def _cholesky(Sigma, name, *, xp):
     # array-api-compat 1.16 hands back Dask's *upper* factor U = L^T.  Whichever
     # triangle F holds, tril(F) + triu(F, 1)^T is L (a d x d copy, negligible).
     L = xp.tril(F) + xp.matrix_transpose(xp.triu(F, k=1))
-    if is_concrete(L) and not bool(xp.all(xp.isfinite(xp.linalg.diagonal(L)))):
-        raise ValueError(msg)
+    value_check(xp.all(xp.isfinite(xp.linalg.diagonal(L))), msg)
     return L
 
 

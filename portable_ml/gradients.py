@@ -20,8 +20,8 @@ from ._xp import (
     check_positive,
     device_of,
     float_dtype,
-    is_concrete,
     size,
+    value_check,
 )
 from .tree import tree_leaves, tree_leaves_with_path, tree_map
 
@@ -102,11 +102,10 @@ def numerical_gradient(f, x, *, eps=1e-5):
         raise ValueError(f"x must have a known size; got shape {tuple(x.shape)}")
     check_nonempty(x, "x")
     steps = (x + eps) - (x - eps)
-    if is_concrete(x) and bool(xp.any(steps == 0)):
-        raise ValueError(
-            f"eps={eps!r} vanishes next to the magnitude of some elements of x in {x.dtype}; "
-            "use a larger eps"
-        )
+    value_check(
+        ~xp.any(steps == 0),
+        f"eps={eps!r} vanishes next to the magnitude of some elements of x in {x.dtype}; use a larger eps",
+    )
     index = xp.reshape(xp.arange(n, device=device_of(x)), tuple(x.shape))
     diffs = []
     for i in range(n):

@@ -49,9 +49,10 @@ from ._xp import (
     check_same_shape,
     device_of,
     float_dtype,
-    is_concrete,
     reduce,
+    sign,
     size,
+    value_check,
 )
 
 __all__ = [
@@ -163,9 +164,9 @@ def _sparse(labels, x, names, reduction):
 
 def _check_pm1(y, name, xp):
     """Eager check that ``y`` holds only -1 and +1."""
-    if is_concrete(y) and not bool(xp.all((y == 1.0) | (y == -1.0))):
-        raise ValueError(f"{name} must hold labels -1 and +1 only; got values in "
-                         f"[{float(xp.min(y))}, {float(xp.max(y))}]")
+    value_check(xp.all((y == 1.0) | (y == -1.0)),
+                lambda: f"{name} must hold labels -1 and +1 only; got values in "
+                f"[{float(xp.min(y))}, {float(xp.max(y))}]")
 
 
 def _check_eps(eps):
@@ -317,7 +318,7 @@ def mae(y_true, y_pred, *, reduction="mean"):
 def mae_grad(y_true, y_pred, *, reduction="mean"):
     r""":math:`\operatorname{sign}(\hat y - y)` (0 at zero residuals; divided by the size for ``"mean"``)."""
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
-    return _scale(xp.sign(p - y), size(p), reduction)
+    return _scale(sign(p - y, xp), size(p), reduction)
 
 
 @_doc
@@ -1136,8 +1137,7 @@ def _gaussian_nll_setup(y_true, mean, var, eps, reduction):
                 f"var must have the shape of mean {ms}, or that shape with the last axis "
                 f"of size 1 or dropped; got var.shape={vs}"
             )
-    if is_concrete(v) and bool(xp.any(v < 0)):
-        raise ValueError("var must be non-negative; it has negative entries")
+    value_check(~xp.any(v < 0), "var must be non-negative; it has negative entries")
     return xp, y, mu, xp.clip(v, eps, None)
 
 

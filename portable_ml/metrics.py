@@ -36,7 +36,6 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-import sys
 from typing import NamedTuple
 
 from . import _numerics as _n
@@ -48,8 +47,12 @@ from ._xp import (
     check_ndim,
     check_same_shape,
     device_of,
+    MAX_INFERRED_CLASSES,
+    check_class_elements,
     float_dtype,
-    is_concrete,
+    infer_num_classes,
+    is_traced,
+    value_check,
 )
 
 __all__ = [
@@ -90,12 +93,6 @@ class ConfusionCounts(NamedTuple):
 
 
 # ============================================================ private helpers
-def _is_traced(x):
-    """True for a JAX tracer (inside ``jit``/``vmap``/``grad``): its values cannot be read."""
-    tracer = getattr(getattr(sys.modules.get("jax"), "core", None), "Tracer", None)
-    return tracer is not None and isinstance(x, tracer)
-
-
 def _info(xp, like, what, **kw):
     info = xp.__array_namespace_info__()
     try:
@@ -148,33 +145,32 @@ def _check_pair(y_true, y_pred, name_true="y_true", name_pred="y_pred"):
 
 
 def _check_binary(y, name, xp):
-    if _is_bool(y, xp) or not is_concrete(y):
+    if _is_bool(y, xp):
         return
-    if not bool(xp.all((y == 0) | (y == 1))):
-        lo, hi = xp.min(y), xp.max(y)
-        raise ValueError(
-            f"{name} must hold binary labels 0 and 1; got values other than 0 and 1 "
-            f"(min {float(lo):g}, max {float(hi):g}); for multiclass labels pass "
-            "average='macro', 'micro' or 'weighted'"
-        )
+    value_check(
+        xp.all((y == 0) | (y == 1)),
+        lambda: f"{name} must hold binary labels 0 and 1; got values other than 0 and 1 "
+        f"(min {float(xp.min(y)):g}, max {float(xp.max(y)):g}); for multiclass labels pass "
+        "average='macro', 'micro' or 'weighted'",
+    )
 
 
 def _check_classes(y, num_classes, name, xp):
     """Class indices: whole numbers in [0, num_classes) (checked when concrete)."""
-    if _is_bool(y, xp) or not is_concrete(y):
+    if _is_bool(y, xp):
         return
-    if xp.isdtype(y.dtype, "real floating") and not bool(xp.all(y == xp.floor(y))):
-        raise ValueError(f"{name} must hold whole-number class indices; got non-integer values")
+    if xp.isdtype(y.dtype, "real floating"):
+        value_check(xp.all(y == xp.floor(y)), f"{name} must hold whole-number class indices; got non-integer values")
     lo, hi = xp.min(y), xp.max(y)
-    if bool(lo < 0) or bool(hi >= num_classes):
-        raise ValueError(
-            f"{name} must hold class indices in [0, {num_classes}); got values in [{float(lo):g}, {float(hi):g}]"
-        )
+    value_check(
+        (lo >= 0) & (hi < num_classes),
+        lambda: f"{name} must hold class indices in [0, {num_classes}); got values in [{float(lo):g}, {float(hi):g}]",
+    )
 
 
 def _check_not_nan(x, name, xp):
-    if is_concrete(x) and xp.isdtype(x.dtype, "real floating") and bool(xp.any(xp.isnan(x))):
-        raise ValueError(f"{name} must not contain NaN")
+    if xp.isdtype(x.dtype, "real floating"):
+        value_check(~xp.any(xp.isnan(x)), f"{name} must not contain NaN")
 
 
 def _label_pair(y_true, y_pred, xp, dtype):
@@ -199,12 +195,20 @@ def _num_classes(num_classes, y_true, y_pred, xp):
         if k < 1:
             raise ValueError(f"num_classes must be positive; got num_classes={k}")
         return k
-    if _is_traced(y_true) or _is_traced(y_pred):
+    hi_true, hi_pred = xp.max(y_true), xp.max(y_pred)
+    if is_traced(hi_true) or is_traced(hi_pred):
         raise ValueError(
-            "num_classes must be given when the labels are traced (inside jax.jit or jax.vmap): "
-            "it fixes the shape of the per-class counts; pass num_classes=<number of classes>"
+            "num_classes must be given when the labels are traced (inside jax.jit, jax.vmap, "
+            "torch.compile or torch.func): it fixes the shape of the per-class counts; pass "
+            "num_classes=<number of classes>"
         )
-    hi = xp.maximum(xp.max(y_true), xp.max(y_pred))
+    # one host read (Dask computes it here): the class count fixes shapes
+    hi = float(xp.maximum(hi_true, hi_pred))
+    if not math.isfinite(hi) or hi + 1 > MAX_INFERRED_CLASSES:
+        name = "y_true" if bool(hi_true >= hi_pred) else "y_pred"  # (readable: hi was read)
+        if not math.isfinite(hi):
+            raise ValueError(f"{name} must hold class indices; got the non-finite label {hi}")
+        return infer_num_classes(hi, name)
     return max(int(hi) + 1, 1)
 
 
@@ -215,6 +219,7 @@ def _multiclass_labels(y_true, y_pred, num_classes, xp, dtype):
         idt = _int_dtype(xp, a)
         a, b = xp.astype(a, idt), xp.astype(b, idt)
     k = _num_classes(num_classes, a, b, xp)
+    check_class_elements(k, (a.shape[0], k), "one-hot encodings of the labels")
     _check_classes(a, k, "y_true", xp)
     _check_classes(b, k, "y_pred", xp)
     classes = xp.arange(k, dtype=a.dtype, device=device_of(a))
@@ -373,6 +378,8 @@ def confusion_matrix(y_true, y_pred, num_classes=None):
     _check_pair(y_true, y_pred)
     dtype = float_dtype(xp, y_true, y_pred)
     a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, xp, dtype)
+    k = classes.shape[0]
+    check_class_elements(k, (k, k), "a confusion matrix")
     wide = _wide_float(xp, a)
     onehot_true = xp.astype(a[:, None] == classes, wide)
     onehot_pred = xp.astype(b[:, None] == classes, wide)
@@ -532,11 +539,11 @@ def _sorted_scores(y_true, scores):
     s = xp.take(scores, order)
     y = xp.take(xp.astype(_positive(y_true, xp), wide), order)
     n_pos = xp.sum(y)
-    if is_concrete(y_true) and not 0 < float(n_pos) < n:
-        raise ValueError(
-            "y_true holds a single class (all 0 or all 1): ROC-AUC and average precision are "
-            "undefined; both classes must be present"
-        )
+    value_check(
+        (n_pos > 0) & (n_pos < n),
+        "y_true holds a single class (all 0 or all 1): ROC-AUC and average precision are "
+        "undefined; both classes must be present",
+    )
     return xp, dtype, wide, s, y, n_pos, n
 
 
@@ -691,10 +698,10 @@ def log_loss(y_true, p, *, eps=None):
             f"and p.shape={tuple(q.shape)}"
         )
     check_nonempty(q, "p")
-    if is_concrete(q) and not bool(xp.all((q >= 0) & (q <= 1))):
-        raise ValueError(
-            f"p must hold probabilities in [0, 1]; got values in [{float(xp.min(q)):g}, {float(xp.max(q)):g}]"
-        )
+    value_check(
+        xp.all((q >= 0) & (q <= 1)),
+        lambda: f"p must hold probabilities in [0, 1]; got values in [{float(xp.min(q)):g}, {float(xp.max(q)):g}]",
+    )
     if q.ndim == 1:
         _check_binary(y_true, "y_true", xp)
         q_true = xp.where(_positive(y_true, xp), q, 1.0 - q)
@@ -906,8 +913,7 @@ def ndcg(relevance, *, k=None, gains="linear"):
     """
     xp, rel = _relevance(relevance, gains)
     k = _check_k(k)
-    if is_concrete(rel) and bool(xp.any(rel < 0)):
-        raise ValueError("relevance must be non-negative for ndcg")
+    value_check(~xp.any(rel < 0), "relevance must be non-negative for ndcg")
     actual = _row_dcg(rel, k, gains, xp)
     ideal = _row_dcg(xp.sort(rel, axis=-1, descending=True), k, gains, xp)
     return as_array0d(xp.mean(_safe_div(actual, ideal, xp)), xp)
@@ -961,8 +967,7 @@ def ndcg_score(y_true, y_score, *, k=None):
         raise ValueError(f"ndcg_score needs more than one item per row; got y_true.shape={(n, m)}")
     dtype = float_dtype(xp, y_true, y_score)
     rel = as_float(y_true, xp, dtype)
-    if is_concrete(rel) and bool(xp.any(rel < 0)):
-        raise ValueError("y_true must hold non-negative relevance for ndcg_score")
+    value_check(~xp.any(rel < 0), "y_true must hold non-negative relevance for ndcg_score")
     _check_not_nan(y_score, "y_score", xp)
     if _is_bool(y_score, xp):
         y_score = xp.astype(y_score, _int_dtype(xp, y_score))

@@ -51,7 +51,7 @@ import numbers
 from typing import Any, Callable, NamedTuple
 
 from . import gradients as _gradients
-from ._xp import _is_single_device, array_namespace, device_of, widest_float_dtype
+from ._xp import _is_single_device, array_namespace, device_of, is_traced, widest_float_dtype
 from .tree import tree_leaves, tree_map, tree_zeros_like
 
 __all__ = [
@@ -185,14 +185,23 @@ def _full(params, value):
 
 
 def _zero_count(params):
-    """0-d int32 step counter on the backend and device of ``params``."""
+    """0-d int32 step counter on the backend and device of ``params``.
+
+    On JAX the counter is placed like the moment buffers (``zeros_like`` of
+    the leaves): uncommitted when the first leaf is uncommitted, else
+    committed to its device or, for a sharded leaf, replicated over its mesh
+    (:func:`device_of`).  A state of mixed commitment would make a jitted
+    step compile twice: once for ``init``'s state, once for its own output.
+    """
     leaves = tree_leaves(params)
     if not leaves:
         raise ValueError("params must contain at least one array to place the step count on; got an empty tree")
     xp = array_namespace(*leaves)
+    if not is_traced(leaves[0]) and getattr(leaves[0], "committed", None) is False:
+        return xp.zeros((), dtype=xp.int32)
     dev = device_of(leaves[0])
-    if dev is not None and not _is_single_device(dev):
-        dev = None  # a sharded JAX array: the scalar goes to the default placement
+    if dev is not None and not _is_single_device(dev) and not getattr(dev, "is_fully_replicated", False):
+        dev = None  # a sharding that cannot hold a scalar: the default placement
     return xp.zeros((), dtype=xp.int32, device=dev)
 
 

@@ -35,7 +35,7 @@ from ._xp import (
     check_positive,
     device_of,
     float_dtype,
-    is_concrete,
+    value_check,
 )
 from .distances import _check_covariance, _cholesky, _mahalanobis_sq
 
@@ -76,14 +76,12 @@ def _check_broadcastable(sa, sb, name_a, name_b):
 
 def _check_range(x, name, xp, *, upper=None):
     """``x >= 0`` (and ``<= upper``), checked only on concrete inputs; NaN passes through."""
-    if not is_concrete(x):
-        return
     bad = x < 0 if upper is None else (x < 0) | (x > upper)
-    if bool(xp.any(bad)):
-        want = "non-negative" if upper is None else f"in [0, {upper}]"
-        raise ValueError(
-            f"{name} must be {want}; got values in [{float(xp.min(x))}, {float(xp.max(x))}]"
-        )
+    want = "non-negative" if upper is None else f"in [0, {upper}]"
+    value_check(
+        ~xp.any(bad),
+        lambda: f"{name} must be {want}; got values in [{float(xp.min(x))}, {float(xp.max(x))}]",
+    )
 
 
 def _check_base(base):
@@ -139,8 +137,7 @@ def _gaussian_args(x, mu, sigma):
         check_positive(sigma, "sigma")
         log_sigma = math.log(sigma)
     else:
-        if is_concrete(sigma) and bool(xp.any(sigma <= 0)):
-            raise ValueError(f"sigma must be positive; got a minimum of {float(xp.min(sigma))}")
+        value_check(~xp.any(sigma <= 0), lambda: f"sigma must be positive; got a minimum of {float(xp.min(sigma))}")
         log_sigma = xp.log(sigma)
     return xp, x, mu, sigma, log_sigma
 
@@ -571,9 +568,10 @@ def bernoulli_logpmf(x, p):
     _check_broadcastable(x.shape, p.shape, "x", "p")
     _check_range(p, "p", xp, upper=1)
     one = x if xp.isdtype(x.dtype, "bool") else x == 1
-    if is_concrete(x) and not xp.isdtype(x.dtype, "bool") and bool(xp.any(~(one | (x == 0)))):
-        raise ValueError(
-            f"x must hold outcomes 0 or 1; got values in [{float(xp.min(x))}, {float(xp.max(x))}]"
+    if not xp.isdtype(x.dtype, "bool"):
+        value_check(
+            xp.all(one | (x == 0)),
+            lambda: f"x must hold outcomes 0 or 1; got values in [{float(xp.min(x))}, {float(xp.max(x))}]",
         )
     p0, p1 = p == 0, p == 1  # (NaN propagates)
     log_p = xp.where(p0, -math.inf, xp.log(xp.where(p0, 1.0, p)))

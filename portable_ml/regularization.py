@@ -30,6 +30,7 @@ from ._xp import (
     check_positive,
     check_same_shape,
     float_dtype,
+    sign,
 )
 from .tree import tree_leaves, tree_map
 
@@ -158,7 +159,7 @@ def l1_penalty_grad(w, lam):
     floating dtype (integer leaves are promoted).
     """
     _check_strength(lam, "lam")
-    return _leafwise(lambda x, xp: _coef(lam, x, xp) * xp.sign(x), w, "w")
+    return _leafwise(lambda x, xp: _coef(lam, x, xp) * sign(x, xp), w, "w")
 
 
 def l2_penalty(w, lam):
@@ -239,7 +240,7 @@ def elastic_net_penalty_grad(w, l1, l2):
     _check_strength(l1, "l1")
     _check_strength(l2, "l2")
     return _leafwise(
-        lambda x, xp: _coef(l1, x, xp) * xp.sign(x) + (2 * _coef(l2, x, xp)) * x, w, "w"
+        lambda x, xp: _coef(l1, x, xp) * sign(x, xp) + (2 * _coef(l2, x, xp)) * x, w, "w"
     )
 
 

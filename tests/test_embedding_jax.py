@@ -449,3 +449,85 @@ def _primitives(jaxpr):
                 if hasattr(inner, "eqns"):
                     out |= _primitives(inner)
     return out
+
+
+# ------------------------------------------------------------------ value checks inside traces
+def test_value_checks_on_closed_over_concrete_arrays_inside_jit(jax, dtype):
+    """Inside jax.jit an operation on a concrete array the function closes over is traced too:
+    fixed validation labels, a fixed prior, labels held by a lax.scan body, jit(grad)."""
+    jnp = jax.numpy
+    labels = jnp.asarray([0, 2, 1, 2])
+    zeros = jnp.zeros((4, 3), dtype)
+    ce = pml.losses.sparse_softmax_cross_entropy
+    # the reproduction: the eager call worked, the jitted one raised TracerBoolConversionError
+    assert_close(jax.jit(lambda z: ce(labels, z))(zeros), ce(labels, zeros), rtol=_rtol(dtype))
+    assert_close(ce(labels, zeros), np.log(3.0), rtol=_rtol(dtype))
+    prior = jnp.asarray([0.2, 0.3, 0.5], dtype)
+    p = jnp.asarray([[0.1, 0.6, 0.3], [0.3, 0.3, 0.4]], dtype)
+    kl = jax.jit(lambda q: pml.probability.kl_divergence(q, prior))(p)
+    ref = np.sum(np.asarray(p, np.float64) * np.log(np.asarray(p, np.float64) / np.asarray(prior, np.float64)), -1)
+    assert_close(kl, ref, rtol=1e3 * _rtol(dtype))
+    # jit(grad) with the labels closed over equals the softmax - one-hot gradient
+    g = jax.jit(jax.grad(lambda z: ce(labels, z)))(zeros)
+    assert_close(g, (np.full((4, 3), 1 / 3) - np.eye(3)[np.asarray(labels)]) / 4, rtol=1e2 * _rtol(dtype),
+                 atol=_rtol(dtype))
+    # a scan body holding the labels, with metrics that check them
+    logits = jnp.asarray(np.random.default_rng(0).normal(size=(5, 4, 3)), dtype)
+
+    def body(c, z):
+        pred = jnp.argmax(z, axis=-1)
+        return c, (ce(labels, z), pml.metrics.f1(labels, pred, average="macro", num_classes=3),
+                   pml.metrics.confusion_matrix(labels, pred, num_classes=3))
+
+    _, (losses, f1s, cms) = jax.jit(lambda zs: jax.lax.scan(body, 0, zs))(logits)
+    for t in range(5):
+        want = body(0, logits[t])[1]
+        assert_close((losses[t], f1s[t], cms[t]), want, rtol=1e2 * _rtol(dtype))
+    # eager calls still validate; inside a trace an unreadable check is skipped, as JAX itself does
+    bad = jnp.asarray([0, 2, 1, 7])
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\); got values in \[0, 7\]"):
+        ce(bad, zeros)
+    jax.jit(lambda z: ce(bad, z))(zeros)
+    # a class count cannot be inferred from traced labels, closed over or not: a clear error
+    with pytest.raises(ValueError, match="num_classes must be given when the labels are traced"):
+        jax.jit(lambda z: pml.metrics.confusion_matrix(labels, jnp.argmax(z, -1)))(zeros)
+
+
+# ------------------------------------------------------------------ compilations of a jitted step
+def _placements(jax):
+    """Parameters uncommitted, committed to one device, and sharded over a mesh of all devices."""
+    jnp = jax.numpy
+    base = {"w": jnp.ones((4, 2)), "b": jnp.zeros(2)}
+    out = {"uncommitted": base, "committed": jax.device_put(base, jax.devices()[-1])}
+    if len(jax.devices()) >= 2:
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        mesh = Mesh(np.array(jax.devices()[:2]), ("d",))
+        out["sharded"] = {"w": jax.device_put(base["w"], NamedSharding(mesh, PartitionSpec("d"))),
+                          "b": jax.device_put(base["b"], NamedSharding(mesh, PartitionSpec()))}
+    return out
+
+
+def _compilations(jax, tx, apply, params, steps=3):
+    @jax.jit
+    def step(p, s):
+        updates, s = tx.update(jax.tree_util.tree_map(lambda x: 2 * x, p), s, p)
+        return apply(p, updates), s
+
+    state = tx.init(params)
+    for _ in range(steps):
+        params, state = step(params, state)
+    return step._cache_size()
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "rmsprop", "sgd_nesterov"])
+def test_jitted_step_with_our_optimizer_compiles_once(jax, optax, name):
+    """``init`` returned a committed step count next to uncommitted moments: a second compilation.
+    The state now follows the parameters' placement; optax's (an uncommitted count) compiles once
+    only for uncommitted parameters."""
+    ours, theirs = OPTAX_PAIRS[name][0](), OPTAX_PAIRS[name][1](optax)
+    for where, params in _placements(jax).items():
+        assert _compilations(jax, ours, optim.apply_updates, params) == 1, where
+        state = jax.tree_util.tree_leaves(ours.init(params))
+        assert len({x.committed for x in state}) == 1, f"{where}: mixed commitment in the state"
+    assert _compilations(jax, theirs, optax.apply_updates, _placements(jax)["uncommitted"]) == 1

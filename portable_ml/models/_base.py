@@ -24,11 +24,10 @@ op-by-op dispatch, where every primitive is compiled on its own.
 from __future__ import annotations
 
 import inspect
-import sys
 import warnings
 
 from .._numerics import logsumexp
-from .._xp import array_namespace, device_of, float_dtype
+from .._xp import array_namespace, check_class_elements, device_of, float_dtype, is_traced
 from ..backend import backend_of, get_backend
 from ..tree import tree_flatten, tree_map, tree_unflatten
 
@@ -138,8 +137,8 @@ def computed(tree):
 
 
 def _is_traced(x):
-    jax = sys.modules.get("jax")
-    return jax is not None and isinstance(x, jax.core.Tracer)
+    """A value being traced (JAX tracer, torch under compile or ``torch.func``): not readable."""
+    return is_traced(x)
 
 
 def is_true(flag):
@@ -187,8 +186,9 @@ def check_X(X, *, name="X", n_features=None, check_finite=True):
     if X.dtype != dtype:
         X = xp.astype(X, dtype)
     lazy_ok = check_finite == "always" or not _is_dask(X)
-    if check_finite and lazy_ok and not _is_traced(X):
-        if not bool(xp.all(xp.isfinite(X))):
+    if check_finite and lazy_ok:
+        finite = xp.all(xp.isfinite(X))  # decided on the predicate: traced even when X is not
+        if not _is_traced(finite) and not bool(finite):
             raise ValueError(f"{name} contains NaN or infinity; remove or impute them before fitting")
     return X, xp
 
@@ -216,7 +216,8 @@ def check_X_y(X, y, *, y_numeric=True, multi_output=False, check_finite="always"
         if y.dtype != X.dtype:
             y = xp.astype(y, X.dtype)
         lazy_ok = check_finite == "always" or not _is_dask(y)
-        if check_finite and lazy_ok and not _is_traced(y) and not bool(xp.all(xp.isfinite(y))):
+        finite = xp.all(xp.isfinite(y)) if check_finite and lazy_ok else None
+        if finite is not None and not _is_traced(finite) and not bool(finite):
             raise ValueError("y contains NaN or infinity")
     return X, y, xp
 
@@ -235,6 +236,9 @@ def encode_labels(y, xp, dtype, *, min_classes=2):
     if k < min_classes:
         raise ValueError(f"y must contain at least {min_classes} classes; got {k} class"
                          f"{'' if k == 1 else 'es'}")
+    # (n, k) one-hot: continuous targets passed to a classifier make k = n
+    check_class_elements(k, (y.shape[0], k), "a one-hot encoding of y", name="the number of distinct labels in y",
+                         hint="a classifier needs class labels: continuous targets call for a regressor")
     Y = xp.astype(y[:, None] == classes[None, :], dtype)
     return classes, Y
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from .._xp import sign
+
 __all__ = ["solve", "thin_svd", "power_iteration", "gram_top_eigenvalue", "soft_threshold", "armijo_step", "LbfgsMemory",
            "lbfgs_direction",
            "lbfgs_init", "lbfgs_update", "vdot"]
@@ -75,7 +77,7 @@ def gram_top_eigenvalue(gram, *, xp):
 
 def soft_threshold(v, thresh, *, xp):
     r"""Proximal operator of :math:`\tau\|\cdot\|_1`: :math:`\operatorname{sign}(v)\max(|v|-\tau, 0)`."""
-    return xp.sign(v) * xp.maximum(xp.abs(v) - thresh, xp.zeros_like(v))
+    return sign(v, xp) * xp.maximum(xp.abs(v) - thresh, xp.zeros_like(v))
 
 
 # candidate step sizes of the backtracking line search: 1, 1/2, ..., 2^-29

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
+from .. import activations as _activations
 
 _IDENTITY_NAMES = ("identity", "linear")
 
 
 def activations_module():
-    return importlib.import_module("portable_ml.activations")
+    # a plain module reference (no importlib call): torch.compile traces through it without a graph break
+    return _activations
 
 
 def resolve_activation(activation, name="activation"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 
+from .. import losses as _losses_module
 from .._xp import array_namespace, as_float, float_dtype, size
 from ..random import Generator
 from . import init as _init
@@ -18,9 +19,8 @@ _LECUN = ("selu",)
 
 
 def _losses():
-    import importlib
-
-    return importlib.import_module("portable_ml.losses")
+    # a plain module reference (no importlib call): torch.compile traces through it without a graph break
+    return _losses_module
 
 
 class MLP:
