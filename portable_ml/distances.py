@@ -339,6 +339,7 @@ def mahalanobis(a, b, Sigma):
     >>> float(mahalanobis(np.array([2.0, 0.0]), np.array([0.0, 0.0]), np.diag([4.0, 1.0])))
     1.0
     """
+    array_namespace(a, b, Sigma)  # Sigma must come from the backend of a and b
     xp, a, b = _vector_pair(a, b)
     Sigma = as_float(Sigma, xp, float_dtype(xp, a, Sigma))
     _check_covariance(Sigma, a.shape[-1], "Sigma")
