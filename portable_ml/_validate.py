@@ -367,8 +367,9 @@ def check_tree_like(tree, ref, name, ref_name, *, shapes=True):
         la, lb = backend_label(a), backend_label(b)
         if la != lb:
             raise TypeError(
-                f"{name} {_leaf_path(tree, i)} is a {la} array ({_type_name(a)}), but {ref_name} are {lb} "
-                f"arrays ({_type_name(b)}); move them to one backend first with portable_ml.to_backend"
+                f"{name} {_leaf_path(tree, i)} is a {la} array ({_type_name(a)}), but the matching leaf of "
+                f"{ref_name} is a {lb} array ({_type_name(b)}); move them to one backend first with "
+                "portable_ml.to_backend"
             )
         if shapes and tuple(a.shape) != tuple(b.shape):
             raise ValueError(
