@@ -165,6 +165,19 @@ def _bounds_text(low, high, low_open, high_open):
     return "in " + _interval(low, high, low_open, high_open)
 
 
+def _real_text(low, high, low_open, high_open, finite):
+    """'finite and positive', 'non-negative', 'finite and in [0, 1)', ... for messages."""
+    if low == 0 and high is None:
+        bound = "positive" if low_open else "non-negative"
+    elif (low, high) == (None, None):
+        bound = None
+    else:
+        bound = _bounds_text(low, high, low_open, high_open)
+    if finite:
+        return "finite" if bound is None else f"finite and {bound}"
+    return bound or "a number (not NaN)"
+
+
 def check_int(value, name, *, low=None, high=None):
     """``value`` as a Python ``int``, checked to lie in ``[low, high]``.
 
@@ -200,10 +213,7 @@ def _check_array_scalar(value, name, low, high, low_open, high_open, finite):
     if high is not None:
         bad = bad | ((value >= high) if high_open else (value > high))
     if bool(xp.any(bad)):
-        parts = ["finite"] if finite else ["not NaN"]
-        if (low, high) != (None, None):
-            parts.append(_bounds_text(low, high, low_open, high_open))
-        raise ValueError(f"{name} must be {' and '.join(parts)}; "
+        raise ValueError(f"{name} must be {_real_text(low, high, low_open, high_open, finite)}; "
                          f"got values in [{float(xp.min(value))}, {float(xp.max(value))}]")
     return value
 
@@ -232,10 +242,8 @@ def check_real(value, name, *, low=None, high=None, low_open=False, high_open=Fa
     if ok and high is not None:
         ok = out < high if high_open else out <= high
     if not ok:
-        parts = ["finite"] if finite else ["not NaN"]
-        if (low, high) != (None, None):
-            parts.append(_bounds_text(low, high, low_open, high_open))
-        raise ValueError(f"{name} must be {' and '.join(parts)}; got {name}={value!r}")
+        raise ValueError(f"{name} must be {_real_text(low, high, low_open, high_open, finite)}; "
+                         f"got {name}={value!r}")
     return out
 
 
