@@ -63,6 +63,7 @@ __all__ = [
     "check_choice",
     "check_axis",
     "check_shape",
+    "check_seed",
     "check_values",
     "check_probabilities",
     "check_tree_like",
@@ -313,6 +314,16 @@ def check_shape(shape, name="shape"):
         if out[-1] < 0:
             raise ValueError(f"{name} must not contain negative sizes; got {name}={shape!r}")
     return tuple(out)
+
+
+def check_seed(seed, name="seed"):
+    """A random seed: ``None``, an integer ``>= 0``, a sequence of them, or a NumPy
+    ``SeedSequence``/``Generator`` (passed through unchanged)."""
+    if seed is None or hasattr(seed, "generate_state") or hasattr(seed, "bit_generator"):
+        return seed
+    if isinstance(seed, (list, tuple)):
+        return [check_int(s, f"{name} entries", low=0) for s in seed]
+    return check_int(seed, name, low=0)
 
 
 # ------------------------------------------------------------------ array values

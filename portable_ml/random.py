@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from ._xp import array_namespace
-from ._validate import check_bool, check_int, check_probabilities, check_real, check_shape, is_array
+from ._validate import check_bool, check_int, check_probabilities, check_real, check_seed, check_shape, is_array
 from .backend import Backend, get_backend
 
 __all__ = ["Generator", "default_rng"]
@@ -25,15 +25,6 @@ __all__ = ["Generator", "default_rng"]
 
 def _shape(shape, name="shape"):
     return check_shape(shape, name)
-
-
-def _seed(seed):
-    """``seed`` checked: ``None``, a ``SeedSequence``, an integer >= 0 or a sequence of them."""
-    if seed is None or isinstance(seed, np.random.SeedSequence):
-        return seed
-    if isinstance(seed, (list, tuple)):
-        return [check_int(s, "seed entries", low=0) for s in seed]
-    return check_int(seed, "seed", low=0)
 
 
 class Generator:
@@ -51,7 +42,7 @@ class Generator:
 
     def __init__(self, backend=None, seed=None, *, native=False):
         self.backend = backend if isinstance(backend, Backend) else get_backend(backend)
-        seed = _seed(seed)
+        seed = check_seed(seed)
         self._seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         self._host = np.random.Generator(np.random.PCG64(self._seq))
         self.native = bool(native) and self.backend.name in ("jax", "torch", "cupy")
