@@ -167,7 +167,7 @@ def _bounds_text(low, high, low_open, high_open):
 
 
 def _real_text(low, high, low_open, high_open, finite):
-    """'finite and positive', 'non-negative', 'finite and in [0, 1)', ... for messages."""
+    """'positive and finite', 'non-negative', 'finite and in [0, 1)', ... for messages."""
     if low == 0 and high is None:
         bound = "positive" if low_open else "non-negative"
     elif (low, high) == (None, None):
@@ -175,7 +175,9 @@ def _real_text(low, high, low_open, high_open, finite):
     else:
         bound = _bounds_text(low, high, low_open, high_open)
     if finite:
-        return "finite" if bound is None else f"finite and {bound}"
+        if bound is None:
+            return "finite"
+        return f"{bound} and finite" if low == 0 and high is None else f"finite and {bound}"
     return bound or "a number (not NaN)"
 
 

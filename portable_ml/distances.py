@@ -22,6 +22,7 @@ import math
 
 import array_api_compat as _compat
 
+from ._validate import check_int, check_real
 from ._xp import (
     array_namespace,
     as_float,
@@ -629,8 +630,8 @@ def polynomial_kernel(A, B=None, *, degree=3, gamma=1.0, coef0=1.0):
     A : array of shape (n, d)
     B : array of shape (m, d), optional
         Default: ``A`` itself.
-    degree : int or float, default 3
-        Non-negative.
+    degree : int, default 3
+        A non-negative integer (a fractional power of a negative base is NaN).
     gamma, coef0 : float, default 1.0
         Same meaning as in ``sklearn.metrics.pairwise.polynomial_kernel``
         (whose ``gamma`` defaults to ``1/d`` instead).
@@ -646,8 +647,8 @@ def polynomial_kernel(A, B=None, *, degree=3, gamma=1.0, coef0=1.0):
 
     Memory: the result and one (n, m) temporary.
     """
-    if degree < 0:
-        raise ValueError(f"degree must be non-negative; got degree={degree!r}")
+    degree = check_int(degree, "degree", low=0)
+    gamma, coef0 = check_real(gamma, "gamma"), check_real(coef0, "coef0")
     xp, A, B, _ = _matrix_pair(A, B)
     return ((A @ xp.matrix_transpose(B)) * gamma + coef0) ** degree
 

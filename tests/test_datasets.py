@@ -195,7 +195,7 @@ def test_regression_effective_rank_profile():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="noise must be finite and non-negative; got noise=-1.0"):
+    with pytest.raises(ValueError, match="noise must be non-negative and finite; got noise=-1.0"):
         D.make_moons(10, noise=-1.0)
     with pytest.raises(ValueError, match="n_samples must be an int or a pair of ints"):
         D.make_moons((1, 2, 3))

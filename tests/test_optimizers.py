@@ -297,7 +297,7 @@ def test_apply_updates_keeps_params_dtype(xp):
 
 # ------------------------------------------------------------ bad input
 @pytest.mark.parametrize("make, exc, match", [
-    (lambda: O.sgd(-0.1), ValueError, "learning_rate must be finite and non-negative; got learning_rate=-0.1"),
+    (lambda: O.sgd(-0.1), ValueError, "learning_rate must be non-negative and finite; got learning_rate=-0.1"),
     (lambda: O.sgd(float("nan")), ValueError, "learning_rate"),
     (lambda: O.sgd("0.1"), TypeError, "learning_rate must be a real number or an array; got '0.1'"),
     (lambda: O.sgd(True), TypeError, "learning_rate must be a real number; got the bool True"),
@@ -319,7 +319,7 @@ def test_apply_updates_keeps_params_dtype(xp):
     (lambda: O.rmsprop(0.1, decay=1.0), ValueError, "decay"),
     (lambda: O.rmsprop(0.1, nesterov=True), ValueError, "nesterov"),
     (lambda: O.clip(-1.0), ValueError, "max_delta"),
-    (lambda: O.clip_by_global_norm(0.0), ValueError, "max_norm must be finite and positive; got max_norm=0.0"),
+    (lambda: O.clip_by_global_norm(0.0), ValueError, "max_norm must be positive and finite; got max_norm=0.0"),
     (lambda: O.chain(O.sgd(0.1), "adam"), TypeError, "argument 1 is not a gradient transformation"),
     (lambda: O.scale_by_schedule(0.1), TypeError, "step_size_fn must be callable"),
 ])

@@ -411,7 +411,7 @@ def test_bad_options_raise():
         P.entropy(np.array([0.5, 0.5]), base="e")
     with pytest.raises(TypeError, match="base must be a real number; got the bool True"):
         P.kl_divergence(np.array([0.5, 0.5]), np.array([0.5, 0.5]), base=True)
-    with pytest.raises(ValueError, match="base must be finite and positive; got base=-2.0"):
+    with pytest.raises(ValueError, match="base must be positive and finite; got base=-2.0"):
         P.entropy(np.array([0.5, 0.5]), base=-2.0)
     with pytest.raises(ValueError, match="axis=5 is out of range for an array of 1 dimension"):
         P.entropy(np.ones(3) / 3, axis=5)

@@ -126,7 +126,7 @@ def _rng():
     (lambda g: g.normal((3,), dtype="int64"), ValueError, "dtype must be a real floating dtype of the numpy backend"),
     (lambda g: g.uniform((3,), dtype="bogus"), ValueError, "dtype must be a real floating dtype .* got dtype='bogus'"),
     (lambda g: g.normal((-2,)), ValueError, r"shape must not contain negative sizes; got shape=\(-2,\)"),
-    (lambda g: g.normal(3, std=-1), ValueError, "std must be finite and non-negative; got std=-1"),
+    (lambda g: g.normal(3, std=-1), ValueError, "std must be non-negative and finite; got std=-1"),
     (lambda g: g.normal(3, mean=float("nan")), ValueError, "mean must be finite"),
     (lambda g: g.uniform(3, low=2.0, high=1.0), ValueError, "low must not exceed high; got low=2.0, high=1.0"),
     (lambda g: g.uniform(3, high=float("inf")), ValueError, "high must be finite; got high=inf"),

@@ -200,7 +200,7 @@ def test_cyclical_is_periodic_and_peaks_at_odd_multiples_of_the_step_size():
 
 # ------------------------------------------------------------ bad input
 @pytest.mark.parametrize("make, exc, match", [
-    (lambda: S.constant(-0.1), ValueError, "value must be finite and non-negative"),
+    (lambda: S.constant(-0.1), ValueError, "value must be non-negative and finite"),
     (lambda: S.constant("0.1"), TypeError, "value must be a real number"),
     (lambda: S.step_decay(-1.0), ValueError, "lr0"),
     (lambda: S.step_decay(drop=0.0), ValueError, r"drop must be finite and in \(0, 1\]"),
