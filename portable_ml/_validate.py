@@ -189,7 +189,7 @@ def check_int(value, name, *, low=None, high=None):
     (``TypeError``).
     """
     if _is_bool(value):
-        raise TypeError(f"{name} must be an integer; got the bool {value!r}")
+        raise TypeError(f"{name} must be an integer; got the bool {bool(value)!r}")
     try:
         out = operator.index(value)
     except TypeError:
@@ -231,7 +231,7 @@ def check_real(value, name, *, low=None, high=None, low_open=False, high_open=Fa
     accepted, returned unchanged and its values checked when concrete.
     """
     if _is_bool(value):
-        raise TypeError(f"{name} must be a real number; got the bool {value!r}")
+        raise TypeError(f"{name} must be a real number; got the bool {bool(value)!r}")
     if arrays and is_array(value):
         return _check_array_scalar(value, name, low, high, low_open, high_open, finite)
     if not isinstance(value, numbers.Real):
