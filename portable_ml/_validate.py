@@ -19,6 +19,8 @@ check                       accepts                                       raises
 :func:`check_choice`        one of a fixed set of values                  ValueError otherwise
 :func:`check_axis`          an axis (or tuple of axes) of an ``ndim``     TypeError/ValueError
 :func:`check_shape`         a shape: an integer or a sequence of them     TypeError/ValueError
+:func:`check_seed`          ``None``, an integer >= 0 (or a sequence),    TypeError/ValueError
+                            a NumPy ``SeedSequence``/``Generator``
 :func:`check_array`         an array of a supported library               TypeError (a list, ...)
 :func:`check_values`        array values within bounds (concrete arrays)  ValueError
 :func:`check_probabilities` array values in [0, 1] (concrete arrays)      ValueError
@@ -149,7 +151,8 @@ def namespace_error(xs):
 
 # ------------------------------------------------------------------ scalars
 def _is_bool(value):
-    return isinstance(value, bool) or type(value).__name__ in ("bool_", "bool") and hasattr(value, "dtype")
+    """Python and NumPy booleans (``numpy.bool_`` is not a ``bool`` subclass)."""
+    return isinstance(value, bool) or (type(value).__name__ in ("bool_", "bool") and hasattr(value, "dtype"))
 
 
 def _interval(low, high, low_open, high_open):

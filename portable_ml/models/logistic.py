@@ -219,6 +219,16 @@ def _newton(theta, X, Y, alpha, kind, fit_intercept, xp):
     f, g, S = _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp)
     H = _hessian(X, S, alpha, kind, fit_intercept, xp)
     direction = -xp.reshape(solve(H, xp.reshape(g, (-1, 1)), xp=xp), theta.shape)
+    if kind != "binary":
+        # Exact Newton component along v 1_k^T on the penalised rows (see _hessian):
+        # there H = alpha I and g = alpha * mean(theta_row) (the loss is flat), so
+        # the step is -mean(theta_row) -- taken from theta, not from g / alpha,
+        # whose rounding would be amplified when alpha is tiny against the loss.
+        dev = device_of(X)
+        on = _penalty_diag(X.shape[1], theta.shape[0], X.dtype, dev, xp) * xp.astype(
+            xp.asarray(alpha > 0, device=dev), X.dtype)
+        fix = xp.mean(direction, axis=1, keepdims=True) + xp.mean(theta, axis=1, keepdims=True)
+        direction = direction - on[:, None] * fix
     t = _line_search(theta, direction, X, Y, alpha, S, f, g, kind, fit_intercept, xp)
     return theta + t * direction, xp.max(xp.abs(g))
 
