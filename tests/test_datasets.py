@@ -214,7 +214,7 @@ def test_bad_input():
     (lambda: D.make_blobs(10, centers=2.0), TypeError, "centers must be an integer; got float 2.0"),
     (lambda: D.make_moons(True), TypeError, "n_samples must be an integer; got the bool True"),
     (lambda: D.make_moons(10, noise="0.1"), TypeError, "noise must be a real number; got '0.1'"),
-    (lambda: D.make_moons(10, noise=float("nan")), ValueError, "noise must be finite"),
+    (lambda: D.make_moons(10, noise=float("nan")), ValueError, "noise must be non-negative and finite; got noise=nan"),
     (lambda: D.make_classification(10, 5, flip_y=float("nan")), ValueError, "flip_y must be finite"),
     (lambda: D.make_classification(10, 5, n_informative=2.0), TypeError, "n_informative must be an integer"),
     (lambda: D.make_regression(10, 5, bias="1"), TypeError, "bias must be a real number; got '1'"),

@@ -213,7 +213,7 @@ def test_cyclical_is_periodic_and_peaks_at_odd_multiples_of_the_step_size():
     (lambda: S.cosine_annealing(T=2.5), TypeError, "T must be an integer; got float 2.5"),
     (lambda: S.cosine_annealing(100.0), TypeError, "T must be an integer; got float 100.0"),
     (lambda: S.cosine_annealing(True), TypeError, "T must be an integer; got the bool True"),
-    (lambda: S.cosine_annealing(10, lr_min=float("nan")), ValueError, "lr_min must be finite"),
+    (lambda: S.cosine_annealing(10, lr_min=float("nan")), ValueError, "lr_min must be non-negative and finite; got lr_min=nan"),
     (lambda: S.cosine_annealing(10, lr_min=0.2, lr_max=0.1), ValueError, "lr_min must not exceed lr_max"),
     (lambda: S.warmup_cosine(10, 10), ValueError, "T_total must exceed T_warmup"),
     (lambda: S.warmup_cosine(-1, 10), ValueError, "T_warmup must be an integer >= 0"),
