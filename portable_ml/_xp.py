@@ -68,12 +68,10 @@ def array_namespace(*arrays):
         raise TypeError("expected at least one array argument, got only Python scalars or None")
     try:
         xp = _compat.array_namespace(*xs)
-    except TypeError as exc:
-        kinds = sorted({f"{_backend_label(x)} ({type(x).__name__})" for x in xs})
-        raise TypeError(
-            "arrays from different backends cannot be mixed: got " + ", ".join(kinds)
-            + "; move them to one backend first with portable_ml.to_backend"
-        ) from exc
+    except TypeError as exc:  # a non-array (list, ...) or two array libraries: say which
+        from ._validate import namespace_error
+
+        raise namespace_error(xs) from exc
     if len(xs) > 1:
         _check_same_device(xs)
     return xp
@@ -390,9 +388,10 @@ def check_reduction(reduction, allowed=_REDUCTIONS):
 
 
 def check_positive(value, name, *, strict=True):
-    ok = value > 0 if strict else value >= 0
-    if not ok:
-        raise ValueError(f"{name} must be {'positive' if strict else 'non-negative'}; got {name}={value!r}")
+    """``value > 0`` (``>= 0`` unless ``strict``): :func:`portable_ml._validate.check_real` (inf allowed)."""
+    from ._validate import check_real
+
+    check_real(value, name, low=0.0, low_open=strict, finite=False, arrays=True)
 
 
 # ---------------------------------------------------------------- reductions

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 from . import _numerics as _n
+from ._validate import check_axis, check_bool, check_real
 from ._xp import array_namespace, as_float, float_dtype
 
 __all__ = [
@@ -166,12 +167,14 @@ def leaky_relu(x, *, alpha=0.01):
               f'(x) = \begin{cases} 1 & x \ge 0 \\ \alpha & x < 0 \end{cases}
     """
     xp, x = _prepare(x)
+    check_real(alpha, "alpha", arrays=True)
     return xp.where(x >= 0, x, alpha * x)
 
 
 def leaky_relu_grad(x, *, alpha=0.01):
     r""":math:`f'(x)` of :func:`leaky_relu`: 1 for :math:`x \ge 0`, :math:`\alpha` otherwise."""
     xp, x = _prepare(x)
+    check_real(alpha, "alpha")
     return xp.where(x >= 0, xp.ones_like(x), xp.full_like(x, alpha))
 
 
@@ -200,12 +203,14 @@ def elu(x, *, alpha=1.0):
     :math:`e^x - 1` is ``expm1``, exact for small :math:`|x|`.
     """
     xp, x = _prepare(x)
+    check_real(alpha, "alpha", arrays=True)
     return _elu(x, alpha, xp=xp)
 
 
 def elu_grad(x, *, alpha=1.0):
     r""":math:`f'(x)` of :func:`elu`: 1 for :math:`x > 0`, :math:`\alpha e^{x}` otherwise."""
     xp, x = _prepare(x)
+    check_real(alpha, "alpha", arrays=True)
     return _elu_grad(x, alpha, xp=xp)
 
 
@@ -284,6 +289,7 @@ def gelu(x, *, approximate=True):
     >>> gelu(np.asarray([-1.0, 0.0, 1.0]), approximate=False)
     array([-0.15865525,  0.        ,  0.84134475])
     """
+    approximate = check_bool(approximate, "approximate")
     xp, x = _prepare(x)
     if approximate:
         t, _ = _gelu_tanh_arg(x, xp=xp)
@@ -293,6 +299,7 @@ def gelu(x, *, approximate=True):
 
 def gelu_grad(x, *, approximate=True):
     r""":math:`f'(x)` of :func:`gelu` (same ``approximate`` switch); formulas in :func:`gelu`."""
+    approximate = check_bool(approximate, "approximate")
     xp, x = _prepare(x)
     if approximate:
         t, xc = _gelu_tanh_arg(x, xp=xp)
@@ -371,11 +378,7 @@ def _check_axis(x, axis, name="x"):
     """``axis``: an int or a tuple of distinct ints (as SciPy's softmax), each in range for ``x``."""
     if x.ndim == 0:
         raise ValueError(f"{name} must have at least one axis; got a 0-d array")
-    axes = axis if isinstance(axis, tuple) else (axis,)
-    if not all(-x.ndim <= a < x.ndim for a in axes):
-        raise ValueError(f"axis={axis} is out of range for {name} of shape {tuple(x.shape)}")
-    if len({a % x.ndim for a in axes}) != len(axes):
-        raise ValueError(f"axis={axis} names an axis twice; got {name} of shape {tuple(x.shape)}")
+    check_axis(axis, x.ndim, allow_tuple=True)
 
 
 def _prepare_vjp(x, cotangent, axis):

@@ -16,30 +16,15 @@ classification labels ``y`` have the backend's default integer dtype.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from ._validate import check_int, check_real, check_seed
 from .backend import backend_of, get_backend, to_numpy
 
 __all__ = ["make_blobs", "make_moons", "make_classification", "make_regression"]
 
 
 # ------------------------------------------------------------------ helpers
-def _check_int(value, name, low=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}; got {name}={value!r}")
-    return int(value)
-
-
-def _check_real(value, name, low=0.0, high=None):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value or (
-            high is not None and value > high):
-        rng = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be a number {rng}; got {name}={value!r}")
-    return float(value)
-
-
 def _host(obj):
     """Host NumPy float64 array of array-like ``obj`` (any backend's array, list, ...)."""
     return np.asarray(to_numpy(obj) if backend_of(obj) not in (None, "numpy") else obj, dtype=np.float64)
@@ -111,17 +96,17 @@ def make_blobs(n_samples=100, n_features=2, *, centers=None, cluster_std=1.0, ce
     centers : array of shape (k, n_features)
         Only with ``return_centers=True``.
     """
-    gen = np.random.default_rng(seed)
-    n_features = _check_int(n_features, "n_features")
-    lo, hi = (float(v) for v in center_box)
+    gen = np.random.default_rng(check_seed(seed))
+    n_features = check_int(n_features, "n_features", low=1)
+    lo, hi = (check_real(v, "center_box") for v in center_box)
     if not lo <= hi:
         raise ValueError(f"center_box must be (low, high) with low <= high; got center_box={center_box!r}")
-    if isinstance(n_samples, numbers.Integral) and not isinstance(n_samples, bool):
-        n_total = _check_int(n_samples, "n_samples")
+    if not hasattr(n_samples, "__len__"):  # one count (checked); else one count per part
+        n_total = check_int(n_samples, "n_samples", low=1)
         if centers is None:
             centers = 3
-        if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
-            k = _check_int(centers, "centers")
+        if not hasattr(centers, "__len__") and not hasattr(centers, "shape"):
+            k = check_int(centers, "centers", low=1)
             C = gen.uniform(lo, hi, size=(k, n_features))
         else:
             C = _host(centers)
@@ -185,18 +170,18 @@ def make_moons(n_samples=100, *, shuffle=True, noise=None, seed=None, backend=No
     y : integer array of shape (n_samples,)
         0 for the outer moon, 1 for the inner one.
     """
-    if isinstance(n_samples, numbers.Integral) and not isinstance(n_samples, bool):
-        n = _check_int(n_samples, "n_samples")
+    if not hasattr(n_samples, "__len__"):  # one count (checked); else one count per part
+        n = check_int(n_samples, "n_samples", low=1)
         n_out, n_in = n // 2, n - n // 2
     else:
         try:
             n_out, n_in = n_samples
         except (TypeError, ValueError):
             raise ValueError(f"n_samples must be an int or a pair of ints; got n_samples={n_samples!r}") from None
-        n_out, n_in = _check_int(n_out, "n_samples[0]", 0), _check_int(n_in, "n_samples[1]", 0)
+        n_out, n_in = check_int(n_out, "n_samples[0]", low=0), check_int(n_in, "n_samples[1]", low=0)
     if noise is not None:
-        noise = _check_real(noise, "noise")
-    gen = np.random.default_rng(seed)
+        noise = check_real(noise, "noise", low=0.0)
+    gen = np.random.default_rng(check_seed(seed))
     t_out, t_in = np.linspace(0.0, np.pi, n_out), np.linspace(0.0, np.pi, n_in)
     X = np.concatenate([
         np.stack([np.cos(t_out), np.sin(t_out)], axis=1),
@@ -271,15 +256,15 @@ def make_classification(n_samples=100, n_features=20, *, n_informative=2, n_redu
         ``n_classes * n_clusters_per_class > 2 ** n_informative``, or
         ``weights`` has the wrong length.
     """
-    n_samples = _check_int(n_samples, "n_samples")
-    n_features = _check_int(n_features, "n_features")
-    n_informative = _check_int(n_informative, "n_informative")
-    n_redundant = _check_int(n_redundant, "n_redundant", 0)
-    n_repeated = _check_int(n_repeated, "n_repeated", 0)
-    n_classes = _check_int(n_classes, "n_classes")
-    n_clusters_per_class = _check_int(n_clusters_per_class, "n_clusters_per_class")
-    flip_y = _check_real(flip_y, "flip_y", 0.0, 1.0)
-    class_sep = _check_real(class_sep, "class_sep")
+    n_samples = check_int(n_samples, "n_samples", low=1)
+    n_features = check_int(n_features, "n_features", low=1)
+    n_informative = check_int(n_informative, "n_informative", low=1)
+    n_redundant = check_int(n_redundant, "n_redundant", low=0)
+    n_repeated = check_int(n_repeated, "n_repeated", low=0)
+    n_classes = check_int(n_classes, "n_classes", low=1)
+    n_clusters_per_class = check_int(n_clusters_per_class, "n_clusters_per_class", low=1)
+    flip_y = check_real(flip_y, "flip_y", low=0.0, high=1.0)
+    class_sep = check_real(class_sep, "class_sep", low=0.0)
     if n_informative + n_redundant + n_repeated > n_features:
         raise ValueError(f"n_informative + n_redundant + n_repeated = {n_informative + n_redundant + n_repeated} "
                          f"must be <= n_features = {n_features}")
@@ -296,7 +281,7 @@ def make_classification(n_samples=100, n_features=20, *, n_informative=2, n_redu
         if w.size != n_classes:
             raise ValueError(f"weights must have n_classes ({n_classes}) or n_classes - 1 entries; "
                              f"got {np.asarray(weights).size}")
-    gen = np.random.default_rng(seed)
+    gen = np.random.default_rng(check_seed(seed))
     n_random = n_features - n_informative - n_redundant - n_repeated
 
     counts = np.array([int(n_samples * w[k % n_classes] / n_clusters_per_class) for k in range(n_clusters)])
@@ -386,18 +371,18 @@ def make_regression(n_samples=100, n_features=100, *, n_informative=10, n_target
     coef : array of shape (n_features,) or (n_features, n_targets)
         Only with ``coef=True``.
     """
-    n_samples = _check_int(n_samples, "n_samples")
-    n_features = _check_int(n_features, "n_features")
-    n_informative = _check_int(n_informative, "n_informative", 0)
-    n_targets = _check_int(n_targets, "n_targets")
-    noise = _check_real(noise, "noise")
-    tail_strength = _check_real(tail_strength, "tail_strength", 0.0, 1.0)
+    n_samples = check_int(n_samples, "n_samples", low=1)
+    n_features = check_int(n_features, "n_features", low=1)
+    n_informative = check_int(n_informative, "n_informative", low=0)
+    n_targets = check_int(n_targets, "n_targets", low=1)
+    noise = check_real(noise, "noise", low=0.0)
+    tail_strength = check_real(tail_strength, "tail_strength", low=0.0, high=1.0)
     n_informative = min(n_informative, n_features)
-    gen = np.random.default_rng(seed)
+    gen = np.random.default_rng(check_seed(seed))
     if effective_rank is None:
         X = gen.standard_normal((n_samples, n_features))
     else:
-        r = _check_int(effective_rank, "effective_rank")
+        r = check_int(effective_rank, "effective_rank", low=1)
         n = min(n_samples, n_features)
         u, _ = np.linalg.qr(gen.standard_normal((n_samples, n)))
         v, _ = np.linalg.qr(gen.standard_normal((n_features, n)))
@@ -406,7 +391,7 @@ def make_regression(n_samples=100, n_features=100, *, n_informative=10, n_target
         X = (u * s) @ v.T
     w = np.zeros((n_features, n_targets))
     w[:n_informative] = 100.0 * gen.uniform(size=(n_informative, n_targets))
-    y = X @ w + float(bias)
+    y = X @ w + check_real(bias, "bias")
     if noise > 0.0:
         y = y + gen.normal(0.0, noise, size=y.shape)
     if shuffle:

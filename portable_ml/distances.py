@@ -24,6 +24,7 @@ import array_api_compat as _compat
 import array_api_extra as _xpx
 
 from . import _numerics as _n
+from ._validate import check_int, check_real
 from ._xp import (
     as_array0d,
     array_namespace,
@@ -346,6 +347,7 @@ def mahalanobis(a, b, Sigma):
     >>> float(mahalanobis(np.array([2.0, 0.0]), np.array([0.0, 0.0]), np.diag([4.0, 1.0])))
     1.0
     """
+    array_namespace(a, b, Sigma)  # Sigma must come from the backend of a and b
     xp, a, b = _vector_pair(a, b)
     Sigma = as_float(Sigma, xp, float_dtype(xp, a, Sigma))
     _check_covariance(Sigma, a.shape[-1], "Sigma")
@@ -717,8 +719,8 @@ def polynomial_kernel(A, B=None, *, degree=3, gamma=1.0, coef0=1.0):
     A : array of shape (n, d)
     B : array of shape (m, d), optional
         Default: ``A`` itself.
-    degree : int or float, default 3
-        Non-negative.
+    degree : int, default 3
+        A non-negative integer (a fractional power of a negative base is NaN).
     gamma, coef0 : float, default 1.0
         Same meaning as in ``sklearn.metrics.pairwise.polynomial_kernel``
         (whose ``gamma`` defaults to ``1/d`` instead).
@@ -734,8 +736,8 @@ def polynomial_kernel(A, B=None, *, degree=3, gamma=1.0, coef0=1.0):
 
     Memory: the result and one (n, m) temporary.
     """
-    if degree < 0:
-        raise ValueError(f"degree must be non-negative; got degree={degree!r}")
+    degree = check_int(degree, "degree", low=0)
+    gamma, coef0 = check_real(gamma, "gamma"), check_real(coef0, "coef0")
     xp, A, B, _ = _matrix_pair(A, B)
     return ((A @ xp.matrix_transpose(B)) * gamma + coef0) ** degree
 

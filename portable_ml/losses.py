@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 
 from . import _numerics as _n
+from ._validate import check_probabilities, check_real, check_values
 from ._xp import (
     as_array0d,
     array_namespace,
@@ -170,8 +171,13 @@ def _check_pm1(y, name, xp):
 
 
 def _check_eps(eps):
-    if not 0.0 < eps < 0.5:
-        raise ValueError(f"eps must lie in (0, 0.5); got eps={eps!r}")
+    check_real(eps, "eps", low=0.0, high=0.5, low_open=True, high_open=True)
+
+
+def _check_distributions(p, q, xp):
+    """Concrete ``p`` and ``q`` must hold probabilities (a negative one is an error, not a clip)."""
+    check_probabilities(p, "p", xp)
+    check_probabilities(q, "q", xp)
 
 
 def _bounds(eps, dtype, xp):
@@ -442,6 +448,7 @@ def binary_cross_entropy(y_true, y_pred, *, eps=1e-15, reduction="mean"):
     """
     _check_eps(eps)
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    check_probabilities(p, "y_pred", xp)
     pc = xp.clip(p, *_bounds(eps, p.dtype, xp))
     return reduce(-(y * xp.log(pc) + (1.0 - y) * xp.log1p(-pc)), reduction, xp)
 
@@ -450,6 +457,7 @@ def binary_cross_entropy_grad(y_true, y_pred, *, eps=1e-15, reduction="mean"):
     r""":math:`(p - y)/(p(1-p))` with :math:`p` clipped; 0 where the clip is active."""
     _check_eps(eps)
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    check_probabilities(p, "y_pred", xp)
     lo, hi = _bounds(eps, p.dtype, xp)
     pc = xp.clip(p, lo, hi)
     g = xp.where((p >= lo) & (p <= hi), (pc - y) / (pc * (1.0 - pc)), xp.zeros_like(p))
@@ -616,8 +624,8 @@ def logistic_loss_grad(y_pm1, scores, *, reduction="mean"):
 
 
 def _check_focal(alpha, gamma):
-    if alpha is not None and alpha > 1:
-        raise ValueError(f"alpha must be at most 1 (or negative / None to disable weighting); got alpha={alpha!r}")
+    if alpha is not None:  # at most 1; negative (or None) disables the weighting
+        check_real(alpha, "alpha", high=1.0)
     check_positive(gamma, "gamma", strict=False)
 
 
@@ -682,6 +690,7 @@ def focal(y_true, p, *, alpha=0.25, gamma=2.0, eps=1e-15, reduction="mean"):
     _check_eps(eps)
     _check_focal(alpha, gamma)
     xp, y, p = _elementwise(y_true, p, ("y_true", "p"), reduction)
+    check_probabilities(p, "p", xp)
     pc = xp.clip(p, *_bounds(eps, p.dtype, xp))
     ce = -(y * xp.log(pc) + (1.0 - y) * xp.log1p(-pc))
     q = y * (1.0 - pc) + (1.0 - y) * pc
@@ -693,6 +702,7 @@ def focal_grad(y_true, p, *, alpha=0.25, gamma=2.0, eps=1e-15, reduction="mean")
     _check_eps(eps)
     _check_focal(alpha, gamma)
     xp, y, p = _elementwise(y_true, p, ("y_true", "p"), reduction)
+    check_probabilities(p, "p", xp)
     lo, hi = _bounds(eps, p.dtype, xp)
     pc = xp.clip(p, lo, hi)
     ce = -(y * xp.log(pc) + (1.0 - y) * xp.log1p(-pc))
@@ -789,6 +799,7 @@ def categorical_cross_entropy(y_onehot, p, *, eps=1e-15, reduction="mean"):
     """
     _check_eps(eps)
     xp, y, p = _distribution(y_onehot, p, ("y_onehot", "p"), reduction)
+    check_probabilities(p, "p", xp)
     return reduce(-xp.sum(y * xp.log(xp.clip(p, eps, None)), axis=-1), reduction, xp)
 
 
@@ -796,6 +807,7 @@ def categorical_cross_entropy_grad(y_onehot, p, *, eps=1e-15, reduction="mean"):
     r""":math:`-y_k/p_k` (0 where :math:`p_k < \epsilon`); divided by the number of rows for ``"mean"``."""
     _check_eps(eps)
     xp, y, p = _distribution(y_onehot, p, ("y_onehot", "p"), reduction)
+    check_probabilities(p, "p", xp)
     g = xp.where(p >= eps, -y / xp.clip(p, eps, None), xp.zeros_like(p))
     return _scale(g, _rows(p), reduction)
 
@@ -877,6 +889,7 @@ def sparse_categorical_cross_entropy(labels, p, *, eps=1e-15, reduction="mean"):
     """
     _check_eps(eps)
     xp, labels, p = _sparse(labels, p, ("labels", "p"), reduction)
+    check_probabilities(p, "p", xp)
     return reduce(-xp.log(xp.clip(_take_class(p, labels, xp=xp), eps, None)), reduction, xp)
 
 
@@ -884,6 +897,7 @@ def sparse_categorical_cross_entropy_grad(labels, p, *, eps=1e-15, reduction="me
     r""":math:`-[k = c]/p_c` (0 where :math:`p_c < \epsilon`); divided by the number of rows for ``"mean"``."""
     _check_eps(eps)
     xp, labels, p = _sparse(labels, p, ("labels", "p"), reduction)
+    check_probabilities(p, "p", xp)
     hit = _class_mask(labels, p.shape[-1], xp=xp) & (p >= eps)
     g = xp.where(hit, -1.0 / xp.clip(p, eps, None), xp.zeros_like(p))
     return _scale(g, _rows(p), reduction)
@@ -1018,6 +1032,7 @@ def kl_divergence(p, q, *, eps=1e-15, reduction="mean"):
     """
     _check_eps(eps)
     xp, p, q = _distribution(p, q, ("p", "q"), reduction)
+    _check_distributions(p, q, xp)
     ratio = xp.where(p > 0, p, xp.ones_like(p)) / xp.clip(q, eps, None)  # p = 0 contributes 0 log(...) = 0
     return reduce(xp.sum(p * xp.log(ratio), axis=-1), reduction, xp)
 
@@ -1026,6 +1041,7 @@ def kl_divergence_grad(p, q, *, eps=1e-15, reduction="mean"):
     r""":math:`-p_k/q_k` (0 where :math:`q_k < \epsilon`); divided by the number of rows for ``"mean"``."""
     _check_eps(eps)
     xp, p, q = _distribution(p, q, ("p", "q"), reduction)
+    _check_distributions(p, q, xp)
     g = xp.where(q >= eps, -p / xp.clip(q, eps, None), xp.zeros_like(q))
     return _scale(g, _rows(q), reduction)
 
@@ -1063,6 +1079,7 @@ def js_divergence(p, q, *, reduction="mean"):
     ``scipy.spatial.distance.jensenshannon(p, q, axis=-1) ** 2``.
     """
     xp, p, q = _distribution(p, q, ("p", "q"), reduction)
+    _check_distributions(p, q, xp)
     m = 0.5 * (p + q)
     v = 0.5 * xp.sum(_xlog_ratio(p, m, xp=xp) + _xlog_ratio(q, m, xp=xp), axis=-1)
     return reduce(v, reduction, xp)
@@ -1071,6 +1088,7 @@ def js_divergence(p, q, *, reduction="mean"):
 def js_divergence_grad(p, q, *, reduction="mean"):
     r""":math:`\tfrac12\log(q_k/m_k)` (:math:`-\infty` where :math:`q_k = 0 < p_k`); divided by the number of rows for ``"mean"``."""
     xp, p, q = _distribution(p, q, ("p", "q"), reduction)
+    _check_distributions(p, q, xp)
     pos = q > 0
     one = xp.ones_like(q)
     m = 0.5 * (p + q)
@@ -1107,6 +1125,7 @@ def contrastive(d, y, *, margin=1.0, reduction="mean"):
     """
     check_positive(margin, "margin")
     xp, d, y = _elementwise(d, y, ("d", "y"), reduction)
+    check_values(d, "d", xp, low=0, what="non-negative distances")
     h = xp.clip(margin - d, 0.0, None)
     # (y d) d: a dissimilar pair (y = 0) far away contributes 0, not 0 * inf
     return reduce((y * d) * d + (1.0 - y) * (h * h), reduction, xp)
@@ -1116,6 +1135,7 @@ def contrastive_grad(d, y, *, margin=1.0, reduction="mean"):
     r""":math:`2y\,d - 2(1-y)\max(0, m-d)` (divided by the size for ``"mean"``)."""
     check_positive(margin, "margin")
     xp, d, y = _elementwise(d, y, ("d", "y"), reduction)
+    check_values(d, "d", xp, low=0, what="non-negative distances")
     g = 2.0 * (y * d - (1.0 - y) * xp.clip(margin - d, 0.0, None))
     return _scale(g, size(d), reduction)
 

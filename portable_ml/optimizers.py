@@ -46,11 +46,11 @@ array([0.9, 0.9, 0.9])
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any, Callable, NamedTuple
 
 from . import gradients as _gradients
+from ._validate import check_bool, check_real, check_tree_like
 from ._xp import _is_single_device, array_namespace, device_of, is_traced, widest_float_dtype
 from .tree import tree_leaves, tree_map, tree_zeros_like
 
@@ -145,22 +145,18 @@ class WeightDecaySchedule(NamedTuple):
 
 # ------------------------------------------------------------ checks
 def _check_real(value, name, *, low=None, high=None, low_open=False, high_open=False):
-    """Eager range check of a Python-number hyperparameter (arrays pass unchecked)."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a number; got {value!r}")
-    if not isinstance(value, numbers.Real):
-        if getattr(value, "shape", None) == ():  # a 0-d array: may be traced, not checked
-            return
-        raise TypeError(f"{name} must be a number or a 0-d array; got {type(value).__name__}")
-    ok = math.isfinite(value)
-    if low is not None:
-        ok = ok and (value > low if low_open else value >= low)
-    if high is not None:
-        ok = ok and (value < high if high_open else value <= high)
-    if not ok:
-        lo = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
-        hi = "inf)" if high is None else f"{high:g}" + (")" if high_open else "]")
-        raise ValueError(f"{name} must be finite and in {lo}, {hi}; got {name}={value!r}")
+    """Eager check of a hyperparameter: a finite real number, or an array (values checked when concrete)."""
+    return check_real(value, name, low=low, high=high, low_open=low_open, high_open=high_open, arrays=True)
+
+
+def _check_grads(updates, ref, ref_name):
+    """``updates`` must match ``ref`` (the parameters, or a state tree built from them): structure,
+    leaf shapes and array library; else a ``ValueError``/``TypeError`` naming the leaf."""
+    if ref is not None:
+        check_tree_like(updates, ref, "grads", ref_name)
+
+
+_STATE = "the optimizer state (built by init(params))"
 
 
 def _check_decay(value, name):
@@ -256,6 +252,7 @@ def chain(*transforms):
     def update(updates, state, params=None):
         if len(state) != len(transforms):
             raise ValueError(f"chain: expected a state of {len(transforms)} entries; got {len(state)}")
+        _check_grads(updates, params, "params")
         new_state = []
         for t, s in zip(transforms, state):
             updates, s = t.update(updates, s, params)
@@ -324,6 +321,7 @@ def scale_by_rss(*, initial_accumulator_value=0.1, eps=1e-7):
         return ScaleByRssState(sum_of_squares=_full(params, initial_accumulator_value))
 
     def update(updates, state, params=None):
+        _check_grads(updates, state.sum_of_squares, _STATE)
         xp = _namespace(updates)
         sos = tree_map(lambda g, t: g * g + t, updates, state.sum_of_squares)
 
@@ -370,6 +368,7 @@ def scale_by_rms(*, decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True, bi
         return ScaleByRmsWithCountState(_zero_count(params), nu) if bias_correction else ScaleByRmsState(nu)
 
     def update(updates, state, params=None):
+        _check_grads(updates, state.nu, _STATE)
         xp = _namespace(updates)
         nu = tree_map(lambda g, t: _ema_sq(g, t, decay), updates, state.nu)
         if bias_correction:
@@ -405,6 +404,7 @@ def scale_by_stddev(*, decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True,
         return ScaleByRStdDevState(mu, nu)
 
     def update(updates, state, params=None):
+        _check_grads(updates, state.nu, _STATE)
         xp = _namespace(updates)
         mu = tree_map(lambda g, t: _ema(g, t, decay), updates, state.mu)
         nu = tree_map(lambda g, t: _ema_sq(g, t, decay), updates, state.nu)
@@ -445,6 +445,7 @@ def scale_by_adam(*, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, nesterov=False):
         return ScaleByAdamState(count=_zero_count(params), mu=tree_zeros_like(params), nu=tree_zeros_like(params))
 
     def update(updates, state, params=None):
+        _check_grads(updates, state.mu, _STATE)
         xp = _namespace(updates)
         mu = tree_map(lambda g, t: _ema(g, t, b1), updates, state.mu)
         nu = tree_map(lambda g, t: _ema_sq(g, t, b2), updates, state.nu)
@@ -474,11 +475,13 @@ def trace(decay, *, nesterov=False):
         u_t = \begin{cases} g_t + \mu\,m_t & \text{Nesterov} \\ m_t & \text{otherwise} \end{cases}
     """
     _check_decay(decay, "decay")
+    nesterov = check_bool(nesterov, "nesterov")
 
     def init(params):
         return TraceState(trace=tree_zeros_like(params))
 
     def update(updates, state, params=None):
+        _check_grads(updates, state.trace, _STATE)
         new = tree_map(lambda g, t: g + decay * t, updates, state.trace)
         out = tree_map(lambda g, t: g + decay * t, updates, new) if nesterov else new
         return out, TraceState(trace=new)
@@ -511,6 +514,7 @@ def add_decayed_weights(weight_decay=0.0, mask=None):
     def update(updates, state, params=None):
         if params is None:
             raise ValueError("add_decayed_weights needs the parameters: call update(updates, state, params)")
+        _check_grads(updates, params, "params")
         if callable(weight_decay):
             s, new_state = weight_decay(state.count), WeightDecaySchedule(count=_increment(state.count))
         else:
@@ -582,8 +586,12 @@ def sgd(learning_rate, momentum=None, nesterov=False):
     nesterov : bool
         Nesterov momentum; it needs ``momentum`` (optax would silently ignore it).
     """
+    nesterov = check_bool(nesterov, "nesterov")
     if nesterov and momentum is None:
         raise ValueError("nesterov=True needs a momentum; got momentum=None")
+    if momentum is not None:
+        _check_decay(momentum, "momentum")
+    _check_rate(learning_rate)
     first = trace(momentum, nesterov=nesterov) if momentum is not None else identity()
     return chain(first, scale_by_learning_rate(learning_rate))
 
@@ -617,8 +625,12 @@ def rmsprop(learning_rate, *, decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqr
     :math:`\sqrt{v_t} + \epsilon`).  Equals ``optax.rmsprop`` with the same
     arguments.
     """
+    nesterov = check_bool(nesterov, "nesterov")
     if nesterov and momentum is None:
         raise ValueError("nesterov=True needs a momentum; got momentum=None")
+    if momentum is not None:
+        _check_decay(momentum, "momentum")
+    _check_rate(learning_rate)
     opts = dict(decay=decay, eps=eps, initial_scale=initial_scale, eps_in_sqrt=eps_in_sqrt,
                 bias_correction=bias_correction)
     return chain(
@@ -665,6 +677,7 @@ def apply_updates(params, updates):
         out = p + u
         return out if out.dtype == p.dtype else array_namespace(out).astype(out, p.dtype)
 
+    check_tree_like(updates, params, "updates", "params")
     return tree_map(add, params, updates)
 
 

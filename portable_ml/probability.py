@@ -9,6 +9,8 @@ runs under ``jax.jit``, ``jax.grad`` and ``jax.vmap``.  Conventions:
 - :math:`0 \log 0 = 0`: zero probabilities contribute nothing, and their
   gradient is finite.  A zero in ``q`` where ``p > 0`` gives ``inf``.
 - Results are in nats; ``base=2`` gives bits.
+- ``p`` and ``q`` of the two-distribution functions have the same shape (no
+  implicit broadcasting); ``axis`` and ``base`` are checked eagerly.
 - Probabilities are checked (non-negative, at most 1 where that applies) on
   concrete inputs (NumPy, torch, CuPy, array-api-strict, eager JAX); traced
   (``jax.jit``, ``jax.grad``) and lazy (Dask) inputs are not inspected.
@@ -25,6 +27,7 @@ import math
 import numbers
 
 from ._numerics import xlogy
+from ._validate import check_axis, check_probabilities, check_real, check_values
 from ._xp import (
     as_array0d,
     array_namespace,
@@ -74,19 +77,21 @@ def _check_broadcastable(sa, sb, name_a, name_b):
             )
 
 
-def _check_range(x, name, xp, *, upper=None):
-    """``x >= 0`` (and ``<= upper``), checked only on concrete inputs; NaN passes through."""
-    bad = x < 0 if upper is None else (x < 0) | (x > upper)
-    want = "non-negative" if upper is None else f"in [0, {upper}]"
-    value_check(
-        ~xp.any(bad),
-        lambda: f"{name} must be {want}; got values in [{float(xp.min(x))}, {float(xp.max(x))}]",
-    )
+def _check_nonnegative(x, name, xp):
+    check_values(x, name, xp, low=0, what="non-negative values")
 
 
 def _check_base(base):
-    if base is not None and not (base > 0 and base != 1):
-        raise ValueError(f"base must be positive and not 1 (or None for nats); got base={base!r}")
+    if base is not None:
+        check_real(base, "base", low=0.0, low_open=True)
+        if base == 1:
+            raise ValueError("base must be positive and not 1 (or None for nats); got base=1")
+
+
+def _check_axis(x, axis, name="axis"):
+    """``axis`` (an int) checked against ``x.ndim``; returned as given (negative axes kept)."""
+    check_axis(axis, x.ndim, name)
+    return axis
 
 
 def _in_base(value, base):
@@ -96,7 +101,7 @@ def _in_base(value, base):
 def _distribution(p, name, xp, dtype):
     p = as_float(p, xp, dtype)
     check_nonempty(p, name)
-    _check_range(p, name, xp)
+    _check_nonnegative(p, name, xp)
     return p
 
 
@@ -104,7 +109,11 @@ def _distribution_pair(p, q):
     xp = array_namespace(p, q)
     dtype = float_dtype(xp, p, q)
     p, q = _distribution(p, "p", xp, dtype), _distribution(q, "q", xp, dtype)
-    _check_broadcastable(p.shape, q.shape, "p", "q")
+    if tuple(p.shape) != tuple(q.shape):  # no silent broadcasting of one distribution against a batch
+        raise ValueError(
+            f"p and q must have the same shape; got p.shape={tuple(p.shape)} and q.shape={tuple(q.shape)} "
+            "(broadcast them explicitly, e.g. with xp.broadcast_to, if that is what you mean)"
+        )
     return xp, p, q
 
 
@@ -133,6 +142,11 @@ def _gaussian_args(x, mu, sigma):
     xp = array_namespace(x, mu, sigma)
     dtype = float_dtype(xp, x, mu, sigma)
     x, mu, sigma = (float(v) if _is_scalar(v) else as_float(v, xp, dtype) for v in (x, mu, sigma))
+    shapes = [(n, tuple(v.shape)) for n, v in (("x", x), ("mu", mu), ("sigma", sigma)) if not _is_scalar(v)]
+    for (na, sa), (nb, sb) in zip(shapes, shapes[1:]):
+        _check_broadcastable(sa, sb, na, nb)
+    if len(shapes) == 3:
+        _check_broadcastable(shapes[0][1], shapes[2][1], "x", "sigma")
     if _is_scalar(sigma):
         check_positive(sigma, "sigma")
         log_sigma = math.log(sigma)
@@ -321,10 +335,8 @@ def gaussian_mle(x, *, axis=0):
     xp = array_namespace(x)
     x = as_float(x, xp, float_dtype(xp, x))
     check_nonempty(x, "x")
-    axes = tuple(range(x.ndim)) if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
-    if any(not -x.ndim <= a < x.ndim for a in axes):
-        raise ValueError(f"axis {axis!r} is out of range for x of shape {tuple(x.shape)}")
-    axes = tuple(a % x.ndim for a in axes)
+    axes = check_axis(axis, x.ndim, "axis", allow_tuple=True, allow_none=True)
+    axes = tuple(range(x.ndim)) if axes is None else (axes,) if isinstance(axes, int) else axes
     mean = xp.mean(x, axis=axes)
     kept = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
     dev = x - xp.reshape(mean, kept)
@@ -370,6 +382,7 @@ def entropy(p, *, base=None, axis=-1):
     _check_base(base)
     xp = array_namespace(p)
     p = _distribution(p, "p", xp, float_dtype(xp, p))
+    _check_axis(p, axis)
     return _in_base(-xp.sum(xlogy(p, p, xp=xp), axis=axis), base)
 
 
@@ -378,7 +391,7 @@ def cross_entropy(p, q, *, base=None, axis=-1):
 
     Parameters
     ----------
-    p, q : arrays of broadcastable shapes
+    p, q : arrays of the same shape
         Probabilities along ``axis`` (not renormalised).
     base : float, optional
         Logarithm base; default ``e``.
@@ -387,7 +400,7 @@ def cross_entropy(p, q, *, base=None, axis=-1):
     Returns
     -------
     array
-        The broadcast shape without ``axis``.
+        The shape of ``p`` without ``axis``.
 
     Notes
     -----
@@ -398,6 +411,7 @@ def cross_entropy(p, q, *, base=None, axis=-1):
     """
     _check_base(base)
     xp, p, q = _distribution_pair(p, q)
+    _check_axis(p, axis)
     zero = q == 0
     t = p * xp.log(xp.where(zero, 1.0, q))
     t = xp.where(p == 0, 0.0, xp.where(zero, -math.inf, t))
@@ -409,7 +423,7 @@ def kl_divergence(p, q, *, base=None, axis=-1):
 
     Parameters
     ----------
-    p, q : arrays of broadcastable shapes
+    p, q : arrays of the same shape
         Probabilities along ``axis`` (not renormalised: for normalised inputs
         this equals ``scipy.stats.entropy(p, q, base=base, axis=axis)``).
     base : float, optional
@@ -419,7 +433,7 @@ def kl_divergence(p, q, *, base=None, axis=-1):
     Returns
     -------
     array
-        The broadcast shape without ``axis``.
+        The shape of ``p`` without ``axis``.
 
     Notes
     -----
@@ -435,6 +449,7 @@ def kl_divergence(p, q, *, base=None, axis=-1):
     """
     _check_base(base)
     xp, p, q = _distribution_pair(p, q)
+    _check_axis(p, axis)
     return _in_base(xp.sum(_rel_entr(p, q, xp=xp), axis=axis), base)
 
 
@@ -443,7 +458,7 @@ def js_divergence(p, q, *, base=None, axis=-1):
 
     Parameters
     ----------
-    p, q : arrays of broadcastable shapes
+    p, q : arrays of the same shape
         Probabilities along ``axis`` (not renormalised; for normalised inputs
         this equals ``scipy.spatial.distance.jensenshannon(p, q, base)**2``).
     base : float, optional
@@ -453,7 +468,7 @@ def js_divergence(p, q, *, base=None, axis=-1):
     Returns
     -------
     array
-        The broadcast shape without ``axis``.
+        The shape of ``p`` without ``axis``.
 
     Notes
     -----
@@ -463,6 +478,7 @@ def js_divergence(p, q, *, base=None, axis=-1):
     """
     _check_base(base)
     xp, p, q = _distribution_pair(p, q)
+    _check_axis(p, axis)
     m = (p + q) * 0.5
     js = xp.sum(_rel_entr(p, m, xp=xp) + _rel_entr(q, m, xp=xp), axis=axis) * 0.5
     return _in_base(js, base)
@@ -521,6 +537,12 @@ def perplexity(log_probs, *, axis=None):
     -------
     array
 
+    Raises
+    ------
+    ValueError
+        If ``log_probs`` holds positive values (concrete inputs), or ``axis``
+        is out of range.
+
     Notes
     -----
     .. math:: \operatorname{PPL} = \exp\Big(-\frac1N\sum_{t=1}^N \log p_t\Big),
@@ -531,6 +553,8 @@ def perplexity(log_probs, *, axis=None):
     xp = array_namespace(log_probs)
     lp = as_float(log_probs, xp, float_dtype(xp, log_probs))
     check_nonempty(lp, "log_probs")
+    axis = check_axis(axis, lp.ndim, "axis", allow_tuple=True, allow_none=True)
+    check_values(lp, "log_probs", xp, high=0, what="log-probabilities (values <= 0)")
     return as_array0d(xp.exp(-xp.mean(lp, axis=axis)), xp)
 
 
@@ -566,7 +590,7 @@ def bernoulli_logpmf(x, p):
     xp = array_namespace(x, p)
     p = as_float(p, xp, float_dtype(xp, x, p))
     _check_broadcastable(x.shape, p.shape, "x", "p")
-    _check_range(p, "p", xp, upper=1)
+    check_probabilities(p, "p", xp)
     one = x if xp.isdtype(x.dtype, "bool") else x == 1
     if not xp.isdtype(x.dtype, "bool"):
         value_check(
@@ -617,7 +641,7 @@ def categorical_logpmf(x, p):
     k = p.shape[-1]
     check_labels(x, k, "x", xp)
     _check_broadcastable(x.shape, p.shape[:-1], "x", "p[..., 0]")
-    _check_range(p, "p", xp, upper=1)
+    check_probabilities(p, "p", xp)
     onehot = xp.expand_dims(x, axis=-1) == xp.arange(k, dtype=x.dtype, device=device_of(p))
     sel = xp.sum(xp.where(onehot, p, 0.0), axis=-1)
     zero = sel == 0

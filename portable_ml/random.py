@@ -12,17 +12,19 @@ randomness there take an explicit JAX key, e.g. ``rng.key()``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from ._xp import array_namespace
+from ._validate import check_bool, check_int, check_probabilities, check_real, check_seed, check_shape, is_array
 from .backend import Backend, get_backend
 
 __all__ = ["Generator", "default_rng"]
 
 
-def _shape(shape):
-    if isinstance(shape, (int, np.integer)):
-        return (int(shape),)
-    return tuple(int(s) for s in shape)
+def _shape(shape, name="shape"):
+    return check_shape(shape, name)
 
 
 class Generator:
@@ -40,6 +42,7 @@ class Generator:
 
     def __init__(self, backend=None, seed=None, *, native=False):
         self.backend = backend if isinstance(backend, Backend) else get_backend(backend)
+        seed = check_seed(seed)
         self._seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         self._host = np.random.Generator(np.random.PCG64(self._seq))
         self.native = bool(native) and self.backend.name in ("jax", "torch", "cupy")
@@ -54,9 +57,19 @@ class Generator:
 
     # ------------------------------------------------------------ helpers
     def _dtype(self, dtype):
+        """``dtype`` (``None``, a name or a dtype object) as a real floating dtype of the backend."""
         if dtype is None:
             return self.backend.float_dtype
-        return getattr(self.backend.xp, dtype) if isinstance(dtype, str) else dtype
+        xp, name = self.backend.xp, self.backend.name
+        out = getattr(xp, dtype, None) if isinstance(dtype, str) else dtype
+        try:
+            ok = out is not None and xp.isdtype(out, "real floating")
+        except Exception:  # not a dtype of this backend
+            ok = False
+        if not ok:
+            raise ValueError(f"dtype must be a real floating dtype of the {name} backend "
+                             f"(e.g. 'float32' or 'float64'); got dtype={dtype!r}")
+        return out
 
     def _place(self, host, dtype=None):
         return self.backend.asarray(host, dtype=dtype)
@@ -113,15 +126,24 @@ class Generator:
 
     # ------------------------------------------------------------ draws
     def normal(self, shape, mean=0.0, std=1.0, dtype=None):
-        """Normal draws :math:`\\mathcal N(\\text{mean}, \\text{std}^2)` of ``shape``."""
+        """Normal draws :math:`\\mathcal N(\\text{mean}, \\text{std}^2)` of ``shape``.
+
+        ``shape`` is an integer or a tuple of integers >= 0; ``mean`` finite,
+        ``std >= 0`` finite; ``dtype`` a real floating dtype (or its name).
+        """
         shape, dtype = _shape(shape), self._dtype(dtype)
+        mean = check_real(mean, "mean")
+        std = check_real(std, "std", low=0.0)
         if self.native:
             return self._native_draw("normal", shape, dtype, mean, std)
         return self._place(self._host.normal(mean, std, size=shape), dtype)
 
     def uniform(self, shape, low=0.0, high=1.0, dtype=None):
-        """Uniform draws on :math:`[\\text{low}, \\text{high})` of ``shape``."""
+        """Uniform draws on :math:`[\\text{low}, \\text{high})` of ``shape``; finite ``low <= high``."""
         shape, dtype = _shape(shape), self._dtype(dtype)
+        low, high = check_real(low, "low"), check_real(high, "high")
+        if low > high:
+            raise ValueError(f"low must not exceed high; got low={low!r}, high={high!r}")
         if self.native:
             return self._native_draw("uniform", shape, dtype, low, high)
         return self._place(self._host.uniform(low, high, size=shape), dtype)
@@ -129,25 +151,36 @@ class Generator:
     def bernoulli(self, p, shape):
         """Boolean draws, True with probability ``p`` (a number or array broadcastable to ``shape``)."""
         shape = _shape(shape)
+        if is_array(p):
+            check_probabilities(p, "p", array_namespace(p))
+        else:
+            p = check_real(p, "p", low=0.0, high=1.0)
         if self.native:
             u = self._native_draw("uniform", shape, self.backend.float_dtype, 0.0, 1.0)
             return u < p
-        p = self.backend.to_numpy(p) if not isinstance(p, (int, float)) else p
+        p = self.backend.to_numpy(p) if is_array(p) else p
         return self._place(self._host.random(size=shape) < p)
 
     def integers(self, low, high, shape):
-        """Integers uniform on ``[low, high)`` (host draw, the same on every backend)."""
-        return self._place(self._host.integers(low, high, size=_shape(shape)))
+        """Integers uniform on ``[low, high)`` (host draw, the same on every backend); ``low < high``."""
+        low, high, shape = check_int(low, "low"), check_int(high, "high"), _shape(shape)
+        if low >= high:
+            raise ValueError(f"low must be less than high; got low={low}, high={high}")
+        return self._place(self._host.integers(low, high, size=shape))
 
     def permutation(self, n):
-        """A random permutation of ``range(n)`` as an integer array."""
-        return self._place(self._host.permutation(int(n)))
+        """A random permutation of ``range(n)`` (``n >= 0`` an integer) as an integer array."""
+        return self._place(self._host.permutation(check_int(n, "n", low=0)))
 
     def choice(self, n, size, replace=False):
         """``size`` indices drawn from ``range(n)`` (without replacement by default)."""
-        if not replace and size > n:
+        n, shape, replace = check_int(n, "n", low=0), _shape(size, "size"), check_bool(replace, "replace")
+        total = math.prod(shape)
+        if not replace and total > n:
             raise ValueError(f"cannot draw size={size} without replacement from n={n}")
-        return self._place(self._host.choice(int(n), size=_shape(size), replace=replace))
+        if n == 0 and total:
+            raise ValueError(f"cannot draw size={size} from n=0 (an empty range)")
+        return self._place(self._host.choice(n, size=shape, replace=replace))
 
     def split(self):
         """A new, statistically independent generator on the same backend and device."""

@@ -1,7 +1,8 @@
 r"""Learning-rate schedules: closures from a step count to a rate.
 
-Each factory checks its hyperparameters eagerly and returns
-``schedule(step) -> rate``.  ``step`` is a non-negative Python number or an
+Each factory checks its hyperparameters eagerly (step counts such as ``T``
+are integers, rates finite reals; see :mod:`portable_ml._validate`) and
+returns ``schedule(step) -> rate``.  ``step`` is a non-negative Python int or an
 integer array (usually 0-d, e.g. an optimizer's step count; any shape is
 mapped elementwise), also a traced one under ``jax.jit``: no schedule has a
 Python ``if`` on the step.
@@ -25,8 +26,8 @@ that is either :mod:`math` (Python steps) or the step's array namespace.
 from __future__ import annotations
 
 import math
-import numbers
 
+from ._validate import check_int, check_real, is_array
 from ._xp import array_namespace, device_of, widest_float_dtype
 
 __all__ = [
@@ -90,32 +91,28 @@ _PY = _PyMath()
 
 
 def _step(count):
-    """``(t, m)``: the step as a float (Python or widest-float array) and its maths."""
-    if isinstance(count, bool):
-        raise TypeError(f"step must be an int or an integer array; got {count!r}")
-    if isinstance(count, numbers.Real):
-        if not count >= 0:
-            raise ValueError(f"step must be non-negative; got step={count!r}")
-        return float(count), _PY
-    try:
-        xp = array_namespace(count)
-    except TypeError:
-        raise TypeError(
-            f"step must be an int or an integer array; got {type(count).__name__}"
-        ) from None
-    if not (xp.isdtype(count.dtype, "integral") or xp.isdtype(count.dtype, "real floating")):
-        raise TypeError(f"step must be an int or an integer array; got dtype {count.dtype}")
+    """``(t, m)``: the step as a float (Python or widest-float array) and its maths.
+
+    A Python step must be an integer ``>= 0`` (``True`` and floats such as
+    ``2.5`` raise ``TypeError``); an array step must have an integer dtype.
+    """
+    if not is_array(count):  # Python and NumPy integers
+        return float(check_int(count, "step", low=0)), _PY
+    xp = array_namespace(count)
+    if not xp.isdtype(count.dtype, "integral"):
+        raise TypeError(f"step must be an int or an integer array; got an array of dtype {count.dtype}")
     return xp.astype(count, widest_float_dtype(xp, count)), _ArrayMath(xp)
 
 
 # ------------------------------------------------------------ checks
-def _check(value, name, *, low=0.0, strict=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
-    ok = value > low if strict else value >= low
-    if not (ok and math.isfinite(value)):
-        bound = f"> {low:g}" if strict else f">= {low:g}"
-        raise ValueError(f"{name} must be finite and {bound}; got {name}={value!r}")
+def _check(value, name, *, low=0.0, strict=False, high=None):
+    """A finite real hyperparameter ``>= low`` (``> low`` if ``strict``), ``<= high`` if given."""
+    return check_real(value, name, low=low, low_open=strict, high=high)
+
+
+def _check_steps(value, name, *, low=1):
+    """A step count: an integer ``>= low`` (``2.5`` raises ``TypeError``, as in optax's ``int`` steps)."""
+    return check_int(value, name, low=low)
 
 
 def _check_range(lr_min, lr_max):
@@ -166,13 +163,14 @@ def step_decay(lr0=0.1, *, drop=0.5, step=10):
     lr0 : float
         Initial rate :math:`\eta_0 \ge 0`.
     drop : float
-        Factor :math:`d > 0` applied at each drop.
+        Factor :math:`0 < d \le 1` applied at each drop (a decay: ``d > 1``
+        would grow the rate, and raises).
     step : int
-        Steps :math:`s > 0` between drops.
+        Steps :math:`s \ge 1` between drops, an integer.
     """
     _check(lr0, "lr0")
-    _check(drop, "drop", strict=True)
-    _check(step, "step", strict=True)
+    _check(drop, "drop", strict=True, high=1.0)
+    step = _check_steps(step, "step")
 
     def schedule(count):
         t, m = _step(count)
@@ -244,11 +242,11 @@ def cosine_annealing(T, *, lr_min=1e-6, lr_max=0.1):
     Parameters
     ----------
     T : int
-        Length of the decay, ``> 0``.
+        Length of the decay, an integer ``>= 1`` (optax's ``decay_steps``).
     lr_min, lr_max : float
         Final and initial rates, ``0 <= lr_min <= lr_max``.
     """
-    _check(T, "T", strict=True)
+    T = _check_steps(T, "T")
     _check_range(lr_min, lr_max)
 
     def schedule(step):
@@ -275,14 +273,14 @@ def warmup_cosine(T_warmup, T_total, *, lr_max=1e-3, lr_min=1e-6):
     Parameters
     ----------
     T_warmup : int
-        Warm-up steps, ``>= 0`` (0: no warm-up).
+        Warm-up steps, an integer ``>= 0`` (0: no warm-up).
     T_total : int
-        Total steps, ``> T_warmup``.
+        Total steps, an integer ``> T_warmup``.
     lr_max, lr_min : float
         Peak and final rates, ``0 <= lr_min <= lr_max``.
     """
-    _check(T_warmup, "T_warmup")
-    _check(T_total, "T_total", strict=True)
+    T_warmup = _check_steps(T_warmup, "T_warmup", low=0)
+    T_total = _check_steps(T_total, "T_total")
     if not T_total > T_warmup:
         raise ValueError(f"T_total must exceed T_warmup; got T_warmup={T_warmup!r}, T_total={T_total!r}")
     _check_range(lr_min, lr_max)
@@ -311,11 +309,11 @@ def cyclical(step_size, *, lr_min=1e-4, lr_max=1e-2):
     Parameters
     ----------
     step_size : int
-        Half-period :math:`s > 0`.
+        Half-period :math:`s \ge 1`, an integer.
     lr_min, lr_max : float
         ``0 <= lr_min <= lr_max``.
     """
-    _check(step_size, "step_size", strict=True)
+    step_size = _check_steps(step_size, "step_size")
     _check_range(lr_min, lr_max)
 
     def schedule(step):
@@ -337,13 +335,14 @@ def warm_restarts(lr0, T_0, *, factor=0.5):
     lr0 : float
         Rate at the start of every cycle, ``>= 0``.
     T_0 : int
-        Cycle length, ``> 0``.
+        Cycle length, an integer ``>= 1``.
     factor : float
-        Per-step factor :math:`f > 0` within a cycle.
+        Per-step factor :math:`0 < f \le 1` within a cycle: the rate decays
+        from ``lr0`` and restarts (``f > 1`` would grow it, and raises).
     """
     _check(lr0, "lr0")
-    _check(T_0, "T_0", strict=True)
-    _check(factor, "factor", strict=True)
+    T_0 = _check_steps(T_0, "T_0")
+    _check(factor, "factor", strict=True, high=1.0)
 
     def schedule(step):
         t, m = _step(step)

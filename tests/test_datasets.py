@@ -195,7 +195,7 @@ def test_regression_effective_rank_profile():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="noise must be a number >= 0"):
+    with pytest.raises(ValueError, match="noise must be non-negative and finite; got noise=-1.0"):
         D.make_moons(10, noise=-1.0)
     with pytest.raises(ValueError, match="n_samples must be an int or a pair of ints"):
         D.make_moons((1, 2, 3))
@@ -205,5 +205,23 @@ def test_bad_input():
         D.make_moons(10, backend="nope")
     with pytest.raises(TypeError, match="real floating dtype"):
         D.make_moons(10, dtype="int64")
-    with pytest.raises(ValueError, match="tail_strength must be a number"):
+    with pytest.raises(ValueError, match=r"tail_strength must be finite and in \[0, 1\]; got tail_strength=2.0"):
         D.make_regression(10, 5, effective_rank=2, tail_strength=2.0)
+
+
+@pytest.mark.parametrize("make, exc, match", [
+    (lambda: D.make_blobs(2.5), TypeError, "n_samples must be an integer; got float 2.5"),
+    (lambda: D.make_blobs(10, centers=2.0), TypeError, "centers must be an integer; got float 2.0"),
+    (lambda: D.make_moons(True), TypeError, "n_samples must be an integer; got the bool True"),
+    (lambda: D.make_moons(10, noise="0.1"), TypeError, "noise must be a real number; got '0.1'"),
+    (lambda: D.make_moons(10, noise=float("nan")), ValueError, "noise must be non-negative and finite; got noise=nan"),
+    (lambda: D.make_classification(10, 5, flip_y=float("nan")), ValueError, "flip_y must be finite"),
+    (lambda: D.make_classification(10, 5, n_informative=2.0), TypeError, "n_informative must be an integer"),
+    (lambda: D.make_regression(10, 5, bias="1"), TypeError, "bias must be a real number; got '1'"),
+    (lambda: D.make_blobs(10, center_box=(0.0, float("inf"))), ValueError, "center_box must be finite"),
+    (lambda: D.make_moons(10, seed=-1), ValueError, "seed must be an integer >= 0; got seed=-1"),
+    (lambda: D.make_regression(10, 5, seed=1.5), TypeError, "seed must be an integer; got float 1.5"),
+])
+def test_options_checked_with_the_shared_vocabulary(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()

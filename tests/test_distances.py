@@ -372,7 +372,7 @@ def test_bad_options_raise():
         D.minkowski(a, a, p=0)
     with pytest.raises(ValueError, match="sigma must be positive"):
         D.rbf_kernel(np.ones((2, 2)), sigma=0.0)
-    with pytest.raises(ValueError, match="degree must be non-negative"):
+    with pytest.raises(ValueError, match="degree must be an integer >= 0"):
         D.polynomial_kernel(np.ones((2, 2)), degree=-1)
 
 

@@ -425,7 +425,7 @@ def test_bad_input_raises(backend):
         L.rmse(y, y, reduction="sum")
     with pytest.raises(ValueError, match="delta must be positive"):
         L.huber(y, y, delta=0.0)
-    with pytest.raises(ValueError, match="eps must lie in"):
+    with pytest.raises(ValueError, match=r"eps must be finite and in \(0, 0.5\)"):
         L.binary_cross_entropy(y, y, eps=0.0)
     with pytest.raises(ValueError, match="gamma must be non-negative"):
         L.focal(y, a(np.full(4, 0.5)), gamma=-1.0)

@@ -272,3 +272,61 @@ def test_convergence_warning_is_a_user_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         M.Lasso(alpha=0.01).fit(X, y)
+
+
+# ------------------------------------------------------------------ one rule for foreign X after fit
+@pytest.mark.parametrize("idx", range(len(ESTIMATORS)), ids=IDS)
+def test_fitted_on_numpy_called_on_torch_raises(idx):
+    """Every estimator: fitted on NumPy, called on a torch X -> one clear TypeError (no silent torch
+    result, no raw torch error); array-likes go to the fitted backend."""
+    torch = pytest.importorskip("torch")
+    est, X, y = ESTIMATORS[idx]
+    est = type(est)(**est.get_params())
+    model = est.fit(X) if y is None else est.fit(X, y)
+    name = type(model).__name__
+    for meth, out in _use(model, X).items():
+        with pytest.raises(TypeError, match=rf"this {name} was fitted on numpy arrays, but X is a torch array "
+                                            r"\(Tensor\); move it first with portable_ml.to_backend\(X, 'numpy'\)"):
+            getattr(model, meth)(torch.asarray(X))
+        got = getattr(model, meth)(X.tolist())
+        assert backend_of(got) == "numpy"
+        np.testing.assert_array_equal(got, out)
+    if not hasattr(model, "score"):
+        return
+    with pytest.raises(TypeError, match=f"this {name} was fitted on numpy arrays"):
+        model.score(torch.asarray(X), None if y is None else torch.asarray(y))
+
+
+def test_fitted_on_torch_takes_lists_on_torch():
+    torch = pytest.importorskip("torch")
+    from portable_ml import get_backend
+
+    X, y = regression()
+    be = get_backend("torch")
+    m = M.Ridge().fit(be.asarray(X), be.asarray(y))
+    assert backend_of(m.predict(X.tolist())) == "torch"
+    with pytest.raises(TypeError, match="this Ridge was fitted on torch arrays, but X is a numpy array"):
+        m.predict(X)
+
+
+def test_pca_inverse_transform_refuses_foreign_z():
+    torch = pytest.importorskip("torch")
+    X, _ = blobs()
+    pca = M.PCA(n_components=2).fit(X)
+    Z = pca.transform(X)
+    with pytest.raises(TypeError, match="this PCA was fitted on numpy arrays, but Z is a torch array"):
+        pca.inverse_transform(torch.asarray(Z))
+    np.testing.assert_allclose(pca.inverse_transform(Z.tolist()), pca.inverse_transform(Z))
+
+
+def test_fitted_on_one_device_called_on_another():
+    from portable_ml import get_backend
+
+    be = get_backend("array_api_strict")
+    other = other_device(be)
+    if other is None:
+        pytest.skip("array-api-strict has no second device here")
+    X, y = regression()
+    m = M.Ridge().fit(other.asarray(X), other.asarray(y))
+    with pytest.raises(ValueError, match="this Ridge was fitted on device .* but X is on device"):
+        m.predict(be.asarray(X))

@@ -114,7 +114,7 @@ def test_mlp_bad_parameters():
     X, y = blobs(n=20, d=2, k=2)
     with pytest.raises(ValueError, match="hidden_layer_sizes must be positive ints"):
         M.MLPClassifier(hidden_layer_sizes=(8, 0)).fit(X, y)
-    with pytest.raises(ValueError, match="epochs must be positive"):
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1; got epochs=0"):
         M.MLPRegressor(epochs=0).fit(X, y * 1.0)
     with pytest.raises(ValueError, match=r"validation_fraction must lie in \(0, 1\)"):
         M.MLPClassifier(early_stopping=True, validation_fraction=1.0).fit(X, y)

@@ -297,11 +297,18 @@ def test_apply_updates_keeps_params_dtype(xp):
 
 # ------------------------------------------------------------ bad input
 @pytest.mark.parametrize("make, exc, match", [
-    (lambda: O.sgd(-0.1), ValueError, r"learning_rate must be finite and in \[0"),
+    (lambda: O.sgd(-0.1), ValueError, "learning_rate must be non-negative and finite; got learning_rate=-0.1"),
     (lambda: O.sgd(float("nan")), ValueError, "learning_rate"),
-    (lambda: O.sgd("0.1"), TypeError, "learning_rate must be a number"),
-    (lambda: O.sgd(0.1, momentum=1.0), ValueError, r"decay must be finite and in \[0, 1\)"),
-    (lambda: O.sgd(0.1, momentum=-0.5), ValueError, "decay"),
+    (lambda: O.sgd("0.1"), TypeError, "learning_rate must be a real number or an array; got '0.1'"),
+    (lambda: O.sgd(True), TypeError, "learning_rate must be a real number; got the bool True"),
+    (lambda: O.sgd(0.1, momentum=1.0), ValueError, r"momentum must be finite and in \[0, 1\)"),
+    # the reproduction: the error blames momentum (it used to blame trace's "decay")
+    (lambda: O.sgd(0.1, momentum=1.5), ValueError, r"momentum must be finite and in \[0, 1\); got momentum=1.5"),
+    (lambda: O.sgd(0.1, momentum=-0.5), ValueError, "momentum"),
+    (lambda: O.sgd(0.1, momentum="0.9"), TypeError, "momentum must be a real number"),
+    (lambda: O.rmsprop(0.1, momentum=1.5), ValueError, "momentum must be finite"),
+    (lambda: O.sgd(0.1, momentum=0.9, nesterov="yes"), TypeError, "nesterov must be True or False"),
+    (lambda: O.adam(eps="1e-8"), TypeError, "eps must be a real number"),
     (lambda: O.sgd(0.1, nesterov=True), ValueError, "nesterov=True needs a momentum"),
     (lambda: O.adam(b1=1.0), ValueError, r"b1 must be finite and in \[0, 1\); got b1=1.0"),
     (lambda: O.adam(b1=-0.1), ValueError, "b1"),
@@ -312,13 +319,76 @@ def test_apply_updates_keeps_params_dtype(xp):
     (lambda: O.rmsprop(0.1, decay=1.0), ValueError, "decay"),
     (lambda: O.rmsprop(0.1, nesterov=True), ValueError, "nesterov"),
     (lambda: O.clip(-1.0), ValueError, "max_delta"),
-    (lambda: O.clip_by_global_norm(0.0), ValueError, r"max_norm must be finite and in \(0"),
+    (lambda: O.clip_by_global_norm(0.0), ValueError, "max_norm must be positive and finite; got max_norm=0.0"),
     (lambda: O.chain(O.sgd(0.1), "adam"), TypeError, "argument 1 is not a gradient transformation"),
     (lambda: O.scale_by_schedule(0.1), TypeError, "step_size_fn must be callable"),
 ])
 def test_bad_hyperparameters_raise_eagerly(make, exc, match):
     with pytest.raises(exc, match=match):
         make()
+
+
+# ------------------------------------------------------------ grads that do not match the params
+def _np_params():
+    return {"w": np.ones(3), "b": np.zeros(2)}
+
+
+@pytest.mark.parametrize("make", [lambda: O.sgd(0.1), lambda: O.sgd(0.1, momentum=0.9), lambda: O.adam(0.1),
+                                  lambda: O.adagrad(0.1), lambda: O.rmsprop(0.1, centered=True),
+                                  lambda: O.adamw(0.1)])
+def test_grads_of_another_backend_are_refused(make):
+    torch = pytest.importorskip("torch")
+    params = _np_params()
+    opt = make()
+    state = opt.init(params)
+    # one foreign leaf in a multi-leaf tree, and an all-foreign tree
+    for grads in ({"w": np.ones(3), "b": torch.ones(2)}, {"w": torch.ones(3), "b": torch.ones(2)}):
+        with pytest.raises(TypeError, match=r"grads leaf '\w' is a torch array \(Tensor\), but the matching leaf of "
+                                            r"params is a numpy array .*to_backend"):
+            opt.update(grads, state, params)
+
+
+def test_numpy_grads_for_jax_params_are_refused():
+    jnp = pytest.importorskip("jax.numpy")
+    params = {"w": jnp.ones(3)}
+    opt = O.adam(0.1)
+    state = opt.init(params)
+    with pytest.raises(TypeError, match="grads leaf 'w' is a numpy array .* jax array"):
+        opt.update({"w": np.ones(3)}, state, params)
+    # without params, the state (built from the params) is the reference
+    with pytest.raises(TypeError, match="grads leaf 'w' is a numpy array .* optimizer state"):
+        opt.update({"w": np.ones(3)}, state)
+
+
+def test_grads_with_a_wrong_leaf_shape(xp):
+    params = {"w": xp.ones(3), "b": xp.zeros(2)}
+    for opt in (O.sgd(0.1), O.adam(0.1)):
+        state = opt.init(params)
+        with pytest.raises(ValueError, match=r"grads leaf 'b' has shape \(3,\), but the matching leaf of params "
+                                             r"has shape \(2,\)"):
+            opt.update({"w": xp.ones(3), "b": xp.ones(3)}, state, params)
+    with pytest.raises(ValueError, match=r"updates leaf 'w' has shape \(1, 3\)"):
+        O.apply_updates(params, {"w": xp.ones((1, 3)), "b": xp.zeros(2)})
+
+
+def test_grads_with_another_tree_structure(xp):
+    # on JAX this used to leak jax.tree_util's raw error
+    params = {"w": xp.ones(3), "b": xp.zeros(2)}
+    opt = O.adam(0.1)
+    state = opt.init(params)
+    with pytest.raises(ValueError, match="grads must have the tree structure of params"):
+        opt.update({"w": xp.ones(3)}, state, params)
+    with pytest.raises(ValueError, match="grads must have the tree structure of the optimizer state"):
+        opt.update({"w": xp.ones(3), "b": xp.zeros(2), "c": xp.zeros(1)}, state)
+
+
+def test_checks_do_not_break_jit():
+    jax = pytest.importorskip("jax")
+    params = {"w": jax.numpy.ones(3)}
+    opt = O.adam(0.1)
+    step = jax.jit(lambda g, s, p: opt.update(g, s, p))
+    updates, _ = step({"w": jax.numpy.full(3, 2.0)}, opt.init(params), params)
+    assert_close(updates["w"], np.full(3, -0.1), rtol=1e-6)
 
 
 def test_decayed_weights_needs_params(xp):

@@ -172,13 +172,20 @@ def test_kl_js_cross_entropy_match_scipy(backend, float_dtype, base):
     assert_close(ce, P.entropy(pp, base=base) + kl, **TOL[dt])
 
 
-def test_kl_broadcasts_and_takes_axis(backend):
+def test_kl_takes_axis_and_refuses_implicit_broadcasting(backend):
     rng = np.random.default_rng(7)
     p, q = _simplex(rng, 3, 5), _simplex(rng, 5)
-    out = P.kl_divergence(*place(backend, p, q))
+    qq = np.broadcast_to(q, p.shape).copy()
+    out = P.kl_divergence(*place(backend, p, qq))
     assert_close(out, _rel_entr_sum(p, q[None, :]))
-    out = P.js_divergence(*place(backend, p.T, q[:, None]), axis=0)
+    out = P.js_divergence(*place(backend, p.T, qq.T), axis=0)
     assert_close(out, jensenshannon(p.T, q[:, None], axis=0) ** 2)
+    # (5, 4) against (4,): a batch against one distribution is refused, not broadcast silently
+    a, b = _simplex(rng, 5, 4), _simplex(rng, 4)
+    for f in (P.cross_entropy, P.kl_divergence, P.js_divergence):
+        with pytest.raises(ValueError, match=r"p and q must have the same shape; got p.shape=\(5, 4\) and "
+                                             r"q.shape=\(4,\)"):
+            f(*place(backend, a, b))
 
 
 def test_zero_probabilities(backend):
@@ -354,8 +361,13 @@ def test_bad_shapes_raise(backend):
         P.mvn_logpdf(*place(backend, np.zeros((2, 3)), np.zeros(2), S))
     with pytest.raises(ValueError, match="x must be 1-D or 2-D"):
         P.mvn_pdf(*place(backend, np.zeros((2, 2, 3)), np.zeros(3), S))
-    with pytest.raises(ValueError, match="broadcastable"):
+    with pytest.raises(ValueError, match="same shape"):
         P.kl_divergence(*place(backend, _simplex(rng, 4), _simplex(rng, 5)))
+    with pytest.raises(ValueError, match=r"x and mu must have broadcastable shapes; got x.shape=\(4, 3\) and "
+                                         r"mu.shape=\(4,\)"):
+        P.gaussian_pdf(*place(backend, np.zeros((4, 3)), np.zeros(4)))
+    with pytest.raises(ValueError, match="mu and sigma must have broadcastable shapes"):
+        P.gaussian_logpdf(*place(backend, np.zeros((4, 3)), np.zeros(3), np.ones(4)))
     with pytest.raises(ValueError, match="broadcastable"):
         P.categorical_logpmf(*place(backend, np.zeros(3, dtype=np.int64), _simplex(rng, 4, 5)))
     with pytest.raises(ValueError, match="joint must be at least 2-D"):
@@ -373,16 +385,19 @@ def test_bad_values_raise_on_concrete_inputs(backend):
         P.mvn_logpdf(*place(backend, np.zeros(3), np.zeros(3), np.diag([1.0, 0.0, -1.0])))
     with pytest.raises(ValueError, match="sigma must be positive"):
         P.gaussian_pdf(*place(backend, np.zeros(3), np.zeros(3), np.array([1.0, 0.0, 1.0])))
-    with pytest.raises(ValueError, match="p must be non-negative"):
+    with pytest.raises(ValueError, match=r"p must hold non-negative values; got values in \[-0.1, 0.6\]"):
         P.entropy(place(backend, np.array([0.5, -0.1, 0.6])))
-    with pytest.raises(ValueError, match="q must be non-negative"):
+    with pytest.raises(ValueError, match="q must hold non-negative values"):
         P.kl_divergence(*place(backend, _simplex(rng, 3), np.array([0.5, -0.1, 0.6])))
-    with pytest.raises(ValueError, match=r"p must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"p must hold probabilities in \[0, 1\]"):
         P.bernoulli_logpmf(*place(backend, np.array([0, 1]), np.array([0.5, 1.5])))
     with pytest.raises(ValueError, match="x must hold outcomes 0 or 1"):
         P.bernoulli_logpmf(*place(backend, np.array([0, 2]), np.array([0.5, 0.5])))
     with pytest.raises(ValueError, match=r"x must lie in \[0, 4\)"):
         P.categorical_logpmf(*place(backend, np.array([0, 4]), _simplex(rng, 2, 4)))
+    with pytest.raises(ValueError, match=r"log_probs must hold log-probabilities \(values <= 0\); "
+                                         r"got values in \[-1.0, 0.5\]"):
+        P.perplexity(place(backend, np.array([0.5, -1.0])))
 
 
 def test_bad_options_raise():
@@ -390,8 +405,29 @@ def test_bad_options_raise():
         P.gaussian_logpdf(np.zeros(2), 0.0, -1.0)
     with pytest.raises(ValueError, match="base must be positive and not 1"):
         P.entropy(np.array([0.5, 0.5]), base=1)
-    with pytest.raises(ValueError, match="axis 2 is out of range"):
+    with pytest.raises(ValueError, match="axis=2 is out of range for an array of 2 dimensions"):
         P.gaussian_mle(np.zeros((3, 2)), axis=2)
+    with pytest.raises(TypeError, match="base must be a real number; got 'e'"):
+        P.entropy(np.array([0.5, 0.5]), base="e")
+    with pytest.raises(TypeError, match="base must be a real number; got the bool True"):
+        P.kl_divergence(np.array([0.5, 0.5]), np.array([0.5, 0.5]), base=True)
+    with pytest.raises(ValueError, match="base must be positive and finite; got base=-2.0"):
+        P.entropy(np.array([0.5, 0.5]), base=-2.0)
+    with pytest.raises(ValueError, match="axis=5 is out of range for an array of 1 dimension"):
+        P.entropy(np.ones(3) / 3, axis=5)
+    with pytest.raises(TypeError, match="axis must be an integer; got 1.5"):
+        P.cross_entropy(np.ones((2, 3)) / 3, np.ones((2, 3)) / 3, axis=1.5)
+
+
+@pytest.mark.backends("numpy", "jax", "torch")
+def test_axis_out_of_range_is_clear_on_every_backend(backend):
+    """perplexity(axis=5) used to leak JAX's IndexError (NumPy: AxisError)."""
+    lp = place(backend, np.log(np.full((2, 3), 1 / 3)))
+    with pytest.raises(ValueError, match="axis=5 is out of range for an array of 2 dimensions"):
+        P.perplexity(lp, axis=5)
+    with pytest.raises(ValueError, match="axis=-3 is out of range"):
+        P.perplexity(lp, axis=(0, -3))
+    assert_close(P.perplexity(lp, axis=(0, 1)), np.asarray(3.0))
     with pytest.raises(TypeError, match="different backends"):
         P.kl_divergence(np.ones(2) / 2, pml.get_backend("array_api_strict").asarray(np.ones(2) / 2))
 

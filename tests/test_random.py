@@ -105,3 +105,58 @@ def test_key_for_jit(backend):
 
     k = backend.rng(0).key()
     assert jax.jit(lambda key: jax.random.normal(key, (3,)))(k).shape == (3,)
+
+
+# ------------------------------------------------------------------ bad options: clear errors, no silent nonsense
+def _rng():
+    return pml.get_backend("numpy").rng(0)
+
+
+@pytest.mark.parametrize("draw, exc, match", [
+    # normal((2.5,)) used to return 2 draws
+    (lambda g: g.normal((2.5,)), TypeError, r"shape must contain integers only; got shape=\(2.5,\)"),
+    (lambda g: g.normal(2.5), TypeError, "shape must contain integers only|shape must be an integer"),
+    # bernoulli(1.5) used to be all True
+    (lambda g: g.bernoulli(1.5, (3,)), ValueError, r"p must be finite and in \[0, 1\]; got p=1.5"),
+    (lambda g: g.bernoulli(np.array([0.2, -0.1]), (2,)), ValueError, r"p must hold probabilities in \[0, 1\]"),
+    # permutation(-1) used to be []
+    (lambda g: g.permutation(-1), ValueError, "n must be an integer >= 0; got n=-1"),
+    (lambda g: g.permutation(3.0), TypeError, "n must be an integer; got float 3.0"),
+    # normal(dtype="int64") used to return integers
+    (lambda g: g.normal((3,), dtype="int64"), ValueError, "dtype must be a real floating dtype of the numpy backend"),
+    (lambda g: g.uniform((3,), dtype="bogus"), ValueError, "dtype must be a real floating dtype .* got dtype='bogus'"),
+    (lambda g: g.normal((-2,)), ValueError, r"shape must not contain negative sizes; got shape=\(-2,\)"),
+    (lambda g: g.normal(3, std=-1), ValueError, "std must be non-negative and finite; got std=-1"),
+    (lambda g: g.normal(3, mean=float("nan")), ValueError, "mean must be finite"),
+    (lambda g: g.uniform(3, low=2.0, high=1.0), ValueError, "low must not exceed high; got low=2.0, high=1.0"),
+    (lambda g: g.uniform(3, high=float("inf")), ValueError, "high must be finite; got high=inf"),
+    (lambda g: g.uniform(3, low="0"), TypeError, "low must be a real number; got '0'"),
+    (lambda g: g.integers(5, 5, 3), ValueError, "low must be less than high"),
+    (lambda g: g.choice(5, 2, replace="no"), TypeError, "replace must be True or False"),
+    (lambda g: g.choice(0, 1, replace=True), ValueError, "from n=0"),
+])
+def test_bad_draw_options(draw, exc, match):
+    with pytest.raises(exc, match=match):
+        draw(_rng())
+
+
+@pytest.mark.parametrize("seed, exc, match", [
+    (-1, ValueError, "seed must be an integer >= 0; got seed=-1"),
+    (1.5, TypeError, "seed must be an integer; got float 1.5"),
+    ("7", TypeError, "seed must be an integer; got str"),
+    ([1, -2], ValueError, "seed entries must be an integer >= 0"),
+])
+def test_bad_seeds(seed, exc, match):
+    with pytest.raises(exc, match=match):
+        pml.get_backend("numpy").rng(seed)
+
+
+def test_valid_edge_options_still_work(backend):
+    g = backend.rng(1)
+    assert backend.to_numpy(g.normal((2, 0))).shape == (2, 0)
+    assert backend.to_numpy(g.uniform(4, low=1.0, high=1.0)).tolist() == [1.0] * 4
+    assert backend.to_numpy(g.normal(3, std=0.0, mean=2.0)).tolist() == [2.0] * 3
+    assert backend.to_numpy(g.permutation(np.int64(0))).shape == (0,)
+    assert backend.to_numpy(g.bernoulli(1.0, 3)).tolist() == [True] * 3
+    np.testing.assert_array_equal(backend.to_numpy(backend.rng([1, 2]).normal(3)),
+                                  pml.get_backend("numpy").rng([1, 2]).normal(3).astype(backend.to_numpy(g.normal(1)).dtype))

@@ -200,21 +200,35 @@ def test_cyclical_is_periodic_and_peaks_at_odd_multiples_of_the_step_size():
 
 # ------------------------------------------------------------ bad input
 @pytest.mark.parametrize("make, exc, match", [
-    (lambda: S.constant(-0.1), ValueError, "value must be finite and >= 0"),
+    (lambda: S.constant(-0.1), ValueError, "value must be non-negative and finite"),
     (lambda: S.constant("0.1"), TypeError, "value must be a real number"),
     (lambda: S.step_decay(-1.0), ValueError, "lr0"),
-    (lambda: S.step_decay(drop=0.0), ValueError, "drop must be finite and > 0"),
-    (lambda: S.step_decay(step=0), ValueError, "step must be finite and > 0"),
+    (lambda: S.step_decay(drop=0.0), ValueError, r"drop must be finite and in \(0, 1\]"),
+    (lambda: S.step_decay(drop=1.5), ValueError, r"drop must be finite and in \(0, 1\]; got drop=1.5"),
+    (lambda: S.step_decay(step=0), ValueError, "step must be an integer >= 1; got step=0"),
+    (lambda: S.step_decay(step=2.5), TypeError, "step must be an integer; got float 2.5"),
     (lambda: S.exponential_decay(k=-0.1), ValueError, "k must be"),
     (lambda: S.time_based_decay(0.1, -1.0), ValueError, "decay_rate"),
-    (lambda: S.cosine_annealing(0), ValueError, "T must be finite and > 0"),
+    (lambda: S.cosine_annealing(0), ValueError, "T must be an integer >= 1"),
+    (lambda: S.cosine_annealing(T=2.5), TypeError, "T must be an integer; got float 2.5"),
+    (lambda: S.cosine_annealing(100.0), TypeError, "T must be an integer; got float 100.0"),
+    (lambda: S.cosine_annealing(True), TypeError, "T must be an integer; got the bool True"),
+    (lambda: S.cosine_annealing(10, lr_min=float("nan")), ValueError, "lr_min must be non-negative and finite; got lr_min=nan"),
     (lambda: S.cosine_annealing(10, lr_min=0.2, lr_max=0.1), ValueError, "lr_min must not exceed lr_max"),
     (lambda: S.warmup_cosine(10, 10), ValueError, "T_total must exceed T_warmup"),
-    (lambda: S.warmup_cosine(-1, 10), ValueError, "T_warmup"),
+    (lambda: S.warmup_cosine(-1, 10), ValueError, "T_warmup must be an integer >= 0"),
+    (lambda: S.warmup_cosine(1.5, 10), TypeError, "T_warmup must be an integer; got float 1.5"),
+    (lambda: S.warmup_cosine(1, 10.5), TypeError, "T_total must be an integer; got float 10.5"),
     (lambda: S.warmup_cosine(1, 10, lr_max=float("inf")), ValueError, "lr_max"),
-    (lambda: S.cyclical(0), ValueError, "step_size"),
-    (lambda: S.warm_restarts(0.1, 0), ValueError, "T_0"),
+    (lambda: S.cyclical(0), ValueError, "step_size must be an integer >= 1"),
+    (lambda: S.cyclical(2.5), TypeError, "step_size must be an integer; got float 2.5"),
+    (lambda: S.warm_restarts(0.1, 0), ValueError, "T_0 must be an integer >= 1"),
+    (lambda: S.warm_restarts(0.1, 7.5), TypeError, "T_0 must be an integer; got float 7.5"),
     (lambda: S.warm_restarts(0.1, 5, factor=0.0), ValueError, "factor"),
+    # the sheet's rule lr0 * factor**(t mod T_0) is a decay within each cycle: factor > 1 would grow
+    (lambda: S.warm_restarts(0.1, 5, factor=2.0), ValueError, r"factor must be finite and in \(0, 1\]; got factor=2.0"),
+    (lambda: S.exponential_decay(k="0.1"), TypeError, "k must be a real number; got '0.1'"),
+    (lambda: S.time_based_decay(True, 0.1), TypeError, "lr0 must be a real number; got the bool True"),
 ])
 def test_bad_hyperparameters_raise_eagerly(make, exc, match):
     with pytest.raises(exc, match=match):
@@ -223,11 +237,26 @@ def test_bad_hyperparameters_raise_eagerly(make, exc, match):
 
 def test_bad_steps(xp):
     sched = S.cosine_annealing(10)
-    with pytest.raises(ValueError, match="step must be non-negative; got step=-1"):
+    with pytest.raises(ValueError, match="step must be an integer >= 0; got step=-1"):
         sched(-1)
-    with pytest.raises(TypeError, match="got dtype"):
+    with pytest.raises(TypeError, match="got an array of dtype"):
         sched(xp.asarray(True))
-    with pytest.raises(TypeError, match="int or an integer array"):
+    with pytest.raises(TypeError, match="step must be an integer; got str"):
         sched("3")
-    with pytest.raises(TypeError, match="int or an integer array"):
+    with pytest.raises(TypeError, match="step must be an integer; got the bool True"):
         sched(True)
+    # float steps: an optimizer's step count is an integer (optax counts in int32)
+    with pytest.raises(TypeError, match="step must be an integer; got float 2.5"):
+        sched(2.5)
+    with pytest.raises(TypeError, match="step must be an int or an integer array; got an array of dtype"):
+        sched(xp.asarray(2.5))
+
+
+def test_warm_restarts_factor_one_is_constant_within_cycles():
+    sched = S.warm_restarts(0.1, 4, factor=1.0)
+    assert [sched(t) for t in range(9)] == [0.1] * 9
+
+
+def test_integer_like_hyperparameters_are_accepted_as_ints():
+    sched = S.cosine_annealing(np.int64(10), lr_min=0.0, lr_max=1.0)
+    assert sched(5) == pytest.approx(0.5) and sched(np.int32(10)) == 0.0

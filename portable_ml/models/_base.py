@@ -8,6 +8,16 @@
   and passed down).  ``n_features_in_`` is a Python int.
 * Calling ``predict``/``transform``/``score`` before ``fit`` raises
   :class:`NotFittedError`.
+* Inputs: ``X`` and ``y`` may be arrays of any backend or *array-likes*
+  (lists, tuples, pandas objects -- anything ``numpy.asarray`` takes), as in
+  scikit-learn.  ``fit`` places array-likes on the default backend
+  (:func:`portable_ml.get_backend`); after ``fit``, array-likes go to the
+  backend and device the model was fitted on.  An *array* of another backend
+  (or device) than the fitted one is refused with a ``TypeError``
+  (``ValueError`` for a device) that names both and suggests
+  :func:`portable_ml.to_backend` -- the model never silently returns results
+  on another backend, nor fails inside a backend.  (Formulas, unlike
+  estimators, take arrays only; see :mod:`portable_ml._validate`.)
 * Input validation (``X`` 2-D, non-empty, finite; ``y`` of matching length)
   happens at the public boundary.  Checking for NaN reads one boolean back to
   the host; on Dask it computes that reduction.  This is part of ``fit`` being
@@ -27,9 +37,9 @@ import inspect
 import warnings
 
 from .._numerics import logsumexp
-from .._xp import array_namespace, check_class_elements, device_of, float_dtype, is_traced
+from .._xp import _is_single_device, array_namespace, check_class_elements, device_of, float_dtype, is_traced
 from ..backend import backend_of, get_backend
-from ..tree import tree_flatten, tree_map, tree_unflatten
+from ..tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
 __all__ = [
     "Estimator",
@@ -294,9 +304,49 @@ class Estimator:
             raise NotFittedError(f"this {type(self).__name__} instance is not fitted yet; "
                                  "call fit(X, y) before using it")
 
+    def _fitted_array(self):
+        """A fitted array (public attribute ending in ``_``, pytrees walked), floating ones first; or ``None``."""
+        leaves = [leaf for k in sorted(vars(self)) if k.endswith("_") and not k.startswith("_")
+                  for leaf in tree_leaves(getattr(self, k)) if backend_of(leaf) is not None]
+        for leaf in leaves:
+            if array_namespace(leaf).isdtype(leaf.dtype, "real floating"):
+                return leaf
+        return leaves[0] if leaves else None
+
+    def _check_input(self, X, name="X"):
+        """``X`` on the fitted backend and device: array-likes are placed there, arrays must be there.
+
+        Raises ``TypeError`` for an array of another backend and ``ValueError``
+        for one on another device than the model's fitted arrays.
+        """
+        ref = self._fitted_array()
+        if ref is None:
+            return X
+        if backend_of(X) is None:  # an array-like: to the fitted backend, device and floating dtype
+            floating = array_namespace(ref).isdtype(ref.dtype, "real floating")
+            X = get_backend(backend_of(ref), device=device_of(ref)).asarray(X, dtype=ref.dtype if floating else None)
+        fitted, given = backend_of(ref), backend_of(X)
+        model = type(self).__name__
+        if given != fitted:
+            raise TypeError(
+                f"this {model} was fitted on {fitted} arrays, but {name} is a {given} array "
+                f"({type(X).__name__}); move it first with portable_ml.to_backend({name}, {fitted!r}) "
+                f"(or refit the model on {given} data)"
+            )
+        try:
+            d_ref, d_x = device_of(ref), device_of(X)
+        except Exception:  # tracers carry no placement
+            return X
+        if _is_single_device(d_ref) and _is_single_device(d_x) and d_ref != d_x:
+            raise ValueError(
+                f"this {model} was fitted on device {d_ref!r}, but {name} is on device {d_x!r}; "
+                f"move it first with portable_ml.to_backend({name}, {fitted!r}, device=...)"
+            )
+        return X
+
     def _check_X(self, X):
         self._check_fitted()
-        return check_X(X, n_features=self.n_features_in_)
+        return check_X(self._check_input(X), n_features=self.n_features_in_)
 
 
 class ClassifierMixin:

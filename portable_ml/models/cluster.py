@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from .._validate import check_int
 from .._xp import array_namespace, check_positive, device_of
 from ..backend import backend_of
 from ..distances import pairwise_euclidean
@@ -274,8 +275,8 @@ class KMeans(Estimator):
             raise ValueError(f"n_clusters must be a positive int; got n_clusters={k!r}")
         if k > X.shape[0]:
             raise ValueError(f"n_clusters={k} must not exceed n_samples={X.shape[0]}")
-        check_positive(self.n_init, "n_init")
-        check_positive(self.max_iter, "max_iter")
+        check_int(self.n_init, "n_init", low=1)
+        check_int(self.max_iter, "max_iter", low=1)
         check_positive(self.tol, "tol", strict=False)
         if isinstance(self.init, str):
             if self.init not in ("k-means++", "random"):

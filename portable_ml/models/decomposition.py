@@ -178,6 +178,7 @@ class PCA(Estimator):
     def inverse_transform(self, Z):
         r"""Back to feature space: :math:`Z V_k^\top + \bar x` (undoing the whitening first)."""
         self._check_fitted()
+        Z = self._check_input(Z, "Z")
         xp = array_namespace(Z, self.components_)
         if Z.ndim != 2 or Z.shape[1] != self.n_components_:
             raise ValueError(f"Z must have shape (n_samples, {self.n_components_}); got {tuple(Z.shape)}")

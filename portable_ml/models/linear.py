@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from .._validate import check_int, check_real
 from .._xp import array_namespace, check_positive, device_of
 from ._base import (
     Estimator,
@@ -89,15 +90,36 @@ def _min_norm_solve(A, B, size, xp):
 
 
 def normal_equations_solve(X, y):
-    r"""Least squares through the normal equations :math:`X^\top X\, w = X^\top y` (``linalg.solve``).
+    r"""Least squares through the normal equations :math:`X^\top X\, w = X^\top y`.
 
     Faster than :func:`lstsq_solve` for tall ``X`` and decomposes into the
-    reductions :math:`X^\top X`, :math:`X^\top y` (chunk-friendly), at the
-    price of squaring the condition number; ``X`` must have full column rank.
+    reductions :math:`G = X^\top X`, :math:`X^\top y` (chunk-friendly), at the
+    price of squaring the condition number.  The small :math:`d \times d`
+    system is solved through the eigen-decomposition of the symmetric
+    :math:`G = V \Lambda V^\top` (an SVD, portable to every backend):
+
+    .. math:: w = V \Lambda^{+} V^\top X^\top y = G^{+} X^\top y
+
+    with eigenvalues below :math:`\epsilon \max(n, d)\, \lambda_{\max}` taken
+    as zero, so collinear (rank-deficient) ``X`` gives the minimum-norm
+    solution -- the same on every backend -- instead of a ``LinAlgError``
+    (NumPy) or NaN (JAX).  :math:`G^{+} X^\top = X^{+}`, so this is the
+    solution :func:`lstsq_solve` gives, up to the squared conditioning.
     """
     xp = array_namespace(X, y)
     Y, squeeze = _as_2d(y, xp)
-    return _back(solve(X.T @ X, X.T @ Y, xp=xp), squeeze, xp)
+    return _back(_psd_pinv_solve(X.T @ X, X.T @ Y, max(X.shape), xp), squeeze, xp)
+
+
+def _psd_pinv_solve(G, C, m, xp):
+    """:math:`G^{+} C` for a symmetric PSD ``G`` by its SVD; eigenvalues below ``eps * m * max`` count as 0."""
+    if hasattr(G, "rechunk"):  # Dask: a small system in one chunk
+        G, C = G.rechunk(G.shape), C.rechunk(C.shape)
+    U, S, Vt = thin_svd(G, xp=xp)
+    cutoff = xp.finfo(G.dtype).eps * m * xp.max(S)
+    keep = S > cutoff
+    inv = xp.where(keep, 1.0 / xp.where(keep, S, xp.ones_like(S)), xp.zeros_like(S))
+    return Vt.T @ (inv[:, None] * (U.T @ C))
 
 
 def ridge_solve(X, y, alpha):
@@ -212,8 +234,9 @@ def _solve_from_factor(R, alpha, *, d, n, solver):
     if solver == "lstsq":
         return _min_norm_solve(A, B, max(n, d), xp)
     G = A.T @ A
-    if solver == "ridge":
-        G = G + alpha * xp.eye(d, dtype=R.dtype, device=device_of(R))
+    if solver == "normal":  # G may be singular (collinear X): its pseudo-inverse, the same on every backend
+        return _psd_pinv_solve(G, A.T @ B, max(n, d), xp)
+    G = G + alpha * xp.eye(d, dtype=R.dtype, device=device_of(R))  # ridge, alpha > 0: positive definite
     return solve(G, A.T @ B, xp=xp)
 
 
@@ -377,7 +400,7 @@ class LinearRegression(_LinearModel):
         if self.solver not in ("lstsq", "normal", "gd"):
             raise ValueError(f"solver must be 'lstsq', 'normal' or 'gd'; got solver={self.solver!r}")
         if self.solver == "gd":
-            check_positive(self.max_iter, "max_iter")
+            check_int(self.max_iter, "max_iter", low=1)
             check_positive(self.tol, "tol", strict=False)
         R, x_mean, y_mean, n, squeeze, back = self._statistics(X, y)
         xp = array_namespace(R)
@@ -416,7 +439,10 @@ class Ridge(_LinearModel):
     Parameters
     ----------
     alpha : float, default 1.0
-        Penalty strength, :math:`\alpha \ge 0`.
+        Penalty strength, :math:`\alpha \ge 0`.  ``alpha=0`` is ordinary
+        least squares, solved by :func:`lstsq_solve` (the minimum-norm
+        solution when ``X`` is rank-deficient, e.g. a constant column; this
+        is also what scikit-learn falls back to).
     fit_intercept : bool, default True
 
     Attributes
@@ -432,10 +458,11 @@ class Ridge(_LinearModel):
 
     def fit(self, X, y):
         """Fit on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or (n_samples, n_targets)."""
-        check_positive(self.alpha, "alpha", strict=False)
+        alpha = check_real(self.alpha, "alpha", low=0.0)
         R, x_mean, y_mean, n, squeeze, back = self._statistics(X, y)
-        W = compiled(_solve_from_factor, array_namespace(R))(R, float(self.alpha), d=self.n_features_in_, n=n,
-                                                             solver="ridge")
+        # alpha = 0 is plain least squares: the minimum-norm solution, also for rank-deficient X
+        W = compiled(_solve_from_factor, array_namespace(R))(R, alpha, d=self.n_features_in_, n=n,
+                                                             solver="lstsq" if alpha == 0 else "ridge")
         self._set_coef(W, x_mean, y_mean, squeeze)
         self.coef_, self.intercept_ = back((self.coef_, self.intercept_))
         return self
@@ -500,7 +527,7 @@ class ElasticNet(_LinearModel):
         """Fit on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or (n_samples, n_targets)."""
         l1_ratio = self._l1_ratio()
         check_positive(self.alpha, "alpha", strict=False)
-        check_positive(self.max_iter, "max_iter")
+        check_int(self.max_iter, "max_iter", low=1)
         check_positive(self.tol, "tol", strict=False)
         alpha = float(self.alpha)
         Xc, Yc, x_mean, y_mean, squeeze, xp = self._prepare(X, y)

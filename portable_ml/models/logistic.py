@@ -42,6 +42,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .._numerics import logsumexp, sigmoid, softplus
+from .._validate import check_int
 from .._xp import array_namespace, check_positive, device_of
 from ._base import (
     ClassifierMixin,
@@ -199,11 +200,18 @@ def _hessian_finish(Hsum, n, d, alpha, kind, fit_intercept, xp):
     # directions, so adding c * (1 1^T / k) on them changes nothing but
     # invertibility: the solve then returns the pseudo-inverse direction, which
     # keeps sum(intercept) = 0 (scikit-learn's symmetric solution).
-    free = 1.0 - pen * xp.astype(xp.asarray(alpha > 0, device=dev), dtype)
-    null = (free[:, None] * xp.eye(p, dtype=dtype, device=dev))[:, None, :, None] \
+    # The term is added on every row, each scaled by that row's own mean
+    # diagonal entry, so that a penalty negligible against the loss's
+    # curvature (X * 1e30) does not leave H numerically singular and features
+    # of very different scales do not swamp one another (a zero row falls
+    # back to the overall mean).  The directions v 1_k^T are invariant
+    # subspaces of H, so on a penalised row :func:`_newton` then replaces the
+    # direction's component along them by the exact one, -mean(theta_row).
+    diag = xp.mean(xp.reshape(xp.sum(H * eye_pk, axis=0), (p, k)), axis=1)
+    scale = xp.where(diag > 0, diag, xp.mean(diag))
+    null = (scale[:, None] * xp.eye(p, dtype=dtype, device=dev))[:, None, :, None] \
         * (xp.ones((k, k), dtype=dtype, device=dev) / k)[None, :, None, :]
-    scale = xp.sum(H * eye_pk) / (p * k)  # the mean diagonal entry: keeps the conditioning
-    return H + scale * xp.reshape(null, (p * k, p * k))
+    return H + xp.reshape(null, (p * k, p * k))
 
 
 def _newton(theta, X, Y, alpha, kind, fit_intercept, xp):
@@ -211,6 +219,16 @@ def _newton(theta, X, Y, alpha, kind, fit_intercept, xp):
     f, g, S = _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp)
     H = _hessian(X, S, alpha, kind, fit_intercept, xp)
     direction = -xp.reshape(solve(H, xp.reshape(g, (-1, 1)), xp=xp), theta.shape)
+    if kind != "binary":
+        # Exact Newton component along v 1_k^T on the penalised rows (see _hessian):
+        # there H = alpha I and g = alpha * mean(theta_row) (the loss is flat), so
+        # the step is -mean(theta_row) -- taken from theta, not from g / alpha,
+        # whose rounding would be amplified when alpha is tiny against the loss.
+        dev = device_of(X)
+        on = _penalty_diag(X.shape[1], theta.shape[0], X.dtype, dev, xp) * xp.astype(
+            xp.asarray(alpha > 0, device=dev), X.dtype)
+        fix = xp.mean(direction, axis=1, keepdims=True) + xp.mean(theta, axis=1, keepdims=True)
+        direction = direction - on[:, None] * fix
     t = _line_search(theta, direction, X, Y, alpha, S, f, g, kind, fit_intercept, xp)
     return theta + t * direction, xp.max(xp.abs(g))
 
@@ -499,7 +517,7 @@ class _LogisticBase(ClassifierMixin, Estimator):
         if self.solver not in _SOLVERS:
             raise ValueError(f"solver must be one of {_SOLVERS}; got solver={self.solver!r}")
         check_positive(self.alpha, "alpha", strict=False)
-        check_positive(self.max_iter, "max_iter")
+        check_int(self.max_iter, "max_iter", low=1)
         check_positive(self.tol, "tol", strict=False)
 
     def _targets(self, Y, xp):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import sys
 
 from .._numerics import sigmoid
+from .._validate import check_int
 from .._xp import array_namespace, check_positive, device_of
 from ._base import (
     ClassifierMixin,
@@ -125,13 +126,13 @@ class _BaseMLP(Estimator):
         sizes = (sizes,) if isinstance(sizes, int) else tuple(sizes)
         if any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in sizes):
             raise ValueError(f"hidden_layer_sizes must be positive ints; got {self.hidden_layer_sizes!r}")
-        check_positive(self.epochs, "epochs")
-        check_positive(self.batch_size, "batch_size")
+        check_int(self.epochs, "epochs", low=1)
+        check_int(self.batch_size, "batch_size", low=1)
         check_positive(self.alpha, "alpha", strict=False)
         if self.early_stopping:
             if not 0.0 < self.validation_fraction < 1.0:
                 raise ValueError(f"validation_fraction must lie in (0, 1); got {self.validation_fraction!r}")
-            check_positive(self.n_iter_no_change, "n_iter_no_change")
+            check_int(self.n_iter_no_change, "n_iter_no_change", low=1)
         return sizes
 
     def _fit(self, X, Y, xp, n_out, output):

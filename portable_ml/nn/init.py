@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import numbers
 
+from .._validate import check_real
 from ..random import Generator
 
 __all__ = [
@@ -107,8 +108,7 @@ def small_random(rng, fan_in, fan_out, *, scale=0.01, dtype=None):
         Floating dtype of the rng's backend (default: its float dtype).
     """
     fan_in, fan_out, dt = _prepare(rng, fan_in, fan_out, dtype)
-    if not scale > 0:
-        raise ValueError(f"scale must be positive; got scale={scale!r}")
+    scale = check_real(scale, "scale", low=0.0, low_open=True)
     return rng.normal((fan_in, fan_out), 0.0, float(scale), dtype=dt)
 
 
@@ -203,6 +203,7 @@ def orthogonal(rng, shape, *, gain=1.0, dtype=None):
         The QR factorisation runs on the backend in that dtype.
     """
     _check_rng(rng)
+    gain = check_real(gain, "gain")
     dt = _dtype(rng, dtype)
     if isinstance(shape, numbers.Integral) or len(tuple(shape)) < 2:
         raise ValueError(f"shape must have at least 2 dimensions for an orthogonal matrix; got shape={shape!r}")
