@@ -96,6 +96,8 @@ def pytest_runtest_logfinish(nodeid, location):
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         with open(f"{_RSS_LOG}.{os.environ.get('PYTEST_XDIST_WORKER', 'main')}", "a") as f:
             f.write(f"{nodeid}\t{rss:.0f}\t{peak:.0f}\n")
+
+
 def pytest_addoption(parser):
     parser.addoption("--fuzz-examples", type=int, default=None,
                      help="Hypothesis examples per public function in tests/test_fuzz.py "
