@@ -655,6 +655,9 @@ def pairwise_manhattan(A, B=None):
 
 
 def _unit_rows(X, *, xp):
+    # each row divided by its max |entry| first: the direction is unchanged and
+    # the squares neither overflow nor underflow (rows of 1e30 or 1e-30 in float32)
+    X = X / _n.max_abs_scale(X, axis=1, keepdims=True, xp=xp)
     norms = _safe_sqrt(xp.sum(X * X, axis=1), xp=xp)
     return X / xp.where(norms != 0, norms, 1.0)[:, None]
 

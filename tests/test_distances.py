@@ -472,3 +472,14 @@ def test_vector_distances_scale_instead_of_overflowing(backend):
         v = backend.asarray(np.array([scale, 0.0]), dtype=f32)
         assert _np(backend, D.cosine_similarity(u, v)) == pytest.approx(1 / math.sqrt(2), rel=1e-6)
         assert _np(backend, D.cosine_distance(u, v)) == pytest.approx(1 - 1 / math.sqrt(2), rel=1e-6)
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e30])
+def test_pairwise_cosine_similarity_extreme_float32_rows(backend, scale):
+    # found by tests/test_fuzz.py: the row norms under- or overflowed in float32 (0 for 1e-30 rows)
+    rng = np.random.default_rng(3)
+    A, B = rng.normal(size=(5, 3)), rng.normal(size=(4, 3))
+    want = 1.0 - ssd.cdist(A, B, "cosine")
+    got = D.pairwise_cosine_similarity(backend.asarray(A * scale, dtype="float32"),
+                                       backend.asarray(B * scale, dtype="float32"))
+    assert_close(got, want, rtol=1e-5, atol=1e-6)

@@ -57,7 +57,6 @@ KNOWN = {
     "_numerics.sigmoid": "with ('dtype', 'bool', *): TypeError: The numpy boolean negative, the `-` operator, is not supported, use the ",
     "_numerics.softmax": "with ('dtype', 'bool', *): TypeError: numpy boolean subtract, the `-` operator, is not supported, use the bitw",
     "_numerics.softplus": "with ('dtype', 'bool', *): TypeError: The numpy boolean negative, the `-` operator, is not supported, use the ",
-    "distances.pairwise_cosine_similarity": "with ('scale', 1e-30, False): float32 0.0 vs float64 0.9193220696700657",
     "gradients.clip_by_global_norm": "with ('scale', 1e-30, False): float32 0.0 vs float64 3.600294679065857e-30",
     "gradients.clip_by_value": "AttributeError: 'float' object has no attribute 'dtype'",
     "gradients.global_norm": "with ('scale', 1e-30, False): float32 0.0 vs float64 3.600294679065857e-30",
