@@ -26,6 +26,7 @@ import array_api_extra as _xpx
 from . import _numerics as _n
 from ._validate import check_int, check_real
 from ._xp import (
+    _is_single_device,
     as_array0d,
     array_namespace,
     as_float,
@@ -502,6 +503,14 @@ def _unit_operands(A, B, same, *, xp):
     return A / s, (A / s if same else B / s), s
 
 
+def _is_sharded(x):
+    try:
+        dev = _compat.device(x)
+    except Exception:  # noqa: BLE001 (no placement to ask: not sharded)
+        return False
+    return dev is not None and not _is_single_device(dev)
+
+
 def _correct_small(D2, A, B, bound, *, xp):
     r"""Recompute, as :math:`\sum_k (a_{ik} - b_{jk})^2`, the entries the GEMM form cannot resolve.
 
@@ -509,10 +518,11 @@ def _correct_small(D2, A, B, bound, *, xp):
     entries below :math:`\sqrt\epsilon` times ``bound`` (near and identical
     rows, far from the centre) are recomputed directly from the rows, so
     that identical rows give exactly 0 and near rows their full relative
-    precision.  Only on concrete arrays (the set of such entries is data
-    dependent): under ``jax.jit`` and on Dask the GEMM form is returned.
+    precision.  Only on concrete arrays on one device (the set of such
+    entries is data dependent): under ``jax.jit``, on Dask and for JAX arrays
+    sharded over several devices the GEMM form is returned.
     """
-    if not (is_concrete(D2) and is_concrete(A) and is_concrete(B)):
+    if not (is_concrete(D2) and is_concrete(A) and is_concrete(B)) or _is_sharded(D2):
         return D2
     flag = D2 <= math.sqrt(float(xp.finfo(D2.dtype).eps)) * bound
     if not bool(xp.any(flag)):  # the common case: cheaper than nonzero

@@ -464,7 +464,7 @@ def test_value_checks_on_closed_over_concrete_arrays_inside_jit(jax, dtype):
     assert_close(ce(labels, zeros), np.log(3.0), rtol=_rtol(dtype))
     prior = jnp.asarray([0.2, 0.3, 0.5], dtype)
     p = jnp.asarray([[0.1, 0.6, 0.3], [0.3, 0.3, 0.4]], dtype)
-    kl = jax.jit(lambda q: pml.probability.kl_divergence(q, prior))(p)
+    kl = jax.jit(lambda q: pml.probability.kl_divergence(q, jnp.broadcast_to(prior, q.shape)))(p)
     ref = np.sum(np.asarray(p, np.float64) * np.log(np.asarray(p, np.float64) / np.asarray(prior, np.float64)), -1)
     assert_close(kl, ref, rtol=1e3 * _rtol(dtype))
     # jit(grad) with the labels closed over equals the softmax - one-hot gradient
