@@ -17,5 +17,9 @@ echo "installed in $(( $(date +%s) - start )) s"
 
 portable-ml info
 # pytest exits 5 when it collected no test: that is a failure here too.
+# The README's default run, then the slow tier (transform modes, embedding,
+# distributed Dask, docs and packaging).
 python -m pytest -n auto "$@"
+echo "default run finished in $(( $(date +%s) - start )) s"
+python -m pytest -n auto -m slow "$@"
 echo "test suite finished in $(( $(date +%s) - start )) s"

@@ -12,6 +12,8 @@ import pytest
 from portable_ml import benchmarks, cli
 from portable_ml.benchmarks import _harness, runner, suites
 
+pytestmark = pytest.mark.slow  # the slow tier: run with -m slow (ci/test.sh does)
+
 STATUSES = {"ok", "skipped", "error", "mismatch"}
 
 

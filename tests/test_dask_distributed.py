@@ -27,6 +27,8 @@ import pytest
 import portable_ml as pml
 from portable_ml.testing import assert_close
 
+pytestmark = pytest.mark.slow  # the slow tier: run with -m slow (ci/test.sh does)
+
 pytest.importorskip("dask")
 pytest.importorskip("distributed")
 

@@ -31,6 +31,8 @@ from portable_ml.interop import from_optax, to_optax
 from portable_ml.testing import assert_close
 from portable_ml.testing.registry import cases
 
+pytestmark = pytest.mark.slow  # the slow tier: run with -m slow (ci/test.sh does)
+
 # ------------------------------------------------------------------ registry coverage
 #: Public modules whose functions are array formulas (or build them) and so must be in the registry.
 PUBLIC_MODULES = ("activations", "losses", "regularization", "optimizers", "schedules", "gradients",

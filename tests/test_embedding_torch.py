@@ -25,6 +25,8 @@ import portable_ml as pml
 from portable_ml import optimizers as optim
 from portable_ml.testing import assert_close
 
+pytestmark = pytest.mark.slow  # the slow tier: run with -m slow (ci/test.sh does)
+
 
 @pytest.fixture(scope="module")
 def torch(request):

@@ -78,6 +78,7 @@ def jax_backend(request):
     return get_backend("jax")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_jit_equals_eager(case, jax_backend):
     import jax
@@ -97,6 +98,7 @@ def test_jit_equals_eager(case, jax_backend):
     assert_close(jitted, eager, rtol=1e-12, atol=1e-14, err_msg=case.name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [c for c in CASES if c.grad_argnums], ids=[c.name for c in CASES if c.grad_argnums])
 def test_grad_is_finite_and_matches_differences(case, jax_backend):
     import jax
@@ -134,6 +136,7 @@ def test_grad_is_finite_and_matches_differences(case, jax_backend):
         assert np.isclose(np.sum(g * v), fd, rtol=1e-5, atol=1e-6), f"{case.name}: grad·v {np.sum(g * v)} vs {fd}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [c for c in CASES if c.vmap], ids=[c.name for c in CASES if c.vmap])
 def test_vmap_equals_loop(case, jax_backend):
     import jax
@@ -159,6 +162,7 @@ def _float_positions(args):
     return [i for i, a in enumerate(args) if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_closed_over_inputs_under_jit_and_scan(case, jax_backend):
     """Concrete inputs the traced function closes over: value checks must not read them."""
@@ -206,6 +210,7 @@ def _torch_scalar(torch, out):
     return sum(leaf.sum() for leaf in tree_leaves(out) if torch.is_tensor(leaf) and leaf.is_floating_point())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [c for c in CASES if c.vmap], ids=[c.name for c in CASES if c.vmap])
 def test_torch_func_vmap_equals_loop(case, torch_backend):
     import torch
@@ -234,6 +239,7 @@ def _stack_trees(torch, trees):
 _GRAD_CASES = [c for c in CASES if c.grad_argnums]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", _GRAD_CASES, ids=[c.name for c in _GRAD_CASES])
 def test_torch_func_grad_equals_autograd(case, torch_backend):
     import torch
@@ -266,6 +272,7 @@ _COMPILE_EXTRA = ("metrics.roc_auc", "metrics.accuracy", "nn.MLP.loss_and_grads[
 _COMPILE_CASES = [c for c in CASES if c.family in _COMPILE_FAMILIES or c.name in _COMPILE_EXTRA]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", _COMPILE_CASES, ids=[c.name for c in _COMPILE_CASES])
 def test_torch_compile_fullgraph(case, torch_backend):
     import torch

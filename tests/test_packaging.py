@@ -8,6 +8,8 @@ import zipfile
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the slow tier: run with -m slow (ci/test.sh does)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 

@@ -18,6 +18,8 @@ import portable_ml
 from portable_ml import backend as pml_backend
 from portable_ml.testing import pytest_plugin
 
+pytestmark = pytest.mark.slow  # the slow tier: run with -m slow (ci/test.sh does)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 HAS_JAX = importlib.util.find_spec("jax") is not None
 OUTCOME = re.compile(r"^(\S+::\S+) (PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)\b", re.M)
