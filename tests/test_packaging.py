@@ -22,7 +22,7 @@ def test_license_file_is_bsd_3_clause():
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
-    pytest.importorskip("setuptools")
+    pytest.importorskip("setuptools", minversion="77")  # the build-system requirement (PEP 639 metadata)
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
     src.mkdir()
