@@ -271,14 +271,19 @@ def _anonymous_ok(folder):
     return _ANONYMOUS_OK[dev]
 
 
+def _discard(tmp):
+    """Remove the temporary ``tmp`` after a failure (it may already be gone)."""
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+
+
 def _replace(tmp, path):
     try:
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _discard(tmp)
         raise
 
 
@@ -315,10 +320,7 @@ def _atomic_write(path, write):
             f.flush()
             os.fsync(f.fileno())
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _discard(tmp)
         raise
     _replace(tmp, path)
     _fsync_folder(folder)
