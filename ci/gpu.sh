@@ -1,56 +1,86 @@
 #!/usr/bin/env bash
-# Run the whole suite on a machine with a CUDA GPU: CuPy and JAX on CUDA (and PyTorch's CUDA
-# build, which pip picks on Linux) besides the CPU backends, then write a Markdown summary
-# (gpu-report.md) to paste into docs/gpu.md.
-# Usage: bash ci/gpu.sh [cuda12|cuda13] [extra pytest arguments]
-set -euo pipefail
+# Run the test suite on a machine with a CUDA GPU: CuPy and JAX on CUDA (and PyTorch's CUDA
+# build) besides the CPU backends, measure the device's copy bandwidth, run the benchmark
+# suite's quick set on the GPU backends, and write a Markdown summary to paste into docs/gpu.md.
+#
+# Usage: bash ci/gpu.sh [--no-venv] [cuda12|cuda13] [extra pytest arguments]
+#   --no-venv   use the python3 on PATH as it is (a machine image that already holds CuPy,
+#               JAX with its CUDA plugin and torch) instead of installing into a new venv
+# Environment:
+#   PML_GPU_OUT      folder for the logs and reports (default: the repository root)
+#   PML_GPU_WORKERS  pytest-xdist workers (default 4; each holds its own CUDA contexts)
+#   PML_GPU_TIERS    "default", "slow" or "default slow" (default: "default slow")
+#   PML_GPU_TIMEOUT  seconds allowed per test tier (default 3600)
+set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+venv=1
+if [[ "${1:-}" == "--no-venv" ]]; then venv=0; shift; fi
 cuda="${1:-cuda12}"; shift || true
+out="${PML_GPU_OUT:-.}"; mkdir -p "$out"
+workers="${PML_GPU_WORKERS:-4}"
+tiers="${PML_GPU_TIERS:-default slow}"
+tier_timeout="${PML_GPU_TIMEOUT:-3600}"
 
-venv="${PML_VENV:-$(mktemp -d)/venv}"
-python3 -m venv "$venv"
-# shellcheck disable=SC1091
-. "$venv/bin/activate"
-pip install -q -r backends/torch/requirements.txt -e ".[test,cupy-$cuda]" "jax[$cuda]"
+if (( venv )); then
+  set -e
+  dir="${PML_VENV:-$(mktemp -d)/venv}"
+  python3 -m venv "$dir"
+  # shellcheck disable=SC1091
+  . "$dir/bin/activate"
+  pip install -q -r backends/torch/requirements.txt -e ".[test,cupy-$cuda]" "jax[$cuda]"
+  set +e
+fi
 
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
 export JAX_PLATFORMS="cuda,cpu"
-# Several pytest workers share the GPU: JAX must not grab 75% of its memory per process.
+# Several pytest workers share the GPU: JAX must not take 75% of its memory per process.
 export XLA_PYTHON_CLIENT_PREALLOCATE=false
-portable-ml info
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu-info.txt"
+python3 -m portable_ml info | tee -a "$out/gpu-info.txt"
 
 # Fail loudly when the GPU libraries do not work: otherwise their tests would only skip.
-python - <<'EOF'
-import jax, cupy, torch
+# Then measure the device-to-device copy bandwidth, the ceiling of every elementwise formula.
+python3 - <<'EOF' 2>&1 | tee -a "$out/gpu-info.txt" || exit 1
+import cupy, jax, torch
 assert cupy.cuda.is_available(), "CuPy sees no working CUDA device"
 assert jax.devices("gpu"), "JAX sees no GPU"
-print(f"CuPy GPUs: {cupy.cuda.runtime.getDeviceCount()}, JAX GPUs: {len(jax.devices('gpu'))}, "
+print(f"cupy {cupy.__version__}, jax {jax.__version__}, torch {torch.__version__}; "
+      f"CuPy GPUs: {cupy.cuda.runtime.getDeviceCount()}, JAX GPUs: {len(jax.devices('gpu'))}, "
       f"torch CUDA: {torch.cuda.is_available()}")
+n = 1 << 28  # 1 GiB of float32
+a = cupy.ones(n, dtype=cupy.float32)
+b = cupy.empty_like(a)
+for _ in range(3):
+    b[...] = a
+start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+start.record()
+for _ in range(20):
+    b[...] = a
+stop.record(); stop.synchronize()
+seconds = cupy.cuda.get_elapsed_time(start, stop) / 1e3 / 20
+print(f"copy bandwidth (CuPy, 1 GiB float32, read + write): {2 * a.nbytes / seconds / 1e9:.0f} GB/s")
 EOF
 
 status=0
-python -m pytest -n 4 -q -rs "$@" | tee gpu-test.log || status=$?
-echo "--- summary"
-tail -n 3 gpu-test.log
+for tier in $tiers; do
+  marker=(); [[ "$tier" == slow ]] && marker=(-m slow)
+  timeout -k 20 "$tier_timeout" python3 -m pytest -p no:cacheprovider -n "$workers" -q -rfEs \
+      "${marker[@]}" --junitxml="$out/gpu-junit-$tier.xml" "$@" 2>&1 | tee "$out/gpu-test-$tier.log"
+  rc=${PIPESTATUS[0]}; (( rc )) && status=$rc
+  echo "--- $tier tier: exit $rc"
+done
 
 {
   echo "## GPU run, $(date -u +%Y-%m-%d)"
   echo
   echo '```text'
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-  python -c "import cupy, jax, torch; print('cupy', cupy.__version__, '| jax', jax.__version__, '| torch', torch.__version__)"
-  tail -n 1 gpu-test.log
+  cat "$out/gpu-info.txt"
+  for tier in $tiers; do echo "$tier tier: $(tail -n 1 "$out/gpu-test-$tier.log")"; done
   echo '```'
-  echo
-  echo "CuPy / CUDA-specific tests (DLPack zero-copy, results kept on GPU 1):"
-  echo
-  echo '```text'
-  python -m pytest -q -rs tests/test_embedding_cupy.py 2>&1 | tail -n 15
-  echo '```'
-} > gpu-report.md
-echo "wrote gpu-report.md"
+} > "$out/gpu-report.md"
+echo "wrote $out/gpu-report.md"
 
 # The benchmark suite's quick set on the GPU backends (GB/s of the elementwise formulas, ratios).
-portable-ml bench --quick --backends cupy,jax,numpy --dtype float32 --markdown gpu-bench.md || status=$?
-echo "wrote gpu-bench.md"
+timeout -k 20 600 python3 -m portable_ml bench --quick --backends cupy,jax,numpy --dtype float32 \
+    --markdown "$out/gpu-bench.md" || status=$?
+echo "wrote $out/gpu-bench.md"
 exit "$status"
