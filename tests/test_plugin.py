@@ -30,7 +30,8 @@ def subproc_env(monkeypatch):
     """A subprocess environment that imports this checkout and sets no JAX or backend option."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(
         os.pathsep))
-    for var in ("JAX_ENABLE_X64", "PML_BACKENDS", "PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER"):
+    for var in ("JAX_ENABLE_X64", "JAX_DEFAULT_MATMUL_PRECISION", "PML_BACKENDS", "PYTEST_ADDOPTS",
+                "PYTEST_XDIST_WORKER"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
 
@@ -213,6 +214,7 @@ double = jax.jit(lambda x: x * 2)
 
 def test_a_plain_test_before():
     assert jnp.ones(3).dtype == jnp.float32
+    assert jax.config.jax_default_matmul_precision is None
     assert double(jnp.ones(2)).dtype == jnp.float32
 
 
@@ -221,14 +223,17 @@ def test_b_through_the_fixtures(backend, float_dtype):
     assert x.dtype == float_dtype
     if backend.name == "jax":
         assert jax.config.jax_enable_x64
+        assert jax.config.jax_default_matmul_precision == "highest"
         assert double(x).dtype == float_dtype  # the jitted function traced again per dtype
         assert jnp.ones(3).dtype == jnp.float64
     else:
         assert not jax.config.jax_enable_x64
+        assert jax.config.jax_default_matmul_precision is None
 
 
 def test_c_plain_test_after():
     assert not jax.config.jax_enable_x64
+    assert jax.config.jax_default_matmul_precision is None
     assert jnp.ones(3).dtype == jnp.float32
     assert double(jnp.ones(2)).dtype == jnp.float32  # the x64 trace is not reused
 """
@@ -335,3 +340,30 @@ def test_importing_the_plugin_imports_no_array_library_not_even_numpy():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.backends("jax")
+def test_jax_float32_products_are_full_precision_while_a_test_runs(backend):
+    """JAX multiplies float32 in TF32 on NVIDIA GPUs by default; the fixture asks for full float32."""
+    import jax
+
+    assert jax.config.jax_default_matmul_precision == "highest"
+    x = backend.xp.ones((4, 4), dtype=backend.xp.float32)
+    hlo = jax.jit(lambda a: a @ a).lower(x).as_text()
+    assert re.search(r"dot_general.*precision = \[HIGHEST, HIGHEST\]", hlo), hlo
+
+
+@pytest.mark.skipif(not HAS_JAX, reason="jax is not installed")
+def test_a_matmul_precision_the_user_chose_is_kept(pytester, subproc_env, monkeypatch):
+    monkeypatch.setenv("JAX_DEFAULT_MATMUL_PRECISION", "bfloat16")
+    pytester.makepyfile(
+        """
+        import jax
+
+
+        def test_user_precision(backend):
+            assert jax.config.jax_default_matmul_precision == "bfloat16"
+        """
+    )
+    res = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist", "--pml-backends=jax")
+    res.assert_outcomes(passed=1)

@@ -49,6 +49,7 @@ reason.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pathlib
@@ -140,19 +141,43 @@ def pytest_configure(config):
 # ------------------------------------------------------------------ fixtures
 @pytest.fixture(params=[pytest.param(_BackendParam(n), id=n) for n in BACKENDS])
 def backend(request):
-    """A :class:`portable_ml.Backend`, one per backend (JAX in x64 mode while the test runs)."""
+    """A :class:`portable_ml.Backend`, one per backend.
+
+    While a JAX test runs, JAX is in x64 mode (``--pml-jax-x64=fixture``) and
+    float32 matrix products are full precision (:func:`_jax_full_matmul_precision`).
+    """
     name = str(request.param)
     skip = request.node.get_closest_marker("skip_backends")
     if skip is not None and name in skip.kwargs:
         pytest.skip(f"{name}: {skip.kwargs[name]}")
     be = _backend_or_skip(request.config, name)
-    if name == "jax" and getattr(request.config, "_pml_x64", "fixture") == "fixture":
-        from .conformance import _jax_x64
-
-        with _jax_x64():
-            yield be
-    else:
+    if name != "jax":
         yield be
+        return
+    with contextlib.ExitStack() as stack:
+        if getattr(request.config, "_pml_x64", "fixture") == "fixture":
+            from .conformance import _jax_x64
+
+            stack.enter_context(_jax_x64())
+        stack.enter_context(_jax_full_matmul_precision())
+        yield be
+
+
+def _jax_full_matmul_precision():
+    """Full float32 matrix products while a JAX test runs, unless the user chose a precision.
+
+    On NVIDIA GPUs since Ampere, JAX's default precision for float32 ``dot``
+    is TF32 (a 10-bit mantissa); CuPy and PyTorch multiply in full float32.
+    Tests compare with float64 references at float32 tolerances, so they run
+    under ``jax.default_matmul_precision("highest")``; a precision the user set
+    (``JAX_DEFAULT_MATMUL_PRECISION`` or ``jax.config``) is kept.  Scoped to
+    the test like the x64 mode; on CPUs it changes nothing.
+    """
+    import jax
+
+    if jax.config.jax_default_matmul_precision is not None:
+        return contextlib.nullcontext()
+    return jax.default_matmul_precision("highest")
 
 
 @pytest.fixture
