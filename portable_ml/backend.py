@@ -4,8 +4,11 @@ This is the placement layer: it decides where *new* arrays go (parameters,
 random draws, datasets) and moves arrays between backends.  Formulas never
 import it; they follow their inputs.
 
-Optional array libraries (JAX, PyTorch, CuPy, Dask) are imported lazily, the
-first time a backend that needs them is asked for.
+Each array library is one subclass of :class:`Backend` (its module, its
+devices, how it places, copies to the host, synchronizes and draws random
+numbers); defining the subclass registers it.  The classes are registered in
+preference order, which is :data:`BACKENDS`.  Nothing here imports an array
+library -- NumPy included -- until a backend that needs it is used.
 """
 
 from __future__ import annotations
@@ -18,8 +21,6 @@ import os
 import sys
 import threading
 
-import numpy as np
-
 from ._xp import array_namespace
 from .tree import tree_map
 
@@ -27,6 +28,7 @@ __all__ = [
     "BACKENDS",
     "Backend",
     "available_backends",
+    "backend_class",
     "get_backend",
     "use_backend",
     "to_backend",
@@ -36,27 +38,19 @@ __all__ = [
     "unusable_reason",
 ]
 
-#: Every backend name this library knows, in preference order.
-BACKENDS = ("cupy", "jax", "torch", "numpy", "array_api_strict", "dask")
-
-_MODULES = {
-    "cupy": "cupy",
-    "jax": "jax",
-    "torch": "torch",
-    "numpy": "numpy",
-    "array_api_strict": "array_api_strict",
-    "dask": "dask.array",
-}
-
 ENV_VAR = "PORTABLE_ML_BACKEND"
 _default = contextvars.ContextVar("portable_ml_backend", default=None)
 _lock = threading.Lock()
 _cache: dict = {}
 _cupy_ok = None
 
+#: name -> Backend subclass, in preference order (filled by ``Backend.__init_subclass__``).
+_CLASSES: dict = {}
+
 
 def _installed(name):
-    top = _MODULES[name].split(".")[0]
+    """Whether backend ``name``'s library can be imported (found without importing it)."""
+    top = _CLASSES[name].module.split(".")[0]
     if top in sys.modules:
         return True
     try:
@@ -65,6 +59,553 @@ def _installed(name):
         return False
 
 
+def _top_module(x):
+    return type(x).__module__.split(".")[0]
+
+
+def _split_device(device):
+    """'cuda:1' -> ('cuda', 1); 'gpu' -> ('gpu', None); 3 -> (None, 3)."""
+    if isinstance(device, int):
+        return None, device
+    text = device.strip().lower()
+    if ":" in text:
+        kind, idx = text.split(":", 1)
+        if not idx.isdigit():
+            raise ValueError(f"device index must be an integer; got device={device!r}")
+        return kind, int(idx)
+    return text, None
+
+
+def _pick(devs, idx, device, name):
+    idx = 0 if idx is None else idx
+    if not 0 <= idx < len(devs):
+        raise ValueError(f"backend {name!r} has {len(devs)} device(s) "
+                         f"({', '.join(map(str, devs))}); got device={device!r}")
+    return devs[idx]
+
+
+# --------------------------------------------------------------- the Backend
+class Backend:
+    """One array library on one device.
+
+    Obtained from :func:`get_backend`; each library is a subclass, and
+    defining a subclass with a ``name`` registers it (a new backend is one
+    class).
+
+    Attributes
+    ----------
+    name : str
+        Backend name (one of :data:`BACKENDS`).
+    xp : module
+        Its array-API namespace (compat wrappers for NumPy, PyTorch, CuPy and
+        Dask; ``jax.numpy`` and ``array_api_strict`` themselves).
+    device : object
+        The native device new arrays go to.
+    """
+
+    #: Registry key; a subclass that sets it is registered.
+    name: str = ""
+    #: Module whose presence means the library is installed (and that its namespace needs).
+    module: str = ""
+    #: Module of its array-API namespace.
+    namespace_module: str = ""
+    #: Top-level modules of its array types (for :func:`backend_of`).
+    array_modules: tuple = ()
+    #: ``pip install 'portable-ml[<extra>]'``.
+    extra: str = ""
+    #: What ``portable-ml info`` suggests when it is missing.
+    install_hint: str = ""
+    #: Distribution names to read its version from, first found wins.
+    distributions: tuple = ()
+    #: Device kinds accepted in ``"kind"`` / ``"kind:N"`` strings (``None``: any, checked by the class).
+    device_kinds: tuple | None = ("cpu", "gpu", "cuda")
+    #: Whether arrays on a GPU can come in through DLPack without a host copy.
+    dlpack_from_gpu: bool = False
+    #: Whether ``Generator(native=True)`` draws on the device with the library's own generator;
+    #: otherwise draws are made on the host (NumPy PCG64) and placed.
+    native_random: bool = False
+    #: Device for ``get_backend("auto")`` when :meth:`auto_candidate` is true.
+    auto_device = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            _CLASSES[cls.name] = cls
+
+    def __init__(self, device=None):
+        if not self.name:
+            raise TypeError("Backend is the base class of the backends; use get_backend(name, device)")
+        self.xp = self.load()
+        self.device = self._parse_device(device)
+
+    def __repr__(self):
+        return f"Backend({self.name!r}, device={self.device!r})"
+
+    # ------------------------------------------------------------ the library
+    @classmethod
+    def installed(cls):
+        return _installed(cls.name)
+
+    @classmethod
+    def unusable(cls):
+        """Why this backend cannot be used here, or ``None`` (see :func:`unusable_reason`)."""
+        return None if cls.installed() else "not installed"
+
+    @classmethod
+    def auto_candidate(cls):
+        """Whether ``get_backend("auto")`` takes this backend (a working accelerator)."""
+        return False
+
+    @classmethod
+    def owns(cls, x):
+        """Whether ``x`` is an array of this library."""
+        return _top_module(x) in cls.array_modules
+
+    @classmethod
+    def on_gpu(cls, x):
+        """Whether array ``x`` (of this library) lives on a GPU."""
+        return False
+
+    def load(self):
+        """The array-API namespace."""
+        return importlib.import_module(self.namespace_module)
+
+    # ------------------------------------------------------------ devices
+    def default_device(self):
+        return "cpu"
+
+    def devices(self):
+        """Devices this backend can place arrays on."""
+        return ["cpu"]
+
+    def _devices_text(self):
+        return ", ".join(map(str, self.devices()))
+
+    def _parse_device(self, device):
+        if device is None:
+            return self.default_device()
+        if not isinstance(device, (str, int)):
+            return self._check_native(device)
+        kind, idx = _split_device(device)
+        if kind is not None and self.device_kinds is not None and kind not in self.device_kinds:
+            raise ValueError(f"unknown device {device!r} for backend {self.name!r}; "
+                             f"available: {self._devices_text()}")
+        return self._select_device(kind, idx, device)
+
+    def _select_device(self, kind, idx, device):
+        """The device for ``"kind:idx"`` (``kind`` or ``idx`` may be ``None``); ``device`` as given."""
+        if kind in (None, "cpu") and idx in (None, 0):
+            return "cpu"
+        raise ValueError(f"backend {self.name!r} has only the 'cpu' device; got device={device!r}")
+
+    def _check_native(self, device):
+        if device in self.devices():
+            return device
+        raise ValueError(f"device {device!r} does not belong to backend {self.name!r}; "
+                         f"available: {self._devices_text()}")
+
+    # ------------------------------------------------------------ arrays
+    @property
+    def float_dtype(self):
+        """Default floating dtype (float32 for PyTorch and for JAX without x64)."""
+        info = self.xp.__array_namespace_info__()
+        try:
+            return info.default_dtypes(device=self.device)["real floating"]
+        except Exception:
+            return info.default_dtypes()["real floating"]
+
+    def asarray(self, obj, dtype=None):
+        """``obj`` (Python data, NumPy or any backend's array) on this backend and device.
+
+        ``dtype`` is a dtype of this backend or its name (``"float32"``).
+        """
+        if isinstance(dtype, str):
+            dtype = getattr(self.xp, dtype)
+        other = _class_of(obj)
+        if other is not None and other is not type(self):
+            obj = _dlpack_or_host(obj, other, self)
+        return self._put(obj, dtype)
+
+    def _put(self, obj, dtype):
+        """``obj`` (Python data, NumPy or this library's array) on ``self.device``."""
+        return self.xp.asarray(obj, dtype=dtype, device=self.device)
+
+    @staticmethod
+    def to_host(x):
+        """Host ``numpy.ndarray`` of one array of this library."""
+        import numpy as np
+
+        return np.asarray(x)
+
+    def to_numpy(self, x):
+        """Host ``numpy.ndarray`` of ``x`` (any backend; pytrees map leafwise)."""
+        return to_numpy(x)
+
+    def zeros(self, shape, dtype=None):
+        import numpy as np
+
+        dtype = self.float_dtype if dtype is None else dtype
+        return self.asarray(np.zeros(shape), dtype=dtype)
+
+    # ------------------------------------------------------------ misc
+    def rng(self, seed=None, *, native=False):
+        """A :class:`portable_ml.random.Generator` bound to this backend and device."""
+        from .random import Generator  # random builds on this module, not the reverse
+
+        return Generator(self, seed, native=native)
+
+    def jit(self, fn, **kwargs):
+        """``jax.jit(fn)`` on JAX; ``fn`` itself elsewhere."""
+        return fn
+
+    def synchronize(self, x=None):
+        """Wait for queued device work (and for ``x``, if given) before reading clocks."""
+        return x
+
+    # ------------------------------------------------------------ native random draws
+    def native_generator(self, seed):
+        """The library's own random state seeded with ``seed`` (for ``native_random`` backends)."""
+        raise NotImplementedError(f"backend {self.name!r} has no native generator")
+
+    def native_draw(self, state, kind, shape, dtype, a, b):
+        """``kind`` ``"normal"`` (mean ``a``, std ``b``) or ``"uniform"`` on ``[a, b)`` from ``state``."""
+        raise NotImplementedError(f"backend {self.name!r} has no native generator")
+
+
+class _CupyBackend(Backend):
+    name = "cupy"
+    module = "cupy"
+    namespace_module = "array_api_compat.cupy"
+    array_modules = ("cupy",)
+    extra = "cupy-cuda12"
+    install_hint = "pip install 'portable-ml[cupy-cuda12]' (or [cupy-cuda13]) on a machine with an NVIDIA GPU"
+    distributions = ("cupy-cuda13x", "cupy-cuda12x", "cupy")
+    dlpack_from_gpu = True
+    native_random = True
+
+    @classmethod
+    def unusable(cls):
+        if not cls.installed():
+            return "not installed"
+        return None if cupy_works() else "no working CUDA device"
+
+    @classmethod
+    def auto_candidate(cls):
+        return cupy_works()
+
+    @classmethod
+    def on_gpu(cls, x):
+        return True
+
+    def default_device(self):
+        import cupy
+
+        return cupy.cuda.Device(0)
+
+    def devices(self):
+        import cupy
+
+        return [cupy.cuda.Device(i) for i in range(cupy.cuda.runtime.getDeviceCount())]
+
+    def _select_device(self, kind, idx, device):
+        import cupy
+
+        if kind == "cpu":
+            raise ValueError("backend 'cupy' has no CPU device; use 'numpy' for host arrays")
+        n = cupy.cuda.runtime.getDeviceCount()
+        i = idx or 0
+        if i >= n:
+            raise ValueError(f"CuPy sees {n} CUDA device(s); got device={device!r}")
+        return cupy.cuda.Device(i)
+
+    def _put(self, obj, dtype):
+        import cupy
+
+        with cupy.cuda.Device(self.device.id):
+            if isinstance(obj, cupy.ndarray) and obj.device.id != self.device.id:
+                # asarray would keep it on its own GPU; ndarray.copy copies onto the current one
+                obj = obj.copy()
+            return self.xp.asarray(obj, dtype=dtype)
+
+    @staticmethod
+    def to_host(x):
+        return x.get()
+
+    def synchronize(self, x=None):
+        import cupy
+
+        cupy.cuda.Device(self.device.id).synchronize()
+        return x
+
+    def native_generator(self, seed):
+        import cupy
+
+        with cupy.cuda.Device(self.device.id):
+            return cupy.random.default_rng(seed)
+
+    def native_draw(self, state, kind, shape, dtype, a, b):
+        import cupy
+
+        with cupy.cuda.Device(self.device.id):
+            if kind == "normal":
+                return state.standard_normal(shape, dtype=dtype) * b + a
+            return state.random(shape, dtype=dtype) * (b - a) + a
+
+
+def _jax_gpu_devices():
+    try:
+        import jax
+
+        return jax.devices("gpu")
+    except Exception:
+        return []
+
+
+class _JaxBackend(Backend):
+    name = "jax"
+    module = "jax"
+    namespace_module = "jax.numpy"
+    array_modules = ("jax", "jaxlib")
+    extra = "jax"
+    install_hint = "pip install 'portable-ml[jax]'"
+    distributions = ("jax",)
+    dlpack_from_gpu = True
+    native_random = True
+    auto_device = "gpu"
+
+    @classmethod
+    def auto_candidate(cls):
+        return cls.installed() and bool(_jax_gpu_devices())
+
+    @classmethod
+    def on_gpu(cls, x):
+        try:
+            return any(d.platform == "gpu" for d in x.devices())
+        except Exception:
+            return False
+
+    def default_device(self):
+        import jax
+
+        return jax.devices()[0]
+
+    def devices(self):
+        import jax
+
+        return jax.devices()
+
+    def _select_device(self, kind, idx, device):
+        import jax
+
+        if kind is None:
+            return _pick(jax.devices(), idx, device, self.name)
+        platform = "cpu" if kind == "cpu" else "gpu"
+        try:
+            devs = jax.devices(platform)
+        except RuntimeError:
+            raise ValueError(f"JAX has no {platform} device here; available: {self._devices_text()}") from None
+        return _pick(devs, idx or 0, device, self.name)
+
+    def _check_native(self, device):
+        import jax
+
+        if isinstance(device, jax.sharding.Sharding) and device.device_set <= set(self.devices()):
+            return device  # a Sharding over JAX devices: new arrays are placed (replicated or split) by it
+        return super()._check_native(device)
+
+    def _put(self, obj, dtype):
+        import jax
+
+        return jax.device_put(self.xp.asarray(obj, dtype=dtype), self.device)
+
+    @staticmethod
+    def to_host(x):
+        import numpy as np
+
+        return np.array(x)  # a writable host copy
+
+    def jit(self, fn, **kwargs):
+        import jax
+
+        return jax.jit(fn, **kwargs)
+
+    def synchronize(self, x=None):
+        import jax
+
+        if x is not None:
+            jax.block_until_ready(x)
+        else:
+            jax.effects_barrier()
+        return x
+
+    def native_generator(self, seed):
+        import jax
+
+        return [jax.random.key(seed)]  # a one-slot list: each draw splits and replaces the key
+
+    def native_draw(self, state, kind, shape, dtype, a, b):
+        import jax
+
+        with jax.default_device(self.device):
+            state[0], sub = jax.random.split(state[0])
+            if kind == "normal":
+                return jax.random.normal(sub, shape, dtype) * b + a
+            return jax.random.uniform(sub, shape, dtype, minval=a, maxval=b)
+
+
+class _TorchBackend(Backend):
+    name = "torch"
+    module = "torch"
+    namespace_module = "array_api_compat.torch"
+    array_modules = ("torch",)
+    extra = "torch"
+    install_hint = ("pip install torch --index-url https://download.pytorch.org/whl/cpu  "
+                    "(CPU build; with CUDA: pip install 'portable-ml[torch]')")
+    distributions = ("torch",)
+    dlpack_from_gpu = True
+    native_random = True
+
+    @classmethod
+    def on_gpu(cls, x):
+        return x.device.type == "cuda"
+
+    def default_device(self):
+        import torch
+
+        return torch.device("cpu")
+
+    def devices(self):
+        import torch
+
+        return [torch.device("cpu")] + [torch.device("cuda", i) for i in range(torch.cuda.device_count())]
+
+    def _select_device(self, kind, idx, device):
+        import torch
+
+        if kind == "cpu":
+            return torch.device("cpu")
+        n = torch.cuda.device_count()
+        i = idx or 0
+        if i >= n:
+            raise ValueError(f"torch has {n} CUDA device(s); got device={device!r}; "
+                             f"available: {self._devices_text()}")
+        return torch.device("cuda", i)
+
+    @staticmethod
+    def to_host(x):
+        return x.detach().cpu().numpy()
+
+    def synchronize(self, x=None):
+        if getattr(self.device, "type", "cpu") == "cuda":
+            import torch
+
+            torch.cuda.synchronize(self.device)
+        return x
+
+    def native_generator(self, seed):
+        import torch
+
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def native_draw(self, state, kind, shape, dtype, a, b):
+        import torch
+
+        if kind == "normal":
+            return torch.randn(shape, generator=state, device=self.device, dtype=dtype) * b + a
+        return torch.rand(shape, generator=state, device=self.device, dtype=dtype) * (b - a) + a
+
+
+class _NumpyBackend(Backend):
+    name = "numpy"
+    module = "numpy"
+    namespace_module = "array_api_compat.numpy"
+    array_modules = ("numpy",)
+    extra = "numpy"
+    install_hint = "pip install numpy"
+    distributions = ("numpy",)
+
+    @classmethod
+    def owns(cls, x):
+        if _top_module(x) != "numpy":
+            return False
+        import numpy as np
+
+        return isinstance(x, (np.ndarray, np.generic))
+
+
+class _StrictBackend(Backend):
+    name = "array_api_strict"
+    module = "array_api_strict"
+    namespace_module = "array_api_strict"
+    array_modules = ("array_api_strict",)
+    extra = "strict"
+    install_hint = "pip install 'portable-ml[strict]'"
+    distributions = ("array-api-strict",)
+    device_kinds = None  # its own device names ("device1", ...) besides "cpu"
+
+    def default_device(self):
+        return self.xp.__array_namespace_info__().default_device()
+
+    def devices(self):
+        return list(self.xp.__array_namespace_info__().devices())
+
+    def _select_device(self, kind, idx, device):
+        devs = self.devices()
+        if kind is None:
+            return _pick(devs, idx, device, self.name)
+        for d in devs:
+            if str(device).lower() in (repr(d).lower(), getattr(d, "_device", "").lower()):
+                return d
+        if kind == "cpu" and idx in (None, 0):
+            return self.default_device()
+        raise ValueError(f"unknown device {device!r} for backend {self.name!r}; available: {self._devices_text()}")
+
+    @staticmethod
+    def to_host(x):
+        import numpy as np
+
+        return np.array(np.from_dlpack(x), copy=True)
+
+
+class _DaskBackend(Backend):
+    name = "dask"
+    module = "dask.array"
+    namespace_module = "array_api_compat.dask.array"
+    array_modules = ("dask",)
+    extra = "dask"
+    install_hint = "pip install 'portable-ml[dask]'"
+    distributions = ("dask",)
+
+    def _put(self, obj, dtype):
+        import numpy as np
+
+        return self.xp.asarray(np.asarray(obj), dtype=dtype)
+
+    @staticmethod
+    def to_host(x):
+        import numpy as np
+
+        return np.asarray(x.compute())
+
+    def synchronize(self, x=None):
+        if x is not None:
+            tree_map(lambda a: a.persist() if hasattr(a, "persist") else a, x)
+        return x
+
+
+#: Every backend name this library knows, in preference order.
+BACKENDS = tuple(_CLASSES)
+
+
+def backend_class(name):
+    """The :class:`Backend` subclass registered as ``name``."""
+    try:
+        return _CLASSES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown backend {name!r}; known backends: {', '.join(BACKENDS)}") from None
+
+
+# --------------------------------------------------------------- selection
 def cupy_works():
     """True when CuPy is installed *and* a CUDA device can be used.
 
@@ -93,13 +634,7 @@ def unusable_reason(name):
     ``"no working CUDA device"`` when CuPy is installed but no GPU (or no
     driver) works.  The pytest plugin's skip reasons use the same words.
     """
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; known backends: {', '.join(BACKENDS)}")
-    if not _installed(name):
-        return "not installed"
-    if name == "cupy" and not cupy_works():
-        return "no working CUDA device"
-    return None
+    return backend_class(name).unusable()
 
 
 def available_backends():
@@ -107,30 +642,13 @@ def available_backends():
 
     ``"cupy"`` is listed only when a CUDA device actually works.
     """
-    out = []
-    for name in BACKENDS:
-        if name == "cupy":
-            if cupy_works():
-                out.append(name)
-        elif _installed(name):
-            out.append(name)
-    return out
-
-
-def _jax_gpu_devices():
-    try:
-        import jax
-
-        return jax.devices("gpu")
-    except Exception:
-        return []
+    return [name for name, cls in _CLASSES.items() if cls.unusable() is None]
 
 
 def _auto():
-    if cupy_works():
-        return "cupy", None
-    if _installed("jax") and _jax_gpu_devices():
-        return "jax", "gpu"
+    for name, cls in _CLASSES.items():
+        if cls.auto_candidate():
+            return name, cls.auto_device
     return "numpy", None
 
 
@@ -171,12 +689,13 @@ def get_backend(name=None, device=None):
     if name == "auto":
         name, auto_dev = _auto()
         device = auto_dev if device is None else device
-    if name not in BACKENDS:
+    if not isinstance(name, str) or name not in _CLASSES:
         raise ValueError(f"unknown backend {name!r}; known backends: {', '.join(BACKENDS)}; "
                          f"available here: {', '.join(available_backends())}")
-    why = unusable_reason(name)
+    cls = _CLASSES[name]
+    why = cls.unusable()
     if why == "not installed":
-        raise ValueError(f"backend {name!r} is not installed (pip install 'portable-ml[{_extra(name)}]'); "
+        raise ValueError(f"backend {name!r} is not installed (pip install 'portable-ml[{cls.extra}]'); "
                          f"available: {', '.join(available_backends())}")
     if why is not None:
         raise ValueError(f"backend {name!r} is not usable here: CuPy is installed but {why}; "
@@ -185,12 +704,12 @@ def get_backend(name=None, device=None):
     with _lock:
         be = _cache.get(key)
         if be is None:
-            be = _cache[key] = Backend(name, device)
+            be = _cache[key] = cls(device)
     return be
 
 
 def _extra(name):
-    return {"array_api_strict": "strict", "cupy": "cupy-cuda12"}.get(name, name)
+    return backend_class(name).extra
 
 
 def _device_key(device):
@@ -214,301 +733,18 @@ def use_backend(name, device=None):
         _default.reset(token)
 
 
-# --------------------------------------------------------------- the Backend
-class Backend:
-    """One array library on one device.
-
-    Attributes
-    ----------
-    name : str
-        Backend name (one of :data:`BACKENDS`).
-    xp : module
-        Its array-API namespace (compat wrappers for NumPy, PyTorch, CuPy and
-        Dask; ``jax.numpy`` and ``array_api_strict`` themselves).
-    device : object
-        The native device new arrays go to.
-    """
-
-    def __init__(self, name, device=None):
-        self.name = name
-        self.xp = _load_namespace(name)
-        self.device = _parse_device(name, device, self.xp)
-
-    def __repr__(self):
-        return f"Backend({self.name!r}, device={self.device!r})"
-
-    # ------------------------------------------------------------ arrays
-    @property
-    def float_dtype(self):
-        """Default floating dtype (float32 for PyTorch and for JAX without x64)."""
-        info = self.xp.__array_namespace_info__()
-        try:
-            return info.default_dtypes(device=self.device)["real floating"]
-        except Exception:
-            return info.default_dtypes()["real floating"]
-
-    def asarray(self, obj, dtype=None):
-        """``obj`` (Python data, NumPy or any backend's array) on this backend and device.
-
-        ``dtype`` is a dtype of this backend or its name (``"float32"``).
-        """
-        if isinstance(dtype, str):
-            dtype = getattr(self.xp, dtype)
-        if self.name == "jax":
-            return self._jax_put(obj, dtype)
-        if _is_foreign(obj, self.name):
-            obj = _dlpack_or_host(obj, self)
-        xp = self.xp
-        if self.name == "cupy":
-            import cupy
-
-            with cupy.cuda.Device(self.device.id):
-                if isinstance(obj, cupy.ndarray) and obj.device.id != self.device.id:
-                    # asarray would keep it on its own GPU; ndarray.copy copies onto the current one
-                    obj = obj.copy()
-                return xp.asarray(obj, dtype=dtype)
-        if self.name == "dask":
-            return xp.asarray(np.asarray(obj), dtype=dtype)
-        return xp.asarray(obj, dtype=dtype, device=self.device)
-
-    def _jax_put(self, obj, dtype):
-        import jax
-
-        if _is_foreign(obj, "jax"):
-            obj = _dlpack_or_host(obj, self)
-        arr = jax.numpy.asarray(obj, dtype=dtype)
-        return jax.device_put(arr, self.device)
-
-    def to_numpy(self, x):
-        """Host ``numpy.ndarray`` of ``x`` (any backend; pytrees map leafwise)."""
-        return to_numpy(x)
-
-    def zeros(self, shape, dtype=None):
-        dtype = self.float_dtype if dtype is None else dtype
-        return self.asarray(np.zeros(shape), dtype=dtype)
-
-    # ------------------------------------------------------------ misc
-    def rng(self, seed=None, *, native=False):
-        """A :class:`portable_ml.random.Generator` bound to this backend and device."""
-        from .random import Generator
-
-        return Generator(self, seed, native=native)
-
-    def jit(self, fn, **kwargs):
-        """``jax.jit(fn)`` on JAX; ``fn`` itself elsewhere."""
-        if self.name == "jax":
-            import jax
-
-            return jax.jit(fn, **kwargs)
-        return fn
-
-    def synchronize(self, x=None):
-        """Wait for queued device work (and for ``x``, if given) before reading clocks."""
-        if self.name == "jax":
-            import jax
-
-            if x is not None:
-                jax.block_until_ready(x)
-            else:
-                jax.effects_barrier()
-        elif self.name == "cupy":
-            import cupy
-
-            cupy.cuda.Device(self.device.id).synchronize()
-        elif self.name == "torch" and getattr(self.device, "type", "cpu") == "cuda":
-            import torch
-
-            torch.cuda.synchronize(self.device)
-        elif self.name == "dask" and x is not None:
-            tree_map(lambda a: a.persist() if hasattr(a, "persist") else a, x)
-        return x
-
-    def devices(self):
-        """Devices this backend can place arrays on."""
-        return _list_devices(self.name, self.xp)
-
-
-def _load_namespace(name):
-    if name == "numpy":
-        import array_api_compat.numpy as xp
-    elif name == "torch":
-        import array_api_compat.torch as xp
-    elif name == "cupy":
-        import array_api_compat.cupy as xp
-    elif name == "dask":
-        import array_api_compat.dask.array as xp
-    elif name == "jax":
-        import jax.numpy as xp
-    elif name == "array_api_strict":
-        import array_api_strict as xp
-    else:  # pragma: no cover - guarded by get_backend
-        raise ValueError(name)
-    return xp
-
-
-def _list_devices(name, xp):
-    if name == "jax":
-        import jax
-
-        return jax.devices()
-    if name == "torch":
-        import torch
-
-        return [torch.device("cpu")] + [torch.device("cuda", i) for i in range(torch.cuda.device_count())]
-    if name == "cupy":
-        import cupy
-
-        return [cupy.cuda.Device(i) for i in range(cupy.cuda.runtime.getDeviceCount())]
-    if name == "array_api_strict":
-        return list(xp.__array_namespace_info__().devices())
-    return ["cpu"]
-
-
-def _split_device(device):
-    """'cuda:1' -> ('cuda', 1); 'gpu' -> ('gpu', None); 3 -> (None, 3)."""
-    if isinstance(device, int):
-        return None, device
-    text = device.strip().lower()
-    if ":" in text:
-        kind, idx = text.split(":", 1)
-        if not idx.isdigit():
-            raise ValueError(f"device index must be an integer; got device={device!r}")
-        return kind, int(idx)
-    return text, None
-
-
-def _parse_device(name, device, xp):
-    devs_text = lambda: ", ".join(map(str, _list_devices(name, xp)))  # noqa: E731
-    if device is None:
-        if name == "jax":
-            import jax
-
-            return jax.devices()[0]
-        if name == "cupy":
-            import cupy
-
-            return cupy.cuda.Device(0)
-        if name == "torch":
-            import torch
-
-            return torch.device("cpu")
-        if name == "array_api_strict":
-            return xp.__array_namespace_info__().default_device()
-        return "cpu"
-    if not isinstance(device, (str, int)):
-        return _check_native(name, device, xp)
-    kind, idx = _split_device(device)
-    if kind is not None and kind not in ("cpu", "gpu", "cuda") and name != "array_api_strict":
-        raise ValueError(f"unknown device {device!r} for backend {name!r}; available: {devs_text()}")
-    if name in ("numpy", "dask"):
-        if kind in (None, "cpu") and idx in (None, 0):
-            return "cpu"
-        raise ValueError(f"backend {name!r} has only the 'cpu' device; got device={device!r}")
-    if name == "array_api_strict":
-        devs = list(xp.__array_namespace_info__().devices())
-        if kind is None:
-            return _pick(devs, idx, device, name)
-        for d in devs:
-            if str(device).lower() in (repr(d).lower(), getattr(d, "_device", "").lower()):
-                return d
-        if kind == "cpu" and idx in (None, 0):
-            return xp.__array_namespace_info__().default_device()
-        raise ValueError(f"unknown device {device!r} for backend {name!r}; available: {devs_text()}")
-    if name == "jax":
-        import jax
-
-        if kind is None:
-            return _pick(jax.devices(), idx, device, name)
-        platform = "cpu" if kind == "cpu" else "gpu"
-        try:
-            devs = jax.devices(platform)
-        except RuntimeError:
-            raise ValueError(f"JAX has no {platform} device here; available: {devs_text()}") from None
-        return _pick(devs, idx or 0, device, name)
-    if name == "torch":
-        import torch
-
-        if kind == "cpu":
-            return torch.device("cpu")
-        n = torch.cuda.device_count()
-        i = idx or 0
-        if i >= n:
-            raise ValueError(f"torch has {n} CUDA device(s); got device={device!r}; available: {devs_text()}")
-        return torch.device("cuda", i)
-    if name == "cupy":
-        import cupy
-
-        if kind == "cpu":
-            raise ValueError("backend 'cupy' has no CPU device; use 'numpy' for host arrays")
-        n = cupy.cuda.runtime.getDeviceCount()
-        i = idx or 0
-        if i >= n:
-            raise ValueError(f"CuPy sees {n} CUDA device(s); got device={device!r}")
-        return cupy.cuda.Device(i)
-    raise ValueError(f"unknown device {device!r} for backend {name!r}")  # pragma: no cover
-
-
-def _is_jax_sharding(device):
-    jax = sys.modules.get("jax")
-    return jax is not None and isinstance(device, jax.sharding.Sharding)
-
-
-def _pick(devs, idx, device, name):
-    idx = 0 if idx is None else idx
-    if not 0 <= idx < len(devs):
-        raise ValueError(f"backend {name!r} has {len(devs)} device(s) "
-                         f"({', '.join(map(str, devs))}); got device={device!r}")
-    return devs[idx]
-
-
-def _check_native(name, device, xp):
-    if device in _list_devices(name, xp):
-        return device
-    if name == "jax" and _is_jax_sharding(device) and device.device_set <= set(_list_devices(name, xp)):
-        return device  # a Sharding over JAX devices: new arrays are placed (replicated or split) by it
-    raise ValueError(f"device {device!r} does not belong to backend {name!r}; "
-                     f"available: {', '.join(map(str, _list_devices(name, xp)))}")
-
-
 # --------------------------------------------------------------- transfers
-def backend_of(x):
-    """Name of the backend that owns array ``x`` (``None`` for non-arrays)."""
-    mod = type(x).__module__
-    top = mod.split(".")[0]
-    if top == "numpy" and isinstance(x, np.ndarray):
-        return "numpy"
-    if top in ("jax", "jaxlib"):
-        return "jax"
-    if top == "torch":
-        return "torch"
-    if top == "cupy":
-        return "cupy"
-    if top == "dask":
-        return "dask"
-    if top == "array_api_strict":
-        return "array_api_strict"
-    if isinstance(x, np.generic):
-        return "numpy"
+def _class_of(x):
+    for cls in _CLASSES.values():
+        if cls.owns(x):
+            return cls
     return None
 
 
-def _is_foreign(obj, name):
-    b = backend_of(obj)
-    return b is not None and b != name
-
-
-def _on_gpu(x):
-    b = backend_of(x)
-    if b == "cupy":
-        return True
-    if b == "torch":
-        return x.device.type == "cuda"
-    if b == "jax":
-        try:
-            return any(d.platform == "gpu" for d in x.devices())
-        except Exception:
-            return False
-    return False
+def backend_of(x):
+    """Name of the backend that owns array ``x`` (``None`` for non-arrays)."""
+    cls = _class_of(x)
+    return None if cls is None else cls.name
 
 
 def to_numpy(x):
@@ -517,28 +753,19 @@ def to_numpy(x):
 
 
 def _leaf_to_numpy(x):
-    b = backend_of(x)
-    if b is None or b == "numpy":
-        return np.asarray(x)
-    if b == "torch":
-        return x.detach().cpu().numpy()
-    if b == "cupy":
-        return x.get()
-    if b == "dask":
-        return np.asarray(x.compute())
-    if b == "array_api_strict":
-        return np.array(np.from_dlpack(x), copy=True)
-    return np.array(x)  # jax: a writable host copy
+    cls = _class_of(x)
+    return Backend.to_host(x) if cls is None else cls.to_host(x)
 
 
-def _dlpack_or_host(x, target):
-    """``x`` in a form ``target`` can ingest: DLPack between GPU arrays, else host NumPy."""
-    if _on_gpu(x) and target.name in ("cupy", "torch", "jax"):
+def _dlpack_or_host(x, source, target):
+    """``x`` (an array of class ``source``) in a form ``target`` can ingest:
+    DLPack between GPU arrays, else host NumPy."""
+    if target.dlpack_from_gpu and source.on_gpu(x):
         try:
             return target.xp.from_dlpack(x)
         except Exception:
             pass
-    return _leaf_to_numpy(x)
+    return source.to_host(x)
 
 
 def to_backend(x, backend, device=None):

@@ -11,37 +11,17 @@ import sys
 import time
 
 from . import __version__
-from .backend import BACKENDS, _installed, available_backends, cupy_works, get_backend, unusable_reason
+from ._table import format_table
+from .backend import BACKENDS, available_backends, backend_class, cupy_works, get_backend, unusable_reason
 
 #: ``--help`` text: plain, without the docstrings' reStructuredText markup.
 DESCRIPTION = ("portable_ml: machine-learning formulas written once against the Python array API, "
                "run on NumPy, CuPy, JAX, PyTorch, Dask and array-api-strict. "
                "Also runs as 'python -m portable_ml'.")
 
-#: How to install each backend (the CPU build of torch: a few hundred MB instead of several GB).
-INSTALL_HINTS = {
-    "numpy": "pip install numpy",
-    "array_api_strict": "pip install 'portable-ml[strict]'",
-    "jax": "pip install 'portable-ml[jax]'",
-    "torch": "pip install torch --index-url https://download.pytorch.org/whl/cpu  "
-             "(CPU build; with CUDA: pip install 'portable-ml[torch]')",
-    "dask": "pip install 'portable-ml[dask]'",
-    "cupy": "pip install 'portable-ml[cupy-cuda12]' (or [cupy-cuda13]) on a machine with an NVIDIA GPU",
-}
-
-_DISTS = {
-    "numpy": "numpy",
-    "array_api_strict": "array-api-strict",
-    "jax": "jax",
-    "torch": "torch",
-    "dask": "dask",
-    "cupy": ("cupy-cuda13x", "cupy-cuda12x", "cupy"),
-}
-
 
 def _version(name):
-    dists = _DISTS[name]
-    for dist in (dists,) if isinstance(dists, str) else dists:
+    for dist in backend_class(name).distributions:
         try:
             return importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -62,10 +42,10 @@ def backend_info():
     rows = []
     for name in BACKENDS:
         why = unusable_reason(name)
-        row = {"backend": name, "installed": _installed(name), "usable": why is None,
+        row = {"backend": name, "installed": backend_class(name).installed(), "usable": why is None,
                "version": _version(name), "devices": [], "float_dtype": None, "note": why or "", "hint": None}
         if why == "not installed":
-            row["hint"] = INSTALL_HINTS[name]
+            row["hint"] = backend_class(name).install_hint
         elif why is not None:  # CuPy without a working GPU
             row["hint"] = "needs an NVIDIA GPU with a working CUDA driver"
         if row["usable"]:
@@ -77,16 +57,6 @@ def backend_info():
                 row["usable"], row["note"] = False, f"{type(exc).__name__}: {exc}"
         rows.append(row)
     return rows
-
-
-def format_table(rows, columns):
-    """A plain-text table of ``rows`` (dicts) with the given ``columns``."""
-    text = [[str(r.get(c, "")) if r.get(c) is not None else "-" for c in columns] for r in rows]
-    widths = [max(len(c), *(len(t[i]) for t in text)) if text else len(c) for i, c in enumerate(columns)]
-    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()
-    out = [line, "  ".join("-" * w for w in widths)]
-    out += ["  ".join(v.ljust(w) for v, w in zip(t, widths)).rstrip() for t in text]
-    return "\n".join(out)
 
 
 def cmd_info(args):

@@ -489,7 +489,7 @@ def trace(decay, *, nesterov=False):
     return GradientTransformation(init, update)
 
 
-def add_decayed_weights(weight_decay=0.0, mask=None):
+def add_decayed_weights(weight_decay=0.0, *, mask=None):
     r"""Add the parameters scaled by ``weight_decay``: :math:`u \leftarrow u + \lambda\,\theta`.
 
     Parameters
@@ -567,7 +567,7 @@ def clip_by_global_norm(max_norm):
 
 
 # ------------------------------------------------------------ optimizers
-def sgd(learning_rate, momentum=None, nesterov=False):
+def sgd(learning_rate, *, momentum=None, nesterov=False):
     r"""Stochastic gradient descent, optionally with (Nesterov) momentum.
 
     .. math::
@@ -575,7 +575,8 @@ def sgd(learning_rate, momentum=None, nesterov=False):
         m_t = g_t + \mu\,m_{t-1},\;
         u_t = -\eta_t \begin{cases} g_t + \mu\,m_t & \text{Nesterov} \\ m_t & \text{otherwise} \end{cases}
 
-    Equals ``optax.sgd(learning_rate, momentum, nesterov)``.
+    Equals ``optax.sgd(learning_rate, momentum, nesterov)``; ``momentum`` and
+    ``nesterov`` are keyword-only here (only ``learning_rate`` is positional).
 
     Parameters
     ----------
@@ -666,7 +667,7 @@ def adamw(learning_rate=1e-3, *, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, weigh
     same arguments.
     """
     return chain(scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, nesterov=nesterov),
-                 add_decayed_weights(weight_decay, mask),
+                 add_decayed_weights(weight_decay, mask=mask),
                  scale_by_learning_rate(learning_rate))
 
 

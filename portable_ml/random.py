@@ -3,8 +3,10 @@
 By default draws are made on the host with NumPy's PCG64 in float64 and then
 cast and placed on the generator's backend and device, so a seed means the
 same numbers everywhere (up to the final cast).  ``native=True`` draws on the
-device instead (``jax.random``, ``torch.Generator``, ``cupy.random``): faster
-for large draws on a GPU, reproducible per backend, but not across backends.
+device instead (``jax.random``, ``torch.Generator``, ``cupy.random``; the
+backends whose ``Backend.native_random`` is true, through their
+``native_generator``/``native_draw``): faster for large draws on a GPU,
+reproducible per backend, but not across backends.
 
 Inside ``jax.jit`` a stateful generator cannot be used; functions that need
 randomness there take an explicit JAX key, e.g. ``rng.key()``.
@@ -45,8 +47,8 @@ class Generator:
         seed = check_seed(seed)
         self._seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         self._host = np.random.Generator(np.random.PCG64(self._seq))
-        self.native = bool(native) and self.backend.name in ("jax", "torch", "cupy")
-        self._native_state = self._make_native() if self.native else None
+        self.native = bool(native) and self.backend.native_random
+        self._native_state = self.backend.native_generator(self._native_seed()) if self.native else None
 
     def __repr__(self):
         return f"Generator({self.backend!r}, native={self.native})"
@@ -77,52 +79,8 @@ class Generator:
     def _native_seed(self):
         return int(self._seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
-    def _make_native(self):
-        name, dev = self.backend.name, self.backend.device
-        seed = self._native_seed()
-        if name == "jax":
-            import jax
-
-            return [jax.random.key(seed)]
-        if name == "torch":
-            import torch
-
-            return torch.Generator(device=dev).manual_seed(seed)
-        import cupy
-
-        with cupy.cuda.Device(dev.id):
-            return cupy.random.default_rng(seed)
-
-    def _jax_sub(self):
-        import jax
-
-        self._native_state[0], sub = jax.random.split(self._native_state[0])
-        return sub
-
     def _native_draw(self, kind, shape, dtype, a, b):
-        name, dev = self.backend.name, self.backend.device
-        if name == "jax":
-            import jax
-
-            with jax.default_device(dev):
-                sub = self._jax_sub()
-                if kind == "normal":
-                    return jax.random.normal(sub, shape, dtype) * b + a
-                return jax.random.uniform(sub, shape, dtype, minval=a, maxval=b)
-        if name == "torch":
-            import torch
-
-            g = self._native_state
-            if kind == "normal":
-                return torch.randn(shape, generator=g, device=dev, dtype=dtype) * b + a
-            return torch.rand(shape, generator=g, device=dev, dtype=dtype) * (b - a) + a
-        import cupy
-
-        with cupy.cuda.Device(dev.id):
-            g = self._native_state
-            if kind == "normal":
-                return g.standard_normal(shape, dtype=dtype) * b + a
-            return g.random(shape, dtype=dtype) * (b - a) + a
+        return self.backend.native_draw(self._native_state, kind, shape, dtype, a, b)
 
     # ------------------------------------------------------------ draws
     def normal(self, shape, mean=0.0, std=1.0, dtype=None):

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from .._table import format_table
 from ..backend import BACKENDS, available_backends, backend_of, get_backend, to_numpy
 from ..tree import tree_leaves
 from . import default_tolerance, dtype_name
@@ -62,8 +63,6 @@ class ConformanceReport:
         return [dataclasses.asdict(r) for r in self.results]
 
     def __str__(self):
-        from ..cli import format_table
-
         rows = []
         for r in self.results:
             rows.append({"backend": r.backend, "status": r.status,

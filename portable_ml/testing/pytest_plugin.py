@@ -57,12 +57,10 @@ import sys
 
 import pytest
 
-# Nothing from portable_ml.backend (which imports NumPy) at import time: this module is
-# loaded by every pytest session of an environment where portable_ml is installed.  Each
-# array library is imported the first time one of its tests runs.
-
-#: portable_ml.backend.BACKENDS, spelled out so that loading the plugin imports nothing.
-BACKENDS = ("cupy", "jax", "torch", "numpy", "array_api_strict", "dask")
+# This module is loaded by every pytest session of an environment where portable_ml is
+# installed: portable_ml.backend imports no array library (NumPy included) until a backend
+# is used, so each array library is imported the first time one of its tests runs.
+from ..backend import BACKENDS, backend_class, get_backend
 
 _X64_MODES = ("fixture", "on", "off")
 
@@ -199,23 +197,21 @@ def float_dtype(request, backend):
 
 def _install_problem(name):
     """Why ``name`` cannot run here without importing it, or ``None`` (CuPy is probed)."""
-    from ..backend import _extra, _installed, cupy_works
-
-    if not _installed(name):
-        hint = f"pip install 'portable-ml[{_extra(name)}]'"
+    cls = backend_class(name)
+    why = cls.unusable()
+    if why == "not installed":
+        hint = f"pip install 'portable-ml[{cls.extra}]'"
         if name == "torch":
             hint = ("pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu "
                     "(the CPU build)")
         return f"not installed ({hint})"
-    if name == "cupy" and not cupy_works():
+    if why is not None:  # CuPy installed, no working CUDA device
         return "CuPy is installed but no CUDA device works"
     return None
 
 
 def _backend_or_skip(config, name):
     """``get_backend(name)``, or a skip naming why it cannot run here."""
-    from ..backend import get_backend
-
     unusable = getattr(config, "_pml_unusable", {})
     why = unusable.get(name)
     if why is None:
