@@ -281,3 +281,123 @@ def test_formula_modules_import_no_optional_backend():
         """
     )
     assert out == "[]"
+
+
+# ------------------------------------------------------------------ backend objects and their registry
+def test_one_registered_class_per_backend_name():
+    from portable_ml.testing import pytest_plugin
+
+    assert pytest_plugin.BACKENDS is pml.BACKENDS  # the plugin reads the same table
+    assert pml.BACKENDS == ("cupy", "jax", "torch", "numpy", "array_api_strict", "dask")
+    classes = [pml.backend.backend_class(n) for n in pml.BACKENDS]
+    assert len(set(classes)) == len(classes)
+    for name, cls in zip(pml.BACKENDS, classes):
+        assert issubclass(cls, pml.Backend) and cls.name == name and cls.extra and cls.install_hint
+        assert (name in USABLE) == (cls.unusable() is None)
+    for name in USABLE:
+        assert type(pml.get_backend(name)) is pml.backend.backend_class(name)
+    with pytest.raises(ValueError, match=r"^unknown backend 'tensorflow'; known backends: cupy, jax, torch, numpy"):
+        pml.backend.backend_class("tensorflow")
+    with pytest.raises(TypeError, match=r"use get_backend\(name, device\)"):
+        pml.Backend()
+
+
+@pytest.mark.parametrize(("name", "device", "message"), [
+    ("numpy", "gpu", "backend 'numpy' has only the 'cpu' device; got device='gpu'"),
+    ("numpy", 3, "backend 'numpy' has only the 'cpu' device; got device=3"),
+    ("numpy", "tpu", "unknown device 'tpu' for backend 'numpy'; available: cpu"),
+    ("numpy", "cpu:x", "device index must be an integer; got device='cpu:x'"),
+    ("dask", "cuda:0", "backend 'dask' has only the 'cpu' device; got device='cuda:0'"),
+    ("array_api_strict", "device9", "unknown device 'device9' for backend 'array_api_strict'; available: "
+                                    "array_api_strict.Device('CPU_DEVICE'), array_api_strict.Device('device1')"),
+    ("array_api_strict", 9, "backend 'array_api_strict' has "),
+    ("jax", "tpu:0", "unknown device 'tpu:0' for backend 'jax'; available: cpu:0"),
+    ("jax", 99, "backend 'jax' has "),
+    ("torch", "xpu", "unknown device 'xpu' for backend 'torch'; available: cpu"),
+])
+def test_device_errors_name_the_backend_and_what_came(name, device, message):
+    if name not in USABLE:
+        pytest.skip(f"{name} not usable here")
+    with pytest.raises(ValueError) as err:
+        pml.get_backend(name, device)
+    assert str(err.value).startswith(message), str(err.value)
+    assert repr(device) in str(err.value)
+
+
+def test_native_devices_are_checked_by_their_backend():
+    with pytest.raises(ValueError, match=r"^device <object object at 0x\w+> does not belong to backend 'numpy'; "
+                                         r"available: cpu$"):
+        pml.get_backend("numpy", object())
+    if "torch" in USABLE and "jax" in USABLE:
+        import jax
+        import torch
+
+        assert pml.get_backend("torch", torch.device("cpu")).device == torch.device("cpu")
+        with pytest.raises(ValueError, match="does not belong to backend 'torch'"):
+            pml.get_backend("torch", jax.devices()[0])
+
+
+def test_a_new_backend_is_one_class(monkeypatch):
+    """Defining a subclass registers it: selection, placement, ownership and the host copy follow."""
+    monkeypatch.setattr(pml.backend, "_CLASSES", dict(pml.backend._CLASSES))
+    monkeypatch.setattr(pml.backend, "_cache", {})
+
+    class Boxed:  # a stand-in array type of a library this test invents
+        def __init__(self, data):
+            self.data = data
+
+    class BoxedBackend(pml.Backend):
+        name = "boxed"
+        module = "numpy"
+        namespace_module = "array_api_compat.numpy"
+        extra = "boxed"
+
+        @classmethod
+        def owns(cls, x):
+            return isinstance(x, Boxed)
+
+        def _put(self, obj, dtype):
+            return Boxed(np.asarray(obj, dtype=dtype))
+
+        @staticmethod
+        def to_host(x):
+            return np.asarray(x.data)
+
+    assert pml.backend.backend_class("boxed") is BoxedBackend
+    assert "boxed" in pml.available_backends()
+    be = pml.get_backend("boxed")
+    assert type(be) is BoxedBackend and be.device == "cpu" and be.devices() == ["cpu"]
+    box = be.asarray([1.0, 2.0], dtype="float32")
+    assert isinstance(box, Boxed) and box.data.dtype == np.float32
+    assert backend_of(box) == "boxed"
+    np.testing.assert_array_equal(to_numpy({"w": [box]})["w"][0], [1.0, 2.0])
+    back = pml.to_backend(box, "numpy")  # from the new backend through the host
+    assert backend_of(back) == "numpy" and back.dtype == np.float32
+    assert not be.native_random and not be.rng(0, native=True).native  # draws made on the host
+    monkeypatch.setattr(pml.backend, "_installed", lambda name: name != "boxed")
+    assert "boxed" not in pml.available_backends()
+    with pytest.raises(ValueError, match=r"backend 'boxed' is not installed \(pip install 'portable-ml\[boxed\]'\)"):
+        pml.get_backend("boxed", "cpu")
+
+
+@pytest.mark.parametrize("name", ["numpy", "array_api_strict", "dask"])
+def test_host_backends_draw_on_the_host_even_when_native_is_asked(name):
+    if name not in USABLE:
+        pytest.skip(f"{name} not usable here")
+    be = pml.get_backend(name)
+    g = be.rng(5, native=True)
+    assert not g.native
+    np.testing.assert_array_equal(be.to_numpy(g.normal(4)), np.random.default_rng(np.random.SeedSequence(5))
+                                  .normal(0.0, 1.0, size=4))
+
+
+def test_backend_and_plugin_import_no_array_library_not_even_numpy():
+    out = run_py(
+        """
+        import sys
+        import portable_ml.backend as b, portable_ml.testing.pytest_plugin
+        b.available_backends(), b.unusable_reason("jax"), [b.backend_class(n).install_hint for n in b.BACKENDS]
+        print(sorted(m for m in ("numpy", "jax", "torch", "cupy", "dask", "array_api_strict") if m in sys.modules))
+        """
+    )
+    assert out == "[]"

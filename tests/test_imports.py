@@ -162,3 +162,25 @@ def test_every_module_imports_first_in_a_fresh_interpreter():
     res = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True, timeout=600,
                          env={**os.environ, "PYTHONPATH": str(PACKAGE.parent)})
     assert res.returncode == 0, res.stdout + res.stderr[-4000:]
+
+
+def test_every_runtime_dependency_is_imported_somewhere():
+    """A dependency declared in pyproject.toml that no module imports is dead weight for every user."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    pyproject = PACKAGE.parent / "pyproject.toml"
+    if not pyproject.exists():
+        pytest.skip("not a source checkout")
+    deps = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["dependencies"]
+    wanted = {d.split(";")[0].split(">")[0].split("=")[0].split("[")[0].strip().replace("-", "_") for d in deps}
+    imported = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    assert {"numpy", "array_api_compat"} <= wanted
+    assert wanted <= imported, sorted(wanted - imported)
