@@ -8,7 +8,8 @@ Each array library is one subclass of :class:`Backend` (its module, its
 devices, how it places, copies to the host, synchronizes and draws random
 numbers); defining the subclass registers it.  The classes are registered in
 preference order, which is :data:`BACKENDS`.  Nothing here imports an array
-library -- NumPy included -- until a backend that needs it is used.
+library -- NumPy and array-api-compat included -- until a backend that needs
+it is used, so the pytest plugin can read the registry when pytest starts.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import os
 import sys
 import threading
 
-from ._xp import array_namespace
 from .tree import tree_map
 
 __all__ = [
@@ -94,8 +94,6 @@ class Backend:
 
     Attributes
     ----------
-    name : str
-        Backend name (one of :data:`BACKENDS`).
     xp : module
         Its array-API namespace (compat wrappers for NumPy, PyTorch, CuPy and
         Dask; ``jax.numpy`` and ``array_api_strict`` themselves).
@@ -103,8 +101,8 @@ class Backend:
         The native device new arrays go to.
     """
 
-    #: Registry key; a subclass that sets it is registered.
-    name: str = ""
+    #: Backend name (one of :data:`BACKENDS`); a subclass that sets it is registered under it.
+    name = ""
     #: Module whose presence means the library is installed (and that its namespace needs).
     module: str = ""
     #: Module of its array-API namespace.
@@ -708,10 +706,6 @@ def get_backend(name=None, device=None):
     return be
 
 
-def _extra(name):
-    return backend_class(name).extra
-
-
 def _device_key(device):
     if device is None or isinstance(device, (str, int)):
         return device
@@ -792,4 +786,6 @@ def namespace(*arrays):
     Raises ``TypeError`` when they mix backends and ``ValueError`` when they
     mix devices, each naming what was found.
     """
+    from ._xp import array_namespace
+
     return array_namespace(*arrays)

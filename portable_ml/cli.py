@@ -12,7 +12,14 @@ import time
 
 from . import __version__
 from ._table import format_table
-from .backend import BACKENDS, available_backends, backend_class, cupy_works, get_backend, unusable_reason
+from .backend import (
+    BACKENDS,
+    available_backends,
+    backend_class,
+    cupy_works,
+    get_backend,
+    unusable_reason,
+)
 
 #: ``--help`` text: plain, without the docstrings' reStructuredText markup.
 DESCRIPTION = ("portable_ml: machine-learning formulas written once against the Python array API, "
