@@ -317,3 +317,87 @@ def test_closed_form_fits_reduce_per_shard_statistics(jax, dtype, mesh, sharding
     want = {k: v for k, v in vars(ref).items() if k.endswith("_") and hasattr(v, "sharding")}
     assert fitted.keys() == want.keys()
     assert_close(fitted, want, rtol=1e2 * _rtol(dtype), atol=1e2 * _rtol(dtype), err_msg=name)
+
+
+# ------------------------------------------------------------------ every module a fit compiles
+@pytest.fixture
+def compiled_modules(jax, monkeypatch):
+    """Record the optimised HLO text of every XLA executable built from here on -- jitted calls and
+    the eager operations JAX compiles one by one alike.  The in-memory caches are cleared first so
+    nothing compiled by an earlier test is missed."""
+    compiler = pytest.importorskip("jax._src.compiler")
+    build = getattr(compiler, "backend_compile_and_load", None)
+    if build is None:
+        pytest.skip("this JAX has no jax._src.compiler.backend_compile_and_load to observe")
+    texts = []
+
+    def spy(*args, **kwargs):
+        exe = build(*args, **kwargs)
+        texts.append("\n".join(m.to_string() for m in exe.hlo_modules()))
+        return exe
+
+    monkeypatch.setattr(compiler, "backend_compile_and_load", spy)
+    jax.clear_caches()
+    from portable_ml.models import _base
+
+    monkeypatch.setattr(_base, "_JIT_CACHE", {})
+    yield texts
+    jax.clear_caches()
+
+
+def _module_name(hlo):
+    m = re.search(r"HloModule\s+(\S+?)[,\s]", hlo)
+    return m.group(1) if m else "?"
+
+
+def _big_gathers(texts, n):
+    """``(module, dtype, shape)`` of every all-gather in ``texts`` with an axis of ``n / N_DEVICES`` or more."""
+    return [(_module_name(t), *g) for t in texts for g in _all_gathers(t) if max(g[1], default=0) >= n // N_DEVICES]
+
+
+def _collective_counts(texts):
+    counts = {}
+    for t in texts:
+        for c in re.findall(r"\s(all-reduce|all-gather|all-to-all|collective-permute|reduce-scatter)(?:-start)?\(", t):
+            counts[c] = counts.get(c, 0) + 1
+    return counts
+
+
+CLASSIFIERS = {
+    "LogisticRegression[newton]": lambda m: m.LogisticRegression(alpha=0.01),
+    "LogisticRegression[lbfgs]": lambda m: m.LogisticRegression(alpha=0.01, solver="lbfgs"),
+    "SoftmaxRegression": lambda m: m.SoftmaxRegression(alpha=0.1),
+    "GaussianNB": lambda m: m.GaussianNB(),
+    "LinearDiscriminantAnalysis": lambda m: m.LinearDiscriminantAnalysis(),
+}
+
+
+@pytest.mark.parametrize("name,labels", [(name, "int") for name in CLASSIFIERS]
+                         + [("GaussianNB", "float"), ("GaussianNB", "fraction")])
+def test_classifier_fits_never_gather_y(jax, dtype, mesh, shardings, compiled_modules, name, labels):
+    """Label discovery on row-sharded ``y`` uses reductions (range and a presence count, or per-shard
+    distinct values merged small): no compiled module of the fit -- jitted or eager -- all-gathers
+    anything of the size of ``y`` or ``X``, and the fit equals the single-device one."""
+    sharded, _ = shardings
+    n = 4000
+    X, y = pml.datasets.make_classification(n, 5, n_informative=3, n_redundant=0,
+                                            n_classes=2 if "Logistic" in name else 3, seed=4,
+                                            backend="jax", dtype=dtype)
+    y = {"int": lambda v: jax.numpy.astype(v, jax.numpy.int32) * 3 - 2,  # labels -2, 1, 4: a sparse range
+         "float": lambda v: jax.numpy.astype(v, dtype),
+         "fraction": lambda v: jax.numpy.astype(v, dtype) * 0.5 + 0.25}[labels](y)
+    one = mesh.devices.flat[0]
+    ref = CLASSIFIERS[name](pml.models).fit(jax.device_put(X, one), jax.device_put(y, one))
+    compiled_modules.clear()
+    est = CLASSIFIERS[name](pml.models).fit(jax.device_put(X, sharded), jax.device_put(y, sharded))
+    assert compiled_modules, "nothing was compiled"
+    assert not _big_gathers(compiled_modules, n), f"{name}: X- or y-sized all-gathers"
+    assert "all-reduce" in _collective_counts(compiled_modules)
+    assert_close(est.classes_, ref.classes_)
+    assert est.classes_.sharding.is_fully_replicated
+    fitted = {k: v for k, v in vars(est).items() if k.endswith("_") and hasattr(v, "sharding")}
+    want = {k: v for k, v in vars(ref).items() if k.endswith("_") and hasattr(v, "sharding")}
+    assert_close(fitted, want, rtol=1e3 * _rtol(dtype), atol=1e3 * _rtol(dtype), err_msg=name)
+    pred = est.predict(jax.device_put(X, sharded))
+    assert pred.sharding.is_equivalent_to(sharded, 1)
+    assert_close(pred, ref.predict(jax.device_put(X, one)))

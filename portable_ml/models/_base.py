@@ -232,16 +232,79 @@ def check_X_y(X, y, *, y_numeric=True, multi_output=False, check_finite="always"
     return X, y, xp
 
 
+# Widest integer label range (max - min + 1) counted in one presence vector on sharded JAX labels.
+_MAX_LABEL_RANGE = 1 << 20
+
+
+def _label_range(y):
+    """Smallest and largest label and whether every label is a whole number: three all-reduces."""
+    import jax.numpy as jnp
+
+    integral = jnp.all(y == jnp.round(y)) if jnp.issubdtype(y.dtype, jnp.floating) else jnp.asarray(True)
+    return jnp.min(y), jnp.max(y), integral
+
+
+def _label_counts(y, lo, *, size):
+    """Occurrences of the labels ``lo, lo + 1, ..., lo + size - 1``: a scatter-add per shard, then one all-reduce."""
+    import jax.numpy as jnp
+
+    idx = jnp.astype(y - lo, jnp.int32) if jnp.issubdtype(y.dtype, jnp.integer) else jnp.astype(jnp.round(y - lo), jnp.int32)
+    return jnp.zeros(size, jnp.int32).at[idx].add(1)
+
+
+def _sharded_classes(y):
+    """Sorted distinct labels of a JAX ``y`` partitioned over several devices, without gathering ``y``.
+
+    ``jnp.unique`` on a partitioned array gathers it onto every device.  Here
+    whole-number labels (integer or floating dtype) are found from reductions
+    only: their range ``[lo, hi]`` (all-reduced min and max) and a presence
+    count over that range (per-shard scatter-add, all-reduced), read back as
+    ``lo + nonzero(count)``.  Other labels (fractions, or whole numbers spread
+    over more than :data:`_MAX_LABEL_RANGE` values) are made distinct on each
+    shard where it lives and only those short per-shard lists are merged.  The result is replicated
+    over ``y``'s devices.  ``None`` for a ``y`` on one device (or replicated):
+    the caller's ``unique_values`` does no communication there.
+    """
+    sharding = getattr(y, "sharding", None)
+    if sharding is None or is_traced(y) or sharding.is_fully_replicated or len(sharding.device_set) < 2:
+        return None
+    import jax
+    import jax.numpy as jnp
+
+    placement = device_of(y)
+    if jnp.issubdtype(y.dtype, jnp.bool_):
+        y_num = jnp.astype(y, jnp.int32)
+    else:
+        y_num = y
+    if jnp.issubdtype(y_num.dtype, jnp.integer) or jnp.issubdtype(y_num.dtype, jnp.floating):
+        lo, hi, integral = compiled(_label_range, jnp)(y_num)
+        if bool(integral) and bool(jnp.isfinite(hi - lo)) and float(hi - lo) < _MAX_LABEL_RANGE:
+            size = int(hi - lo) + 1
+            counts = compiled(_label_counts, jnp)(y_num, lo, size=size)
+            present = jnp.nonzero(counts > 0)[0]  # size-long and replicated: read on each device
+            classes = jnp.astype(jnp.astype(present, lo.dtype) + lo, y.dtype)
+            return jax.device_put(classes, placement)
+    # per-shard distinct values (each computed on its own device), merged on one device, then replicated
+    first = next(iter(sorted(sharding.device_set, key=lambda d: d.id)))
+    parts = [jax.device_put(jnp.unique(s.data), first) for s in y.addressable_shards]
+    return jax.device_put(jnp.unique(jnp.concatenate(parts)), placement)
+
+
 def encode_labels(y, xp, dtype, *, min_classes=2):
     """``(classes, Y)``: sorted distinct labels and the one-hot matrix ``Y`` (n, k) of ``dtype``.
 
     Finding the classes is eager: the number of classes fixes shapes, so it is
-    read from the data (on Dask the distinct values are computed).
+    read from the data (on Dask the distinct values are computed).  On a JAX
+    ``y`` partitioned over several devices the classes come from reductions
+    (see :func:`_sharded_classes`), so ``y`` is never gathered; ``Y`` stays
+    partitioned like ``y``.
     """
-    classes = xp.unique_values(y)
-    if _is_dask(classes):
-        classes = classes.compute_chunk_sizes()
-    classes = xp.sort(classes)
+    classes = _sharded_classes(y) if _is_jax(xp) else None
+    if classes is None:
+        classes = xp.unique_values(y)
+        if _is_dask(classes):
+            classes = classes.compute_chunk_sizes()
+        classes = xp.sort(classes)
     k = int(classes.shape[0])
     if k < min_classes:
         raise ValueError(f"y must contain at least {min_classes} classes; got {k} class"
