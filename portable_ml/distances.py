@@ -194,10 +194,17 @@ def _check_covariance(Sigma, d, name):
 def _mahalanobis_sq(diff, L, *, xp):
     r"""Squared Mahalanobis norms of the rows of ``diff`` (n, d) given ``L L^T = \Sigma``.
 
-    :math:`\|L^{-1} x\|^2` by a solve, never an inverse; non-negative by construction.
+    :math:`\|L^{-1} x\|^2` with :math:`L^{-1}` from one solve against the identity
+    (:math:`\Sigma^{-1}` is never formed); non-negative by construction.  The rows
+    are then mapped by a matrix product, :math:`Z = \mathrm{diff}\,L^{-T}`, which
+    works on each row where it lives: on row-partitioned (sharded) input the
+    result stays partitioned by rows, where a solve with ``n`` right-hand sides
+    would gather them.
     """
-    Z = xp.linalg.solve(L, xp.matrix_transpose(diff))  # (d, n)
-    return xp.sum(Z * Z, axis=0)
+    d = L.shape[-1]
+    L_inv = xp.linalg.solve(L, xp.eye(d, dtype=L.dtype, device=device_of(L)))  # (d, d)
+    Z = diff @ xp.matrix_transpose(L_inv)  # (n, d)
+    return xp.sum(Z * Z, axis=-1)
 
 
 # ---------------------------------------------------------- vector distances
@@ -338,9 +345,10 @@ def mahalanobis(a, b, Sigma):
        \quad \Sigma = L L^T,
        \qquad \frac{\partial d}{\partial a} = \frac{\Sigma^{-1}(a - b)}{d}
 
-    :math:`\Sigma^{-1}` is never formed: :math:`z = L^{-1}(a - b)` comes from
-    a linear solve, so the squared distance :math:`z^T z` is never negative.
-    Cost :math:`O(d^3 + n d^2)`.
+    :math:`\Sigma^{-1}` is never formed: :math:`z = L^{-1}(a - b)` with the
+    triangular :math:`L^{-1}` from a linear solve, so the squared distance
+    :math:`z^T z` is never negative; rows are mapped by a matrix product, so
+    row-sharded inputs give a row-sharded result.  Cost :math:`O(d^3 + n d^2)`.
 
     Examples
     --------
