@@ -434,3 +434,35 @@ def test_mvn_and_mahalanobis_keep_rows_sharded(jax, dtype, mesh, shardings, fn):
         else:
             want = getattr(scipy_stats.multivariate_normal(mu_np, S_np), fn[4:])(x_np)
         assert_close(out, want, rtol=1e2 * _rtol(dtype), atol=1e-12)
+
+
+# ------------------------------------------------------------------ k-means
+@pytest.mark.parametrize("case", ["k-means++", "random", "empty-cluster"])
+def test_kmeans_fit_never_gathers_the_samples(jax, dtype, mesh, shardings, compiled_modules, case):
+    """k-means++ seeding on row-sharded X samples by inverse CDF from per-shard cumulative sums plus
+    shard offsets (no cumulative sum over all n), and an empty cluster is moved to the farthest
+    samples by argmax reductions (no argsort over all n): no compiled module of the fit all-gathers
+    anything X-sized, and the fit picks the same centres as on one device for the same seed."""
+    sharded, replicated = shardings
+    n = 4000
+    X, _ = pml.datasets.make_blobs(n, 3, centers=4, seed=5, backend="jax", dtype=dtype)
+    if case == "empty-cluster":  # the last initial centre is far from every sample: its cluster is empty
+        init = np.concatenate([np.asarray(X[:3]), np.full((1, 3), 1e3)])
+        make = lambda: pml.models.KMeans(n_clusters=4, init=jax.device_put(jax.numpy.asarray(init, dtype=dtype),  # noqa: E731
+                                                                             place), max_iter=50)
+    else:
+        make = lambda: pml.models.KMeans(n_clusters=4, init=case, seed=3, n_init=2, max_iter=50)  # noqa: E731
+    one = mesh.devices.flat[0]
+    place = one
+    ref = make().fit(jax.device_put(X, one))
+    place = replicated
+    compiled_modules.clear()
+    est = make().fit(jax.device_put(X, sharded))
+    assert compiled_modules, "nothing was compiled"
+    assert not _big_gathers(compiled_modules, n), f"KMeans[{case}]: X-sized all-gathers {_big_gathers(compiled_modules, n)}"
+    assert_close(est.cluster_centers_, ref.cluster_centers_, rtol=1e2 * _rtol(dtype), atol=1e2 * _rtol(dtype))
+    assert_close(est.inertia_, ref.inertia_, rtol=1e2 * _rtol(dtype))
+    assert est.n_iter_ == ref.n_iter_
+    assert_close(est.labels_, ref.labels_)
+    assert est.labels_.sharding.is_equivalent_to(sharded, 1)
+    assert est.cluster_centers_.sharding.is_fully_replicated

@@ -73,6 +73,12 @@ def lloyd_step(X, centers):
 
     Returns a :class:`LloydResult`.
     """
+    return _lloyd_step(X, centers, by_argmax=_is_dask(X))
+
+
+def _lloyd_step(X, centers, *, by_argmax):
+    """:func:`lloyd_step`; ``by_argmax`` picks the farthest samples by ``k`` argmax reductions
+    instead of one argsort (Dask chunks, and JAX arrays sharded by rows, where a sort gathers all n)."""
     xp = array_namespace(X, centers)
     n, k = X.shape[0], centers.shape[0]
     d2 = _sq_dist(X, centers)
@@ -84,7 +90,7 @@ def lloyd_step(X, centers):
     means = (A.T @ X) / xp.where(empty, xp.ones_like(counts), counts)[:, None]
     # relocation of empty clusters to the farthest samples (at most k of them can be needed)
     m = min(k, n)
-    order = _farthest(closest, m, xp)
+    order = _farthest(closest, m, xp, by_argmax=by_argmax)
     rank = xp.cumulative_sum(xp.astype(empty, labels.dtype)) - 1  # rank among the empty ones
     rank = xp.clip(rank, 0, m - 1)
     far = xp.sum(xp.where(rank[:, None] == xp.arange(m, device=device_of(X))[None, :],
@@ -94,14 +100,16 @@ def lloyd_step(X, centers):
     return LloydResult(new, labels, xp.sum(closest), shift)
 
 
-def _farthest(d, m, xp):
+def _farthest(d, m, xp, *, by_argmax=False):
     """Indices of the ``m`` largest entries of the 1-D ``d``, largest first (ties: lower index first).
 
     One stable ``argsort`` where the data are in memory.  Dask's ``argsort``
-    gathers all ``n`` values into one chunk, so there the ``m`` (= k, small)
-    largest are picked by ``m`` successive ``argmax`` reductions, each chunk-wise.
+    gathers all ``n`` values into one chunk, and so does XLA's sort of a JAX
+    array sharded by rows, so there (``by_argmax``) the ``m`` (= k, small)
+    largest are picked by ``m`` successive ``argmax`` reductions, each
+    chunk- or shard-wise (``argmax`` returns the first maximum: the same order).
     """
-    if not _is_dask(d):
+    if not by_argmax:
         return xp.argsort(d, descending=True, stable=True)[:m]
     idx = xp.arange(d.shape[0], device=device_of(d))
     low = xp.asarray(-xp.inf, dtype=d.dtype, device=device_of(d))
@@ -124,10 +132,10 @@ def _assign(X, centers):
     return xp.argmin(d2, axis=1), xp.sum(xp.min(d2, axis=1))
 
 
-def _lloyd_iteration(X, centers, prev_labels, tol):
+def _lloyd_iteration(X, centers, prev_labels, tol, *, by_argmax=False):
     """Step plus the convergence flag: centre shift <= tol, or labels unchanged."""
     xp = array_namespace(X, centers)
-    res = lloyd_step(X, centers)
+    res = _lloyd_step(X, centers, by_argmax=by_argmax or _is_dask(X))
     done = (res.center_shift <= tol) | xp.all(res.labels == prev_labels)
     return res, done
 
@@ -195,11 +203,14 @@ def kmeans_plusplus(X, n_clusters, rng, *, n_local_trials=None):
     chosen = _one_hot(first, n, X.dtype, xp) @ X  # (1, d)
     closest = _sq_dist(X, chosen)[:, 0]
     centers = [chosen]
+    blocks = _row_blocks(X)
     for _ in range(1, n_clusters):
-        cum = xp.cumulative_sum(closest)
-        u = rng.uniform((T,), dtype=X.dtype)
-        u = xp.asarray(u, device=dev) * cum[-1]
-        cand = xp.clip(xp.searchsorted(cum, u), 0, n - 1)
+        u = xp.asarray(rng.uniform((T,), dtype=X.dtype), device=dev)
+        if blocks == 1:
+            cum = xp.cumulative_sum(closest)
+            cand = xp.clip(xp.searchsorted(cum, u * cum[-1]), 0, n - 1)
+        else:
+            cand = _inverse_cdf_by_blocks(closest, u, blocks, xp)
         cand_X = _one_hot(cand, n, X.dtype, xp) @ X  # (T, d)
         d_cand = xp.minimum(closest[None, :], _sq_dist(cand_X, X))  # (T, n)
         pots = xp.sum(d_cand, axis=1)
@@ -210,6 +221,40 @@ def kmeans_plusplus(X, n_clusters, rng, *, n_local_trials=None):
         centers.append(chosen)
         closest, chosen = settle((closest, chosen))
     return xp.concat(centers, axis=0)
+
+
+def _row_blocks(X):
+    """Number of row shards of a JAX ``X`` partitioned by rows over several devices, else 1."""
+    sharding = getattr(X, "sharding", None)
+    if sharding is None or _is_dask(X) or getattr(sharding, "is_fully_replicated", True):
+        return 1
+    try:
+        rows = sharding.shard_shape(tuple(X.shape))[0]
+    except Exception:  # tracers and shardings without a static shard shape
+        return 1
+    return X.shape[0] // rows if rows and X.shape[0] % rows == 0 else 1
+
+
+def _inverse_cdf_by_blocks(w, u, blocks, xp):
+    r"""Inverse-CDF draws from the weights ``w`` (n,) for the uniforms ``u`` (T,) in :math:`[0, 1)`,
+    without a cumulative sum over all ``n``.
+
+    With :math:`C_i = \sum_{j \le i} w_j` and :math:`W = C_{n-1}`, the draw for
+    :math:`u_t` is :math:`\#\{i : C_i < u_t W\}` (``searchsorted`` on the
+    left, clipped to ``n - 1``).  ``w`` is cut into ``blocks`` equal blocks
+    of rows (the shards of a row-sharded array): each block's cumulative sum
+    is local, the block totals (``blocks`` numbers) give each block's offset,
+    and the count is a sum over all blocks -- a reduction.  The same
+    distribution as one cumulative sum; the partial sums differ only in
+    rounding.
+    """
+    n = w.shape[0]
+    cum = xp.cumulative_sum(xp.reshape(w, (blocks, n // blocks)), axis=1)  # (blocks, n / blocks), local
+    totals = cum[:, -1]
+    cum = cum + (xp.cumulative_sum(totals) - totals)[:, None]
+    target = u * xp.sum(totals)
+    below = xp.astype(cum[None, :, :] < target[:, None, None], _index_dtype(xp, w))
+    return xp.clip(xp.sum(below, axis=(1, 2)), 0, n - 1)
 
 
 # ------------------------------------------------------------------ estimator
@@ -304,6 +349,7 @@ class KMeans(Estimator):
         tol = settle(self.tol * xp.mean(xp.var(X, axis=0)))
         x_sq_sum = settle(xp.sum(X * X))
         step = compiled(_lloyd_iteration, xp)
+        by_argmax = _row_blocks(X) > 1  # row-sharded: farthest samples by argmax reductions, no sort over n
         usual_step = compiled(_lloyd_iteration_no_empty, xp)
         n_init = self.n_init if isinstance(self.init, str) else 1
         best = None
@@ -313,7 +359,7 @@ class KMeans(Estimator):
             for it in range(1, self.max_iter + 1):
                 res, done, any_empty = settle(usual_step(X, x_sq_sum, centers, labels, tol))
                 if is_true(any_empty):  # relocate the empty clusters: the full step
-                    res, done = settle(step(X, centers, labels, tol))
+                    res, done = settle(step(X, centers, labels, tol, by_argmax=by_argmax))
                 centers, labels = res.centers, res.labels
                 if is_true(done):
                     break
