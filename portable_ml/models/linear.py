@@ -530,12 +530,21 @@ class ElasticNet(_LinearModel):
         check_int(self.max_iter, "max_iter", low=1)
         check_positive(self.tol, "tol", strict=False)
         alpha = float(self.alpha)
-        Xc, Yc, x_mean, y_mean, squeeze, xp = self._prepare(X, y)
-        n = Xc.shape[0]
-        # the O(n d^2) reductions stay on X's backend (Dask graphs included);
-        # the iterations work on d x d arrays (on Dask computed into memory: see _base.computed)
-        (gram, xty, yy), back = computed((*_gram(Xc, Yc), xp.sum(Yc * Yc, axis=0) / n))
-        xp = array_namespace(gram)
+        if _is_dask(X):
+            # one pass of sufficient statistics (the factor R of [X_c, Y_c], see _stats):
+            # G = R_x^T R_x / n, c = R_x^T R_y / n, yy = ||R_y||^2 / n, in memory; the
+            # iterations work on them, and the fitted arrays come back as small Dask arrays
+            R, x_mean, y_mean, n, squeeze, back = self._statistics(X, y)
+            xp = array_namespace(R)
+            d = self.n_features_in_
+            A, B = R[:, :d], R[:, d:]
+            gram, xty, yy = A.T @ A / n, A.T @ B / n, xp.sum(B * B, axis=0) / n
+        else:
+            Xc, Yc, x_mean, y_mean, squeeze, xp = self._prepare(X, y)
+            n = Xc.shape[0]
+            # the O(n d^2) reductions stay on X's backend; the iterations work on d x d arrays
+            (gram, xty, yy), back = computed((*_gram(Xc, Yc), xp.sum(Yc * Yc, axis=0) / n))
+            xp = array_namespace(gram)
         L = _lipschitz(gram, xp=xp) + alpha * (1.0 - l1_ratio)
         L = xp.where(L > 0, L, xp.ones_like(L))  # X == 0: any step works
         # never tighter than rounding allows (16 ulp), nor than the user's tol asks
@@ -551,9 +560,10 @@ class ElasticNet(_LinearModel):
         else:
             warn_not_converged(type(self).__name__, self.max_iter, "duality gap above tol")
         self.n_iter_ = it
-        W, gap = back((state.w, gap))
+        W, gap = state.w, gap
         self.dual_gap_ = gap[0] if squeeze else gap
         self._set_coef(W, x_mean, y_mean, squeeze)
+        self.coef_, self.intercept_, self.dual_gap_ = back((self.coef_, self.intercept_, self.dual_gap_))
         return self
 
 
