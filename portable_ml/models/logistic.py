@@ -415,14 +415,20 @@ def _design_gram(X, fit_intercept):
 _LINE_TS = [0.5**i for i in range(30)]  # armijo_step's candidate steps, in its order
 
 
-def _labels_chunk(x, labels):
+def _labels_chunk(x, labels, gram=False, fit_intercept=True):
+    """The chunk's distinct labels and whether it is finite (and, if ``gram``, its design Gram sum)."""
     xp = array_namespace(labels)
-    return xp.sort(xp.unique_values(labels)), bool(array_namespace(x).all(array_namespace(x).isfinite(x)))
+    out = xp.sort(xp.unique_values(labels)), bool(array_namespace(x).all(array_namespace(x).isfinite(x)))
+    if not gram:
+        return out
+    xa = _augment(x, array_namespace(x)) if fit_intercept else x
+    return (*out, xa.T @ xa)
 
 
-def _newton_chunk(x, labels, classes, theta, direction, kind, fit_intercept):
+def _newton_chunk(x, labels, classes, theta, direction, kind, fit_intercept, hessian=True):
     """Sums over one chunk: line-search losses along ``direction`` (if given), then loss, gradient
-    and Hessian data sums at ``theta + direction`` (the full step; at ``theta`` without a direction)."""
+    and (if ``hessian``) Hessian data sums at ``theta + direction`` (the full step; at ``theta``
+    without a direction)."""
     xp = array_namespace(x)
     Y = xp.astype(labels[:, None] == classes[None, :], x.dtype)
     T = Y[:, 1] if kind == "binary" else Y
@@ -441,7 +447,119 @@ def _newton_chunk(x, labels, classes, theta, direction, kind, fit_intercept):
     g = x.T @ R
     if fit_intercept:
         g = xp.concat([g, xp.sum(R, axis=0, keepdims=True)], axis=0)
-    return line, xp.sum(_sample_losses(S, T, kind, xp)), g, _hessian_sum(x, S, kind, fit_intercept, xp)
+    return line, xp.sum(_sample_losses(S, T, kind, xp)), g, \
+        _hessian_sum(x, S, kind, fit_intercept, xp) if hessian else None
+
+
+class _DaskPasses:
+    """The chunks of Dask ``X`` and labels ``y`` as delayed blocks, and one-pass reductions over them.
+
+    Every pass is one ``dask.compute`` of one task per chunk (deterministic keys); nothing is
+    persisted; the results are small sums, combined in memory."""
+
+    def __init__(self, X, y):
+        X = X.rechunk({1: -1})
+        self.xs = list(X.to_delayed(optimize_graph=False)[:, 0])
+        self.ys = list(y.rechunk({0: X.chunks[0]}).to_delayed(optimize_graph=False))
+
+    def labels(self, gram=False, fit_intercept=True):
+        """``(classes, finite, gram_sum)`` in one pass (``gram_sum`` of the design ``[X, 1]`` if asked)."""
+        import dask
+
+        task = dask.delayed(_labels_chunk, pure=True)
+        found = dask.compute(*[task(a, b, gram, fit_intercept) for a, b in zip(self.xs, self.ys)])
+        mem = array_namespace(found[0][0])
+        classes = mem.sort(mem.unique_values(mem.concat([f[0] for f in found])))
+        return classes, all(f[1] for f in found), (sum(f[2] for f in found) if gram else None)
+
+    def run(self, classes, theta, direction, kind, fit_intercept, hessian):
+        """One pass: line-search data losses along ``direction`` (summed), then the loss, gradient
+        (and Hessian) data sums at ``theta + direction``."""
+        import dask
+
+        task = dask.delayed(_newton_chunk, pure=True)
+        parts = dask.compute(*[task(a, b, classes, theta, direction, kind, fit_intercept, hessian)
+                               for a, b in zip(self.xs, self.ys)])
+        line = None if direction is None else sum(q[0] for q in parts)
+        hsum = sum(q[3] for q in parts) if hessian else None
+        return line, sum(q[1] for q in parts), sum(q[2] for q in parts), hsum
+
+
+def _bad_classes(classes, kind, finite):
+    return not finite or classes.shape[0] < 2 or (kind == "binary" and classes.shape[0] != 2)
+
+
+def _dask_first_order(X, y, alpha, kind, fit_intercept, max_iter, tol, solver):
+    r"""L-BFGS or gradient descent on Dask ``X`` and labels ``y``: one pass over X per iteration.
+
+    Each pass is one task per chunk returning small sums (``_DaskPasses``); the
+    :math:`p`-sized algebra runs in memory, with the in-memory solvers' own
+    pieces, so the iterates are theirs.
+
+    * ``"gd"``: one pass for the classes, finiteness and the design Gram
+      matrix (for the step :math:`1/L`); then one pass per iteration, the
+      loss and gradient at the current point, and the step
+      :math:`	heta - 
+abla J / L`.
+    * ``"lbfgs"``: one pass for the classes, one for the loss and gradient at
+      the start; then each iteration is one pass: the chunks return the 30
+      line-search losses along the two-loop direction *and* the loss and
+      gradient at the full step, which L-BFGS accepts near the optimum; a
+      shorter step costs one more pass.
+
+    Returns ``(classes, theta, iterations, finite)`` (in memory).
+    """
+    passes = _DaskPasses(X, y)
+    classes, finite, gram = passes.labels(gram=solver == "gd", fit_intercept=fit_intercept)
+    if _bad_classes(classes, kind, finite):
+        return classes, None, 0, finite
+    mem = array_namespace(classes if gram is None else gram)
+    n, d = X.shape
+    p = d + int(fit_intercept)
+    dtype = X.dtype
+    theta = mem.zeros((p,) if kind == "binary" else (p, int(classes.shape[0])), dtype=dtype)
+    pen = _penalty_diag(d, p, dtype, device_of(theta), mem)
+    pen = pen if kind == "binary" else pen[:, None]
+
+    def loss_grad(loss, gsum, theta):
+        w = theta[:d, ...]
+        return loss / n + 0.5 * alpha * mem.sum(w * w), gsum / n + alpha * pen * theta
+
+    if solver == "gd":
+        lam = gram_top_eigenvalue(gram / n, xp=mem)
+        L = lam / (4.0 if kind == "binary" else 2.0) + alpha
+    else:
+        _, loss, gsum, _ = passes.run(classes, theta, None, kind, fit_intercept, False)
+        f, g = loss_grad(loss, gsum, theta)
+        memory = lbfgs_init(theta, 10, xp=mem)
+    for it in range(1, max_iter + 1):
+        if solver == "gd":
+            _, loss, gsum, _ = passes.run(classes, theta, None, kind, fit_intercept, False)
+            g = loss_grad(loss, gsum, theta)[1]
+            gmax = float(mem.max(mem.abs(g)))
+            theta = theta - g / L
+        else:
+            gmax = float(mem.max(mem.abs(g)))
+            direction = lbfgs_direction(g, memory, xp=mem)
+            if not float(vdot(g, direction, xp=mem)) < 0:
+                direction = -g
+            line, loss1, gsum1, _ = passes.run(classes, theta, direction, kind, fit_intercept, False)
+            w, dw = theta[:d, ...], direction[:d, ...]
+            ww, wdw, dwdw = mem.sum(w * w), mem.sum(w * dw), mem.sum(dw * dw)
+            t = armijo_step(lambda ts: line / n + 0.5 * alpha * (ww + 2.0 * ts * wdw + ts * ts * dwdw), f,
+                            vdot(g, direction, xp=mem), dtype=dtype, device=device_of(theta), xp=mem)
+            new = theta + t * direction
+            if float(t) != 1.0:
+                _, loss1, gsum1, _ = passes.run(classes, new, None, kind, fit_intercept, False)
+            f_new, g_new = loss_grad(loss1, gsum1, new)
+            memory = lbfgs_update(memory, new - theta, g_new - g, xp=mem)
+            theta, f, g = new, f_new, g_new
+        if gmax <= tol:  # as in memory: the step at the converged point is kept
+            break
+    else:
+        warn_not_converged("LogisticRegression" if kind == "binary" else "SoftmaxRegression", max_iter,
+                           "gradient above tol")
+    return classes, theta, it, finite
 
 
 def _dask_newton(X, y, alpha, kind, fit_intercept, max_iter, tol):
@@ -456,27 +574,18 @@ def _dask_newton(X, y, alpha, kind, fit_intercept, max_iter, tol):
     keys), nothing persisted; the :math:`p	imes p` algebra runs in memory.
     Returns ``(classes, theta, iterations, finite)`` (in memory).
     """
-    import dask
-
-    X = X.rechunk({1: -1})
-    xs = list(X.to_delayed(optimize_graph=False)[:, 0])
-    ys = list(y.rechunk({0: X.chunks[0]}).to_delayed(optimize_graph=False))
-    found = dask.compute(*[dask.delayed(_labels_chunk, pure=True)(a, b) for a, b in zip(xs, ys)])
-    mem = array_namespace(found[0][0])
-    classes = mem.sort(mem.unique_values(mem.concat([f[0] for f in found])))
-    finite = all(f[1] for f in found)
-    if not finite or classes.shape[0] < 2 or (kind == "binary" and classes.shape[0] != 2):
+    passes = _DaskPasses(X, y)
+    classes, finite, _ = passes.labels()
+    mem = array_namespace(classes)
+    if _bad_classes(classes, kind, finite):
         return classes, None, 0, finite
     n, d = X.shape
     p = d + int(fit_intercept)
     dtype = X.dtype
     theta = mem.zeros((p,) if kind == "binary" else (p, int(classes.shape[0])), dtype=dtype)
-    task = dask.delayed(_newton_chunk, pure=True)
 
     def run(theta, direction):
-        parts = dask.compute(*[task(a, b, classes, theta, direction, kind, fit_intercept) for a, b in zip(xs, ys)])
-        line = None if direction is None else sum(q[0] for q in parts)
-        return line, sum(q[1] for q in parts), sum(q[2] for q in parts), sum(q[3] for q in parts)
+        return passes.run(classes, theta, direction, kind, fit_intercept, True)
 
     pen = _penalty_diag(d, p, dtype, device_of(theta), mem)
     pen = pen if kind == "binary" else pen[:, None]
@@ -526,8 +635,8 @@ class _LogisticBase(ClassifierMixin, Estimator):
     def fit(self, X, y):
         """Fit on ``X`` (n_samples, n_features) and class labels ``y`` (n_samples,)."""
         self._check_params()
-        X, y, xp = check_X_y(X, y, y_numeric=False, check_finite=True if self.solver == "newton" else "always")
-        if _is_dask(X) and self.solver == "newton":
+        X, y, xp = check_X_y(X, y, y_numeric=False, check_finite=True)  # Dask: checked in the first pass
+        if _is_dask(X):
             return self._fit_dask_newton(X, y)
         classes, Y = encode_labels(y, xp, X.dtype)
         T = self._targets(Y, xp)
@@ -566,11 +675,15 @@ class _LogisticBase(ClassifierMixin, Estimator):
         return self
 
     def _fit_dask_newton(self, X, y):
-        """Newton on Dask: about one pass over the chunks per iteration (see :func:`_dask_newton`)."""
+        """Any solver on Dask: about one pass over the chunks per iteration (see :func:`_dask_newton`,
+        :func:`_dask_first_order`); the fitted arrays are small and computed."""
         from ._stats import from_memory_like
 
-        classes, theta, it, finite = _dask_newton(X, y, float(self.alpha), self._kind, bool(self.fit_intercept),
-                                                  self.max_iter, self.tol)
+        args = (X, y, float(self.alpha), self._kind, bool(self.fit_intercept), self.max_iter, self.tol)
+        if self.solver == "newton":
+            classes, theta, it, finite = _dask_newton(*args)
+        else:
+            classes, theta, it, finite = _dask_first_order(*args, self.solver)
         if not finite:
             raise ValueError("X contains NaN or infinity; remove or impute them before fitting")
         k = int(classes.shape[0])
