@@ -5,16 +5,30 @@ import numpy as np
 from portable_ml import get_backend
 
 
-def place(backend, *arrays, dtype=None):
-    """Host arrays onto ``backend``; float64 arrays are cast to ``dtype`` (a name)."""
-    out = []
-    for a in arrays:
-        if isinstance(a, np.ndarray):
-            dt = dtype if (dtype is not None and a.dtype.kind == "f") else None
-            out.append(backend.asarray(a, dtype=dt))
-        else:
-            out.append(a)
-    return out if len(out) != 1 else out[0]
+def _place_one(backend, a, dtype):
+    if isinstance(a, np.ndarray):
+        dt = dtype if (dtype is not None and a.dtype.kind == "f") else None
+        return backend.asarray(a, dtype=dt)
+    return a
+
+
+def place_all(backend, *arrays, dtype=None):
+    """Host arrays onto ``backend`` as a tuple (always); float64 arrays cast to ``dtype`` (a name).
+
+    Other values (Python numbers, ``None``) pass unchanged.
+    """
+    return tuple(_place_one(backend, a, dtype) for a in arrays)
+
+
+def place(backend, array, *more, dtype=None):
+    """One host array onto ``backend`` (see :func:`place_all`), returned as an array.
+
+    Several arrays give a list (for the callers not yet moved to
+    :func:`place_all`, which places several arrays and always returns a tuple).
+    """
+    if more:
+        return list(place_all(backend, array, *more, dtype=dtype))
+    return _place_one(backend, array, dtype)
 
 
 def other_device(backend):
