@@ -32,7 +32,7 @@ import dataclasses
 import importlib
 import pkgutil
 import types
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -96,7 +96,7 @@ class Reference:
         for mod in self.needs:
             try:
                 importlib.import_module(mod)
-            except Exception:  # ImportError, or a broken install
+            except ImportError:
                 return mod
         return None
 

@@ -25,8 +25,8 @@ def _x_and_cotangent(r):
     return (normal(r, 4, 6, scale=3.0), normal(r, 4, 6))
 
 
-#: the tails and tiny magnitudes, all exact in float32; never a kink (0)
-_EXTREME_X = np.array([-1e4, -1e3, -100.0, -30.0, -1e-30, 1e-30, 30.0, 100.0, 1e3, 1e4])
+#: the tails, tiny magnitudes and the kink at 0 (the references follow jax.nn there), exact in float32
+_EXTREME_X = np.array([-1e4, -1e3, -100.0, -30.0, -1e-30, 0.0, 1e-30, 30.0, 100.0, 1e3, 1e4])
 
 
 def _extreme_x():

@@ -11,7 +11,18 @@ its loss (the gradient of the reduced loss with respect to the prediction).
 import numpy as np
 
 from ... import losses as L
-from ..registry import Case, Reference, binary, labels, normal, one_hot, pm1, positive, simplex, unit
+from ..registry import (
+    Case,
+    Reference,
+    binary,
+    labels,
+    normal,
+    one_hot,
+    pm1,
+    positive,
+    simplex,
+    unit,
+)
 
 _ALL = ("mean", "sum", "none")
 
