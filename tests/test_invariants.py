@@ -88,6 +88,8 @@ def test_matches_numpy_float64_and_keeps_dtype(case, backend, float_dtype):
                 assert backend_of(leaf) == backend.name, f"{what} returned a {backend_of(leaf)} array"
             for leaf in _float_leaves(out):
                 assert dtype_name(leaf.dtype) == name, f"{what}: dtype {leaf.dtype}, want {name}"
+                if label == "extreme":
+                    assert np.all(np.isfinite(backend.to_numpy(leaf))), f"{what}: not finite: {leaf}"
             assert_close(out, ref, rtol=rtol, atol=atol, err_msg=what)
 
 

@@ -116,9 +116,9 @@ def _elementwise(key):
     fn_name = f"activations.{name}{suffix}"
     return [
         Case(fn_name, getattr(A, name), _x, kwargs=kw, grad_argnums=(0,), extremes=_extreme_x,
-             reference=Reference(ref, source, needs)),
+             tol="accurate", reference=Reference(ref, source, needs)),
         Case(f"activations.{name}_grad{suffix}", getattr(A, name + "_grad"), _x, kwargs=kw, grad_argnums=(0,),
-             extremes=_extreme_x, grad_of=fn_name, reference=Reference(gref, "closed form, NumPy float64", needs)),
+             extremes=_extreme_x, tol="accurate", grad_of=fn_name, reference=Reference(gref, "closed form, NumPy float64", needs)),
     ]
 
 
@@ -148,14 +148,14 @@ _AXES = ({"axis": -1}, {"axis": 0}, {"axis": (0, 1)})
 
 CASES = [c for key in _ELEMENTWISE for c in _elementwise(key)] + [
     Case("activations.softmax", A.softmax, lambda r: (normal(r, 4, 6, scale=3.0),), kwargs={"axis": 0},
-         grad_argnums=(0,), extremes=lambda: _extreme_logits()[:1], sweep=_AXES,
+         grad_argnums=(0,), extremes=lambda: _extreme_logits()[:1], sweep=_AXES, tol="accurate",
          reference=Reference(_softmax, "scipy.special.softmax", _SCIPY)),
     Case("activations.log_softmax", A.log_softmax, lambda r: (normal(r, 4, 6, scale=3.0),), grad_argnums=(0,),
-         extremes=lambda: _extreme_logits()[:1], sweep=_AXES,
+         extremes=lambda: _extreme_logits()[:1], sweep=_AXES, tol="accurate",
          reference=Reference(_log_softmax, "scipy.special.log_softmax", _SCIPY)),
     Case("activations.softmax_vjp", A.softmax_vjp, _x_and_cotangent, grad_argnums=(0, 1), extremes=_extreme_logits,
-         sweep=_AXES, reference=Reference(_softmax_vjp, "s (g - <g, s>), scipy.special.softmax", _SCIPY)),
+         sweep=_AXES, tol="accurate", reference=Reference(_softmax_vjp, "s (g - <g, s>), scipy.special.softmax", _SCIPY)),
     Case("activations.log_softmax_vjp", A.log_softmax_vjp, _x_and_cotangent, kwargs={"axis": 0},
-         grad_argnums=(0, 1), extremes=_extreme_logits, sweep=_AXES,
+         grad_argnums=(0, 1), extremes=_extreme_logits, sweep=_AXES, tol="accurate",
          reference=Reference(_log_softmax_vjp, "g - s sum(g), scipy.special.softmax", _SCIPY)),
 ]

@@ -266,9 +266,9 @@ def _cases(name):
     ext = _EXTREME[name]
     return [
         Case(f"losses.{name}", getattr(L, name), make, kwargs=kw, grad_argnums=(arg,), sweep=sweep,
-             extremes=lambda: ext, reference=Reference(ref, source, needs, at_extremes=at_ext)),
+             extremes=lambda: ext, tol="accurate", reference=Reference(ref, source, needs, at_extremes=at_ext)),
         Case(f"losses.{name}_grad", getattr(L, name + "_grad"), make, kwargs=kw, grad_argnums=(arg,), sweep=sweep,
-             extremes=lambda: ext, grad_of=f"losses.{name}", wrt=arg),
+             extremes=lambda: ext, tol="accurate", grad_of=f"losses.{name}", wrt=arg),
     ]
 
 
