@@ -41,3 +41,34 @@ def other_device(backend):
         if len(jax.devices()) > 1:
             return get_backend("jax", "cpu:1")
     return None
+
+
+class optional_module:
+    """A reference library imported on first use inside a test.
+
+    ``skm = optional_module("sklearn.metrics")`` at module level, then
+    ``skm.f1_score(...)`` in a test: where the library is missing, that test
+    is skipped (``pytest.importorskip``), never the whole module.
+    ``skm.deferred("f1_score")`` is a callable for tables built at import
+    time (the import waits for the call).
+    """
+
+    def __init__(self, name):
+        self._name = name
+
+    def _module(self):
+        import pytest
+
+        return pytest.importorskip(self._name)
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return getattr(self._module(), attr)
+
+    def deferred(self, attr):
+        def call(*args, **kwargs):
+            return getattr(self._module(), attr)(*args, **kwargs)
+
+        call.__name__ = attr
+        return call

@@ -15,13 +15,14 @@ import scipy.spatial.distance as ssd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from sklearn.metrics import pairwise as skp
 
 import portable_ml as pml
 from portable_ml import distances as D
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import place
+from .helpers import optional_module, place
+
+skp = optional_module("sklearn.metrics.pairwise")
 
 # float32: a few roundings per term plus a length-d sum; GEMM forms lose a
 # little more to cancellation in ||a||^2 + ||b||^2 - 2 a.b.
@@ -150,24 +151,24 @@ def _sigmoid(A, B):
 
 PAIRWISE = {
     "euclidean": (D.pairwise_euclidean, lambda A, B: ssd.cdist(A, B), GEMM_TOL),
-    "euclidean_sklearn": (D.pairwise_euclidean, skp.euclidean_distances, GEMM_TOL),
+    "euclidean_sklearn": (D.pairwise_euclidean, skp.deferred("euclidean_distances"), GEMM_TOL),
     "sqeuclidean": (functools.partial(D.pairwise_euclidean, squared=True),
                     lambda A, B: ssd.cdist(A, B, "sqeuclidean"), GEMM_TOL),
-    "manhattan": (D.pairwise_manhattan, skp.manhattan_distances, TOL),
+    "manhattan": (D.pairwise_manhattan, skp.deferred("manhattan_distances"), TOL),
     "cityblock": (D.pairwise_manhattan, lambda A, B: ssd.cdist(A, B, "cityblock"), TOL),
-    "cosine": (D.pairwise_cosine_similarity, skp.cosine_similarity, TOL),
-    "linear": (D.linear_kernel, skp.linear_kernel, TOL),
+    "cosine": (D.pairwise_cosine_similarity, skp.deferred("cosine_similarity"), TOL),
+    "linear": (D.linear_kernel, skp.deferred("linear_kernel"), TOL),
     "polynomial": (functools.partial(D.polynomial_kernel, degree=3, gamma=0.4, coef0=0.7),
-                   functools.partial(skp.polynomial_kernel, degree=3, gamma=0.4, coef0=0.7), TOL),
+                   functools.partial(skp.deferred("polynomial_kernel"), degree=3, gamma=0.4, coef0=0.7), TOL),
     "polynomial_defaults": (D.polynomial_kernel,
-                            functools.partial(skp.polynomial_kernel, degree=3, gamma=1.0, coef0=1.0), TOL),
+                            functools.partial(skp.deferred("polynomial_kernel"), degree=3, gamma=1.0, coef0=1.0), TOL),
     # RBF: sklearn's gamma = 1 / (2 sigma^2)
     "rbf": (functools.partial(D.rbf_kernel, sigma=1.7),
-            functools.partial(skp.rbf_kernel, gamma=1.0 / (2 * 1.7**2)), GEMM_TOL),
-    "rbf_defaults": (D.rbf_kernel, functools.partial(skp.rbf_kernel, gamma=0.5), GEMM_TOL),
+            functools.partial(skp.deferred("rbf_kernel"), gamma=1.0 / (2 * 1.7**2)), GEMM_TOL),
+    "rbf_defaults": (D.rbf_kernel, functools.partial(skp.deferred("rbf_kernel"), gamma=0.5), GEMM_TOL),
     # sigmoid: sklearn's gamma is our alpha
     "sigmoid": (functools.partial(D.sigmoid_kernel, alpha=0.3, coef0=0.2), _sigmoid, TOL),
-    "sigmoid_defaults": (D.sigmoid_kernel, functools.partial(skp.sigmoid_kernel, gamma=0.01, coef0=0.0), TOL),
+    "sigmoid_defaults": (D.sigmoid_kernel, functools.partial(skp.deferred("sigmoid_kernel"), gamma=0.01, coef0=0.0), TOL),
 }
 
 
