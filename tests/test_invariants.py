@@ -403,3 +403,17 @@ def test_torch_compile_fullgraph(case, torch_backend):
     compiled = torch.compile(f, fullgraph=True, backend="eager")
     got = compiled(*[args[i] for i in arr_pos])
     assert_close(got, f(*[args[i] for i in arr_pos]), rtol=1e-12, atol=1e-14, err_msg=case.name)
+
+
+# ------------------------------------------------------------------ the support-matrix page
+def test_support_matrix_page_is_up_to_date():
+    """docs/support-matrix.md is generated from the registry; regenerate it when a fact changes."""
+    import pathlib
+
+    from portable_ml.testing.registry import support_matrix_markdown
+
+    page = pathlib.Path(__file__).resolve().parents[1] / "docs" / "support-matrix.md"
+    if not page.is_file():
+        pytest.skip("no docs/ folder here (installed package)")
+    assert page.read_text(encoding="utf-8") == support_matrix_markdown() + "\n", (
+        "docs/support-matrix.md is out of date: python -m portable_ml.testing.registry --matrix docs/support-matrix.md")
