@@ -417,3 +417,50 @@ def test_support_matrix_page_is_up_to_date():
         pytest.skip("no docs/ folder here (installed package)")
     assert page.read_text(encoding="utf-8") == support_matrix_markdown() + "\n", (
         "docs/support-matrix.md is out of date: python -m portable_ml.testing.registry --matrix docs/support-matrix.md")
+
+
+# ------------------------------------------------------------------ known deviations, by case
+def test_case_deviation_matches_case_names_and_dtypes():
+    from portable_ml.testing.conformance import case_deviation
+
+    entries = [{"case": "losses.huber*", "dtypes": ["float32"], "reason": "f32 only"},
+               {"case": "metrics.f1", "reason": "any dtype"},
+               {"test": "tests/test_invariants.py::*", "reason": "a test entry never matches a case"}]
+    assert case_deviation(entries, "losses.huber_grad", "float32") == "f32 only"
+    assert case_deviation(entries, "losses.huber", "float64") is None
+    assert case_deviation(entries, "losses.huber", None) == "f32 only"
+    assert case_deviation(entries, "metrics.f1", "float64") == "any dtype"
+    assert case_deviation(entries, "metrics.f1_score", "float64") is None
+    assert case_deviation(entries, "tests/test_invariants.py::x", None) is None
+
+
+def test_deviation_lists_name_registered_cases():
+    """Every shipped ``case`` entry matches at least one registered case (a renamed case would cut the link)."""
+    from portable_ml.testing.conformance import deviation_matches, load_deviations
+
+    names = [c.name for c in CASES]
+    for backend, entries in load_deviations().items():
+        for e in entries:
+            assert "case" in e, f"{backend}: shipped deviations are keyed by case, got {e}"
+            assert any(deviation_matches(e["case"], n) for n in names), f"{backend}: {e['case']} names no case"
+
+
+def test_plugin_marks_registry_tests_by_case(pytester):
+    """A ``case`` entry marks every test parametrised by that registry case (and dtype), whatever its name."""
+    pytester.makeini("[pytest]\npml_deviations = devs\n")
+    (pytester.path / "devs").mkdir()
+    (pytester.path / "devs" / "numpy.toml").write_text(
+        '[[deviation]]\ncase = "losses.mse"\ndtypes = ["float32"]\nreason = "made up for the test"\n')
+    pytester.makepyfile('''
+        import pytest
+        from portable_ml.testing.registry import case
+
+        CASES = [case("losses.mse"), case("losses.mae")]
+
+        @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+        def test_any_name(case, backend, float_dtype):
+            assert not (case.name == "losses.mse" and "float32" in str(float_dtype))
+    ''')
+    res = pytester.runpytest("--pml-backends=numpy", "-p", "no:cacheprovider", "-rx")
+    res.assert_outcomes(passed=3, xfailed=1)
+    res.stdout.fnmatch_lines(["*known numpy deviation: made up for the test*"])

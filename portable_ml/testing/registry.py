@@ -37,7 +37,8 @@ from collections.abc import Callable
 import numpy as np
 
 __all__ = ["Case", "Reference", "Capabilities", "cases", "case", "inputs", "extreme_inputs", "tolerance",
-           "TOLERANCE_CLASSES", "gradient_cases", "known_deviation", "support_matrix"]
+           "TOLERANCE_CLASSES", "gradient_cases", "support_matrix",
+           "support_matrix_markdown"]
 
 
 # ------------------------------------------------------------ tolerance policy
@@ -259,25 +260,6 @@ def inputs(c: Case, seed: int = 0):
 def extreme_inputs(c: Case):
     """The extreme positional arguments of case ``c``, or ``None`` where it has none."""
     return None if c.extremes is None else tuple(c.extremes())
-
-
-# ------------------------------------------------------------ known deviations
-_DEVIATIONS: dict = {}
-
-
-def known_deviation(name, backend, dtype=None, folder=None):
-    """The reason case ``name`` is a known deviation on ``backend`` (and ``dtype``), else ``None``.
-
-    Read from the known-deviation lists (``folder``, default the lists shipped
-    with the package, ``portable_ml/testing/deviations/<backend>.toml``),
-    whose ``case`` entries are globs on registry case names.
-    """
-    from .conformance import case_deviation, load_deviations
-
-    key = None if folder is None else str(folder)
-    if key not in _DEVIATIONS:
-        _DEVIATIONS[key] = load_deviations(folder)
-    return case_deviation(_DEVIATIONS[key].get(backend, ()), name, dtype)
 
 
 # ------------------------------------------------------------ support matrix
