@@ -72,3 +72,12 @@ class optional_module:
 
         call.__name__ = attr
         return call
+
+
+def tol(cls, dtype):
+    """``{"rtol", "atol"}`` of tolerance class ``cls`` for ``dtype``: the suite's one tolerance policy
+    (``portable_ml.testing.registry.tolerance``, over ``portable_ml.testing.default_tolerance``)."""
+    from portable_ml.testing.registry import tolerance
+
+    rtol, atol = tolerance(cls, dtype)
+    return {"rtol": rtol, "atol": atol}

@@ -14,16 +14,15 @@ import portable_ml as pml
 from portable_ml import nn
 from portable_ml.backend import backend_of
 from portable_ml.testing import assert_close, dtype_name
+from portable_ml.testing.registry import tolerance
 
 from .helpers import other_device, place
 
+
 # (rtol, atol) vs float64 references, by dtype: matmul/softmax chains in float32
 # lose a few ulps per reduction, so float32 gets ~1e-5 relative.
-TOL = {"float32": (1e-4, 1e-5), "float64": (1e-10, 1e-12)}
-
-
 def tol(dtype):
-    return TOL[dtype_name(dtype)]
+    return tolerance("reduction", dtype)
 
 
 def host(backend, x):
