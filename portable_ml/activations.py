@@ -391,8 +391,9 @@ def softsign(x):
     """
     xp, x = _prepare(x)
     inf = xp.isinf(x)
-    finite = xp.where(inf, 0.0, x)  # no inf / inf evaluated where the limit is taken
-    return xp.where(inf, xp.sign(x), finite / (1.0 + xp.abs(finite)))
+    finite = xp.where(inf, xp.zeros_like(x), x)  # no inf / inf evaluated where the limit is taken
+    # +-1 at +-inf: clip gives the sign there (xp.sign is not batchable under torch.func.vmap)
+    return xp.where(inf, xp.clip(x, -1.0, 1.0), finite / (1.0 + xp.abs(finite)))
 
 
 def softsign_grad(x):
