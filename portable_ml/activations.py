@@ -33,6 +33,7 @@ __all__ = [
     "swish", "swish_grad", "silu", "silu_grad",
     "mish", "mish_grad",
     "softplus", "softplus_grad",
+    "softsign", "softsign_grad",
     "softmax", "softmax_vjp",
     "log_softmax", "log_softmax_vjp",
 ]
@@ -371,6 +372,35 @@ def softplus_grad(x):
     r""":math:`\zeta'(x) = \sigma(x)`, elementwise."""
     xp, x = _prepare(x)
     return _n.sigmoid(x, xp=xp)
+
+
+def softsign(x):
+    r"""Softsign, :math:`x / (1 + |x|)` (``jax.nn.soft_sign``, ``torch.nn.functional.softsign``).
+
+    Notes
+    -----
+    .. math:: f(x) = \frac{x}{1 + |x|}, \qquad f'(x) = \frac{1}{(1 + |x|)^2}
+
+    :math:`f(\pm\infty) = \pm 1`, the limit (``inf / inf`` would be NaN).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> softsign(np.array([-3.0, 0.0, 1.0, np.inf]))
+    array([-0.75,  0.  ,  0.5 ,  1.  ])
+    """
+    xp, x = _prepare(x)
+    inf = xp.isinf(x)
+    finite = xp.where(inf, xp.zeros_like(x), x)  # no inf / inf evaluated where the limit is taken
+    # +-1 at +-inf: clip gives the sign there (xp.sign is not batchable under torch.func.vmap)
+    return xp.where(inf, xp.clip(x, -1.0, 1.0), finite / (1.0 + xp.abs(finite)))
+
+
+def softsign_grad(x):
+    r""":math:`f'(x) = 1 / (1 + |x|)^2` of :func:`softsign`, elementwise (0 at :math:`\pm\infty`)."""
+    xp, x = _prepare(x)
+    r = 1.0 / (1.0 + xp.abs(x))  # 1/d squared, not 1/d^2: no overflow of d^2 for huge |x|
+    return r * r
 
 
 # ------------------------------------------------------------------ softmax

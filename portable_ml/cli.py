@@ -112,8 +112,7 @@ def conformance_matrix(backends=None, dtype="float64", family=None, deviations_d
 
     if family is not None and family not in families():
         raise ValueError(f"--family {family!r} is not a family; valid families: {', '.join(families())}")
-    devs = {b: [(e["test"], e["reason"]) for e in entries]
-            for b, entries in conformance.load_deviations(deviations_dir).items()}
+    devs = conformance.load_deviations(deviations_dir)
     backends = backends or available_backends()
     if dtype == "float64" and "jax" in backends:
         import jax
@@ -124,14 +123,9 @@ def conformance_matrix(backends=None, dtype="float64", family=None, deviations_d
     rows = []
     for done, case in enumerate(selected, 1):
         args = [a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in inputs(case)]
-        known = {}
-        for b in backends:
-            node = f"tests/test_invariants.py::test_matches_numpy_float64_and_keeps_dtype[{b}-{dtype}-{case.name}]"
-            for glob, reason in devs.get(b, ()):
-                if conformance.deviation_matches(glob, node):
-                    known[b] = reason
+        known = {b: why for b in backends if (why := conformance.case_deviation(devs.get(b, ()), case.name, dtype))}
         report = conformance.check_conformance(case.fn, *args, backends=backends, kwargs=case.kwargs,
-                                   rtol=case.rtol.get(dtype), atol=case.atol.get(dtype),
+                                   rtol=case.tolerance(dtype)[0], atol=case.tolerance(dtype)[1],
                                    repeats=1, deviations=known)
         row = {"function": case.name}
         for r in report.results:

@@ -1,10 +1,14 @@
-"""Activations on every backend, float32 and float64, against independent references.
+"""What is specific to the activations; the rest is generated from the registry.
 
-Values: ``scipy.special`` (expit, softmax, log_softmax), NumPy, ``jax.nn``,
-and 50-digit ``mpmath`` for GELU (``jax.nn.gelu``'s ``1 + tanh`` / ``1 + erf``
-cancel for x < -5, so there we only hold it to an absolute tolerance).
-Gradients: ``jax.grad`` of the ``jax.nn`` functions, ``jax.vjp`` for the
-softmax family, and central differences of our own forward functions.
+Values and gradients on every backend and dtype against independent
+references (``scipy.special`` / NumPy closed forms, PyTorch for softsign),
+the link of each ``*_grad`` to its function, the axis sweep of the softmax
+family and the extreme inputs are facts of
+``portable_ml/testing/_cases/activations.py`` and tested by
+``tests/test_invariants.py``.  Here: float64 accuracy to a few ulp on a
+dense grid (50-digit ``mpmath`` for GELU: ``jax.nn.gelu``'s ``1 + tanh`` /
+``1 + erf`` cancel for x < -5), kink conventions, tail gradients, the
+softmax VJP against central differences, properties, and errors.
 """
 
 import math
@@ -18,11 +22,10 @@ from hypothesis.extra.array_api import make_strategies_namespace
 
 import portable_ml as pml
 from portable_ml import activations as A
-from portable_ml.testing import assert_close, dtype_name
+from portable_ml.testing import assert_close
+from portable_ml.testing.registry import case as registry_case
 
 from .helpers import place
-
-mpmath = pytest.importorskip("mpmath")
 
 
 @pytest.fixture(scope="module")
@@ -33,50 +36,30 @@ def jax64():
     return jax
 
 
-# ------------------------------------------------------------------ references
+@pytest.fixture(scope="module")
+def mpmath():
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 50
+    return mp
+
+
+# ------------------------------------------------------------------ accuracy
 def _mp_vec(f):
     def ref(x):
-        return np.array([float(f(mpmath.mpf(float(v)))) for v in np.ravel(x)]).reshape(np.shape(x))
+        return np.array([float(f(v)) for v in np.ravel(x)]).reshape(np.shape(x))
 
     return ref
 
 
-mpmath.mp.dps = 50
-# (1 + tanh u) / 2 = 1 / (1 + exp(-2u)): the same number, without cancellation even at 50 digits
-_gelu_tanh_mp = _mp_vec(lambda v: v / (1 + mpmath.exp(-2 * mpmath.sqrt(2 / mpmath.pi) * (v + mpmath.mpf(0.044715) * v**3))))
-_gelu_erf_mp = _mp_vec(lambda v: v / 2 * mpmath.erfc(-v / mpmath.sqrt(2)))
+def _gelu_mp(mp, approximate):
+    if approximate:  # (1 + tanh u) / 2 = 1 / (1 + exp(-2u)): the same number, without cancellation
+        return _mp_vec(lambda v: mp.mpf(float(v)) / (1 + mp.exp(-2 * mp.sqrt(2 / mp.pi) * (
+            mp.mpf(float(v)) + mp.mpf(0.044715) * mp.mpf(float(v)) ** 3))))
+    return _mp_vec(lambda v: mp.mpf(float(v)) / 2 * mp.erfc(-mp.mpf(float(v)) / mp.sqrt(2)))
 
 
-def _jnn(name, **kw):
-    """A jax.nn (or jax.numpy) function with options bound, as a float64 host function."""
-
-    def fn(x):
-        import jax
-        import jax.numpy as jnp
-
-        f = getattr(jax.nn, name, None) or getattr(jnp, name)
-        return f(x, **kw)
-
-    return fn
-
-
-# id -> (our function, our gradient, options, value reference on float64 host arrays, jax reference for grads)
-ELEMENTWISE = {
-    "sigmoid": (A.sigmoid, A.sigmoid_grad, {}, sps.expit, _jnn("sigmoid")),
-    "tanh": (A.tanh, A.tanh_grad, {}, np.tanh, _jnn("tanh")),
-    "relu": (A.relu, A.relu_grad, {}, lambda x: np.maximum(x, 0.0), _jnn("relu")),
-    "leaky_relu": (A.leaky_relu, A.leaky_relu_grad, {"alpha": 0.1},
-                   lambda x: np.where(x >= 0, x, 0.1 * x), _jnn("leaky_relu", negative_slope=0.1)),
-    "elu": (A.elu, A.elu_grad, {"alpha": 1.5}, None, _jnn("elu", alpha=1.5)),
-    "selu": (A.selu, A.selu_grad, {}, None, _jnn("selu")),
-    "gelu_tanh": (A.gelu, A.gelu_grad, {}, _gelu_tanh_mp, _jnn("gelu", approximate=True)),
-    "gelu_erf": (A.gelu, A.gelu_grad, {"approximate": False}, _gelu_erf_mp, _jnn("gelu", approximate=False)),
-    "swish": (A.swish, A.swish_grad, {}, None, _jnn("swish")),
-    "silu": (A.silu, A.silu_grad, {}, None, _jnn("silu")),
-    "mish": (A.mish, A.mish_grad, {}, None, _jnn("mish")),
-    "softplus": (A.softplus, A.softplus_grad, {}, lambda x: np.logaddexp(0.0, x), _jnn("softplus")),
-}
-IDS = list(ELEMENTWISE)
+ELEMENTWISE = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "gelu[approximate=False]",
+               "swish", "silu", "mish", "softplus", "softsign"]
 
 # Random points, a grid through every kink (0 included) and the tails, and the extremes.
 EXTREMES = np.array([-1e4, -1e3, -100.0, -30.0, 30.0, 100.0, 1e3, 1e4])
@@ -87,49 +70,23 @@ X_HOST = np.concatenate([
 ])
 
 
-def _on(backend, x, dtype):
-    """``x`` on ``backend`` in ``dtype`` plus the float64 host copy of exactly those values."""
-    host = np.asarray(x, dtype=dtype).astype(np.float64)
-    return place(backend, host, dtype=dtype), host
-
-
-def _reference(key, x):
-    _, _, _, ref, jref = ELEMENTWISE[key]
-    if ref is not None:
-        return ref(x)
-    import jax.numpy as jnp
-
-    return np.asarray(jref(jnp.asarray(x)))
-
-
-def _jax_grad(key, x):
-    import jax
-    import jax.numpy as jnp
-
-    return np.asarray(jax.vmap(jax.grad(ELEMENTWISE[key][4]))(jnp.asarray(x)))
-
-
-# ------------------------------------------------------------------ values
-@pytest.mark.parametrize("key", IDS)
-def test_value_matches_reference(key, backend, float_dtype, jax64):
-    fn, _, kw, _, _ = ELEMENTWISE[key]
-    name = dtype_name(float_dtype)
-    x, host = _on(backend, X_HOST, name)
-    out = fn(x, **kw)
-    assert pml.backend.backend_of(out) == backend.name
-    assert dtype_name(out.dtype) == name
-    want = _reference(key, host)
-    out_np = backend.to_numpy(out)
-    assert np.all(np.isfinite(out_np)), f"{key}: non-finite output at {host[~np.isfinite(out_np)]}"
-    if name == "float32":
-        assert_close(out, want, err_msg=key)
-        return
-    # float64: a few ulp times the condition number, which is x^2 in the GELU tails
-    # (erfc(-x/sqrt 2) and exp(2u) there amplify the rounding of their argument)
-    cond = 1.0 + host**2 if key.startswith("gelu") else 1.0
-    err = np.abs(out_np - want)
-    bad = err > 8 * np.finfo(np.float64).eps * cond * np.abs(want)
-    assert not bad.any(), f"{key}: at x={host[bad]} got {out_np[bad]}, want {want[bad]}"
+@pytest.mark.parametrize("key", ELEMENTWISE)
+def test_float64_values_within_a_few_ulp_of_the_reference(key, request):
+    """A few ulp times the condition number (x^2 in the GELU tails, where erfc(-x/sqrt 2) and
+    exp(2u) amplify the rounding of their argument), on a dense grid; GELU against 50-digit mpmath."""
+    c = registry_case(f"activations.{key}")
+    if key.startswith("gelu"):
+        want = _gelu_mp(request.getfixturevalue("mpmath"), c.kwargs.get("approximate", True))(X_HOST)
+    else:
+        missing = c.reference.missing()
+        if missing:
+            pytest.skip(f"the reference ({c.reference.source}) needs {missing}")
+        want = c.reference.fn(X_HOST, **c.kwargs)
+    out = np.asarray(c.fn(X_HOST, **c.kwargs))
+    assert np.all(np.isfinite(out)), f"{key}: non-finite output at {X_HOST[~np.isfinite(out)]}"
+    cond = 1.0 + X_HOST**2 if key.startswith("gelu") else 1.0
+    bad = np.abs(out - want) > 8 * np.finfo(np.float64).eps * cond * np.abs(want)
+    assert not bad.any(), f"{key}: at x={X_HOST[bad]} got {out[bad]}, want {want[bad]}"
 
 
 def test_gelu_agrees_with_jax_nn_where_jax_is_accurate(jax64):
@@ -144,31 +101,32 @@ def test_gelu_agrees_with_jax_nn_where_jax_is_accurate(jax64):
         assert_close(ours, jref, rtol=0, atol=1e-14)
 
 
-# ------------------------------------------------------------------ gradients
-@pytest.mark.parametrize("key", IDS)
-def test_grad_matches_jax_grad(key, backend, float_dtype, jax64):
-    _, grad, kw, _, _ = ELEMENTWISE[key]
-    name = dtype_name(float_dtype)
-    x, host = _on(backend, X_HOST, name)
-    g = grad(x, **kw)
-    assert dtype_name(g.dtype) == name and pml.backend.backend_of(g) == backend.name
-    g_np = backend.to_numpy(g)
-    assert np.all(np.isfinite(g_np)), f"{key}_grad: non-finite at {host[~np.isfinite(g_np)]}"
-    want = _jax_grad(key, host)
-    # jax.grad of the cancelling jax.nn.gelu forms is accurate in absolute terms only
-    rtol, atol = (1e-12, 1e-14) if name == "float64" else (2e-5, 1e-6)
-    assert_close(g, want, rtol=rtol, atol=atol, err_msg=f"{key}_grad")
+def test_softsign_matches_jax_nn_soft_sign_and_its_grad(jax64):
+    """softsign = jax.nn.soft_sign, softsign_grad = its jax.grad; the limits +-1 and 0 at +-inf."""
+    jnp = jax64.numpy
+    x = X_HOST
+    assert_close(A.softsign(x), np.asarray(jax64.nn.soft_sign(jnp.asarray(x))), rtol=1e-15, atol=0)
+    want = np.asarray(jax64.vmap(jax64.grad(jax64.nn.soft_sign))(jnp.asarray(x)))
+    # jax's derivative ((1 + |x|) - |x|) / (1 + |x|)^2 cancels for large |x|: relative agreement near 0 only
+    assert_close(A.softsign_grad(x)[np.abs(x) < 10], want[np.abs(x) < 10], rtol=1e-14, atol=0)
+    assert_close(A.softsign_grad(x), want, rtol=0, atol=1e-15)
+    inf = np.array([np.inf, -np.inf])
+    np.testing.assert_array_equal(A.softsign(inf), [1.0, -1.0])
+    np.testing.assert_array_equal(A.softsign_grad(inf), [0.0, 0.0])
 
 
-@pytest.mark.parametrize("key", IDS)
-def test_grad_matches_central_differences(key, backend):
-    fn, grad, kw, _, _ = ELEMENTWISE[key]
-    host = np.random.default_rng(1).normal(scale=3.0, size=64)
-    host = host[np.abs(host) > 1e-3]  # away from the kinks at 0
-    h = 1e-6 * np.maximum(1.0, np.abs(host))
-    x, xp_, xm = (place(backend, a, dtype="float64") for a in (host, host + h, host - h))
-    fd = (backend.to_numpy(fn(xp_, **kw)) - backend.to_numpy(fn(xm, **kw))) / (2 * h)
-    assert_close(grad(x, **kw), fd, rtol=1e-6, atol=1e-8, err_msg=f"{key}_grad")
+def _grad_name(key):
+    """The registry name of the gradient of elementwise ``key``: ``gelu[approximate=False]`` ->
+    ``activations.gelu_grad[approximate=False]``."""
+    name, bracket, rest = key.partition("[")
+    return f"activations.{name}_grad{bracket}{rest}"
+
+
+def _jax_grad(jax, key, x):
+    import jax.numpy as jnp
+
+    kw = {"leaky_relu": {"negative_slope": 0.1}, "elu": {"alpha": 1.5}}.get(key, {})
+    return np.asarray(jax.vmap(jax.grad(lambda v: getattr(jax.nn, key)(v, **kw)))(jnp.asarray(x)))
 
 
 def test_tail_gradients_keep_relative_precision():
@@ -184,50 +142,12 @@ def test_kink_conventions_match_jax_nn(jax64):
 
     zero = np.zeros(1)
     for key in ("relu", "leaky_relu", "elu", "selu"):
-        _, grad, kw, _, _ = ELEMENTWISE[key]
-        assert_close(grad(zero, **kw), _jax_grad(key, zero), rtol=0, atol=0, err_msg=key)
+        c = registry_case(f"activations.{key}_grad")
+        assert_close(c.fn(zero, **c.kwargs), _jax_grad(jax64, key, zero), rtol=0, atol=0, err_msg=key)
     assert float(A.relu_grad(zero)[0]) == float(np.asarray(jax64.grad(jax64.nn.relu)(jnp.asarray(0.0)))) == 0.0
 
 
 # ------------------------------------------------------------------ softmax family
-def _logits(backend, dtype):
-    r = np.random.default_rng(3)
-    host = r.normal(scale=3.0, size=(6, 5))
-    host[0] = [1e4, -1e4, 0.0, 1e4, -3.0]  # extreme spread, ties at the top
-    host[1] = -1e4
-    return _on(backend, host, dtype)
-
-
-@pytest.mark.parametrize("axis", [-1, 0])
-def test_softmax_and_log_softmax_match_scipy(backend, float_dtype, axis):
-    name = dtype_name(float_dtype)
-    x, host = _logits(backend, name)
-    s, ls = A.softmax(x, axis=axis), A.log_softmax(x, axis=axis)
-    for out in (s, ls):
-        assert dtype_name(out.dtype) == name and pml.backend.backend_of(out) == backend.name
-        assert np.all(np.isfinite(backend.to_numpy(out)))
-    assert_close(s, sps.softmax(host, axis=axis))
-    assert_close(ls, sps.log_softmax(host, axis=axis))
-    assert_close(backend.xp.sum(s, axis=axis), np.ones(host.shape[1 if axis == 0 else 0]))
-
-
-@pytest.mark.parametrize("which", ["softmax", "log_softmax"])
-def test_vjp_matches_jax_vjp(which, backend, float_dtype, jax64):
-    import jax.numpy as jnp
-
-    name = dtype_name(float_dtype)
-    x, host = _logits(backend, name)
-    g_host = np.asarray(np.random.default_rng(4).normal(size=host.shape), dtype=name).astype(np.float64)
-    g = place(backend, g_host, dtype=name)
-    for axis in (-1, 0):
-        ours = getattr(A, which + "_vjp")(x, g, axis=axis)
-        assert dtype_name(ours.dtype) == name
-        _, vjp = jax64.vjp(lambda z: getattr(jax64.nn, which)(z, axis=axis), jnp.asarray(host))
-        want = np.asarray(vjp(jnp.asarray(g_host))[0])
-        assert_close(ours, want, rtol=1e-12 if name == "float64" else 2e-5,
-                     atol=1e-13 if name == "float64" else 2e-6, err_msg=f"{which} axis={axis}")
-
-
 @pytest.mark.parametrize("which", ["softmax", "log_softmax"])
 def test_vjp_matches_central_differences(which, backend):
     fn, vjp = getattr(A, which), getattr(A, which + "_vjp")
@@ -306,8 +226,9 @@ def test_elementwise_finite_and_monotone_gates(ns, data):
     x = data.draw(xps.arrays(dtype=data.draw(st.sampled_from([be.xp.float32, be.xp.float64])),
                              shape=xps.array_shapes(min_dims=1, max_dims=2, max_side=8),
                              elements={"min_value": -1e4, "max_value": 1e4}))
-    for key, (fn, grad, kw, _, _) in ELEMENTWISE.items():
-        out, g = be.to_numpy(fn(x, **kw)), be.to_numpy(grad(x, **kw))
+    for key in ELEMENTWISE:
+        f, df = registry_case(f"activations.{key}"), registry_case(_grad_name(key))
+        out, g = be.to_numpy(f.fn(x, **f.kwargs)), be.to_numpy(df.fn(x, **df.kwargs))
         assert np.all(np.isfinite(out)) and np.all(np.isfinite(g)), key
     s = be.to_numpy(A.sigmoid(x))
     assert np.all((s >= 0) & (s <= 1))

@@ -64,13 +64,14 @@ def test_both_deviation_layouts_are_read(tmp_path):
     assert got == {"numpy": [{"test": "a*", "reason": "flat layout"}],
                    "jax": [{"test": "b*", "reason": "folder layout"}]}
     (tmp_path / "dask.toml").write_text('[[deviation]]\ntest = "c*"\n')
-    with pytest.raises(ValueError, match="needs 'test' and 'reason'"):
+    with pytest.raises(ValueError, match="needs 'reason' and 'case'.* or 'test'"):
         conformance.load_deviations(tmp_path)
 
 
 def test_conformance_uses_the_shipped_deviations_by_default(tmp_path, monkeypatch):
     (tmp_path / "numpy.toml").write_text(
-        '[[deviation]]\ntest = "*[numpy-float64-distances.euclidean]"\nreason = "made up for the test"\n')
+        '[[deviation]]\ncase = "distances.euclidean"\nreason = "made up for the test"\n'
+        '[[deviation]]\ncase = "distances.manhattan"\ndtypes = ["float32"]\nreason = "float32 only"\n')
     monkeypatch.setattr(conformance, "DEVIATIONS_DIR", tmp_path)
     seen = {}
     real = conformance.check_conformance

@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 import pytest
-import sklearn.metrics as skm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +17,9 @@ from portable_ml import metrics as M
 from portable_ml.backend import backend_of
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import place
+from .helpers import optional_module, place
+
+skm = optional_module("sklearn.metrics")
 
 EAGER = {"jax": "JAX arrays are not read back for value checks", "dask": "lazy: values are not checked"}
 

@@ -14,16 +14,15 @@ import portable_ml as pml
 from portable_ml import nn
 from portable_ml.backend import backend_of
 from portable_ml.testing import assert_close, dtype_name
+from portable_ml.testing.registry import tolerance
 
 from .helpers import other_device, place
 
+
 # (rtol, atol) vs float64 references, by dtype: matmul/softmax chains in float32
 # lose a few ulps per reduction, so float32 gets ~1e-5 relative.
-TOL = {"float32": (1e-4, 1e-5), "float64": (1e-10, 1e-12)}
-
-
 def tol(dtype):
-    return TOL[dtype_name(dtype)]
+    return tolerance("reduction", dtype)
 
 
 def host(backend, x):
@@ -180,10 +179,9 @@ def _jax_dense_grads(x, W, b, delta, act):
 @pytest.mark.parametrize("batch", [(6,), (2, 5), ()])
 def test_dense_backward_matches_jax_grad(batch, backend, float_dtype):
     """delta = dL/da; (dx, dW, db) equal jax.grad of L = sum(delta * tanh(xW + b))."""
-    import jax.numpy as jnp
-
+    jax = pytest.importorskip("jax")
     x, W, b, delta = _dense_inputs(1, batch)
-    want = _jax_dense_grads(x, W, b, delta, jnp.tanh)
+    want = _jax_dense_grads(x, W, b, delta, jax.numpy.tanh)
     args = place(backend, x, W, b, delta, dtype=dtype_name(float_dtype))
     xb, Wb, bb, db_ = args
     _, z = nn.dense_forward(xb, Wb, bb, activation=_tanh)
@@ -426,8 +424,8 @@ def _mlp_problem(seed, output, n=32, sizes=(3, 6, 5, 2)):
 
 def _jax_mlp_loss(params, x, y, activation, output):
     """An independent float64 JAX forward pass and loss (the formula, not our code)."""
-    import jax
-    import jax.numpy as jnp
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
 
     f = jnp.tanh if activation == "tanh" else getattr(jax.nn, activation)
     h = x
@@ -445,7 +443,7 @@ def _jax_mlp_loss(params, x, y, activation, output):
 def _jax_mlp_reference(output, activation, dtype):
     """jax.value_and_grad at the parameters MLP.init draws from seed 0 (identical on every backend
     for a dtype), computed once per (output, activation, dtype) in float64."""
-    import jax
+    jax = pytest.importorskip("jax")
 
     net = nn.MLP((3, 6, 5, 2), activation=activation, output=output)
     params = net.init(pml.get_backend("numpy").rng(0), dtype=dtype)

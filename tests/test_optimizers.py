@@ -17,10 +17,11 @@ import pytest
 
 import portable_ml as pml
 from portable_ml import optimizers as O
-from portable_ml.gradients import global_norm
 from portable_ml import schedules as S
 from portable_ml.backend import backend_of
+from portable_ml.gradients import global_norm
 from portable_ml.testing import assert_close, dtype_name
+from portable_ml.testing.registry import tolerance
 from portable_ml.tree import tree_flatten, tree_leaves, tree_map
 
 from .helpers import other_device
@@ -32,7 +33,7 @@ jnp = jax.numpy
 N_STEPS = 20
 # Per dtype: (rtol, atol).  Parameters are O(1); float32 runs accumulate a
 # few ulps per step over 20 steps (measured ~1e-6 worst case).
-TOL = {"float32": (1e-5, 2e-6), "float64": (1e-11, 1e-13)}
+TOL = "accurate"  # tolerance class (portable_ml.testing.registry.tolerance)
 
 
 def _host_tree(rng):
@@ -130,7 +131,7 @@ def test_matches_optax(name, backend, float_dtype):
     put = functools.partial(tree_map, backend.asarray)
     got_p, got_s, got_u = _run(CONFIGS[name][0](), params, grads, put, O.apply_updates)
     want_p, want_s, want_u = _optax_result(name, dt)
-    rtol, atol = OVERRIDE_TOL.get((name, dt), TOL[dt])
+    rtol, atol = OVERRIDE_TOL.get((name, dt), tolerance(TOL, dt))
     assert_close(got_p, want_p, rtol=rtol, atol=atol, err_msg=f"{name} params")
     assert_close(got_u, want_u, rtol=rtol, atol=atol, err_msg=f"{name} last updates")
     # The state holds the same numbers in the same order (counts included; for

@@ -15,15 +15,14 @@ import portable_ml as pml
 from portable_ml import regularization as R
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import place
+from .helpers import place, tol
 
 # float32 tolerances: normalisation divides by a std computed in float32, so
 # relative errors of a few ulps of the inputs' scale reach ~1e-5 of the output.
-TOL32 = {"rtol": 1e-4, "atol": 1e-5}
 
 
 def _tol(float_dtype):
-    return TOL32 if dtype_name(float_dtype) == "float32" else {}
+    return tol("reduction", float_dtype)
 
 
 def _host_tree(seed=0):

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from portable_ml import schedules as S
 from portable_ml.backend import backend_of
 from portable_ml.testing import assert_close, dtype_name
+from portable_ml.testing.registry import tolerance
 
 STEPS = list(range(0, 120)) + [150, 199, 200, 201, 1000, 12345]
 
@@ -85,7 +86,7 @@ NAMES = list(SCHEDULES)
 # and XLA turns division by a constant into multiplication by its reciprocal;
 # cancellations amplify that (1 + cos(x) near x = pi; t/s - 2c + 1 at t ~ 1e4),
 # so agreement is to ~1e-12 relative / 1e-13 absolute, not to the last ulp.
-RTOL, ATOL = 1e-12, 1e-13
+RTOL, ATOL = tolerance("accurate", "float64")
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -21,7 +21,8 @@ from ..backend import BACKENDS, available_backends, backend_of, get_backend, to_
 from ..tree import tree_leaves
 from . import default_tolerance, dtype_name
 
-__all__ = ["check_conformance", "ConformanceReport", "BackendResult", "load_deviations", "deviation_matches", "DEVIATIONS_DIR"]
+__all__ = ["check_conformance", "ConformanceReport", "BackendResult", "load_deviations", "deviation_matches",
+           "case_deviation", "DEVIATIONS_DIR"]
 
 
 @dataclasses.dataclass
@@ -237,7 +238,7 @@ def check_conformance(fn, *args, backends=None, reference="numpy", kwargs=None, 
 
 
 def deviation_matches(pattern, name):
-    """Whether the ``test`` pattern of a known-deviation entry matches the test ``name``.
+    """Whether a known-deviation pattern (``case`` or ``test``) matches ``name``.
 
     ``*`` matches any run of characters and ``?`` one character; brackets are
     literal (pytest ids are full of them: ``test_value[jax-float32]``), unlike
@@ -247,6 +248,25 @@ def deviation_matches(pattern, name):
 
     regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
     return re.fullmatch(regex, name, flags=re.DOTALL) is not None
+
+
+def case_deviation(entries, name, dtype=None):
+    """The reason of the first of ``entries`` (one backend's list) that marks registry case ``name``.
+
+    An entry marks a case by ``case``, a glob on registry case names
+    (``"losses.huber*"``), optionally limited to ``dtypes``
+    (``["float32"]``); ``dtype=None`` matches any.  ``None`` when no entry
+    marks it.  Entries with a ``test`` pattern instead (users' own test
+    suites, matched on node ids by the pytest plugin) never match a case.
+    """
+    for e in entries:
+        pattern = e.get("case")
+        if pattern is None or not deviation_matches(pattern, name):
+            continue
+        dtypes = e.get("dtypes")
+        if dtype is None or not dtypes or dtype in dtypes:
+            return e["reason"]
+    return None
 
 
 #: The known-deviation lists shipped with the package: ``<backend>.toml`` each.
@@ -268,7 +288,15 @@ def _toml_module():
 
 
 def load_deviations(folder=None):
-    """``{backend: [{"test": glob, "reason": ...}, ...]}`` from a folder of known-deviation lists.
+    """``{backend: [{"case": glob, "reason": ...}, ...]}`` from a folder of known-deviation lists.
+
+    An entry names a registry case (``case``: a glob on case names such as
+    ``"losses.huber*"``, optionally with ``dtypes = ["float32"]``) -- what the
+    lists shipped with the package use; the registry-driven tests,
+    ``portable-ml conformance`` and the support matrix look entries up by
+    case.  A user's own list may name tests instead (``test``: a glob on the
+    pytest node id or the test name with its parameters), for the pytest
+    plugin.
 
     A backend's list is ``folder/<backend>.toml`` (the layout of the lists
     shipped with the package, :data:`DEVIATIONS_DIR`, the default) or
@@ -290,7 +318,10 @@ def load_deviations(folder=None):
         with open(path, "rb") as f:
             entries = tomllib.load(f).get("deviation", [])
         for e in entries:
-            if not e.get("test") or not e.get("reason"):
-                raise ValueError(f"{path}: every [[deviation]] needs 'test' and 'reason'")
+            if not (e.get("case") or e.get("test")) or not e.get("reason"):
+                raise ValueError(f"{path}: every [[deviation]] needs 'reason' and 'case' (a registry case "
+                                 f"name glob) or 'test' (a pytest node id glob); got {sorted(e)}")
+            if "dtypes" in e and not (isinstance(e["dtypes"], list) and all(isinstance(d, str) for d in e["dtypes"])):
+                raise ValueError(f"{path}: 'dtypes' must be a list of dtype names; got {e['dtypes']!r}")
         out[name] = entries
     return out

@@ -39,8 +39,12 @@ Options
     for the whole session when pytest starts (imports JAX then).  ``off``:
     never; float64 cases on JAX are skipped.
 ini ``pml_deviations``
-    A folder with ``<backend>/deviations.toml`` files listing known
-    deviations; matching tests are marked expected-to-fail with the reason.
+    A folder with ``<backend>.toml`` or ``<backend>/deviations.toml`` files
+    listing known deviations; matching tests are marked expected-to-fail with
+    the reason.  An entry matches by ``test`` (a glob on the node id or the
+    test name with its parameters) or, for tests parametrised by a registry
+    case (``portable_ml.testing.registry``), by ``case`` (a glob on the case
+    name, optionally limited to ``dtypes``).
 
 Marks: ``@pytest.mark.backends("numpy", "jax")`` limits a test to those
 backends; ``@pytest.mark.skip_backends(dask="lazy shapes")`` skips some with a
@@ -247,6 +251,26 @@ def _item_backend(item):
     return str(name) if isinstance(name, _BackendParam) else None
 
 
+def _item_case(item):
+    """``(case name, dtype name or None)`` of an item parametrised by a registry case, else ``None``."""
+    case = item.callspec.params.get("case")
+    name = getattr(case, "name", None)
+    if not isinstance(name, str) or type(case).__name__ != "Case":
+        return None
+    ids = item.callspec.id.split("-")
+    return name, next((d for d in ("float16", "bfloat16", "float32", "float64") if d in ids), None)
+
+
+def _deviation_marks(entry, item):
+    """Whether known-deviation ``entry`` marks ``item``: by registry case (``case``) or by test (``test``)."""
+    from .conformance import case_deviation, deviation_matches
+
+    if "case" in entry:
+        found = _item_case(item)
+        return found is not None and case_deviation([entry], *found) is not None
+    return deviation_matches(entry["test"], item.nodeid) or deviation_matches(entry["test"], item.name)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """Keep the selected backends; drop unusable ones with one line each; mark known deviations."""
@@ -274,9 +298,7 @@ def pytest_collection_modifyitems(config, items):
                 continue
         keep.append(item)
         for entry in devs.get(name, ()):
-            from .conformance import deviation_matches
-
-            if deviation_matches(entry["test"], item.nodeid) or deviation_matches(entry["test"], item.name):
+            if _deviation_marks(entry, item):
                 item.add_marker(pytest.mark.xfail(reason=f"known {name} deviation: {entry['reason']}",
                                                   strict=entry.get("strict", True)))
                 break

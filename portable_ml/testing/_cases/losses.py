@@ -1,9 +1,30 @@
-"""Registry cases for :mod:`portable_ml.losses` (each loss and its ``*_grad``)."""
+"""Registry cases for :mod:`portable_ml.losses` (each loss and its ``*_grad``).
+
+References: ``torch.nn.functional`` (mse, l1, huber, bce, bce-with-logits,
+cross_entropy, nll_loss, gaussian_nll_loss), SciPy (KL via ``rel_entr``, JS
+via ``jensenshannon``), and float64 NumPy transcriptions of the formulas
+(log-cosh, hinge, squared hinge, logistic, focal, torchvision's sigmoid
+focal, contrastive).  Every reduction is swept; every ``*_grad`` is linked to
+its loss (the gradient of the reduced loss with respect to the prediction).
+"""
 
 import numpy as np
 
 from ... import losses as L
-from ..registry import Case, binary, labels, normal, one_hot, pm1, positive, simplex, unit
+from ..registry import (
+    Case,
+    Reference,
+    binary,
+    labels,
+    normal,
+    one_hot,
+    pm1,
+    positive,
+    simplex,
+    unit,
+)
+
+_ALL = ("mean", "sum", "none")
 
 
 def _regression(r):
@@ -55,34 +76,200 @@ def _gaussian(r):
     return normal(r, 8, 3), normal(r, 8, 3), positive(r, 8, 3)
 
 
-# (name, input maker, keyword options, index of the prediction argument); the
-# options vary the reductions and hyperparameters across the table.
-_TABLE = [
-    ("mse", _regression, {}, 1),
-    ("rmse", _regression, {}, 1),
-    ("mae", _regression, {"reduction": "sum"}, 1),
-    ("huber", _regression, {"delta": 0.7}, 1),
-    ("log_cosh", _regression, {"reduction": "none"}, 1),
-    ("binary_cross_entropy", _bce, {}, 1),
-    ("binary_cross_entropy_with_logits", _bce_logits, {"reduction": "none"}, 1),
-    ("hinge", _signed, {}, 1),
-    ("squared_hinge", _signed, {"reduction": "sum"}, 1),
-    ("logistic_loss", _signed, {}, 1),
-    ("focal", _bce, {"gamma": 1.5}, 1),
-    ("sigmoid_focal", _bce_logits, {"alpha": 0.3, "reduction": "none"}, 1),
-    ("categorical_cross_entropy", _onehot_probs, {}, 1),
-    ("softmax_cross_entropy", _onehot_logits, {"reduction": "none"}, 1),
-    ("sparse_categorical_cross_entropy", _labels_probs, {"reduction": "sum"}, 1),
-    ("sparse_softmax_cross_entropy", _labels_logits, {}, 1),
-    ("kl_divergence", _two_simplex, {}, 1),
-    ("js_divergence", _two_simplex, {"reduction": "none"}, 1),
-    ("nll", _log_probs_labels, {}, 0),
-    ("contrastive", _pairs, {"margin": 1.3}, 0),
-    ("gaussian_nll", _gaussian, {"full": True}, 1),
-]
+# ------------------------------------------------------------------ extreme inputs (exact in float32)
+_BIG = 1e4
+_EXTREME = {
+    # zero residuals, and huge ones
+    "mse": (np.zeros(4), np.zeros(4)),
+    "rmse": (np.ones(4), np.ones(4)),
+    "mae": (np.ones(4), np.ones(4)),
+    "huber": (np.array([0.0, 0.0, _BIG, -_BIG]), np.array([0.0, _BIG, 0.0, _BIG])),
+    "log_cosh": (np.array([0.0, 0.0, _BIG, -_BIG, 1e-20]), np.array([0.0, _BIG, -_BIG, _BIG, 0.0])),
+    # probabilities exactly 0 and 1, right and wrong
+    "binary_cross_entropy": (np.array([1.0, 0.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0, 1.0])),
+    "focal": (np.array([1.0, 0.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0, 1.0])),
+    # logits at +-1e4, right and wrong
+    "binary_cross_entropy_with_logits": (np.array([1.0, 0.0, 1.0, 0.0]), np.array([_BIG, -_BIG, -_BIG, _BIG])),
+    "sigmoid_focal": (np.array([1.0, 0.0, 1.0, 0.0]), np.array([_BIG, -_BIG, -_BIG, _BIG])),
+    "hinge": (np.array([1.0, -1.0, 1.0, -1.0]), np.array([_BIG, -_BIG, -_BIG, _BIG])),
+    "squared_hinge": (np.array([1.0, -1.0, 1.0, -1.0]), np.array([_BIG, -_BIG, -_BIG, _BIG])),
+    "logistic_loss": (np.array([1.0, -1.0, 1.0, -1.0]), np.array([_BIG, -_BIG, -_BIG, _BIG])),
+    "categorical_cross_entropy": (np.eye(3)[[0, 1, 2]], np.array([[1.0, 0, 0], [1.0, 0, 0], [0.5, 0.5, 0]])),
+    "softmax_cross_entropy": (np.eye(3)[[0, 1, 2]],
+                              np.array([[_BIG, -_BIG, 0], [_BIG, -_BIG, -_BIG], [0, 0, -_BIG]])),
+    "sparse_categorical_cross_entropy": (np.array([0, 1, 2]), np.array([[1.0, 0, 0], [1.0, 0, 0], [0.5, 0.5, 0]])),
+    "sparse_softmax_cross_entropy": (np.array([0, 1, 2]),
+                                     np.array([[_BIG, -_BIG, 0], [_BIG, -_BIG, -_BIG], [0, 0, -_BIG]])),
+    "kl_divergence": (np.array([[1.0, 0, 0], [0.5, 0.5, 0]]), np.array([[0.0, 1, 0], [1.0, 0, 0]])),
+    "js_divergence": (np.array([[1.0, 0, 0], [0.5, 0.5, 0]]), np.array([[0.2, 0.8, 0.0], [1e-30, 0.5, 0.5]])),
+    "nll": (np.array([[0.0, -_BIG, -np.inf], [-_BIG, 0.0, -_BIG]]), np.array([0, 2])),
+    "contrastive": (np.array([0.0, 0.0, _BIG, _BIG]), np.array([1.0, 0.0, 1.0, 0.0])),
+    "gaussian_nll": (np.zeros(4), np.array([0.0, 0.0, _BIG, -_BIG]), np.array([0.0, 1.0, 0.0, _BIG])),
+}
 
-CASES = [
-    Case(f"losses.{name}{grad}", getattr(L, name + grad), make, kwargs=kw, grad_argnums=(arg,))
-    for name, make, kw, arg in _TABLE
-    for grad in ("", "_grad")
-]
+
+# ------------------------------------------------------------------ references (float64 host)
+_TORCH = ("torch",)
+_SCIPY = ("scipy.special",)
+
+
+def _reduce(v, reduction):
+    return {"mean": np.mean, "sum": np.sum}.get(reduction, lambda a: a)(v)
+
+
+def _t(a):
+    import torch
+
+    return torch.as_tensor(a)
+
+
+def _F():
+    import torch.nn.functional as F
+
+    return F
+
+
+def _torch(name, **fixed):
+    """A ``torch.nn.functional`` loss taking (input, target); our (y_true, y_pred) are swapped."""
+
+    def ref(y, p, reduction="mean", **kw):
+        return getattr(_F(), name)(_t(p), _t(y), reduction=reduction, **fixed, **kw).numpy()
+
+    return ref
+
+
+def _huber(y, p, delta=1.0, reduction="mean"):
+    return _F().huber_loss(_t(p), _t(y), delta=delta, reduction=reduction).numpy()
+
+
+def _per_item(f):
+    """A float64 NumPy per-item formula, reduced in NumPy."""
+
+    def ref(*args, reduction="mean", **kw):
+        return _reduce(f(*args, **kw), reduction)
+
+    return ref
+
+
+def _log_cosh(y, p):
+    a = np.abs(p - y)  # log cosh a = a + log1p(e^{-2a}) - log 2, no overflow
+    return a + np.log1p(np.exp(-2.0 * a)) - np.log(2.0)
+
+
+def _focal(y, p, alpha=0.25, gamma=2.0, eps=1e-15):
+    p = np.clip(p, eps, 1 - eps)
+    p_t = np.where(y == 1, p, 1 - p)
+    a_t = np.where(y == 1, alpha, 1 - alpha) if alpha is not None else 1.0
+    return -a_t * (1 - p_t) ** gamma * np.log(p_t)
+
+
+def _sigmoid_focal(y, z, alpha=0.25, gamma=2.0):
+    # torchvision.ops.sigmoid_focal_loss, transcribed
+    from scipy.special import expit
+
+    p = expit(z)
+    ce = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+    p_t = p * y + (1 - p) * (1 - y)
+    loss = ce * (1 - p_t) ** gamma
+    if alpha is not None and alpha >= 0:
+        loss = (alpha * y + (1 - alpha) * (1 - y)) * loss
+    return loss
+
+
+def _rmse(y, p, reduction="mean"):
+    return np.sqrt(_F().mse_loss(_t(p), _t(y)).numpy())
+
+
+def _cce(y, p, reduction="mean"):
+    import torch
+
+    return _F().nll_loss(torch.log(_t(p)), _t(y.argmax(-1)), reduction=reduction).numpy()
+
+
+def _sparse_cce(labels_, p, reduction="mean"):
+    import torch
+
+    return _F().nll_loss(torch.log(_t(p)), _t(labels_), reduction=reduction).numpy()
+
+
+def _sparse_softmax_ce(labels_, z, reduction="mean"):
+    return _F().cross_entropy(_t(z), _t(labels_), reduction=reduction).numpy()
+
+
+def _nll(lp, labels_, reduction="mean"):
+    return _F().nll_loss(_t(lp), _t(labels_), reduction=reduction).numpy()
+
+
+def _kl(p, q, reduction="mean"):
+    from scipy.special import rel_entr
+
+    return _reduce(rel_entr(p, q).sum(-1), reduction)
+
+
+def _js(p, q, reduction="mean"):
+    from scipy.spatial.distance import jensenshannon
+
+    return _reduce(jensenshannon(p, q, axis=-1) ** 2, reduction)
+
+
+def _gaussian_nll(y, mean, var, full=False, eps=1e-6, reduction="mean"):
+    return _F().gaussian_nll_loss(_t(mean), _t(y), _t(var), full=full, eps=eps, reduction=reduction).numpy()
+
+
+def _contrastive(d, y, margin=1.0):
+    return y * d**2 + (1 - y) * np.maximum(0, margin - d) ** 2
+
+
+# name -> (input maker, options, index of the prediction argument, reference, source, needs,
+#          reductions swept, reference holds at the extremes)
+_TABLE = {
+    "mse": (_regression, {}, 1, _torch("mse_loss"), "torch mse_loss", _TORCH, _ALL, True),
+    "rmse": (_regression, {}, 1, _rmse, "sqrt(torch mse_loss)", _TORCH, ("mean",), True),
+    "mae": (_regression, {"reduction": "sum"}, 1, _torch("l1_loss"), "torch l1_loss", _TORCH, _ALL, True),
+    "huber": (_regression, {"delta": 0.7}, 1, _huber, "torch huber_loss", _TORCH, _ALL, True),
+    "log_cosh": (_regression, {"reduction": "none"}, 1, _per_item(_log_cosh), "NumPy float64", (), _ALL, True),
+    # torch clamps log(0) at -100 where we clip p at eps: no reference at the extremes
+    "binary_cross_entropy": (_bce, {}, 1, _torch("binary_cross_entropy"), "torch binary_cross_entropy", _TORCH,
+                             _ALL, False),
+    "binary_cross_entropy_with_logits": (_bce_logits, {"reduction": "none"}, 1,
+                                         _torch("binary_cross_entropy_with_logits"),
+                                         "torch binary_cross_entropy_with_logits", _TORCH, _ALL, True),
+    "hinge": (_signed, {}, 1, _per_item(lambda y, s: np.maximum(0, 1 - y * s)), "NumPy float64", (), _ALL, True),
+    "squared_hinge": (_signed, {"reduction": "sum"}, 1, _per_item(lambda y, s: np.maximum(0, 1 - y * s) ** 2),
+                      "NumPy float64", (), _ALL, True),
+    "logistic_loss": (_signed, {}, 1, _per_item(lambda y, s: np.logaddexp(0, -y * s)), "NumPy float64", (),
+                      _ALL, True),
+    "focal": (_bce, {"gamma": 1.5}, 1, _per_item(_focal), "NumPy float64", (), _ALL, True),
+    "sigmoid_focal": (_bce_logits, {"alpha": 0.3, "reduction": "none"}, 1, _per_item(_sigmoid_focal),
+                      "torchvision sigmoid_focal_loss, transcribed", _SCIPY, _ALL, True),
+    # torch's log(0) = -inf where we clip p at eps
+    "categorical_cross_entropy": (_onehot_probs, {}, 1, _cce, "torch nll_loss(log p)", _TORCH, _ALL, False),
+    "softmax_cross_entropy": (_onehot_logits, {"reduction": "none"}, 1, _torch("cross_entropy"),
+                              "torch cross_entropy", _TORCH, _ALL, True),
+    "sparse_categorical_cross_entropy": (_labels_probs, {"reduction": "sum"}, 1, _sparse_cce,
+                                         "torch nll_loss(log p)", _TORCH, _ALL, False),
+    "sparse_softmax_cross_entropy": (_labels_logits, {}, 1, _sparse_softmax_ce, "torch cross_entropy", _TORCH,
+                                     _ALL, True),
+    # rel_entr is inf where q = 0 < p; we clip q at eps
+    "kl_divergence": (_two_simplex, {}, 1, _kl, "scipy.special.rel_entr", _SCIPY, _ALL, False),
+    "js_divergence": (_two_simplex, {"reduction": "none"}, 1, _js, "scipy jensenshannon**2", ("scipy.spatial",),
+                      _ALL, True),
+    "nll": (_log_probs_labels, {}, 0, _nll, "torch nll_loss", _TORCH, _ALL, True),
+    "contrastive": (_pairs, {"margin": 1.3}, 0, _per_item(_contrastive), "NumPy float64", (), _ALL, True),
+    "gaussian_nll": (_gaussian, {"full": True}, 1, _gaussian_nll, "torch gaussian_nll_loss", _TORCH, _ALL, True),
+}
+
+
+def _cases(name):
+    make, kw, arg, ref, source, needs, reductions, at_ext = _TABLE[name]
+    sweep = tuple({"reduction": r} for r in reductions if r != kw.get("reduction", "mean"))
+    ext = _EXTREME[name]
+    return [
+        Case(f"losses.{name}", getattr(L, name), make, kwargs=kw, grad_argnums=(arg,), sweep=sweep,
+             extremes=lambda: ext, tol="accurate", reference=Reference(ref, source, needs, at_extremes=at_ext)),
+        Case(f"losses.{name}_grad", getattr(L, name + "_grad"), make, kwargs=kw, grad_argnums=(arg,), sweep=sweep,
+             extremes=lambda: ext, tol="accurate", grad_of=f"losses.{name}", wrt=arg),
+    ]
+
+
+CASES = [c for name in _TABLE for c in _cases(name)]
