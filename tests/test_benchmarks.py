@@ -9,8 +9,10 @@ import os
 import numpy as np
 import pytest
 
-from portable_ml import benchmarks, cli
-from portable_ml.benchmarks import _harness, runner, suites
+from portable_ml import cli
+
+benchmarks = cli._benchmarks()  # the suite of this checkout (benchmarks/, not in the wheel)
+_harness, runner, suites = benchmarks._harness, benchmarks.runner, benchmarks.suites
 
 pytestmark = pytest.mark.slow  # the slow tier: run with -m slow (ci/test.sh does)
 
@@ -157,3 +159,11 @@ def test_harness_medians_and_memory():
     peak = _harness.peak_memory(lambda: np.ones(10**6) * 2, lambda x: x, "numpy")
     assert 8 * 10**6 <= peak <= 3 * 8 * 10**6
     assert _harness.peak_memory(lambda: 1, lambda x: x, "something-else") is None
+
+
+def test_cli_bench_without_a_checkout_says_where_the_suite_is(monkeypatch, capsys):
+    # installed from a wheel, portable_ml has no benchmarks/ beside it: a clear message, exit status 2
+    monkeypatch.setattr(cli, "_benchmarks", lambda: None)
+    assert cli.main(["bench", "--quick", "--backends", "numpy"]) == 2
+    err = capsys.readouterr().err
+    assert "source tree (benchmarks/)" in err and "python -m benchmarks" in err

@@ -8,7 +8,7 @@ project has one for it.
 References, by backend:
 
 * **numpy** — the formula sheets' handwritten NumPy code
-  (:mod:`portable_ml.benchmarks.references`) or scikit-learn;
+  (:mod:`benchmarks.references`) or scikit-learn;
 * **jax** — our function under ``jax.jit`` against the same handwritten
   formula written with ``jax.numpy`` under ``jax.jit``, and for optimizer and
   training steps against ``optax`` with ``jax.grad`` (jitted); scikit-learn
@@ -38,7 +38,7 @@ __all__ = ["Case", "Pair", "Profile", "PROFILES", "Unavailable", "cases"]
 
 
 class Unavailable(Exception):
-    """The function under test (or its reference library) is not there: the case is skipped."""
+    """A reference library (scikit-learn, SciPy, optax) is not installed: the case is skipped."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +122,7 @@ class Context:
 
     def put(self, tree):
         """Host NumPy arrays (or pytrees of them) as arrays of this backend."""
-        from ..tree import tree_map
+        from portable_ml.tree import tree_map
 
         return tree_map(self.backend.asarray, tree)
 
@@ -141,17 +141,8 @@ class Context:
 
 # ------------------------------------------------------------ helpers
 def _ours(module, name):
-    """``portable_ml.<module>.<name>``, or :class:`Unavailable` when it has not landed."""
-    try:
-        mod = importlib.import_module(f"portable_ml.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("portable_ml"):
-            raise Unavailable(f"portable_ml.{module} is not available") from None
-        raise
-    try:
-        return getattr(mod, name)
-    except AttributeError:
-        raise Unavailable(f"portable_ml.{module}.{name} is not available") from None
+    """``portable_ml.<module>.<name>``."""
+    return getattr(importlib.import_module(f"portable_ml.{module}"), name)
 
 
 _DIST = {"sklearn": "scikit-learn"}  # import name -> the name pip installs
@@ -168,7 +159,7 @@ def _need(module):
 
 def _rel_err(a, b):
     """Normwise relative error of ``a`` against ``b`` (pytrees: the worst leaf)."""
-    from ..tree import tree_leaves
+    from portable_ml.tree import tree_leaves
 
     worst = 0.0
     for x, y in zip(tree_leaves(a), tree_leaves(b), strict=True):
