@@ -480,7 +480,11 @@ def _pca(shape):
     def build(ctx):
         PCA = _ours("models", "PCA")
         g = ctx.rng(8)
-        X = (g.normal(0, 1, (n, d)) @ g.normal(0, 1, (d, d))).astype(ctx.dtype)
+        # rank-r signal with a geometrically decaying spectrum plus a little noise: what PCA is for
+        # (and what lets scikit-learn's randomized solver reach the exact explained variances)
+        r = min(n, d, 50)
+        X = ((g.normal(0, 1, (n, r)) * (10.0 * 0.8 ** np.arange(r))) @ g.normal(0, 1, (r, d))
+             + 0.01 * g.normal(0, 1, (n, d))).astype(ctx.dtype)
         Xb = ctx.put(X)
         model = PCA(n_components=c)
         ours = lambda: model.fit(Xb)  # noqa: E731
