@@ -100,10 +100,17 @@ def _pca_covariance(X):
         \sigma_i = \sqrt{\max(\mu_i, 0)},\qquad \lambda_i = \sigma_i^2/(n-1)
     """
     xp = array_namespace(X)
-    n = X.shape[0]
+    n, d = X.shape
     mean = xp.mean(X, axis=0)
-    Xc = X - mean
-    mu, V = xp.linalg.eigh(Xc.T @ Xc)  # ascending
+    # X_c^T X_c summed over row blocks of about 4 MiB (at most 32): each centred block is a
+    # cache-sized temporary instead of a centred copy of X, and centring keeps data far from
+    # the origin exact (X^T X - n m m^T would cancel)
+    step = max(-(-n // 32), 2**19 // d, 1)
+    C = None
+    for start in range(0, n, step):
+        B = X[start:start + step, :] - mean
+        C = B.T @ B if C is None else C + B.T @ B
+    mu, V = xp.linalg.eigh(C)  # ascending
     mu = xp.flip(mu, axis=0)
     Vt = xp.flip(V, axis=1).T
     mu = xp.where(mu > 0, mu, xp.zeros_like(mu))  # rounding makes null directions slightly negative
