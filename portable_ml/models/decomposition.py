@@ -108,7 +108,7 @@ def _pca_covariance(X):
     step = max(-(-n // 32), 2**19 // d, 1)
     C = None
     for start in range(0, n, step):
-        B = X[start:start + step, :] - mean
+        B = X[start:min(start + step, n), :] - mean
         C = B.T @ B if C is None else C + B.T @ B
     mu, V = xp.linalg.eigh(C)  # ascending
     mu = xp.flip(mu, axis=0)
