@@ -2,7 +2,7 @@
 
 The same as ``portable-ml bench``: see ``python -m benchmarks --help`` and
 ``benchmarks/README.md``.  The process re-executes itself with the glibc
-malloc settings of :data:`portable_ml.benchmarks.MALLOC_ENV` when they are
+malloc settings of :data:`benchmarks.MALLOC_ENV` when they are
 missing.  ``python -m benchmarks --save benchmarks`` regenerates the
 committed report (``benchmarks/results.md`` and ``results.json``).
 """
@@ -10,7 +10,7 @@ committed report (``benchmarks/results.md`` and ``results.json``).
 import argparse
 import sys
 
-from portable_ml.benchmarks import add_arguments, main
+from benchmarks import add_arguments, main
 
 parser = add_arguments(argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                                formatter_class=argparse.RawDescriptionHelpFormatter))

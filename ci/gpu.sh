@@ -87,7 +87,7 @@ echo "wrote $out/gpu-report.md"
 
 # The benchmark suite's quick set on the GPU backends (GB/s of the elementwise formulas, ratios).
 [[ "${PML_GPU_BENCH:-1}" == 0 ]] && exit "$status"
-timeout -k 20 600 python3 -m portable_ml bench --quick --backends cupy,jax,numpy --dtype float32 \
+timeout -k 20 600 python3 -m benchmarks --quick --backends cupy,jax,numpy --dtype float32 \
     --markdown "$out/gpu-bench.md" || status=$?
 echo "wrote $out/gpu-bench.md"
 exit "$status"

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 _SUBMODULES = frozenset({
-    "activations", "backend", "benchmarks", "checkpoint", "cli", "datasets", "demo", "distances",
+    "activations", "backend", "checkpoint", "cli", "datasets", "demo", "distances",
     "gradients", "interop", "losses", "metrics", "models", "nn", "optimizers", "plot", "probability",
     "random", "regularization", "schedules", "testing", "tree",
 })

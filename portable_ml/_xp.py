@@ -2,8 +2,10 @@
 
 Every public formula starts by calling :func:`array_namespace` once on its
 array arguments and passes ``xp`` down to private helpers.  Nothing here
-imports NumPy or any array library: the namespace always comes from the
-inputs.
+imports NumPy or any array library at import time: the namespace always
+comes from the inputs.  :func:`kernel` hands formulas a backend's compiled
+elementwise kernels (SciPy's ``expit`` / ``log_expit`` for NumPy arrays,
+imported on first use) so that formula modules need not import them.
 """
 
 from __future__ import annotations
@@ -39,12 +41,20 @@ __all__ = [
     "reduce",
     "as_array0d",
     "reduction_scale",
+    "kernel",
+    "clip",
 ]
 
 _SCALARS = (numbers.Number, bool)
+#: namespace of one array, by its type (array-api-compat decides by type alone)
+_NAMESPACE_OF_TYPE = {}
+#: array types whose arrays all live on one device (NumPy's): no device comparison needed
+_ONE_DEVICE_TYPES = set()
 
 
 def _is_array(x):
+    if type(x) in _NAMESPACE_OF_TYPE:  # a known array type: skips the slow ABC check of numbers.Number
+        return True
     return x is not None and not isinstance(x, (_SCALARS, str))
 
 
@@ -56,6 +66,10 @@ def _backend_label(x):
 def array_namespace(*arrays):
     """Array-API namespace of ``arrays`` (``None`` and Python scalars skipped).
 
+    Fast path: the namespace is looked up once per array type and cached, so
+    a call on arrays of one known type costs a dictionary lookup (plus, off
+    NumPy, the device comparison).
+
     Raises
     ------
     TypeError
@@ -63,6 +77,17 @@ def array_namespace(*arrays):
     ValueError
         If the arrays live on different devices.
     """
+    if len(arrays) == 1:
+        xp = _NAMESPACE_OF_TYPE.get(type(arrays[0]))
+        if xp is not None:
+            return xp
+    elif arrays:
+        t = type(arrays[0])
+        xp = _NAMESPACE_OF_TYPE.get(t)
+        if xp is not None and all(type(x) is t or x is None or not _is_array(x) for x in arrays[1:]):
+            if t not in _ONE_DEVICE_TYPES:
+                _check_same_device([x for x in arrays if _is_array(x)])
+            return xp
     xs = [x for x in arrays if _is_array(x)]
     if not xs:
         raise TypeError("expected at least one array argument, got only Python scalars or None")
@@ -74,7 +99,33 @@ def array_namespace(*arrays):
         raise namespace_error(xs) from exc
     if len(xs) > 1:
         _check_same_device(xs)
+    elif len(xs) == 1 and type(xs[0]) is type(arrays[0]):
+        _NAMESPACE_OF_TYPE[type(xs[0])] = xp
+        if _compat.is_numpy_namespace(xp):
+            _ONE_DEVICE_TYPES.add(type(xs[0]))
+            global _NDARRAY
+            if type(xs[0]) is sys.modules["numpy"].ndarray:
+                _NDARRAY = type(xs[0])
     return xp
+
+
+_NDARRAY = None  # numpy.ndarray, once a formula has seen one (this module does not import NumPy)
+
+
+def _is_ndarray(x):
+    """``x`` is a plain NumPy ndarray (no subclass)."""
+    return type(x) is _NDARRAY and _NDARRAY is not None
+
+
+def clip(x, lo, hi, *, xp):
+    """``xp.clip(x, lo, hi)`` for Python-number bounds.
+
+    On a NumPy ndarray the ndarray method (array-api-compat's ``clip`` wrapper
+    costs about ten times as much per call); the result is the same.
+    """
+    if _is_ndarray(x) and x.ndim and (lo is not None or hi is not None):
+        return x.clip(lo, hi)
+    return xp.clip(x, lo, hi)
 
 
 def _check_same_device(xs):
@@ -207,6 +258,28 @@ def value_check(ok, message, error=ValueError):
         raise error(message() if callable(message) else message)
 
 
+#: (namespace name, dtype) -> whether it is a real floating dtype
+_REAL_FLOAT = {}
+
+
+def _is_real_float(xp, dtype):
+    """``xp.isdtype(dtype, "real floating")``, cached per namespace and dtype."""
+    if dtype is None:
+        return False
+    try:
+        key = (xp.__name__, dtype)
+        return _REAL_FLOAT[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable dtype object
+        return xp.isdtype(dtype, "real floating")
+    try:
+        ok = _REAL_FLOAT[key] = bool(xp.isdtype(dtype, "real floating"))
+    except Exception:  # not a dtype of this namespace
+        return False
+    return ok
+
+
 def float_dtype(xp, *arrays):
     """Floating dtype of a formula's result.
 
@@ -214,7 +287,14 @@ def float_dtype(xp, *arrays):
     inputs contribute nothing, and when no input is floating the namespace's
     default floating dtype (on the first array's device) is used.
     """
-    floats = [x.dtype for x in arrays if _is_array(x) and xp.isdtype(x.dtype, "real floating")]
+    if len(arrays) <= 2 and type(arrays[0]) in _NAMESPACE_OF_TYPE:  # fast path: one dtype, real floating
+        dt = arrays[0].dtype
+        if (len(arrays) == 1 or (type(arrays[1]) is type(arrays[0]) and arrays[1].dtype == dt)) \
+                and _is_real_float(xp, dt):
+            return dt
+    floats = [x.dtype for x in arrays if _is_array(x) and _is_real_float(xp, x.dtype)]
+    if len(floats) == 2 and floats[0] == floats[1]:
+        return floats[0]
     if floats:
         return floats[0] if len(floats) == 1 else xp.result_type(*floats)
     arrs = [x for x in arrays if _is_array(x)]
@@ -272,6 +352,8 @@ def as_float(x, xp, dtype, name=None):
     Complex input raises ``TypeError`` (naming ``name``) instead of silently
     dropping its imaginary part.
     """
+    if getattr(x, "dtype", None) == dtype and _is_array(x):  # fast path: already of the (real) dtype
+        return x
     if _is_array(x) and hasattr(x, "dtype") and xp.isdtype(x.dtype, "complex floating"):
         raise TypeError(f"{name or 'the input'} must be a real (floating, integer or boolean) array; "
                         f"got complex dtype {x.dtype}; pass its real part or modulus explicitly")
@@ -404,12 +486,19 @@ def as_array0d(x, xp):
     and ``x`` is returned unchanged there.
     """
     if _compat.is_numpy_namespace(xp):
-        return xp.asarray(x)  # no copy for an ndarray
+        return sys.modules["numpy"].asarray(x)  # no copy for an ndarray; not the compat wrapper (per-call cost)
     return x
 
 
 def reduce(values, reduction, xp):
     """Apply ``reduction`` to per-item losses: mean or sum over all (a 0-d array), or none."""
+    if reduction == "none":
+        return values
+    if _is_ndarray(values) and values.dtype.kind == "f" and values.dtype.itemsize in (4, 8) and values.size:
+        # NumPy fast path: np.mean is this very pairwise sum divided by the count, without the wrappers
+        numpy = sys.modules["numpy"]
+        total = numpy.add.reduce(values, axis=None)
+        return numpy.asarray(total / values.size if reduction == "mean" else total)
     if reduction == "mean":
         return as_array0d(xp.mean(values), xp)
     if reduction == "sum":
@@ -435,3 +524,54 @@ def sign(x, xp):
     """
     one = xp.ones_like(x)
     return xp.where(x > 0, one, xp.where(x < 0, -one, x - x))
+
+
+# ---------------------------------------------------------------- compiled kernels
+#: namespace name -> {kernel name -> function}
+_KERNELS = {}
+
+
+def _numpy_kernels():
+    r"""SciPy's compiled, numerically stable logistic ufuncs, where SciPy is installed.
+
+    ``expit`` is :math:`\sigma(x)` and ``log_expit`` is :math:`\log\sigma(x)`
+    (``-log_expit(-x)`` is softplus), both accurate to a few ulp over the
+    whole float range and several times faster than the same formula in
+    NumPy operations.  Only for plain float32 and float64 ndarrays (other
+    dtypes and subclasses take the array-API formula).
+    """
+    try:
+        import scipy.special as sp
+    except ImportError:
+        return None
+    ndarray = sys.modules["numpy"].ndarray
+
+    def accepts(x):
+        return type(x) is ndarray and x.dtype.kind == "f" and x.dtype.itemsize in (4, 8)
+
+    return accepts, {"sigmoid": sp.expit, "log_sigmoid": sp.log_expit}
+
+
+_KERNEL_MAKERS = (("numpy", _numpy_kernels),)
+
+
+def kernel(xp, name, x):
+    """A compiled elementwise kernel ``name`` of the backend of ``xp`` for array ``x``, or ``None``.
+
+    The backend layer's fast path for a few elementwise functions (today:
+    ``"sigmoid"`` and ``"log_sigmoid"`` on NumPy, through SciPy): a formula
+    calls the kernel where one is given and its own array-API expression
+    otherwise, so formula modules never import an array library.  Given only
+    for arrays the kernel handles exactly (on NumPy: float32/float64
+    ndarrays).
+    """
+    try:
+        entry = _KERNELS[xp.__name__]
+    except KeyError:
+        make = next((m for k, m in _KERNEL_MAKERS if getattr(_compat, f"is_{k}_namespace")(xp)), None)
+        entry = _KERNELS[xp.__name__] = make() if make is not None else None
+    if entry is None:
+        return None
+    accepts, table = entry
+    f = table.get(name)
+    return f if f is not None and accepts(x) else None

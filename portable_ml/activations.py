@@ -20,7 +20,7 @@ import math
 
 from . import _numerics as _n
 from ._validate import check_axis, check_bool, check_real
-from ._xp import array_namespace, as_float, float_dtype
+from ._xp import array_namespace, as_float, clip, float_dtype, kernel
 
 __all__ = [
     "sigmoid", "sigmoid_grad",
@@ -52,8 +52,16 @@ _GELU_SATURATION = 50.0
 
 
 def _prepare(x):
-    xp = array_namespace(x)
-    return xp, as_float(x, xp, float_dtype(xp, x), name="x")
+    xp = array_namespace(x)  # cached per array type
+    dtype = float_dtype(xp, x)
+    return xp, (x if getattr(x, "dtype", None) == dtype else as_float(x, xp, dtype, name="x"))
+
+
+def _sigmoid(x, *, xp):
+    r""":math:`\sigma(x)`: the backend's compiled kernel where it has one (SciPy's ``expit`` on NumPy), else
+    the stable array-API formula :func:`portable_ml._numerics.sigmoid`; both accurate to a few ulp."""
+    k = kernel(xp, "sigmoid", x)
+    return k(x) if k is not None else _n.sigmoid(x, xp=xp)
 
 
 def _sigmoid_prime(x, *, xp):
@@ -96,7 +104,7 @@ def sigmoid(x):
     array([0.5, 1. , 0. ])
     """
     xp, x = _prepare(x)
-    return _n.sigmoid(x, xp=xp)
+    return _sigmoid(x, xp=xp)
 
 
 def sigmoid_grad(x):
@@ -144,7 +152,7 @@ def relu(x):
     The derivative at 0 is taken as 0, as ``jax.nn.relu`` does. NaN propagates.
     """
     xp, x = _prepare(x)
-    return xp.clip(x, 0.0, None)
+    return clip(x, 0.0, None, xp=xp)
 
 
 def relu_grad(x):
@@ -181,11 +189,11 @@ def leaky_relu_grad(x, *, alpha=0.01):
 
 def _elu(x, alpha, *, xp):
     # expm1 of min(x, 0): the unused branch never overflows for large x
-    return xp.where(x > 0, x, alpha * xp.expm1(xp.clip(x, None, 0.0)))
+    return xp.where(x > 0, x, alpha * xp.expm1(clip(x, None, 0.0, xp=xp)))
 
 
 def _elu_grad(x, alpha, *, xp):
-    return xp.where(x > 0, xp.ones_like(x), alpha * xp.exp(xp.clip(x, None, 0.0)))
+    return xp.where(x > 0, xp.ones_like(x), alpha * xp.exp(clip(x, None, 0.0, xp=xp)))
 
 
 def elu(x, *, alpha=1.0):
@@ -239,7 +247,7 @@ def selu_grad(x):
 # ------------------------------------------------------------------ gelu
 def _gelu_tanh_arg(x, *, xp):
     """2u with u = sqrt(2/pi) (x + 0.044715 x^3), from a clamped x (saturated beyond)."""
-    xc = xp.clip(x, -_GELU_SATURATION, _GELU_SATURATION)
+    xc = clip(x, -_GELU_SATURATION, _GELU_SATURATION, xp=xp)
     return 2.0 * _SQRT_2_OVER_PI * xc * (1.0 + _GELU_C * xc * xc), xc
 
 
@@ -249,7 +257,7 @@ def _normal_cdf(x, *, xp):
 
 
 def _normal_pdf(x, *, xp):
-    xc = xp.clip(x, -_GELU_SATURATION, _GELU_SATURATION)  # exp(-1250) is already 0
+    xc = clip(x, -_GELU_SATURATION, _GELU_SATURATION, xp=xp)  # exp(-1250) is already 0
     return _INV_SQRT_2PI * xp.exp(-0.5 * xc * xc)
 
 
@@ -307,7 +315,7 @@ def gelu_grad(x, *, approximate=True):
         dt = 2.0 * _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_C * xc * xc)
         # xc, not x: beyond the saturation the second term is exactly 0, also at x = ±inf
         return _n.sigmoid(t, xp=xp) + xc * _sigmoid_prime(t, xp=xp) * dt
-    xc = xp.clip(x, -_GELU_SATURATION, _GELU_SATURATION)
+    xc = clip(x, -_GELU_SATURATION, _GELU_SATURATION, xp=xp)
     return _normal_cdf(x, xp=xp) + xc * _normal_pdf(xc, xp=xp)
 
 
@@ -371,7 +379,7 @@ def softplus(x):
 def softplus_grad(x):
     r""":math:`\zeta'(x) = \sigma(x)`, elementwise."""
     xp, x = _prepare(x)
-    return _n.sigmoid(x, xp=xp)
+    return _sigmoid(x, xp=xp)
 
 
 def softsign(x):

@@ -6,6 +6,7 @@ import argparse
 import importlib.metadata
 import importlib.util
 import json
+import os
 import shutil
 import sys
 import time
@@ -234,16 +235,35 @@ def cmd_conformance(args):
     return 1 if summary["fail"] or summary["error"] else 0
 
 
+#: why ``portable-ml bench`` cannot run from an installed wheel
+BENCH_NEEDS_CHECKOUT = (
+    "portable-ml bench runs the benchmark suite, which lives in the source tree (benchmarks/), not in the "
+    "installed package: in a checkout of the project, install it with `pip install -e \".[test]\"` and run "
+    "`portable-ml bench` or `python -m benchmarks` there")
+
+
 def _benchmarks():
-    from . import benchmarks
+    """The ``benchmarks`` package of the checkout ``portable_ml`` is imported from, or ``None``.
+
+    The suite is not shipped in the wheel; with an editable install (or when
+    run from the source tree) it is found next to the package.
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not (os.path.isfile(os.path.join(root, "benchmarks", "suites.py"))
+            and os.path.isfile(os.path.join(root, "pyproject.toml"))):
+        return None
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    import benchmarks
 
     return benchmarks
 
 
 def cmd_bench(args):
+    bench = _benchmarks()
     # re-executed with the glibc malloc settings only when run from the command line itself
     from_cli = sys.argv[1:2] == ["bench"]
-    return _benchmarks().main(args, reexec_argv=["-m", "portable_ml", *sys.argv[1:]] if from_cli else None)
+    return bench.main(args, reexec_argv=["-m", "portable_ml", *sys.argv[1:]] if from_cli else None)
 
 
 def demo_table(rows, backends):
@@ -319,13 +339,22 @@ def build_parser():
     p.add_argument("--markdown", metavar="FILE", help="also write the matrix as Markdown")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_conformance)
-    p = sub.add_parser("bench", help="benchmark suite: ours / reference time ratios per backend")
-    _benchmarks().add_arguments(p)
+    p = sub.add_parser("bench", help="benchmark suite: ours / reference time ratios per backend "
+                                     "(from a source checkout)")
+    bench = _benchmarks()
+    if bench is not None:
+        bench.add_arguments(p)
+    else:  # installed from a wheel: main() answers with BENCH_NEEDS_CHECKOUT
+        p.description = BENCH_NEEDS_CHECKOUT
     p.set_defaults(func=cmd_bench)
     return parser
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"] and _benchmarks() is None:  # the suite is not installed: say where it is
+        print(f"portable-ml: error: {BENCH_NEEDS_CHECKOUT}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

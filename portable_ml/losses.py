@@ -41,6 +41,7 @@ from . import _numerics as _n
 from ._validate import check_probabilities, check_real, check_values
 from ._xp import (
     as_array0d,
+    clip,
     array_namespace,
     as_float,
     check_labels,
@@ -257,7 +258,8 @@ def mse(y_true, y_pred, *, reduction="mean"):
 def mse_grad(y_true, y_pred, *, reduction="mean"):
     r""":math:`\partial\,\mathrm{mse}/\partial\hat y = 2(\hat y - y)` (divided by the size for ``"mean"``)."""
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
-    return (p - y) * (2.0 / size(p) if reduction == "mean" and size(p) else 2.0)
+    n = size(p) if reduction == "mean" else 0
+    return (p - y) * (2.0 / n if n else 2.0)
 
 
 def rmse(y_true, y_pred, *, reduction="mean"):
@@ -360,7 +362,7 @@ def huber(y_true, y_pred, *, delta=1.0, reduction="mean"):
     check_positive(delta, "delta")
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
     a = xp.abs(p - y)
-    c = xp.clip(a, None, delta)  # c (a - c/2) is a^2/2 for a <= delta, else delta (a - delta/2)
+    c = clip(a, None, delta, xp=xp)  # c (a - c/2) is a^2/2 for a <= delta, else delta (a - delta/2)
     return reduce(c * (a - 0.5 * c), reduction, xp)
 
 
@@ -368,7 +370,7 @@ def huber_grad(y_true, y_pred, *, delta=1.0, reduction="mean"):
     r""":math:`\operatorname{clip}(\hat y - y, -\delta, \delta)` (divided by the size for ``"mean"``)."""
     check_positive(delta, "delta")
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
-    return _scale(xp.clip(p - y, -delta, delta), size(p), reduction)
+    return _scale(clip(p - y, -delta, delta, xp=xp), size(p), reduction)
 
 
 @_doc
@@ -404,7 +406,7 @@ def log_cosh(y_true, y_pred, *, reduction="mean"):
     """
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
     r = xp.abs(p - y)
-    a = xp.clip(r, None, _LOG_COSH_LINEAR)
+    a = clip(r, None, _LOG_COSH_LINEAR, xp=xp)
     h = xp.sinh(0.5 * a)
     return reduce(xp.log1p(2.0 * (h * h)) + (r - a), reduction, xp)
 
@@ -449,7 +451,7 @@ def binary_cross_entropy(y_true, y_pred, *, eps=1e-15, reduction="mean"):
     _check_eps(eps)
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
     check_probabilities(p, "y_pred", xp)
-    pc = xp.clip(p, *_bounds(eps, p.dtype, xp))
+    pc = clip(p, *_bounds(eps, p.dtype, xp), xp=xp)
     return reduce(-(y * xp.log(pc) + (1.0 - y) * xp.log1p(-pc)), reduction, xp)
 
 
@@ -459,7 +461,7 @@ def binary_cross_entropy_grad(y_true, y_pred, *, eps=1e-15, reduction="mean"):
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
     check_probabilities(p, "y_pred", xp)
     lo, hi = _bounds(eps, p.dtype, xp)
-    pc = xp.clip(p, lo, hi)
+    pc = clip(p, lo, hi, xp=xp)
     g = xp.where((p >= lo) & (p <= hi), (pc - y) / (pc * (1.0 - pc)), xp.zeros_like(p))
     return _scale(g, size(p), reduction)
 
@@ -543,7 +545,7 @@ def hinge(y_pm1, scores, *, reduction="mean"):
     """
     xp, y, s = _elementwise(y_pm1, scores, ("y_pm1", "scores"), reduction)
     _check_pm1(y, "y_pm1", xp)
-    return reduce(xp.clip(1.0 - y * s, 0.0, None), reduction, xp)
+    return reduce(clip(1.0 - y * s, 0.0, None, xp=xp), reduction, xp)
 
 
 def hinge_grad(y_pm1, scores, *, reduction="mean"):
@@ -576,7 +578,7 @@ def squared_hinge(y_pm1, scores, *, reduction="mean"):
     """
     xp, y, s = _elementwise(y_pm1, scores, ("y_pm1", "scores"), reduction)
     _check_pm1(y, "y_pm1", xp)
-    m = xp.clip(1.0 - y * s, 0.0, None)
+    m = clip(1.0 - y * s, 0.0, None, xp=xp)
     return reduce(m * m, reduction, xp)
 
 
@@ -584,7 +586,7 @@ def squared_hinge_grad(y_pm1, scores, *, reduction="mean"):
     r""":math:`-2y\max(0, 1 - ys)` (divided by the size for ``"mean"``)."""
     xp, y, s = _elementwise(y_pm1, scores, ("y_pm1", "scores"), reduction)
     _check_pm1(y, "y_pm1", xp)
-    return _scale(-2.0 * y * xp.clip(1.0 - y * s, 0.0, None), size(s), reduction)
+    return _scale(-2.0 * y * clip(1.0 - y * s, 0.0, None, xp=xp), size(s), reduction)
 
 
 @_doc
@@ -691,7 +693,7 @@ def focal(y_true, p, *, alpha=0.25, gamma=2.0, eps=1e-15, reduction="mean"):
     _check_focal(alpha, gamma)
     xp, y, p = _elementwise(y_true, p, ("y_true", "p"), reduction)
     check_probabilities(p, "p", xp)
-    pc = xp.clip(p, *_bounds(eps, p.dtype, xp))
+    pc = clip(p, *_bounds(eps, p.dtype, xp), xp=xp)
     ce = -(y * xp.log(pc) + (1.0 - y) * xp.log1p(-pc))
     q = y * (1.0 - pc) + (1.0 - y) * pc
     return reduce(_alpha_weight(alpha, y) * _pow(q, gamma, xp=xp) * ce, reduction, xp)
@@ -704,7 +706,7 @@ def focal_grad(y_true, p, *, alpha=0.25, gamma=2.0, eps=1e-15, reduction="mean")
     xp, y, p = _elementwise(y_true, p, ("y_true", "p"), reduction)
     check_probabilities(p, "p", xp)
     lo, hi = _bounds(eps, p.dtype, xp)
-    pc = xp.clip(p, lo, hi)
+    pc = clip(p, lo, hi, xp=xp)
     ce = -(y * xp.log(pc) + (1.0 - y) * xp.log1p(-pc))
     q = y * (1.0 - pc) + (1.0 - y) * pc
     dce = (pc - y) / (pc * (1.0 - pc))
@@ -800,7 +802,7 @@ def categorical_cross_entropy(y_onehot, p, *, eps=1e-15, reduction="mean"):
     _check_eps(eps)
     xp, y, p = _distribution(y_onehot, p, ("y_onehot", "p"), reduction)
     check_probabilities(p, "p", xp)
-    return reduce(-xp.sum(y * xp.log(xp.clip(p, eps, None)), axis=-1), reduction, xp)
+    return reduce(-xp.sum(y * xp.log(clip(p, eps, None, xp=xp)), axis=-1), reduction, xp)
 
 
 def categorical_cross_entropy_grad(y_onehot, p, *, eps=1e-15, reduction="mean"):
@@ -808,7 +810,7 @@ def categorical_cross_entropy_grad(y_onehot, p, *, eps=1e-15, reduction="mean"):
     _check_eps(eps)
     xp, y, p = _distribution(y_onehot, p, ("y_onehot", "p"), reduction)
     check_probabilities(p, "p", xp)
-    g = xp.where(p >= eps, -y / xp.clip(p, eps, None), xp.zeros_like(p))
+    g = xp.where(p >= eps, -y / clip(p, eps, None, xp=xp), xp.zeros_like(p))
     return _scale(g, _rows(p), reduction)
 
 
@@ -890,7 +892,7 @@ def sparse_categorical_cross_entropy(labels, p, *, eps=1e-15, reduction="mean"):
     _check_eps(eps)
     xp, labels, p = _sparse(labels, p, ("labels", "p"), reduction)
     check_probabilities(p, "p", xp)
-    return reduce(-xp.log(xp.clip(_take_class(p, labels, xp=xp), eps, None)), reduction, xp)
+    return reduce(-xp.log(clip(_take_class(p, labels, xp=xp), eps, None, xp=xp)), reduction, xp)
 
 
 def sparse_categorical_cross_entropy_grad(labels, p, *, eps=1e-15, reduction="mean"):
@@ -899,7 +901,7 @@ def sparse_categorical_cross_entropy_grad(labels, p, *, eps=1e-15, reduction="me
     xp, labels, p = _sparse(labels, p, ("labels", "p"), reduction)
     check_probabilities(p, "p", xp)
     hit = _class_mask(labels, p.shape[-1], xp=xp) & (p >= eps)
-    g = xp.where(hit, -1.0 / xp.clip(p, eps, None), xp.zeros_like(p))
+    g = xp.where(hit, -1.0 / clip(p, eps, None, xp=xp), xp.zeros_like(p))
     return _scale(g, _rows(p), reduction)
 
 
@@ -1033,7 +1035,7 @@ def kl_divergence(p, q, *, eps=1e-15, reduction="mean"):
     _check_eps(eps)
     xp, p, q = _distribution(p, q, ("p", "q"), reduction)
     _check_distributions(p, q, xp)
-    ratio = xp.where(p > 0, p, xp.ones_like(p)) / xp.clip(q, eps, None)  # p = 0 contributes 0 log(...) = 0
+    ratio = xp.where(p > 0, p, xp.ones_like(p)) / clip(q, eps, None, xp=xp)  # p = 0 contributes 0 log(...) = 0
     return reduce(xp.sum(p * xp.log(ratio), axis=-1), reduction, xp)
 
 
@@ -1042,7 +1044,7 @@ def kl_divergence_grad(p, q, *, eps=1e-15, reduction="mean"):
     _check_eps(eps)
     xp, p, q = _distribution(p, q, ("p", "q"), reduction)
     _check_distributions(p, q, xp)
-    g = xp.where(q >= eps, -p / xp.clip(q, eps, None), xp.zeros_like(q))
+    g = xp.where(q >= eps, -p / clip(q, eps, None, xp=xp), xp.zeros_like(q))
     return _scale(g, _rows(q), reduction)
 
 
@@ -1126,7 +1128,7 @@ def contrastive(d, y, *, margin=1.0, reduction="mean"):
     check_positive(margin, "margin")
     xp, d, y = _elementwise(d, y, ("d", "y"), reduction)
     check_values(d, "d", xp, low=0, what="non-negative distances")
-    h = xp.clip(margin - d, 0.0, None)
+    h = clip(margin - d, 0.0, None, xp=xp)
     # (y d) d: a dissimilar pair (y = 0) far away contributes 0, not 0 * inf
     return reduce((y * d) * d + (1.0 - y) * (h * h), reduction, xp)
 
@@ -1136,7 +1138,7 @@ def contrastive_grad(d, y, *, margin=1.0, reduction="mean"):
     check_positive(margin, "margin")
     xp, d, y = _elementwise(d, y, ("d", "y"), reduction)
     check_values(d, "d", xp, low=0, what="non-negative distances")
-    g = 2.0 * (y * d - (1.0 - y) * xp.clip(margin - d, 0.0, None))
+    g = 2.0 * (y * d - (1.0 - y) * clip(margin - d, 0.0, None, xp=xp))
     return _scale(g, size(d), reduction)
 
 
@@ -1158,7 +1160,7 @@ def _gaussian_nll_setup(y_true, mean, var, eps, reduction):
                 f"of size 1 or dropped; got var.shape={vs}"
             )
     value_check(~xp.any(v < 0), "var must be non-negative; it has negative entries")
-    return xp, y, mu, xp.clip(v, eps, None)
+    return xp, y, mu, clip(v, eps, None, xp=xp)
 
 
 def gaussian_nll(y_true, mean, var, *, full=False, eps=1e-6, reduction="mean"):

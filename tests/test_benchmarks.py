@@ -9,8 +9,10 @@ import os
 import numpy as np
 import pytest
 
-from portable_ml import benchmarks, cli
-from portable_ml.benchmarks import _harness, runner, suites
+from portable_ml import cli
+
+benchmarks = cli._benchmarks()  # the suite of this checkout (benchmarks/, not in the wheel)
+_harness, runner, suites = benchmarks._harness, benchmarks.runner, benchmarks.suites
 
 pytestmark = pytest.mark.slow  # the slow tier: run with -m slow (ci/test.sh does)
 
@@ -59,10 +61,37 @@ def test_targets_follow_the_issue(report):
         "distances.pairwise_euclidean.vs_sklearn": 1.0,
         "losses.mse.forward": 1.1,
         "activations.sigmoid.grad": 1.1,
+        "activations.sigmoid.grad.vs_compiled": 1.1,
+        "losses.binary_cross_entropy_with_logits.forward.vs_compiled": 1.1,
+        "models.pca.vs_sklearn": 1.0,
+        "models.kmeans.vs_sklearn": 1.5,
+        "models.logistic_regression.vs_sklearn": 1.0,
+        "overhead.activations.sigmoid": 2.0,
+        "overhead.losses.mse": 2.0,
     }
     for case, target in targets.items():
         if by_id[case]["status"] == "ok":
             assert by_id[case]["target"] == target
+    # every scikit-learn row that ran carries a target, hence a verdict
+    for r in report["results"]:
+        if "scikit-learn" in r["reference"] and r["status"] == "ok":
+            assert r["target"] is not None and r["met"] is not None, r["id"]
+
+
+def test_compiled_references_cover_the_issue_list(report):
+    # sigmoid, softplus, swish, log_cosh, bce with logits: forward and gradient against SciPy on NumPy
+    rows = [r for r in report["results"] if r["id"].endswith(".vs_compiled")]
+    names = {r["id"].split(".")[1] for r in rows}
+    assert names == {"sigmoid", "softplus", "swish", "log_cosh", "binary_cross_entropy_with_logits"}
+    assert {r["id"].split(".")[2] for r in rows} == {"forward", "grad"}
+    for r in rows:
+        assert r["status"] == "ok", r
+        assert r["reference"].startswith("SciPy")
+
+
+def test_pca_cases_cover_tall_and_wide_shapes():
+    shapes = [c.size for c in suites.cases("full") if c.id == "models.pca"]
+    assert shapes == ["100000x100 k=10", "2000x5000 k=10", "10000x2000 k=5"]
 
 
 def test_big_cases_report_peak_memory_on_numpy(report):
@@ -157,3 +186,11 @@ def test_harness_medians_and_memory():
     peak = _harness.peak_memory(lambda: np.ones(10**6) * 2, lambda x: x, "numpy")
     assert 8 * 10**6 <= peak <= 3 * 8 * 10**6
     assert _harness.peak_memory(lambda: 1, lambda x: x, "something-else") is None
+
+
+def test_cli_bench_without_a_checkout_says_where_the_suite_is(monkeypatch, capsys):
+    # installed from a wheel, portable_ml has no benchmarks/ beside it: a clear message, exit status 2
+    monkeypatch.setattr(cli, "_benchmarks", lambda: None)
+    assert cli.main(["bench", "--quick", "--backends", "numpy"]) == 2
+    err = capsys.readouterr().err
+    assert "source tree (benchmarks/)" in err and "python -m benchmarks" in err

@@ -116,6 +116,34 @@ def test_pca_matches_sklearn(backend, float_dtype):
         assert (comp[np.arange(comp.shape[0]), np.abs(comp).argmax(1)] > 0).all()
 
 
+def _decaying(n, d, seed=8):
+    """Rank-20 signal with a geometrically decaying spectrum plus noise, offset from the origin."""
+    g = np.random.default_rng(seed)
+    r = min(n, d, 20)
+    return (g.normal(size=(n, r)) * (10.0 * 0.7 ** np.arange(r))) @ g.normal(size=(r, d)) \
+        + 0.01 * g.normal(size=(n, d)) + 3.0
+
+
+@pytest.mark.parametrize("shape, k, solver", [
+    ((2000, 20), 4, "covariance_eigh"),  # tall: n >= 10 d, d <= 1000
+    ((120, 600), 5, "randomized"),       # wide
+    ((700, 300), 3, "randomized"),       # k << d
+    ((120, 600), 100, "full"),           # k >= 0.8 min(n, d): the full SVD
+])
+def test_pca_solver_by_shape_matches_sklearn(backend, shape, k, solver):
+    """The in-memory solver follows scikit-learn's "auto" rule; every solver gives the exact PCA."""
+    X = _decaying(*shape)
+    ref = SkPCA(n_components=k).fit(X)
+    assert ref._fit_svd_solver == solver
+    exact = SkPCA(n_components=k, svd_solver="full").fit(X)
+    m = M.PCA(n_components=k).fit(place(backend, X))
+    tol = dict(rtol=1e-8, atol=1e-10)
+    for attr in ("explained_variance_", "explained_variance_ratio_", "singular_values_", "mean_"):
+        assert_close(getattr(m, attr), getattr(exact, attr), **tol, err_msg=attr)
+    assert_close(m.noise_variance_, np.float64(exact.noise_variance_), rtol=1e-7, atol=1e-12)
+    assert_close(m.components_, exact.components_, rtol=1e-6, atol=1e-8)  # both sign-normalised
+
+
 def test_pca_full_rank_round_trip_and_variance_fraction(backend):
     X = _pca_data()
     Xb = place(backend, X)

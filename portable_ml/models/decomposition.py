@@ -11,6 +11,18 @@ singular vectors), computed in one pass of per-block statistics
 (``models._stats``): on Dask one task per chunk, on row-sharded JAX arrays
 one factor per shard, merged without moving the samples.
 
+In memory (not Dask, not row-sharded JAX) ``PCA.fit`` picks the solver by
+shape, as scikit-learn's ``svd_solver="auto"`` does for tall data: when
+:math:`d \le 1000` and :math:`n \ge 10 d` it takes the eigendecomposition of
+the :math:`d \times d` covariance :math:`X_c^\top X_c` (one matrix product,
+:math:`n d^2` flops, instead of a QR of the :math:`n \times d` data);
+with more than 500 rows or columns and an integer ``n_components`` below
+:math:`0.8 \min(n, d)`, a randomized SVD (:func:`_pca_randomized`, fixed
+seed, scikit-learn's oversampling and iteration counts); otherwise the thin
+SVD above.  The covariance route squares the condition
+number: eigenvalues below about :math:`10^{-16}\lambda_1` (float64) are
+rounding noise (set to 0 where negative), as in scikit-learn.
+
 Signs are normalised as current scikit-learn does (``svd_flip`` with
 ``u_based_decision=False``): the largest-magnitude entry of each component is
 positive, so results are comparable across backends and LAPACKs.
@@ -21,7 +33,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .._xp import array_namespace, device_of
-from ._base import Estimator, NotFittedError, _is_dask, check_X, compiled
+from ._base import Estimator, NotFittedError, _is_dask, check_X, compiled, rng_for
 from ._solvers import thin_svd
 from ._stats import dask_moments, from_memory_like, moments, row_blocks
 
@@ -75,6 +87,72 @@ def _pca_from_factor(mean, R, *, n):
     return PCAResult(mean, Vt, S * S / (n - 1), S)
 
 
+def _use_covariance(n, d):
+    """scikit-learn's "auto" rule for its ``covariance_eigh`` solver: few features, many more samples."""
+    return d <= 1000 and n >= 10 * d
+
+
+def _pca_covariance(X):
+    r"""All principal components from the eigendecomposition of :math:`X_c^\top X_c`.
+
+    .. math::
+        X_c^\top X_c = V \operatorname{diag}(\mu) V^\top,\qquad
+        \sigma_i = \sqrt{\max(\mu_i, 0)},\qquad \lambda_i = \sigma_i^2/(n-1)
+    """
+    xp = array_namespace(X)
+    n, d = X.shape
+    mean = xp.mean(X, axis=0)
+    # X_c^T X_c summed over row blocks of about 4 MiB (at most 32): each centred block is a
+    # cache-sized temporary instead of a centred copy of X, and centring keeps data far from
+    # the origin exact (X^T X - n m m^T would cancel)
+    step = max(-(-n // 32), 2**19 // d, 1)
+    C = None
+    for start in range(0, n, step):
+        B = X[start:min(start + step, n), :] - mean
+        C = B.T @ B if C is None else C + B.T @ B
+    mu, V = xp.linalg.eigh(C)  # ascending
+    mu = xp.flip(mu, axis=0)
+    Vt = xp.flip(V, axis=1).T
+    mu = xp.where(mu > 0, mu, xp.zeros_like(mu))  # rounding makes null directions slightly negative
+    _, Vt = _flip_signs(Vt.T, Vt, xp)
+    return PCAResult(mean, Vt, mu / (n - 1), xp.sqrt(mu))
+
+
+def _use_randomized(n, d, k):
+    """scikit-learn's "auto" rule for its ``randomized`` solver: a large matrix, few components kept."""
+    return isinstance(k, int) and not isinstance(k, bool) and max(n, d) > 500 and 1 <= k < 0.8 * min(n, d)
+
+
+#: oversampling of the randomized range finder (scikit-learn's default)
+_OVERSAMPLES = 10
+
+
+def _pca_randomized(X, omega, *, n_iter):
+    r"""The leading principal components by a randomized SVD (Halko, Martinsson & Tropp, 2011).
+
+    With :math:`X_c = X - \bar x` and a Gaussian test matrix :math:`\Omega`
+    (d, k + p): ``n_iter`` power iterations :math:`Q \leftarrow
+    \operatorname{qr}(X_c^\top \operatorname{qr}(X_c Q))`, then
+    :math:`Q = \operatorname{qr}(X_c Q)` spans the leading left singular
+    subspace, and the thin SVD of the small :math:`Q^\top X_c = \hat U \Sigma V^\top`
+    gives :math:`\Sigma` and :math:`V`.  Also returns the total variance
+    :math:`\sum_j \operatorname{var}(X_{:,j})`, for the explained-variance ratios.
+    """
+    xp = array_namespace(X)
+    n = X.shape[0]
+    mean = xp.mean(X, axis=0)
+    Xc = X - mean
+    Q = omega
+    for _ in range(n_iter):  # orthonormalised each time (scikit-learn uses LU; QR is as stable)
+        Q, _ = xp.linalg.qr(Xc @ Q)
+        Q, _ = xp.linalg.qr(Xc.T @ Q)
+    Q, _ = xp.linalg.qr(Xc @ Q)
+    U, S, Vt = thin_svd(Q.T @ Xc, xp=xp)
+    _, Vt = _flip_signs(U, Vt, xp)
+    total = xp.sum(Xc * Xc) / (n - 1)
+    return PCAResult(mean, Vt, S * S / (n - 1), S), total
+
+
 class PCA(Estimator):
     r"""Principal component analysis (linear dimensionality reduction).
 
@@ -105,6 +183,13 @@ class PCA(Estimator):
 
     Notes
     -----
+    The solver follows the shape, as scikit-learn's ``svd_solver="auto"``
+    does for tall data: in memory with :math:`d \le 1000` and
+    :math:`n \ge 10 d`, the eigendecomposition of the covariance; with more
+    than 500 rows or columns and an integer ``n_components`` below
+    :math:`0.8 \min(n, d)`, a randomized SVD (deterministic: a fixed seed);
+    otherwise the thin SVD of the centred data (through its QR factor).
+
     On Dask ``fit`` reads every chunk of ``X`` once (one task per chunk
     returns that chunk's mean and QR factor; see ``models._stats``) and
     ends with small in-memory fitted arrays wrapped as one-chunk Dask
@@ -140,11 +225,33 @@ class PCA(Estimator):
                 raise ValueError("X contains NaN or infinity; remove or impute them before fitting")
             res = _pca_from_factor(mom.mean[0, ...], mom.factor, n=int(n))
             xp = array_namespace(res.mean)
-        else:
+        elif _use_covariance(n, d) and row_blocks(X) == 1:  # in memory, tall: covariance eigh
+            res = compiled(_pca_covariance, xp)(X)
+        elif _use_randomized(n, d, self.n_components) and row_blocks(X) == 1:
+            return self._fit_randomized(X, xp)
+        else:  # QR of the data (per shard on row-sharded JAX), SVD of its small factor
             res = compiled(_pca_core, xp)(X, blocks=row_blocks(X))
         r = min(n, d)
         ratio = res.explained_variance / xp.sum(res.explained_variance)
         k = self._n_keep(ratio, r)
+        return self._set_fitted(X, res, ratio, k, r, None, xp)
+
+    def _fit_randomized(self, X, xp):
+        """In memory, a large matrix and few components: randomized SVD, as scikit-learn's "auto"."""
+        n, d = X.shape
+        k = self.n_components
+        m = min(k + _OVERSAMPLES, min(n, d))
+        # the test matrix: drawn on the host from a fixed seed (the fit is deterministic), put beside X
+        omega = rng_for(X, 0).normal((d, m), dtype=X.dtype)
+        n_iter = 7 if k < 0.1 * min(n, d) else 4  # scikit-learn's choice
+        res, total = compiled(_pca_randomized, xp)(X, omega, n_iter=n_iter)
+        ratio = res.explained_variance / total
+        r = min(n, d)
+        rest = (total - xp.sum(res.explained_variance[:k])) / (r - k)  # mean of the discarded eigenvalues
+        return self._set_fitted(X, res, ratio, k, r, rest, xp)
+
+    def _set_fitted(self, X, res, ratio, k, r, noise, xp):
+        n, d = X.shape
         self.mean_ = res.mean
         self.components_ = res.components[:k, :]
         self.explained_variance_ = res.explained_variance[:k]
@@ -152,7 +259,7 @@ class PCA(Estimator):
         self.singular_values_ = res.singular_values[:k]
         rest = res.explained_variance[k:]
         zero = xp.zeros((), dtype=res.mean.dtype, device=device_of(res.mean))
-        self.noise_variance_ = xp.mean(rest) if k < r else zero
+        self.noise_variance_ = noise if noise is not None else xp.mean(rest) if k < r else zero
         for name in ("mean_", "components_", "explained_variance_", "explained_variance_ratio_",
                      "singular_values_", "noise_variance_"):
             setattr(self, name, from_memory_like(getattr(self, name), X))

@@ -36,7 +36,7 @@ _DISTS = ("numpy", "scipy", "scikit-learn", "jax", "jaxlib", "optax", "torch", "
 
 def default_backends():
     """Backends timed when none are named: CuPy (with a GPU), NumPy, JAX, PyTorch, as installed."""
-    from ..backend import available_backends
+    from portable_ml.backend import available_backends
 
     usable = available_backends()
     return [b for b in _DEFAULT if b in usable]
@@ -188,7 +188,7 @@ def _cpu_model():
 
 
 def _git_commit():
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if not os.path.isdir(os.path.join(root, ".git")):
         return None
     try:
@@ -233,7 +233,7 @@ def load_warning(load=None, cores=None):
 
 def environment():
     """Where and how the figures were taken (versions, CPU, BLAS, allocator settings, load)."""
-    from .. import __version__
+    from portable_ml import __version__
 
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -271,7 +271,7 @@ def run(backends=None, *, profile="full", dtype="float64", only=None, memory=Tru
     progress : callable, optional
         Called with each finished :class:`Result`.
     """
-    from ..backend import get_backend
+    from portable_ml.backend import get_backend
 
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r}; expected one of {', '.join(PROFILES)}")

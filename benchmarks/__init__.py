@@ -1,6 +1,9 @@
 """The benchmark suite: our functions against the references, on every backend.
 
-``portable-ml bench`` (or ``python -m benchmarks`` in a checkout) times, on
+It lives in the source tree, not in the wheel (it needs scikit-learn, SciPy
+and optax for its references).  ``python -m benchmarks`` from a checkout, or
+``portable-ml bench`` where ``portable_ml`` is imported from a checkout (an
+editable install), times, on
 each selected backend, activations and losses (forward and gradient), the
 Adam update, ROC-AUC, pairwise distances, KMeans, PCA, logistic regression,
 an MLP training epoch and the per-call overhead at tiny sizes, each against a
@@ -8,7 +11,7 @@ reference measured in the same run: the formula sheets' handwritten NumPy,
 scikit-learn, or hand-written JAX + optax under ``jax.jit``.  Every result
 is a ratio, ours / reference.
 
->>> from portable_ml import benchmarks
+>>> import benchmarks                                                       # doctest: +SKIP
 >>> report = benchmarks.run(["numpy"], profile="tiny", only="losses.mse")  # doctest: +SKIP
 >>> print(benchmarks.format_table(report))                                # doctest: +SKIP
 """
