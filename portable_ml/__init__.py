@@ -29,7 +29,7 @@ __all__ = [
 
 _SUBMODULES = frozenset({
     "activations", "backend", "benchmarks", "checkpoint", "cli", "datasets", "demo", "distances",
-    "gradients", "interop", "losses", "metrics", "models", "nn", "optimizers", "plot", "probability",
+    "gradients", "interop", "losses", "metrics", "models", "nn", "optimizers", "plot", "preprocessing", "probability",
     "random", "regularization", "schedules", "testing", "tree",
 })
 
