@@ -437,3 +437,10 @@ def test_compute_class_weight_under_jit():
 def test_preprocessing_is_lazy_submodule():
     assert pml.preprocessing is P
     assert "preprocessing" in dir(pml)
+
+
+def test_docstring_examples():
+    import doctest
+
+    res = doctest.testmod(P, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert res.attempted > 0 and res.failed == 0
