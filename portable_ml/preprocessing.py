@@ -269,7 +269,9 @@ def compute_class_weight(y, *, num_classes=None):
     check_labels(y, k, "y", xp)
     dtype = float_dtype(xp, y)
     classes = xp.arange(k, dtype=y.dtype, device=device_of(y))
-    counts = xp.sum(xp.astype(y[:, None] == classes, dtype), axis=0)
+    info = xp.__array_namespace_info__()
+    idt = info.default_dtypes()["integral"]  # exact counts (a float32 count rounds above 2**24)
+    counts = xp.astype(xp.sum(xp.astype(y[:, None] == classes, idt), axis=0), dtype)
     value_check(xp.all(counts > 0), lambda: (
         f"y has no sample of class {int(xp.argmin(counts))} of num_classes={k}: its balanced weight "
         "n / (k * n_c) is undefined; pass the number of classes actually present, or labels encoded "
