@@ -279,6 +279,20 @@ def test_scaler_transform_under_jax_jit():
         assert_close(jax.jit(s.inverse_transform)(f(X)), X, rtol=1e-5, atol=1e-4)
 
 
+def test_scalers_stay_on_the_device(backend):
+    be = other_device(backend)
+    if be is None:
+        pytest.skip("one device")
+    from array_api_compat import device
+
+    X = be.asarray(_fresh(12, 3))
+    for s in (P.StandardScaler().fit(X), P.MinMaxScaler().fit(X)):
+        assert_fitted_on(s, be)  # every fitted array on be.device
+        assert device(s.transform(X)) == be.device and device(s.inverse_transform(X)) == be.device
+        with pytest.raises(ValueError, match="was fitted on device"):
+            s.transform(backend.asarray(_fresh(2, 3)))
+
+
 # ------------------------------------------------------------------ scaler errors
 def test_scaler_bad_inputs(backend):
     X = place(backend, _fresh(10, 3))
