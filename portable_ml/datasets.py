@@ -12,16 +12,27 @@ same.
 
 Returned ``X`` has the backend's default float dtype (or ``dtype``);
 classification labels ``y`` have the backend's default integer dtype.
+
+Splitting and batching existing data (:func:`train_test_split`,
+:func:`minibatches`, :func:`resample`) draws its indices the same way, on the
+host from a seed or a :class:`portable_ml.random.Generator`, and gathers the
+rows on the arrays' own backend and device: the same seed selects the same
+rows on every backend, and the data never leave the device.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._validate import check_int, check_real, check_seed
+import math
+import numbers
+
+from ._validate import check_array, check_bool, check_choice, check_int, check_real, check_seed
+from ._xp import array_namespace, device_of
 from .backend import backend_of, get_backend, to_numpy
 
-__all__ = ["make_blobs", "make_moons", "make_classification", "make_regression"]
+__all__ = ["make_blobs", "make_moons", "make_classification", "make_regression",
+           "train_test_split", "minibatches", "resample"]
 
 
 # ------------------------------------------------------------------ helpers
@@ -404,3 +415,320 @@ def make_regression(n_samples=100, n_features=100, *, n_informative=10, n_target
     if coef:
         return Xb, yb, be.asarray(w, dtype=Xb.dtype)
     return Xb, yb
+
+
+# ------------------------------------------------------------------ splitting, batching, resampling
+def _n_rows(a, name):
+    """Number of rows of array ``a`` (a Python int); refuses 0-d arrays and unknown (Dask) lengths."""
+    if a.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension (one row per sample); got a 0-d array")
+    n = a.shape[0]
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        raise ValueError(f"{name} has an unknown number of rows (a Dask array with unknown chunk sizes); "
+                         "call its compute_chunk_sizes() first")
+    return int(n)
+
+
+def _placer(a):
+    """``place(host_indices)``: integer indices onto the backend and device of array ``a``."""
+    name = backend_of(a)
+    if name in ("numpy", "dask"):  # NumPy indices index both directly (Dask keeps them in its graph)
+        return lambda idx: idx
+    be = get_backend(name, device=device_of(a))
+    return lambda idx: be.asarray(idx)
+
+
+def _take_rows(a, idx, xp=None):
+    """Rows ``idx`` (placed by :func:`_placer`) of ``a``, gathered where ``a`` lives."""
+    xp = array_namespace(a) if xp is None else xp
+    return xp.take(a, idx, axis=0)
+
+
+def _check_arrays(arrays, names):
+    """Every array of ``arrays`` checked and of one length; returns that length."""
+    n = None
+    for a, name in zip(arrays, names):
+        check_array(a, name)
+        m = _n_rows(a, name)
+        if n is None:
+            n = m
+        elif m != n:
+            lengths = ", ".join(f"{nm}: {_n_rows(b, nm)}" for b, nm in zip(arrays, names))
+            raise ValueError(f"the arrays must have the same number of rows (samples); got {lengths}")
+    return n
+
+
+def _split_sizes(n, test_size):
+    """``(n_train, n_test)`` as scikit-learn's ``train_test_split``: ``ceil(test_size * n)`` test rows
+    for a float in (0, 1), ``test_size`` rows for an int in [1, n)."""
+    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
+        raise TypeError(f"test_size must be a float in (0, 1) or an int in [1, n_samples); got {test_size!r}")
+    if isinstance(test_size, numbers.Integral):
+        n_test = int(test_size)
+        if not 1 <= n_test < n:
+            raise ValueError(f"test_size={n_test} must be an int in [1, n_samples) = [1, {n}) "
+                             "(or a float in (0, 1))")
+    else:
+        frac = check_real(test_size, "test_size", low=0.0, high=1.0, low_open=True, high_open=True)
+        n_test = math.ceil(frac * n)
+    n_train = n - n_test
+    if n_train == 0:
+        raise ValueError(f"with n_samples={n} and test_size={test_size!r} the training set would be empty; "
+                         "lower test_size")
+    return n_train, n_test
+
+
+def _approximate_mode(class_counts, n_draws, gen):
+    r"""Per-class draws close to the mode of the multivariate hypergeometric distribution.
+
+    scikit-learn's ``_approximate_mode``: :math:`\lfloor n_{draws} n_c / n \rfloor` for every class,
+    the remaining draws going to the largest fractional parts, ties broken at random (a loop over
+    distinct remainders, i.e. over classes, not samples).
+    """
+    continuous = class_counts / class_counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need = int(n_draws - floored.sum())
+    if need > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (inds,) = np.nonzero(remainder == value)
+            add = min(len(inds), need)
+            floored[gen.choice(inds, size=add, replace=False)] += 1
+            need -= add
+            if need == 0:
+                break
+    return floored.astype(np.int64)
+
+
+def _stratified_indices(labels, n_train, n_test, gen):
+    """Train and test indices whose class counts follow ``labels`` (scikit-learn's ``StratifiedShuffleSplit``)."""
+    _, y = np.unique(labels, return_inverse=True)
+    y = y.reshape(-1)
+    counts = np.bincount(y)
+    k = counts.size
+    if counts.min() < 2:
+        raise ValueError(f"stratify: the least populated class has {counts.min()} member; every class needs "
+                         "at least 2 to appear in both the training and the test set")
+    if n_train < k or n_test < k:
+        raise ValueError(f"stratify: the training set ({n_train} rows) and the test set ({n_test} rows) must "
+                         f"each have at least as many rows as there are classes ({k}); change test_size")
+    n_i = _approximate_mode(counts, n_train, gen)
+    t_i = _approximate_mode(counts - n_i, n_test, gen)
+    by_class = np.split(np.argsort(y, kind="stable"), np.cumsum(counts)[:-1])
+    train, test = [], []
+    for idx, a, b in zip(by_class, n_i, t_i):  # a loop over classes
+        idx = idx[gen.permutation(idx.size)]
+        train.append(idx[:a])
+        test.append(idx[a:a + b])
+    return gen.permutation(np.concatenate(train)), gen.permutation(np.concatenate(test))
+
+
+def train_test_split(*arrays, test_size=0.25, seed=None, stratify=None):
+    r"""Split arrays into random training and test rows (as ``sklearn.model_selection.train_test_split``).
+
+    The rows are permuted by ``numpy.random.default_rng(seed)`` on the host;
+    the first :math:`n_{test}` rows of the permutation form the test set and
+    the rest the training set, and every array is gathered on its own backend
+    and device.  With ``stratify`` the split is scikit-learn's
+    ``StratifiedShuffleSplit``: each class :math:`c` of :math:`n_c` rows gets
+    about :math:`n_c\, n_{train}/n` training rows and :math:`n_c\, n_{test}/n`
+    test rows (rounded to the largest remainders, ties at random), so both
+    sets keep the class proportions.
+
+    Parameters
+    ----------
+    *arrays : arrays with the same number of rows
+        Any backend and device (each may differ); rows are samples.
+    test_size : float or int, default 0.25
+        A fraction in (0, 1) (:math:`n_{test} = \lceil \text{test\_size}\cdot n \rceil`, as
+        scikit-learn) or a number of test rows in ``[1, n)``.
+    seed : int, optional
+        Seed of the permutation (``None``: fresh entropy).  The same seed
+        gives the same split on every backend; the values differ from
+        scikit-learn's for the same integer (NumPy's ``Generator`` instead of
+        the legacy ``RandomState``).
+    stratify : array of shape (n_samples,), optional
+        Class labels whose proportions both sets keep (read to the host).
+
+    Returns
+    -------
+    list
+        ``[a_train, a_test, b_train, b_test, ...]``: two arrays per input, on
+        the input's backend and device.
+
+    Raises
+    ------
+    TypeError, ValueError
+        No array, a non-array, arrays of different lengths, a bad
+        ``test_size``, an empty training set; with ``stratify``, a class of
+        fewer than 2 rows, or fewer training or test rows than classes.
+    """
+    if not arrays:
+        raise TypeError("train_test_split needs at least one array")
+    names = [f"arrays[{i}]" for i in range(len(arrays))]
+    n = _check_arrays(arrays, names)
+    n_train, n_test = _split_sizes(n, test_size)
+    gen = np.random.default_rng(check_seed(seed))
+    if stratify is None:
+        perm = gen.permutation(n)
+        test, train = perm[:n_test], perm[n_test:]
+    else:
+        check_array(stratify, "stratify")
+        if stratify.ndim != 1 or _n_rows(stratify, "stratify") != n:
+            raise ValueError(f"stratify must be a 1-D array of one label per row ({n}); "
+                             f"got shape {tuple(stratify.shape)}")
+        train, test = _stratified_indices(to_numpy(stratify), n_train, n_test, gen)
+    out = []
+    for a in arrays:
+        place = _placer(a)
+        out.extend([_take_rows(a, place(train)), _take_rows(a, place(test))])
+    return out
+
+
+class _MiniBatches:
+    """Iterator of mini-batches (see :func:`minibatches`); ``len()`` is the number of batches."""
+
+    def __init__(self, X, y, order, n, batch_size, count):
+        self._X, self._y, self._order, self._n = X, y, order, n
+        self._size, self._count, self._next = batch_size, count, 0
+        self._xp = array_namespace(X)
+
+    def __iter__(self):
+        return self
+
+    def __len__(self):
+        return self._count
+
+    def __next__(self):
+        i = self._next
+        if i >= self._count:
+            raise StopIteration
+        self._next = i + 1
+        lo, hi = i * self._size, min((i + 1) * self._size, self._n)  # in bounds (array-api-strict)
+        if self._order is None:  # in order: slices, no gather
+            return self._X[lo:hi, ...] if self._y is None else (self._X[lo:hi, ...], self._y[lo:hi, ...])
+        idx = self._order[lo:hi]
+        xb = _take_rows(self._X, idx, self._xp)
+        return xb if self._y is None else (xb, _take_rows(self._y, idx, self._xp))
+
+
+def minibatches(X, y=None, *, batch_size, rng, shuffle=True, drop_last=False):
+    r"""Iterate over mini-batches of the rows of ``X`` (and ``y``), on their backend and device.
+
+    With ``shuffle`` the rows are visited in the order of one permutation
+    drawn from ``rng`` when ``minibatches`` is called (the draw of
+    ``rng.permutation(n)``, made on the host): the same seed gives the same
+    batches on every backend, and each call draws a new permutation (one
+    epoch per call).  The permutation is placed on the device once; every
+    batch is one gather there.  Without ``shuffle`` batches are slices in
+    row order and ``rng`` is not used (it may be ``None``).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, ...)
+    y : array of shape (n_samples, ...), optional
+        On the backend and device of ``X``.
+    batch_size : int
+        Rows per batch (>= 1); the last batch may be smaller.
+    rng : portable_ml.random.Generator
+        Source of the permutation (e.g. ``Backend.rng(seed)``).
+    shuffle : bool, default True
+        Visit the rows in random order.
+    drop_last : bool, default False
+        Skip the last batch when it has fewer than ``batch_size`` rows.
+
+    Returns
+    -------
+    iterator
+        Of ``X_batch`` arrays, or of ``(X_batch, y_batch)`` pairs when ``y``
+        is given; ``len()`` gives the number of batches,
+        :math:`\lfloor n/b \rfloor` with ``drop_last``, else :math:`\lceil n/b \rceil`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from portable_ml.random import Generator
+    >>> X, y = np.arange(10.0).reshape(5, 2), np.arange(5)
+    >>> [yb.tolist() for _, yb in minibatches(X, y, batch_size=2, rng=Generator("numpy", 0))]  # doctest: +SKIP
+    [[4, 2], [0, 3], [1]]
+    """
+    from .random import Generator
+
+    arrays, names = (X,) if y is None else (X, y), ("X",) if y is None else ("X", "y")
+    n = _check_arrays(arrays, names)
+    array_namespace(*arrays)  # one backend and device
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    shuffle = check_bool(shuffle, "shuffle")
+    drop_last = check_bool(drop_last, "drop_last")
+    order = None
+    if shuffle:
+        if not isinstance(rng, Generator):
+            raise TypeError(f"rng must be a portable_ml.random.Generator (e.g. Backend.rng(seed)); "
+                            f"got {type(rng).__name__}")
+        order = _placer(X)(rng.numpy().permutation(n))
+    elif rng is not None and not isinstance(rng, Generator):
+        raise TypeError(f"rng must be a portable_ml.random.Generator or None; got {type(rng).__name__}")
+    count = n // batch_size if drop_last else -(-n // batch_size)
+    return _MiniBatches(X, y, order, n, batch_size, count)
+
+
+def resample(X, y, *, strategy="over", rng):
+    r"""Balance the classes of ``(X, y)`` by random over- or under-sampling.
+
+    With :math:`n_c` rows of class :math:`c`:
+
+    * ``"over"``: every row is kept, and each class gets
+      :math:`\max_c n_c - n_c` extra rows drawn from it with replacement
+      (appended, class by class), so every class has :math:`\max_c n_c` rows
+      (imbalanced-learn's ``RandomOverSampler``);
+    * ``"under"``: each class keeps :math:`\min_c n_c` of its rows drawn
+      without replacement (the smallest class all of its rows), grouped by
+      class (imbalanced-learn's ``RandomUnderSampler``).
+
+    The labels are read to the host to count the classes (the result's size
+    depends on them); the rows are drawn there from ``rng`` and gathered on
+    the backend and device of ``X`` and ``y``.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, ...)
+    y : array of shape (n_samples,)
+        Class labels (any values; classes are the distinct ones, in sorted order).
+    strategy : {"over", "under"}, default "over"
+    rng : portable_ml.random.Generator
+        Source of the draws: the same seed gives the same rows on every backend.
+
+    Returns
+    -------
+    X_resampled, y_resampled : arrays
+        :math:`k \max_c n_c` (``"over"``) or :math:`k \min_c n_c` (``"under"``)
+        rows, on the inputs' backend and device.
+    """
+    from .random import Generator
+
+    n = _check_arrays((X, y), ("X", "y"))
+    array_namespace(X, y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D (one label per row); got shape {tuple(y.shape)}")
+    if n == 0:
+        raise ValueError("X and y must not be empty")
+    strategy = check_choice(strategy, "strategy", ("over", "under"))
+    if not isinstance(rng, Generator):
+        raise TypeError(f"rng must be a portable_ml.random.Generator (e.g. Backend.rng(seed)); "
+                        f"got {type(rng).__name__}")
+    gen = rng.numpy()
+    _, codes = np.unique(to_numpy(y), return_inverse=True)
+    codes = codes.reshape(-1)
+    counts = np.bincount(codes)
+    by_class = np.split(np.argsort(codes, kind="stable"), np.cumsum(counts)[:-1])
+    if strategy == "over":
+        top = counts.max()
+        extra = [idx[gen.integers(0, idx.size, size=top - idx.size)] for idx in by_class]  # a loop over classes
+        rows = np.concatenate([np.arange(n)] + extra)
+    else:
+        low = counts.min()
+        rows = np.concatenate([idx if idx.size == low else idx[gen.choice(idx.size, size=low, replace=False)]
+                               for idx in by_class])
+    place = _placer(X)
+    idx = place(rows)
+    return _take_rows(X, idx), _take_rows(y, idx)

@@ -225,3 +225,255 @@ def test_bad_input():
 def test_options_checked_with_the_shared_vocabulary(make, exc, match):
     with pytest.raises(exc, match=match):
         make()
+
+
+# ------------------------------------------------------------------ train_test_split
+def _rows_as_ids(backend, a):
+    """Column 0 of a split ``X`` built as ``X[:, 0] = row index``: the rows it holds."""
+    return backend.to_numpy(a)[:, 0].astype(np.int64)
+
+
+def test_train_test_split_same_split_on_every_backend(backend):
+    rng = np.random.default_rng()
+    n = int(rng.integers(8, 60))
+    X = np.column_stack([np.arange(n), rng.normal(size=n)])
+    y = rng.integers(0, 3, size=n)
+    ref = D.train_test_split(X, y, seed=11)  # numpy
+    out = D.train_test_split(backend.asarray(X), backend.asarray(y), seed=11)
+    assert len(out) == 4
+    for got, want in zip(out, ref):
+        assert backend_of(got) == backend.name
+        np.testing.assert_array_equal(backend.to_numpy(got), want)
+    X_tr, X_te, y_tr, y_te = (backend.to_numpy(a) for a in out)
+    # scikit-learn's sizes: ceil(test_size * n) test rows
+    from sklearn.model_selection import train_test_split as sk_split
+
+    sk = sk_split(X, test_size=0.25, random_state=0)
+    assert (X_tr.shape[0], X_te.shape[0]) == (sk[0].shape[0], sk[1].shape[0])
+    # a partition of the rows, rows kept together with their labels
+    ids = np.concatenate([X_tr[:, 0], X_te[:, 0]]).astype(np.int64)
+    np.testing.assert_array_equal(np.sort(ids), np.arange(n))
+    np.testing.assert_array_equal(y_tr, y[X_tr[:, 0].astype(np.int64)])
+    np.testing.assert_array_equal(y_te, y[X_te[:, 0].astype(np.int64)])
+    # a seed decides: another seed, another split
+    other = D.train_test_split(X, seed=12, test_size=0.5)[1]
+    assert not np.array_equal(other, D.train_test_split(X, seed=11, test_size=0.5)[1])
+
+
+@pytest.mark.parametrize("test_size, n_test", [(0.25, 13), (0.3, 16), (0.5, 26), (0.98, 50), (7, 7), (50, 50)])
+def test_train_test_split_sizes_are_sklearns(test_size, n_test):
+    from sklearn.model_selection import train_test_split as sk_split
+
+    X = np.arange(51.0)[:, None]
+    tr, te = D.train_test_split(X, test_size=test_size, seed=0)
+    sk_tr, sk_te = sk_split(X, test_size=test_size, random_state=0)
+    assert te.shape[0] == sk_te.shape[0] == n_test and tr.shape[0] == sk_tr.shape[0] == 51 - n_test
+
+
+def test_train_test_split_arrays_stay_on_their_device(backend):
+    be = other_device(backend)
+    if be is None:
+        pytest.skip("one device")
+    from array_api_compat import device
+
+    X = be.asarray(np.arange(20.0).reshape(10, 2))
+    for part in D.train_test_split(X, X[:, 0], seed=0):
+        assert device(part) == be.device
+
+
+def test_train_test_split_stratified_keeps_class_proportions(backend):
+    from sklearn.model_selection import train_test_split as sk_split
+
+    # class counts 10, 23, 37 (n = 70, 21 test rows): no ties among the remainders, so scikit-learn's
+    # allocation is deterministic -- 3, 7 and 11 test rows -- and ours must be the same
+    y = np.repeat([0, 1, 2], [10, 23, 37])
+    y = np.random.default_rng().permutation(y)
+    X = np.column_stack([np.arange(70.0), y])
+    sk_te = sk_split(X, test_size=0.3, stratify=y, random_state=0)[1]
+    want = np.bincount(sk_te[:, 1].astype(np.int64), minlength=3)
+    np.testing.assert_array_equal(want, [3, 7, 11])
+    for seed in range(3):
+        tr, te, y_tr, y_te = D.train_test_split(backend.asarray(X), backend.asarray(y), test_size=0.3, seed=seed,
+                                                stratify=backend.asarray(y))
+        np.testing.assert_array_equal(np.bincount(backend.to_numpy(y_te), minlength=3), want)
+        np.testing.assert_array_equal(np.bincount(backend.to_numpy(y_tr), minlength=3), [7, 16, 26])
+        ids = np.concatenate([_rows_as_ids(backend, tr), _rows_as_ids(backend, te)])
+        np.testing.assert_array_equal(np.sort(ids), np.arange(70))
+    # the same stratified split on every backend
+    ref = D.train_test_split(X, test_size=0.3, seed=4, stratify=y)[1]
+    np.testing.assert_array_equal(
+        backend.to_numpy(D.train_test_split(backend.asarray(X), test_size=0.3, seed=4, stratify=backend.asarray(y))[1]),
+        ref)
+
+
+def test_train_test_split_stratified_proportions_on_fresh_labels():
+    rng = np.random.default_rng()
+    k = int(rng.integers(2, 6))
+    y = rng.integers(0, k, size=int(rng.integers(60, 200)))
+    y[: 2 * k] = np.repeat(np.arange(k), 2)
+    counts = np.bincount(y, minlength=k)
+    for test_size in (0.2, 0.5, 17):
+        _, te = D.train_test_split(y, test_size=test_size, stratify=y, seed=int(rng.integers(1000)))
+        n_test = te.shape[0]
+        # every class within one row of its exact share, as scikit-learn's largest-remainder allocation
+        assert np.all(np.abs(np.bincount(te, minlength=k) - counts * n_test / y.size) < 1)
+        assert n_test == (test_size if isinstance(test_size, int) else int(np.ceil(test_size * y.size)))
+
+
+def test_train_test_split_bad_input(backend):
+    X = backend.asarray(np.zeros((10, 2)))
+    y = backend.asarray(np.arange(10) % 2)
+    with pytest.raises(TypeError, match="needs at least one array"):
+        D.train_test_split()
+    with pytest.raises(ValueError, match=r"the arrays must have the same number of rows \(samples\); got arrays\[0\]: 10, arrays\[1\]: 9"):
+        D.train_test_split(X, y[:9])
+    with pytest.raises(TypeError, match=r"arrays\[1\]: expected an array"):
+        D.train_test_split(X, [0] * 10)
+    with pytest.raises(ValueError, match=r"test_size must be finite and in \(0, 1\); got test_size=1.5"):
+        D.train_test_split(X, test_size=1.5)
+    with pytest.raises(ValueError, match=r"test_size=10 must be an int in \[1, n_samples\) = \[1, 10\)"):
+        D.train_test_split(X, test_size=10)
+    with pytest.raises(TypeError, match="test_size must be a float in"):
+        D.train_test_split(X, test_size="0.2")
+    with pytest.raises(ValueError, match="the training set would be empty"):
+        D.train_test_split(X, test_size=0.95)
+    from sklearn.model_selection import train_test_split as sk_split
+
+    with pytest.raises(ValueError, match="train set will be empty"):  # scikit-learn refuses it too
+        sk_split(np.zeros((10, 2)), test_size=0.95)
+    with pytest.raises(ValueError, match=r"must have at least one dimension"):
+        D.train_test_split(backend.asarray(np.float64(1.0)))
+    with pytest.raises(ValueError, match=r"stratify must be a 1-D array of one label per row \(10\)"):
+        D.train_test_split(X, stratify=y[:5])
+    with pytest.raises(ValueError, match="the least populated class has 1 member"):
+        D.train_test_split(X, stratify=backend.asarray(np.r_[np.zeros(9, dtype=np.int64), 1]))
+    with pytest.raises(ValueError, match=r"at least as many rows as there are classes \(5\)"):
+        D.train_test_split(X, test_size=0.2, stratify=backend.asarray(np.arange(10) % 5))
+    with pytest.raises(ValueError, match="seed must be an integer >= 0; got seed=-3"):
+        D.train_test_split(X, seed=-3)
+
+
+# ------------------------------------------------------------------ minibatches
+def test_minibatches_same_batches_on_every_backend(backend):
+    from portable_ml.random import Generator
+
+    rng = np.random.default_rng()
+    n, b = int(rng.integers(5, 40)), int(rng.integers(1, 9))
+    X = np.column_stack([np.arange(n), rng.normal(size=n)])
+    y = np.arange(n) * 10
+    batches = D.minibatches(backend.asarray(X), backend.asarray(y), batch_size=b, rng=backend.rng(7))
+    assert len(batches) == -(-n // b)
+    got = list(batches)
+    assert len(got) == -(-n // b)
+    ref = list(D.minibatches(X, y, batch_size=b, rng=Generator("numpy", 7)))
+    order = Generator("numpy", 7).permutation(n)  # the rows come in the order of rng.permutation(n)
+    for i, ((xb, yb), (xr, yr)) in enumerate(zip(got, ref)):
+        assert backend_of(xb) == backend.name and backend_of(yb) == backend.name
+        np.testing.assert_array_equal(backend.to_numpy(xb), xr)
+        np.testing.assert_array_equal(backend.to_numpy(yb), yr)
+        np.testing.assert_array_equal(backend.to_numpy(xb)[:, 0], order[i * b:(i + 1) * b])
+        np.testing.assert_array_equal(backend.to_numpy(yb), 10 * order[i * b:(i + 1) * b])
+    # one generator: each call is a new epoch in a new order (n >= 5: a repeat has probability <= 1/120)
+    rng2 = backend.rng(7)
+    first = np.concatenate([backend.to_numpy(yb) for _, yb in D.minibatches(backend.asarray(X), backend.asarray(y),
+                                                                            batch_size=b, rng=rng2)])
+    second = np.concatenate([backend.to_numpy(yb) for _, yb in D.minibatches(backend.asarray(X), backend.asarray(y),
+                                                                             batch_size=b, rng=rng2)])
+    assert not np.array_equal(first, second) and np.array_equal(np.sort(first), np.sort(second))
+
+
+def test_minibatches_drop_last_and_in_order(backend):
+    X = backend.asarray(np.arange(22.0).reshape(11, 2))
+    sizes = [int(xb.shape[0]) for xb in D.minibatches(X, batch_size=4, rng=backend.rng(0), drop_last=True)]
+    assert sizes == [4, 4]
+    batches = D.minibatches(X, batch_size=4, rng=None, shuffle=False)
+    assert len(batches) == 3
+    got = [backend.to_numpy(xb) for xb in batches]
+    np.testing.assert_array_equal(np.concatenate(got), np.arange(22.0).reshape(11, 2))
+    assert [g.shape[0] for g in got] == [4, 4, 3]
+    assert len(D.minibatches(X, batch_size=11, rng=None, shuffle=False, drop_last=True)) == 1
+    assert len(D.minibatches(X, batch_size=12, rng=backend.rng(0), drop_last=True)) == 0
+    be = other_device(backend)
+    if be is not None:
+        from array_api_compat import device
+
+        Xo = be.asarray(np.arange(10.0).reshape(5, 2))
+        for xb, yb in D.minibatches(Xo, Xo[:, 0], batch_size=2, rng=be.rng(1)):
+            assert device(xb) == be.device and device(yb) == be.device
+
+
+def test_minibatches_bad_input(backend):
+    X = backend.asarray(np.zeros((6, 2)))
+    with pytest.raises(TypeError, match="rng must be a portable_ml.random.Generator"):
+        D.minibatches(X, batch_size=2, rng=0)
+    with pytest.raises(TypeError, match="rng must be a portable_ml.random.Generator"):
+        D.minibatches(X, batch_size=2, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1; got batch_size=0"):
+        D.minibatches(X, batch_size=0, rng=backend.rng(0))
+    with pytest.raises(TypeError, match="batch_size must be an integer; got float 2.0"):
+        D.minibatches(X, batch_size=2.0, rng=backend.rng(0))
+    with pytest.raises(ValueError, match=r"same number of rows \(samples\); got X: 6, y: 5"):
+        D.minibatches(X, backend.asarray(np.zeros(5)), batch_size=2, rng=backend.rng(0))
+    with pytest.raises(TypeError, match="drop_last must be True or False"):
+        D.minibatches(X, batch_size=2, rng=backend.rng(0), drop_last="no")
+    with pytest.raises(TypeError, match="missing 2 required keyword-only arguments"):
+        D.minibatches(X)
+    if backend.name != "numpy":
+        with pytest.raises(TypeError, match="arrays from different backends cannot be mixed"):
+            D.minibatches(X, np.zeros(6), batch_size=2, rng=backend.rng(0))
+
+
+# ------------------------------------------------------------------ resample
+def _imbalanced(rng):
+    counts = rng.permutation([int(rng.integers(2, 6)), int(rng.integers(8, 15)), int(rng.integers(20, 30))])
+    y = rng.permutation(np.repeat([0, 1, 2], counts))
+    return np.column_stack([np.arange(y.size), y]).astype(np.float64), y, counts
+
+
+def test_resample_over_balances_by_drawing_with_replacement(backend):
+    from portable_ml.random import Generator
+
+    X, y, counts = _imbalanced(np.random.default_rng())
+    Xr, yr = D.resample(backend.asarray(X), backend.asarray(y), strategy="over", rng=backend.rng(3))
+    assert backend_of(Xr) == backend.name and backend_of(yr) == backend.name
+    Xr, yr = backend.to_numpy(Xr), backend.to_numpy(yr)
+    np.testing.assert_array_equal(np.bincount(yr), [counts.max()] * 3)
+    np.testing.assert_array_equal(Xr[: y.size], X)  # every row kept, in order, extra rows appended
+    ids = Xr[:, 0].astype(np.int64)
+    np.testing.assert_array_equal(y[ids], yr)  # each extra row is a row of its class
+    np.testing.assert_array_equal(Xr, X[ids])
+    ref = D.resample(X, y, strategy="over", rng=Generator("numpy", 3))  # the same rows on every backend
+    np.testing.assert_array_equal(Xr, ref[0])
+
+
+def test_resample_under_balances_without_replacement(backend):
+    from portable_ml.random import Generator
+
+    X, y, counts = _imbalanced(np.random.default_rng())
+    Xr, yr = D.resample(backend.asarray(X), backend.asarray(y), strategy="under", rng=backend.rng(5))
+    Xr, yr = backend.to_numpy(Xr), backend.to_numpy(yr)
+    np.testing.assert_array_equal(np.bincount(yr), [counts.min()] * 3)
+    ids = Xr[:, 0].astype(np.int64)
+    assert np.unique(ids).size == ids.size  # no row twice
+    np.testing.assert_array_equal(y[ids], yr)
+    np.testing.assert_array_equal(yr, np.repeat([0, 1, 2], counts.min()))  # grouped by class
+    small = int(np.argmin(counts))
+    np.testing.assert_array_equal(ids[yr == small], np.flatnonzero(y == small))  # the smallest class whole
+    ref = D.resample(X, y, strategy="under", rng=Generator("numpy", 5))
+    np.testing.assert_array_equal(Xr, ref[0])
+    assert not np.array_equal(Xr, D.resample(X, y, strategy="under", rng=Generator("numpy", 6))[0])
+
+
+def test_resample_bad_input(backend):
+    X = backend.asarray(np.zeros((6, 2)))
+    y = backend.asarray(np.array([0, 0, 0, 1, 1, 2]))
+    with pytest.raises(ValueError, match="strategy must be one of 'over', 'under'; got strategy='smote'"):
+        D.resample(X, y, strategy="smote", rng=backend.rng(0))
+    with pytest.raises(TypeError, match="rng must be a portable_ml.random.Generator"):
+        D.resample(X, y, rng=1)
+    with pytest.raises(ValueError, match=r"y must be 1-D \(one label per row\)"):
+        D.resample(X, X, rng=backend.rng(0))
+    with pytest.raises(ValueError, match=r"got X: 6, y: 5"):
+        D.resample(X, y[:5], rng=backend.rng(0))
+    with pytest.raises(ValueError, match="must not be empty"):
+        D.resample(X[:0, :], y[:0], rng=backend.rng(0))

@@ -15,7 +15,7 @@ import pytest
 
 MODULES = ("activations", "losses", "metrics", "distances", "probability", "regularization", "optimizers",
            "schedules", "gradients", "random", "datasets", "checkpoint", "backend", "tree", "interop", "plot",
-           "demo", "nn", "models", "testing")
+           "demo", "nn", "models", "preprocessing", "testing")
 
 POSITIONAL_DEFAULTS = {
     # arrays (API.md: "every array-valued parameter even where it has a default")
@@ -25,6 +25,7 @@ POSITIONAL_DEFAULTS = {
     "probability.gaussian_pdf": {"mu", "sigma"}, "probability.gaussian_logpdf": {"mu", "sigma"},
     "nn.scaled_dot_product_attention": {"mask"}, "nn.multi_head_attention": {"mask"},
     "models.gaussian_nb_joint_log_likelihood": {"centre"},
+    "datasets.minibatches": {"y"},  # minibatches(X, y=None, *, batch_size, rng, ...)
     # factories: the learning rate, or the single argument (optax's order)
     "optimizers.adam": {"learning_rate"}, "optimizers.adamw": {"learning_rate"},
     "optimizers.add_decayed_weights": {"weight_decay"},
