@@ -27,7 +27,9 @@ jax = pytest.importorskip("jax")
 jnp = jax.numpy
 
 N_STEPS = 12
-TOL = {"float32": (2e-5, 2e-6), "float64": (1e-11, 1e-13)}
+# float32: Adam-type steps divide by small second moments, so ulp-level differences in the
+# moments (summation order, fused operations) reach ~1e-5 absolute in the parameters over 12 steps
+TOL = {"float32": (1e-4, 1e-5), "float64": (1e-11, 1e-13)}
 
 
 def _host_tree(rng):
@@ -184,10 +186,11 @@ def _run(opt, params, grads, put, apply):
 def _optax_result(name, dtype, nonfinite=False):
     params, grads = _nonfinite_problem(dtype) if nonfinite else _problem(dtype)
     put = functools.partial(tree_map, jnp.asarray)
-    opt = CONFIGS[name][1](dtype)
-    opt = optax.GradientTransformation(opt.init, jax.jit(opt.update))  # the reference, compiled once
-    out = _run(opt, params, grads, put, jax.jit(optax.apply_updates))
-    return jax.tree_util.tree_map(np.asarray, out)
+    with jax.enable_x64(True):  # float64 references also when no JAX backend switched x64 on
+        opt = CONFIGS[name][1](dtype)
+        opt = optax.GradientTransformation(opt.init, jax.jit(opt.update))  # the reference, compiled once
+        out = _run(opt, params, grads, put, jax.jit(optax.apply_updates))
+        return jax.tree_util.tree_map(np.asarray, out)
 
 
 def _numeric_leaves(tree):
@@ -224,7 +227,9 @@ def test_inject_hyperparams_state_holds_the_current_values(xp):
     opt = O.inject_hyperparams(O.adam)(learning_rate=SCHED, b1=0.8)
     _, state, _ = _run(opt, params, grads, put, O.apply_updates)
     ref = optax.inject_hyperparams(optax.adam)(learning_rate=SCHED, b1=0.8)
-    _, want, _ = _run(ref, params, grads, functools.partial(tree_map, jnp.asarray), optax.apply_updates)
+    with jax.enable_x64(True):
+        _, want, _ = _run(ref, params, grads, functools.partial(tree_map, jnp.asarray), optax.apply_updates)
+        want = jax.tree_util.tree_map(np.asarray, want)
     assert sorted(state.hyperparams) == sorted(want.hyperparams)
     for k in want.hyperparams:
         assert_close(state.hyperparams[k], np.asarray(want.hyperparams[k]), rtol=1e-12, err_msg=k)
@@ -404,8 +409,10 @@ def test_lookahead_matches_optax(xp):
     theirs = optax.lookahead(optax.adam(0.1), 3, 0.4, reset_state=True)
     got, _, _ = _run(ours, O.LookaheadParams.init_synced(params), grads, functools.partial(tree_map, xp.asarray),
                      O.apply_updates)
-    want, _, _ = _run(theirs, optax.LookaheadParams.init_synced(params), grads,
-                      functools.partial(tree_map, jnp.asarray), optax.apply_updates)
+    with jax.enable_x64(True):
+        want, _, _ = _run(theirs, optax.LookaheadParams.init_synced(params), grads,
+                          functools.partial(tree_map, jnp.asarray), optax.apply_updates)
+        want = jax.tree_util.tree_map(np.asarray, tuple(want))
     assert_close(tuple(got), tuple(jax.tree_util.tree_map(np.asarray, tuple(want))), rtol=1e-11, atol=1e-13)
 
 

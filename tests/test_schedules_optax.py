@@ -44,7 +44,8 @@ PAIRS = {
 
 
 def _optax(ref):
-    return np.asarray([float(ref(jnp.asarray(t))) for t in STEPS])  # the test session runs JAX with x64
+    with jax.enable_x64(True):
+        return np.asarray([float(ref(jnp.asarray(t))) for t in STEPS])
 
 
 @pytest.mark.parametrize("name", list(PAIRS))
