@@ -39,6 +39,12 @@ __all__ = [
     "warmup_cosine",
     "cyclical",
     "warm_restarts",
+    "polynomial_schedule",
+    "linear_schedule",
+    "piecewise_constant_schedule",
+    "join_schedules",
+    "sgdr_schedule",
+    "cosine_onecycle_schedule",
 ]
 
 
@@ -70,6 +76,10 @@ class _PyMath:
         return a if cond else b
 
     @staticmethod
+    def logical_and(a, b):
+        return a and b
+
+    @staticmethod
     def const(value, like):
         return float(value)
 
@@ -84,7 +94,9 @@ class _ArrayMath:
         return getattr(self.xp, name)
 
     def const(self, value, like):
-        return self.xp.asarray(value, dtype=like.dtype, device=device_of(like))
+        # full_like, not asarray(device=...): on JAX an uncommitted step stays uncommitted, so a
+        # rate stored in an optimizer state (inject_hyperparams) is placed like the other leaves
+        return self.xp.full_like(like, value)
 
 
 _PY = _PyMath()
@@ -256,19 +268,24 @@ def cosine_annealing(T, *, lr_min=1e-6, lr_max=0.1):
     return _named(schedule, "cosine_annealing", T=T, lr_min=lr_min, lr_max=lr_max)
 
 
-def warmup_cosine(T_warmup, T_total, *, lr_max=1e-3, lr_min=1e-6):
-    r"""Linear warm-up from 0 to ``lr_max``, then cosine decay to ``lr_min``.
+def warmup_cosine(T_warmup, T_total, *, lr_max=1e-3, lr_min=1e-6, lr_init=0.0):
+    r"""Linear warm-up from ``lr_init`` (default 0) to ``lr_max``, then cosine decay to ``lr_min``.
 
     .. math::
         \eta_t = \begin{cases}
-            \eta_{\max}\, t / T_w & t < T_w \\
+            \eta_0 + (\eta_{\max} - \eta_0)\, t / T_w & t < T_w \\
             \eta_{\min} + \tfrac12(\eta_{\max} - \eta_{\min})
             \bigl(1 + \cos(\pi \min(t - T_w, T - T_w) / (T - T_w))\bigr) & t \ge T_w
         \end{cases}
 
     with :math:`T_w` = ``T_warmup`` and :math:`T` = ``T_total`` (warm-up
-    included); ``lr_min`` is held for :math:`t \ge T`.  This is
-    ``optax.warmup_cosine_decay_schedule(0.0, lr_max, T_warmup, T_total, lr_min)``.
+    included) and :math:`\eta_0` = ``lr_init``; ``lr_min`` is held for
+    :math:`t \ge T`.  This is
+    ``optax.warmup_cosine_decay_schedule(lr_init, lr_max, T_warmup, T_total, lr_min)``.
+    A non-zero ``lr_init`` is Keras's warm-up from ``initial_learning_rate``
+    to ``warmup_target`` (``keras.optimizers.schedules.CosineDecay(lr_init,
+    T_total - T_warmup, alpha=lr_min / lr_max, warmup_target=lr_max,
+    warmup_steps=T_warmup)``; Keras counts ``decay_steps`` after the warm-up).
 
     Parameters
     ----------
@@ -278,22 +295,26 @@ def warmup_cosine(T_warmup, T_total, *, lr_max=1e-3, lr_min=1e-6):
         Total steps, an integer ``> T_warmup``.
     lr_max, lr_min : float
         Peak and final rates, ``0 <= lr_min <= lr_max``.
+    lr_init : float
+        Rate at step 0, where the warm-up starts, ``>= 0``.
     """
     T_warmup = _check_steps(T_warmup, "T_warmup", low=0)
     T_total = _check_steps(T_total, "T_total")
     if not T_total > T_warmup:
         raise ValueError(f"T_total must exceed T_warmup; got T_warmup={T_warmup!r}, T_total={T_total!r}")
     _check_range(lr_min, lr_max)
+    _check(lr_init, "lr_init")
     T_decay = T_total - T_warmup
     W = max(T_warmup, 1)  # the warm-up branch is unused when T_warmup == 0
 
     def schedule(step):
         t, m = _step(step)
-        warm = lr_max * t / W
+        warm = lr_init + (lr_max - lr_init) * t / W if lr_init else lr_max * t / W
         decay = _cosine(m.maximum(t - T_warmup, m.const(0.0, t)), T_decay, lr_min, lr_max, m)
         return m.where(t < T_warmup, warm, decay)
 
-    return _named(schedule, "warmup_cosine", T_warmup=T_warmup, T_total=T_total, lr_max=lr_max, lr_min=lr_min)
+    return _named(schedule, "warmup_cosine", T_warmup=T_warmup, T_total=T_total, lr_max=lr_max, lr_min=lr_min,
+                  lr_init=lr_init)
 
 
 def cyclical(step_size, *, lr_min=1e-4, lr_max=1e-2):
@@ -349,3 +370,273 @@ def warm_restarts(lr0, T_0, *, factor=0.5):
         return lr0 * m.pow(m.const(factor, t), m.remainder(t, m.const(T_0, t)))
 
     return _named(schedule, "warm_restarts", lr0=lr0, T_0=T_0, factor=factor)
+
+
+# ------------------------------------------------------------ optax's schedules
+def _check_value(value, name):
+    """A finite real rate (of any sign: optax's values may be negative, e.g. a scale)."""
+    return check_real(value, name)
+
+
+def _clip(t, low, high, m):
+    return m.minimum(m.maximum(t, m.const(low, t)), m.const(high, t))
+
+
+def polynomial_schedule(init_value, end_value, power, transition_steps, *, transition_begin=0):
+    r"""Polynomial decay from ``init_value`` to ``end_value`` over ``transition_steps`` steps.
+
+    .. math::
+        c = \mathrm{clip}(t - t_0, 0, T),\qquad
+        \eta_t = (\eta_{\mathrm{init}} - \eta_{\mathrm{end}})\,(1 - c / T)^{p} + \eta_{\mathrm{end}}
+
+    with :math:`t_0` = ``transition_begin`` (the rate holds ``init_value``
+    before it) and :math:`T` = ``transition_steps``; ``end_value`` holds after
+    :math:`t_0 + T`.  ``transition_steps=0`` gives the constant
+    ``init_value``, as in optax.  Equals ``optax.polynomial_schedule``;
+    where optax logs and falls back to 0 for a negative ``transition_begin``,
+    this raises ``ValueError``.
+
+    Parameters
+    ----------
+    init_value, end_value : float
+        Rates at the start and the end of the transition.
+    power : float
+        Exponent :math:`p` (1: linear).
+    transition_steps : int
+        :math:`T \ge 0`.
+    transition_begin : int
+        :math:`t_0 \ge 0`.
+    """
+    _check_value(init_value, "init_value")
+    _check_value(end_value, "end_value")
+    _check_value(power, "power")
+    transition_steps = _check_steps(transition_steps, "transition_steps", low=0)
+    transition_begin = _check_steps(transition_begin, "transition_begin", low=0)
+
+    def schedule(step):
+        t, m = _step(step)
+        if transition_steps == 0:
+            return m.const(init_value, t) + 0.0 * t
+        c = _clip(t - transition_begin, 0.0, transition_steps, m)
+        frac = 1.0 - c / transition_steps
+        return (init_value - end_value) * m.pow(frac, m.const(power, t)) + end_value
+
+    return _named(schedule, "polynomial_schedule", init_value=init_value, end_value=end_value, power=power,
+                  transition_steps=transition_steps, transition_begin=transition_begin)
+
+
+def linear_schedule(init_value, end_value, transition_steps, *, transition_begin=0):
+    r"""Linear interpolation from ``init_value`` to ``end_value`` over ``transition_steps`` steps.
+
+    .. math:: \eta_t = \eta_{\mathrm{init}} + (\eta_{\mathrm{end}} - \eta_{\mathrm{init}})\,
+              \mathrm{clip}(t - t_0, 0, T) / T
+
+    :func:`polynomial_schedule` with ``power=1``.  Equals ``optax.linear_schedule``.
+    A linear warm-up from a non-zero rate (Keras's ``initial_learning_rate``
+    up to ``warmup_target``) is ``linear_schedule(lr_start, lr_peak, T_w)``.
+    """
+    _check_value(init_value, "init_value")
+    _check_value(end_value, "end_value")
+    transition_steps = _check_steps(transition_steps, "transition_steps", low=0)
+    transition_begin = _check_steps(transition_begin, "transition_begin", low=0)
+    inner = polynomial_schedule(init_value, end_value, 1, transition_steps, transition_begin=transition_begin)
+
+    def schedule(step):
+        return inner(step)
+
+    return _named(schedule, "linear_schedule", init_value=init_value, end_value=end_value,
+                  transition_steps=transition_steps, transition_begin=transition_begin)
+
+
+def piecewise_constant_schedule(init_value, boundaries_and_scales=None):
+    r"""A constant rate multiplied by ``scale`` at each boundary step.
+
+    .. math:: \eta_t = \eta_{\mathrm{init}} \prod_{b \le t} s_b
+
+    ``boundaries_and_scales`` maps integer steps :math:`b \ge 0` to factors
+    :math:`s_b \ge 0`; the factor applies from step :math:`b` on.  Equals
+    ``optax.piecewise_constant_schedule``.
+    """
+    _check_value(init_value, "init_value")
+    pairs = []
+    if boundaries_and_scales is not None:
+        if not isinstance(boundaries_and_scales, dict):
+            raise TypeError(f"boundaries_and_scales must be a dict {{step: scale}} or None; got "
+                            f"{type(boundaries_and_scales).__name__}")
+        for b, s in boundaries_and_scales.items():
+            pairs.append((check_int(b, "boundaries_and_scales key", low=0),
+                          check_real(s, "boundaries_and_scales value", low=0.0)))
+        pairs.sort()
+
+    def schedule(step):
+        t, m = _step(step)
+        v = m.const(init_value, t) + 0.0 * t
+        for b, s in pairs:
+            v = m.where(t < b, v, v * s)
+        return v
+
+    return _named(schedule, "piecewise_constant_schedule", init_value=init_value,
+                  boundaries_and_scales=boundaries_and_scales)
+
+
+def join_schedules(schedules, boundaries):
+    r"""Run ``schedules[i]`` between ``boundaries[i-1]`` and ``boundaries[i]``, each from its own step 0.
+
+    .. math:: \eta_t = s_i(t - b_{i-1})\quad\text{for } b_{i-1} \le t < b_i \quad (b_{-1} = 0)
+
+    Equals ``optax.join_schedules``.  Each schedule is called only with
+    steps :math:`\ge 0`.
+    """
+    schedules = list(schedules)
+    if not schedules:
+        raise ValueError("schedules must hold at least one schedule; got none")
+    for i, s in enumerate(schedules):
+        if not callable(s):
+            raise TypeError(f"schedules[{i}] must be callable (step -> rate); got {type(s).__name__}")
+    boundaries = [check_int(b, "boundaries", low=0) for b in boundaries]
+    if len(boundaries) != len(schedules) - 1:
+        raise ValueError(f"boundaries must hold one step fewer than schedules; got {len(boundaries)} boundaries "
+                         f"for {len(schedules)} schedules")
+
+    def schedule(step):
+        if not is_array(step):
+            t = check_int(step, "step", low=0)
+            out, start = schedules[0], 0
+            for b, s in zip(boundaries, schedules[1:]):
+                if t >= b:
+                    out, start = s, b
+            return out(t - start)
+        _step(step)  # checks the dtype
+        xp = array_namespace(step)
+        out = schedules[0](step)
+        for b, s in zip(boundaries, schedules[1:]):
+            out = xp.where(step < b, out, s(xp.maximum(step - b, xp.zeros_like(step))))
+        return out
+
+    return _named(schedule, "join_schedules", boundaries=boundaries)
+
+
+def _cosine_decay(init_value, decay_steps, alpha, exponent, t, m):
+    """optax's ``cosine_decay_schedule`` at float step ``t``."""
+    c = m.minimum(t, m.const(decay_steps, t))
+    cos = 0.5 * (1.0 + m.cos(m.pi * c / decay_steps))
+    return init_value * ((1.0 - alpha) * m.pow(cos, m.const(exponent, t)) + alpha)
+
+
+def _warmup_cosine_decay(init_value, peak_value, warmup_steps, decay_steps, end_value=0.0, exponent=1.0):
+    """optax's ``warmup_cosine_decay_schedule`` (the pieces of :func:`sgdr_schedule`)."""
+    _check_value(init_value, "init_value")
+    _check_value(peak_value, "peak_value")
+    warmup_steps = _check_steps(warmup_steps, "warmup_steps", low=0)
+    decay_steps = _check_steps(decay_steps, "decay_steps")
+    _check_value(end_value, "end_value")
+    _check_value(exponent, "exponent")
+    if not decay_steps > warmup_steps:
+        raise ValueError(f"decay_steps must exceed warmup_steps; got warmup_steps={warmup_steps!r}, "
+                         f"decay_steps={decay_steps!r}")
+    alpha = 0.0 if peak_value == 0.0 else end_value / peak_value
+    W = max(warmup_steps, 1)
+
+    def schedule(step):
+        t, m = _step(step)
+        warm = init_value + (peak_value - init_value) * _clip(t, 0.0, W, m) / W
+        after = m.maximum(t - warmup_steps, m.const(0.0, t))
+        return m.where(t < warmup_steps, warm,
+                       _cosine_decay(peak_value, decay_steps - warmup_steps, alpha, exponent, after, m))
+
+    return schedule
+
+
+def sgdr_schedule(cosine_kwargs):
+    r"""SGDR (Loshchilov & Hutter, 2017): warm restarts of warm-up + cosine cycles, joined end to end.
+
+    Each entry of ``cosine_kwargs`` holds the arguments of one cycle, with
+    optax's ``warmup_cosine_decay_schedule`` names: ``init_value``,
+    ``peak_value``, ``warmup_steps``, ``decay_steps`` (the cycle's length,
+    warm-up included), ``end_value=0.0``, ``exponent=1.0``.  In a cycle,
+
+    .. math::
+        \eta_t = \begin{cases}
+            \eta_{\mathrm{init}} + (\eta_{\mathrm{peak}} - \eta_{\mathrm{init}})\, t / W & t < W \\
+            \eta_{\mathrm{peak}}\bigl((1 - \alpha) \bigl[\tfrac12(1 + \cos(\pi \tfrac{t - W}{D - W}))\bigr]^{e}
+            + \alpha\bigr) & t \ge W
+        \end{cases}
+
+    with :math:`\alpha = \eta_{\mathrm{end}} / \eta_{\mathrm{peak}}`.  Equals ``optax.sgdr_schedule``.
+    """
+    cycles = list(cosine_kwargs)
+    if not cycles:
+        raise ValueError("cosine_kwargs must hold at least one cycle; got none")
+    schedules, boundaries, step = [], [], 0
+    allowed = {"init_value", "peak_value", "warmup_steps", "decay_steps", "end_value", "exponent"}
+    for i, kw in enumerate(cycles):
+        if not isinstance(kw, dict):
+            raise TypeError(f"cosine_kwargs[{i}] must be a dict of warmup_cosine_decay_schedule arguments; got "
+                            f"{type(kw).__name__}")
+        unknown = set(kw) - allowed
+        missing = {"init_value", "peak_value", "warmup_steps", "decay_steps"} - set(kw)
+        if unknown or missing:
+            raise ValueError(f"cosine_kwargs[{i}] must have the keys {sorted(allowed)} (end_value and exponent "
+                             f"optional); got unknown {sorted(unknown)}, missing {sorted(missing)}")
+        schedules.append(_warmup_cosine_decay(**kw))
+        step += kw["decay_steps"]
+        boundaries.append(step)
+    inner = join_schedules(schedules, boundaries[:-1])
+
+    def schedule(step):
+        return inner(step)
+
+    return _named(schedule, "sgdr_schedule", cosine_kwargs=cycles)
+
+
+def cosine_onecycle_schedule(transition_steps, peak_value, *, pct_start=0.3, div_factor=25.0,
+                             final_div_factor=1e4):
+    r"""One-cycle policy (Smith & Topin, 2018) with cosine ramps.
+
+    From :math:`\eta_0 = \eta_{\mathrm{peak}} / d` up to ``peak_value`` over the first
+    ``int(pct_start * transition_steps)`` steps, then down to
+    :math:`\eta_0 / f` at ``transition_steps`` (held after), each ramp
+
+    .. math:: \eta = b + \tfrac12 (a - b)\,\bigl(1 + \cos(\pi\,p)\bigr)
+
+    from :math:`a` to :math:`b` with :math:`p` the fraction of the ramp done.
+    Equals ``optax.cosine_onecycle_schedule`` (``torch.optim.lr_scheduler.OneCycleLR``
+    with ``anneal_strategy="cos"`` and ``three_phase=False``, up to its
+    off-by-one in the step count).
+
+    Parameters
+    ----------
+    transition_steps : int
+        Length of the cycle, ``>= 1``.
+    peak_value : float
+        Highest rate.
+    pct_start : float
+        Fraction of the cycle spent increasing, in [0, 1].
+    div_factor, final_div_factor : float
+        :math:`d, f > 0`.
+    """
+    transition_steps = _check_steps(transition_steps, "transition_steps")
+    _check_value(peak_value, "peak_value")
+    pct_start = check_real(pct_start, "pct_start", low=0.0, high=1.0)
+    div_factor = _check(div_factor, "div_factor", strict=True)
+    final_div_factor = _check(final_div_factor, "final_div_factor", strict=True)
+    scales = {int(pct_start * transition_steps): div_factor,
+              int(transition_steps): 1.0 / (div_factor * final_div_factor)}
+    bounds = [0] + sorted(scales)
+    values = [peak_value / div_factor]
+    for b in sorted(scales):
+        values.append(values[-1] * scales[b])
+
+    def schedule(step):
+        t, m = _step(step)
+        out = m.const(0.0, t) + 0.0 * t
+        for i in range(len(bounds) - 1):
+            lo, hi = bounds[i], bounds[i + 1]
+            pct = (t - lo) / max(hi - lo, 1)
+            interp = values[i + 1] + (values[i] - values[i + 1]) / 2.0 * (m.cos(m.pi * pct) + 1.0)
+            inside = (lo <= t < hi) if m is _PY else m.logical_and(t >= lo, t < hi)
+            out = out + m.where(inside, interp, m.const(0.0, t))
+        return out + m.where(t >= bounds[-1], m.const(values[-1], t), m.const(0.0, t))
+
+    return _named(schedule, "cosine_onecycle_schedule", transition_steps=transition_steps, peak_value=peak_value,
+                  pct_start=pct_start, div_factor=div_factor, final_div_factor=final_div_factor)

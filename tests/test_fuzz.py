@@ -98,6 +98,16 @@ KNOWN = {
     "schedules.time_based_decay": "AttributeError: 'float' object has no attribute 'astype'",
     "schedules.warm_restarts": "AttributeError: 'float' object has no attribute 'astype'",
     "schedules.warmup_cosine": "AttributeError: 'float' object has no attribute 'astype'",
+    # the trust ratio's norms of 1e-30 inputs underflow in float32 (optax's do too): ratio 1 instead of ~1
+    "optimizers.lamb": "with ('scale', 1e-30, False): float32 vs float64 (the float32 norm underflows to 0)",
+    "optimizers.lars": "with ('scale', 1e-30, False): float32 vs float64 (the float32 norm underflows to 0)",
+    "schedules.cosine_onecycle_schedule": "AttributeError: 'float' object has no attribute 'astype'",
+    "schedules.join_schedules": "AttributeError: 'float' object has no attribute 'astype'",
+    "schedules.linear_schedule": "AttributeError: 'float' object has no attribute 'astype'",
+    "schedules.piecewise_constant_schedule": "AttributeError: 'float' object has no attribute 'astype'",
+    "schedules.polynomial_schedule": "AttributeError: 'float' object has no attribute 'astype'",
+    "schedules.sgdr_schedule": "AttributeError: 'float' object has no attribute 'astype'",
+    "schedules.warmup_cosine_from_nonzero": "AttributeError: 'float' object has no attribute 'astype'",
 }
 
 CASES = cases()

@@ -40,6 +40,18 @@ def _wrapper(opt, n=3):
     return run
 
 
+def _lookahead(opt, n=3):
+    def run(g, p):
+        params = O.LookaheadParams.init_synced(_tree(p))
+        state = opt.init(params)
+        for _ in range(n):
+            updates, state = opt.update(tree_map(lambda x: x - g, params.fast), state, params)
+            params = O.apply_updates(params, updates)
+        return params.slow
+
+    return run
+
+
 def _apply(p, u):
     return O.apply_updates(_tree(p), _tree(u))
 
@@ -74,10 +86,31 @@ _OPTS = {
     "scale_by_stddev": O.scale_by_stddev(initial_scale=1.0),
     "scale_by_adam": O.scale_by_adam(nesterov=True),
     "trace": O.trace(0.9, nesterov=True),
+    # optax's other aliases and wrappers (issue 16)
+    "nadam": O.nadam(0.01),
+    "radam": O.radam(0.01, b2=0.9, threshold=4.0),
+    "adamax": O.adamax(0.01),
+    "adabelief": O.adabelief(0.01),
+    "amsgrad": O.amsgrad(0.01),
+    "adam_amsgrad": O.adam(0.01, amsgrad=True),
+    "yogi": O.yogi(0.01),
+    "lion": O.lion(0.01),
+    "lamb": O.lamb(0.01, weight_decay=0.1),
+    "lars": O.lars(0.1, weight_decay=0.01),
+    "adadelta": O.adadelta(0.5),
+    "adafactor": O.adafactor(0.01, min_dim_size_to_factor=1, momentum=0.9),
+    "noisy_sgd": O.noisy_sgd(0.1, key=3),
+    "sgd_dampening": O.sgd(0.1, momentum=0.9, dampening=0.5),
+    "multi_steps": O.multi_steps(O.adam(0.01), 2),
+    "apply_every": O.chain(O.apply_every(2), O.sgd(0.1)),
+    "masked": O.masked(O.adam(0.01), lambda p: {"w": True, "layers": [{"b": False}, True]}),
+    "ema": O.ema(0.9),
+    "inject_hyperparams": O.inject_hyperparams(O.adam)(learning_rate=_SCHED, b1=0.8),
 }
 
 CASES = [Case(f"optimizers.{name}", _steps(opt), _args, grad_argnums=(0, 1)) for name, opt in _OPTS.items()]
 CASES += [
     Case("optimizers.apply_updates", _apply, _args, grad_argnums=(0, 1)),
     Case("optimizers.Optimizer", _wrapper(O.adam(0.05)), _args, grad_argnums=(0, 1)),
+    Case("optimizers.lookahead", _lookahead(O.lookahead(O.adam(0.05), 2, 0.5)), _args, grad_argnums=(0, 1)),
 ]

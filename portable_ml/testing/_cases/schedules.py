@@ -34,6 +34,14 @@ _SCHEDULES = {
     "warmup_cosine": S.warmup_cosine(5, 30, lr_max=0.1, lr_min=1e-3),
     "cyclical": S.cyclical(6, lr_min=1e-3, lr_max=0.1),
     "warm_restarts": S.warm_restarts(0.1, 8, factor=0.7),
+    "warmup_cosine_from_nonzero": S.warmup_cosine(5, 30, lr_max=0.1, lr_min=1e-3, lr_init=0.02),
+    "polynomial_schedule": S.polynomial_schedule(0.1, 1e-3, 2.0, 25, transition_begin=5),
+    "linear_schedule": S.linear_schedule(0.1, 0.0, 30, transition_begin=3),
+    "piecewise_constant_schedule": S.piecewise_constant_schedule(0.1, {10: 0.5, 25: 0.1}),
+    "join_schedules": S.join_schedules([S.constant(0.01), S.linear_schedule(0.01, 0.1, 10)], [7]),
+    "sgdr_schedule": S.sgdr_schedule([dict(init_value=0.0, peak_value=0.1, warmup_steps=3, decay_steps=12),
+                                      dict(init_value=0.05, peak_value=0.08, warmup_steps=0, decay_steps=30)]),
+    "cosine_onecycle_schedule": S.cosine_onecycle_schedule(35, 0.1),
 }
 
 CASES = [Case(f"schedules.{name}", _scaled(s), _args) for name, s in _SCHEDULES.items()]
