@@ -54,6 +54,8 @@ TOLERANCE_CLASSES = {
     "reduction": {"float32": (1e-4, 1e-6)},
     # float32 through solvers, factorizations and difference quotients
     "solver": {"float32": (2e-3, 2e-3)},
+    # computed in the backend's default float (float32 on torch) and cast to the asked dtype
+    "default_float": {"float64": (1e-6, 1e-7)},
 }
 
 

@@ -32,5 +32,5 @@ CASES = [
          grad_argnums=(0,)),
     # computed in the backend's default float (float32 on torch), then cast
     Case("preprocessing.compute_class_weight", _class_weight, lambda r: (labels(r, 12, 3), np.zeros(())),
-         rtol={"float64": 1e-6}),
+         tol="default_float"),
 ]
