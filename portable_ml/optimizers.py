@@ -1020,7 +1020,7 @@ def _normal_like(leaf, seed, count, index, xp):
     return xp.reshape(xp.astype(z[:n], leaf.dtype), leaf.shape)
 
 
-def add_noise(eta, gamma, key=None):
+def add_noise(eta, gamma, *, key=None):
     r"""Add annealed Gaussian noise to the updates (Neelakantan et al., 2015).
 
     .. math:: u_t = g_t + \mathcal N\!\bigl(0, \eta / t^{\gamma}\bigr),\quad t = 1, 2, \dots
@@ -1980,7 +1980,7 @@ def noisy_sgd(learning_rate, *, eta=0.01, gamma=0.55, key=None):
     counter-based generator (:func:`add_noise`), the same on every backend
     but not ``jax.random``'s draws.
     """
-    return chain(add_noise(eta, gamma, key), scale_by_learning_rate(learning_rate))
+    return chain(add_noise(eta, gamma, key=key), scale_by_learning_rate(learning_rate))
 
 
 _amsgrad = amsgrad  # for adam(..., amsgrad=True), whose flag shadows the name
