@@ -165,11 +165,15 @@ def _need(module):
 
 def _rel_err(a, b):
     """Normwise relative error of ``a`` against ``b`` (pytrees: the worst leaf)."""
+    from portable_ml.backend import to_numpy
     from portable_ml.tree import tree_leaves
+
+    def host(v):  # CuPy refuses np.asarray: copy to the host explicitly
+        return np.asarray(to_numpy(v) if hasattr(v, "__dlpack__") else v, dtype=np.float64)
 
     worst = 0.0
     for x, y in zip(tree_leaves(a), tree_leaves(b), strict=True):
-        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        x, y = host(x), host(y)
         scale = max(float(np.max(np.abs(y))) if y.size else 0.0, np.finfo(np.float64).tiny)
         worst = max(worst, float(np.max(np.abs(x - y))) / scale if y.size else 0.0)
     return worst
