@@ -70,6 +70,7 @@ from typing import Any, Callable, NamedTuple
 from . import gradients as _gradients
 from ._validate import check_bool, check_choice, check_int, check_real, check_tree_like
 from ._xp import _compat, _is_single_device, array_namespace, device_of, is_traced, widest_float_dtype
+from ._xp import sign as _xp_sign
 from .tree import tree_flatten, tree_leaves, tree_map, tree_structure, tree_zeros_like
 
 __all__ = [
@@ -872,7 +873,7 @@ def scale_by_yogi(*, b1=0.9, b2=0.999, eps=1e-3, eps_root=0.0, initial_accumulat
         _check_grads(updates, state.mu, _STATE)
         xp = _namespace(updates)
         mu = tree_map(lambda g, t: _ema(g, t, b1), updates, state.mu)
-        nu = tree_map(lambda g, v: v - (1 - b2) * xp.sign(v - g * g) * (g * g), updates, state.nu)
+        nu = tree_map(lambda g, v: v - (1 - b2) * _xp_sign(v - g * g, xp) * (g * g), updates, state.nu)
         count = _increment(state.count)
         mu_hat, nu_hat = _bias_correction(mu, b1, count), _bias_correction(nu, b2, count)
         updates = tree_map(lambda m, v: m / (xp.sqrt(v + eps_root) + eps), mu_hat, nu_hat)
@@ -928,7 +929,7 @@ def scale_by_lion(*, b1=0.9, b2=0.99):
     def update(updates, state, params=None):
         _check_grads(updates, state.mu, _STATE)
         xp = _namespace(updates)
-        new = tree_map(lambda g, m: xp.sign((1.0 - b1) * g + b1 * m), updates, state.mu)
+        new = tree_map(lambda g, m: _xp_sign((1.0 - b1) * g + b1 * m, xp), updates, state.mu)
         mu = tree_map(lambda g, t: _ema(g, t, b2), updates, state.mu)
         return new, ScaleByLionState(count=_increment(state.count), mu=mu)
 

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.slow  # the slow tier: run with -m slow (ci/test.sh doe
 # ------------------------------------------------------------------ registry coverage
 #: Public modules whose functions are array formulas (or build them) and so must be in the registry.
 PUBLIC_MODULES = ("activations", "losses", "regularization", "optimizers", "schedules", "gradients",
-                  "metrics", "distances", "probability", "nn", "models", "datasets", "interop")
+                  "metrics", "distances", "probability", "nn", "models", "datasets", "interop", "preprocessing")
 
 _HOST_ESTIMATOR = ("an estimator: fit runs eager, host-side loops (convergence checks and class discovery "
                    "read values by contract); its numeric core is registered as pure functions")
@@ -68,6 +68,22 @@ EXCLUDED = {
     "models.ConvergenceWarning": "a warning type",
     "models.kmeans_plusplus": "k-means++ seeding draws from a pml.random.Generator on the host (like the "
                               "initialisers); the Lloyd iteration it seeds is registered",
+    # host-side data handling, tested against scikit-learn in tests/test_datasets.py
+    **{f"datasets.{n}": "splits or iterates host-chosen rows (index draws on the host, like the "
+                        "initialisers); tested on every backend in tests/test_datasets.py"
+       for n in ("minibatches", "resample", "train_test_split")},
+    # optax's building blocks: each is a stage of a registered alias, tested through it and on its
+    # own against optax in tests/test_optimizers_optax.py
+    **{f"optimizers.{n}": "a building block of a registered optimizer; tested against optax in "
+                          "tests/test_optimizers_optax.py"
+       for n in ("add_noise", "clip_by_block_rms", "scale_by_adadelta", "scale_by_adamax", "scale_by_amsgrad",
+                 "scale_by_belief", "scale_by_factored_rms", "scale_by_lion", "scale_by_param_block_rms",
+                 "scale_by_radam", "scale_by_trust_ratio", "scale_by_yogi", "skip_not_finite")},
+    **{f"preprocessing.{n}": "a transformer: fit reads statistics eagerly like the estimators; tested "
+                             "against scikit-learn on every backend in tests/test_preprocessing.py"
+       for n in ("StandardScaler", "MinMaxScaler")},
+    "optimizers.MultiSteps": "the class behind the registered multi_steps; tested against optax.MultiSteps "
+                             "in tests/test_optimizers_optax.py",
     # adapters (tested in this file)
     "interop.to_optax": "wraps a transformation's (init, update) in optax's container type; tested "
                         "against optax in tests/test_embedding_jax.py",
