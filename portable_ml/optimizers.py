@@ -423,6 +423,13 @@ def _ema_sq(g, t, decay):
     return (1 - decay) * (g * g) + decay * t
 
 
+def _adam_moments(updates, state, b1, b2):
+    """Adam's moment step: m ← b1·m + (1−b1)·g, v ← b2·v + (1−b2)·g², count + 1."""
+    mu = tree_map(lambda g, t: _ema(g, t, b1), updates, state.mu)
+    nu = tree_map(lambda g, t: _ema_sq(g, t, b2), updates, state.nu)
+    return mu, nu, _increment(state.count)
+
+
 def _rsqrt_scale(g, v, eps, eps_in_sqrt, xp):
     return g / (xp.sqrt(v + eps) if eps_in_sqrt else xp.sqrt(v) + eps)
 
@@ -526,9 +533,7 @@ def scale_by_adam(*, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, nesterov=False):
     def update(updates, state, params=None):
         _check_grads(updates, state.mu, _STATE)
         xp = _namespace(updates)
-        mu = tree_map(lambda g, t: _ema(g, t, b1), updates, state.mu)
-        nu = tree_map(lambda g, t: _ema_sq(g, t, b2), updates, state.nu)
-        count = _increment(state.count)
+        mu, nu, count = _adam_moments(updates, state, b1, b2)
         if nesterov:
             mu_hat = tree_map(lambda m, g: b1 * m + (1 - b1) * g,
                               _bias_correction(mu, b1, _increment(count)),
@@ -791,9 +796,7 @@ def scale_by_amsgrad(*, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, bias_correctio
     def update(updates, state, params=None):
         _check_grads(updates, state.mu, _STATE)
         xp = _namespace(updates)
-        mu = tree_map(lambda g, t: _ema(g, t, b1), updates, state.mu)
-        nu = tree_map(lambda g, t: _ema_sq(g, t, b2), updates, state.nu)
-        count = _increment(state.count)
+        mu, nu, count = _adam_moments(updates, state, b1, b2)
         mu_hat = _bias_correction(mu, b1, count) if bias_correction_mu else mu
         nu_eff = _bias_correction(nu, b2, count) if bias_correction_nu else nu
         nu_max = tree_map(xp.maximum, state.nu_max, nu_eff)
@@ -829,9 +832,7 @@ def scale_by_radam(*, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, threshold=5.0, n
     def update(updates, state, params=None):
         _check_grads(updates, state.mu, _STATE)
         xp = _namespace(updates)
-        mu = tree_map(lambda g, t: _ema(g, t, b1), updates, state.mu)
-        nu = tree_map(lambda g, t: _ema_sq(g, t, b2), updates, state.nu)
-        count = _increment(state.count)
+        mu, nu, count = _adam_moments(updates, state, b1, b2)
         t, cxp = _widest(count)
         b2t = cxp.pow(cxp.asarray(b2, dtype=t.dtype, device=device_of(t)), t)
         ro = ro_inf - 2 * t * b2t / (1 - b2t)
