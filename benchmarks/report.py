@@ -6,6 +6,8 @@ import json
 import shutil
 import textwrap
 
+from portable_ml._table import markdown_table
+
 __all__ = ["format_table", "to_markdown", "to_json", "summary", "GROUPS"]
 
 #: report sections, in order
@@ -183,13 +185,6 @@ def to_json(report):
     return json.dumps(report, indent=1, ensure_ascii=False)
 
 
-def _md_table(rows, columns):
-    esc = lambda v: str(v).replace("|", "\\|")  # noqa: E731
-    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    out += ["| " + " | ".join(esc(r.get(c, "")) for c in columns) + " |" for r in rows]
-    return "\n".join(out)
-
-
 def _matrix(report):
     """Case × backend: the ratio of each, in one table."""
     rows = report["results"]
@@ -202,7 +197,7 @@ def _matrix(report):
         if r["status"] == "mismatch":
             cell += " (mismatch)"
         table[key][r["backend"]] = cell
-    return _md_table(list(table.values()), ["case", *backends])
+    return markdown_table(list(table.values()), ["case", *backends])
 
 
 def to_markdown(report, title="Benchmark results"):
@@ -254,5 +249,5 @@ def to_markdown(report, title="Benchmark results"):
         sel = [r for r in report["results"] if r["group"] == group]
         if not sel:
             continue
-        out += [f"## {gtitle}", "", _md_table([_row(r) for r in sel], _columns(sel)), ""]
+        out += [f"## {gtitle}", "", markdown_table([_row(r) for r in sel], _columns(sel)), ""]
     return "\n".join(out)

@@ -1,4 +1,4 @@
-"""Plain-text tables, shared by the command line and :mod:`portable_ml.testing`.
+"""Plain-text and Markdown tables, shared by the command line and :mod:`portable_ml.testing`.
 
 A leaf module (it imports nothing from the package), so that neither of its
 users has to import the other.
@@ -6,7 +6,7 @@ users has to import the other.
 
 from __future__ import annotations
 
-__all__ = ["format_table"]
+__all__ = ["format_table", "markdown_table"]
 
 
 def format_table(rows, columns):
@@ -21,4 +21,12 @@ def format_table(rows, columns):
     line = "  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()
     out = [line, "  ".join("-" * w for w in widths)]
     out += ["  ".join(v.ljust(w) for v, w in zip(t, widths)).rstrip() for t in text]
+    return "\n".join(out)
+
+
+def markdown_table(rows, columns):
+    """A Markdown table of ``rows`` (dicts) under ``columns``; ``|`` in a cell is escaped."""
+    esc = lambda v: str(v).replace("|", "\\|")  # noqa: E731
+    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    out += ["| " + " | ".join(esc(r.get(c, "")) for c in columns) + " |" for r in rows]
     return "\n".join(out)

@@ -12,7 +12,7 @@ import sys
 import time
 
 from . import __version__
-from ._table import format_table
+from ._table import format_table, markdown_table
 from .backend import (
     BACKENDS,
     available_backends,
@@ -205,13 +205,6 @@ class Progress:
         self.stream.flush()
 
 
-def _markdown(rows, columns):
-    esc = lambda v: str(v).replace("|", "\\|")  # noqa: E731
-    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    out += ["| " + " | ".join(esc(r.get(c, "")) for c in columns) + " |" for r in rows]
-    return "\n".join(out)
-
-
 def cmd_conformance(args):
     backends = [b.strip() for b in args.backends.split(",")] if args.backends else available_backends()
     for b in backends:
@@ -231,7 +224,7 @@ def cmd_conformance(args):
             f.write(f"# Conformance matrix ({args.dtype})\n\n"
                     "Every registered public function on every backend, compared with a float64 NumPy run; "
                     "the number is the largest relative error.\n\n")
-            f.write(_markdown(rows, cols) + "\n")
+            f.write(markdown_table(rows, cols) + "\n")
     return 1 if summary["fail"] or summary["error"] else 0
 
 
