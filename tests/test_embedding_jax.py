@@ -549,3 +549,40 @@ def test_jitted_step_with_our_optimizer_compiles_once(jax, optax, name):
         state = jax.tree_util.tree_leaves(ours.init(params))
         assert len({x.committed for x in state}) == 1, f"{where}: mixed commitment in the state"
     assert _compilations(jax, theirs, optax.apply_updates, _placements(jax)["uncommitted"]) == 1
+
+
+# ------------------------------------------------------------------ fitted estimators inside jit
+def _fitted_estimators(jax, dtype):
+    X, y = pml.datasets.make_classification(120, 4, n_informative=3, n_redundant=0, n_classes=3, seed=2,
+                                            backend="jax", dtype=dtype)
+    yr = X @ jax.numpy.asarray([1.0, -2.0, 0.5, 3.0], dtype)
+    m = pml.models
+    return X, {
+        "LinearRegression": m.LinearRegression().fit(X, yr), "Ridge": m.Ridge().fit(X, yr),
+        "Lasso": m.Lasso(alpha=0.01).fit(X, yr), "LogisticRegression": m.LogisticRegression().fit(X, y > 0),
+        "SoftmaxRegression": m.SoftmaxRegression().fit(X, y), "GaussianNB": m.GaussianNB().fit(X, y),
+        "LinearDiscriminantAnalysis": m.LinearDiscriminantAnalysis().fit(X, y),
+        "KMeans": m.KMeans(n_clusters=3, seed=0).fit(X), "PCA": m.PCA(n_components=2).fit(X),
+        "MLPClassifier": m.MLPClassifier(hidden_layer_sizes=(8,), epochs=2, seed=0).fit(X, y),
+    }
+
+
+def test_fitted_estimators_predict_inside_jit_and_vmap(jax, dtype):
+    """A fitted model's inference methods run on traced ``X`` (a user's jitted pipeline): the
+    device check that guards eager calls has no placement to read from a tracer and stands aside,
+    and the results equal the eager ones (under ``jit`` and, row by row, under ``vmap``)."""
+    X, fitted = _fitted_estimators(jax, dtype)
+    checked = 0
+    for name, est in fitted.items():
+        for method in ("predict", "predict_proba", "decision_function", "transform"):
+            if not hasattr(est, method):
+                continue
+            f = getattr(est, method)
+            eager = f(X)
+            assert_close(jax.jit(f)(X), eager, rtol=1e2 * _rtol(dtype), atol=1e2 * _rtol(dtype),
+                         err_msg=f"{name}.{method} under jit")
+            rows = jax.vmap(lambda x: f(x[None, :])[0])(X)
+            assert_close(rows, eager, rtol=1e2 * _rtol(dtype), atol=1e2 * _rtol(dtype),
+                         err_msg=f"{name}.{method} under vmap")
+            checked += 1
+    assert checked >= 19

@@ -396,6 +396,8 @@ class Estimator:
                 f"({type(X).__name__}); move it first with portable_ml.to_backend({name}, {fitted!r}) "
                 f"(or refit the model on {given} data)"
             )
+        if _is_traced(X):  # inside jax.jit / torch.compile: the transform places the values, not us
+            return X
         try:
             d_ref, d_x = device_of(ref), device_of(X)
         except Exception:  # tracers carry no placement
