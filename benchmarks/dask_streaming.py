@@ -61,6 +61,10 @@ def _cases(pml):
         xp = pml.get_backend("dask").xp
         return xp.astype(X[:, 0] > 7.0, xp.int64) + xp.astype(X[:, 1] - X[:, 2] > 0, xp.int64)
 
+    def binary(X):
+        xp = pml.get_backend("dask").xp
+        return xp.astype(X[:, 0] + 0.3 * X[:, 1] > 9.0, xp.int64)
+
     return {
         "LinearRegression": (lambda: pml.models.LinearRegression(), regression),
         "Ridge": (lambda: pml.models.Ridge(alpha=10.0), regression),
@@ -68,6 +72,17 @@ def _cases(pml):
         "LinearDiscriminantAnalysis": (lambda: pml.models.LinearDiscriminantAnalysis(), classes),
         "KMeans (5 iterations)": (lambda: pml.models.KMeans(n_clusters=4, max_iter=5, tol=0.0,
                                                             init=pml.get_backend("dask").asarray(init)), None),
+        "Lasso": (lambda: pml.models.Lasso(alpha=0.1), regression),
+        "ElasticNet": (lambda: pml.models.ElasticNet(alpha=0.1, l1_ratio=0.5), regression),
+        "GaussianNB": (lambda: pml.models.GaussianNB(), classes),
+        "LogisticRegression newton (5 iterations)": (
+            lambda: pml.models.LogisticRegression(solver="newton", max_iter=5, tol=0.0), binary),
+        "LogisticRegression lbfgs (5 iterations)": (
+            lambda: pml.models.LogisticRegression(solver="lbfgs", max_iter=5, tol=0.0), binary),
+        "LogisticRegression gd (5 iterations)": (
+            lambda: pml.models.LogisticRegression(solver="gd", max_iter=5, tol=0.0), binary),
+        "SoftmaxRegression newton (5 iterations)": (
+            lambda: pml.models.SoftmaxRegression(solver="newton", max_iter=5, tol=0.0), classes),
     }
 
 
@@ -80,7 +95,7 @@ class _Warnings(logging.Handler):
         self.count += 1
 
 
-def measure(rows, worker_mib, label):
+def measure(rows, worker_mib, label, only=None):
     import warnings
 
     import dask
@@ -107,6 +122,8 @@ def measure(rows, worker_mib, label):
             Client(lc) as client:
         client.register_plugin(Peak())
         for name, (make, target) in _cases(pml).items():
+            if only and not any(o.lower() in name.lower() for o in only):
+                continue
             X = _data(rows)
             y = None if target is None else target(X)
             workers = list(lc.workers.values())
@@ -145,7 +162,7 @@ def plot(files, out):
     rows = [r for f in files for r in json.load(open(f))]
     labels = list(dict.fromkeys(r["label"] for r in rows))
     names = list(dict.fromkeys(r["estimator"] for r in rows))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
     width = 0.8 / len(labels)
     for i, label in enumerate(labels):
         by = {r["estimator"]: r for r in rows if r["label"] == label}
@@ -155,10 +172,12 @@ def plot(files, out):
         axes[1].bar(xs, [by[n]["peak_worker_bytes"] / 2**20 if n in by else 0 for n in names], width, label=label)
     limit = rows[0]["worker_limit_bytes"] / 2**20
     axes[1].axhline(limit, color="k", ls="--", lw=1, label="worker memory limit")
-    axes[0].set_ylabel("passes over X (fit + reading the fitted attributes)")
-    axes[1].set_ylabel("peak managed memory of a worker (MiB)")
+    axes[0].set_ylabel("passes over X (fit + fitted attributes)")
+    axes[1].set_ylabel("peak worker memory (MiB)")
     for ax in axes:
-        ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=20, ha="right", fontsize=8)
+        short = [n.replace("LogisticRegression", "Logistic").replace("SoftmaxRegression", "Softmax")
+                 .replace("LinearDiscriminantAnalysis", "LDA").replace(" iterations", " it.") for n in names]
+        ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, short, rotation=35, ha="right", fontsize=8)
         ax.legend(fontsize=8)
     fig.suptitle(f"Dask fits on {rows[0]['data_bytes'] / 1e6:.0f} MB of X, 2 workers x {limit:.0f} MiB", fontsize=10)
     fig.tight_layout()
@@ -171,13 +190,14 @@ def main():
     parser.add_argument("--worker-mib", type=int, default=64)
     parser.add_argument("--label", default="this checkout")
     parser.add_argument("--json", help="write the measurements here")
+    parser.add_argument("--only", nargs="+", help="measure only the estimators whose names contain one of these")
     parser.add_argument("--plot", nargs="+", help="JSON files to draw (no measuring)")
     parser.add_argument("--out", default="dask_streaming.png")
     args = parser.parse_args()
     if args.plot:
         plot(args.plot, args.out)
         return
-    results = measure(args.rows, args.worker_mib, args.label)
+    results = measure(args.rows, args.worker_mib, args.label, args.only)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

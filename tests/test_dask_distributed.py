@@ -443,7 +443,7 @@ def _reset_worker_memory(cluster):
 
 def _sk_reference(name, X, y):
     """scikit-learn's fit on the in-memory data: {attribute: value} for the attributes compared."""
-    from sklearn import decomposition, discriminant_analysis, linear_model
+    from sklearn import decomposition, discriminant_analysis, linear_model, naive_bayes
 
     if name == "PCA":
         ref = decomposition.PCA(n_components=3, svd_solver="full").fit(X)
@@ -451,6 +451,10 @@ def _sk_reference(name, X, y):
     if name == "LinearDiscriminantAnalysis":
         ref = discriminant_analysis.LinearDiscriminantAnalysis().fit(X, y)
         return {k: getattr(ref, k) for k in ("classes_", "means_", "priors_", "coef_", "intercept_")}
+    if name == "GaussianNB":
+        ref = naive_bayes.GaussianNB().fit(X, y)
+        return {k: getattr(ref, k) for k in ("classes_", "theta_", "var_", "class_prior_", "class_count_",
+                                             "epsilon_")}
     if name in ("Lasso", "ElasticNet"):  # coordinate descent to a gap far below ours
         ref = linear_model.ElasticNet(alpha=0.05, l1_ratio=1.0 if name == "Lasso" else 0.3, tol=1e-14,
                                       max_iter=100_000)
@@ -467,6 +471,7 @@ STREAMING = {
     "Ridge": (lambda m: m.Ridge(alpha=10.0), "regression"),
     "PCA": (lambda m: m.PCA(n_components=3), None),
     "LinearDiscriminantAnalysis": (lambda m: m.LinearDiscriminantAnalysis(), "classes"),
+    "GaussianNB": (lambda m: m.GaussianNB(), "classes"),
     # one pass of sufficient statistics, then the iterations on the d x d Gram form in memory
     "Lasso": (lambda m: m.Lasso(alpha=0.05, tol=1e-10, max_iter=10_000), "regression"),
     "ElasticNet": (lambda m: m.ElasticNet(alpha=0.05, l1_ratio=0.3, tol=1e-10, max_iter=10_000), "regression"),
@@ -523,6 +528,10 @@ def test_fit_reads_X_once_within_worker_memory(small_cluster, caplog, name):
     pred = (Xn[:100] - want["mean_"]) @ want["components_"].T if name == "PCA" else None
     if name == "LinearDiscriminantAnalysis":
         pred = want["classes_"][np.argmax(Xn[:100] @ want["coef_"].T + want["intercept_"], axis=1)]
+    elif name == "GaussianNB":
+        from sklearn.naive_bayes import GaussianNB
+
+        pred = GaussianNB().fit(Xn, yn).predict(Xn[:100])
     elif pred is None:
         pred = Xn[:100] @ want["coef_"] + want["intercept_"]
     assert_close(head, pred, rtol=rtol, atol=rtol / 10, err_msg=name)

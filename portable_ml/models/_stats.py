@@ -47,7 +47,8 @@ from array_api_compat import is_dask_array
 
 from .._xp import array_namespace, device_of
 
-__all__ = ["Moments", "block_moments", "merge_moments", "moments", "row_blocks", "dask_moments"]
+__all__ = ["Moments", "block_moments", "merge_moments", "moments", "row_blocks", "dask_moments",
+           "dask_class_variances"]
 
 
 class Moments(NamedTuple):
@@ -188,6 +189,53 @@ def dask_moments(X, Y=None, labels=None, *, center=True):
         means = xp.stack([p[2] for p in parts])
     rows_r = xp.concat([p[3] for p in parts], axis=0)
     return classes, merge_moments(counts, means, rows_r, center=center, xp=xp), finite_x, finite_y
+
+
+def _chunk_class_variances(x, labels):
+    """One row chunk's (labels found, count (k_b,), mean (k_b, d), squared deviations (k_b, d), finite)."""
+    xp = array_namespace(x)
+    if x.shape[0] == 0:
+        return None
+    found = xp.sort(xp.unique_values(labels))
+    G = xp.astype(labels[:, None] == found[None, :], x.dtype)
+    count = xp.sum(G, axis=0)
+    mean = (G.T @ x) / count[:, None]
+    R = x - G @ mean
+    return found, count, mean, G.T @ (R * R), xp.all(xp.isfinite(x))
+
+
+def dask_class_variances(X, labels):
+    r"""Per-class counts, feature means and feature sums of squared deviations of Dask ``X`` (n, d)
+    grouped by ``labels`` (n,), in one pass over the row chunks.
+
+    Each chunk gives its class counts :math:`n_{bc}`, means :math:`\mu_{bc}` and sums of squared
+    deviations from them :math:`M_{bc}` (two passes over the chunk, in memory); the chunks merge
+    by Chan, Golub and LeVeque's update, feature by feature:
+
+    .. math::
+        n_c = \sum_b n_{bc},\quad \mu_c = \frac{1}{n_c}\sum_b n_{bc}\mu_{bc},\quad
+        M_c = \sum_b M_{bc} + \sum_b n_{bc}(\mu_{bc} - \mu_c)^2
+
+    Returns ``(classes, count (k,), mean (k, d), m2 (k, d), finite)``, in memory, ``finite`` a
+    Python bool.  All tasks run in one ``dask.compute``; nothing is persisted.
+    """
+    import dask
+
+    X = X.rechunk({1: -1})
+    xs = X.to_delayed(optimize_graph=False)[:, 0]
+    ls = labels.rechunk({0: X.chunks[0]}).to_delayed(optimize_graph=False)
+    task = dask.delayed(_chunk_class_variances, pure=True)
+    parts = [p for p in dask.compute(*[task(x, lab) for x, lab in zip(xs, ls)]) if p is not None]
+    xp = array_namespace(parts[0][2])
+    classes = xp.sort(xp.unique_values(xp.concat([p[0] for p in parts])))
+    onehots = [xp.astype(p[0][:, None] == classes[None, :], parts[0][2].dtype) for p in parts]  # (k_b, k)
+    counts = xp.stack([p[1] @ P for p, P in zip(parts, onehots)])  # (B, k)
+    means = xp.stack([P.T @ p[2] for p, P in zip(parts, onehots)])  # (B, k, d)
+    m2s = xp.stack([P.T @ p[3] for p, P in zip(parts, onehots)])
+    count = xp.sum(counts, axis=0)
+    mean = xp.sum(counts[..., None] * means, axis=0) / count[:, None]
+    m2 = xp.sum(m2s, axis=0) + xp.sum(counts[..., None] * (means - mean[None, ...]) ** 2, axis=0)
+    return classes, count, mean, m2, all(bool(p[4]) for p in parts)
 
 
 def from_memory_like(tree, X):

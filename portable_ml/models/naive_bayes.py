@@ -20,7 +20,8 @@ from typing import NamedTuple
 
 from .._numerics import logsumexp
 from .._xp import array_namespace, check_positive, device_of
-from ._base import ClassifierMixin, Estimator, check_X_y, compiled, encode_labels
+from ._base import ClassifierMixin, Estimator, _is_dask, check_X_y, compiled, encode_labels
+from ._stats import dask_class_variances, from_memory_like
 
 __all__ = ["GaussianNB", "GaussianNBResult", "gaussian_nb_fit", "gaussian_nb_joint_log_likelihood"]
 
@@ -52,6 +53,19 @@ def gaussian_nb_fit(X, Y, *, var_smoothing=1e-9):
     eps = var_smoothing * xp.max(xp.var(X, axis=0))
     var = (Y.T @ (R * R)) / counts[:, None] + eps
     return GaussianNBResult(theta, var, counts, eps, xp.mean(X, axis=0))
+
+
+def _dask_fit(X, y, var_smoothing):
+    """``(classes, GaussianNBResult)`` in memory from one pass over Dask ``X`` (see :func:`gaussian_nb_fit`)."""
+    classes, count, mean, m2, finite = dask_class_variances(X, y)
+    if not finite:
+        raise ValueError("X contains NaN or infinity; remove or impute them before fitting")
+    xp = array_namespace(mean)
+    n = xp.sum(count)
+    centre = xp.sum(count[:, None] * mean, axis=0) / n
+    total_m2 = xp.sum(m2, axis=0) + xp.sum(count[:, None] * (mean - centre) ** 2, axis=0)
+    eps = var_smoothing * xp.max(total_m2 / n)
+    return classes, GaussianNBResult(mean, m2 / count[:, None] + eps, count, eps, centre)
 
 
 def gaussian_nb_joint_log_likelihood(X, theta, var, log_prior, centre=None):
@@ -103,22 +117,25 @@ class GaussianNB(ClassifierMixin, Estimator):
     def fit(self, X, y):
         """Fit on ``X`` (n_samples, n_features) and class labels ``y`` (n_samples,)."""
         check_positive(self.var_smoothing, "var_smoothing", strict=False)
-        X, y, xp = check_X_y(X, y, y_numeric=False)
-        classes, Y = encode_labels(y, xp, X.dtype, min_classes=1)
-        res = compiled(gaussian_nb_fit, xp)(X, Y, var_smoothing=float(self.var_smoothing))
-        k = Y.shape[1]
+        X, y, xp = check_X_y(X, y, y_numeric=False, check_finite=True)
+        if _is_dask(X):  # classes and per-class moments in one pass over the chunks
+            classes, res = _dask_fit(X, y, float(self.var_smoothing))
+            xp = array_namespace(res.theta)
+        else:
+            classes, Y = encode_labels(y, xp, X.dtype, min_classes=1)
+            res = compiled(gaussian_nb_fit, xp)(X, Y, var_smoothing=float(self.var_smoothing))
+        k = res.theta.shape[0]
         if self.priors is None:
             prior = res.class_count / X.shape[0]
         else:
-            prior = xp.asarray(self.priors, dtype=X.dtype, device=device_of(X))
+            prior = xp.asarray(self.priors, dtype=X.dtype, device=device_of(res.theta))
             if prior.shape != (k,):
                 raise ValueError(f"priors must have shape (n_classes,) = ({k},); got {tuple(prior.shape)}")
             if not bool(xp.all(prior >= 0)) or not bool(xp.abs(xp.sum(prior) - 1.0) < 1e-6):
                 raise ValueError("priors must be non-negative and sum to 1")
-        self.classes_ = classes
-        self.theta_, self.var_, self.class_count_, self.epsilon_ = res.theta, res.var, res.class_count, res.epsilon
-        self._centre = res.centre
-        self.class_prior_ = prior
+        (self.classes_, self.theta_, self.var_, self.class_count_, self.epsilon_, self._centre,
+         self.class_prior_) = from_memory_like((classes, res.theta, res.var, res.class_count, res.epsilon,
+                                                res.centre, prior), X)
         self.n_features_in_ = int(X.shape[1])
         return self
 
