@@ -36,7 +36,8 @@ Options
     JAX's 64-bit mode.  ``fixture`` (default): enabled only while a test runs
     on JAX through these fixtures, and restored afterwards, so float64 tests
     mean float64 and every other test sees JAX's own default.  ``on``: enabled
-    for the whole session when pytest starts (imports JAX then).  ``off``:
+    for the whole session when pytest starts (imports JAX then), whether or not
+    jax is among the selected backends.  ``off``:
     never; float64 cases on JAX are skipped.
 ini ``pml_deviations``
     A folder with ``<backend>.toml`` or ``<backend>/deviations.toml`` files
@@ -130,8 +131,9 @@ def pytest_configure(config):
     config._pml_unusable = {}  # backend -> reason, filled the first time a backend is needed
     config._pml_not_run = {}  # backend -> [number of deselected tests, reason]
     config._pml_deviations = _load_deviations(config)
-    if config._pml_x64 == "on" and "jax" in config._pml_backends and _findable("jax"):
-        # Asked for explicitly (the project's own suite does): the whole session in x64.
+    if config._pml_x64 == "on" and _findable("jax"):
+        # Asked for explicitly (the project's own suite does): the whole session in x64, whichever
+        # backends run -- tests that take JAX as their reference need it with --pml-backends=numpy too.
         try:
             import jax
 
