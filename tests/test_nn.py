@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import portable_ml as pml
-from portable_ml import nn
+from portable_ml import activations, nn
 from portable_ml.backend import backend_of
 from portable_ml.testing import assert_close, dtype_name
 from portable_ml.testing.registry import tolerance
@@ -27,10 +27,6 @@ def tol(dtype):
 
 def host(backend, x):
     return np.asarray(backend.to_numpy(x), dtype=np.float64)
-
-
-def needs_activations():
-    return pytest.importorskip("portable_ml.activations", reason="portable_ml.activations not in the tree yet")
 
 
 # ============================================================ initialisers
@@ -381,7 +377,6 @@ def test_attention_bad_input():
 @pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid", "gelu"])
 def test_dense_with_named_activation_matches_jax(name, backend, float_dtype):
     jax = pytest.importorskip("jax")
-    needs_activations()
     x, W, b, delta = _dense_inputs(7)
     act = getattr(jax.nn, name) if name != "tanh" else jax.numpy.tanh
     want_a = np.asarray(act(jax.numpy.asarray(x @ W + b)))
@@ -397,12 +392,11 @@ def test_dense_with_named_activation_matches_jax(name, backend, float_dtype):
 
 def test_dense_softmax_layer_via_vjp():
     """A softmax layer: dense_forward applies it by name; its backward goes through softmax_vjp."""
-    acts = needs_activations()
     jax = pytest.importorskip("jax")
     x, W, b, delta = _dense_inputs(8)
     a, z = nn.dense_forward(x, W, b, activation="softmax")
     np.testing.assert_allclose(a.sum(-1), 1.0)
-    got = nn.dense_backward(acts.softmax_vjp(z, delta), x, W, None)
+    got = nn.dense_backward(activations.softmax_vjp(z, delta), x, W, None)
     want = _jax_dense_grads(x, W, b, delta, lambda t: jax.nn.softmax(t, axis=-1))
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, np.asarray(w), rtol=1e-10, atol=1e-12)
@@ -456,7 +450,6 @@ def _jax_mlp_reference(output, activation, dtype):
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_mlp_loss_and_grads_match_jax_grad(output, activation, backend, float_dtype):
     jax = pytest.importorskip("jax")
-    needs_activations()
     sizes = (3, 6, 5, 2)
     net = nn.MLP(sizes, activation=activation, output=output)
     params = net.init(backend.rng(0), dtype=float_dtype)
@@ -488,7 +481,6 @@ def test_mlp_loss_and_grads_match_jax_grad(output, activation, backend, float_dt
 
 
 def test_mlp_init_follows_activation_and_is_portable(backend):
-    needs_activations()
     net = nn.MLP([4, 8, 3], activation="relu", output="softmax")
     params = net.init(backend.rng(2))
     assert [tuple(p["W"].shape) for p in params] == [(4, 8), (8, 3)]
@@ -511,7 +503,6 @@ def test_mlp_init_follows_activation_and_is_portable(backend):
 
 def test_mlp_jit_equals_eager():
     jax = pytest.importorskip("jax")
-    needs_activations()
     net = nn.MLP([3, 6, 2], activation="tanh", output="softmax")
     be = pml.get_backend("jax")
     params = net.init(be.rng(0), dtype="float64")
@@ -523,7 +514,6 @@ def test_mlp_jit_equals_eager():
 
 def test_mlp_trains_on_moons_with_plain_gradient_descent():
     """No autodiff anywhere: NumPy + the analytic backward pass reach good accuracy."""
-    needs_activations()
     X, y = pml.datasets.make_moons(400, noise=0.1, seed=0)
     Y = y[:, None].astype(np.float64)
     net = nn.MLP([2, 16, 16, 1], activation="tanh", output="sigmoid")
@@ -538,7 +528,6 @@ def test_mlp_trains_on_moons_with_plain_gradient_descent():
 
 
 def test_mlp_bad_input():
-    needs_activations()
     with pytest.raises(ValueError, match="layer_sizes must be at least two positive integers"):
         nn.MLP([3])
     with pytest.raises(ValueError, match="layer_sizes must be at least two positive integers"):
