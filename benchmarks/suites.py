@@ -60,6 +60,7 @@ class Profile:
     logreg: tuple  # (n, d)
     mlp: tuple  # (n_samples, layer sizes, batch size)
     overhead_n: int = 10
+    linear: tuple = (20_000, 200)  # (n, d) of the linear models and the softmax regression
 
 
 PROFILES = {
@@ -70,10 +71,10 @@ PROFILES = {
     "quick": Profile("quick", (10**5,), (10**4, 100), (500, 1000, 500), 10**5,
                      (2000, 2000, 64), (10_000, 16, 8, 10),
                      ((5000, 50, 10), (500, 1000, 10), (2000, 600, 3)), (5000, 20),
-                     (2048, (64, 128, 10), 256)),
+                     (2048, (64, 128, 10), 256), linear=(5000, 50)),
     # for the test suite: checks that every case runs and the report is well formed
     "tiny": Profile("tiny", (1000,), (64, 10), (20, 30, 10), 1000, (60, 50, 8), (400, 4, 3, 5),
-                    ((300, 12, 3), (40, 80, 3)), (300, 5), (256, (8, 16, 3), 64)),
+                    ((300, 12, 3), (40, 80, 3)), (300, 5), (256, (8, 16, 3), 64), linear=(300, 6)),
 }
 
 
@@ -212,7 +213,9 @@ def _handwritten(ctx, fn, *host_args, jax_args=None):
 
 #: targets of the scikit-learn rows (issue "Faster than what users would pick instead"); the
 #: NumPy target holds on every backend unless one is named
-_SKLEARN_TARGETS = {"pca": 1.0, "kmeans": {"numpy": 1.5}, "logistic_regression": 1.0}
+_SKLEARN_TARGETS = {"pca": 1.0, "kmeans": {"numpy": 1.5}, "logistic_regression": 1.0, "softmax_regression": 1.0,
+                    "linear_regression": 1.0, "ridge": 1.0, "lasso": 1.5, "elastic_net": 1.5,
+                    "mlp_classifier": {"numpy": 1.0}}
 
 
 def _numpy_target(ctx, value=1.1):
@@ -562,6 +565,88 @@ def _logreg(shape, solver=None):
     return Case(f"models.{name}.vs_sklearn", "models", f"{n}x{d}", build)
 
 
+def _softmax_objective(X, y, W, b, alpha):
+    Z = X.astype(np.float64) @ np.asarray(W, np.float64).T + np.asarray(b, np.float64).ravel()
+    m = Z.max(axis=1, keepdims=True)
+    lse = (m + np.log(np.exp(Z - m).sum(axis=1, keepdims=True)))[:, 0]
+    return float(np.mean(lse - Z[np.arange(len(y)), y]) + alpha / 2 * np.sum(np.asarray(W, np.float64) ** 2))
+
+
+def _softmax(shape, k=5):
+    n, d = shape
+
+    def build(ctx):
+        SoftmaxRegression = _ours("models", "SoftmaxRegression")
+        linear_model = _need("sklearn.linear_model")
+        g = ctx.rng(12)
+        X = g.normal(0, 1, (n, d))
+        Z = X @ (g.normal(0, 1, (d, k)) * 2 / np.sqrt(d))
+        y = (Z + g.gumbel(size=(n, k))).argmax(axis=1)
+        X = X.astype(ctx.dtype)
+        Xb, yb = ctx.put(X), ctx.put(y)
+        alpha, tol = 1.0 / n, 1e-6
+        model = SoftmaxRegression(alpha=alpha, tol=tol, max_iter=1000)
+        sk = linear_model.LogisticRegression(C=1.0 / (n * alpha), tol=tol, max_iter=1000)
+        ours = _quiet(lambda: model.fit(Xb, yb))
+        sync_ours = lambda m: (ctx.sync(m.coef_), m)[1]  # noqa: E731
+
+        def check(a, b):
+            ja = _softmax_objective(X, y, ctx.to_numpy(a.coef_), ctx.to_numpy(a.intercept_), alpha)
+            jb = _softmax_objective(X, y, b.coef_, b.intercept_, alpha)
+            return (ja - jb) / abs(jb)
+
+        return Pair(ours, _quiet(lambda: sk.fit(X, y)), "scikit-learn LogisticRegression (lbfgs, multinomial)",
+                    sync_ours=sync_ours, check=check, tol=1e-6, target=_SKLEARN_TARGETS["softmax_regression"],
+                    memory=True,
+                    note=lambda: f"ours: solver={model.solver!r}, {model.n_iter_} iterations; scikit-learn: "
+                                 f"{int(np.max(sk.n_iter_))}; {k} classes, C = 1/(n alpha) = 1, tol={tol} both; "
+                                 "error = relative objective gap (negative: ours lower)")
+
+    return Case("models.softmax_regression.vs_sklearn", "models", f"{n}x{d} k={k}", build)
+
+
+#: linear models against scikit-learn: ours, scikit-learn's, the coefficient tolerance (iterative
+#: solvers stop at their own tolerances: scikit-learn's default tol=1e-4 duality gap, ours 1e-4)
+_LINEAR_MODELS = {
+    "linear_regression": ("LinearRegression", {}, "LinearRegression", {}, 1e-8),
+    "ridge": ("Ridge", {"alpha": 0.01}, "Ridge", {"alpha": 0.01}, 1e-8),
+    "lasso": ("Lasso", {"alpha": 0.01}, "Lasso", {"alpha": 0.01}, 1e-3),
+    "elastic_net": ("ElasticNet", {"alpha": 0.01, "l1_ratio": 0.5}, "ElasticNet", {"alpha": 0.01, "l1_ratio": 0.5},
+                    1e-3),
+}
+
+
+def _linear(name, shape):
+    n, d = shape
+    ours_name, ours_kw, sk_name, sk_kw, tol = _LINEAR_MODELS[name]
+
+    def build(ctx):
+        Model = _ours("models", ours_name)
+        linear_model = _need("sklearn.linear_model")
+        g = ctx.rng(13)
+        X = g.normal(0, 1, (n, d))
+        w = g.normal(0, 1, d) * (g.random(d) < 0.2)  # a sparse truth: the l1 models have work to do
+        y = (X @ w + 0.5 + g.normal(0, 1, n)).astype(ctx.dtype)
+        X = X.astype(ctx.dtype)
+        Xb, yb = ctx.put(X), ctx.put(y)
+        model = Model(**ours_kw)
+        sk = getattr(linear_model, sk_name)(**sk_kw)
+        ours = _quiet(lambda: model.fit(Xb, yb))
+        sync_ours = lambda m: (ctx.sync(m.coef_), m)[1]  # noqa: E731
+
+        def check(a, b):
+            return _rel_err(np.r_[ctx.to_numpy(a.coef_).ravel(), ctx.to_numpy(a.intercept_).ravel()],
+                            np.r_[b.coef_.ravel(), np.ravel(b.intercept_)])
+
+        opts = ", ".join(f"{k}={v}" for k, v in ours_kw.items()) or "defaults"
+        return Pair(ours, _quiet(lambda: sk.fit(X, y)), f"scikit-learn {sk_name}", sync_ours=sync_ours,
+                    check=check, tol=tol if ctx.dtype == "float64" else max(tol, 1e-4),
+                    target=_SKLEARN_TARGETS[name], memory=True,
+                    note=f"{opts} both; error = relative error of [coef, intercept] against scikit-learn's")
+
+    return Case(f"models.{name}.vs_sklearn", "models", f"{n}x{d}", build)
+
+
 # ------------------------------------------------------------ training
 def _mlp(spec):
     n, sizes, batch = spec
@@ -613,6 +698,7 @@ def _mlp(spec):
 
 def _mlp_estimator(spec):
     n, sizes, batch = spec
+    base = "models.mlp_classifier.fit_epoch"
 
     def build(ctx):
         MLPClassifier = _ours("models", "MLPClassifier")
@@ -631,6 +717,17 @@ def _mlp_estimator(spec):
         def check(m, _):  # different initial weights and sample order: only a sane fit is checked
             return 0.0 if np.all(np.isfinite(ctx.to_numpy(m.loss_curve_))) else float("inf")
 
+        def sklearn():
+            neural_network = _need("sklearn.neural_network")
+            sk = neural_network.MLPClassifier(hidden_layer_sizes=tuple(sizes[1:-1]), activation="relu",
+                                              solver="adam", learning_rate_init=1e-3, batch_size=batch,
+                                              max_iter=1, alpha=0.0, shuffle=True, random_state=0)
+            return Pair(ours, _quiet(lambda: sk.fit(X, labels)), "scikit-learn MLPClassifier (adam)",
+                        sync_ours=sync_ours, check=lambda m, r: check(m, r) if np.isfinite(r.loss_) else np.inf,
+                        tol=0.0, target=_SKLEARN_TARGETS["mlp_classifier"].get(ctx.name), id=f"{base}.vs_sklearn",
+                        note="one epoch (max_iter=1) of the same network, batch, Adam step and no L2 penalty; "
+                             "scikit-learn also computes the epoch's loss")
+
         params = MLP(list(sizes), activation="relu", output="softmax").init(
             ctx.backend.rng(0), dtype=getattr(ctx.backend.xp, ctx.dtype))
         perm = np.random.default_rng(0).permutation(n)
@@ -647,8 +744,9 @@ def _mlp_estimator(spec):
                            for i in range(0, n, batch)]
                 return epoch(params, jstate, batches)
 
-            return Pair(ours, jax_ref, "JAX + optax (jax.grad, jit)", sync_ours=sync_ours, sync_ref=_jnp_sync,
-                        host_ref=False, check=check, tol=0.0, target=1.05, note=note)
+            return _with_sklearn([Pair(ours, jax_ref, "JAX + optax (jax.grad, jit)", sync_ours=sync_ours,
+                                       sync_ref=_jnp_sync, host_ref=False, check=check, tol=0.0, target=1.05,
+                                       note=note, id=base)], sklearn)
         host = ref.mlp_init_like(ctx.to_numpy(params))
         rstate = ref.adam_init(host)
 
@@ -656,10 +754,11 @@ def _mlp_estimator(spec):
             batches = [(X[perm[i:i + batch]], Y[perm[i:i + batch]]) for i in range(0, n, batch)]
             return ref.mlp_epoch(host, rstate, batches)
 
-        return Pair(ours, numpy_ref, "NumPy (handwritten backprop + Adam)", sync_ours=sync_ours, check=check,
-                    tol=0.0, target=_numpy_target(ctx), note=note)
+        return _with_sklearn([Pair(ours, numpy_ref, "NumPy (handwritten backprop + Adam)", sync_ours=sync_ours,
+                                   check=check, tol=0.0, target=_numpy_target(ctx), note=note, id=base)], sklearn)
 
-    return Case("models.mlp_classifier.fit_epoch", "training", f"{n}x{sizes[0]} {'-'.join(map(str, sizes))}", build)
+    return Case(base, "training", f"{n}x{sizes[0]} {'-'.join(map(str, sizes))}", build,
+                ids=[f"{base}.vs_sklearn", base])
 
 
 # ------------------------------------------------------------ per-call overhead
@@ -720,7 +819,8 @@ def cases(profile):
     out += [_softmax_ce("forward", *p.ce), _softmax_ce("grad", *p.ce)]
     out += [_adam(p.adam)]
     out += [_roc(p.roc_n), _pairwise(p.pairwise), _kmeans(p.kmeans), *(_pca(s) for s in p.pca)]
-    out += [_logreg(p.logreg), _logreg(p.logreg, "lbfgs")]
+    out += [_logreg(p.logreg), _logreg(p.logreg, "lbfgs"), _softmax(p.linear)]
+    out += [_linear(name, p.linear) for name in _LINEAR_MODELS]
     out += [_mlp(p.mlp), _mlp_estimator(p.mlp)]
     out += _overhead_cases(p.overhead_n)
     return out
