@@ -6,6 +6,9 @@ imports an array library.
 
 from __future__ import annotations
 
+import math
+
+from array_api_compat import device as _device
 from array_api_compat import size
 
 __all__ = ["logsumexp", "softmax", "log_softmax", "softplus", "log_sigmoid", "sigmoid", "xlogy", "erf", "erfc"]
@@ -21,7 +24,10 @@ def logsumexp(x, *, axis=-1, keepdims=False, xp):
     """
     m = xp.max(x, axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
-    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    total = xp.sum(xp.exp(x - m), axis=axis, keepdims=True)
+    nonzero = total > 0  # all -inf: log 0 = -inf, set directly (no divide-by-zero warning)
+    out = xp.where(nonzero, xp.log(xp.where(nonzero, total, xp.ones_like(total))) + m,
+                   xp.full_like(total, -math.inf))
     return out if keepdims else xp.squeeze(out, axis=axis)
 
 
@@ -37,18 +43,40 @@ def _shift_by_max(x, axis, *, xp):
     return x - xp.where(xp.isfinite(m), m, xp.zeros_like(m))
 
 
-def softmax(x, *, axis=-1, xp):
-    r"""Stable softmax :math:`e^{x_i - m} / \sum_j e^{x_j - m}`, :math:`m = \max_j x_j`, along ``axis``."""
-    e = xp.exp(_shift_by_max(x, axis, xp=xp))
-    return e / xp.sum(e, axis=axis, keepdims=True)
+def _exclude(x, where, xp):
+    """``x`` with the entries outside the boolean mask ``where`` (broadcast to ``x``) set to ``-inf``."""
+    return xp.where(where, x, xp.asarray(-math.inf, dtype=x.dtype, device=_device(x)))
 
 
-def log_softmax(x, *, axis=-1, xp):
-    r"""Stable log-softmax :math:`(x_i - m) - \log\sum_j e^{x_j - m}` along ``axis`` (never ``log(softmax)``)."""
+def softmax(x, *, axis=-1, where=None, xp):
+    r"""Stable softmax :math:`e^{x_i - m} / \sum_j e^{x_j - m}`, :math:`m = \max_j x_j`, along ``axis``.
+
+    With a boolean mask ``where``, over the included entries only: excluded
+    entries are 0, and a slice with nothing included is all 0 (never NaN).
+    """
+    if where is None:
+        e = xp.exp(_shift_by_max(x, axis, xp=xp))
+        return e / xp.sum(e, axis=axis, keepdims=True)
+    e = xp.exp(_shift_by_max(_exclude(x, where, xp), axis, xp=xp))  # the shift skips all -inf slices
+    total = xp.sum(e, axis=axis, keepdims=True)
+    return e / xp.where(total > 0, total, xp.ones_like(total))
+
+
+def log_softmax(x, *, axis=-1, where=None, xp):
+    r"""Stable log-softmax :math:`(x_i - m) - \log\sum_j e^{x_j - m}` along ``axis`` (never ``log(softmax)``).
+
+    With a boolean mask ``where``, over the included entries only: excluded
+    entries (and slices with nothing included) are :math:`-\infty`.
+    """
+    if where is not None:
+        x = _exclude(x, where, xp)
     z = _shift_by_max(x, axis, xp=xp)
     if size(x) == 0:
         return z
-    return z - xp.log(xp.sum(xp.exp(z), axis=axis, keepdims=True))
+    total = xp.sum(xp.exp(z), axis=axis, keepdims=True)
+    if where is None:
+        return z - xp.log(total)
+    return z - xp.log(xp.where(total > 0, total, xp.ones_like(total)))  # -inf - 0 where all excluded
 
 
 def softplus(x, *, xp):

@@ -20,12 +20,13 @@ import math
 
 from . import _numerics as _n
 from ._validate import check_axis, check_bool, check_real
-from ._xp import array_namespace, as_float, clip, float_dtype, kernel
+from ._xp import array_namespace, as_float, clip, float_dtype, kernel, value_check
 
 __all__ = [
     "sigmoid", "sigmoid_grad",
     "tanh", "tanh_grad",
     "relu", "relu_grad",
+    "relu6", "relu6_grad",
     "leaky_relu", "leaky_relu_grad",
     "elu", "elu_grad",
     "selu", "selu_grad",
@@ -34,6 +35,15 @@ __all__ = [
     "mish", "mish_grad",
     "softplus", "softplus_grad",
     "softsign", "softsign_grad",
+    "celu", "celu_grad",
+    "hard_sigmoid", "hard_sigmoid_grad",
+    "hard_tanh", "hard_tanh_grad",
+    "hard_swish", "hard_swish_grad", "hard_silu", "hard_silu_grad",
+    "log_sigmoid", "log_sigmoid_grad",
+    "logit", "logit_grad",
+    "log1mexp", "log1mexp_grad",
+    "glu", "glu_vjp",
+    "logsumexp", "logsumexp_grad",
     "softmax", "softmax_vjp",
     "log_softmax", "log_softmax_vjp",
 ]
@@ -141,24 +151,73 @@ def tanh_grad(x):
 
 
 # ------------------------------------------------------------------ relu family
-def relu(x):
-    r"""Rectified linear unit.
+def _relu_options(max_value, threshold):
+    """``(max_value, threshold)`` checked: ``max_value`` None or a real above ``threshold``."""
+    threshold = check_real(threshold, "threshold")
+    if max_value is not None:
+        max_value = check_real(max_value, "max_value", low=threshold, low_open=True)
+    return max_value, threshold
+
+
+def relu(x, *, max_value=None, threshold=0.0):
+    r"""Rectified linear unit, optionally capped and thresholded (Keras's ``relu``).
+
+    Parameters
+    ----------
+    x : array of any shape
+    max_value : float, optional
+        Cap :math:`c`: outputs never exceed it (``max_value=6`` is :func:`relu6`).
+    threshold : float, default 0.0
+        :math:`t`: inputs below it give 0 (inputs at or above pass unchanged,
+        as in Keras; not shifted by :math:`t`).
 
     Notes
     -----
-    .. math:: \operatorname{relu}(x) = \max(x, 0), \qquad
-              \operatorname{relu}'(x) = \begin{cases} 1 & x > 0 \\ 0 & x \le 0 \end{cases}
+    .. math:: \operatorname{relu}(x) = \begin{cases} 0 & x < t \\ x & t \le x < c \\ c & x \ge c
+              \end{cases}, \qquad
+              \operatorname{relu}'(x) = \begin{cases} 1 & t < x < c \\ 0 & \text{otherwise} \end{cases}
 
-    The derivative at 0 is taken as 0, as ``jax.nn.relu`` does. NaN propagates.
+    With the defaults, :math:`\max(x, 0)`; the derivative at the kinks is
+    taken as 0, as ``jax.nn.relu`` and ``jax.nn.relu6`` do. NaN propagates.
     """
     xp, x = _prepare(x)
-    return clip(x, 0.0, None, xp=xp)
+    if max_value is None and threshold == 0.0 and not isinstance(threshold, bool):
+        return clip(x, 0.0, None, xp=xp)  # the common case, without the option checks
+    max_value, threshold = _relu_options(max_value, threshold)
+    if threshold == 0.0:
+        return clip(x, 0.0, max_value, xp=xp)
+    kept = x if max_value is None else clip(x, None, max_value, xp=xp)
+    return xp.where(x < threshold, xp.zeros_like(x), kept)  # NaN is not below anything: it propagates
 
 
-def relu_grad(x):
-    r""":math:`\operatorname{relu}'(x)`: 1 where :math:`x > 0`, else 0 (also at 0)."""
+def relu_grad(x, *, max_value=None, threshold=0.0):
+    r""":math:`\operatorname{relu}'(x)` of :func:`relu`: 1 where :math:`t < x < c`, else 0 (also at the kinks)."""
     xp, x = _prepare(x)
-    return xp.astype(x > 0, x.dtype)
+    max_value, threshold = _relu_options(max_value, threshold)
+    inside = x > threshold
+    if max_value is not None:
+        inside = xp.logical_and(inside, x < max_value)
+    return xp.astype(inside, x.dtype)
+
+
+def relu6(x):
+    r""":math:`\min(\max(x, 0), 6)` (``jax.nn.relu6``, ``torch.nn.functional.relu6``).
+
+    Notes
+    -----
+    .. math:: f(x) = \min(\max(x, 0), 6), \qquad f'(x) = \begin{cases} 1 & 0 < x < 6 \\ 0 & \text{otherwise}
+              \end{cases}
+
+    The derivative at 0 and 6 is 0, as ``jax.nn.relu6`` takes it.
+    """
+    xp, x = _prepare(x)
+    return clip(x, 0.0, 6.0, xp=xp)
+
+
+def relu6_grad(x):
+    r""":math:`f'(x)` of :func:`relu6`: 1 on :math:`(0, 6)`, else 0."""
+    xp, x = _prepare(x)
+    return xp.astype(xp.logical_and(x > 0, x < 6.0), x.dtype)
 
 
 def leaky_relu(x, *, alpha=0.01):
@@ -411,6 +470,280 @@ def softsign_grad(x):
     return r * r
 
 
+def celu(x, *, alpha=1.0):
+    r"""Continuously differentiable ELU (Barron, 2017; ``jax.nn.celu``, ``torch.nn.functional.celu``).
+
+    Parameters
+    ----------
+    x : array of any shape
+    alpha : float, default 1.0
+        :math:`\alpha > 0`.
+
+    Notes
+    -----
+    .. math:: f(x) = \max(x, 0) + \alpha\,\bigl(e^{\min(x, 0)/\alpha} - 1\bigr), \qquad
+              f'(x) = \begin{cases} 1 & x > 0 \\ e^{x/\alpha} & x \le 0 \end{cases}
+
+    (``expm1`` of :math:`\min(x, 0)/\alpha`: exact near 0, no overflow for large :math:`x`.)
+    """
+    xp, x = _prepare(x)
+    alpha = check_real(alpha, "alpha", low=0.0, low_open=True)
+    return clip(x, 0.0, None, xp=xp) + alpha * xp.expm1(clip(x, None, 0.0, xp=xp) / alpha)
+
+
+def celu_grad(x, *, alpha=1.0):
+    r""":math:`f'(x)` of :func:`celu`: 1 for :math:`x > 0`, :math:`e^{x/\alpha}` otherwise."""
+    xp, x = _prepare(x)
+    alpha = check_real(alpha, "alpha", low=0.0, low_open=True)
+    return xp.where(x > 0, xp.ones_like(x), xp.exp(clip(x, None, 0.0, xp=xp) / alpha))
+
+
+# ------------------------------------------------------------------ hard (piecewise-linear) family
+def hard_sigmoid(x):
+    r"""Hard sigmoid, :math:`\operatorname{relu6}(x + 3) / 6` (``jax.nn.hard_sigmoid``, Keras 3,
+    ``torch.nn.functional.hardsigmoid``).
+
+    Notes
+    -----
+    .. math:: f(x) = \frac{\min(\max(x + 3, 0), 6)}{6}, \qquad
+              f'(x) = \begin{cases} 1/6 & -3 < x < 3 \\ 0 & \text{otherwise} \end{cases}
+
+    Keras 2 used :math:`\operatorname{clip}(0.2x + 0.5, 0, 1)` (see docs/migration.md).
+    """
+    xp, x = _prepare(x)
+    return clip(x + 3.0, 0.0, 6.0, xp=xp) / 6.0
+
+
+def hard_sigmoid_grad(x):
+    r""":math:`f'(x)` of :func:`hard_sigmoid`: :math:`1/6` on :math:`(-3, 3)`, else 0 (as ``jax.grad``)."""
+    xp, x = _prepare(x)
+    return xp.astype(xp.logical_and(x > -3.0, x < 3.0), x.dtype) / 6.0
+
+
+def hard_tanh(x):
+    r"""Hard tanh, :math:`\operatorname{clip}(x, -1, 1)` (``jax.nn.hard_tanh``, ``torch.nn.functional.hardtanh``).
+
+    Notes
+    -----
+    .. math:: f(x) = \min(\max(x, -1), 1), \qquad
+              f'(x) = \begin{cases} 1 & -1 \le x \le 1 \\ 0 & \text{otherwise} \end{cases}
+
+    (1 at :math:`\pm 1`, as ``jax.grad`` of ``jax.nn.hard_tanh``.)
+    """
+    xp, x = _prepare(x)
+    return clip(x, -1.0, 1.0, xp=xp)
+
+
+def hard_tanh_grad(x):
+    r""":math:`f'(x)` of :func:`hard_tanh`: 1 on :math:`[-1, 1]`, else 0."""
+    xp, x = _prepare(x)
+    return xp.astype(xp.logical_and(x >= -1.0, x <= 1.0), x.dtype)
+
+
+def hard_swish(x):
+    r"""Hard swish / hard SiLU, :math:`x\,\operatorname{relu6}(x + 3) / 6` (``jax.nn.hard_swish``,
+    ``torch.nn.functional.hardswish``; ``hard_silu`` is the same function).
+
+    Notes
+    -----
+    .. math:: f(x) = x\,h(x),\quad h(x) = \frac{\min(\max(x + 3, 0), 6)}{6}, \qquad
+              f'(x) = h(x) + x\,h'(x) = \begin{cases} 0 & x \le -3 \\ (2x + 3)/6 & -3 < x < 3 \\ 1 & x \ge 3
+              \end{cases}
+    """
+    xp, x = _prepare(x)
+    return x * (clip(x + 3.0, 0.0, 6.0, xp=xp) / 6.0)
+
+
+def hard_swish_grad(x):
+    r""":math:`f'(x)` of :func:`hard_swish`: 0 for :math:`x \le -3`, :math:`(2x + 3)/6` between, 1 from 3 on."""
+    xp, x = _prepare(x)
+    inner = xp.astype(xp.logical_and(x > -3.0, x < 3.0), x.dtype)
+    return inner * ((2.0 * x + 3.0) / 6.0) + xp.astype(x >= 3.0, x.dtype)
+
+
+hard_silu = hard_swish
+hard_silu_grad = hard_swish_grad
+
+
+# ------------------------------------------------------------------ logarithmic forms
+def log_sigmoid(x):
+    r"""Log-sigmoid, :math:`\log\sigma(x) = -\operatorname{softplus}(-x)` (``jax.nn.log_sigmoid``,
+    ``scipy.special.log_expit``).
+
+    Notes
+    -----
+    .. math:: f(x) = \log\sigma(x) = \min(x, 0) - \log(1 + e^{-|x|}), \qquad f'(x) = \sigma(-x)
+
+    Exact for large :math:`|x|` (:math:`f(x) = x` far left, :math:`-e^{-x}` far right), never
+    ``log(sigmoid(x))``, which is :math:`-\infty` below about :math:`-745`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> log_sigmoid(np.asarray([-1e4, 0.0, 40.0]))
+    array([-1.00000000e+04, -6.93147181e-01, -4.24835426e-18])
+    """
+    xp, x = _prepare(x)
+    k = kernel(xp, "log_sigmoid", x)
+    return k(x) if k is not None else _n.log_sigmoid(x, xp=xp)
+
+
+def log_sigmoid_grad(x):
+    r""":math:`f'(x) = \sigma(-x) = 1 - \sigma(x)` of :func:`log_sigmoid`, without cancellation."""
+    xp, x = _prepare(x)
+    return _sigmoid(-x, xp=xp)
+
+
+def _check_unit_interval(p, name, xp):
+    value_check(xp.all(xp.logical_and(p >= 0, p <= 1)),
+                lambda: f"{name} must lie in [0, 1]; got values in [{float(xp.min(p))}, {float(xp.max(p))}]")
+
+
+def _open_unit(p, xp):
+    """The mask of ``0 < p < 1`` and ``p`` with every other entry replaced by 1/2 (a safe argument)."""
+    inside = xp.logical_and(p > 0, p < 1)
+    return inside, xp.where(inside, p, xp.full_like(p, 0.5))
+
+
+def _at_bounds(value, inside, p, at0, at1, xp):
+    """``value`` inside (0, 1), the limits ``at0``/``at1`` at 0 and 1, NaN elsewhere (NaN or out of range)."""
+    edge = xp.where(p == 0, xp.full_like(p, at0), xp.where(p == 1, xp.full_like(p, at1), xp.full_like(p, math.nan)))
+    return xp.where(inside, value, edge)
+
+
+def logit(p):
+    r"""Logit, the inverse of :func:`sigmoid` (``scipy.special.logit``).
+
+    Parameters
+    ----------
+    p : array of probabilities in [0, 1]
+
+    Notes
+    -----
+    .. math:: f(p) = \log\frac{p}{1 - p} = \log p - \operatorname{log1p}(-p), \qquad
+              f'(p) = \frac{1}{p(1 - p)}
+
+    :math:`\pm\infty` at 1 and 0.  Values outside [0, 1] raise ``ValueError``
+    on concrete input (inside a trace they give NaN, as SciPy's).
+    """
+    xp, p = _prepare(p)
+    _check_unit_interval(p, "p", xp)
+    inside, q = _open_unit(p, xp)
+    return _at_bounds(xp.log(q) - xp.log1p(-q), inside, p, -math.inf, math.inf, xp)
+
+
+def logit_grad(p):
+    r""":math:`f'(p) = 1/(p(1 - p))` of :func:`logit` (:math:`+\infty` at 0 and 1)."""
+    xp, p = _prepare(p)
+    _check_unit_interval(p, "p", xp)
+    inside, q = _open_unit(p, xp)
+    return _at_bounds(1.0 / (q * (1.0 - q)), inside, p, math.inf, math.inf, xp)
+
+
+_LOG2 = math.log(2.0)
+
+
+def _log1mexp_domain(x, xp):
+    """``x`` where positive, 1 at 0 (the limit is set apart), NaN below 0 and at NaN: no warnings."""
+    return xp.where(x > 0, x, xp.where(x == 0, xp.ones_like(x), xp.full_like(x, math.nan)))
+
+
+def log1mexp(x):
+    r""":math:`\log(1 - e^{-x})` for :math:`x \ge 0` (``jax.nn.log1mexp``; Mächler, 2012).
+
+    Notes
+    -----
+    .. math:: f(x) = \begin{cases} \log(-\operatorname{expm1}(-x)) & x < \log 2 \\
+              \operatorname{log1p}(-e^{-x}) & x \ge \log 2 \end{cases}, \qquad
+              f'(x) = \frac{1}{\operatorname{expm1}(x)}
+
+    Each branch where it keeps full relative precision; :math:`f(0) = -\infty`.
+    Negative ``x`` raises ``ValueError`` on concrete input (the logarithm of
+    a negative number; inside a trace it gives NaN, as ``jax.nn.log1mexp``).
+    """
+    xp, x = _prepare(x)
+    value_check(xp.all(xp.logical_not(x < 0)),
+                lambda: f"x must be non-negative (log(1 - exp(-x)) is undefined below 0); got minimum {float(xp.min(x))}")
+    safe = _log1mexp_domain(x, xp)
+    small = safe < _LOG2
+    near = xp.where(small, safe, xp.ones_like(x))  # each branch evaluated only where it is used
+    far = xp.where(small, xp.ones_like(x), safe)
+    out = xp.where(small, xp.log(-xp.expm1(-near)), xp.log1p(-xp.exp(-far)))
+    return xp.where(x == 0, xp.full_like(x, -math.inf), out)
+
+
+def log1mexp_grad(x):
+    r""":math:`f'(x) = 1/\operatorname{expm1}(x)` of :func:`log1mexp` (:math:`+\infty` at 0)."""
+    xp, x = _prepare(x)
+    value_check(xp.all(xp.logical_not(x < 0)),
+                lambda: f"x must be non-negative (log(1 - exp(-x)) is undefined below 0); got minimum {float(xp.min(x))}")
+    safe = _log1mexp_domain(x, xp)
+    # 1/expm1(x) = e^{-x} / (1 - e^{-x}): no overflow for large x, full precision near 0
+    return xp.where(x == 0, xp.full_like(x, math.inf), xp.exp(-safe) / -xp.expm1(-safe))
+
+
+# ------------------------------------------------------------------ gated linear unit
+def _single_axis(x, axis):
+    if x.ndim == 0:
+        raise ValueError("x must have at least one axis; got a 0-d array")
+    return check_axis(axis, x.ndim)
+
+
+def _halves(x, axis):
+    """The two halves of ``x`` along ``axis`` (its length must be even), by basic slicing."""
+    n = x.shape[axis]
+    if n % 2:
+        raise ValueError(f"glu splits x in two along axis {axis}: its length must be even; got {n}")
+    before = (slice(None),) * axis
+    return x[before + (slice(0, n // 2), ...)], x[before + (slice(n // 2, n), ...)]
+
+
+def glu(x, *, axis=-1):
+    r"""Gated linear unit (Dauphin et al., 2017; ``jax.nn.glu``, ``torch.nn.functional.glu``).
+
+    Parameters
+    ----------
+    x : array with an even length along ``axis``
+    axis : int, default -1
+
+    Returns
+    -------
+    array of the shape of ``x`` with ``axis`` halved.
+
+    Notes
+    -----
+    With :math:`x = [a, b]` split in two halves along ``axis``:
+
+    .. math:: \operatorname{glu}(x) = a \odot \sigma(b), \qquad
+              \frac{\partial L}{\partial a} = g \odot \sigma(b), \quad
+              \frac{\partial L}{\partial b} = g \odot a \odot \sigma(b)\,\sigma(-b)
+
+    for a cotangent :math:`g` (:func:`glu_vjp`).
+    """
+    xp, x = _prepare(x)
+    a, b = _halves(x, _single_axis(x, axis))
+    return a * _sigmoid(b, xp=xp)
+
+
+def glu_vjp(x, cotangent, *, axis=-1):
+    r"""Vector-Jacobian product of :func:`glu`: ``cotangent`` has the shape of ``glu(x)``; the result
+    that of ``x``.
+
+    Notes
+    -----
+    .. math:: J^\top g = \bigl[\,g \odot \sigma(b),\; g \odot a \odot \sigma(b)\,\sigma(-b)\,\bigr]
+    """
+    xp = array_namespace(x, cotangent)
+    dtype = float_dtype(xp, x, cotangent)
+    x, g = as_float(x, xp, dtype, "x"), as_float(cotangent, xp, dtype, "cotangent")
+    ax = _single_axis(x, axis)
+    a, b = _halves(x, ax)
+    if tuple(g.shape) != tuple(a.shape):
+        raise ValueError(f"cotangent must have the shape of glu(x) {tuple(a.shape)}; got {tuple(g.shape)}")
+    s = _sigmoid(b, xp=xp)
+    return xp.concat([g * s, g * a * _sigmoid_prime(b, xp=xp)], axis=ax)
+
+
 # ------------------------------------------------------------------ softmax
 def _check_axis(x, axis, name="x"):
     """``axis``: an int or a tuple of distinct ints (as SciPy's softmax), each in range for ``x``."""
@@ -429,13 +762,30 @@ def _prepare_vjp(x, cotangent, axis):
     return xp, x, g
 
 
-def softmax(x, *, axis=-1):
+def _check_where(where, x, xp):
+    """``where`` (None, or a boolean array broadcastable to ``x``) broadcast to ``x``'s shape."""
+    if where is None:
+        return None
+    if array_namespace(where) is not xp and type(where).__module__.split(".")[0] != type(x).__module__.split(".")[0]:
+        raise TypeError(f"where must be a boolean array of x's library; got {type(where).__name__}")
+    if not xp.isdtype(where.dtype, "bool"):
+        raise TypeError(f"where must be a boolean array (True = included); got dtype {where.dtype}")
+    try:
+        return xp.broadcast_to(where, tuple(x.shape))
+    except Exception:
+        raise ValueError(f"where must broadcast to the shape of x {tuple(x.shape)}; got {tuple(where.shape)}") from None
+
+
+def softmax(x, *, axis=-1, where=None):
     r"""Softmax along ``axis``.
 
     Parameters
     ----------
     x : array with at least one axis
-    axis : int, default -1
+    axis : int or tuple of ints, default -1
+    where : boolean array broadcastable to ``x``, optional
+        The entries to include (``jax.nn.softmax``'s ``where``): the others
+        are 0, and a slice with nothing included is all 0 (never NaN).
 
     Returns
     -------
@@ -458,10 +808,10 @@ def softmax(x, *, axis=-1):
     """
     xp, x = _prepare(x)
     _check_axis(x, axis)
-    return _n.softmax(x, axis=axis, xp=xp)
+    return _n.softmax(x, axis=axis, where=_check_where(where, x, xp), xp=xp)
 
 
-def softmax_vjp(x, cotangent, *, axis=-1):
+def softmax_vjp(x, cotangent, *, axis=-1, where=None):
     r"""Vector-Jacobian product of :func:`softmax`.
 
     Parameters
@@ -469,7 +819,9 @@ def softmax_vjp(x, cotangent, *, axis=-1):
     x : array with at least one axis
     cotangent : array of the shape of ``x``
         :math:`g = \partial L / \partial s`.
-    axis : int, default -1
+    axis : int or tuple of ints, default -1
+    where : boolean array broadcastable to ``x``, optional
+        As in :func:`softmax` (excluded entries get a zero gradient).
 
     Returns
     -------
@@ -480,11 +832,11 @@ def softmax_vjp(x, cotangent, *, axis=-1):
     .. math:: (J^\top g)_j = s_j \Bigl(g_j - \sum_i g_i s_i\Bigr)
     """
     xp, x, g = _prepare_vjp(x, cotangent, axis)
-    s = _n.softmax(x, axis=axis, xp=xp)
+    s = _n.softmax(x, axis=axis, where=_check_where(where, x, xp), xp=xp)
     return s * (g - xp.sum(g * s, axis=axis, keepdims=True))
 
 
-def log_softmax(x, *, axis=-1):
+def log_softmax(x, *, axis=-1, where=None):
     r"""Log-softmax along ``axis``.
 
     Notes
@@ -494,21 +846,65 @@ def log_softmax(x, *, axis=-1):
 
     with :math:`s` the softmax. Computed by log-sum-exp, never as
     ``log(softmax(x))``: exact for large logits, always :math:`\le 0`.
-    Returns an array of the shape and floating dtype of ``x``.
+    Returns an array of the shape and floating dtype of ``x``.  With a
+    boolean mask ``where`` (``jax.nn.log_softmax``'s), over the included
+    entries only; the excluded ones are :math:`-\infty`.
     """
     xp, x = _prepare(x)
     _check_axis(x, axis)
-    return _n.log_softmax(x, axis=axis, xp=xp)
+    return _n.log_softmax(x, axis=axis, where=_check_where(where, x, xp), xp=xp)
 
 
-def log_softmax_vjp(x, cotangent, *, axis=-1):
+def log_softmax_vjp(x, cotangent, *, axis=-1, where=None):
     r"""Vector-Jacobian product of :func:`log_softmax`.
 
     Notes
     -----
     .. math:: (J^\top g)_j = g_j - s_j \sum_i g_i
 
-    ``cotangent`` has the shape of ``x``; the result too.
+    ``cotangent`` has the shape of ``x``; the result too.  With ``where``,
+    the sum runs over the included entries and the excluded ones (constant
+    :math:`-\infty` outputs) get a zero gradient.
     """
     xp, x, g = _prepare_vjp(x, cotangent, axis)
-    return g - _n.softmax(x, axis=axis, xp=xp) * xp.sum(g, axis=axis, keepdims=True)
+    where = _check_where(where, x, xp)
+    if where is None:
+        return g - _n.softmax(x, axis=axis, xp=xp) * xp.sum(g, axis=axis, keepdims=True)
+    g = xp.where(where, g, xp.zeros_like(g))
+    return g - _n.softmax(x, axis=axis, where=where, xp=xp) * xp.sum(g, axis=axis, keepdims=True)
+
+
+def logsumexp(x, *, axis=-1, keepdims=False):
+    r"""Log-sum-exp along ``axis`` (``scipy.special.logsumexp``, ``jax.nn.logsumexp``).
+
+    Parameters
+    ----------
+    x : array with at least one axis
+    axis : int or tuple of ints, default -1
+    keepdims : bool, default False
+
+    Notes
+    -----
+    .. math:: \operatorname{lse}(x) = m + \log\sum_i e^{x_i - m},\quad m = \max_i x_i, \qquad
+              \frac{\partial\,\operatorname{lse}}{\partial x_i} = \operatorname{softmax}(x)_i
+
+    Exact for huge logits; slices of :math:`-\infty` give :math:`-\infty`, never NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> logsumexp(np.asarray([[0.0, 1e4], [0.0, 0.0]]))
+    array([1.00000000e+04, 6.93147181e-01])
+    """
+    xp, x = _prepare(x)
+    _check_axis(x, axis)
+    keepdims = check_bool(keepdims, "keepdims")
+    return _n.logsumexp(x, axis=axis, keepdims=keepdims, xp=xp)
+
+
+def logsumexp_grad(x, *, axis=-1):
+    r""":math:`\partial\,\operatorname{lse}(x)/\partial x = \operatorname{softmax}(x)` along ``axis``, the
+    gradient of the summed :func:`logsumexp` (shape of ``x``)."""
+    xp, x = _prepare(x)
+    _check_axis(x, axis)
+    return _n.softmax(x, axis=axis, xp=xp)

@@ -15,7 +15,6 @@ import math
 
 import numpy as np
 import pytest
-import scipy.special as sps
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.array_api import make_strategies_namespace
@@ -25,7 +24,9 @@ from portable_ml import activations as A
 from portable_ml.testing import assert_close
 from portable_ml.testing.registry import case as registry_case
 
-from .helpers import place
+from .helpers import optional_module, place
+
+sps = optional_module("scipy.special")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,8 @@ def _gelu_mp(mp, approximate):
 
 
 ELEMENTWISE = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "gelu[approximate=False]",
-               "swish", "silu", "mish", "softplus", "softsign"]
+               "swish", "silu", "mish", "softplus", "softsign", "relu6", "celu", "hard_sigmoid", "hard_tanh",
+               "hard_swish", "log_sigmoid"]
 
 # Random points, a grid through every kink (0 included) and the tails, and the extremes.
 EXTREMES = np.array([-1e4, -1e3, -100.0, -30.0, 30.0, 100.0, 1e3, 1e4])
@@ -286,3 +288,136 @@ def test_softmax_axis_errors_name_the_axis():
         A.softmax(np.zeros((2, 3)), axis=(1, 3))
     with pytest.raises(ValueError, match=r"axis must not repeat an axis; got axis=\(1, -1\)"):
         A.softmax(np.zeros((2, 3)), axis=(1, -1))
+
+
+# ------------------------------------------------------------------ jax.nn's and Keras's newer activations
+#: ours -> (jax.nn name, jax.nn options); the kinks of each are in X_HOST's grid or listed here
+JAX_NN = {"relu6": ("relu6", {}), "hard_sigmoid": ("hard_sigmoid", {}), "hard_tanh": ("hard_tanh", {}),
+          "hard_swish": ("hard_swish", {}), "hard_silu": ("hard_silu", {}), "celu": ("celu", {"alpha": 1.5}),
+          "log_sigmoid": ("log_sigmoid", {})}
+KINKS = np.array([-6.0, -3.0, -1.0, 0.0, 1.0, 3.0, 6.0])
+
+
+@pytest.mark.parametrize("name", sorted(JAX_NN))
+def test_matches_jax_nn_and_its_grad_including_the_kinks(name, jax64):
+    """Values = jax.nn's, and *_grad = jax.grad of jax.nn's function everywhere, the kinks included
+    (relu6' = 0 at 0 and 6, hard_sigmoid' = 0 at +-3, hard_tanh' = 1 at +-1, hard_swish' = 1 at 3)."""
+    jnp = jax64.numpy
+    jname, kw = JAX_NN[name]
+    x = np.concatenate([X_HOST, KINKS])
+    ref = getattr(jax64.nn, jname)
+    # (celu: jax's expm1(x / alpha) and ours round differently by an ulp of 1 near 0)
+    assert_close(getattr(A, name)(x, **kw), np.asarray(ref(jnp.asarray(x), **kw)), rtol=1e-14, atol=2e-16)
+    want = np.asarray(jax64.vmap(jax64.grad(lambda v: ref(v, **kw)))(jnp.asarray(x)))
+    assert_close(getattr(A, name + "_grad")(x, **kw), want, rtol=1e-14, atol=2e-16)
+
+
+def test_torch_agrees_on_the_hard_activations_and_celu():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = np.concatenate([X_HOST, KINKS])
+    t = torch.as_tensor(x)
+    assert_close(A.relu6(x), F.relu6(t).numpy(), rtol=0, atol=0)
+    assert_close(A.hard_sigmoid(x), F.hardsigmoid(t).numpy(), rtol=1e-15, atol=1e-300)
+    assert_close(A.hard_tanh(x), F.hardtanh(t).numpy(), rtol=0, atol=0)
+    assert_close(A.hard_swish(x), F.hardswish(t).numpy(), rtol=1e-15, atol=1e-300)
+    assert_close(A.celu(x, alpha=1.5), F.celu(t, alpha=1.5).numpy(), rtol=1e-14, atol=1e-300)
+    assert_close(A.log_sigmoid(x), F.logsigmoid(t).numpy(), rtol=1e-14, atol=1e-300)
+    assert_close(A.glu(x[:200].reshape(4, 50)), F.glu(t[:200].reshape(4, 50)).numpy(), rtol=1e-15)
+
+
+def test_keras_relu_options():
+    """Keras's relu(x, max_value=c, threshold=t): x at or above t passes (not shifted), c caps."""
+    x = np.array([-3.0, -1.5, -1.0, -0.5, 0.0, 0.5, 2.0, 4.0, 7.0, np.nan])
+    np.testing.assert_array_equal(A.relu(x, threshold=-1.0), [0.0, 0.0, -1.0, -0.5, 0.0, 0.5, 2.0, 4.0, 7.0, np.nan])
+    np.testing.assert_array_equal(A.relu(x, max_value=6.0), np.r_[np.clip(x[:-1], 0, 6), np.nan])
+    np.testing.assert_array_equal(A.relu(x, max_value=6.0), A.relu6(x))
+    np.testing.assert_array_equal(A.relu(x, threshold=0.5, max_value=3.0),
+                                  [0.0, 0.0, 0.0, 0.0, 0.0, 0.5, 2.0, 3.0, 3.0, np.nan])
+    np.testing.assert_array_equal(A.relu_grad(x, threshold=0.5, max_value=3.0),
+                                  [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="max_value"):
+        A.relu(x, max_value=-1.0)
+    with pytest.raises(TypeError, match="threshold"):
+        A.relu(x, threshold="0")
+    with pytest.raises(TypeError, match="threshold"):
+        A.relu_grad(x, threshold=True)
+
+
+def test_logit_log1mexp_logsumexp_against_scipy_and_jax(jax64):
+    jnp = jax64.numpy
+    p = np.concatenate([np.linspace(1e-6, 1 - 1e-6, 101), [2.0**-1000, 0.5, 1 - 2.0**-53]])
+    assert_close(A.logit(p), sps.logit(p), rtol=1e-14)
+    assert_close(A.logit_grad(p), np.asarray(jax64.vmap(jax64.grad(jax64.scipy.special.logit))(jnp.asarray(p))),
+                 rtol=1e-12)
+    np.testing.assert_array_equal(A.logit(np.array([0.0, 1.0])), [-np.inf, np.inf])
+    x = np.concatenate([np.geomspace(1e-300, 1e4, 200), [np.log(2.0)], [np.inf]])
+    assert_close(A.log1mexp(x), np.asarray(jax64.nn.log1mexp(jnp.asarray(x))), rtol=2e-15, atol=0)
+    want = np.asarray(jax64.vmap(jax64.grad(jax64.nn.log1mexp))(jnp.asarray(x[:-1])))
+    assert_close(A.log1mexp_grad(x[:-1]), want, rtol=1e-14, atol=0)
+    np.testing.assert_array_equal(A.log1mexp(np.array([0.0])), [-np.inf])
+    z = np.random.default_rng(3).normal(scale=30.0, size=(4, 5, 6))
+    for axis in (-1, 0, (0, 2)):
+        assert_close(A.logsumexp(z, axis=axis), sps.logsumexp(z, axis=axis), rtol=1e-15)
+        assert_close(A.logsumexp(z, axis=axis, keepdims=True), sps.logsumexp(z, axis=axis, keepdims=True),
+                     rtol=1e-15)
+    np.testing.assert_array_equal(A.logsumexp(np.full((2, 3), -np.inf)), [-np.inf, -np.inf])
+
+
+def test_domain_errors_name_the_argument(backend):
+    if backend.name == "dask":
+        pytest.skip("value checks do not compute lazy (Dask) input; the checks of the options still run")
+    with pytest.raises(ValueError, match=r"p must lie in \[0, 1\]; got values in \[-0.5, 1.0\]"):
+        A.logit(backend.asarray(np.array([-0.5, 0.2, 1.0])))
+    with pytest.raises(ValueError, match=r"p must lie in \[0, 1\]"):
+        A.logit_grad(backend.asarray(np.array([0.5, 1.5])))
+    with pytest.raises(ValueError, match="x must be non-negative"):
+        A.log1mexp(backend.asarray(np.array([1.0, -2.0])))
+    with pytest.raises(ValueError, match="alpha"):
+        A.celu(backend.asarray(np.ones(3)), alpha=0.0)
+
+
+def test_softmax_where_matches_jax_nn(backend, jax64):
+    """jax.nn.softmax / log_softmax with ``where``: excluded entries 0 (resp. -inf), a slice with nothing
+    included all 0 (resp. -inf), never NaN; the VJPs equal jax.grad through the masked functions."""
+    jnp = jax64.numpy
+    r = np.random.default_rng(4)
+    x, g = r.normal(scale=3.0, size=(4, 6)), r.normal(size=(4, 6))
+    mask = r.random((4, 6)) < 0.6
+    mask[2] = False
+    xb, gb, mb = place(backend, x, dtype="float64"), place(backend, g, dtype="float64"), backend.asarray(mask)
+    for axis in (-1, 0):
+        want = np.asarray(jax64.nn.softmax(x, axis=axis, where=mask))
+        assert_close(A.softmax(xb, axis=axis, where=mb), want, rtol=1e-14, atol=1e-300)
+        assert_close(A.log_softmax(xb, axis=axis, where=mb), np.asarray(jax64.nn.log_softmax(x, axis=axis, where=mask)),
+                     rtol=1e-14, atol=1e-300)
+        vjp = jax64.grad(lambda z: jnp.sum(jax64.nn.softmax(z, axis=axis, where=mask) * g))(jnp.asarray(x))
+        assert_close(A.softmax_vjp(xb, gb, axis=axis, where=mb), np.asarray(vjp), rtol=1e-12, atol=1e-14)
+        lvjp = jax64.grad(lambda z: jnp.sum(jnp.where(mask, jax64.nn.log_softmax(z, axis=axis, where=mask), 0) * g))(
+            jnp.asarray(x))
+        assert_close(A.log_softmax_vjp(xb, gb, axis=axis, where=mb), np.asarray(lvjp), rtol=1e-12, atol=1e-14)
+    row = place(backend, np.ones((1, 6)), dtype="float64")
+    np.testing.assert_array_equal(backend.to_numpy(A.softmax(row, where=backend.asarray(np.zeros((1, 6), bool)))), 0.0)
+    assert_close(A.softmax(xb, where=backend.asarray(np.ones(6, bool))), A.softmax(xb), rtol=0, atol=0)  # broadcast
+    with pytest.raises(TypeError, match="where must be a boolean array"):
+        A.softmax(xb, where=xb)
+    with pytest.raises(ValueError, match="where must broadcast to the shape of x"):
+        A.softmax(xb, where=backend.asarray(np.ones((3,), bool)))
+
+
+def test_glu_and_its_vjp(backend, jax64):
+    jnp = jax64.numpy
+    r = np.random.default_rng(6)
+    x = r.normal(scale=3.0, size=(4, 6))
+    xb = place(backend, x, dtype="float64")
+    for axis in (-1, 0):
+        want = np.asarray(jax64.nn.glu(jnp.asarray(x), axis=axis))
+        assert_close(A.glu(xb, axis=axis), want, rtol=1e-14, atol=1e-300)
+        g = r.normal(size=want.shape)
+        vjp = jax64.grad(lambda z: jnp.sum(jax64.nn.glu(z, axis=axis) * g))(jnp.asarray(x))
+        assert_close(A.glu_vjp(xb, place(backend, g, dtype="float64"), axis=axis), np.asarray(vjp), rtol=1e-13,
+                     atol=1e-300)
+    with pytest.raises(ValueError, match="length must be even; got 3"):
+        A.glu(place(backend, np.ones((2, 3)), dtype="float64"))
+    with pytest.raises(ValueError, match="cotangent must have the shape of glu"):
+        A.glu_vjp(xb, xb)

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import math
 
-from .._numerics import _shift_by_max
-from .._xp import array_namespace, as_float, check_ndim, float_dtype, scalar_like
+from .. import _numerics as _n
+from .._xp import array_namespace, as_float, check_ndim, float_dtype
 from ._common import broadcast_shapes
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention"]
-
-
-def _shape(x):
-    return tuple(x.shape)
 
 
 def _check_mask(mask, xp):
@@ -21,26 +17,13 @@ def _check_mask(mask, xp):
     if not xp.isdtype(mask.dtype, "bool"):
         raise TypeError(f"mask must be a boolean array (True = keep); got dtype {mask.dtype}")
     if mask.ndim < 2:
-        raise ValueError(f"mask must be broadcastable to (..., n_q, n_k), at least 2-D; got shape {_shape(mask)}")
-
-
-def _masked_softmax(logits, mask, xp):
-    """Softmax over the last axis where ``mask`` is True; fully masked rows give all zeros."""
-    if mask is not None:
-        neg_inf = scalar_like(-math.inf, logits, xp)
-        logits = xp.where(mask, logits, neg_inf)
-    # the max-shift is skipped where the max is -inf (a fully masked row); exp(-inf) = 0
-    e = xp.exp(_shift_by_max(logits, -1, xp=xp))
-    s = xp.sum(e, axis=-1, keepdims=True)
-    if mask is not None:
-        s = xp.where(s > 0, s, xp.ones_like(s))  # 0/1 = 0 on fully masked rows
-    return e / s
+        raise ValueError(f"mask must be broadcastable to (..., n_q, n_k), at least 2-D; got shape {tuple(mask.shape)}")
 
 
 def _attention(Q, K, V, mask, xp):
     scale = 1.0 / math.sqrt(Q.shape[-1])
     logits = xp.matmul(Q, xp.matrix_transpose(K)) * scale
-    weights = _masked_softmax(logits, mask, xp)
+    weights = _n.softmax(logits, axis=-1, where=mask, xp=xp)  # fully masked rows: all 0, never NaN
     return xp.matmul(weights, V), weights
 
 
@@ -86,15 +69,15 @@ def scaled_dot_product_attention(Q, K, V, mask=None):
     Q, K, V = (as_float(t, xp, dtype) for t in (Q, K, V))
     for t, n in ((Q, "Q"), (K, "K"), (V, "V")):
         if t.ndim < 2:
-            raise ValueError(f"{n} must be at least 2-D (..., n, d); got shape {_shape(t)}")
+            raise ValueError(f"{n} must be at least 2-D (..., n, d); got shape {tuple(t.shape)}")
     if Q.shape[-1] != K.shape[-1]:
-        raise ValueError(f"Q and K must share the feature axis d_k: Q.shape={_shape(Q)}, K.shape={_shape(K)}")
+        raise ValueError(f"Q and K must share the feature axis d_k: Q.shape={tuple(Q.shape)}, K.shape={tuple(K.shape)}")
     if K.shape[-2] != V.shape[-2]:
-        raise ValueError(f"K and V must have the same number of keys n_k: K.shape={_shape(K)}, V.shape={_shape(V)}")
-    batch = broadcast_shapes([_shape(Q)[:-2], _shape(K)[:-2], _shape(V)[:-2]], ["Q", "K", "V"])
+        raise ValueError(f"K and V must have the same number of keys n_k: K.shape={tuple(K.shape)}, V.shape={tuple(V.shape)}")
+    batch = broadcast_shapes([tuple(Q.shape)[:-2], tuple(K.shape)[:-2], tuple(V.shape)[:-2]], ["Q", "K", "V"])
     _check_mask(mask, xp)
     if mask is not None:
-        broadcast_shapes([batch + (Q.shape[-2], K.shape[-2]), _shape(mask)], ["logits (..., n_q, n_k)", "mask"])
+        broadcast_shapes([batch + (Q.shape[-2], K.shape[-2]), tuple(mask.shape)], ["logits (..., n_q, n_k)", "mask"])
     return _attention(Q, K, V, mask, xp)
 
 
@@ -147,24 +130,24 @@ def multi_head_attention(Q, K, V, W_Q, W_K, W_V, W_O, num_heads, mask=None):
     for w, n in ((W_Q, "W_Q"), (W_K, "W_K"), (W_V, "W_V")):
         check_ndim(w, n, 3)
         if w.shape[0] != num_heads:
-            raise ValueError(f"{n} must have shape (num_heads={num_heads}, d_in, d_head); got {n}.shape={_shape(w)}")
+            raise ValueError(f"{n} must have shape (num_heads={num_heads}, d_in, d_head); got {n}.shape={tuple(w.shape)}")
     check_ndim(W_O, "W_O", 2)
     if W_Q.shape[2] != W_K.shape[2]:
-        raise ValueError(f"W_Q and W_K must share d_head: W_Q.shape={_shape(W_Q)}, W_K.shape={_shape(W_K)}")
+        raise ValueError(f"W_Q and W_K must share d_head: W_Q.shape={tuple(W_Q.shape)}, W_K.shape={tuple(W_K.shape)}")
     if W_O.shape[0] != num_heads * W_V.shape[2]:
         raise ValueError(f"W_O must have shape (num_heads * d_head_v = {num_heads * W_V.shape[2]}, d_out); "
-                         f"got W_O.shape={_shape(W_O)}")
+                         f"got W_O.shape={tuple(W_O.shape)}")
     for t, w, n, wn in ((Q, W_Q, "Q", "W_Q"), (K, W_K, "K", "W_K"), (V, W_V, "V", "W_V")):
         if t.ndim < 2:
-            raise ValueError(f"{n} must be at least 2-D (..., n, d_model); got shape {_shape(t)}")
+            raise ValueError(f"{n} must be at least 2-D (..., n, d_model); got shape {tuple(t.shape)}")
         if t.shape[-1] != w.shape[1]:
             raise ValueError(f"{n}.shape[-1]={t.shape[-1]} must equal {wn}.shape[1]={w.shape[1]}")
     if K.shape[-2] != V.shape[-2]:
-        raise ValueError(f"K and V must have the same number of keys n_k: K.shape={_shape(K)}, V.shape={_shape(V)}")
-    batch = broadcast_shapes([_shape(Q)[:-2], _shape(K)[:-2], _shape(V)[:-2]], ["Q", "K", "V"])
+        raise ValueError(f"K and V must have the same number of keys n_k: K.shape={tuple(K.shape)}, V.shape={tuple(V.shape)}")
+    batch = broadcast_shapes([tuple(Q.shape)[:-2], tuple(K.shape)[:-2], tuple(V.shape)[:-2]], ["Q", "K", "V"])
     _check_mask(mask, xp)
     if mask is not None:
-        broadcast_shapes([batch + (Q.shape[-2], K.shape[-2]), _shape(mask)], ["logits (..., n_q, n_k)", "mask"])
+        broadcast_shapes([batch + (Q.shape[-2], K.shape[-2]), tuple(mask.shape)], ["logits (..., n_q, n_k)", "mask"])
         mask = xp.expand_dims(mask, axis=-3)  # shared by every head
 
     # (..., 1, n, d_model) @ (h, d_model, d_head) -> (..., h, n, d_head)

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ... import activations as A
-from ..registry import Case, Reference, normal
+from ..registry import Case, Reference, normal, positive, unit
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _SCIPY = ("scipy.special",)
@@ -84,6 +84,44 @@ def _torch_softsign(x):
     return torch.nn.functional.softsign(torch.as_tensor(x)).numpy()
 
 
+def _expit_neg(x):
+    return _expit(-x)
+
+
+def _log_expit(x):
+    from scipy.special import log_expit
+
+    return log_expit(x)
+
+
+def _hard_sigmoid(x):
+    return np.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def _hard_swish_grad(x):
+    return np.where(x <= -3.0, 0.0, np.where(x >= 3.0, 1.0, (2.0 * x + 3.0) / 6.0))
+
+
+def _relu_opts(x, max_value=None, threshold=0.0):
+    out = np.where(x >= threshold, x, 0.0)
+    return out if max_value is None else np.minimum(out, max_value)
+
+
+def _relu_opts_grad(x, max_value=None, threshold=0.0):
+    inside = x > threshold
+    return (inside if max_value is None else inside & (x < max_value)).astype(float)
+
+
+def _logit(p):
+    from scipy.special import logit
+
+    return logit(p)
+
+
+def _log1mexp(x):  # log(1 - e^{-x}) = log(-expm1(-x)), accurate in float64 for every x > 0 used here
+    return np.log(-np.expm1(-x))
+
+
 # name -> (options, value reference, gradient reference, modules the references need, source)
 _ELEMENTWISE = {
     "sigmoid": ({}, _expit, lambda x: _expit(x) * _expit(-x), _SCIPY, "scipy.special.expit"),
@@ -106,6 +144,28 @@ _ELEMENTWISE = {
     "softplus": ({}, _softplus, _expit, _SCIPY, "numpy.logaddexp"),
     "softsign": ({}, _torch_softsign, lambda x: 1.0 / (1.0 + np.abs(x)) ** 2, ("torch",),
                  "torch.nn.functional.softsign"),
+    "relu[max_value=2.5]": ({"max_value": 2.5}, _relu_opts, _relu_opts_grad, (), "Keras relu, NumPy float64"),
+    "relu[threshold=-1.5]": ({"threshold": -1.5, "max_value": 4.0}, _relu_opts, _relu_opts_grad, (),
+                             "Keras relu, NumPy float64"),
+    "relu6": ({}, lambda x: np.clip(x, 0.0, 6.0), lambda x: ((x > 0) & (x < 6)).astype(float), (), "NumPy float64"),
+    "celu": ({"alpha": 1.5}, lambda x, alpha: np.maximum(x, 0.0) + alpha * np.expm1(np.minimum(x, 0.0) / alpha),
+             lambda x, alpha: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0.0) / alpha)), (), "NumPy float64"),
+    "hard_sigmoid": ({}, _hard_sigmoid, lambda x: ((x > -3) & (x < 3)) / 6.0, (), "NumPy float64"),
+    "hard_tanh": ({}, lambda x: np.clip(x, -1.0, 1.0), lambda x: ((x >= -1) & (x <= 1)).astype(float), (),
+                  "NumPy float64"),
+    "hard_swish": ({}, lambda x: x * _hard_sigmoid(x), _hard_swish_grad, (), "NumPy float64"),
+    "hard_silu": ({}, lambda x: x * _hard_sigmoid(x), _hard_swish_grad, (), "NumPy float64"),
+    "log_sigmoid": ({}, _log_expit, _expit_neg, _SCIPY, "scipy.special.log_expit"),
+}
+
+#: elementwise functions of a restricted domain: name -> (inputs, extreme inputs, value ref, grad ref, needs, source)
+_DOMAIN = {
+    "logit": (lambda r: (unit(r, 3, 7),),
+              lambda: (np.array([2.0**-100, 2.0**-30, 0.25, 0.5, 0.75, 1.0 - 2.0**-24]),),
+              _logit, lambda p: 1.0 / (p * (1.0 - p)), _SCIPY, "scipy.special.logit"),
+    "log1mexp": (lambda r: (positive(r, 3, 7, low=0.05, high=6.0),),
+                 lambda: (np.array([2.0**-100, 2.0**-30, 0.5, 0.75, 1.0, 30.0, 100.0, 1e3, 1e4]),),
+                 _log1mexp, lambda x: np.exp(-x) / -np.expm1(-x), (), "NumPy float64 (log of -expm1)"),
 }
 
 
@@ -119,6 +179,17 @@ def _elementwise(key):
              tol="accurate", reference=Reference(ref, source, needs)),
         Case(f"activations.{name}_grad{suffix}", getattr(A, name + "_grad"), _x, kwargs=kw, grad_argnums=(0,),
              extremes=_extreme_x, tol="accurate", grad_of=fn_name, reference=Reference(gref, "closed form, NumPy float64", needs)),
+    ]
+
+
+def _domain(name):
+    make, extremes, ref, gref, needs, source = _DOMAIN[name]
+    return [
+        Case(f"activations.{name}", getattr(A, name), make, grad_argnums=(0,), extremes=extremes, tol="accurate",
+             reference=Reference(ref, source, needs)),
+        Case(f"activations.{name}_grad", getattr(A, name + "_grad"), make, grad_argnums=(0,), extremes=extremes,
+             tol="accurate", grad_of=f"activations.{name}",
+             reference=Reference(gref, "closed form, NumPy float64", needs)),
     ]
 
 
@@ -146,7 +217,73 @@ def _log_softmax_vjp(x, g, axis=-1):
 
 _AXES = ({"axis": -1}, {"axis": 0}, {"axis": (0, 1)})
 
-CASES = [c for key in _ELEMENTWISE for c in _elementwise(key)] + [
+
+def _with_mask(r):
+    x = normal(r, 4, 6, scale=3.0)
+    mask = r.random((4, 6)) < 0.7
+    mask[1, :] = False  # a slice with nothing included
+    return x, mask
+
+
+def _softmax_where(x, mask):
+    return A.softmax(x, where=mask)
+
+
+def _log_softmax_where_finite(x, mask):  # the excluded -inf entries replaced by 0 (a differentiable output)
+    from ... import _xp
+
+    xp = _xp.array_namespace(x)
+    out = A.log_softmax(x, where=mask)
+    return xp.where(mask, out, xp.zeros_like(out))
+
+
+def _softmax_where_ref(x, mask):
+    xm = np.where(mask, x, -np.inf)
+    m = xm.max(axis=-1, keepdims=True)
+    e = np.exp(xm - np.where(np.isfinite(m), m, 0.0))  # exp(-inf) = 0 at the excluded entries
+    total = e.sum(axis=-1, keepdims=True)
+    return e / np.where(total > 0, total, 1.0)
+
+
+def _log_softmax_where_ref(x, mask):
+    s = _softmax_where_ref(x, mask)
+    with np.errstate(divide="ignore"):
+        return np.where(mask, np.log(np.where(mask, s, 1.0)), 0.0)
+
+
+def _glu(x, axis=-1):
+    a, b = np.split(x, 2, axis=axis)
+    return a * _expit(b)
+
+
+def _glu_vjp(x, g, axis=-1):
+    a, b = np.split(x, 2, axis=axis)
+    s = _expit(b)
+    return np.concatenate([g * s, g * a * s * _expit(-b)], axis=axis)
+
+
+def _logsumexp(x, axis=-1, keepdims=False):
+    from scipy.special import logsumexp
+
+    return logsumexp(x, axis=axis, keepdims=keepdims)
+
+CASES = [c for key in _ELEMENTWISE for c in _elementwise(key)] + [c for key in _DOMAIN for c in _domain(key)] + [
+    Case("activations.softmax[where]", _softmax_where, _with_mask, grad_argnums=(0,), tol="accurate",
+         reference=Reference(_softmax_where_ref, "NumPy float64 (masked, jax.nn.softmax's where)")),
+    Case("activations.log_softmax[where]", _log_softmax_where_finite, _with_mask, grad_argnums=(0,),
+         tol="accurate", reference=Reference(_log_softmax_where_ref, "NumPy float64 (masked)")),
+    Case("activations.glu", A.glu, lambda r: (normal(r, 4, 8, scale=3.0),), grad_argnums=(0,),
+         extremes=lambda: (_extreme_logits()[0][:, :4],), sweep=({"axis": 0},), tol="accurate",
+         reference=Reference(_glu, "NumPy float64, scipy.special.expit", _SCIPY)),
+    Case("activations.glu_vjp", A.glu_vjp, lambda r: (normal(r, 4, 6, scale=3.0), normal(r, 4, 3)),
+         grad_argnums=(0, 1), tol="accurate", reference=Reference(_glu_vjp, "closed form, NumPy float64", _SCIPY)),
+    Case("activations.logsumexp", A.logsumexp, lambda r: (normal(r, 4, 6, scale=3.0),), grad_argnums=(0,),
+         extremes=lambda: _extreme_logits()[:1], sweep=({"axis": 0}, {"axis": (0, 1)}, {"keepdims": True}),
+         tol="accurate", reference=Reference(_logsumexp, "scipy.special.logsumexp", _SCIPY)),
+    Case("activations.logsumexp_grad", A.logsumexp_grad, lambda r: (normal(r, 4, 6, scale=3.0),), grad_argnums=(0,),
+         extremes=lambda: _extreme_logits()[:1], sweep=({"axis": 0}, {"axis": (0, 1)}), tol="accurate",
+         grad_of="activations.logsumexp", reference=Reference(_softmax, "scipy.special.softmax", _SCIPY)),
+
     Case("activations.softmax", A.softmax, lambda r: (normal(r, 4, 6, scale=3.0),), kwargs={"axis": 0},
          grad_argnums=(0,), extremes=lambda: _extreme_logits()[:1], sweep=_AXES, tol="accurate",
          reference=Reference(_softmax, "scipy.special.softmax", _SCIPY)),
