@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numbers
 
+from ._validate import check_array
 from ._xp import (
     as_array0d,
     array_namespace,
@@ -202,6 +203,8 @@ def _tree_namespace(grads, name="grads"):
     leaves = tree_leaves(grads)
     if not leaves:
         raise ValueError(f"{name} must hold at least one array; got an empty pytree {grads!r}")
+    for leaf in leaves:  # a Python list is a pytree node: its numbers would arrive here as leaves
+        check_array(leaf, f"every leaf of {name}")
     return leaves, array_namespace(*leaves)
 
 

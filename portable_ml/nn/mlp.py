@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 
 from .. import losses as _losses_module
+from .._validate import check_array
 from .._xp import array_namespace, as_float, float_dtype, size
 from ..random import Generator
 from . import init as _init
@@ -149,7 +150,7 @@ class MLP:
                              f"(from MLP.init); got {type(params).__name__} of length "
                              f"{len(params) if hasattr(params, '__len__') else '?'}")
         for i, (layer, d_in, d_out) in enumerate(zip(params, self.layer_sizes[:-1], self.layer_sizes[1:])):
-            W, b = layer["W"], layer["b"]
+            W, b = check_array(layer["W"], f"params[{i}]['W']"), check_array(layer["b"], f"params[{i}]['b']")
             if tuple(W.shape) != (d_in, d_out) or tuple(b.shape) != (d_out,):
                 raise ValueError(f"params[{i}] must hold W of shape {(d_in, d_out)} and b of shape {(d_out,)}; "
                                  f"got W.shape={tuple(W.shape)}, b.shape={tuple(b.shape)}")

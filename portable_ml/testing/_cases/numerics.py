@@ -5,11 +5,17 @@ from ..registry import Case, normal, unit
 
 
 def _xp_of(fn):
-    """Bind ``xp`` from the first argument, as public formulas do."""
-    from ..._xp import array_namespace
+    """Call ``fn`` as the public formulas do: ``xp`` found once, the arrays promoted to their
+    common floating dtype, two arrays checked for the same shape (the helpers' contract: floating
+    arrays of one namespace and shape)."""
+    from ..._xp import array_namespace, as_float, check_same_shape, float_dtype
 
     def wrapped(x, *rest, **kw):
-        return fn(x, *rest, xp=array_namespace(x, *rest), **kw)
+        xp = array_namespace(x, *rest)
+        if rest:
+            check_same_shape(x, rest[0], "x", "y")
+        dtype = float_dtype(xp, x, *rest)
+        return fn(*(as_float(a, xp, dtype) for a in (x, *rest)), xp=xp, **kw)
 
     wrapped.__name__ = fn.__name__
     return wrapped

@@ -8,11 +8,13 @@ step count, traces) takes part, under ``jit``, ``grad`` and ``vmap`` too.
 
 from ... import optimizers as O
 from ... import schedules as S
+from ..._validate import check_array
 from ...tree import tree_map
 from ..registry import Case, normal
 
 
 def _tree(p):
+    check_array(p, "p")  # as the optimizers would: a list is not a parameter array
     return {"w": p, "layers": [{"b": 0.5 * p}, 2.0 * p]}
 
 

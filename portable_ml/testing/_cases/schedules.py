@@ -2,7 +2,7 @@
 
 A schedule's only array input is an integer step, so each case also takes a
 float array ``x`` and returns ``schedule(step)`` cast to ``x``'s dtype times
-``x`` (what an optimizer does with a rate): the float-dtype invariant then
+``x``, with a trailing axis for ``x`` (what an optimizer does with a rate): the float-dtype invariant then
 has a dtype to follow, and the step is traced under ``jit`` and ``vmap``.
 """
 
@@ -16,7 +16,9 @@ from ..registry import Case, normal
 def _scaled(schedule):
     def run(step, x):
         xp = array_namespace(step, x)
-        return xp.astype(schedule(step), x.dtype) * x
+        rate = schedule(step)  # a Python float for a Python int step (a list is refused by the schedule)
+        rate = xp.asarray(rate, dtype=x.dtype) if isinstance(rate, float) else xp.astype(rate, x.dtype)
+        return xp.expand_dims(rate, axis=-1) * x  # steps of any shape: one row of rates times x per step
 
     return run
 
