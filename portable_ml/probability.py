@@ -516,7 +516,14 @@ def mutual_information(joint, *, base=None):
         raise ValueError(f"joint must be at least 2-D (..., k1, k2); got shape {tuple(joint.shape)}")
     px = xp.sum(joint, axis=-1, keepdims=True)
     py = xp.sum(joint, axis=-2, keepdims=True)
-    return as_array0d(_in_base(xp.sum(_rel_entr(joint, px * py, xp=xp), axis=(-2, -1)), base), xp)
+    # P (log P - log Px - log Py), not P log(P / (Px Py)): the product of two small marginals
+    # underflows (float32 tables of 1e-30 gave inf); zero cells contribute 0 (their marginals may be 0)
+    cell = joint > 0
+    one = xp.ones_like(joint)
+    logs = (xp.log(xp.where(cell, joint, one)) - xp.log(xp.where(cell, px * one, one))
+            - xp.log(xp.where(cell, py * one, one)))
+    terms = xp.where(cell, joint * logs, xp.zeros_like(joint))
+    return as_array0d(_in_base(xp.sum(terms, axis=(-2, -1)), base), xp)
 
 
 def perplexity(log_probs, *, axis=None):
