@@ -29,7 +29,7 @@ from portable_ml import optimizers as optim
 from portable_ml import schedules
 from portable_ml.interop import from_optax, to_optax
 from portable_ml.testing import assert_close
-from portable_ml.testing.registry import cases
+from portable_ml.testing.registry import cases, tolerance
 
 pytestmark = pytest.mark.slow  # the slow tier: run with -m slow (ci/test.sh does)
 
@@ -153,7 +153,7 @@ def dtype(jax):
 
 
 def _rtol(dtype):
-    return 1e-12 if np.dtype(dtype) == np.float64 else 2e-5
+    return tolerance("accurate", np.dtype(dtype).name)[0]
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ import pytest
 import portable_ml as pml
 from portable_ml import optimizers as optim
 from portable_ml.testing import assert_close
+from portable_ml.testing.registry import tolerance
 
 pytestmark = pytest.mark.slow  # the slow tier: run with -m slow (ci/test.sh does)
 
@@ -63,7 +64,7 @@ def dtype(jax):
 
 def _rtol(dtype):
     # the sharded program sums per-device partial sums: the same numbers in another order
-    return 1e-10 if np.dtype(dtype) == np.float64 else 1e-4
+    return tolerance("reduction", np.dtype(dtype).name)[0]
 
 
 def _collectives(compiled_text):

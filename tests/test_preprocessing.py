@@ -10,6 +10,7 @@ from portable_ml import preprocessing as P
 from portable_ml.backend import backend_of
 from portable_ml.models import NotFittedError
 from portable_ml.testing import assert_close, dtype_name
+from portable_ml.testing.registry import tolerance
 
 from .helpers import optional_module, other_device, place
 
@@ -19,7 +20,7 @@ from .test_models_common import assert_fitted_on
 
 
 def _tol(float_dtype):
-    return 1e-5 if dtype_name(float_dtype) == "float32" else 1e-12
+    return tolerance("accurate", float_dtype)[0]
 
 
 def _fresh(n, d, seed=None):
