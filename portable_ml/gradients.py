@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numbers
 
-from ._validate import check_array
+from ._validate import check_array, check_choice
 from ._xp import (
     as_array0d,
     array_namespace,
@@ -28,11 +28,14 @@ from .tree import tree_leaves, tree_leaves_with_path, tree_map
 
 __all__ = [
     "numerical_gradient",
+    "numerical_jacobian",
+    "numerical_hessian",
     "check_gradient",
     "clip_by_value",
     "clip_by_global_norm",
     "global_norm",
     "grad_norms",
+    "grad_stats",
 ]
 
 
@@ -46,8 +49,45 @@ def _scalar(value, like, xp):
     return as_float(value, xp, like.dtype)
 
 
-def numerical_gradient(f, x, *, eps=1e-5):
-    r"""Gradient of a scalar function by central differences.
+_METHODS = ("central", "forward", "backward")
+
+
+def _difference_setup(x, eps, method, name="x"):
+    """``(xp, x, n, index, steps)``: the checked point, its coordinates and the steps actually taken."""
+    check_positive(eps, "eps")
+    check_choice(method, "method", _METHODS)
+    xp = array_namespace(x)
+    x = as_float(x, xp, float_dtype(xp, x))
+    n = size(x)
+    if n is None:
+        raise ValueError(f"{name} must have a known size; got shape {tuple(x.shape)}")
+    check_nonempty(x, name)
+    hi = x + eps if method != "backward" else x
+    lo = x - eps if method != "forward" else x
+    steps = hi - lo
+    value_check(
+        ~xp.any(steps == 0),
+        f"eps={eps!r} vanishes next to the magnitude of some elements of x in {x.dtype}; use a larger eps",
+    )
+    index = xp.reshape(xp.arange(n, device=device_of(x)), tuple(x.shape))
+    return xp, x, n, index, steps
+
+
+def _differences(f, x, eps, method, n, index, xp, result):
+    """``[result(f(x + h_i)) - result(f(x - h_i))]`` per coordinate (one side at ``x`` for the one-sided
+    methods, whose ``f(x)`` is evaluated once)."""
+    centre = result(f(x)) if method != "central" else None
+    diffs = []
+    for i in range(n):
+        step = eps * xp.astype(index == i, x.dtype)
+        up = result(f(x + step)) if method != "backward" else centre
+        down = result(f(x - step)) if method != "forward" else centre
+        diffs.append(up - down)
+    return diffs
+
+
+def numerical_gradient(f, x, *, eps=1e-5, method="central"):
+    r"""Gradient of a scalar function by finite differences.
 
     Parameters
     ----------
@@ -59,6 +99,9 @@ def numerical_gradient(f, x, *, eps=1e-5):
         default float.
     eps : float
         Step :math:`h > 0`.
+    method : {"central", "forward", "backward"}, default "central"
+        Central differences (error :math:`O(h^2)`, :math:`2n` calls of
+        ``f``) or one-sided ones (error :math:`O(h)`, :math:`n + 1` calls).
 
     Returns
     -------
@@ -68,10 +111,13 @@ def numerical_gradient(f, x, *, eps=1e-5):
     -----
     .. math:: \frac{\partial f}{\partial x_i} \approx
               \frac{f(x + h e_i) - f(x - h e_i)}{(x_i + h) - (x_i - h)}
+              \ \text{(central)},\quad
+              \frac{f(x + h e_i) - f(x)}{(x_i + h) - x_i}\ \text{(forward)},\quad
+              \frac{f(x) - f(x - h e_i)}{x_i - (x_i - h)}\ \text{(backward)}
 
     The denominator is the step actually taken in floating point (the
     classic correction that removes the error of representing
-    :math:`x_i \pm h`); the truncation error is :math:`O(h^2)`, the
+    :math:`x_i \pm h`); the central truncation error is :math:`O(h^2)`, the
     rounding error about :math:`\varepsilon_{\text{mach}} |f| / h`, so in
     float32 a step near ``1e-3`` is the better choice.
 
@@ -95,24 +141,111 @@ def numerical_gradient(f, x, *, eps=1e-5):
     >>> np.round(g, 6)
     array([ 2., -4.])
     """
-    check_positive(eps, "eps")
-    xp = array_namespace(x)
-    x = as_float(x, xp, float_dtype(xp, x))
-    n = size(x)
-    if n is None:
-        raise ValueError(f"x must have a known size; got shape {tuple(x.shape)}")
-    check_nonempty(x, "x")
-    steps = (x + eps) - (x - eps)
-    value_check(
-        ~xp.any(steps == 0),
-        f"eps={eps!r} vanishes next to the magnitude of some elements of x in {x.dtype}; use a larger eps",
-    )
-    index = xp.reshape(xp.arange(n, device=device_of(x)), tuple(x.shape))
-    diffs = []
-    for i in range(n):
-        step = eps * xp.astype(index == i, x.dtype)
-        diffs.append(_scalar(f(x + step), x, xp) - _scalar(f(x - step), x, xp))
+    xp, x, n, index, steps = _difference_setup(x, eps, method)
+    diffs = _differences(f, x, eps, method, n, index, xp, lambda v: _scalar(v, x, xp))
     return xp.reshape(xp.stack(diffs), tuple(x.shape)) / steps
+
+
+def numerical_jacobian(f, x, *, eps=1e-5, method="central"):
+    r"""Jacobian of an array function by finite differences (``jax.jacobian``'s layout).
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> array`` of any fixed shape :math:`S`, for arrays shaped like ``x``.
+    x : array of shape :math:`X`
+    eps : float
+        Step :math:`h > 0`.
+    method : {"central", "forward", "backward"}, default "central"
+        As in :func:`numerical_gradient`.
+
+    Returns
+    -------
+    array of shape :math:`S + X`: ``J[..., j] = d f(x)[...] / d x[j]``
+
+    Notes
+    -----
+    .. math:: J_{k i} = \frac{\partial f_k}{\partial x_i} \approx
+              \frac{f_k(x + h e_i) - f_k(x - h e_i)}{(x_i + h) - (x_i - h)}
+
+    (one-sided variants as in :func:`numerical_gradient`).  ``f`` is
+    evaluated :math:`2n` times (:math:`n + 1` one-sided): a testing tool
+    for small ``x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> J = numerical_jacobian(lambda z: z * z, np.array([1.0, 3.0]))
+    >>> np.round(J, 6)
+    array([[2., 0.],
+           [0., 6.]])
+    """
+    xp, x, n, index, steps = _difference_setup(x, eps, method)
+    out_shape = []
+
+    def result(v):
+        v = as_float(check_array(v, "f(x)"), xp, x.dtype)
+        if not out_shape:
+            out_shape.append(tuple(v.shape))
+        elif tuple(v.shape) != out_shape[0]:
+            raise ValueError(f"f must return arrays of one shape; got {out_shape[0]} and {tuple(v.shape)}")
+        return v
+
+    diffs = _differences(f, x, eps, method, n, index, xp, result)
+    J = xp.stack(diffs, axis=-1) / xp.reshape(steps, (n,))  # (*S, n)
+    return xp.reshape(J, out_shape[0] + tuple(x.shape))
+
+
+def numerical_hessian(f, x, *, eps=1e-4):
+    r"""Hessian of a scalar function by central differences (``jax.hessian``'s layout).
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> scalar``, for arrays shaped like ``x``.
+    x : array of shape :math:`X`
+    eps : float, default 1e-4
+        Step :math:`h > 0` (the error is :math:`O(h^2)` truncation plus
+        :math:`O(\varepsilon_{\text{mach}} |f| / h^2)` rounding: about
+        :math:`\varepsilon_{\text{mach}}^{1/4}` balances them).
+
+    Returns
+    -------
+    array of shape :math:`X + X`, symmetric
+
+    Notes
+    -----
+    .. math:: H_{ij} \approx \frac{f(x + h_i e_i + h_j e_j) - f(x + h_i e_i - h_j e_j)
+              - f(x - h_i e_i + h_j e_j) + f(x - h_i e_i - h_j e_j)}{4 h_i h_j}
+
+    with :math:`2h_i = (x_i + h) - (x_i - h)` the step actually taken; on the
+    diagonal this is :math:`(f(x + 2h e_i) - 2f(x) + f(x - 2h e_i)) / (4h^2)`.
+    The :math:`i \le j` entries are evaluated (:math:`2n(n+1)` calls of
+    ``f``) and mirrored: a testing tool for small ``x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> H = numerical_hessian(lambda z: (z[0] ** 2) * z[1], np.array([1.0, 2.0]))
+    >>> np.round(H, 5)
+    array([[4., 2.],
+           [2., 0.]])
+    """
+    xp, x, n, index, steps = _difference_setup(x, eps, "central")
+    half = xp.reshape(steps, (n,)) / 2.0
+    units = [eps * xp.astype(index == i, x.dtype) for i in range(n)]
+
+    def F(z):
+        return _scalar(f(z), x, xp)
+
+    rows = [[None] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(i, n):
+            num = (F(x + units[i] + units[j]) - F(x + units[i] - units[j])
+                   - F(x - units[i] + units[j]) + F(x - units[i] - units[j]))
+            rows[i][j] = rows[j][i] = num / (4.0 * half[i] * half[j])
+    H = xp.stack([xp.stack(r) for r in rows])
+    return xp.reshape(H, tuple(x.shape) + tuple(x.shape))
 
 
 def _check_defaults(dtype, xp):
@@ -326,6 +459,59 @@ def clip_by_global_norm(grads, max_norm):
         return xp.where(keep, t, (t / n) * max_norm)
 
     return tree_map(clip, grads), as_array0d(norm, xp)
+
+
+def grad_stats(grads):
+    r"""Summary statistics of each leaf of a gradient pytree, keyed by the leaf's path (as :func:`grad_norms`).
+
+    Parameters
+    ----------
+    grads : array or pytree of arrays
+
+    Returns
+    -------
+    dict of str to dict of str to array of shape ()
+        ``{path: {"mean", "std", "max_abs", "norm"}}``: arrays on the
+        leaves' device (nothing is read back to the host, so it runs under
+        ``jax.jit``), for logging or exploding/vanishing-gradient checks.
+
+    Notes
+    -----
+    .. math:: \bar g = \frac1m\sum_i g_i,\quad
+              s = \sqrt{\tfrac1m\textstyle\sum_i (g_i - \bar g)^2},\quad
+              \max_i |g_i|,\quad \|g\|_2
+
+    (the population standard deviation, ``numpy.std``'s default), the last two
+    computed on :math:`g / \max_i |g_i|` and scaled back, so that they neither
+    underflow for tiny gradients nor overflow for huge ones.
+
+    Raises
+    ------
+    ValueError
+        If ``grads`` holds no array, a leaf is empty, or two leaves have the same path.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = grad_stats({"w": np.array([3.0, -4.0])})["w"]
+    >>> {k: float(v) for k, v in s.items()}
+    {'mean': -0.5, 'std': 3.5, 'max_abs': 4.0, 'norm': 5.0}
+    """
+    _, xp = _tree_namespace(grads)
+    out = {}
+    for path, leaf in tree_leaves_with_path(grads):
+        if path in out:
+            raise ValueError(f"two leaves of grads have the same path {path!r}; rename a key containing '/'")
+        check_nonempty(leaf, f"grads leaf {path!r}")
+        g = as_float(leaf, xp, float_dtype(xp, leaf))
+        big = xp.max(xp.abs(g))
+        scale = xp.where(big > 0, big, xp.ones_like(big))
+        u = g / scale  # |u| <= 1: the squares neither underflow (tiny gradients) nor overflow
+        mean_u = xp.mean(u)
+        out[path] = {"mean": as_array0d(xp.mean(g), xp),
+                     "std": as_array0d(scale * xp.sqrt(xp.mean((u - mean_u) ** 2)), xp),
+                     "max_abs": as_array0d(big, xp), "norm": as_array0d(scale * xp.sqrt(xp.sum(u * u)), xp)}
+    return out
 
 
 def grad_norms(grads):

@@ -272,3 +272,85 @@ def test_check_gradient_defaults_follow_the_dtype(backend, float_dtype):
     # and a 1 % error is still caught in both dtypes
     ok, err = G.check_gradient(lambda z: backend.xp.sum(z * z), lambda z: 2.02 * z, x)
     assert ok is False and err == pytest.approx(0.02 / 2.02, rel=1e-2)
+
+
+# ------------------------------------------------------- Jacobians, Hessians, one-sided differences, statistics
+def _field(z):
+    xp = array_namespace(z)
+    return xp.stack([xp.sum(z * xp.sin(z)), xp.prod(z) + xp.sum(z * z), xp.sum(xp.exp(0.3 * z))])
+
+
+@pytest.mark.parametrize("method", ["forward", "backward"])
+def test_one_sided_differences_are_first_order(backend, method):
+    """Error O(h): halving h halves the error (central is O(h^2)); the same n + 1 evaluations on every backend."""
+    x = place(backend, np.array([0.3, -1.2, 2.0]), dtype="float64")
+    want = backend.to_numpy(_df(x))
+    errs = [np.max(np.abs(backend.to_numpy(G.numerical_gradient(_f, x, eps=h, method=method)) - want))
+            for h in (1e-3, 5e-4)]
+    assert 1.7 < errs[0] / errs[1] < 2.3, errs
+    calls = []
+    G.numerical_gradient(lambda z: (calls.append(1), _f(z))[1], x, method=method)
+    assert len(calls) == 4
+
+
+def test_numerical_jacobian_and_hessian_match_jax(backend, float_dtype):
+    """jax.jacobian / jax.hessian layouts (output shape + input shape), on every backend."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    x_host = np.random.default_rng(3).normal(size=(2, 2))
+    name = dtype_name(float_dtype)
+    x = place(backend, x_host, dtype=name)
+    eps_j, eps_h = (1e-5, 1e-4) if name == "float64" else (1e-2, 5e-2)
+    tol = 1e-8 if name == "float64" else 2e-2
+    with jax.enable_x64(True):
+        J_ref = np.asarray(jax.jacobian(_field)(jnp.asarray(x_host)))
+        H_ref = np.asarray(jax.hessian(_f)(jnp.asarray(x_host)))
+    J = G.numerical_jacobian(_field, x, eps=eps_j)
+    H = G.numerical_hessian(_f, x, eps=eps_h)
+    assert J.shape == (3, 2, 2) and H.shape == (2, 2, 2, 2)
+    assert J.dtype == float_dtype and H.dtype == float_dtype
+    assert_close(J, J_ref, rtol=tol, atol=tol)
+    assert_close(H, H_ref, rtol=10 * tol if name == "float32" else 1e-6, atol=10 * tol if name == "float32" else 1e-6)
+    Hn = backend.to_numpy(H).reshape(4, 4)
+    np.testing.assert_array_equal(Hn, Hn.T)  # mirrored, exactly symmetric
+
+
+def test_jacobian_hessian_and_methods_bad_input():
+    x = np.array([1.0, 2.0])
+    with pytest.raises(ValueError, match="method must be one of"):
+        G.numerical_gradient(_f, x, method="centre")
+    with pytest.raises(TypeError, match=r"f\(x\): expected an array"):
+        G.numerical_jacobian(lambda z: [1.0, 2.0], x)
+    with pytest.raises(ValueError, match="f must return arrays of one shape"):
+        G.numerical_jacobian(lambda z: z[: int(z[0] > 1.0) + 1], x)
+    with pytest.raises(ValueError, match="f must return a scalar"):
+        G.numerical_hessian(lambda z: z, x)
+    with pytest.raises(ValueError, match="eps"):
+        G.numerical_hessian(_f, x, eps=0.0)
+
+
+def test_grad_stats_match_numpy_and_stay_accurate_for_tiny_and_huge_leaves(backend, float_dtype):
+    host = _host_tree(seed=4)
+    name = dtype_name(float_dtype)
+    for scale in (1.0, 1e-30, 1e30):
+        tree = _on(backend, pml.tree.tree_map(lambda a: a * scale, host), dtype=name)
+        stats = G.grad_stats(tree)
+        assert sorted(stats) == ["layers/0/W", "layers/0/b", "w"]
+        for path, leaf in (("w", host["w"]), ("layers/0/W", host["layers"][0]["W"]),
+                           ("layers/0/b", host["layers"][0]["b"])):
+            v = leaf * scale
+            want = {"mean": v.mean(), "std": v.std(), "max_abs": np.abs(v).max(), "norm": np.linalg.norm(v)}
+            got = stats[path]
+            assert sorted(got) == sorted(want)
+            for k in want:
+                assert got[k].shape == () and got[k].dtype == float_dtype
+                assert_close(got[k], want[k], rtol=1e-5 if name == "float32" else 1e-12, atol=0, err_msg=f"{path} {k}")
+
+
+def test_grad_stats_bad_input():
+    with pytest.raises(ValueError, match="at least one array"):
+        G.grad_stats({})
+    with pytest.raises(TypeError, match="every leaf of grads"):
+        G.grad_stats({"w": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="must not be empty"):
+        G.grad_stats({"w": np.zeros(0)})
