@@ -1153,6 +1153,25 @@ def _vector_norm_vjp(xp, g, out, vals, need, axis=None, keepdims=False, ord=2):
     return (ge * x / oe,)
 
 
+def _diagonal_vjp(xp, g, out, vals, need, offset=0):
+    if offset != 0:
+        raise NotImplementedError("autodiff: linalg.diagonal(offset != 0) has no VJP rule")
+    n = _shape(vals[0])[-1]
+    eye = xp.eye(n, dtype=g.dtype, device=_compat.device(_strip(g)))
+    return (xp.expand_dims(g, axis=-1) * eye,)
+
+
+def _trace_vjp(xp, g, out, vals, need, offset=0, dtype=None):
+    if offset != 0:
+        raise NotImplementedError("autodiff: linalg.trace(offset != 0) has no VJP rule")
+    n = _shape(vals[0])[-1]
+    eye = xp.eye(n, dtype=g.dtype, device=_compat.device(_strip(g)))
+    return (xp.expand_dims(xp.expand_dims(g, axis=-1), axis=-1) * eye,)
+
+
+defvjp("linalg.diagonal", lambda xp, a, offset=0: xp.linalg.diagonal(a, offset=offset), _diagonal_vjp)
+defvjp("linalg.trace", lambda xp, a, offset=0, dtype=None: xp.linalg.trace(a, offset=offset, dtype=dtype),
+       _trace_vjp)
 defvjp("linalg.solve", lambda xp, a, b: xp.linalg.solve(a, b), _solve_vjp)
 defvjp("linalg.cholesky", lambda xp, a, upper=False: xp.linalg.cholesky(a, upper=upper), _cholesky_vjp)
 defvjp("linalg.inv", lambda xp, a: xp.linalg.inv(a), _inv_vjp)
@@ -1195,7 +1214,7 @@ class _LinalgNamespace:
 
 
 def _unsupported(name, fn):
-    if not callable(fn):
+    if not callable(fn) or isinstance(fn, type):  # constants and dtypes (NumPy's are classes)
         return fn
 
     def call(*args, **kw):
