@@ -102,10 +102,11 @@ class Tracer:
     def __new__(cls, *args):
         return object.__new__(cls)  # also for the array_api_strict subclass, whose __new__ refuses
 
-    def __init__(self, value, node, trace):
+    def __init__(self, value, node, trace, fresh=False):
         self._value = value
         self._node = node
         self._trace = trace
+        self._fresh = fresh  # a private copy (xp.asarray(x, copy=True)): may take x[idx] = v
 
     @property
     def value(self):
@@ -164,10 +165,13 @@ class Tracer:
 
     # -- in-place writes
     def __setitem__(self, key, value):
-        raise TypeError(
-            "in-place writes (x[idx] = v) on a traced array are not differentiable: build a new array "
-            "instead, with xp.where(mask, v, x) (or array_api_extra.at(x, idx).set(v) outside the "
-            "differentiated function)")
+        if not self._fresh:
+            raise TypeError(
+                "in-place writes (x[idx] = v) on a traced array are not differentiable: build a new array "
+                "instead, with xp.where(mask, v, x) or array_api_extra.at(x, idx).set(v) (which copies "
+                "x first; a copy, xp.asarray(x, copy=True), may be written)")
+        new = _set(self, key, value)  # functional: this private copy now names the updated array
+        self._value, self._node, self._trace = new._value, new._node, new._trace
 
     # -- indexing and transposes
     def __getitem__(self, key):
@@ -264,7 +268,7 @@ class Tracer:
 
 
 class _Tracer(Tracer):
-    __slots__ = ("_value", "_node", "_trace")
+    __slots__ = ("_value", "_node", "_trace", "_fresh")
 
 
 _TRACER_CLASSES = {}
@@ -282,7 +286,7 @@ def _tracer_class(base):
     cls = _TRACER_CLASSES.get("array_api_strict")
     if cls is None:
         array_type = type(base.asarray(0.0))
-        cls = type("_StrictTracer", (Tracer, array_type), {"__slots__": ("_value", "_node", "_trace")})
+        cls = type("_StrictTracer", (Tracer, array_type), {"__slots__": ("_value", "_node", "_trace", "_fresh")})
         _TRACER_CLASSES["array_api_strict"] = cls
     return cls
 
@@ -1019,6 +1023,53 @@ def _getitem(x, key):
         "shape: use xp.where(mask, x, 0) instead")
 
 
+class _ShapeOnly:
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+        self.ndim = len(self.shape)
+
+
+def _scatter_fwd(xp, v, key, shape):
+    return _getitem_vjp(xp, v, None, (_ShapeOnly(shape),), (True,), key=key)[0]
+
+
+def _scatter_vjp(xp, g, out, vals, need, key, shape):
+    return (g[key],)
+
+
+defvjp("_scatter", _scatter_fwd, _scatter_vjp)
+
+
+def _set(x, key, value):
+    """``x`` with ``x[key] = value``, as a new traced array (for a private copy's ``__setitem__``)."""
+    xp = x._trace.ns
+    base = x._trace.base
+    raw = _strip(key)
+    if hasattr(raw, "dtype") and base.isdtype(raw.dtype, "bool"):
+        if _shape(raw) != x.shape:
+            raise NotImplementedError("autodiff: a boolean-mask write needs a mask of the array's shape")
+        v = value if hasattr(value, "shape") else _as_operand(value, x, xp)
+        if _shape(v) in ((), x.shape):
+            return xp.where(raw, v, x)
+        # x[mask] = values (one per True entry, in row-major order): place them by their flat positions
+        flat_mask = base.reshape(raw, (-1,))
+        n = _shape(flat_mask)[0]
+        pos = base.nonzero(flat_mask)[0]
+        placed = xp.matmul(xp.reshape(v, (-1,)), _one_hot(pos, n, _strip(x), base))
+        return xp.where(raw, xp.reshape(placed, x.shape), x)
+    entries = key if isinstance(key, tuple) else (key,)
+    if not all(_is_basic(k) for k in entries):
+        raise NotImplementedError(f"autodiff: writing x[{key!r}] = v on a traced copy has no rule; supported: "
+                                  "integers, slices, None, Ellipsis and boolean masks of x's shape")
+    sub = _shape(_strip(x)[key])
+    v = value if hasattr(value, "shape") else _as_operand(value, x, xp)
+    v = xp.broadcast_to(v, sub)
+    dev = _compat.device(_strip(x))
+    mask = _scatter_fwd(base, base.ones(sub, dtype=_strip(x).dtype, device=dev), key, x.shape) != 0
+    placed = _apply(_RULES["_scatter"], (v,), {"key": key, "shape": x.shape}, base=base)
+    return xp.where(mask, placed, x)
+
+
 # ------------------------------------------------------------ products and linear algebra
 def _matmul_fwd(xp, a, b):
     return xp.matmul(a, b)
@@ -1273,6 +1324,11 @@ class TracingNamespace:
         if isinstance(obj, Tracer):
             if dtype is not None and dtype != obj.dtype:
                 return self.astype(obj, dtype)
+            if copy:  # a private copy, which may be written (array_api_extra.at copies, then writes)
+                out = _apply(_RULES["_identity"], (obj,), {}, base=self._base)
+                if isinstance(out, Tracer):
+                    out._fresh = True
+                return out
             return obj
         kw = {k: v for k, v in (("dtype", dtype), ("device", device), ("copy", copy)) if v is not None}
         return self._base.asarray(obj, **kw)
