@@ -53,7 +53,8 @@ from . import _xp
 from . import tree as _tree
 from ._xp import _compat
 
-__all__ = ["grad", "value_and_grad", "vjp", "jacobian", "Tracer", "defvjp", "custom_vjp", "supported_operations"]
+__all__ = ["grad", "value_and_grad", "vjp", "jacobian", "primitive", "custom_vjp", "defvjp", "supported_operations",
+           "Tracer", "TracingNamespace"]
 
 
 # ============================================================ traces and tracers
@@ -557,10 +558,12 @@ def _pow_vjp(xp, g, out, vals, need):
         else:
             ga = g * 2 * a
     if need[1]:
-        safe = xp.where(a == 0, xp.ones_like(a), a) if hasattr(a, "shape") else (a if a != 0 else 1)
-        gb = g * xp.log(safe) * out
         if hasattr(a, "shape"):
+            safe = xp.where(a == 0, xp.ones_like(a), a)
+            gb = g * xp.log(safe) * out
             gb = xp.where(a == 0, xp.zeros_like(gb), gb)
+        else:  # a Python base: d(a**b)/db = log(a) a**b (0 for a == 0, as JAX)
+            gb = g * (math.log(a) if a > 0 else (0.0 if a == 0 else math.nan)) * out
     return ga, gb
 
 
@@ -1013,8 +1016,9 @@ def _getitem(x, key):
         i, idx = arrays[0]
         idx = _strip(idx)
         xp = _xp.array_namespace(idx)
-        if xp.isdtype(idx.dtype, "integral") and Ellipsis not in entries and None not in entries \
-                and all(k == slice(None) for j, k in enumerate(entries) if j != i):
+        others = [k for j, k in enumerate(entries) if j != i]
+        if xp.isdtype(idx.dtype, "integral") \
+                and all(isinstance(k, slice) and k == slice(None) for k in others):
             # x[:, :, idx] is take(x, idx, axis=i)
             return _apply(_RULES["take"], (x, idx), {"axis": i})
     raise NotImplementedError(
@@ -1258,6 +1262,8 @@ class _LinalgNamespace:
     def __getattr__(self, name):
         rule = _RULES.get(f"linalg.{name}")
         base_linalg = self._parent._base.linalg
+        if not hasattr(base_linalg, name):
+            raise AttributeError(f"{self._parent._base.__name__}.linalg has no {name!r}")
         if rule is None:
             fn = getattr(base_linalg, name)
             return _unsupported(f"linalg.{name}", fn)
@@ -1304,6 +1310,8 @@ class TracingNamespace:
             raise AttributeError(name)
         rule = _RULES.get(name)
         base = self._base
+        if not hasattr(base, name):  # what the backend lacks, the tracing namespace lacks too
+            raise AttributeError(f"{base.__name__} has no {name!r}")
         if rule is not None:
             fn = (lambda *args, **kw: _apply(rule, args, kw, base=base))
         elif name in _CONSTANT_OPS:
@@ -1359,9 +1367,6 @@ class TracingNamespace:
     def take(self, x, indices, /, *, axis=None):
         return _apply(_RULES["take"], (x, _lower_any(indices)), {"axis": axis}, base=self._base)
 
-    def take_along_axis(self, x, indices, /, *, axis=-1):
-        return _apply(_RULES["take_along_axis"], (x, _lower_any(indices)), {"axis": axis}, base=self._base)
-
     def matrix_transpose(self, x, /):
         return _apply(_RULES["matrix_transpose"], (x,), {}, base=self._base)
 
@@ -1385,6 +1390,9 @@ class TracingNamespace:
 
     def squeeze(self, x, /, axis):
         return _apply(_RULES["squeeze"], (x,), {"axis": axis}, base=self._base)
+
+    def moveaxis(self, x, source, destination, /):
+        return _apply(_RULES["moveaxis"], (x,), {"source": source, "destination": destination}, base=self._base)
 
     def broadcast_to(self, x, /, shape):
         return _apply(_RULES["broadcast_to"], (x,), {"shape": tuple(shape)}, base=self._base)
@@ -1785,4 +1793,124 @@ def custom_vjp(fn, fn_vjp, *, name=None):
 
     wrapped.__name__ = label
     wrapped.__doc__ = fn.__doc__
+    return wrapped
+
+
+# ============================================================ public formulas with analytic gradients
+_ACTIVATIONS_WITH_GRAD = ("elu", "gelu", "leaky_relu", "mish", "relu", "selu", "sigmoid", "silu", "softplus",
+                          "softsign", "swish", "tanh")
+#: loss -> the argument its ``*_grad`` differentiates
+_LOSSES_WITH_GRAD = {
+    "binary_cross_entropy": 1, "binary_cross_entropy_with_logits": 1, "categorical_cross_entropy": 1,
+    "contrastive": 0, "focal": 1, "gaussian_nll": 1, "hinge": 1, "huber": 1, "js_divergence": 1,
+    "kl_divergence": 1, "log_cosh": 1, "logistic_loss": 1, "mae": 1, "mse": 1, "nll": 0, "rmse": 1,
+    "sigmoid_focal": 1, "softmax_cross_entropy": 1, "sparse_categorical_cross_entropy": 1,
+    "sparse_softmax_cross_entropy": 1, "squared_hinge": 1,
+}
+#: activation -> its ``*_vjp`` (a cotangent in, not elementwise)
+_ACTIVATIONS_WITH_VJP = ("softmax", "log_softmax")
+
+
+def _formula_table():
+    """``(family, function, gradient, wrt)`` for every public formula with an analytic ``*_grad``.
+
+    The same links as the registry's ``grad_of`` (``tests/test_autodiff.py``
+    checks that they agree).
+    """
+    return tuple([("activations", n, f"{n}_grad", 0) for n in _ACTIVATIONS_WITH_GRAD]
+                 + [("losses", n, f"{n}_grad", w) for n, w in sorted(_LOSSES_WITH_GRAD.items())])
+
+
+_FORMULA_RULES = {}
+
+
+def _formula_rules():
+    """``{function: (rule, wrt)}``, built on first use (imports the formula modules)."""
+    if not _FORMULA_RULES:
+        from . import activations, losses
+
+        fams = {"activations": activations, "losses": losses}
+        for fam, name, gname, wrt in _formula_table():
+            fn, gfn = getattr(fams[fam], name), getattr(fams[fam], gname)
+            _FORMULA_RULES[fn] = (_Rule(f"{fam}.{name}", _call_fwd(fn), _grad_vjp(gfn, wrt)), wrt)
+        for name in _ACTIVATIONS_WITH_VJP:
+            fn, vfn = getattr(activations, name), getattr(activations, f"{name}_vjp")
+            _FORMULA_RULES[fn] = (_Rule(f"activations.{name}", _call_fwd(fn), _cotangent_vjp(vfn)), 0)
+    return _FORMULA_RULES
+
+
+def _call_fwd(fn):
+    def fwd(xp, *vals, **kw):
+        return fn(*vals, **kw)
+
+    return fwd
+
+
+def _grad_vjp(gfn, wrt):
+    """VJP from ``gfn`` = d(sum of the formula's output)/d(argument ``wrt``), with the same options.
+
+    A reduced (0-d) output scales it by the cotangent; an unreduced one
+    (``reduction="none"``: one value per item, each depending on its own
+    inputs only) multiplies it by the cotangent broadcast over the item's
+    trailing axes.
+    """
+    def vjp(xp, g, out, vals, need, **kw):
+        d = gfn(*vals, **kw)
+        if g.ndim and g.ndim < d.ndim:
+            g = xp.reshape(g, _shape(g) + (1,) * (d.ndim - g.ndim))
+        cts = [None] * len(vals)
+        cts[wrt] = g * d
+        return tuple(cts)
+
+    return vjp
+
+
+def _cotangent_vjp(vfn):
+    def vjp(xp, g, out, vals, need, **kw):
+        return (vfn(vals[0], g, **kw),) + (None,) * (len(vals) - 1)
+
+    return vjp
+
+
+def primitive(fn):
+    """Public formula ``fn`` as one differentiable operation whose VJP is its analytic ``*_grad``/``*_vjp``.
+
+    ``pml.losses.mse(y, p)`` called on traced arrays is traced through, one
+    operation at a time; ``primitive(pml.losses.mse)(y, p)`` records a
+    single node and, backward, calls ``pml.losses.mse_grad`` -- the same
+    gradient, without differentiating the formula's inner steps.  Used when
+    only the argument the ``*_grad`` differentiates is traced (else the
+    formula is traced through).
+
+    Parameters
+    ----------
+    fn : callable
+        One of the formulas of :func:`_formula_table` (every activation
+        with a ``*_grad``, ``softmax``, ``log_softmax`` and every loss
+        with a ``*_grad``).
+
+    Raises
+    ------
+    ValueError
+        If ``fn`` has no registered analytic gradient (wrap it with
+        :func:`custom_vjp` instead).
+    """
+    entry = _formula_rules().get(fn)
+    if entry is None:
+        raise ValueError(f"{getattr(fn, '__name__', fn)!r} has no analytic gradient registered with autodiff; "
+                         "wrap it with portable_ml.autodiff.custom_vjp(fn, fn_vjp)")
+    rule, wrt = entry
+
+    def wrapped(*args, **kw):
+        top = _top(args)
+        if top is None:
+            return fn(*args, **kw)
+        traced = [i for i, a in enumerate(args) if isinstance(a, Tracer) and a._trace is top._trace]
+        if traced != [wrt]:
+            return fn(*args, **kw)  # another argument is differentiated too: trace through
+        return _apply(rule, args, kw)
+
+    wrapped.__name__ = getattr(fn, "__name__", "primitive")
+    wrapped.__doc__ = fn.__doc__
+    wrapped.__wrapped__ = fn
     return wrapped
