@@ -604,3 +604,68 @@ def test_supported_operations_lists_the_rules():
                  "stack", "maximum", "linalg.solve", "linalg.cholesky", "expand_dims"):
         assert name in ops
     assert math.isfinite(len(ops))
+
+
+# ------------------------------------------------------------------ MLP with a user loss and a user layer
+def _norm_swish(z):
+    """A user layer: layer normalisation, then x * sigmoid(1.702 x)."""
+    xp = pml.namespace(z)
+    h = (z - xp.mean(z, axis=-1, keepdims=True)) / xp.sqrt(xp.var(z, axis=-1, keepdims=True) + 1e-5)
+    return h * pml.activations.sigmoid(1.702 * h)
+
+
+def _user_focal(y, p):
+    return pml.losses.focal(y, p, gamma=1.5)
+
+
+def test_mlp_user_loss_equals_the_analytic_default(backend):
+    """A user loss equal to the built-in one gives the analytic backprop's loss and gradients."""
+    r = np.random.default_rng(5)
+    X, Y = r.normal(size=(12, 3)), r.normal(size=(12, 2))
+    rng = backend.rng(0)
+    plain = pml.nn.MLP([3, 8, 2], activation="tanh", output="identity")
+    user = pml.nn.MLP([3, 8, 2], activation="tanh", output="identity", loss=lambda y, p: pml.losses.mse(y, p))
+    params = plain.init(rng, dtype=backend.xp.float64) if backend.name != "jax" else None
+    if params is None:
+        pytest.skip("jax: both are jax.grad / analytic, compared in the other backends")
+    X, Y = backend.asarray(X), backend.asarray(Y)
+    want = plain.loss_and_grads(params, X, Y)
+    got = user.loss_and_grads(params, X, Y)
+    assert_close(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_mlp_user_layer_matches_jax(backend, float_dtype):
+    r = np.random.default_rng(6)
+    X, Y = r.normal(size=(16, 3)), np.eye(3)[r.integers(0, 3, 16)]
+    net = pml.nn.MLP([3, 8, 8, 3], activation=_norm_swish, output="softmax", loss=_user_focal)
+    params_host = pml.tree.tree_map(np.asarray, net.init(pml.get_backend("numpy").rng(0)))
+
+    def loss(p, X, Y):
+        return net.loss_and_grads(p, X, Y)[0]
+
+    ref = _jax_reference(loss, (params_host, X, Y), 0)
+    dname = "float64" if "64" in str(float_dtype) else "float32"
+    value, got = net.loss_and_grads(*_to(backend, (params_host, X, Y), dname))
+    assert pml.backend.backend_of(value) == backend.name
+    rtol, atol = _TOL[dname]
+    assert_close(got, ref, rtol=rtol, atol=atol)
+
+
+def test_mlp_estimators_train_a_user_loss_on_numpy():
+    X, y = pml.datasets.make_moons(300, noise=0.1, seed=0)
+    clf = pml.models.MLPClassifier(hidden_layer_sizes=(16,), activation=_norm_swish, loss=_user_focal, epochs=60,
+                                   batch_size=32, seed=0, optimizer=pml.optimizers.adam(1e-2))
+    clf.fit(X, y)
+    curve = np.asarray(clf.loss_curve_)
+    assert curve[-1] < 0.5 * curve[0]
+    assert float(np.mean(np.asarray(clf.predict(X)) == np.asarray(y))) > 0.95
+
+    Xr = np.random.default_rng(0).normal(size=(200, 2))
+    yr = np.sin(Xr[:, 0]) + 0.5 * Xr[:, 1]
+    reg = pml.models.MLPRegressor(hidden_layer_sizes=(16,), activation="tanh", epochs=80, seed=0,
+                                  loss=lambda Y, P: pml.losses.huber(Y, P, delta=0.5),
+                                  optimizer=pml.optimizers.adam(1e-2))
+    reg.fit(Xr, yr)
+    assert float(np.mean((np.asarray(reg.predict(Xr)) - yr) ** 2)) < 0.05
+    with pytest.raises(TypeError, match="loss"):
+        pml.nn.MLP([2, 3, 1], loss="mse")
