@@ -437,6 +437,8 @@ def _sum_to(c, shape, xp):
 
 def _fit(c, v, xp):
     """Cotangent ``c`` for operand ``v``: summed to its shape, cast to its dtype."""
+    if c.shape == v.shape and c.dtype == v.dtype:  # the common case
+        return c
     c = _sum_to(c, _shape(v), xp)
     if c.dtype != v.dtype:
         c = xp.astype(c, v.dtype)
@@ -1297,8 +1299,7 @@ class TracingNamespace:
     """
 
     def __init__(self, base, trace):
-        self._base = base
-        self._trace = trace
+        self._base = base  # (no reference back to the trace: traces are freed without the cycle collector)
         self.__name__ = f"portable_ml.autodiff[{getattr(base, '__name__', type(base).__name__)}]"
         self.linalg = _LinalgNamespace(self)
 
@@ -1592,6 +1593,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
             grads = _backward(trace, {}, leaf_nodes)
         if trace.numpy:
             value = _xp.as_array0d(value, trace.base)
+        trace.nodes = []  # the tape's arrays are freed now, not when the last tracer goes
         g = _finish(trace, flat, grads, single)
         if has_aux:
             return (value, _unwrap_tree(aux, trace)), g

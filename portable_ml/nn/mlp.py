@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 
+from .. import autodiff as _autodiff
 from .. import losses as _losses_module
 from .._validate import check_array
 from .._xp import array_namespace, as_float, float_dtype, size
@@ -113,6 +114,8 @@ class MLP:
             if activation.startswith("_") or not callable(f) or not callable(fprime):
                 raise ValueError(f"activation={activation!r} is not an elementwise activation with a *_grad "
                                  "in portable_ml.activations (e.g. 'relu', 'tanh', 'sigmoid')")
+            # one node with the analytic *_grad when differentiated by portable_ml.autodiff (a user loss)
+            f = _autodiff.primitive(f)
         self.layer_sizes = tuple(int(s) for s in sizes)
         self.activation = activation
         self.output = output
@@ -279,8 +282,6 @@ class MLP:
 
     def _autodiff_loss_and_grads(self, params, x, y):
         """``loss_and_grads`` for a user loss or layer: reverse-mode autodiff of the forward pass."""
-        from .. import autodiff
-
         def objective(p):
             xp = array_namespace(x, y, *[t for layer in p for t in (layer["W"], layer["b"])])
             logits = self._forward(p, x, xp)[1][-1]
@@ -291,9 +292,9 @@ class MLP:
                 return self.loss(y, self._head(logits))
             losses = _losses()
             if self.output == "sigmoid":
-                return losses.binary_cross_entropy_with_logits(y, logits)
+                return _autodiff.primitive(losses.binary_cross_entropy_with_logits)(y, logits)
             if self.output == "softmax":
-                return losses.softmax_cross_entropy(y, logits)
-            return losses.mse(y, logits)
+                return _autodiff.primitive(losses.softmax_cross_entropy)(y, logits)
+            return _autodiff.primitive(losses.mse)(y, logits)
 
-        return autodiff.value_and_grad(objective)(params)
+        return _autodiff.value_and_grad(objective)(params)
