@@ -1177,6 +1177,8 @@ def _cholesky_vjp(xp, g, out, vals, need, upper=False):
     if upper:
         raise NotImplementedError("autodiff: linalg.cholesky(upper=True) has no VJP rule")
     L = out
+    if _compat.is_dask_array(_strip(out)):  # array-api-compat 1.16 hands back Dask's upper factor L^T
+        L, g = _mT(out, xp), _mT(g, xp)
     n = _shape(L)[-1]
     eye = xp.eye(n, dtype=L.dtype, device=_compat.device(_strip(L)))
     phi = xp.tril(xp.matmul(_mT(L, xp), g)) * (1 - 0.5 * eye)  # tril, diagonal halved
