@@ -1801,8 +1801,9 @@ def custom_vjp(fn, fn_vjp, *, name=None):
 
 
 # ============================================================ public formulas with analytic gradients
-_ACTIVATIONS_WITH_GRAD = ("elu", "gelu", "leaky_relu", "mish", "relu", "selu", "sigmoid", "silu", "softplus",
-                          "softsign", "swish", "tanh")
+_ACTIVATIONS_WITH_GRAD = ("celu", "elu", "gelu", "hard_sigmoid", "hard_silu", "hard_swish", "hard_tanh",
+                          "leaky_relu", "log1mexp", "log_sigmoid", "logit", "logsumexp", "mish", "relu", "relu6",
+                          "selu", "sigmoid", "silu", "softplus", "softsign", "swish", "tanh")
 #: loss -> the argument its ``*_grad`` differentiates
 _LOSSES_WITH_GRAD = {
     "binary_cross_entropy": 1, "binary_cross_entropy_with_logits": 1, "categorical_cross_entropy": 1,
@@ -1812,7 +1813,7 @@ _LOSSES_WITH_GRAD = {
     "sparse_softmax_cross_entropy": 1, "squared_hinge": 1,
 }
 #: activation -> its ``*_vjp`` (a cotangent in, not elementwise)
-_ACTIVATIONS_WITH_VJP = ("softmax", "log_softmax")
+_ACTIVATIONS_WITH_VJP = ("softmax", "log_softmax", "glu")
 
 
 def _formula_table():
@@ -1835,10 +1836,15 @@ def _formula_rules():
 
         fams = {"activations": activations, "losses": losses}
         for fam, name, gname, wrt in _formula_table():
-            fn, gfn = getattr(fams[fam], name), getattr(fams[fam], gname)
-            _FORMULA_RULES[fn] = (_Rule(f"{fam}.{name}", _call_fwd(fn), _grad_vjp(gfn, wrt)), wrt)
+            fn, gfn = getattr(fams[fam], name, None), getattr(fams[fam], gname, None)
+            if fn is None or gfn is None:  # not in this version of the library
+                continue
+            vjp = _reduction_grad_vjp(gfn) if name == "logsumexp" else _grad_vjp(gfn, wrt)
+            _FORMULA_RULES[fn] = (_Rule(f"{fam}.{name}", _call_fwd(fn), vjp), wrt)
         for name in _ACTIVATIONS_WITH_VJP:
-            fn, vfn = getattr(activations, name), getattr(activations, f"{name}_vjp")
+            fn, vfn = getattr(activations, name, None), getattr(activations, f"{name}_vjp", None)
+            if fn is None or vfn is None:
+                continue
             _FORMULA_RULES[fn] = (_Rule(f"activations.{name}", _call_fwd(fn), _cotangent_vjp(vfn)), 0)
     return _FORMULA_RULES
 
@@ -1865,6 +1871,15 @@ def _grad_vjp(gfn, wrt):
         cts = [None] * len(vals)
         cts[wrt] = g * d
         return tuple(cts)
+
+    return vjp
+
+
+def _reduction_grad_vjp(gfn):
+    """VJP of a reduction along ``axis`` (``logsumexp``) from the gradient of its sum."""
+    def vjp(xp, g, out, vals, need, axis=-1, keepdims=False):
+        x = vals[0]
+        return (_expand_reduced(g, _shape(x), axis, keepdims, xp) * gfn(x, axis=axis),)
 
     return vjp
 
