@@ -696,6 +696,60 @@ def _mlp(spec):
     return Case("nn.mlp.train_epoch", "training", f"{n}x{sizes[0]} {'-'.join(map(str, sizes))}", build)
 
 
+def _mlp_autodiff(spec):
+    """The MLP epoch with gradients from ``autodiff.value_and_grad`` against the analytic backprop."""
+    n, sizes, batch = spec
+
+    def build(ctx):
+        MLP = _ours("nn", "MLP")
+        adam = _ours("optimizers", "adam")
+        apply_updates = _ours("optimizers", "apply_updates")
+        value_and_grad = _ours("autodiff", "value_and_grad")
+        g = ctx.rng(10)
+        X = g.normal(0, 1, (n, sizes[0])).astype(ctx.dtype)
+        Y = np.eye(sizes[-1], dtype=ctx.dtype)[g.integers(0, sizes[-1], n)]
+        net = MLP(list(sizes), activation="relu", output="softmax")
+        params = net.init(ctx.backend.rng(0), dtype=getattr(ctx.backend.xp, ctx.dtype))
+        opt = adam(1e-3)
+        state = opt.init(params)
+        batches = [(ctx.put(X[i:i + batch]), ctx.put(Y[i:i + batch])) for i in range(0, n, batch)]
+
+        # what a user writes: the forward pass and a library loss, taken as one operation with its
+        # analytic gradient (autodiff.primitive; traced through op by op it costs about 2x more here)
+        sce = _ours("autodiff", "primitive")(_ours("losses", "softmax_cross_entropy"))
+
+        def loss(params, x, y):
+            return sce(y, net.logits(params, x))
+
+        grad_fn = value_and_grad(loss)
+
+        def traced_step(params, state, x, y):
+            _, grads = grad_fn(params, x, y)
+            updates, state = opt.update(grads, state, params)
+            return apply_updates(params, updates), state
+
+        def analytic_step(params, state, x, y):
+            _, grads = net.loss_and_grads(params, x, y)
+            updates, state = opt.update(grads, state, params)
+            return apply_updates(params, updates), state
+
+        def epoch(step):
+            def run():
+                p, s = params, state
+                for x, y in batches:
+                    p, s = step(p, s, x, y)
+                return p
+            return run
+
+        check = lambda a, b: _rel_err(ctx.to_numpy(a), ctx.to_numpy(b))  # noqa: E731
+        return Pair(epoch(ctx.jit(traced_step)), epoch(ctx.jit(analytic_step)),
+                    "portable_ml analytic backprop (MLP.loss_and_grads)", sync_ref=ctx.sync, host_ref=False,
+                    check=check, tol=ctx.tol(1e-9, 1e-4), target=1.5 if ctx.name == "numpy" else None,
+                    memory=True, note=f"{len(batches)} steps of batch {batch}; ours: autodiff.value_and_grad")
+
+    return Case("autodiff.mlp.train_epoch", "training", f"{n}x{sizes[0]} {'-'.join(map(str, sizes))}", build)
+
+
 def _mlp_estimator(spec):
     n, sizes, batch = spec
     base = "models.mlp_classifier.fit_epoch"
@@ -821,6 +875,6 @@ def cases(profile):
     out += [_roc(p.roc_n), _pairwise(p.pairwise), _kmeans(p.kmeans), *(_pca(s) for s in p.pca)]
     out += [_logreg(p.logreg), _logreg(p.logreg, "lbfgs"), _softmax(p.linear)]
     out += [_linear(name, p.linear) for name in _LINEAR_MODELS]
-    out += [_mlp(p.mlp), _mlp_estimator(p.mlp)]
+    out += [_mlp(p.mlp), _mlp_autodiff(p.mlp), _mlp_estimator(p.mlp)]
     out += _overhead_cases(p.overhead_n)
     return out

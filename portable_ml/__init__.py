@@ -30,7 +30,7 @@ __all__ = [
 _SUBMODULES = frozenset({
     "activations", "backend", "checkpoint", "cli", "datasets", "demo", "distances", "gradients",
     "interop", "losses", "metrics", "models", "nn", "optimizers", "plot", "preprocessing", "probability",
-    "random", "regularization", "schedules", "testing", "tree",
+    "random", "regularization", "schedules", "testing", "tree", "autodiff",
 })
 
 

@@ -82,6 +82,8 @@ def is_array(x):
 
 def backend_label(x):
     """Short name of the library of array ``x``: ``"numpy"``, ``"torch"``, ``"jax"``, ..."""
+    while type(x).__module__ == "portable_ml.autodiff":  # a tracer: the library of the array it wraps
+        x = x.value
     mod = type(x).__module__.split(".")[0]
     return {"jaxlib": "jax", "builtins": "Python"}.get(mod, mod)
 

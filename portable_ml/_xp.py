@@ -91,6 +91,8 @@ def array_namespace(*arrays):
     xs = [x for x in arrays if _is_array(x)]
     if not xs:
         raise TypeError("expected at least one array argument, got only Python scalars or None")
+    if _TRACING is not None and any(isinstance(x, _TRACING[0]) for x in xs):
+        return _TRACING[1](xs)  # arrays being differentiated by portable_ml.autodiff
     try:
         xp = _compat.array_namespace(*xs)
     except TypeError as exc:  # a non-array (list, ...) or two array libraries: say which
@@ -108,6 +110,10 @@ def array_namespace(*arrays):
                 _NDARRAY = type(xs[0])
     return xp
 
+
+#: ``(Tracer, namespace_of)``, set when :mod:`portable_ml.autodiff` is imported: the namespace of
+#: arrays that include its tracers is its tracing namespace
+_TRACING = None
 
 _NDARRAY = None  # numpy.ndarray, once a formula has seen one (this module does not import NumPy)
 
@@ -225,6 +231,8 @@ def is_concrete(x):
     """
     if x is None or isinstance(x, _SCALARS):
         return True
+    if _TRACING is not None and isinstance(x, _TRACING[0]):
+        return is_concrete(x.value)  # an autodiff tracer: readable when the array it wraps is
     if is_traced(x):
         return False
     if _compat.is_jax_array(x) or _compat.is_torch_array(x):

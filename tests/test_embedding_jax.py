@@ -36,7 +36,8 @@ pytestmark = pytest.mark.slow  # the slow tier: run with -m slow (ci/test.sh doe
 # ------------------------------------------------------------------ registry coverage
 #: Public modules whose functions are array formulas (or build them) and so must be in the registry.
 PUBLIC_MODULES = ("activations", "losses", "regularization", "optimizers", "schedules", "gradients",
-                  "metrics", "distances", "probability", "nn", "models", "datasets", "interop", "preprocessing")
+                  "metrics", "distances", "probability", "nn", "models", "datasets", "interop", "preprocessing",
+                  "autodiff")
 
 _HOST_ESTIMATOR = ("an estimator: fit runs eager, host-side loops (convergence checks and class discovery "
                    "read values by contract); its numeric core is registered as pure functions")
@@ -84,6 +85,14 @@ EXCLUDED = {
        for n in ("StandardScaler", "MinMaxScaler")},
     "optimizers.MultiSteps": "the class behind the registered multi_steps; tested against optax.MultiSteps "
                              "in tests/test_optimizers_optax.py",
+    # program transformations, not formulas: they take functions; tested against jax.grad and central
+    # differences on every backend in tests/test_autodiff.py (on JAX arrays they are jax.grad & co.)
+    **{f"autodiff.{n}": "a program transformation (takes a function), not a formula; tested against jax.grad "
+                        "on every backend in tests/test_autodiff.py"
+       for n in ("grad", "value_and_grad", "vjp", "jacobian", "primitive", "custom_vjp", "defvjp")},
+    "autodiff.supported_operations": "returns the names of the operations with a VJP rule (host data)",
+    "autodiff.Tracer": "the traced-array type of autodiff (an implementation type users meet, not a formula)",
+    "autodiff.TracingNamespace": "the namespace of traced arrays (an implementation type, not a formula)",
     # adapters (tested in this file)
     "interop.to_optax": "wraps a transformation's (init, update) in optax's container type; tested "
                         "against optax in tests/test_embedding_jax.py",

@@ -144,7 +144,7 @@ class _BaseMLP(Estimator):
         xp = array_namespace(X, Y)
         n = X.shape[0]
         rng = rng_for(X, self.seed)
-        net = MLP((X.shape[1], *sizes, n_out), activation=self.activation, output=output)
+        net = MLP((X.shape[1], *sizes, n_out), activation=self.activation, output=output, loss=self.loss)
         optimizer = _default_optimizer(adam) if self.optimizer is None else self.optimizer
         params = net.init(rng, dtype=X.dtype)
         opt_state = optimizer.init(params)
@@ -209,9 +209,11 @@ _DOC_PARAMS = r"""
     ----------
     hidden_layer_sizes : tuple of int, default (64,)
         Units of each hidden layer.
-    activation : str, default "relu"
+    activation : str or callable, default "relu"
         Hidden activation, any elementwise one of :mod:`portable_ml.activations`
-        with a ``*_grad`` ("relu", "tanh", "sigmoid", "gelu", ...).
+        with a ``*_grad`` ("relu", "tanh", "sigmoid", "gelu", ...), or a user
+        layer ``h = f(z)`` built from array-API operations (see
+        :class:`portable_ml.nn.MLP`), differentiated by :mod:`portable_ml.autodiff`.
     optimizer : portable_ml.optimizers transformation, optional
         Default ``portable_ml.optimizers.adam(1e-3)``; learning-rate schedules
         count optimizer steps (mini-batches).
@@ -237,6 +239,14 @@ _DOC_PARAMS = r"""
     verbose : bool, default False
         Show per-epoch progress: a tqdm bar when tqdm is installed (extra
         ``progress``), else a line every tenth of the epochs on stderr.
+    loss : callable, optional
+        A user loss ``loss(Y, Y_hat) -> 0-d array`` of the encoded targets
+        (0/1 column for two classes, one-hot rows for more, the targets of a
+        regressor as a column block) and the network output (probabilities,
+        or raw values for a regressor), written with the array namespace of
+        its arguments; replaces the default loss and is differentiated by
+        :mod:`portable_ml.autodiff` (``jax.grad`` on JAX).  ``loss_curve_``
+        then records it.
 
     Attributes
     ----------
@@ -276,7 +286,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def __init__(self, *, hidden_layer_sizes=(64,), activation="relu", optimizer=None, epochs=200, batch_size=32,
                  seed=None, alpha=0.0, shuffle=True, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4, verbose=False):
+                 n_iter_no_change=10, tol=1e-4, verbose=False, loss=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer
@@ -290,6 +300,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.verbose = verbose
+        self.loss = loss
 
     def fit(self, X, y):
         """Train on ``X`` (n_samples, n_features) and class labels ``y`` (n_samples,)."""
@@ -321,7 +332,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def __init__(self, *, hidden_layer_sizes=(64,), activation="relu", optimizer=None, epochs=200, batch_size=32,
                  seed=None, alpha=0.0, shuffle=True, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4, verbose=False):
+                 n_iter_no_change=10, tol=1e-4, verbose=False, loss=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer
@@ -335,6 +346,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.verbose = verbose
+        self.loss = loss
 
     def fit(self, X, y):
         """Train on ``X`` (n_samples, n_features) and targets ``y`` (n_samples,) or (n_samples, n_targets)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 
+from .. import autodiff as _autodiff
 from .. import losses as _losses_module
 from .._validate import check_array
 from .._xp import array_namespace, as_float, float_dtype, size
@@ -64,11 +65,23 @@ class MLP:
     ----------
     layer_sizes : sequence of int
         ``(d_in, hidden_1, ..., d_out)``, at least two entries.
-    activation : str
+    activation : str or callable
         Hidden activation, a name in :mod:`portable_ml.activations` with a
-        ``*_grad`` (``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"gelu"``, ...).
+        ``*_grad`` (``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"gelu"``, ...),
+        or a user layer: a function ``h = f(z)`` of the pre-activations
+        (shape (n, d_l) in and out; it may mix the units of a row, e.g. a
+        normalisation) written with the array namespace of its argument.
+        A callable is differentiated by :mod:`portable_ml.autodiff`.
     output : {"sigmoid", "softmax", "identity"}
-        Output head (and so the loss).
+        Output head (and so the default loss).
+    loss : callable, optional
+        A user loss ``loss(y, y_hat) -> 0-d array`` of the targets and the
+        network output :math:`\hat y = g(z_L)` (probabilities for the
+        sigmoid and softmax heads, raw values for identity), written with
+        the array namespace of its arguments (``pml.namespace(y, y_hat)``);
+        replaces the loss of the table above.  :meth:`loss_and_grads` then
+        differentiates it with :func:`portable_ml.autodiff.value_and_grad`
+        (``jax.value_and_grad`` on JAX).
 
     Examples
     --------
@@ -79,7 +92,7 @@ class MLP:
     >>> loss, grads = net.loss_and_grads(params, X, y[:, None] * 1.0)
     """
 
-    def __init__(self, layer_sizes, *, activation="relu", output="sigmoid"):
+    def __init__(self, layer_sizes, *, activation="relu", output="sigmoid", loss=None):
         sizes = tuple(layer_sizes)
         if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in sizes):
             raise ValueError(f"layer_sizes must be at least two positive integers (d_in, ..., d_out); "
@@ -89,29 +102,41 @@ class MLP:
         if output == "softmax" and sizes[-1] < 2:
             raise ValueError(f"a softmax output needs at least 2 units; got layer_sizes={layer_sizes!r}")
         acts = activations_module()
-        if not isinstance(activation, str):
-            raise TypeError(f"activation must be the name of an activation; got {type(activation).__name__}")
-        f, fprime = getattr(acts, activation, None), getattr(acts, activation + "_grad", None)
-        if activation.startswith("_") or not callable(f) or not callable(fprime):
-            raise ValueError(f"activation={activation!r} is not an elementwise activation with a *_grad "
-                             "in portable_ml.activations (e.g. 'relu', 'tanh', 'sigmoid')")
+        if loss is not None and not callable(loss):
+            raise TypeError(f"loss must be None or a callable loss(y, y_hat); got {type(loss).__name__}")
+        if callable(activation) and not isinstance(activation, str):
+            f, fprime = activation, None  # a user layer: differentiated by portable_ml.autodiff
+        elif not isinstance(activation, str):
+            raise TypeError(f"activation must be the name of an activation or a callable; "
+                            f"got {type(activation).__name__}")
+        else:
+            f, fprime = getattr(acts, activation, None), getattr(acts, activation + "_grad", None)
+            if activation.startswith("_") or not callable(f) or not callable(fprime):
+                raise ValueError(f"activation={activation!r} is not an elementwise activation with a *_grad "
+                                 "in portable_ml.activations (e.g. 'relu', 'tanh', 'sigmoid')")
+            # one node with the analytic *_grad when differentiated by portable_ml.autodiff (a user loss)
+            f = _autodiff.primitive(f)
         self.layer_sizes = tuple(int(s) for s in sizes)
         self.activation = activation
         self.output = output
+        self.loss = loss
         self._f, self._fprime = f, fprime
 
     def __repr__(self):
-        return f"MLP({list(self.layer_sizes)}, activation={self.activation!r}, output={self.output!r})"
+        act = self.activation if isinstance(self.activation, str) else getattr(self.activation, "__name__", "f")
+        extra = "" if self.loss is None else f", loss={getattr(self.loss, '__name__', 'loss')}"
+        return f"MLP({list(self.layer_sizes)}, activation={act!r}, output={self.output!r}{extra})"
 
     def __eq__(self, other):
         # Equal architectures are interchangeable: ``jax.jit`` (which hashes a
         # static ``net`` argument) then reuses one compiled step across fits.
         if type(other) is not type(self):
             return NotImplemented
-        return (self.layer_sizes, self.activation, self.output) == (other.layer_sizes, other.activation, other.output)
+        return ((self.layer_sizes, self.activation, self.output, self.loss)
+                == (other.layer_sizes, other.activation, other.output, other.loss))
 
     def __hash__(self):
-        return hash((type(self), self.layer_sizes, self.activation, self.output))
+        return hash((type(self), self.layer_sizes, self.activation, self.output, self.loss))
 
     @property
     def num_layers(self):
@@ -227,6 +252,8 @@ class MLP:
         """
         xp, dtype, params, x = self._prepare(params, x, y)
         y = as_float(y, xp, dtype)
+        if self.loss is not None or self._fprime is None:
+            return self._autodiff_loss_and_grads(params, x, y)
         inputs, zs = self._forward(params, x, xp)
         logits = zs[-1]
         if tuple(y.shape) != tuple(logits.shape):
@@ -252,3 +279,22 @@ class MLP:
             grads[i] = {"W": dW, "b": db}
             delta = dx
         return loss, grads
+
+    def _autodiff_loss_and_grads(self, params, x, y):
+        """``loss_and_grads`` for a user loss or layer: reverse-mode autodiff of the forward pass."""
+        def objective(p):
+            xp = array_namespace(x, y, *[t for layer in p for t in (layer["W"], layer["b"])])
+            logits = self._forward(p, x, xp)[1][-1]
+            if tuple(y.shape) != tuple(logits.shape):
+                raise ValueError(f"y must have the output's shape {tuple(logits.shape)} "
+                                 f"(one-hot rows for a softmax output); got y.shape={tuple(y.shape)}")
+            if self.loss is not None:
+                return self.loss(y, self._head(logits))
+            losses = _losses()
+            if self.output == "sigmoid":
+                return _autodiff.primitive(losses.binary_cross_entropy_with_logits)(y, logits)
+            if self.output == "softmax":
+                return _autodiff.primitive(losses.softmax_cross_entropy)(y, logits)
+            return _autodiff.primitive(losses.mse)(y, logits)
+
+        return _autodiff.value_and_grad(objective)(params)
