@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 from . import _numerics as _n
-from ._validate import check_axis, check_bool, check_real
+from ._validate import check_array, check_axis, check_bool, check_real
 from ._xp import array_namespace, as_float, clip, float_dtype, kernel, value_check
 
 __all__ = [
@@ -766,8 +766,8 @@ def _check_where(where, x, xp):
     """``where`` (None, or a boolean array broadcastable to ``x``) broadcast to ``x``'s shape."""
     if where is None:
         return None
-    if array_namespace(where) is not xp and type(where).__module__.split(".")[0] != type(x).__module__.split(".")[0]:
-        raise TypeError(f"where must be a boolean array of x's library; got {type(where).__name__}")
+    check_array(where, "where")
+    array_namespace(x, where)  # one library (a clear TypeError for a mix)
     if not xp.isdtype(where.dtype, "bool"):
         raise TypeError(f"where must be a boolean array (True = included); got dtype {where.dtype}")
     try:

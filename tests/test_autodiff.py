@@ -314,10 +314,6 @@ UNSUPPORTED = {
     "distances.pairwise_euclidean[self]": "writes through array_api_extra.at(..., copy=None) in place",
     "distances.pairwise_euclidean[squared]": "writes through array_api_extra.at(..., copy=None) in place",
     "distances.rbf_kernel[self]": "writes through array_api_extra.at(..., copy=None) in place",
-    # activations._check_where compares the modules of the array types of x and where: a traced x fails it
-    # (autodiff.primitive(pml.activations.softmax) with where= works: one node, the analytic softmax_vjp)
-    "activations.softmax[where]": "where= is refused next to a traced x by activations._check_where",
-    "activations.log_softmax[where]": "where= is refused next to a traced x by activations._check_where",
     "models.lda_fit": "linalg.qr has no VJP rule",
     "models.pca_fit": "linalg.qr has no VJP rule",
     "models.lstsq_solve": "linalg.svd has no VJP rule",
