@@ -639,7 +639,7 @@ def correlation(a, b):
     Examples
     --------
     >>> import numpy as np
-    >>> float(correlation(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0])))
+    >>> round(float(correlation(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0]))), 12)
     2.0
     """
     xp, a, b = _vector_pair(a, b)
