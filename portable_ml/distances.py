@@ -52,6 +52,13 @@ __all__ = [
     "pairwise_euclidean",
     "pairwise_manhattan",
     "pairwise_cosine_similarity",
+    "pairwise_distances",
+    "chebyshev",
+    "canberra",
+    "braycurtis",
+    "correlation",
+    "seuclidean",
+    "jensenshannon",
     "linear_kernel",
     "polynomial_kernel",
     "rbf_kernel",
@@ -235,11 +242,7 @@ def euclidean(a, b):
     5.0
     """
     xp, a, b = _vector_pair(a, b)
-    d = a - b
-    # scaled by max |a_i - b_i| (as hypot does): finite and normal whenever the distance is
-    s = _n.max_abs_scale(d, axis=-1, keepdims=True, xp=xp)
-    u = d / s
-    return as_array0d(_safe_sqrt(xp.sum(u * u, axis=-1), xp=xp) * xp.squeeze(s, axis=-1), xp)
+    return as_array0d(_euclidean_rows(a - b, xp=xp), xp)
 
 
 def manhattan(a, b):
@@ -268,12 +271,14 @@ def manhattan(a, b):
     return as_array0d(xp.sum(xp.abs(a - b), axis=-1), xp)
 
 
-def minkowski(a, b, *, p=2):
-    r"""Minkowski distance of order ``p``.
+def minkowski(a, b, w=None, *, p=2):
+    r"""Minkowski distance of order ``p``, optionally weighted (as ``scipy.spatial.distance.minkowski``).
 
     Parameters
     ----------
     a, b : array of shape (d,) or (n, d)
+    w : array of shape (d,), optional
+        Non-negative weights of the features (SciPy's ``w``); default all 1.
     p : float, default 2
         Order, ``p > 0`` (``p = 1`` Manhattan, ``p = 2`` Euclidean,
         ``p = math.inf`` Chebyshev).  For ``p < 1`` it is not a metric, but
@@ -286,17 +291,20 @@ def minkowski(a, b, *, p=2):
     Raises
     ------
     ValueError
-        If ``p <= 0``.
+        If ``p <= 0``, ``w`` has the wrong shape or (concrete inputs) a negative entry.
 
     Notes
     -----
-    .. math:: d_p(a, b) = \Big(\textstyle\sum_i |a_i - b_i|^p\Big)^{1/p},
+    .. math:: d_p(a, b) = \Big(\textstyle\sum_i w_i |a_i - b_i|^p\Big)^{1/p},
        \qquad \frac{\partial d_p}{\partial a_i}
        = \operatorname{sign}(a_i - b_i)\Big(\frac{|a_i - b_i|}{d_p}\Big)^{p-1}
 
     Computed as :math:`m\,(\sum_i (|a_i - b_i|/m)^p)^{1/p}` with
     :math:`m = \max_i |a_i - b_i|`, so :math:`|a_i - b_i|^p` never
-    overflows or underflows.  ``p = inf`` gives :math:`\max_i |a_i - b_i|`.
+    overflows or underflows.  ``p = inf`` gives :math:`\max_i |a_i - b_i|`
+    (over the features with :math:`w_i > 0`).  Weights enter as SciPy's do,
+    by scaling: :math:`d_p` of :math:`w_i^{1/p}(a_i - b_i)` (for ``p = inf``,
+    :math:`[w_i \ne 0]`).
 
     Examples
     --------
@@ -305,8 +313,34 @@ def minkowski(a, b, *, p=2):
     7.0
     """
     check_positive(p, "p")
+    if w is not None:
+        array_namespace(a, b, w)  # w must come from the backend of a and b
     xp, a, b = _vector_pair(a, b)
-    ad = xp.abs(a - b)
+    diff = a - b
+    if w is not None:
+        diff = diff * _root_weights(w, diff, p, xp=xp)
+    return as_array0d(_minkowski_rows(diff, p, xp=xp), xp)
+
+
+def _root_weights(w, like, p, *, xp):
+    r""":math:`w^{1/p}` (``p = inf``: :math:`[w \ne 0]`) for non-negative (d,) weights, in ``like``'s dtype."""
+    w = as_float(w, xp, float_dtype(xp, like, w), "w")
+    d = like.shape[-1]
+    if w.ndim != 1 or w.shape[0] != d:
+        raise ValueError(f"w must have shape ({d},) to match {d} features; got w.shape={tuple(w.shape)}")
+    value_check(xp.all(w >= 0), "w must hold non-negative weights; got a negative entry (or NaN)")
+    if p == math.inf:
+        return xp.astype(w != 0, w.dtype)
+    if p == 1:
+        return w
+    if p == 2:
+        return xp.sqrt(w)
+    return w ** (1.0 / p)
+
+
+def _minkowski_rows(diff, p, *, xp):
+    """Minkowski norm of order ``p`` of ``diff`` over the last axis (scaled by max |diff_i|)."""
+    ad = xp.abs(diff)
     if p == 1:
         return xp.sum(ad, axis=-1)
     m = xp.max(ad, axis=-1)
@@ -469,6 +503,267 @@ def cosine_distance(a, b):
     """
     xp, a, b = _vector_pair(a, b)
     return as_array0d(1.0 - _cosine(a, b, xp=xp), xp)
+
+
+def chebyshev(a, b):
+    r"""Chebyshev (:math:`L_\infty`) distance (as ``scipy.spatial.distance.chebyshev``).
+
+    Parameters
+    ----------
+    a, b : array of shape (d,) or (n, d)
+
+    Returns
+    -------
+    array of shape () or (n,)
+
+    Notes
+    -----
+    .. math:: d(a, b) = \max_i |a_i - b_i|,
+       \qquad \frac{\partial d}{\partial a_i} = \operatorname{sign}(a_i - b_i)\,[i = \arg\max_j |a_j - b_j|]
+
+    (a subgradient where several entries tie for the maximum).  The same as
+    ``minkowski(a, b, p=math.inf)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(chebyshev(np.array([0.0, 0.0]), np.array([3.0, -4.0])))
+    4.0
+    """
+    xp, a, b = _vector_pair(a, b)
+    return as_array0d(_chebyshev_rows(a, b, xp=xp), xp)
+
+
+def _chebyshev_rows(u, v, *, xp):
+    return xp.max(xp.abs(u - v), axis=-1)
+
+
+def canberra(a, b):
+    r"""Canberra distance (as ``scipy.spatial.distance.canberra``).
+
+    Parameters
+    ----------
+    a, b : array of shape (d,) or (n, d)
+
+    Returns
+    -------
+    array of shape () or (n,)
+
+    Notes
+    -----
+    .. math:: d(a, b) = \sum_i \frac{|a_i - b_i|}{|a_i| + |b_i|},
+       \qquad \frac{\partial d}{\partial a_i}
+       = \frac{\operatorname{sign}(a_i - b_i)}{|a_i| + |b_i|}
+         - \frac{|a_i - b_i|\operatorname{sign}(a_i)}{(|a_i| + |b_i|)^2}
+
+    A term with :math:`a_i = b_i = 0` counts 0 (SciPy's convention); its
+    gradient is 0, never NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(canberra(np.array([1.0, 0.0]), np.array([3.0, 0.0])))
+    0.5
+    """
+    xp, a, b = _vector_pair(a, b)
+    return as_array0d(_canberra_rows(a, b, xp=xp), xp)
+
+
+def _canberra_rows(u, v, *, xp):
+    num = xp.abs(u - v)
+    den = xp.abs(u) + xp.abs(v)
+    nz = den != 0  # (NaN propagates)
+    return xp.sum(xp.where(nz, num / xp.where(nz, den, 1.0), 0.0), axis=-1)
+
+
+def braycurtis(a, b):
+    r"""Bray–Curtis dissimilarity (as ``scipy.spatial.distance.braycurtis``).
+
+    Parameters
+    ----------
+    a, b : array of shape (d,) or (n, d)
+        Usually non-negative (counts, abundances); then the result is in :math:`[0, 1]`.
+
+    Returns
+    -------
+    array of shape () or (n,)
+        0 for two zero vectors (SciPy returns NaN there); ``inf`` where
+        :math:`\sum_i |a_i + b_i| = 0` but :math:`a \ne b` (as SciPy).
+
+    Notes
+    -----
+    .. math:: d(a, b) = \frac{\sum_i |a_i - b_i|}{\sum_i |a_i + b_i|},
+       \qquad \frac{\partial d}{\partial a_i}
+       = \frac{\operatorname{sign}(a_i - b_i) - d\,\operatorname{sign}(a_i + b_i)}{\sum_j |a_j + b_j|}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(braycurtis(np.array([1.0, 2.0]), np.array([3.0, 2.0])))
+    0.25
+    """
+    xp, a, b = _vector_pair(a, b)
+    return as_array0d(_braycurtis_rows(a, b, xp=xp), xp)
+
+
+def _braycurtis_rows(u, v, *, xp):
+    num = xp.sum(xp.abs(u - v), axis=-1)
+    den = xp.sum(xp.abs(u + v), axis=-1)
+    nz = den != 0  # (NaN propagates)
+    edge = xp.where(num == 0, xp.zeros_like(num), xp.full_like(num, math.inf))  # 0/0 -> 0, x/0 -> inf
+    return xp.where(nz, num / xp.where(nz, den, 1.0), edge)
+
+
+def correlation(a, b):
+    r"""Correlation distance, :math:`1 - r` (as ``scipy.spatial.distance.correlation``).
+
+    Parameters
+    ----------
+    a, b : array of shape (d,) or (n, d)
+
+    Returns
+    -------
+    array of shape () or (n,)
+        In :math:`[0, 2]`; 1 where either vector is constant (SciPy returns NaN).
+
+    Notes
+    -----
+    The cosine distance of the centred vectors:
+
+    .. math:: d(a, b) = 1 - \frac{(a - \bar a)\cdot(b - \bar b)}{\|a - \bar a\|\,\|b - \bar b\|},
+       \qquad \frac{\partial d}{\partial a} = -\Big(I - \tfrac1d \mathbf 1\mathbf 1^\top\Big)
+       \Big(\frac{\tilde b}{\|\tilde a\|\|\tilde b\|} - (1 - d)\frac{\tilde a}{\|\tilde a\|^2}\Big)
+
+    with :math:`\tilde a = a - \bar a`, :math:`\tilde b = b - \bar b`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(float(correlation(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0]))), 12)
+    2.0
+    """
+    xp, a, b = _vector_pair(a, b)
+    a = a - xp.mean(a, axis=-1, keepdims=True)
+    b = b - xp.mean(b, axis=-1, keepdims=True)
+    return as_array0d(1.0 - _cosine(a, b, xp=xp), xp)
+
+
+def seuclidean(a, b, V):
+    r"""Standardised Euclidean distance (as ``scipy.spatial.distance.seuclidean``).
+
+    Parameters
+    ----------
+    a, b : array of shape (d,) or (n, d)
+    V : array of shape (d,)
+        Positive per-feature variances.
+
+    Returns
+    -------
+    array of shape () or (n,)
+
+    Raises
+    ------
+    ValueError
+        If ``V`` has the wrong shape, or (on concrete inputs) an entry that is not positive.
+
+    Notes
+    -----
+    .. math:: d(a, b) = \sqrt{\textstyle\sum_i (a_i - b_i)^2 / V_i},
+       \qquad \frac{\partial d}{\partial a_i} = \frac{a_i - b_i}{V_i\, d},
+       \qquad \frac{\partial d}{\partial V_i} = -\frac{(a_i - b_i)^2}{2 V_i^2 d}
+
+    The Euclidean distance of :math:`(a - b)/\sqrt V`, scaled as
+    :func:`euclidean` is (no overflow or underflow of the squares).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(seuclidean(np.array([2.0, 0.0]), np.array([0.0, 3.0]), np.array([4.0, 9.0])))  # doctest: +ELLIPSIS
+    1.4142...
+    """
+    array_namespace(a, b, V)  # V must come from the backend of a and b
+    xp, a, b = _vector_pair(a, b)
+    V = _check_variances(V, a, xp=xp)
+    return as_array0d(_euclidean_rows((a - b) / xp.sqrt(V), xp=xp), xp)
+
+
+def _check_variances(V, like, *, xp):
+    """``V`` as a positive (d,) float array of ``like``'s dtype (``d`` = ``like.shape[-1]``)."""
+    V = as_float(V, xp, float_dtype(xp, like, V), "V")
+    d = like.shape[-1]
+    if V.ndim != 1 or V.shape[0] != d:
+        raise ValueError(f"V must have shape ({d},) to match {d} features; got V.shape={tuple(V.shape)}")
+    value_check(xp.all(V > 0), "V must hold positive variances; got an entry <= 0 (or NaN)")
+    return V
+
+
+def _euclidean_rows(d, *, xp):
+    """``||d||_2`` over the last axis, scaled by max |d_i| (as hypot does): finite and normal whenever it is."""
+    s = _n.max_abs_scale(d, axis=-1, keepdims=True, xp=xp)
+    u = d / s
+    return _safe_sqrt(xp.sum(u * u, axis=-1), xp=xp) * xp.squeeze(s, axis=-1)
+
+
+def jensenshannon(p, q, *, base=None):
+    r"""Jensen–Shannon distance (as ``scipy.spatial.distance.jensenshannon``).
+
+    Parameters
+    ----------
+    p, q : array of shape (k,) or (n, k)
+        Non-negative weights of two distributions (per row); each row is
+        divided by its sum first, as SciPy does.
+    base : float, optional
+        Logarithm base of the divergence; default ``e``.
+
+    Returns
+    -------
+    array of shape () or (n,)
+        In :math:`[0, \sqrt{\log_b 2}]`.
+
+    Raises
+    ------
+    ValueError
+        (Concrete inputs) a negative entry, or a row that sums to 0.
+
+    Notes
+    -----
+    .. math:: d(p, q) = \sqrt{\tfrac12 D_{KL}(p\,\|\,m) + \tfrac12 D_{KL}(q\,\|\,m)},
+       \quad m = \tfrac12(p + q),
+
+    the square root of :func:`portable_ml.probability.js_divergence` of the
+    normalised rows.  With :math:`JS = d^2`,
+    :math:`\partial d/\partial p_i = \tfrac{1}{4 d}\log(p_i/m_i)` for
+    normalised :math:`p` (then projected by the normalisation); the gradient
+    at :math:`p = q` is 0 (never NaN).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(jensenshannon(np.array([1.0, 0.0]), np.array([0.0, 1.0]), base=2))
+    1.0
+    """
+    from .probability import _check_base, _distribution_pair, _rel_entr
+
+    _check_base(base)
+    xp, p, q = _distribution_pair(p, q)
+    check_ndim(p, "p", (1, 2))
+    return as_array0d(_jensenshannon_rows(_normalise_rows(p, "p", xp=xp), _normalise_rows(q, "q", xp=xp),
+                                          base, xp=xp, rel_entr=_rel_entr), xp)
+
+
+def _normalise_rows(p, name, *, xp):
+    total = xp.sum(p, axis=-1, keepdims=True)
+    value_check(xp.all(total > 0), f"{name} must have a positive sum along its last axis (a row of zeros "
+                                   "is no distribution)")
+    return p / xp.where(total > 0, total, 1.0)
+
+
+def _jensenshannon_rows(p, q, base, *, xp, rel_entr):
+    m = (p + q) * 0.5
+    js = xp.sum(rel_entr(p, m, xp=xp) + rel_entr(q, m, xp=xp), axis=-1) * 0.5
+    if base is not None:
+        js = js / math.log(base)
+    return _safe_sqrt(js, xp=xp)
 
 
 # ------------------------------------------------------------ pairwise forms
@@ -660,16 +955,7 @@ def pairwise_manhattan(A, B=None):
     over blocks, not samples; there are about :math:`d` blocks at most.
     """
     xp, A, B, _ = _matrix_pair(A, B)
-    n, d = A.shape
-    m = B.shape[0]
-    rows = max(1, max(n * m, _BLOCK_ELEMENTS) // (m * d))
-    if rows >= n:
-        return xp.sum(xp.abs(A[:, None, :] - B[None, :, :]), axis=-1)
-    blocks = [
-        xp.sum(xp.abs(A[i:min(i + rows, n), None, :] - B[None, :, :]), axis=-1)
-        for i in range(0, n, rows)
-    ]
-    return xp.concat(blocks, axis=0)
+    return _blocked(A, B, lambda u, v: xp.sum(xp.abs(u - v), axis=-1), xp=xp)
 
 
 def _unit_rows(X, *, xp):
@@ -706,6 +992,184 @@ def pairwise_cosine_similarity(A, B=None):
     An = _unit_rows(A, xp=xp)
     Bn = An if same else _unit_rows(B, xp=xp)
     return xp.clip(An @ xp.matrix_transpose(Bn), -1.0, 1.0)
+
+
+#: ``pairwise_distances`` metric names (scikit-learn's, which are SciPy's ``cdist`` names plus aliases)
+_METRIC_ALIASES = {"l2": "euclidean", "l1": "manhattan", "cityblock": "manhattan"}
+PAIRWISE_METRICS = ("euclidean", "l2", "sqeuclidean", "manhattan", "cityblock", "l1", "cosine", "correlation",
+                    "chebyshev", "canberra", "braycurtis", "minkowski", "seuclidean", "mahalanobis", "hamming",
+                    "jensenshannon")
+
+
+def _blocked(A, B, rows_fn, *, xp):
+    """``rows_fn(A[i:j, None, :], B[None, :, :])`` over blocks of rows of ``A``, concatenated.
+
+    Each block's (rows, m, d) temporaries hold at most :math:`\\max(n m, 2^{22})` elements
+    (:data:`_BLOCK_ELEMENTS`); there are about :math:`d` blocks at most.
+    """
+    n, d = A.shape
+    m = B.shape[0]
+    rows = max(1, max(n * m, _BLOCK_ELEMENTS) // (m * d))
+    if rows >= n:
+        return rows_fn(A[:, None, :], B[None, :, :])
+    blocks = [rows_fn(A[i:min(i + rows, n), None, :], B[None, :, :]) for i in range(0, n, rows)]
+    return xp.concat(blocks, axis=0)
+
+
+def _stacked_rows(A, B, same, *, xp):
+    return A if same else xp.concat([A, B], axis=0)
+
+
+def pairwise_distances(A, B=None, *, metric="euclidean", p=2, w=None, V=None, VI=None, base=None):
+    r"""Matrix of distances between the rows of ``A`` and ``B``, by metric name.
+
+    The metric names are scikit-learn's (``sklearn.metrics.pairwise_distances``),
+    which are SciPy's ``cdist`` names plus the aliases ``"l1"``, ``"l2"``
+    and ``"manhattan"``; each entry equals the vector function of the same
+    name (:func:`euclidean`, :func:`canberra`, ...) on a pair of rows.
+
+    Parameters
+    ----------
+    A : array of shape (n, d)
+    B : array of shape (m, d), optional
+        Default: ``A`` itself.
+    metric : str, default "euclidean"
+        One of ``"euclidean"`` (``"l2"``), ``"sqeuclidean"``, ``"manhattan"``
+        (``"cityblock"``, ``"l1"``), ``"cosine"``, ``"correlation"``,
+        ``"chebyshev"``, ``"canberra"``, ``"braycurtis"``, ``"minkowski"``,
+        ``"seuclidean"``, ``"mahalanobis"``, ``"hamming"``, ``"jensenshannon"``.
+    p : float, default 2
+        Order of ``"minkowski"``.
+    w : array of shape (d,), optional
+        Weights of ``"minkowski"`` (SciPy's ``w``).
+    V : array of shape (d,), optional
+        Variances of ``"seuclidean"``; default the per-feature variance
+        (``ddof=1``) of the rows of ``A`` (``B=None``, as scikit-learn), else
+        of the rows of ``A`` and ``B`` stacked (as SciPy's ``cdist``;
+        scikit-learn asks for ``V`` then).
+    VI : array of shape (d, d), optional
+        Inverse covariance of ``"mahalanobis"`` (SciPy's ``VI``); default
+        the inverse of the covariance of the rows, taken as for ``V``
+        (then applied by a Cholesky solve, never inverted).
+    base : float, optional
+        Logarithm base of ``"jensenshannon"``.
+
+    The metric-specific arrays ``w``, ``V``, ``VI`` are keyword-only, like
+    the ``**kwds`` SciPy and scikit-learn pass them in.
+
+    Returns
+    -------
+    array of shape (n, m)
+        With ``B=None`` the diagonal is exactly 0 for every metric.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``metric``, or an option of the wrong shape or value.
+
+    Notes
+    -----
+    GEMM forms where the metric has one: ``euclidean``/``sqeuclidean``
+    (:func:`pairwise_euclidean`), ``cosine`` (:math:`1 - \hat a_i\cdot\hat b_j`),
+    ``correlation`` (the cosine distance of row-centred data), ``seuclidean``
+    (Euclidean of :math:`x/\sqrt V`), ``mahalanobis`` (Euclidean of
+    :math:`x L` with :math:`L L^\top = V^{-1}`) and ``minkowski`` with
+    ``p = 2``.  The others (``manhattan``, ``chebyshev``, ``canberra``,
+    ``braycurtis``, ``minkowski`` of other orders, ``hamming``,
+    ``jensenshannon``) broadcast :math:`a_i` against :math:`b_j` in blocks of
+    rows of ``A``, each block's (rows, m, d) temporaries at most
+    :math:`\max(n m, 2^{22})` elements -- never the whole (n, m, d) array
+    unless it is that small.  Gradients (``jax.grad``, ``torch.func``)
+    flow through every form except ``hamming``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pairwise_distances(np.array([[0.0, 0.0], [3.0, 4.0]]), metric="chebyshev")
+    array([[0., 4.],
+           [4., 0.]])
+    """
+    if not isinstance(metric, str) or metric not in PAIRWISE_METRICS:
+        raise ValueError(f"metric must be one of {list(PAIRWISE_METRICS)}; got metric={metric!r}")
+    metric = _METRIC_ALIASES.get(metric, metric)
+    if metric == "minkowski":
+        check_positive(p, "p")
+    if metric == "jensenshannon":
+        from .probability import _check_base
+
+        _check_base(base)
+    given = {"w": w, "V": V, "VI": VI}
+    wants = {"minkowski": "w", "seuclidean": "V", "mahalanobis": "VI"}
+    for name, value in given.items():
+        if value is not None and wants.get(metric) != name:
+            raise ValueError(f"{name} applies to metric={[m for m, o in wants.items() if o == name][0]!r} only; "
+                             f"got {name} with metric={metric!r}")
+    extra = tuple(v for v in (w, V, VI) if v is not None)
+    if extra:
+        array_namespace(A, *extra) if B is None else array_namespace(A, B, *extra)
+    xp, A, B, same = _matrix_pair(A, B)
+    if metric == "euclidean":
+        return pairwise_euclidean(A, None if same else B)
+    if metric == "sqeuclidean":
+        return pairwise_euclidean(A, None if same else B, squared=True)
+    if metric == "manhattan":
+        return pairwise_manhattan(A, None if same else B)
+    if metric == "cosine":
+        return _zero_diagonal(1.0 - pairwise_cosine_similarity(A, None if same else B), same, xp=xp)
+    if metric == "correlation":
+        Ac = A - xp.mean(A, axis=1, keepdims=True)
+        Bc = Ac if same else B - xp.mean(B, axis=1, keepdims=True)
+        return _zero_diagonal(1.0 - pairwise_cosine_similarity(Ac, None if same else Bc), same, xp=xp)
+    if metric == "seuclidean":
+        if V is None:
+            V = xp.var(_stacked_rows(A, B, same, xp=xp), axis=0, correction=1)
+        V = _check_variances(V, A, xp=xp)
+        s = xp.sqrt(V)
+        return pairwise_euclidean(A / s, None if same else B / s)
+    if metric == "mahalanobis":
+        if VI is None:  # x L^{-T} with L L^T = Sigma: (a - b)^T Sigma^{-1} (a - b) = ||(a - b) L^{-T}||^2
+            X = _stacked_rows(A, B, same, xp=xp)
+            Xc = X - xp.mean(X, axis=0)
+            L = _cholesky(xp.matrix_transpose(Xc) @ Xc / (X.shape[0] - 1), "the covariance of A and B", xp=xp)
+            d = L.shape[0]
+            T = xp.matrix_transpose(xp.linalg.solve(L, xp.eye(d, dtype=L.dtype, device=device_of(L))))
+        else:  # (a - b)^T VI (a - b) = ||(a - b) L||^2 with L L^T = VI
+            VI = as_float(VI, xp, float_dtype(xp, A, VI), "VI")
+            _check_covariance(VI, A.shape[1], "VI")
+            T = _cholesky(VI, "VI", xp=xp)
+        return pairwise_euclidean(A @ T, None if same else B @ T)
+    if metric == "minkowski":
+        if w is not None:
+            r = _root_weights(w, A, p, xp=xp)
+            A, B = A * r, (A * r if same else B * r)
+        if p == 2:
+            return pairwise_euclidean(A, None if same else B)
+        if p == 1:
+            return pairwise_manhattan(A, None if same else B)
+        return _blocked(A, B, lambda u, v: _minkowski_rows(u - v, p, xp=xp), xp=xp)
+    if metric == "chebyshev":
+        return _blocked(A, B, lambda u, v: _chebyshev_rows(u, v, xp=xp), xp=xp)
+    if metric == "canberra":
+        return _blocked(A, B, lambda u, v: _canberra_rows(u, v, xp=xp), xp=xp)
+    if metric == "braycurtis":
+        return _blocked(A, B, lambda u, v: _braycurtis_rows(u, v, xp=xp), xp=xp)
+    if metric == "hamming":
+        return _blocked(A, B, lambda u, v: xp.mean(xp.astype(u != v, A.dtype), axis=-1), xp=xp)
+    # jensenshannon
+    from .probability import _check_nonnegative, _rel_entr
+
+    _check_nonnegative(A, "A", xp)
+    An = _normalise_rows(A, "A", xp=xp)
+    if not same:
+        _check_nonnegative(B, "B", xp)
+    Bn = An if same else _normalise_rows(B, "B", xp=xp)
+    D = _blocked(An, Bn, lambda u, v: _jensenshannon_rows(u, v, base, xp=xp, rel_entr=_rel_entr), xp=xp)
+    return _zero_diagonal(D, same, xp=xp)
+
+
+def _zero_diagonal(D, same, *, xp):
+    """``D`` with an exactly zero diagonal where ``B`` is ``A`` (a mask product: gradient-safe)."""
+    return D * xp.astype(_off_diagonal(D.shape[0], D, xp=xp), D.dtype) if same else D
 
 
 # ------------------------------------------------------------------- kernels

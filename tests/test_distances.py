@@ -54,6 +54,10 @@ VECTOR = {
     "minkowski_inf": (functools.partial(D.minkowski, p=math.inf), ssd.chebyshev),
     "cosine_distance": (D.cosine_distance, ssd.cosine),
     "cosine_similarity": (D.cosine_similarity, lambda u, v: 1.0 - ssd.cosine(u, v)),
+    "chebyshev": (D.chebyshev, ssd.chebyshev),
+    "canberra": (D.canberra, ssd.canberra),
+    "braycurtis": (D.braycurtis, ssd.braycurtis),
+    "correlation": (D.correlation, ssd.correlation),
 }
 
 
@@ -485,3 +489,160 @@ def test_pairwise_cosine_similarity_extreme_float32_rows(backend, scale):
     got = D.pairwise_cosine_similarity(backend.asarray(A * scale, dtype="float32"),
                                        backend.asarray(B * scale, dtype="float32"))
     assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------- SciPy's other metrics and pairwise_distances (issue 16)
+def test_seuclidean_weighted_minkowski_and_jensenshannon_match_scipy(backend, float_dtype):
+    dt = dtype_name(float_dtype)
+    rng = np.random.default_rng(20)
+    a, b = rng.normal(size=(6, 9)), rng.normal(size=(6, 9))
+    V, w = rng.uniform(0.2, 3.0, 9), rng.uniform(0.0, 2.0, 9)
+    w[3] = 0.0  # a feature left out
+    ca, cb, cV, cw = (_cast(x, dt) for x in (a, b, V, w))
+    out = D.seuclidean(*place(backend, a, b, V, dtype=dt))
+    assert tuple(out.shape) == (6,) and dtype_name(out.dtype) == dt
+    assert_close(out, np.array([ssd.seuclidean(u, v, cV) for u, v in zip(ca, cb)]), **tol(TOL, dt))
+    assert_close(D.seuclidean(*place(backend, a[0], b[0], V, dtype=dt)), ssd.seuclidean(ca[0], cb[0], cV),
+                 **tol(TOL, dt))
+    for p in (1, 2, 3, 0.5, math.inf):
+        out = D.minkowski(*place(backend, a, b, w, dtype=dt), p=p)
+        assert_close(out, np.array([ssd.minkowski(u, v, p=p, w=cw) for u, v in zip(ca, cb)]), **tol(TOL, dt),
+                     err_msg=f"p={p}")
+    P, Q = rng.uniform(0.0, 2.0, size=(6, 9)), rng.uniform(0.0, 2.0, size=(6, 9))
+    P[0, :4] = 0.0  # zeros contribute 0
+    cP, cQ = _cast(P, dt), _cast(Q, dt)
+    for base in (None, 2.0):
+        out = D.jensenshannon(*place(backend, P, Q, dtype=dt), base=base)
+        assert tuple(out.shape) == (6,) and dtype_name(out.dtype) == dt
+        assert_close(out, np.array([ssd.jensenshannon(u, v, base=base) for u, v in zip(cP, cQ)]), **tol(TOL, dt))
+    zero = D.jensenshannon(*place(backend, P[1], 3.0 * P[1], dtype=dt))  # the same distribution, rescaled
+    assert float(backend.to_numpy(zero)) < 1e-3
+
+
+# metric name -> (options, scikit-learn options where they differ); V and VI are given where
+# scikit-learn needs them for A-B (it computes defaults only for B=None)
+_PW_METRICS = ["euclidean", "l2", "sqeuclidean", "manhattan", "cityblock", "l1", "cosine", "correlation",
+               "chebyshev", "canberra", "braycurtis", "minkowski", "minkowski_p3", "minkowski_w", "seuclidean",
+               "seuclidean_V", "mahalanobis", "mahalanobis_VI", "hamming", "jensenshannon"]
+
+
+def _pw_options(name, rng, d, dt):
+    if name == "minkowski_p3":
+        return "minkowski", {"p": 3}
+    if name == "minkowski_w":
+        return "minkowski", {"p": 1.5, "w": rng.uniform(0.1, 2.0, d)}
+    if name == "seuclidean_V":
+        return "seuclidean", {"V": rng.uniform(0.5, 2.0, d)}
+    if name == "mahalanobis_VI":
+        return "mahalanobis", {"VI": _spd(rng, d)}
+    return name, {}
+
+
+@pytest.mark.parametrize("self_case", [False, True], ids=["A-B", "A-A"])
+@pytest.mark.parametrize("name", _PW_METRICS)
+def test_pairwise_distances_matches_sklearn(backend, float_dtype, name, self_case):
+    from sklearn.metrics import pairwise_distances as sk_pairwise
+
+    dt = dtype_name(float_dtype)
+    rng = np.random.default_rng(21)
+    A, B = rng.normal(size=(9, 4)), rng.normal(size=(6, 4))
+    metric, opts = _pw_options(name, rng, 4, dt)
+    if metric == "jensenshannon":
+        A, B = np.abs(A), np.abs(B)
+    if metric == "hamming":
+        A, B = np.round(A), np.round(B)  # some equal entries
+    cA, cB = _cast(A, dt), _cast(B, dt)
+    copts = {k: _cast(v, dt) for k, v in opts.items()}
+    if self_case:
+        out = D.pairwise_distances(place(backend, A, dtype=dt), metric=metric,
+                                   **{k: place(backend, v, dtype=dt) for k, v in opts.items()})
+        refB, m = None, 9
+    else:
+        out = D.pairwise_distances(*place(backend, A, B, dtype=dt), metric=metric,
+                                   **{k: place(backend, v, dtype=dt) for k, v in opts.items()})
+        refB, m = cB, 6
+    if metric == "seuclidean" and not opts and not self_case:  # scikit-learn asks for V: SciPy's default
+        want = ssd.cdist(cA, cB, "seuclidean")
+    elif metric == "mahalanobis" and not opts and not self_case:
+        want = ssd.cdist(cA, cB, "mahalanobis")
+    elif metric == "jensenshannon":
+        want = ssd.cdist(cA, cA if refB is None else refB, "jensenshannon")
+    else:
+        want = sk_pairwise(cA, refB, metric=metric, **copts)
+    assert tuple(out.shape) == (9, m) and dtype_name(out.dtype) == dt
+    cls = GEMM_TOL if metric in ("euclidean", "l2", "sqeuclidean", "seuclidean", "mahalanobis") or (
+        metric == "minkowski" and opts.get("p", 2) == 2) else "reduction"
+    assert_close(out, want, **tol(cls, dt))
+    if self_case:
+        assert np.all(np.diag(_np(backend, out)) == 0.0), "the diagonal of A vs A must be exactly 0"
+
+
+@pytest.mark.parametrize("metric", ["chebyshev", "canberra", "braycurtis", "minkowski", "hamming"])
+def test_pairwise_distances_in_blocks(backend, metric, monkeypatch):
+    rng = np.random.default_rng(22)
+    A, B = rng.normal(size=(13, 5)), rng.normal(size=(7, 5))
+    monkeypatch.setattr(D, "_BLOCK_ELEMENTS", 64)  # 1-2 rows per block: many blocks
+    kw = {"p": 3} if metric == "minkowski" else {}
+    out = D.pairwise_distances(*place(backend, A, B), metric=metric, **kw)
+    assert_close(out, ssd.cdist(A, B, metric, **kw), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.backends("jax")
+def test_new_distances_gradients_match_jax_and_are_finite_at_zero(backend):
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(23)
+    a, b, V = (jnp.asarray(x) for x in (rng.normal(size=5), rng.normal(size=5), rng.uniform(0.5, 2, 5)))
+    # seuclidean: d/da = (a - b) / (V d)
+    g = jax.grad(D.seuclidean)(a, b, V)
+    assert_close(g, np.asarray((a - b) / (V * D.seuclidean(a, b, V))), rtol=1e-12)
+    # canberra: sign(a - b)/(|a| + |b|) - |a - b| sign(a)/(|a| + |b|)^2
+    den = jnp.abs(a) + jnp.abs(b)
+    want = jnp.sign(a - b) / den - jnp.abs(a - b) * jnp.sign(a) / den**2
+    assert_close(jax.grad(D.canberra)(a, b), np.asarray(want), rtol=1e-12)
+    # at a zero distance the gradients are finite (0 for the square-root forms)
+    P = jnp.asarray(rng.uniform(0.1, 1.0, 5))
+    for f, args in ((D.jensenshannon, (P, P)), (D.seuclidean, (a, a, V)), (D.correlation, (a, 2.0 * a + 1.0))):
+        assert np.all(np.isfinite(np.asarray(jax.grad(f)(*args)))), f.__name__
+    A = jnp.asarray(rng.normal(size=(4, 3)))
+    for metric in ("correlation", "chebyshev", "canberra", "seuclidean", "jensenshannon", "cosine"):
+        X = jnp.abs(A) if metric == "jensenshannon" else A
+        g = jax.grad(lambda x, m=metric: jnp.sum(D.pairwise_distances(x, metric=m)))(X)
+        assert np.all(np.isfinite(np.asarray(g))), metric
+
+
+def test_new_distances_bad_input_raises(backend):
+    rng = np.random.default_rng(24)
+    a, b = place(backend, rng.normal(size=(3, 4)), rng.normal(size=(3, 4)))
+    with pytest.raises(ValueError, match=r"V must have shape \(4,\)"):
+        D.seuclidean(a, b, place(backend, np.ones(3)))
+    with pytest.raises(ValueError, match=r"w must have shape \(4,\)"):
+        D.minkowski(a, b, place(backend, np.ones(5)), p=3)
+    with pytest.raises(ValueError, match="same shape"):
+        D.chebyshev(a, place(backend, rng.normal(size=(3, 5))))
+    with pytest.raises(ValueError, match="metric must be one of"):
+        D.pairwise_distances(a, metric="nope")
+    with pytest.raises(ValueError, match="w applies to metric='minkowski' only"):
+        D.pairwise_distances(a, metric="euclidean", w=place(backend, np.ones(4)))
+    with pytest.raises(ValueError, match="p must be positive"):
+        D.pairwise_distances(a, metric="minkowski", p=-1)
+    with pytest.raises(ValueError, match=r"VI must have shape \(4, 4\)"):
+        D.pairwise_distances(a, metric="mahalanobis", VI=place(backend, np.eye(3)))
+    with pytest.raises(ValueError, match="same number of features"):
+        D.pairwise_distances(a, place(backend, rng.normal(size=(2, 5))), metric="canberra")
+
+
+@pytest.mark.skip_backends(dask="lazy: values are not inspected before compute")
+def test_new_distances_bad_values_raise(backend):
+    a = place(backend, np.ones((2, 3)))
+    with pytest.raises(ValueError, match="V must hold positive variances"):
+        D.seuclidean(a, a, place(backend, np.array([1.0, 0.0, 1.0])))
+    with pytest.raises(ValueError, match="w must hold non-negative weights"):
+        D.minkowski(a, a, place(backend, np.array([1.0, -1.0, 1.0])), p=3)
+    with pytest.raises(ValueError, match="p must hold non-negative values"):
+        D.jensenshannon(place(backend, np.array([0.5, -0.5, 1.0])), place(backend, np.ones(3)))
+    with pytest.raises(ValueError, match="positive sum"):
+        D.jensenshannon(place(backend, np.zeros(3)), place(backend, np.ones(3)))
+    with pytest.raises(ValueError, match="A must hold non-negative values"):
+        D.pairwise_distances(place(backend, -np.ones((2, 3))), metric="jensenshannon")

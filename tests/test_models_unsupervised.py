@@ -167,3 +167,32 @@ def test_pca_wide_data(backend):
 def test_pca_needs_two_samples(backend):
     with pytest.raises(ValueError, match="at least 2 samples"):
         M.PCA().fit(place(backend, np.ones((1, 3))))
+
+
+@pytest.mark.parametrize("kwargs", [{"n_components": 2}, {"n_components": 3, "whiten": True}, {},
+                                    {"n_components": 0.85}])
+def test_pca_covariance_precision_and_log_likelihood_match_sklearn(backend, float_dtype, kwargs):
+    name = dtype_name(float_dtype)
+    tol = {"float64": dict(rtol=1e-9, atol=1e-10), "float32": dict(rtol=2e-3, atol=2e-3)}[name]
+    X = _pca_data()
+    X_new = _pca_data(n=20, seed=5)
+    m = M.PCA(**kwargs).fit(place(backend, X, dtype=name))
+    ref = SkPCA(**kwargs).fit(X)
+    assert m.n_components_ == ref.n_components_
+    cov = m.get_covariance()
+    assert tuple(cov.shape) == (5, 5) and dtype_name(cov.dtype) == name
+    assert_close(cov, ref.get_covariance(), **tol)
+    assert_close(m.get_precision(), ref.get_precision(), **tol)
+    Xb = place(backend, X_new, dtype=name)
+    assert_close(m.score_samples(Xb), ref.score_samples(X_new), **tol)
+    s = m.score(Xb)
+    assert tuple(s.shape) == () and dtype_name(s.dtype) == name
+    assert_close(s, np.float64(ref.score(X_new)), **tol)
+
+
+def test_pca_covariance_with_all_components_is_the_sample_covariance(backend):
+    X = _pca_data()
+    m = M.PCA().fit(place(backend, X))
+    assert_close(m.get_covariance(), np.cov(X.T), rtol=1e-10, atol=1e-12)
+    with pytest.raises(M.NotFittedError, match="not fitted"):
+        M.PCA().get_covariance()

@@ -19,7 +19,8 @@ MODULES = ("activations", "losses", "metrics", "distances", "probability", "regu
 
 POSITIONAL_DEFAULTS = {
     # arrays (API.md: "every array-valued parameter even where it has a default")
-    "distances.pairwise_euclidean": {"B"}, "distances.pairwise_manhattan": {"B"},
+    "distances.pairwise_euclidean": {"B"}, "distances.pairwise_manhattan": {"B"}, "distances.minkowski": {"w"},
+    "distances.pairwise_distances": {"B"},
     "distances.pairwise_cosine_similarity": {"B"}, "distances.linear_kernel": {"B"},
     "distances.polynomial_kernel": {"B"}, "distances.rbf_kernel": {"B"}, "distances.sigmoid_kernel": {"B"},
     "probability.gaussian_pdf": {"mu", "sigma"}, "probability.gaussian_logpdf": {"mu", "sigma"},

@@ -282,6 +282,53 @@ class PCA(Estimator):
     def fit_transform(self, X, y=None):
         return self.fit(X).transform(X)
 
+    def get_covariance(self):
+        r"""Covariance of the data under the fitted probabilistic PCA model, shape (n_features, n_features).
+
+        .. math:: \Sigma = V_k^\top \operatorname{diag}(\max(\lambda_i - \sigma^2, 0)) V_k + \sigma^2 I
+
+        with :math:`\sigma^2` = ``noise_variance_`` (Tipping & Bishop's model,
+        as ``sklearn.decomposition.PCA.get_covariance``; with all components
+        kept it is the sample covariance).  With ``whiten=True`` the rows of
+        :math:`V_k` are first scaled by :math:`\sqrt{\lambda_i}`, exactly as
+        scikit-learn does (its covariance then differs from the unwhitened one).
+        """
+        self._check_fitted()
+        xp = array_namespace(self.components_)
+        V, lam, s2 = self.components_, self.explained_variance_, self.noise_variance_
+        if self.whiten:
+            V = V * xp.sqrt(lam)[:, None]
+        diff = xp.where(lam > s2, lam - s2, xp.zeros_like(lam))
+        d = V.shape[1]
+        eye = xp.eye(d, dtype=V.dtype, device=device_of(V))
+        return (V.T * diff[None, :]) @ V + s2 * eye
+
+    def get_precision(self):
+        """Inverse of :meth:`get_covariance` (by a linear solve), shape (n_features, n_features)."""
+        cov = self.get_covariance()
+        xp = array_namespace(cov)
+        return xp.linalg.solve(cov, xp.eye(cov.shape[0], dtype=cov.dtype, device=device_of(cov)))
+
+    def score_samples(self, X):
+        r"""Log-likelihood of each row of ``X`` under the probabilistic PCA model, shape (n_samples,).
+
+        .. math:: \log p(x) = \log\mathcal N(x;\ \bar x,\ \Sigma)
+
+        with :math:`\Sigma` from :meth:`get_covariance` (by its Cholesky
+        factor, :func:`portable_ml.probability.mvn_logpdf`), as
+        ``sklearn.decomposition.PCA.score_samples``.  A singular
+        :math:`\Sigma` (all components kept of rank-deficient data) raises.
+        """
+        from ..probability import mvn_logpdf
+
+        X, xp = self._check_X(X)
+        return mvn_logpdf(X, self.mean_, self.get_covariance())
+
+    def score(self, X, y=None):
+        """Average log-likelihood of the rows of ``X`` (0-d array), as ``sklearn.decomposition.PCA.score``."""
+        X, xp = self._check_X(X)
+        return xp.mean(self.score_samples(X))
+
     def inverse_transform(self, Z):
         r"""Back to feature space: :math:`Z V_k^\top + \bar x` (undoing the whitening first)."""
         self._check_fitted()

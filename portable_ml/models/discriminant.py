@@ -27,8 +27,18 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from .._xp import array_namespace, check_positive, device_of
-from ._base import ClassifierMixin, Estimator, _is_dask, check_X_y, compiled, encode_labels, softmax_rows
+from .._validate import check_choice, check_real
+from .._xp import array_namespace, check_positive, device_of, value_check
+from ._base import (
+    ClassifierMixin,
+    Estimator,
+    _is_dask,
+    check_X_y,
+    compiled,
+    computed,
+    encode_labels,
+    softmax_rows,
+)
 from ._solvers import thin_svd
 from ._stats import dask_moments, from_memory_like, moments, row_blocks
 
@@ -116,6 +126,110 @@ def _moments_of(X, Y, *, blocks):
     return moments(X, Y, blocks=blocks, xp=xp)
 
 
+# ------------------------------------------------------------------ lsqr and eigen solvers, shrinkage
+def _ledoit_wolf(Z, n, *, xp):
+    r"""Ledoit–Wolf shrunk covariance of the centred rows ``Z`` (zero rows ignored; ``n`` real rows).
+
+    As ``sklearn.covariance.ledoit_wolf``: with :math:`S = Z^\top Z/n`,
+    :math:`\mu = \operatorname{tr}S/d`,
+    :math:`\delta = \|S - \mu I\|_F^2/d` and
+    :math:`\beta = \min\big(\delta,\ (\sum_{ij}(Z^{\circ2\top}Z^{\circ2})_{ij}/n - \|S\|_F^2)/(d\,n)\big)`,
+    the shrinkage is :math:`\alpha = \beta/\delta` (0 where :math:`\beta = 0`, and for one feature)
+    and the estimate :math:`(1 - \alpha)S + \alpha\mu I`.
+    """
+    d = Z.shape[1]
+    S = xp.matrix_transpose(Z) @ Z / n
+    if d == 1:
+        return S
+    Z2 = Z * Z
+    tr = xp.sum(Z2, axis=0) / n
+    mu = xp.sum(tr) / d
+    beta_ = xp.sum(xp.matrix_transpose(Z2) @ Z2)
+    delta_ = xp.sum(S * S)
+    beta = (beta_ / n - delta_) / (d * n)
+    delta = (delta_ - 2.0 * mu * xp.sum(tr) + d * mu * mu) / d
+    beta = xp.minimum(beta, delta)
+    alpha = xp.where(beta == 0, xp.zeros_like(beta), beta / xp.where(delta == 0, xp.ones_like(delta), delta))
+    return _shrunk(S, alpha, xp=xp)
+
+
+def _shrunk(S, alpha, *, xp):
+    r""":math:`(1 - \alpha) S + \alpha\,(\operatorname{tr}S/d)\,I` (``sklearn.covariance.shrunk_covariance``)."""
+    d = S.shape[0]
+    eye = xp.eye(d, dtype=S.dtype, device=device_of(S))
+    mu = xp.sum(xp.linalg.diagonal(S)) / d
+    return (1.0 - alpha) * S + (alpha * mu) * eye
+
+
+def _covariance(R, n, shrinkage, *, xp):
+    """Covariance of the centred rows ``R`` (zero rows ignored; ``n`` real rows), shrunk as scikit-learn's
+    LDA ``_cov``: ``None`` empirical, a float the fixed shrinkage, ``"auto"`` Ledoit–Wolf of the
+    standardised features, scaled back."""
+    if shrinkage is None:
+        return xp.matrix_transpose(R) @ R / n
+    if shrinkage == "auto":
+        scale = xp.sqrt(xp.sum(R * R, axis=0) / n)
+        scale = xp.where(scale == 0, xp.ones_like(scale), scale)
+        return scale[:, None] * _ledoit_wolf(R / scale, n, xp=xp) * scale[None, :]
+    return _shrunk(xp.matrix_transpose(R) @ R / n, shrinkage, xp=xp)
+
+
+def _lda_covariances(X, Y, priors, *, shrinkage):
+    r"""Class means (k, d), the within-class covariance :math:`S_w = \sum_c \pi_c \Sigma_c` and the
+    total covariance :math:`S_t` (each :math:`\Sigma_c`, and :math:`S_t`, shrunk as ``shrinkage``).
+
+    Class rows are picked by multiplying with the one-hot column (no boolean
+    indexing): rows of other classes become zero rows, which add nothing.
+    A Python loop over the ``k`` classes, each a pass over ``X``.
+    """
+    xp = array_namespace(X, Y, priors)
+    counts = xp.sum(Y, axis=0)
+    means = (xp.matrix_transpose(Y) @ X) / counts[:, None]
+    Sw = None
+    for c in range(Y.shape[1]):
+        R = (X - means[c, :]) * Y[:, c:c + 1]
+        part = priors[c] * _covariance(R, counts[c], shrinkage, xp=xp)
+        Sw = part if Sw is None else Sw + part
+    St = _covariance(X - xp.mean(X, axis=0), X.shape[0], shrinkage, xp=xp)
+    return means, Sw, St
+
+
+def _lda_lsqr(means, Sw, priors):
+    r"""``solver="lsqr"``: :math:`\text{coef} = M S_w^{+}`, :math:`\text{intercept}_c
+    = -\tfrac12 \mu_c^\top \text{coef}_c + \log\pi_c`.
+
+    The pseudo-inverse gives the minimum-norm least-squares solution of
+    :math:`S_w\,\text{coef}^\top = M^\top`, which is what scikit-learn's
+    ``lstsq`` returns, also for a singular :math:`S_w` (both cut singular
+    values below :math:`d\,\epsilon\,\sigma_{\max}`).
+    """
+    xp = array_namespace(means, Sw, priors)
+    coef = means @ xp.linalg.pinv((Sw + xp.matrix_transpose(Sw)) * 0.5)
+    intercept = -0.5 * xp.sum(means * coef, axis=1) + xp.log(priors)
+    return coef, intercept
+
+
+def _lda_eigen(means, Sw, St, priors):
+    r"""``solver="eigen"``: the generalised eigenproblem :math:`S_b v = \lambda S_w v`,
+    :math:`S_b = S_t - S_w`, by the Cholesky factor :math:`S_w = L L^\top` and the symmetric
+    :math:`L^{-1} S_b L^{-\top} = U \Lambda U^\top`; eigenvectors :math:`V = L^{-\top} U`
+    (:math:`V^\top S_w V = I`, as ``scipy.linalg.eigh``), in decreasing order of
+    :math:`\lambda`.  ``coef`` :math:`= M V V^\top`; returns ``(coef, intercept, eigenvalues, V)``.
+    """
+    xp = array_namespace(means, Sw, St, priors)
+    d = Sw.shape[0]
+    Sb = St - Sw
+    L = xp.linalg.cholesky((Sw + xp.matrix_transpose(Sw)) * 0.5)
+    L_inv = xp.linalg.solve(L, xp.eye(d, dtype=Sw.dtype, device=device_of(Sw)))
+    Mx = L_inv @ Sb @ xp.matrix_transpose(L_inv)
+    evals, U = xp.linalg.eigh((Mx + xp.matrix_transpose(Mx)) * 0.5)  # ascending
+    evals, U = xp.flip(evals, axis=0), xp.flip(U, axis=1)
+    V = xp.matrix_transpose(L_inv) @ U
+    coef = (means @ V) @ xp.matrix_transpose(V)
+    intercept = -0.5 * xp.sum(means * coef, axis=1) + xp.log(priors)
+    return coef, intercept, evals, V
+
+
 class LinearDiscriminantAnalysis(ClassifierMixin, Estimator):
     r"""Linear discriminant analysis classifier (shared-covariance Gaussian classes).
 
@@ -125,10 +239,25 @@ class LinearDiscriminantAnalysis(ClassifierMixin, Estimator):
 
     Parameters
     ----------
+    solver : {"svd", "lsqr", "eigen"}, default "svd"
+        As scikit-learn's: ``"svd"`` factors the within-class residuals (no
+        covariance formed; handles singular covariances, no shrinkage);
+        ``"lsqr"`` solves :math:`S_w\,\text{coef}^\top = M^\top`;
+        ``"eigen"`` solves the generalised eigenproblem of the between- and
+        within-class covariances (and sets ``explained_variance_ratio_``).
+        ``"eigen"`` needs a non-singular :math:`S_w` (use ``shrinkage`` for
+        collinear features or few samples); ``"lsqr"`` takes the
+        minimum-norm solution, as scikit-learn's least squares.
+    shrinkage : None, "auto" or float in [0, 1], default None
+        ``"lsqr"`` and ``"eigen"`` only: each class covariance (and the
+        total covariance of ``"eigen"``) is shrunk towards
+        :math:`(\operatorname{tr}\Sigma/d)\,I` by this fraction;
+        ``"auto"`` picks it by the Ledoit–Wolf lemma on the standardised
+        features, as scikit-learn does.
     priors : array of shape (n_classes,), optional
         Class priors; by default the class frequencies.
     tol : float, default 1e-4
-        Rank threshold on singular values (as scikit-learn's ``tol``).
+        Rank threshold on singular values (as scikit-learn's ``tol``; ``"svd"`` only).
 
     Attributes
     ----------
@@ -139,18 +268,43 @@ class LinearDiscriminantAnalysis(ClassifierMixin, Estimator):
         Prior-weighted overall mean.
     coef_ : array of shape (n_features,) for 2 classes as (1, n_features), else (n_classes, n_features)
     intercept_ : array of shape (1,) or (n_classes,)
+    covariance_ : array of shape (n_features, n_features)
+        ``"lsqr"`` and ``"eigen"``: the within-class covariance :math:`S_w = \sum_c \pi_c\Sigma_c`
+        (shrunk as asked).
+    explained_variance_ratio_ : array of shape (min(n_classes - 1, n_features),)
+        ``"eigen"``: the leading generalised eigenvalues over their sum.
+    scalings_ : array of shape (n_features, n_features)
+        ``"eigen"``: the generalised eigenvectors, in decreasing order of eigenvalue.
     n_features_in_ : int
     """
 
-    def __init__(self, *, priors=None, tol=1e-4):
+    def __init__(self, *, solver="svd", shrinkage=None, priors=None, tol=1e-4):
+        self.solver = solver
+        self.shrinkage = shrinkage
         self.priors = priors
         self.tol = tol
+
+    def _check_solver(self):
+        check_choice(self.solver, "solver", ("svd", "lsqr", "eigen"))
+        sh = self.shrinkage
+        if sh is None:
+            return None
+        if self.solver == "svd":
+            raise ValueError(f"shrinkage is not supported with solver='svd' (as in scikit-learn); got "
+                             f"shrinkage={sh!r} -- use solver='lsqr' or 'eigen'")
+        if isinstance(sh, str):
+            check_choice(sh, "shrinkage", ("auto",))
+            return sh
+        return check_real(sh, "shrinkage", low=0.0, high=1.0)
 
     def fit(self, X, y):
         """Fit on ``X`` (n_samples, n_features) and class labels ``y`` (n_samples,)."""
         check_positive(self.tol, "tol", strict=False)
+        shrinkage = self._check_solver()
         X, y, xp = check_X_y(X, y, y_numeric=False, check_finite=True)
         n = int(X.shape[0])
+        if self.solver != "svd":
+            return self._fit_covariance(X, y, xp, shrinkage)
         if _is_dask(X):  # classes, class means and scatter factor in one pass over the chunks
             classes, mom, finite, _ = dask_moments(X, labels=y)
             if not finite:
@@ -181,6 +335,57 @@ class LinearDiscriminantAnalysis(ClassifierMixin, Estimator):
         (self.classes_, self.priors_, self.means_, self.xbar_, self._coef_all, self._intercept_all, self.coef_,
          self.intercept_) = from_memory_like((classes, priors, res.means, res.xbar, res.coef, res.intercept, coef,
                                               intercept), X)
+        self.n_features_in_ = int(X.shape[1])
+        return self
+
+    def _priors(self, counts, n, k, xp, dtype, dev):
+        if self.priors is None:
+            return counts / n
+        priors = xp.asarray(self.priors, dtype=dtype, device=dev)
+        if priors.shape != (k,):
+            raise ValueError(f"priors must have shape (n_classes,) = ({k},); got {tuple(priors.shape)}")
+        if not bool(xp.all(priors > 0)):
+            raise ValueError("priors must be positive")
+        return priors / xp.sum(priors)
+
+    def _fit_covariance(self, X, y, xp, shrinkage):
+        """``solver="lsqr"`` or ``"eigen"``: class and total covariances (one pass over ``X`` per class),
+        then a (d, d) solve or generalised eigenproblem (in memory on Dask: the statistics are small)."""
+        n = int(X.shape[0])
+        classes, Y = encode_labels(y, xp, X.dtype)
+        k = int(Y.shape[1])
+        counts = xp.sum(Y, axis=0)
+        priors = self._priors(counts, n, k, xp, X.dtype, device_of(X))
+        means, Sw, St = compiled(_lda_covariances, xp)(X, Y, priors, shrinkage=shrinkage)
+        (classes, priors, means, Sw, St), _ = computed((classes, priors, means, Sw, St))
+        mem = array_namespace(means)
+        singular = ("solver='eigen': the within-class covariance is singular (constant or collinear "
+                    "features, or fewer samples than features); use shrinkage, or solver='svd' or 'lsqr'")
+        if self.solver == "eigen":  # S_w must be positive definite (scipy.linalg.eigh raises too)
+            w = mem.linalg.eigvalsh((Sw + mem.matrix_transpose(Sw)) * 0.5)
+            value_check(w[0] > Sw.shape[0] * mem.finfo(Sw.dtype).eps * w[-1], singular)
+        try:  # NumPy and torch raise on a failed factorisation; JAX and CuPy give NaN (checked below)
+            if self.solver == "lsqr":
+                coef_all, intercept_all = compiled(_lda_lsqr, mem)(means, Sw, priors)
+                extra = {}
+            else:
+                coef_all, intercept_all, evals, V = compiled(_lda_eigen, mem)(means, Sw, St, priors)
+                m = min(k - 1, int(X.shape[1]))
+                extra = {"explained_variance_ratio_": (evals / mem.sum(evals))[:m], "scalings_": V}
+        except (ValueError, RuntimeError) as exc:  # numpy.linalg.LinAlgError, torch's LinAlgError
+            raise ValueError(f"{singular} ({exc})") from exc
+        value_check(mem.all(mem.isfinite(coef_all)), singular)
+        if k == 2:
+            coef, intercept = coef_all[1:2, :] - coef_all[0:1, :], intercept_all[1:2] - intercept_all[0:1]
+        else:
+            coef, intercept = coef_all, intercept_all
+        xbar = priors @ means
+        names = ["classes_", "priors_", "means_", "xbar_", "_coef_all", "_intercept_all", "coef_", "intercept_",
+                 "covariance_", *extra]
+        values = from_memory_like((classes, priors, means, xbar, coef_all, intercept_all, coef, intercept, Sw,
+                                   *extra.values()), X)
+        for name, value in zip(names, values):
+            setattr(self, name, value)
         self.n_features_in_ = int(X.shape[1])
         return self
 
