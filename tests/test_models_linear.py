@@ -170,3 +170,31 @@ def test_lasso_at_default_tol_is_as_close_to_the_solution_as_scikit_learn(shape)
         ours = np.max(np.abs(M.Lasso(alpha=alpha, max_iter=10_000).fit(X, y).coef_ - exact))
         theirs = np.max(np.abs(sk.Lasso(alpha=alpha).fit(X, y).coef_ - exact))
         assert ours <= max(theirs, 1e-6), (alpha, ours, theirs)
+
+
+@pytest.mark.parametrize("cls, kw", [(M.Lasso, {}), (M.ElasticNet, {"l1_ratio": 0.4})])
+def test_positive_matches_sklearn(backend, float_dtype, cls, kw):
+    """positive=True: w >= 0, the same optimum (and the same zero pattern) as scikit-learn's positive fit."""
+    name = dtype_name(float_dtype)
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(90, 6))
+    y = X @ np.array([2.0, -1.5, 0.7, -0.3, 1.0, 0.0]) + 0.5 + 0.1 * rng.normal(size=90)
+    f64 = name == "float64"
+    m = cls(alpha=0.05, positive=True, tol=1e-12 if f64 else 1e-6, max_iter=5000, **kw).fit(
+        *place(backend, X, y, dtype=name))
+    ref = getattr(sk, cls.__name__)(alpha=0.05, positive=True, tol=1e-14, max_iter=10**5, **kw).fit(X, y)
+    assert_fitted_on(m, backend, float_dtype)
+    coef = backend.to_numpy(m.coef_)
+    assert np.all(coef >= 0) and np.all(ref.coef_[[1, 3]] == 0)
+    if f64:
+        np.testing.assert_array_equal(coef == 0, ref.coef_ == 0)
+        assert float(backend.to_numpy(m.dual_gap_)) <= 1e-11 * np.sum((y - y.mean()) ** 2) / 90
+    _check(m, ref, ITER_TOL[name], f"{cls.__name__}(positive=True)")
+    unconstrained = cls(alpha=0.05, tol=1e-10, max_iter=5000, **kw).fit(X, y)
+    assert (unconstrained.coef_ < 0).sum() >= 2  # the constraint is active on this data
+
+
+def test_positive_must_be_bool():
+    X, y = regression(n=20, d=3)
+    with pytest.raises(TypeError, match="positive"):
+        M.Lasso(positive="yes").fit(X, y)

@@ -25,7 +25,7 @@ POSITIONAL_DEFAULTS = {
     "distances.polynomial_kernel": {"B"}, "distances.rbf_kernel": {"B"}, "distances.sigmoid_kernel": {"B"},
     "probability.gaussian_pdf": {"mu", "sigma"}, "probability.gaussian_logpdf": {"mu", "sigma"},
     "nn.scaled_dot_product_attention": {"mask"}, "nn.multi_head_attention": {"mask"},
-    "models.gaussian_nb_joint_log_likelihood": {"centre"},
+    "models.gaussian_nb_joint_log_likelihood": {"centre"}, "models.gaussian_nb_fit": {"sample_weight"},
     "datasets.minibatches": {"y"},  # minibatches(X, y=None, *, batch_size, rng, ...)
     # factories: the learning rate, or the single argument (optax's order)
     "optimizers.adam": {"learning_rate"}, "optimizers.adamw": {"learning_rate"},

@@ -232,6 +232,27 @@ def check_X_y(X, y, *, y_numeric=True, multi_output=False, check_finite="always"
     return X, y, xp
 
 
+def check_sample_weight(sample_weight, X):
+    """``sample_weight`` as a 1-D array of ``X``'s dtype on its backend, or ``None``.
+
+    The weights must have one entry per row of ``X``, be finite and
+    non-negative with a positive sum (one boolean read from the device).
+    """
+    if sample_weight is None:
+        return None
+    w = _as_array(sample_weight, like=X)
+    xp = array_namespace(X, w)
+    if w.ndim != 1 or w.shape[0] != X.shape[0]:
+        raise ValueError(f"sample_weight must have shape (n_samples,) = ({X.shape[0]},); "
+                         f"got shape {tuple(w.shape)}")
+    if w.dtype != X.dtype:
+        w = xp.astype(w, X.dtype)
+    ok = xp.all(xp.isfinite(w) & (w >= 0)) & (xp.sum(w) > 0)
+    if not _is_traced(ok) and not bool(ok):
+        raise ValueError("sample_weight must be finite and non-negative with a positive sum")
+    return w
+
+
 # Widest integer label range (max - min + 1) counted in one presence vector on sharded JAX labels.
 _MAX_LABEL_RANGE = 1 << 20
 

@@ -155,7 +155,7 @@ class FistaState(NamedTuple):
     t: object
 
 
-def elastic_net_step(state, gram, xty, lipschitz, *, alpha, l1_ratio):
+def elastic_net_step(state, gram, xty, lipschitz, *, alpha, l1_ratio, positive=False):
     r"""One FISTA step (with adaptive restart) on scikit-learn's elastic-net objective.
 
     .. math::
@@ -176,12 +176,19 @@ def elastic_net_step(state, gram, xty, lipschitz, *, alpha, l1_ratio):
     scheme), which makes the method converge linearly on strongly convex
     problems.  ``state.w``/``state.z`` have shape ``(n_features, n_targets)``
     and ``state.t`` shape ``(n_targets,)``; targets are independent.
+
+    With ``positive=True`` the constraint :math:`w \ge 0` is added: the
+    proximal operator becomes :math:`\max(v - \alpha\rho/L, 0)`.
     """
     xp = array_namespace(state.w, gram, xty)
     w, z, t = state
     l1, l2 = alpha * l1_ratio, alpha * (1.0 - l1_ratio)
     grad = gram @ z - xty + l2 * z
-    w_new = soft_threshold(z - grad / lipschitz, l1 / lipschitz, xp=xp)
+    v = z - grad / lipschitz
+    if positive:
+        w_new = xp.maximum(v - l1 / lipschitz, xp.zeros_like(v))
+    else:
+        w_new = soft_threshold(v, l1 / lipschitz, xp=xp)
     restart = xp.sum((z - w_new) * (w_new - w), axis=0) > 0
     t_new = 0.5 * (1.0 + xp.sqrt(1.0 + 4.0 * t * t))
     z_new = w_new + ((t - 1.0) / t_new) * (w_new - w)
@@ -190,7 +197,7 @@ def elastic_net_step(state, gram, xty, lipschitz, *, alpha, l1_ratio):
     return FistaState(w_new, z_new, t_new)
 
 
-def elastic_net_duality_gap(w, gram, xty, yy, *, alpha, l1_ratio):
+def elastic_net_duality_gap(w, gram, xty, yy, *, alpha, l1_ratio, positive=False):
     r"""Duality gap of the elastic-net objective (scikit-learn's, divided by ``n``), per target.
 
     With :math:`r = y - Xw` and the dual point :math:`\theta = \kappa r`,
@@ -204,13 +211,18 @@ def elastic_net_duality_gap(w, gram, xty, yy, *, alpha, l1_ratio):
     :math:`yy = y^\top y / n` (shape ``(n_targets,)``).  It bounds the
     sub-optimality :math:`F(w) - F^\star` from above; it is the quantity
     scikit-learn's coordinate descent tests against ``tol * ||y||^2``.
+
+    With ``positive=True`` (the constraint :math:`w \ge 0`) the dual
+    constraint is one-sided and :math:`\|\cdot\|_\infty` becomes the largest
+    entry :math:`\max_j(\cdot)_j`, as in scikit-learn.
     """
     xp = array_namespace(w, gram, xty, yy)
     l1, l2 = alpha * l1_ratio, alpha * (1.0 - l1_ratio)
     Gw = gram @ w
     rr = yy - 2.0 * xp.sum(w * xty, axis=0) + xp.sum(w * Gw, axis=0)
     ry = yy - xp.sum(w * xty, axis=0)
-    dual = xp.max(xp.abs(xty - Gw - l2 * w), axis=0)
+    corr = xty - Gw - l2 * w
+    dual = xp.max(corr if positive else xp.abs(corr), axis=0)
     safe = xp.where(dual > 0, dual, xp.ones_like(dual))
     kappa = xp.where(dual > l1, l1 / safe, xp.ones_like(dual))
     w_l1 = xp.sum(xp.abs(w), axis=0)
@@ -252,10 +264,10 @@ def _gd_iteration(w, gram, xty, lipschitz):
     return least_squares_gd_step(w, gram, xty, lipschitz), grad_max
 
 
-def _enet_iteration(state, gram, xty, lipschitz, yy, *, alpha, l1_ratio):
+def _enet_iteration(state, gram, xty, lipschitz, yy, *, alpha, l1_ratio, positive=False):
     xp = array_namespace(state.w, gram)
-    new = elastic_net_step(state, gram, xty, lipschitz, alpha=alpha, l1_ratio=l1_ratio)
-    gap = elastic_net_duality_gap(new.w, gram, xty, yy, alpha=alpha, l1_ratio=l1_ratio)
+    new = elastic_net_step(state, gram, xty, lipschitz, alpha=alpha, l1_ratio=l1_ratio, positive=positive)
+    gap = elastic_net_duality_gap(new.w, gram, xty, yy, alpha=alpha, l1_ratio=l1_ratio, positive=positive)
     # largest coefficient change and largest coefficient, per target (scikit-learn's first test)
     dw = xp.max(xp.abs(new.w - state.w), axis=0)
     return new, gap, dw, xp.max(xp.abs(new.w), axis=0)
@@ -500,6 +512,9 @@ class ElasticNet(_LinearModel):
     fit_intercept : bool, default True
     max_iter : int, default 1000
     tol : float, default 1e-4
+    positive : bool, default False
+        Constrain the coefficients to :math:`w \ge 0` (scikit-learn's
+        ``positive``; the intercept stays free).
 
     Attributes
     ----------
@@ -511,7 +526,8 @@ class ElasticNet(_LinearModel):
     n_features_in_ : int
     """
 
-    def __init__(self, *, alpha=1.0, l1_ratio=0.5, fit_intercept=True, max_iter=1000, tol=1e-4):
+    def __init__(self, *, alpha=1.0, l1_ratio=0.5, fit_intercept=True, max_iter=1000, tol=1e-4, positive=False):
+        self.positive = positive
         self.alpha = alpha
         self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
@@ -526,6 +542,8 @@ class ElasticNet(_LinearModel):
     def fit(self, X, y):
         """Fit on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or (n_samples, n_targets)."""
         l1_ratio = self._l1_ratio()
+        if not isinstance(self.positive, bool):
+            raise TypeError(f"positive must be a bool; got positive={self.positive!r}")
         check_positive(self.alpha, "alpha", strict=False)
         check_int(self.max_iter, "max_iter", low=1)
         check_positive(self.tol, "tol", strict=False)
@@ -554,7 +572,8 @@ class ElasticNet(_LinearModel):
         state = FistaState(W, W, xp.ones_like(yy))
         step = compiled(_enet_iteration, xp)
         for it in range(1, self.max_iter + 1):
-            state, gap, dw, w_max = step(state, gram, xty, L, yy, alpha=alpha, l1_ratio=l1_ratio)
+            state, gap, dw, w_max = step(state, gram, xty, L, yy, alpha=alpha, l1_ratio=l1_ratio,
+                                         positive=bool(self.positive))
             if is_true(xp.all((gap <= stop) & (dw <= tol * w_max))):
                 break
         else:
@@ -581,9 +600,12 @@ class Lasso(ElasticNet):
     fit_intercept : bool, default True
     max_iter : int, default 1000
     tol : float, default 1e-4
+    positive : bool, default False
+        Constrain the coefficients to :math:`w \ge 0`.
     """
 
-    def __init__(self, *, alpha=1.0, fit_intercept=True, max_iter=1000, tol=1e-4):
+    def __init__(self, *, alpha=1.0, fit_intercept=True, max_iter=1000, tol=1e-4, positive=False):
+        self.positive = positive
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter

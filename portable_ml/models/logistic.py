@@ -1,4 +1,7 @@
-r"""Logistic regression (binary) and softmax regression (multinomial), L2-penalised.
+r"""Logistic regression (binary) and softmax regression (multinomial): L2, L1, elastic-net or no penalty.
+
+The L2 case is described here; the non-smooth penalties (``penalty="l1"`` /
+``"elasticnet"``, fitted by proximal gradient) in :class:`LogisticRegression`.
 
 Objective, with the intercept not penalised:
 
@@ -64,6 +67,7 @@ from ._solvers import (
     lbfgs_direction,
     lbfgs_init,
     lbfgs_update,
+    soft_threshold,
     solve,
     vdot,
 )
@@ -399,6 +403,34 @@ def _gd_iteration(theta, X, Y, alpha, lipschitz, *, kind, fit_intercept):
     return _gd(theta, X, Y, alpha, lipschitz, kind, fit_intercept, array_namespace(theta, X, Y))
 
 
+def _prox_iteration(state, X, Y, l1, l2, lipschitz, *, kind, fit_intercept):
+    """One FISTA step (adaptive restart) on the l1/elastic-net objective; also max|gradient mapping| at ``z``.
+
+    The smooth part is the data loss plus ``l2/2 ||w||^2``; the prox soft-thresholds the weight rows
+    by ``l1/L`` and leaves the intercept row alone.
+    """
+    xp = array_namespace(state.w, X, Y)
+    w, z, t = state
+    d = X.shape[1]
+    _, g, _ = _loss_grad(z, X, Y, l2, kind, fit_intercept, xp)
+    v = z - g / lipschitz
+    on = _penalty_diag(d, z.shape[0], z.dtype, device_of(z), xp)
+    on = on if z.ndim == 1 else on[:, None]
+    w_new = on * soft_threshold(v, l1 / lipschitz, xp=xp) + (1.0 - on) * v
+    gmap = xp.max(xp.abs(z - w_new)) * lipschitz
+    restart = xp.sum((z - w_new) * (w_new - w)) > 0
+    t_new = 0.5 * (1.0 + xp.sqrt(1.0 + 4.0 * t * t))
+    z_new = xp.where(restart, w_new, w_new + ((t - 1.0) / t_new) * (w_new - w))
+    t_new = xp.where(restart, xp.ones_like(t_new), t_new)
+    return _ProxState(w_new, z_new, t_new), gmap
+
+
+class _ProxState(NamedTuple):
+    w: object
+    z: object
+    t: object
+
+
 def _lbfgs_iteration(state, X, Y, alpha, *, kind, fit_intercept):
     xp = array_namespace(state.theta, X, Y)
     gmax = xp.max(xp.abs(state.grad))
@@ -617,6 +649,7 @@ def _dask_newton(X, y, alpha, kind, fit_intercept, max_iter, tol):
 
 # ------------------------------------------------------------------ estimators
 _SOLVERS = ("newton", "lbfgs", "gd")
+_PENALTIES = ("l2", "l1", "elasticnet", None)
 
 
 class _LogisticBase(ClassifierMixin, Estimator):
@@ -628,6 +661,25 @@ class _LogisticBase(ClassifierMixin, Estimator):
         check_positive(self.alpha, "alpha", strict=False)
         check_int(self.max_iter, "max_iter", low=1)
         check_positive(self.tol, "tol", strict=False)
+        penalty = getattr(self, "penalty", "l2")
+        if penalty not in _PENALTIES:
+            raise ValueError(f"penalty must be one of {_PENALTIES}; got penalty={penalty!r}")
+        if penalty == "elasticnet":
+            l1_ratio = getattr(self, "l1_ratio", 0.5)
+            if isinstance(l1_ratio, bool) or not isinstance(l1_ratio, (int, float)) or not 0.0 <= l1_ratio <= 1.0:
+                raise ValueError(f"l1_ratio must be a number in [0, 1]; got l1_ratio={l1_ratio!r}")
+
+    def _penalty_split(self):
+        """(l1, l2) strengths: the penalty is ``l1 ||w||_1 + l2/2 ||w||^2``."""
+        penalty, a = getattr(self, "penalty", "l2"), float(self.alpha)
+        if penalty is None:
+            return 0.0, 0.0
+        if penalty == "l2":
+            return 0.0, a
+        if penalty == "l1":
+            return a, 0.0
+        r = float(self.l1_ratio)
+        return a * r, a * (1.0 - r)
 
     def _targets(self, Y, xp):
         return Y
@@ -636,6 +688,9 @@ class _LogisticBase(ClassifierMixin, Estimator):
         """Fit on ``X`` (n_samples, n_features) and class labels ``y`` (n_samples,)."""
         self._check_params()
         X, y, xp = check_X_y(X, y, y_numeric=False, check_finite=True)  # Dask: checked in the first pass
+        l1, l2 = self._penalty_split()
+        if l1 > 0:
+            return self._fit_prox(X, y)
         if _is_dask(X):
             return self._fit_dask_newton(X, y)
         classes, Y = encode_labels(y, xp, X.dtype)
@@ -644,7 +699,7 @@ class _LogisticBase(ClassifierMixin, Estimator):
         p = d + int(bool(self.fit_intercept))
         shape = (p,) if self._kind == "binary" else (p, Y.shape[1])
         theta = xp.zeros(shape, dtype=X.dtype, device=device_of(X))
-        alpha, kind, fi = float(self.alpha), self._kind, bool(self.fit_intercept)
+        alpha, kind, fi = l2, self._kind, bool(self.fit_intercept)
         if self.solver == "newton":
             step = compiled(_newton_iteration, xp)
             advance = lambda th: step(th, X, T, alpha, kind=kind, fit_intercept=fi)  # noqa: E731
@@ -674,12 +729,46 @@ class _LogisticBase(ClassifierMixin, Estimator):
         self._set_params_from(theta, d, xp)
         return self
 
+    def _fit_prox(self, X, y):
+        """l1 / elastic-net penalties: FISTA with adaptive restart and the fixed step 1/L.
+
+        On Dask, ``X`` and ``y`` are computed into memory and the fitted arrays wrapped back.
+        """
+        (X, y), back = computed((X, y))
+        xp = array_namespace(X)
+        if not is_true(xp.all(xp.isfinite(X))):
+            raise ValueError("X contains NaN or infinity; remove or impute them before fitting")
+        l1, l2 = self._penalty_split()
+        classes, Y = encode_labels(y, xp, X.dtype)
+        T = self._targets(Y, xp)
+        n, d = X.shape
+        kind, fi = self._kind, bool(self.fit_intercept)
+        p = d + int(fi)
+        shape = (p,) if kind == "binary" else (p, Y.shape[1])
+        dev = device_of(X)
+        gram = _design_gram(X, fi)
+        L = gram_top_eigenvalue(gram, xp=xp) / (4.0 if kind == "binary" else 2.0) + l2
+        zero = xp.zeros(shape, dtype=X.dtype, device=dev)
+        state = _ProxState(zero, zero, xp.ones((), dtype=X.dtype, device=dev))
+        step = compiled(_prox_iteration, xp)
+        for it in range(1, self.max_iter + 1):
+            state, gmap = step(state, X, T, l1, l2, L, kind=kind, fit_intercept=fi)
+            if is_true(gmap <= self.tol):
+                break
+        else:
+            warn_not_converged(type(self).__name__, self.max_iter, "gradient mapping above tol")
+        self.n_iter_ = it
+        self.n_features_in_ = int(d)
+        self._set_params_from(state.w, d, xp)
+        self.classes_, self.coef_, self.intercept_ = back((classes, self.coef_, self.intercept_))
+        return self
+
     def _fit_dask_newton(self, X, y):
         """Any solver on Dask: about one pass over the chunks per iteration (see :func:`_dask_newton`,
         :func:`_dask_first_order`); the fitted arrays are small and computed."""
         from ._stats import from_memory_like
 
-        args = (X, y, float(self.alpha), self._kind, bool(self.fit_intercept), self.max_iter, self.tol)
+        args = (X, y, self._penalty_split()[1], self._kind, bool(self.fit_intercept), self.max_iter, self.tol)
         if self.solver == "newton":
             classes, theta, it, finite = _dask_newton(*args)
         else:
@@ -743,15 +832,41 @@ class LogisticRegression(_LogisticBase):
     is read back once per iteration.  On JAX each iteration is one call of a
     jitted step.
 
+    With ``penalty`` the objective is, in general,
+
+    .. math::
+        J(w, b) = \frac1n\sum_i \ell(x_i^\top w + b, y_i)
+            + \alpha\Bigl(\rho\|w\|_1 + \frac{1-\rho}2\|w\|^2\Bigr)
+
+    with :math:`\rho` = 1 for ``"l1"``, 0 for ``"l2"``, ``l1_ratio`` for
+    ``"elasticnet"`` (and no penalty at all for ``None``, ``alpha`` then
+    ignored).  scikit-learn minimises
+    :math:`C\sum_i\ell + \rho\|w\|_1 + \frac{1-\rho}2\|w\|^2`, which is
+    :math:`Cn\,J`: the minimisers agree at :math:`C = 1/(n\alpha)` (with
+    ``solver="saga"`` or ``"liblinear"``; liblinear also penalises the
+    intercept, saga does not -- compare with saga).  The non-smooth penalties
+    (:math:`\rho > 0`) are fitted by proximal gradient (FISTA with adaptive
+    restart, fixed step :math:`1/L`,
+    :math:`L = \lambda_{\max}(\tilde X^\top\tilde X)/(4n) + \alpha(1-\rho)`)
+    whatever ``solver`` says; convergence is then
+    :math:`L\|z - \operatorname{prox}(z - \nabla f(z)/L)\|_\infty \le` ``tol``
+    (the gradient mapping), and being first-order they usually need a larger
+    ``max_iter`` than the default.  On Dask they run in memory on the
+    computed ``X``.
+
     Parameters
     ----------
     alpha : float, default 1.0
-        L2 strength, :math:`\alpha \ge 0`.
+        Penalty strength, :math:`\alpha \ge 0`.
     solver : {"newton", "lbfgs", "gd"}, default "newton"
+        Used for ``penalty="l2"`` and ``None`` (and elastic net with ``l1_ratio=0``).
     max_iter : int, default 100
     tol : float, default 1e-6
-        Stop when :math:`\|\nabla J\|_\infty \le` ``tol``.
+        Stop when :math:`\|\nabla J\|_\infty \le` ``tol`` (the gradient mapping for l1 penalties).
     fit_intercept : bool, default True
+    penalty : {"l2", "l1", "elasticnet", None}, default "l2"
+    l1_ratio : float in [0, 1], default 0.5
+        :math:`\rho` of ``penalty="elasticnet"`` (ignored otherwise).
 
     Attributes
     ----------
@@ -764,7 +879,10 @@ class LogisticRegression(_LogisticBase):
 
     _kind = "binary"
 
-    def __init__(self, *, alpha=1.0, solver="newton", max_iter=100, tol=1e-6, fit_intercept=True):
+    def __init__(self, *, alpha=1.0, solver="newton", max_iter=100, tol=1e-6, fit_intercept=True,
+                 penalty="l2", l1_ratio=0.5):
+        self.penalty = penalty
+        self.l1_ratio = l1_ratio
         self.alpha = alpha
         self.solver = solver
         self.max_iter = max_iter
@@ -798,6 +916,10 @@ class SoftmaxRegression(_LogisticBase):
     features times classes use ``"lbfgs"``.  Two classes are fitted with two
     coefficient rows (unlike scikit-learn's binary special case).
 
+    ``penalty`` and ``l1_ratio`` act as in :class:`LogisticRegression` (the
+    l1 term on every entry of :math:`W`), matching scikit-learn's multinomial
+    saga fit at :math:`C = 1/(n\alpha)`.
+
     Parameters
     ----------
     alpha : float, default 1.0
@@ -805,6 +927,8 @@ class SoftmaxRegression(_LogisticBase):
     max_iter : int, default 100
     tol : float, default 1e-6
     fit_intercept : bool, default True
+    penalty : {"l2", "l1", "elasticnet", None}, default "l2"
+    l1_ratio : float in [0, 1], default 0.5
 
     Attributes
     ----------
@@ -817,7 +941,10 @@ class SoftmaxRegression(_LogisticBase):
 
     _kind = "multinomial"
 
-    def __init__(self, *, alpha=1.0, solver="newton", max_iter=100, tol=1e-6, fit_intercept=True):
+    def __init__(self, *, alpha=1.0, solver="newton", max_iter=100, tol=1e-6, fit_intercept=True,
+                 penalty="l2", l1_ratio=0.5):
+        self.penalty = penalty
+        self.l1_ratio = l1_ratio
         self.alpha = alpha
         self.solver = solver
         self.max_iter = max_iter

@@ -20,7 +20,8 @@ from typing import NamedTuple
 
 from .._numerics import logsumexp
 from .._xp import array_namespace, check_positive, device_of
-from ._base import ClassifierMixin, Estimator, _is_dask, check_X_y, compiled, encode_labels
+from ._base import (ClassifierMixin, Estimator, _is_dask, check_sample_weight, check_X_y, compiled, computed,
+                    encode_labels)
 from ._stats import dask_class_variances, from_memory_like
 
 __all__ = ["GaussianNB", "GaussianNBResult", "gaussian_nb_fit", "gaussian_nb_joint_log_likelihood"]
@@ -36,8 +37,13 @@ class GaussianNBResult(NamedTuple):
     centre: object
 
 
-def gaussian_nb_fit(X, Y, *, var_smoothing=1e-9):
+def gaussian_nb_fit(X, Y, sample_weight=None, *, var_smoothing=1e-9):
     r"""Class means and variances from ``X`` (n, d) and one-hot ``Y`` (n, k).
+
+    Sample weights :math:`s_i` (``sample_weight``, shape (n,)) replace
+    :math:`Y_{ic}` by :math:`s_i Y_{ic}` in the sums (then :math:`n_c` is the
+    class's weight sum); :math:`\epsilon` stays the unweighted variance, as
+    in scikit-learn.
 
     .. math::
         \theta_c = \frac{\sum_i Y_{ic}x_i}{n_c},\qquad
@@ -46,12 +52,13 @@ def gaussian_nb_fit(X, Y, *, var_smoothing=1e-9):
 
     (two-pass variances).  Every class must be present.
     """
-    xp = array_namespace(X, Y)
-    counts = xp.sum(Y, axis=0)
-    theta = (Y.T @ X) / counts[:, None]
+    xp = array_namespace(X, Y) if sample_weight is None else array_namespace(X, Y, sample_weight)
+    W = Y if sample_weight is None else Y * sample_weight[:, None]
+    counts = xp.sum(W, axis=0)
+    theta = (W.T @ X) / counts[:, None]
     R = X - Y @ theta
     eps = var_smoothing * xp.max(xp.var(X, axis=0))
-    var = (Y.T @ (R * R)) / counts[:, None] + eps
+    var = (W.T @ (R * R)) / counts[:, None] + eps
     return GaussianNBResult(theta, var, counts, eps, xp.mean(X, axis=0))
 
 
@@ -114,11 +121,28 @@ class GaussianNB(ClassifierMixin, Estimator):
         self.priors = priors
         self.var_smoothing = var_smoothing
 
-    def fit(self, X, y):
-        """Fit on ``X`` (n_samples, n_features) and class labels ``y`` (n_samples,)."""
+    def fit(self, X, y, sample_weight=None):
+        """Fit on ``X`` (n_samples, n_features) and class labels ``y`` (n_samples,).
+
+        ``sample_weight`` (n_samples,), optional: non-negative weights, as in
+        scikit-learn (weighted class counts, means and variances; the priors
+        are the weighted class frequencies).  On Dask a weighted fit runs in
+        memory on the computed ``X``.
+        """
         check_positive(self.var_smoothing, "var_smoothing", strict=False)
         X, y, xp = check_X_y(X, y, y_numeric=False, check_finite=True)
-        if _is_dask(X):  # classes and per-class moments in one pass over the chunks
+        sw = check_sample_weight(sample_weight, X)
+        total = X.shape[0]
+        if sw is not None:
+            like = X
+            (X, y, sw), _ = computed((X, y, sw))
+            xp = array_namespace(X)
+            if not bool(xp.all(xp.isfinite(X))):
+                raise ValueError("X contains NaN or infinity; remove or impute them before fitting")
+            classes, Y = encode_labels(y, xp, X.dtype, min_classes=1)
+            res = compiled(gaussian_nb_fit, xp)(X, Y, sw, var_smoothing=float(self.var_smoothing))
+            total = xp.sum(sw)
+        elif _is_dask(X):  # classes and per-class moments in one pass over the chunks
             classes, res = _dask_fit(X, y, float(self.var_smoothing))
             xp = array_namespace(res.theta)
         else:
@@ -126,7 +150,7 @@ class GaussianNB(ClassifierMixin, Estimator):
             res = compiled(gaussian_nb_fit, xp)(X, Y, var_smoothing=float(self.var_smoothing))
         k = res.theta.shape[0]
         if self.priors is None:
-            prior = res.class_count / X.shape[0]
+            prior = res.class_count / total
         else:
             prior = xp.asarray(self.priors, dtype=X.dtype, device=device_of(res.theta))
             if prior.shape != (k,):
@@ -135,7 +159,7 @@ class GaussianNB(ClassifierMixin, Estimator):
                 raise ValueError("priors must be non-negative and sum to 1")
         (self.classes_, self.theta_, self.var_, self.class_count_, self.epsilon_, self._centre,
          self.class_prior_) = from_memory_like((classes, res.theta, res.var, res.class_count, res.epsilon,
-                                                res.centre, prior), X)
+                                                res.centre, prior), X if sw is None else like)
         self.n_features_in_ = int(X.shape[1])
         return self
 

@@ -145,6 +145,8 @@ CASES = [
     Case("models.lda_fit", m.lda_fit, _lda_args, grad_argnums=(0,), tol="reduction"),
     Case("models.mlp_train_step", _mlp_step, _mlp_args, kwargs={"alpha": 0.01}, grad_argnums=(0, 4), tol="reduction"),
     Case("models.gaussian_nb_fit", m.gaussian_nb_fit, lambda r: _classes(r), grad_argnums=(0,)),
+    Case("models.gaussian_nb_fit[weighted]", m.gaussian_nb_fit, lambda r: (*_classes(r), positive(r, 24)),
+         grad_argnums=(0, 2)),
     Case("models.gaussian_nb_joint_log_likelihood", m.gaussian_nb_joint_log_likelihood, _nb_jll_args,
          grad_argnums=(0, 1, 2), tol="reduction"),
 ]
