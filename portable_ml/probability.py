@@ -802,7 +802,7 @@ def exponential_logpdf(x, rate):
     --------
     >>> import numpy as np
     >>> exponential_logpdf(np.array([0.0, 1.0]), np.array(2.0))  # doctest: +ELLIPSIS
-    array([ 0.6931...,  -1.3068...])
+    array([ 0.6931..., -1.3068...])
     """
     xp, x, rate = _rate_args(x, rate, "x", "rate")
     value_check(~xp.any(rate <= 0), lambda: f"rate must be positive; got a minimum of {float(xp.min(rate))}")
