@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from ._numerics import xlogy
+from ._numerics import gammaln_ge_half, xlogy
 from ._validate import check_axis, check_probabilities, check_real, check_values
 from ._xp import (
     as_array0d,
@@ -45,6 +45,7 @@ from .distances import _check_covariance, _cholesky, _mahalanobis_sq
 __all__ = [
     "gaussian_pdf",
     "gaussian_logpdf",
+    "gaussian_logpdf_grad",
     "mvn_pdf",
     "mvn_logpdf",
     "gaussian_mle",
@@ -55,7 +56,10 @@ __all__ = [
     "mutual_information",
     "perplexity",
     "bernoulli_logpmf",
+    "bernoulli_logpmf_grad",
     "categorical_logpmf",
+    "exponential_logpdf",
+    "poisson_logpmf",
 ]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -232,6 +236,56 @@ def gaussian_logpdf(x, mu=0.0, sigma=1.0):
     xp, x, mu, sigma, log_sigma = _gaussian_args(x, mu, sigma)
     z = (x - mu) / sigma
     return -0.5 * z * z - (log_sigma + _HALF_LOG_2PI)
+
+
+def gaussian_logpdf_grad(x, mu=0.0, sigma=1.0):
+    r"""Score of the normal log-density with respect to its parameters, ``(d/dmu, d/dsigma)``.
+
+    Parameters
+    ----------
+    x : array
+    mu : array or float, default 0
+    sigma : array or float, default 1
+        Positive.
+
+    Returns
+    -------
+    (array, array)
+        :math:`\partial \log f / \partial \mu` and
+        :math:`\partial \log f / \partial \sigma`, elementwise, each in the
+        broadcast shape of the arguments (for a parameter shared across a
+        batch, the gradient of the summed log-likelihood is their sum over the
+        broadcast axes).
+
+    Raises
+    ------
+    ValueError
+        If ``sigma <= 0`` (a Python number, or a concrete array).
+
+    Notes
+    -----
+    .. math:: z = \frac{x - \mu}{\sigma},\qquad
+       \frac{\partial \log f}{\partial \mu} = \frac{z}{\sigma},\qquad
+       \frac{\partial \log f}{\partial \sigma} = \frac{z^2 - 1}{\sigma}
+
+    Exponential family: natural parameters
+    :math:`\eta = (\mu/\sigma^2, -1/(2\sigma^2))`, sufficient statistics
+    :math:`(x, x^2)`, log-partition
+    :math:`A(\eta) = -\eta_1^2/(4\eta_2) - \tfrac12\log(-2\eta_2)`.
+    Each score has expectation 0 under :math:`\mathcal N(\mu, \sigma^2)`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d_mu, d_sigma = gaussian_logpdf_grad(np.array([1.0]), 0.0, 2.0)
+    >>> d_mu, d_sigma
+    (array([0.25]), array([-0.375]))
+    """
+    xp, x, mu, sigma, _ = _gaussian_args(x, mu, sigma)
+    z = (x - mu) / sigma
+    d_mu = z / sigma
+    d_sigma = (z * z - 1.0) / sigma
+    return d_mu, d_sigma  # z involves all three arguments: both are in their broadcast shape
 
 
 def mvn_logpdf(x, mu, Sigma):
@@ -594,6 +648,11 @@ def bernoulli_logpmf(x, p):
     with ``p = 0``, ``x = 0`` with ``p = 1``) give ``-inf``, as
     ``scipy.stats.bernoulli.logpmf``.
     """
+    xp, one, p = _bernoulli_args(x, p)
+    return _bernoulli_logpmf(one, p, xp)
+
+
+def _bernoulli_args(x, p):
     xp = array_namespace(x, p)
     p = as_float(p, xp, float_dtype(xp, x, p))
     _check_broadcastable(x.shape, p.shape, "x", "p")
@@ -604,10 +663,54 @@ def bernoulli_logpmf(x, p):
             xp.all(one | (x == 0)),
             lambda: f"x must hold outcomes 0 or 1; got values in [{float(xp.min(x))}, {float(xp.max(x))}]",
         )
+    return xp, one, p
+
+
+def _bernoulli_logpmf(one, p, xp):
     p0, p1 = p == 0, p == 1  # (NaN propagates)
     log_p = xp.where(p0, -math.inf, xp.log(xp.where(p0, 1.0, p)))
     log_q = xp.where(p1, -math.inf, xp.log1p(-xp.where(p1, 0.0, p)))
     return xp.where(one, log_p, log_q)
+
+
+def bernoulli_logpmf_grad(x, p):
+    r"""Score of the Bernoulli log-probability: :math:`\partial \log P(x) / \partial p`.
+
+    Parameters
+    ----------
+    x : array
+        Outcomes 0 or 1 (bool, integer or float); broadcast against ``p``.
+    p : array
+        Success probabilities in [0, 1].
+
+    Returns
+    -------
+    array
+        The broadcast shape, in ``p``'s floating dtype: the gradient of
+        ``sum(bernoulli_logpmf(x, p))`` with respect to ``p``.
+
+    Raises
+    ------
+    ValueError
+        If ``p`` is outside [0, 1] or ``x`` outside {0, 1} (concrete inputs).
+
+    Notes
+    -----
+    .. math:: \frac{\partial \log P}{\partial p} = \frac{x}{p} - \frac{1 - x}{1 - p}
+       = \frac{1}{p}\ (x = 1), \quad -\frac{1}{1 - p}\ (x = 0)
+
+    Only the term of the observed outcome is formed, so ``p = 1`` with
+    ``x = 1`` gives 1 (not NaN) and ``p = 0`` with ``x = 1`` gives ``inf``.
+    Exponential family: natural parameter :math:`\eta = \operatorname{logit} p`,
+    sufficient statistic :math:`x`, log-partition
+    :math:`A(\eta) = \log(1 + e^\eta)`; the score in :math:`\eta` is
+    :math:`x - p` (this function times :math:`p(1 - p)`).
+    """
+    xp, one, p = _bernoulli_args(x, p)
+    prob = xp.where(one, p, 1.0 - p)  # the probability of the observed outcome
+    sign = 2.0 * xp.astype(xp.broadcast_to(one, prob.shape), prob.dtype) - 1.0  # +1 for x = 1, -1 for x = 0
+    zero = prob == 0
+    return xp.where(zero, sign * math.inf, sign / xp.where(zero, 1.0, prob))
 
 
 def categorical_logpmf(x, p):
@@ -653,3 +756,120 @@ def categorical_logpmf(x, p):
     sel = xp.sum(xp.where(onehot, p, 0.0), axis=-1)
     zero = sel == 0
     return xp.where(zero, -math.inf, xp.log(xp.where(zero, 1.0, sel)))
+
+
+def _rate_args(x, rate, name_x, name_rate):
+    xp = array_namespace(x, rate)
+    dtype = float_dtype(xp, x, rate)
+    x, rate = as_float(x, xp, dtype), as_float(rate, xp, dtype)
+    _check_broadcastable(x.shape, rate.shape, name_x, name_rate)
+    return xp, x, rate
+
+
+def exponential_logpdf(x, rate):
+    r"""Log-density of the exponential distribution with rate ``rate`` (mean ``1/rate``).
+
+    Parameters
+    ----------
+    x : array
+        Points; broadcast against ``rate``.  Negative points have density 0.
+    rate : array
+        Positive rates :math:`\lambda` (SciPy's ``scale`` is :math:`1/\lambda`).
+
+    Returns
+    -------
+    array
+        The broadcast shape, in the arguments' floating dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``rate <= 0`` (concrete inputs).
+
+    Notes
+    -----
+    .. math:: \log f(x) = \log\lambda - \lambda x \quad (x \ge 0),
+       \qquad -\infty \quad (x < 0)
+
+    .. math:: \frac{\partial \log f}{\partial \lambda} = \frac{1}{\lambda} - x
+
+    Equals ``scipy.stats.expon.logpdf(x, scale=1/rate)``.  Exponential
+    family: natural parameter :math:`\eta = -\lambda`, sufficient statistic
+    :math:`x`, log-partition :math:`A(\eta) = -\log(-\eta)`, so
+    :math:`A'(\eta) = 1/\lambda = E[x]`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> exponential_logpdf(np.array([0.0, 1.0]), np.array(2.0))  # doctest: +ELLIPSIS
+    array([ 0.6931..., -1.3068...])
+    """
+    xp, x, rate = _rate_args(x, rate, "x", "rate")
+    value_check(~xp.any(rate <= 0), lambda: f"rate must be positive; got a minimum of {float(xp.min(rate))}")
+    neg = x < 0
+    value = xp.log(rate) - rate * xp.where(neg, 0.0, x)
+    return xp.where(neg, -math.inf, value)
+
+
+def poisson_logpmf(k, mu):
+    r"""Log-probability of counts ``k`` under Poisson(``mu``).
+
+    Parameters
+    ----------
+    k : array
+        Non-negative integer counts (integer or integral float); broadcast
+        against ``mu``.
+    mu : array
+        Non-negative means :math:`\mu` (``mu = 0`` puts all mass on 0).
+
+    Returns
+    -------
+    array
+        The broadcast shape, in ``mu``'s floating dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``k`` holds negative or non-integer values, or ``mu < 0``
+        (concrete inputs).
+
+    Notes
+    -----
+    .. math:: \log P(k) = k \log\mu - \mu - \log k!,
+       \qquad \frac{\partial \log P}{\partial \mu} = \frac{k}{\mu} - 1
+
+    :math:`k \log \mu` is 0 for :math:`k = 0` (also at :math:`\mu = 0`),
+    :math:`\log k! = \log\Gamma(k + 1)` is a Lanczos approximation
+    (relative error below 1e-15), as ``scipy.stats.poisson.logpmf``.  For
+    large counts the three terms cancel (each near :math:`k\log k`, the
+    result near :math:`-\tfrac12\log 2\pi k`): float32 keeps about
+    :math:`7 - \log_{10}(k\log k)` significant digits of it, as SciPy's
+    formula would.
+    Exponential family: natural parameter :math:`\eta = \log\mu`,
+    sufficient statistic :math:`k`, log-partition :math:`A(\eta) = e^\eta`,
+    base measure :math:`1/k!`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> poisson_logpmf(np.array([0, 2]), np.array(1.0))  # doctest: +ELLIPSIS
+    array([-1.        , -1.6931...])
+    """
+    xp = array_namespace(k, mu)
+    mu = as_float(mu, xp, float_dtype(xp, mu))
+    _check_broadcastable(k.shape, mu.shape, "k", "mu")
+    _check_nonnegative(mu, "mu", xp)
+    if xp.isdtype(k.dtype, "bool"):
+        raise TypeError(f"k must hold integer counts; got a {k.dtype} array")
+    kf = as_float(k, xp, mu.dtype)
+    if not xp.isdtype(k.dtype, "integral"):
+        value_check(
+            xp.all(kf == xp.round(kf)),
+            lambda: "k must hold integer counts; got non-integer values",
+        )
+    _check_nonnegative(kf, "k", xp)
+    mu0 = mu == 0
+    k_log_mu = xp.where(mu0, -math.inf, kf * xp.log(xp.where(mu0, 1.0, mu)))
+    k_log_mu = xp.where(kf == 0, 0.0, k_log_mu)
+    log_k_factorial = xp.where(kf <= 1, 0.0, gammaln_ge_half(kf + 1.0, xp=xp))  # exact 0 for k = 0, 1
+    return k_log_mu - mu - log_k_factorial

@@ -456,3 +456,123 @@ def test_information_inequalities(w, r):
     assert np.all(js >= -1e-12) and np.all(js <= math.log(2) + 1e-12)
     assert np.all(np.asarray(P.cross_entropy(p, q)) >= h - 1e-12)
     assert_close(P.js_divergence(p, q), P.js_divergence(q, p), rtol=1e-12, atol=1e-15)  # symmetric
+
+
+# ------------------------------------------- score functions, exponential, Poisson
+def test_bernoulli_logpmf_grad_matches_jax_grad_and_edges(backend, float_dtype):
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    dt = dtype_name(float_dtype)
+    rng = np.random.default_rng(21)
+    x = rng.integers(0, 2, size=10).astype(np.float64)
+    p = rng.uniform(0.05, 0.95, size=10)
+    want = np.asarray(jax.grad(lambda q: jnp.sum(P.bernoulli_logpmf(jnp.asarray(x), q)))(jnp.asarray(_cast(p, dt))))
+    out = P.bernoulli_logpmf_grad(*place(backend, x, p, dtype=dt))
+    assert dtype_name(out.dtype) == dt
+    assert_close(out, want, **tol(TOL, dt))
+    # the observed outcome certain: finite score; impossible: infinite (no NaN, no warning)
+    edge = P.bernoulli_logpmf_grad(*place(backend, np.array([1.0, 0.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0, 1.0])))
+    np.testing.assert_array_equal(_np(backend, edge), [1.0, -1.0, np.inf, -np.inf])
+
+
+def test_bernoulli_logpmf_grad_has_mean_zero():
+    # a score has expectation 0: p * (1/p) + (1 - p) * (-1/(1 - p)) = 0
+    p = np.linspace(0.05, 0.95, 7)
+    g1, g0 = P.bernoulli_logpmf_grad(np.ones(7), p), P.bernoulli_logpmf_grad(np.zeros(7), p)
+    np.testing.assert_allclose(p * g1 + (1 - p) * g0, 0.0, atol=1e-13)
+
+
+def test_gaussian_logpdf_grad_matches_jax_grad(backend, float_dtype):
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    dt = dtype_name(float_dtype)
+    rng = np.random.default_rng(22)
+    x, mu, sigma = rng.normal(size=(4, 3)) * 2, rng.normal(size=3), rng.uniform(0.3, 2.0, size=(4, 1))
+    cast = [jnp.asarray(_cast(v, dt)) for v in (x, mu, sigma)]
+    # elementwise scores: the gradient with respect to a broadcast copy of each parameter
+    full = [jnp.broadcast_to(v, (4, 3)) for v in cast]
+    want = jax.grad(lambda m, s: jnp.sum(P.gaussian_logpdf(full[0], m, s)), argnums=(0, 1))(full[1], full[2])
+    d_mu, d_sigma = P.gaussian_logpdf_grad(*place(backend, x, mu, sigma, dtype=dt))
+    for got, w in zip((d_mu, d_sigma), want):
+        assert tuple(got.shape) == (4, 3) and dtype_name(got.dtype) == dt
+        assert_close(got, np.asarray(w), **tol(TOL, dt))
+    # Python-number parameters, as gaussian_logpdf takes them
+    d_mu, d_sigma = P.gaussian_logpdf_grad(place(backend, np.array([1.0, -2.0])), 0.0, 2.0)
+    assert_close(d_mu, np.array([0.25, -0.5]), **tol(TOL, "float64"))
+    assert_close(d_sigma, np.array([-0.375, 0.0]), **tol(TOL, "float64"))
+
+
+def test_gaussian_logpdf_grad_rejects_bad_sigma():
+    with pytest.raises(ValueError, match="sigma must be positive"):
+        P.gaussian_logpdf_grad(np.zeros(3), 0.0, np.array([1.0, 0.0, 1.0]))
+    with pytest.raises(ValueError, match="sigma"):
+        P.gaussian_logpdf_grad(np.zeros(3), 0.0, -1.0)
+
+
+def test_exponential_logpdf_matches_scipy(backend, float_dtype):
+    dt = dtype_name(float_dtype)
+    rng = np.random.default_rng(23)
+    x = rng.exponential(2.0, size=12)
+    x[:3] = [0.0, -1.0, -1e-30]  # the support starts at 0; density 0 (log -inf) below it
+    rate = rng.uniform(0.1, 5.0, size=12)
+    want = st.expon.logpdf(_cast(x, dt), scale=1.0 / _cast(rate, dt))
+    out = P.exponential_logpdf(*place(backend, x, rate, dtype=dt))
+    assert dtype_name(out.dtype) == dt
+    assert_close(out, want, **tol(TOL, dt))
+    out = P.exponential_logpdf(*place(backend, x, np.array(2.0), dtype=dt))  # one rate, broadcast
+    assert_close(out, st.expon.logpdf(_cast(x, dt), scale=0.5), **tol(TOL, dt))
+
+
+def test_exponential_logpdf_rejects_bad_rate_and_shapes():
+    with pytest.raises(ValueError, match="rate must be positive"):
+        P.exponential_logpdf(np.ones(3), np.array([1.0, 0.0, 2.0]))
+    with pytest.raises(ValueError, match="broadcastable"):
+        P.exponential_logpdf(np.ones(3), np.ones(4))
+
+
+def test_poisson_logpmf_matches_scipy(backend, float_dtype):
+    dt = dtype_name(float_dtype)
+    rng = np.random.default_rng(24)
+    mu = rng.uniform(0.01, 30.0, size=40)
+    k = rng.poisson(mu)
+    k[:3] = [0, 0, 1]
+    mu[:3] = [0.0, 1e-3, 0.0]  # mu = 0: P(0) = 1, P(k > 0) = 0
+    want = st.poisson.logpmf(k, _cast(mu, dt))
+    for ks in (k, k.astype(np.float64), k.astype(np.int32)):
+        out = P.poisson_logpmf(*place(backend, ks, mu, dtype=dt))
+        assert dtype_name(out.dtype) == dt
+        assert_close(out, want, **tol(TOL, dt))
+
+
+def test_poisson_logpmf_large_counts_float64():
+    # log k! by the Lanczos approximation: against SciPy's gammaln up to counts of 1e6
+    k = np.array([0, 1, 2, 10, 170, 171, 1000, 123456, 10 ** 6])
+    mu = np.array([0.5, 1.0, 3.0, 12.0, 160.0, 180.0, 990.0, 123000.0, 10.0 ** 6])
+    np.testing.assert_allclose(P.poisson_logpmf(k, mu), st.poisson.logpmf(k, mu), rtol=1e-9)
+    np.testing.assert_array_equal(P.poisson_logpmf(np.array([0, 1]), np.array([1.0, 1.0])), [-1.0, -1.0])
+
+
+def test_poisson_logpmf_rejects_bad_counts_and_means():
+    with pytest.raises(ValueError, match="k must hold integer counts"):
+        P.poisson_logpmf(np.array([0.5, 1.0]), np.ones(2))
+    with pytest.raises(ValueError, match="k must hold non-negative"):
+        P.poisson_logpmf(np.array([-1, 1]), np.ones(2))
+    with pytest.raises(ValueError, match="mu must hold non-negative"):
+        P.poisson_logpmf(np.array([1, 1]), np.array([1.0, -0.5]))
+    with pytest.raises(TypeError, match="k must hold integer counts"):
+        P.poisson_logpmf(np.array([True, False]), np.ones(2))
+
+
+def test_poisson_and_exponential_gradients_match_their_scores():
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    k = jnp.asarray(np.array([0, 1, 4, 9]))
+    mu = jnp.asarray(np.array([0.5, 2.0, 4.0, 7.5]))
+    g = jax.grad(lambda m: jnp.sum(P.poisson_logpmf(k, m)))(mu)
+    np.testing.assert_allclose(np.asarray(g), np.asarray(k) / np.asarray(mu) - 1.0, rtol=1e-12)
+    x, rate = jnp.asarray(np.array([0.0, 0.5, 3.0])), jnp.asarray(np.array([1.0, 2.0, 0.25]))
+    g = jax.grad(lambda r: jnp.sum(P.exponential_logpdf(x, r)))(rate)
+    np.testing.assert_allclose(np.asarray(g), 1.0 / np.asarray(rate) - np.asarray(x), rtol=1e-12)
