@@ -79,6 +79,15 @@ __all__ = [
     "nll", "nll_grad",
     "contrastive", "contrastive_grad",
     "gaussian_nll", "gaussian_nll_grad",
+    "mean_squared_log_error", "mean_squared_log_error_grad",
+    "poisson", "poisson_grad",
+    "smooth_l1", "smooth_l1_grad",
+    "cosine_similarity_loss", "cosine_similarity_loss_grad",
+    "dice", "dice_grad",
+    "tversky", "tversky_grad",
+    "categorical_focal", "categorical_focal_grad",
+    "categorical_hinge", "categorical_hinge_grad",
+    "multiclass_hinge", "multiclass_hinge_grad",
 ]
 
 _LOG2 = math.log(2.0)
@@ -1213,3 +1222,453 @@ def gaussian_nll_grad(y_true, mean, var, *, full=False, eps=1e-6, reduction="mea
     r""":math:`(\mu - y)/\max(\sigma^2, \epsilon)` w.r.t. ``mean`` (divided by its size for ``"mean"``)."""
     xp, y, mu, v = _gaussian_nll_setup(y_true, mean, var, eps, reduction)
     return _scale((mu - y) / v, size(mu), reduction)
+
+
+# ============================================================== more regression and classification losses
+def _check_above(x, name, low, xp, what):
+    check_values(x, name, xp, low=low, what=what)
+
+
+@_doc
+def mean_squared_log_error(y_true, y_pred, *, reduction="mean"):
+    r"""Mean squared logarithmic error.
+
+    Parameters
+    ----------
+    y_true, y_pred : arrays of the same shape
+        Non-negative targets and predictions (checked on eager inputs).
+    %REDUCTION%
+
+    %RETURNS%
+
+    %RAISES%
+        Also when an input has negative entries.
+
+    Notes
+    -----
+    .. math:: \ell = \bigl(\log(1 + \hat y) - \log(1 + y)\bigr)^2, \qquad
+              \frac{\partial \ell}{\partial \hat y} = \frac{2\bigl(\log(1 + \hat y) - \log(1 + y)\bigr)}{1 + \hat y}
+
+    Reference: ``sklearn.metrics.mean_squared_log_error`` (``"mean"``), which
+    also rejects negative values; Keras clips negative inputs to 0 instead.
+    """
+    xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    _check_above(y, "y_true", 0, xp, "non-negative values")
+    _check_above(p, "y_pred", 0, xp, "non-negative values")
+    d = xp.log1p(p) - xp.log1p(y)
+    return reduce(d * d, reduction, xp)
+
+
+def mean_squared_log_error_grad(y_true, y_pred, *, reduction="mean"):
+    r""":math:`2(\log(1+\hat y) - \log(1+y))/(1+\hat y)` (divided by the size for ``"mean"``)."""
+    xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    _check_above(y, "y_true", 0, xp, "non-negative values")
+    _check_above(p, "y_pred", 0, xp, "non-negative values")
+    return _scale(2.0 * (xp.log1p(p) - xp.log1p(y)) / (1.0 + p), size(p), reduction)
+
+
+@_doc
+def poisson(y_true, y_pred, *, eps=1e-8, reduction="mean"):
+    r"""Poisson negative log-likelihood of rates (without the :math:`\log y!` term).
+
+    Parameters
+    ----------
+    y_true : array
+        Observed counts (any non-negative reals).
+    y_pred : array of the same shape
+        Predicted rates, non-negative (checked on eager inputs).
+    eps : float, default 1e-8
+        Added to the rate inside the log; positive.
+    %REDUCTION%
+
+    %RETURNS%
+
+    %RAISES%
+        Also when ``y_pred`` has negative entries.
+
+    Notes
+    -----
+    .. math:: \ell = \hat y - y \log(\hat y + \epsilon), \qquad
+              \frac{\partial \ell}{\partial \hat y} = 1 - \frac{y}{\hat y + \epsilon}
+
+    Reference: ``torch.nn.functional.poisson_nll_loss(y_pred, y_true,
+    log_input=False, eps=eps)``; Keras's ``poisson`` is the same with
+    ``eps=1e-7`` and a mean over the last axis per sample.
+    """
+    check_positive(eps, "eps")
+    xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    _check_above(p, "y_pred", 0, xp, "non-negative rates")
+    return reduce(p - y * xp.log(p + eps), reduction, xp)
+
+
+def poisson_grad(y_true, y_pred, *, eps=1e-8, reduction="mean"):
+    r""":math:`1 - y/(\hat y + \epsilon)` (divided by the size for ``"mean"``)."""
+    check_positive(eps, "eps")
+    xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    _check_above(p, "y_pred", 0, xp, "non-negative rates")
+    return _scale(1.0 - y / (p + eps), size(p), reduction)
+
+
+@_doc
+def smooth_l1(y_true, y_pred, *, beta=1.0, reduction="mean"):
+    r"""Smooth L1 loss, as ``torch.nn.functional.smooth_l1_loss``.
+
+    Parameters
+    ----------
+    y_true, y_pred : arrays of the same shape
+    beta : float, default 1.0
+        Width of the quadratic zone; positive (``beta -> 0`` is :func:`mae`).
+    %REDUCTION%
+
+    %RETURNS%
+
+    %RAISES%
+
+    Notes
+    -----
+    With :math:`r = \hat y - y`:
+
+    .. math:: \ell = \begin{cases} r^2 / (2\beta) & |r| < \beta \\ |r| - \beta/2 & \text{else} \end{cases},
+              \qquad \frac{\partial \ell}{\partial \hat y} = \operatorname{clip}(r/\beta, -1, 1)
+
+    It is :func:`huber` with ``delta=beta`` divided by ``beta``.
+    """
+    check_positive(beta, "beta")
+    xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    a = xp.abs(p - y)
+    c = clip(a, None, beta, xp=xp)
+    return reduce(c * (a - 0.5 * c) / beta, reduction, xp)
+
+
+def smooth_l1_grad(y_true, y_pred, *, beta=1.0, reduction="mean"):
+    r""":math:`\operatorname{clip}((\hat y - y)/\beta, -1, 1)` (divided by the size for ``"mean"``)."""
+    check_positive(beta, "beta")
+    xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    return _scale(clip((p - y) / beta, -1.0, 1.0, xp=xp), size(p), reduction)
+
+
+def _cosine_parts(y_true, y_pred, eps, reduction):
+    check_positive(eps, "eps")
+    xp, y, p = _distribution(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    ny = clip(xp.sqrt(xp.sum(y * y, axis=-1, keepdims=True)), eps, None, xp=xp)
+    rp = xp.sqrt(xp.sum(p * p, axis=-1, keepdims=True))
+    np_ = clip(rp, eps, None, xp=xp)
+    yh = y / ny
+    cos = xp.sum(yh * p, axis=-1, keepdims=True) / np_
+    return xp, p, yh, rp, np_, cos
+
+
+@_doc
+def cosine_similarity_loss(y_true, y_pred, *, eps=1e-8, reduction="mean"):
+    r"""Cosine distance :math:`1 - \cos(y, \hat y)` along the last axis.
+
+    Parameters
+    ----------
+    y_true, y_pred : arrays of shape (..., n_features)
+    eps : float, default 1e-8
+        Lower clamp of each norm; positive.
+    %REDUCTION%
+
+    %ROWS%
+
+    %RAISES%
+
+    Notes
+    -----
+    With :math:`\|x\|_\epsilon = \max(\|x\|_2, \epsilon)` and
+    :math:`c = \langle y, \hat y\rangle / (\|y\|_\epsilon \|\hat y\|_\epsilon)`:
+
+    .. math:: \ell = 1 - c, \qquad
+              \frac{\partial \ell}{\partial \hat y} = -\frac{y}{\|y\|_\epsilon\|\hat y\|_\epsilon}
+              + c\,\frac{\hat y}{\|\hat y\|^2} \;[\|\hat y\| > \epsilon]
+
+    Reference: ``optax.cosine_distance(y_pred, y_true, epsilon=eps)``
+    (``1 - torch.nn.functional.cosine_similarity``). Keras's
+    ``cosine_similarity`` loss is :math:`-c`, i.e. ours minus 1.
+    """
+    xp, p, yh, rp, np_, cos = _cosine_parts(y_true, y_pred, eps, reduction)
+    return reduce(1.0 - xp.squeeze(cos, axis=-1), reduction, xp)
+
+
+def cosine_similarity_loss_grad(y_true, y_pred, *, eps=1e-8, reduction="mean"):
+    r""":math:`-y/(\|y\|_\epsilon\|\hat y\|_\epsilon) + c\,\hat y/\|\hat y\|^2` (formula in :func:`cosine_similarity_loss`)."""
+    xp, p, yh, rp, np_, cos = _cosine_parts(y_true, y_pred, eps, reduction)
+    active = xp.astype(rp > eps, p.dtype)
+    g = -yh / np_ + (active * cos / (np_ * np_)) * p
+    return _scale(g, _rows(p), reduction)
+
+
+def _overlap_sums(y_true, p, names, reduction):
+    xp, y, p = _distribution(y_true, p, names, reduction)
+    check_probabilities(p, names[1], xp)
+    tp = xp.sum(y * p, axis=-1, keepdims=True)
+    return xp, y, p, tp
+
+
+@_doc
+def dice(y_true, p, *, smooth=1.0, reduction="mean"):
+    r"""Soft Dice loss along the last axis (one value per row).
+
+    Parameters
+    ----------
+    y_true : array of shape (..., n_features)
+        Targets in [0, 1] (a mask, or one-hot rows).
+    p : array of the same shape
+        Predicted probabilities in [0, 1] (checked on eager inputs). Flatten
+        each sample's pixels (and classes) to the last axis first for the
+        per-image Dice of segmentation.
+    smooth : float, default 1.0
+        Added to numerator and denominator; :math:`\ge 0` (0 is undefined
+        for an empty target and prediction).
+    %REDUCTION%
+
+    %ROWS%
+
+    %RAISES%
+
+    Notes
+    -----
+    With :math:`I = \sum_k y_k p_k`, :math:`N = 2I + s`,
+    :math:`D = \sum_k y_k + \sum_k p_k + s`:
+
+    .. math:: \ell = 1 - \frac{N}{D}, \qquad
+              \frac{\partial \ell}{\partial p_k} = \frac{N - 2 y_k D}{D^2}
+
+    Reference: the formula in float64 NumPy (Milletari et al., 2016, without
+    the squares; Keras's ``Dice`` is ``smooth=0`` up to its epsilon and
+    reduces over every axis but the first).
+    """
+    check_positive(smooth, "smooth", strict=False)
+    xp, y, p, tp = _overlap_sums(y_true, p, ("y_true", "p"), reduction)
+    d = xp.sum(y, axis=-1) + xp.sum(p, axis=-1) + smooth
+    return reduce(1.0 - (2.0 * xp.squeeze(tp, axis=-1) + smooth) / d, reduction, xp)
+
+
+def dice_grad(y_true, p, *, smooth=1.0, reduction="mean"):
+    r""":math:`(N - 2 y_k D)/D^2` (formula in :func:`dice`); divided by the number of rows for ``"mean"``."""
+    check_positive(smooth, "smooth", strict=False)
+    xp, y, p, tp = _overlap_sums(y_true, p, ("y_true", "p"), reduction)
+    n = 2.0 * tp + smooth
+    d = xp.sum(y, axis=-1, keepdims=True) + xp.sum(p, axis=-1, keepdims=True) + smooth
+    return _scale((n - 2.0 * y * d) / (d * d), _rows(p), reduction)
+
+
+def _check_tversky(alpha, beta, smooth):
+    check_positive(alpha, "alpha", strict=False)
+    check_positive(beta, "beta", strict=False)
+    check_positive(smooth, "smooth", strict=False)
+
+
+@_doc
+def tversky(y_true, p, *, alpha=0.5, beta=0.5, smooth=1.0, reduction="mean"):
+    r"""Tversky loss along the last axis (one value per row); Dice-like with weighted errors.
+
+    Parameters
+    ----------
+    y_true : array of shape (..., n_features)
+        Targets in [0, 1].
+    p : array of the same shape
+        Predicted probabilities in [0, 1] (checked on eager inputs).
+    alpha : float, default 0.5
+        Weight of the false positives :math:`\sum (1-y)p`; :math:`\ge 0`.
+    beta : float, default 0.5
+        Weight of the false negatives :math:`\sum y(1-p)`; :math:`\ge 0`.
+    smooth : float, default 1.0
+        Added to numerator and denominator; :math:`\ge 0`.
+    %REDUCTION%
+
+    %ROWS%
+
+    %RAISES%
+
+    Notes
+    -----
+    With :math:`T = \sum y p`, :math:`F_P = \sum (1-y) p`, :math:`F_N = \sum y (1-p)`,
+    :math:`N = T + s`, :math:`D = T + \alpha F_P + \beta F_N + s`:
+
+    .. math:: \ell = 1 - \frac{N}{D}, \qquad
+              \frac{\partial \ell}{\partial p_k} = \frac{N\,(y_k + \alpha(1 - y_k) - \beta y_k) - y_k D}{D^2}
+
+    Salehi et al. (2017); ``alpha`` weighs false positives as in Keras's
+    ``Tversky``. Reference: the formula in float64 NumPy.
+    """
+    _check_tversky(alpha, beta, smooth)
+    xp, y, p, tp = _overlap_sums(y_true, p, ("y_true", "p"), reduction)
+    fp = xp.sum((1.0 - y) * p, axis=-1, keepdims=True)
+    fn = xp.sum(y * (1.0 - p), axis=-1, keepdims=True)
+    v = 1.0 - (tp + smooth) / (tp + alpha * fp + beta * fn + smooth)
+    return reduce(xp.squeeze(v, axis=-1), reduction, xp)
+
+
+def tversky_grad(y_true, p, *, alpha=0.5, beta=0.5, smooth=1.0, reduction="mean"):
+    r""":math:`\partial\ell/\partial p` of :func:`tversky` (formula there); divided by the number of rows for ``"mean"``."""
+    _check_tversky(alpha, beta, smooth)
+    xp, y, p, tp = _overlap_sums(y_true, p, ("y_true", "p"), reduction)
+    fp = xp.sum((1.0 - y) * p, axis=-1, keepdims=True)
+    fn = xp.sum(y * (1.0 - p), axis=-1, keepdims=True)
+    n = tp + smooth
+    d = tp + alpha * fp + beta * fn + smooth
+    g = (n * (y + alpha * (1.0 - y) - beta * y) - y * d) / (d * d)
+    return _scale(g, _rows(p), reduction)
+
+
+@_doc
+def categorical_focal(y_onehot, p, *, alpha=0.25, gamma=2.0, eps=1e-15, reduction="mean"):
+    r"""Categorical focal loss of probabilities, as Keras's ``CategoricalFocalCrossentropy``.
+
+    Parameters
+    ----------
+    y_onehot : array of shape (..., n_classes)
+        One-hot (or soft) target rows.
+    p : array of the same shape
+        Class probabilities in [0, 1] (checked on eager inputs), **clipped**
+        below at :math:`\epsilon` inside the log; not renormalised.
+    alpha : float, default 0.25
+        Overall weight (as Keras); in [0, 1].
+    gamma : float, default 2.0
+        Focusing exponent, :math:`\ge 0` (0 gives ``alpha`` times
+        :func:`categorical_cross_entropy`).
+    eps : float, default 1e-15
+    %REDUCTION%
+
+    %ROWS%
+
+    %RAISES%
+
+    Notes
+    -----
+    With :math:`\bar p = \max(p, \epsilon)`:
+
+    .. math:: \ell = -\alpha \sum_k y_k (1 - \bar p_k)^{\gamma} \log \bar p_k, \qquad
+              \frac{\partial \ell}{\partial p_k} = \alpha y_k \Bigl(\gamma (1-\bar p_k)^{\gamma-1}\log \bar p_k
+              - \frac{(1-\bar p_k)^{\gamma}}{\bar p_k}\Bigr)
+
+    (0 where the clip is active). Keras also divides ``p`` by its row sum
+    first; pass normalised rows to get its values.
+    """
+    _check_eps(eps)
+    check_real(alpha, "alpha", low=0.0, high=1.0)
+    check_positive(gamma, "gamma", strict=False)
+    xp, y, p = _distribution(y_onehot, p, ("y_onehot", "p"), reduction)
+    check_probabilities(p, "p", xp)
+    pc = clip(p, eps, 1.0, xp=xp)
+    v = -alpha * xp.sum(y * _pow(1.0 - pc, gamma, xp=xp) * xp.log(pc), axis=-1)
+    return reduce(v, reduction, xp)
+
+
+def categorical_focal_grad(y_onehot, p, *, alpha=0.25, gamma=2.0, eps=1e-15, reduction="mean"):
+    r""":math:`\partial\ell/\partial p` of :func:`categorical_focal` (formula there); 0 where the clip is active."""
+    _check_eps(eps)
+    check_real(alpha, "alpha", low=0.0, high=1.0)
+    check_positive(gamma, "gamma", strict=False)
+    xp, y, p = _distribution(y_onehot, p, ("y_onehot", "p"), reduction)
+    check_probabilities(p, "p", xp)
+    pc = clip(p, eps, 1.0, xp=xp)
+    q = 1.0 - pc
+    g = alpha * y * (_pow_m1(q, gamma, xp=xp) * xp.log(pc) - _pow(q, gamma, xp=xp) / pc)
+    g = xp.where(p >= eps, g, xp.zeros_like(g))
+    return _scale(g, _rows(p), reduction)
+
+
+def _categorical_hinge_parts(y_onehot, scores, reduction):
+    xp, y, s = _distribution(y_onehot, scores, ("y_onehot", "scores"), reduction)
+    pos = xp.sum(y * s, axis=-1, keepdims=True)
+    t = (1.0 - y) * s
+    neg = xp.max(t, axis=-1, keepdims=True)
+    return xp, y, s, t, neg, 1.0 + neg - pos
+
+
+@_doc
+def categorical_hinge(y_onehot, scores, *, reduction="mean"):
+    r"""Categorical hinge loss, as Keras's ``categorical_hinge``.
+
+    Parameters
+    ----------
+    y_onehot : array of shape (..., n_classes)
+        One-hot target rows.
+    scores : array of the same shape
+        Real-valued class scores.
+    %REDUCTION%
+
+    %ROWS%
+
+    %RAISES%
+
+    Notes
+    -----
+    With :math:`P = \sum_k y_k s_k` and :math:`M = \max_k (1 - y_k) s_k`
+    (Keras's form: the true class enters :math:`M` as a 0, so :math:`M \ge 0`):
+
+    .. math:: \ell = \max(0, 1 + M - P), \qquad
+              \frac{\partial \ell}{\partial s_k} = [\ell > 0]\bigl((1 - y_k)\,a_k - y_k\bigr)
+
+    where :math:`a` is the indicator of the arg-max of :math:`(1-y)s`
+    (shared equally among ties, as ``jax.grad`` of ``max`` does). For the
+    Crammer-Singer / torch form see :func:`multiclass_hinge`.
+    """
+    xp, y, s, t, neg, m = _categorical_hinge_parts(y_onehot, scores, reduction)
+    return reduce(xp.squeeze(clip(m, 0.0, None, xp=xp), axis=-1), reduction, xp)
+
+
+def categorical_hinge_grad(y_onehot, scores, *, reduction="mean"):
+    r""":math:`[\ell > 0]((1 - y_k) a_k - y_k)` (formula in :func:`categorical_hinge`)."""
+    xp, y, s, t, neg, m = _categorical_hinge_parts(y_onehot, scores, reduction)
+    a = xp.astype(t == neg, s.dtype)
+    a = a / xp.sum(a, axis=-1, keepdims=True)
+    active = xp.astype(m > 0.0, s.dtype)
+    return _scale(active * ((1.0 - y) * a - y), _rows(s), reduction)
+
+
+@_doc
+def multiclass_hinge(labels, scores, *, margin=1.0, reduction="mean"):
+    r"""Multi-class margin loss, as ``torch.nn.functional.multi_margin_loss`` (``p=1``).
+
+    Parameters
+    ----------
+    labels : integer array of shape (...)
+        Class indices in ``[0, n_classes)`` (checked on eager inputs).
+    scores : array of shape (..., n_classes)
+        Real-valued class scores.
+    margin : float, default 1.0
+        Positive.
+    %REDUCTION%
+
+    %ROWS%
+
+    Raises
+    ------
+    TypeError
+        ``labels`` is not an integer array.
+    ValueError
+        ``labels.shape != scores.shape[:-1]``, labels out of range, empty
+        input, or an unknown ``reduction``.
+
+    Notes
+    -----
+    With :math:`C` classes, true class :math:`c` and
+    :math:`h_k = \max(0, m - s_c + s_k)`:
+
+    .. math:: \ell = \frac1C \sum_{k \ne c} h_k, \qquad
+              \frac{\partial \ell}{\partial s_k} = \frac1C \begin{cases}
+              [h_k > 0] & k \ne c \\ -\sum_{j \ne c} [h_j > 0] & k = c \end{cases}
+
+    Weston-Watkins form with torch's division by :math:`C`.
+    """
+    check_positive(margin, "margin")
+    xp, labels, s = _sparse(labels, scores, ("labels", "scores"), reduction)
+    k = s.shape[-1]
+    other = ~_class_mask(labels, k, xp=xp)
+    h = clip(margin - xp.expand_dims(_take_class(s, labels, xp=xp), axis=-1) + s, 0.0, None, xp=xp)
+    return reduce(xp.sum(xp.where(other, h, xp.zeros_like(h)), axis=-1) / k, reduction, xp)
+
+
+def multiclass_hinge_grad(labels, scores, *, margin=1.0, reduction="mean"):
+    r""":math:`\partial\ell/\partial s` of :func:`multiclass_hinge` (formula there)."""
+    check_positive(margin, "margin")
+    xp, labels, s = _sparse(labels, scores, ("labels", "scores"), reduction)
+    k = s.shape[-1]
+    hit = _class_mask(labels, k, xp=xp)
+    h = margin - xp.expand_dims(_take_class(s, labels, xp=xp), axis=-1) + s
+    act = xp.astype((h > 0.0) & ~hit, s.dtype)
+    g = act - xp.astype(hit, s.dtype) * xp.sum(act, axis=-1, keepdims=True)
+    return _scale(g / k, _rows(s), reduction)
