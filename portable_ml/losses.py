@@ -1010,16 +1010,19 @@ def nll_grad(log_probs, labels, *, reduction="mean"):
 
 
 @_doc
-def kl_divergence(p, q, *, eps=1e-15, reduction="mean"):
+def kl_divergence(p, q, *, eps=1e-15, log_target=False, reduction="mean"):
     r"""Kullback-Leibler divergence :math:`\mathrm{KL}(p \,\|\, q)` along the last axis.
 
     Parameters
     ----------
     p : array of shape (..., n_classes)
-        Target distribution (non-negative; zeros contribute 0).
+        Target distribution (non-negative; zeros contribute 0), or its
+        logarithm (``-inf`` allowed) with ``log_target=True``.
     q : array of the same shape
         Predicted distribution, **clipped** below at :math:`\epsilon` inside the log.
     eps : float, default 1e-15
+    log_target : bool, default False
+        ``p`` holds :math:`\log p` (torch's ``kl_div(..., log_target=True)``).
     %REDUCTION%
 
     %ROWS%
@@ -1042,17 +1045,36 @@ def kl_divergence(p, q, *, eps=1e-15, reduction="mean"):
     0.5108256237659907
     """
     _check_eps(eps)
-    xp, p, q = _distribution(p, q, ("p", "q"), reduction)
-    _check_distributions(p, q, xp)
+    xp, p, q = _kl_setup(p, q, log_target, reduction)
+    if log_target:
+        lp = p
+        p = xp.exp(lp)
+        # p = 0 (log p = -inf) contributes 0, not 0 * -inf
+        v = xp.where(p > 0, p * (xp.where(p > 0, lp, xp.zeros_like(lp)) - xp.log(clip(q, eps, None, xp=xp))),
+                     xp.zeros_like(p))
+        return reduce(xp.sum(v, axis=-1), reduction, xp)
     ratio = xp.where(p > 0, p, xp.ones_like(p)) / clip(q, eps, None, xp=xp)  # p = 0 contributes 0 log(...) = 0
     return reduce(xp.sum(p * xp.log(ratio), axis=-1), reduction, xp)
 
 
-def kl_divergence_grad(p, q, *, eps=1e-15, reduction="mean"):
+def _kl_setup(p, q, log_target, reduction):
+    if not isinstance(log_target, bool):
+        raise TypeError(f"log_target must be a bool; got {type(log_target).__name__}")
+    xp, p, q = _distribution(p, q, ("p", "q"), reduction)
+    if log_target:
+        check_values(p, "p", xp, high=0, what="log-probabilities (<= 0) with log_target=True")
+        check_probabilities(q, "q", xp)
+    else:
+        _check_distributions(p, q, xp)
+    return xp, p, q
+
+
+def kl_divergence_grad(p, q, *, eps=1e-15, log_target=False, reduction="mean"):
     r""":math:`-p_k/q_k` (0 where :math:`q_k < \epsilon`); divided by the number of rows for ``"mean"``."""
     _check_eps(eps)
-    xp, p, q = _distribution(p, q, ("p", "q"), reduction)
-    _check_distributions(p, q, xp)
+    xp, p, q = _kl_setup(p, q, log_target, reduction)
+    if log_target:
+        p = xp.exp(p)
     g = xp.where(q >= eps, -p / clip(q, eps, None, xp=xp), xp.zeros_like(q))
     return _scale(g, _rows(q), reduction)
 
@@ -1151,25 +1173,53 @@ def contrastive_grad(d, y, *, margin=1.0, reduction="mean"):
     return _scale(g, size(d), reduction)
 
 
+def _broadcast_shape(a, b, names):
+    """The broadcast of two static shapes, or a ``ValueError`` naming both arguments."""
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = a[-i] if i <= len(a) else 1
+        y = b[-i] if i <= len(b) else 1
+        if x != y and 1 not in (x, y):
+            raise ValueError(f"{names[0]} and {names[1]} must broadcast together; got "
+                             f"{names[0]}.shape={tuple(a)} and {names[1]}.shape={tuple(b)}")
+        out.append(y if x == 1 else x)
+    return tuple(reversed(out))
+
+
 def _gaussian_nll_setup(y_true, mean, var, eps, reduction):
     xp = array_namespace(y_true, mean, var)
     check_reduction(reduction)
     check_positive(eps, "eps")
     dtype = float_dtype(xp, y_true, mean, var)
     y, mu, v = (as_float(a, xp, dtype, n) for a, n in ((y_true, "y_true"), (mean, "mean"), (var, "var")))
-    check_same_shape(y, mu, "y_true", "mean")
+    ms, vs = tuple(mu.shape), tuple(v.shape)
+    shape = _broadcast_shape(tuple(y.shape), ms, ("y_true", "mean"))  # torch broadcasts the target
     check_nonempty(mu, "mean")
-    vs, ms = tuple(v.shape), tuple(mu.shape)
     if vs != ms:
         if ms and vs == ms[:-1]:  # one variance per row: broadcast over the last axis
             v = xp.expand_dims(v, axis=-1)
-        elif not (ms and v.ndim == mu.ndim and vs[:-1] == ms[:-1] and vs[-1] == 1):
+        elif not (v.ndim == mu.ndim and sum(b for a, b in zip(ms, vs) if a != b) == 1):
+            # torch's rule: the shape of mean with exactly one axis of size 1 (e.g. (n, 1, h, w))
             raise ValueError(
-                f"var must have the shape of mean {ms}, or that shape with the last axis "
-                f"of size 1 or dropped; got var.shape={vs}"
+                f"var must have the shape of mean {ms}, or that shape with one axis of size 1, "
+                f"or with the last axis dropped; got var.shape={vs}"
             )
     value_check(~xp.any(v < 0), "var must be non-negative; it has negative entries")
-    return xp, y, mu, clip(v, eps, None, xp=xp)
+    if tuple(y.shape) != shape:
+        y = xp.broadcast_to(y, shape)
+    if ms != shape:
+        mu = xp.broadcast_to(mu, shape)
+    return xp, y, mu, clip(v, eps, None, xp=xp), ms
+
+
+def _sum_to_shape(g, shape, *, xp):
+    """Sum ``g`` over the axes along which an array of ``shape`` was broadcast to ``g.shape``."""
+    if tuple(g.shape) == tuple(shape):
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    return xp.reshape(xp.sum(g, axis=axes, keepdims=True), shape) if axes else g
 
 
 def gaussian_nll(y_true, mean, var, *, full=False, eps=1e-6, reduction="mean"):
@@ -1178,29 +1228,31 @@ def gaussian_nll(y_true, mean, var, *, full=False, eps=1e-6, reduction="mean"):
     Parameters
     ----------
     y_true : array
-        Observations.
-    mean : array of the same shape
+        Observations, of the shape of ``mean`` or broadcastable with it (as
+        torch, e.g. a target of shape (1, 3) against means of shape (2, 3)).
+    mean : array
         Predicted means (the prediction argument of :func:`gaussian_nll_grad`).
     var : array
         Predicted variances, non-negative (checked on eager inputs), of the
-        shape of ``mean``, or with its last axis of size 1 or dropped (one
-        variance per row, as torch allows). Clamped below at ``eps``.
+        shape of ``mean``, or that shape with one axis of size 1 or the last
+        axis dropped (shared variances, as torch allows). Clamped below at ``eps``.
     full : bool, default False
         Add the constant :math:`\tfrac12\log 2\pi`.
     eps : float, default 1e-6
         Lower clamp of ``var``; positive.
     reduction : {"mean", "sum", "none"}, default "mean"
-        Over all elements of ``mean``, as torch does.
+        Over all elements of the broadcast of ``y_true`` and ``mean``, as torch does.
 
     Returns
     -------
     array
-        0-d for ``"mean"``/``"sum"``, else one value per element of ``mean``.
+        0-d for ``"mean"``/``"sum"``, else one value per element of the
+        broadcast shape of ``y_true`` and ``mean``.
 
     Raises
     ------
     ValueError
-        ``y_true`` and ``mean`` differ in shape, ``var`` has a shape torch
+        ``y_true`` and ``mean`` do not broadcast, ``var`` has a shape torch
         would reject or negative entries, empty input, unknown ``reduction``.
 
     Notes
@@ -1210,7 +1262,7 @@ def gaussian_nll(y_true, mean, var, *, full=False, eps=1e-6, reduction="mean"):
     .. math:: \ell = \tfrac12\Bigl(\log v + \frac{(\mu - y)^2}{v}\Bigr) \;[+\; \tfrac12\log 2\pi], \qquad
               \frac{\partial \ell}{\partial \mu} = \frac{\mu - y}{v}
     """
-    xp, y, mu, v = _gaussian_nll_setup(y_true, mean, var, eps, reduction)
+    xp, y, mu, v, _ = _gaussian_nll_setup(y_true, mean, var, eps, reduction)
     r = mu - y
     loss = 0.5 * (xp.log(v) + (r / v) * r)  # (r/v) r: r^2 may overflow where r^2/v does not
     if full:
@@ -1219,9 +1271,14 @@ def gaussian_nll(y_true, mean, var, *, full=False, eps=1e-6, reduction="mean"):
 
 
 def gaussian_nll_grad(y_true, mean, var, *, full=False, eps=1e-6, reduction="mean"):
-    r""":math:`(\mu - y)/\max(\sigma^2, \epsilon)` w.r.t. ``mean`` (divided by its size for ``"mean"``)."""
-    xp, y, mu, v = _gaussian_nll_setup(y_true, mean, var, eps, reduction)
-    return _scale((mu - y) / v, size(mu), reduction)
+    r""":math:`(\mu - y)/\max(\sigma^2, \epsilon)` w.r.t. ``mean``, of ``mean``'s shape.
+
+    Divided by the number of losses for ``"mean"``; summed over the axes along
+    which ``mean`` was broadcast against ``y_true``.
+    """
+    xp, y, mu, v, mean_shape = _gaussian_nll_setup(y_true, mean, var, eps, reduction)
+    g = _scale((mu - y) / v, size(mu), reduction)
+    return _sum_to_shape(g, mean_shape, xp=xp)
 
 
 # ============================================================== more regression and classification losses
