@@ -20,6 +20,20 @@ Reductions
   of elements (or rows); for ``"none"`` they are the gradient of the *sum* of
   the per-item losses.
 
+Sample weights
+--------------
+Every loss and gradient takes ``sample_weight=None``: one non-negative
+weight :math:`w_i` per sample (the first axis; shape ``(n_samples,)``),
+broadcast over that sample's items (:math:`W`). ``"none"`` returns
+:math:`W \ell`, ``"sum"`` :math:`\sum W \ell` and ``"mean"``
+:math:`\sum W \ell / \sum W`, scikit-learn's weighted mean
+(``mean_squared_error(..., sample_weight=w)`` averages the outputs of
+each sample the same way). torch's per-class ``weight=`` of
+``cross_entropy``/``nll_loss`` is ``sample_weight=weight[labels]``: torch
+also divides by :math:`\sum_i \mathrm{weight}[c_i]` for ``"mean"``. All
+weights 0 give NaN for ``"mean"``. ``rmse`` takes the root of the weighted
+mean squared error. Gradients are those of the weighted reduced loss.
+
 Numerics: the logit forms (``binary_cross_entropy_with_logits``,
 ``softmax_cross_entropy``, ``sparse_softmax_cross_entropy``,
 ``sigmoid_focal``, ``logistic_loss``) never clip and never overflow. The
@@ -103,7 +117,10 @@ def _doc(fn):
     return fn
 
 
-_REDUCTION = """reduction : {"mean", "sum", "none"}, default "mean"
+_REDUCTION = """sample_weight : array of shape (n_samples,), optional
+        Non-negative weight of each sample (the first axis), broadcast over
+        its items; see "Sample weights" in the module docstring.
+    reduction : {"mean", "sum", "none"}, default "mean"
         How the per-item losses are combined (see the module docstring)."""
 _RETURNS = """Returns
     -------
@@ -1729,3 +1746,118 @@ def multiclass_hinge_grad(labels, scores, *, margin=1.0, reduction="mean"):
     act = xp.astype((h > 0.0) & ~hit, s.dtype)
     g = act - xp.astype(hit, s.dtype) * xp.sum(act, axis=-1, keepdims=True)
     return _scale(g / k, _rows(s), reduction)
+
+
+# ============================================================== per-sample weights (every loss, one place)
+#: losses with one value per row (the class/feature axis, the last, is summed first)
+_ROW_LOSSES = frozenset({
+    "categorical_cross_entropy", "softmax_cross_entropy", "sparse_categorical_cross_entropy",
+    "sparse_softmax_cross_entropy", "nll", "kl_divergence", "js_divergence", "cosine_similarity_loss",
+    "dice", "tversky", "categorical_focal", "categorical_hinge", "multiclass_hinge",
+})
+
+
+def _sample_weights(sample_weight, shape, dtype, xp):
+    """``sample_weight`` checked (shape ``(shape[0],)``, non-negative) and shaped to broadcast over ``shape``."""
+    wxp = array_namespace(sample_weight, xp.zeros((), dtype=dtype))  # mixed backends raise here
+    if not len(shape):
+        raise ValueError("sample_weight needs a sample axis (the first); the loss has one value only")
+    w = as_float(sample_weight, wxp, dtype, "sample_weight")
+    if tuple(w.shape) != (shape[0],):
+        raise ValueError(f"sample_weight must have shape (n_samples,) = ({shape[0]},), one weight per sample "
+                         f"(the first axis); got sample_weight.shape={tuple(w.shape)}")
+    check_values(w, "sample_weight", xp, low=0, what="non-negative weights")
+    return w, xp.reshape(w, (shape[0],) + (1,) * (len(shape) - 1))
+
+
+def _weighted_reduce(v, w, wb, per_sample, reduction, xp):
+    """``sum W l`` for "sum", ``sum W l / (sum w * per_sample)`` for "mean", ``W l`` for "none"."""
+    v = wb * v
+    if reduction == "none":
+        return v
+    total = xp.sum(v)
+    return as_array0d(total / (xp.sum(w) * per_sample) if reduction == "mean" else total, xp)
+
+
+def _with_sample_weight(fn, *, grad, rows, check=None):
+    """Add ``sample_weight=None`` to a loss or ``*_grad``: weights of the per-item losses, reduced in one place.
+
+    The unweighted call is ``fn`` itself; a weighted one evaluates ``fn(...,
+    reduction="none")`` (the items, or the gradient of their sum) and weights
+    it along the first axis.
+    """
+    import functools
+    import inspect
+
+    @functools.wraps(fn)
+    def wrapper(*args, sample_weight=None, reduction="mean", **kw):
+        if sample_weight is None:
+            return fn(*args, reduction=reduction, **kw)
+        check_reduction(reduction)
+        if check is not None:
+            check(*args, **kw)
+        v = fn(*args, reduction="none", **kw)
+        xp = array_namespace(*args)
+        w, wb = _sample_weights(sample_weight, tuple(v.shape), v.dtype, xp)
+        if not grad:
+            return _weighted_reduce(v, w, wb, size(v) // v.shape[0], reduction, xp)
+        per_sample = size(v) // (v.shape[0] * (v.shape[-1] if rows else 1))
+        g = wb * v
+        return g / (xp.sum(w) * per_sample) if reduction == "mean" else g
+
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())
+    at = [p.name for p in params].index("reduction")
+    params.insert(at, inspect.Parameter("sample_weight", inspect.Parameter.KEYWORD_ONLY, default=None))
+    wrapper.__signature__ = sig.replace(parameters=params)
+    return wrapper
+
+
+def _gaussian_mean_not_broadcast(y_true, mean, var, **kw):
+    ys, ms = tuple(getattr(y_true, "shape", ())), tuple(getattr(mean, "shape", ()))
+    if _broadcast_shape(ys, ms, ("y_true", "mean")) != ms:
+        raise ValueError(f"gaussian_nll_grad with sample_weight needs mean of the broadcast shape of y_true and "
+                         f"mean; got y_true.shape={ys} and mean.shape={ms} (broadcast mean first)")
+
+
+def _rmse_weighted(loss, grad):
+    import functools
+    import inspect
+
+    def make(fn, is_grad):
+        @functools.wraps(fn)
+        def wrapper(y_true, y_pred, *, sample_weight=None, reduction="mean"):
+            if sample_weight is None:
+                return fn(y_true, y_pred, reduction=reduction)
+            check_reduction(reduction, ("mean",))
+            m = mse(y_true, y_pred, sample_weight=sample_weight)
+            if not is_grad:
+                return xp_sqrt(m)
+            xp = array_namespace(m)
+            r = xp.sqrt(m)
+            g = mse_grad(y_true, y_pred, sample_weight=sample_weight)
+            safe = xp.where(r > 0, r, xp.ones_like(r))
+            return xp.where(r > 0, g / (2.0 * safe), xp.zeros_like(g))
+
+        def xp_sqrt(m):
+            return array_namespace(m).sqrt(m)
+
+        sig = inspect.signature(fn)
+        params = list(sig.parameters.values())
+        params.insert(len(params) - 1, inspect.Parameter("sample_weight", inspect.Parameter.KEYWORD_ONLY,
+                                                         default=None))
+        wrapper.__signature__ = sig.replace(parameters=params)
+        return wrapper
+
+    return make(loss, False), make(grad, True)
+
+
+for _name in __all__:
+    if _name.startswith("rmse"):
+        continue
+    _base = _name[:-5] if _name.endswith("_grad") else _name
+    globals()[_name] = _with_sample_weight(globals()[_name], grad=_name.endswith("_grad"),
+                                           rows=_base in _ROW_LOSSES,
+                                           check=_gaussian_mean_not_broadcast if _name == "gaussian_nll_grad" else None)
+rmse, rmse_grad = _rmse_weighted(rmse, rmse_grad)
+del _name, _base
