@@ -226,6 +226,18 @@ def _rows(x):
     return size(x) // x.shape[-1]
 
 
+def _smooth_labels(y, a, k):
+    """``(1 - a) y + a / k`` (``a`` checked in [0, 1]); ``y`` itself when ``a == 0``."""
+    a = check_real(a, "label_smoothing", low=0.0, high=1.0)
+    return y if a == 0 else (1.0 - a) * y + a / k
+
+
+def _smoothed_one_hot(labels, k, a, dtype, *, xp):
+    """``(1 - a) onehot(labels) + a / k`` in ``dtype``."""
+    t = xp.astype(_class_mask(labels, k, xp=xp), dtype)
+    return t if a == 0 else (1.0 - a) * t + a / k
+
+
 def _class_mask(labels, k, *, xp):
     """Boolean one-hot of ``labels`` along a new last axis of width ``k``."""
     classes = xp.arange(k, dtype=labels.dtype, device=device_of(labels))
@@ -445,7 +457,7 @@ def log_cosh_grad(y_true, y_pred, *, reduction="mean"):
 
 # ============================================================== binary classification
 @_doc
-def binary_cross_entropy(y_true, y_pred, *, eps=1e-15, reduction="mean"):
+def binary_cross_entropy(y_true, y_pred, *, eps=1e-15, label_smoothing=0.0, reduction="mean"):
     r"""Binary cross-entropy of probabilities.
 
     Parameters
@@ -459,6 +471,9 @@ def binary_cross_entropy(y_true, y_pred, *, eps=1e-15, reduction="mean"):
         :func:`binary_cross_entropy_with_logits`, which never clips.
     eps : float, default 1e-15
         Clipping bound, in (0, 0.5).
+    label_smoothing : float, default 0.0
+        In [0, 1]: the targets become :math:`(1 - a)\,y + a/K` (K = 2 classes), as
+        ``label_smoothing=`` of torch, Keras and optax's ``smooth_labels``.
     %REDUCTION%
 
     %RETURNS%
@@ -476,15 +491,17 @@ def binary_cross_entropy(y_true, y_pred, *, eps=1e-15, reduction="mean"):
     """
     _check_eps(eps)
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    y = _smooth_labels(y, label_smoothing, 2)
     check_probabilities(p, "y_pred", xp)
     pc = clip(p, *_bounds(eps, p.dtype, xp), xp=xp)
     return reduce(-(y * xp.log(pc) + (1.0 - y) * xp.log1p(-pc)), reduction, xp)
 
 
-def binary_cross_entropy_grad(y_true, y_pred, *, eps=1e-15, reduction="mean"):
+def binary_cross_entropy_grad(y_true, y_pred, *, eps=1e-15, label_smoothing=0.0, reduction="mean"):
     r""":math:`(p - y)/(p(1-p))` with :math:`p` clipped; 0 where the clip is active."""
     _check_eps(eps)
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    y = _smooth_labels(y, label_smoothing, 2)
     check_probabilities(p, "y_pred", xp)
     lo, hi = _bounds(eps, p.dtype, xp)
     pc = clip(p, lo, hi, xp=xp)
@@ -493,7 +510,7 @@ def binary_cross_entropy_grad(y_true, y_pred, *, eps=1e-15, reduction="mean"):
 
 
 @_doc
-def binary_cross_entropy_with_logits(y_true, logits, *, reduction="mean"):
+def binary_cross_entropy_with_logits(y_true, logits, *, label_smoothing=0.0, reduction="mean"):
     r"""Binary cross-entropy from logits (sigmoid folded in; never clips, never overflows).
 
     Parameters
@@ -502,6 +519,9 @@ def binary_cross_entropy_with_logits(y_true, logits, *, reduction="mean"):
         Targets in [0, 1].
     logits : array of the same shape
         :math:`z`, with :math:`p = \sigma(z)`.
+    label_smoothing : float, default 0.0
+        In [0, 1]: the targets become :math:`(1 - a)\,y + a/K` (K = 2 classes), as
+        ``label_smoothing=`` of torch, Keras and optax's ``smooth_labels``.
     %REDUCTION%
 
     %RETURNS%
@@ -523,12 +543,14 @@ def binary_cross_entropy_with_logits(y_true, logits, *, reduction="mean"):
     array([    0., 10000.])
     """
     xp, y, z = _elementwise(y_true, logits, ("y_true", "logits"), reduction)
+    y = _smooth_labels(y, label_smoothing, 2)
     return reduce(_bce_logits(y, z, xp=xp), reduction, xp)
 
 
-def binary_cross_entropy_with_logits_grad(y_true, logits, *, reduction="mean"):
+def binary_cross_entropy_with_logits_grad(y_true, logits, *, label_smoothing=0.0, reduction="mean"):
     r""":math:`\sigma(z) - y` (divided by the size for ``"mean"``)."""
     xp, y, z = _elementwise(y_true, logits, ("y_true", "logits"), reduction)
+    y = _smooth_labels(y, label_smoothing, 2)
     return _scale(_bce_logits_grad(y, z, xp=xp), size(z), reduction)
 
 
@@ -796,7 +818,7 @@ def sigmoid_focal_grad(y_true, logits, *, alpha=0.25, gamma=2.0, reduction="mean
 
 # ============================================================== distributions
 @_doc
-def categorical_cross_entropy(y_onehot, p, *, eps=1e-15, reduction="mean"):
+def categorical_cross_entropy(y_onehot, p, *, eps=1e-15, label_smoothing=0.0, reduction="mean"):
     r"""Categorical cross-entropy of probabilities.
 
     Parameters
@@ -808,6 +830,9 @@ def categorical_cross_entropy(y_onehot, p, *, eps=1e-15, reduction="mean"):
         at :math:`\epsilon` inside the log. Prefer :func:`softmax_cross_entropy`
         from logits.
     eps : float, default 1e-15
+    label_smoothing : float, default 0.0
+        In [0, 1]: the targets become :math:`(1 - a)\,y + a/K` (K classes), as
+        ``label_smoothing=`` of torch, Keras and optax's ``smooth_labels``.
     %REDUCTION%
 
     %ROWS%
@@ -827,21 +852,23 @@ def categorical_cross_entropy(y_onehot, p, *, eps=1e-15, reduction="mean"):
     """
     _check_eps(eps)
     xp, y, p = _distribution(y_onehot, p, ("y_onehot", "p"), reduction)
+    y = _smooth_labels(y, label_smoothing, y.shape[-1])
     check_probabilities(p, "p", xp)
     return reduce(-xp.sum(y * xp.log(clip(p, eps, None, xp=xp)), axis=-1), reduction, xp)
 
 
-def categorical_cross_entropy_grad(y_onehot, p, *, eps=1e-15, reduction="mean"):
+def categorical_cross_entropy_grad(y_onehot, p, *, eps=1e-15, label_smoothing=0.0, reduction="mean"):
     r""":math:`-y_k/p_k` (0 where :math:`p_k < \epsilon`); divided by the number of rows for ``"mean"``."""
     _check_eps(eps)
     xp, y, p = _distribution(y_onehot, p, ("y_onehot", "p"), reduction)
+    y = _smooth_labels(y, label_smoothing, y.shape[-1])
     check_probabilities(p, "p", xp)
     g = xp.where(p >= eps, -y / clip(p, eps, None, xp=xp), xp.zeros_like(p))
     return _scale(g, _rows(p), reduction)
 
 
 @_doc
-def softmax_cross_entropy(y_onehot, logits, *, reduction="mean"):
+def softmax_cross_entropy(y_onehot, logits, *, label_smoothing=0.0, reduction="mean"):
     r"""Cross-entropy of softmax(logits) against one-hot or soft targets.
 
     Parameters
@@ -850,6 +877,9 @@ def softmax_cross_entropy(y_onehot, logits, *, reduction="mean"):
         One-hot or soft targets (rows summing to 1 for the usual meaning).
     logits : array of the same shape
         Finite logits; never clipped, never overflow.
+    label_smoothing : float, default 0.0
+        In [0, 1]: the targets become :math:`(1 - a)\,y + a/K` (K classes), as
+        ``label_smoothing=`` of torch, Keras and optax's ``smooth_labels``.
     %REDUCTION%
 
     %ROWS%
@@ -871,12 +901,14 @@ def softmax_cross_entropy(y_onehot, logits, *, reduction="mean"):
     ``optax.softmax_cross_entropy``.
     """
     xp, y, z = _distribution(y_onehot, logits, ("y_onehot", "logits"), reduction)
+    y = _smooth_labels(y, label_smoothing, y.shape[-1])
     return reduce(-xp.sum(y * _n.log_softmax(z, axis=-1, xp=xp), axis=-1), reduction, xp)
 
 
-def softmax_cross_entropy_grad(y_onehot, logits, *, reduction="mean"):
+def softmax_cross_entropy_grad(y_onehot, logits, *, label_smoothing=0.0, reduction="mean"):
     r""":math:`(\sum_j y_j)\,\operatorname{softmax}(z) - y`; divided by the number of rows for ``"mean"``."""
     xp, y, z = _distribution(y_onehot, logits, ("y_onehot", "logits"), reduction)
+    y = _smooth_labels(y, label_smoothing, y.shape[-1])
     e = xp.exp(_n._shift_by_max(z, -1, xp=xp))
     # the softmax normalisation and the row sums of y in one (rows, 1) factor; the
     # unnamed temporaries let NumPy do the subtraction and the division in place
@@ -886,7 +918,7 @@ def softmax_cross_entropy_grad(y_onehot, logits, *, reduction="mean"):
 
 
 @_doc
-def sparse_categorical_cross_entropy(labels, p, *, eps=1e-15, reduction="mean"):
+def sparse_categorical_cross_entropy(labels, p, *, eps=1e-15, label_smoothing=0.0, reduction="mean"):
     r"""Categorical cross-entropy of probabilities, with integer class labels.
 
     Parameters
@@ -896,6 +928,9 @@ def sparse_categorical_cross_entropy(labels, p, *, eps=1e-15, reduction="mean"):
     p : array of shape (..., n_classes)
         Class probabilities, **clipped** below at :math:`\epsilon` inside the log.
     eps : float, default 1e-15
+    label_smoothing : float, default 0.0
+        In [0, 1]: the targets become :math:`(1 - a)\,y + a/K` (K classes), as
+        ``label_smoothing=`` of torch, Keras and optax's ``smooth_labels``.
     %REDUCTION%
 
     %ROWS%
@@ -915,24 +950,30 @@ def sparse_categorical_cross_entropy(labels, p, *, eps=1e-15, reduction="mean"):
 
     Reference: ``torch.nn.functional.nll_loss(log(p), labels)``.
     """
+    label_smoothing = check_real(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     _check_eps(eps)
     xp, labels, p = _sparse(labels, p, ("labels", "p"), reduction)
     check_probabilities(p, "p", xp)
-    return reduce(-xp.log(clip(_take_class(p, labels, xp=xp), eps, None, xp=xp)), reduction, xp)
+    v = -xp.log(clip(_take_class(p, labels, xp=xp), eps, None, xp=xp))
+    if label_smoothing:  # (1 - a)(-log p_c) + (a/K) sum_k -log p_k
+        v = (1.0 - label_smoothing) * v - (label_smoothing / p.shape[-1]) * xp.sum(
+            xp.log(clip(p, eps, None, xp=xp)), axis=-1)
+    return reduce(v, reduction, xp)
 
 
-def sparse_categorical_cross_entropy_grad(labels, p, *, eps=1e-15, reduction="mean"):
+def sparse_categorical_cross_entropy_grad(labels, p, *, eps=1e-15, label_smoothing=0.0, reduction="mean"):
     r""":math:`-[k = c]/p_c` (0 where :math:`p_c < \epsilon`); divided by the number of rows for ``"mean"``."""
+    label_smoothing = check_real(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     _check_eps(eps)
     xp, labels, p = _sparse(labels, p, ("labels", "p"), reduction)
     check_probabilities(p, "p", xp)
-    hit = _class_mask(labels, p.shape[-1], xp=xp) & (p >= eps)
-    g = xp.where(hit, -1.0 / clip(p, eps, None, xp=xp), xp.zeros_like(p))
+    t = _smoothed_one_hot(labels, p.shape[-1], label_smoothing, p.dtype, xp=xp)
+    g = xp.where(p >= eps, -t / clip(p, eps, None, xp=xp), xp.zeros_like(p))
     return _scale(g, _rows(p), reduction)
 
 
 @_doc
-def sparse_softmax_cross_entropy(labels, logits, *, reduction="mean"):
+def sparse_softmax_cross_entropy(labels, logits, *, label_smoothing=0.0, reduction="mean"):
     r"""Cross-entropy of softmax(logits) with integer class labels.
 
     Parameters
@@ -941,6 +982,9 @@ def sparse_softmax_cross_entropy(labels, logits, *, reduction="mean"):
         Class indices in ``[0, n_classes)`` (checked on eager inputs).
     logits : array of shape (..., n_classes)
         Finite logits; never clipped, never overflow.
+    label_smoothing : float, default 0.0
+        In [0, 1]: the targets become :math:`(1 - a)\,y + a/K` (K classes), as
+        ``label_smoothing=`` of torch, Keras and optax's ``smooth_labels``.
     %REDUCTION%
 
     %ROWS%
@@ -971,19 +1015,24 @@ def sparse_softmax_cross_entropy(labels, logits, *, reduction="mean"):
     array([[-0.16737952,  0.12236424,  0.04501529],
            [ 0.16666667,  0.16666667, -0.33333333]])
     """
+    label_smoothing = check_real(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     xp, labels, z = _sparse(labels, logits, ("labels", "logits"), reduction)
     # gather after the shift: log sum exp(z - m) - (z_c - m), so that the
     # rounding of lse(z) at the scale of m never cancels against z_c
     zs = _n._shift_by_max(z, -1, xp=xp)
-    v = xp.log(xp.sum(xp.exp(zs), axis=-1)) - _take_class(zs, labels, xp=xp)
+    lse = xp.log(xp.sum(xp.exp(zs), axis=-1))
+    v = lse - _take_class(zs, labels, xp=xp)
+    if label_smoothing:  # (1 - a)(lse - z_c) + a (lse - mean_k z_k)
+        v = (1.0 - label_smoothing) * v + label_smoothing * (lse - xp.mean(zs, axis=-1))
     return reduce(v, reduction, xp)
 
 
-def sparse_softmax_cross_entropy_grad(labels, logits, *, reduction="mean"):
+def sparse_softmax_cross_entropy_grad(labels, logits, *, label_smoothing=0.0, reduction="mean"):
     r""":math:`\operatorname{softmax}(z) - \mathrm{onehot}(c)`; divided by the number of rows for ``"mean"``."""
+    label_smoothing = check_real(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     xp, labels, z = _sparse(labels, logits, ("labels", "logits"), reduction)
     s = _n.softmax(z, axis=-1, xp=xp)
-    g = s - xp.astype(_class_mask(labels, z.shape[-1], xp=xp), z.dtype)
+    g = s - _smoothed_one_hot(labels, z.shape[-1], label_smoothing, z.dtype, xp=xp)
     return _scale(g, _rows(z), reduction)
 
 

@@ -205,3 +205,56 @@ BAD = [
 def test_bad_input_raises(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# ------------------------------------------------------------------ label_smoothing
+def test_label_smoothing_matches_torch(backend, torch):
+    r = _rng(10)
+    labels, z = np.arange(8) % 4, r.normal(scale=2.0, size=(8, 4))
+    p = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+    lab = backend.asarray(labels)
+    zb, pb, yb = place_all(backend, z, p, np.eye(4)[labels], dtype="float64")
+    T = torch.as_tensor
+    for a in (0.0, 0.2, 1.0):
+        for reduction in ALL:
+            want = torch.nn.functional.cross_entropy(T(z), T(labels), label_smoothing=a, reduction=reduction).numpy()
+            kw = {"label_smoothing": a, "reduction": reduction}
+            assert_close(L.sparse_softmax_cross_entropy(lab, zb, **kw), want, rtol=1e-12)
+            assert_close(L.softmax_cross_entropy(yb, zb, **kw), want, rtol=1e-12)
+            # cross_entropy applies log_softmax, the identity on normalised log-probabilities
+            assert_close(L.sparse_categorical_cross_entropy(lab, pb, **kw), want, rtol=1e-12)
+            assert_close(L.categorical_cross_entropy(yb, pb, **kw), want, rtol=1e-12)
+            # the gradients of the four agree (chain rule through softmax for the probability forms)
+            g_sparse = L.sparse_softmax_cross_entropy_grad(lab, zb, **kw)
+            assert_close(L.softmax_cross_entropy_grad(yb, zb, **kw), g_sparse, rtol=1e-12, atol=1e-15)
+            for gp in (L.sparse_categorical_cross_entropy_grad(lab, pb, **kw),
+                       L.categorical_cross_entropy_grad(yb, pb, **kw)):
+                gp = np.asarray(backend.to_numpy(gp))
+                jvp = p * (gp - (gp * p).sum(-1, keepdims=True))  # softmax's Jacobian, transposed
+                assert_close(jvp, g_sparse, rtol=1e-10, atol=1e-14)
+
+
+def test_binary_label_smoothing_is_keras_target_smoothing(backend):
+    r = _rng(11)
+    y, z = (r.uniform(size=(5, 3)) < 0.5).astype(float), r.normal(size=(5, 3))
+    p = 1.0 / (1.0 + np.exp(-z))
+    ys = y * 0.9 + 0.05  # keras: y * (1 - a) + 0.5 * a
+    yb, ysb, zb, pb = place_all(backend, y, ys, z, p, dtype="float64")
+    for reduction in ALL:
+        kw = {"reduction": reduction}
+        assert_close(L.binary_cross_entropy_with_logits(yb, zb, label_smoothing=0.1, **kw),
+                     L.binary_cross_entropy_with_logits(ysb, zb, **kw), rtol=1e-12)
+        assert_close(L.binary_cross_entropy_with_logits_grad(yb, zb, label_smoothing=0.1, **kw),
+                     L.binary_cross_entropy_with_logits_grad(ysb, zb, **kw), rtol=1e-12)
+        assert_close(L.binary_cross_entropy(yb, pb, label_smoothing=0.1, **kw),
+                     L.binary_cross_entropy(ysb, pb, **kw), rtol=1e-12)
+        assert_close(L.binary_cross_entropy_grad(yb, pb, label_smoothing=0.1, **kw),
+                     L.binary_cross_entropy_grad(ysb, pb, **kw), rtol=1e-12)
+
+
+@pytest.mark.parametrize("fn", [L.binary_cross_entropy_with_logits, L.softmax_cross_entropy_grad])
+def test_label_smoothing_out_of_range_raises(fn):
+    with pytest.raises(ValueError, match="label_smoothing"):
+        fn(np.eye(3), np.zeros((3, 3)), label_smoothing=1.5)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        L.sparse_softmax_cross_entropy(np.arange(3), np.zeros((3, 3)), label_smoothing=-0.1)

@@ -230,8 +230,8 @@ def _sparse_cce(labels_, p, reduction="mean"):
     return _F().nll_loss(torch.log(_t(p)), _t(labels_), reduction=reduction).numpy()
 
 
-def _sparse_softmax_ce(labels_, z, reduction="mean"):
-    return _F().cross_entropy(_t(z), _t(labels_), reduction=reduction).numpy()
+def _sparse_softmax_ce(labels_, z, reduction="mean", **kw):
+    return _F().cross_entropy(_t(z), _t(labels_), reduction=reduction, **kw).numpy()
 
 
 def _nll(lp, labels_, reduction="mean"):
@@ -362,9 +362,17 @@ _TABLE = {
 }
 
 
+# further options swept (the reference takes them too)
+_MORE_SWEEP = {
+    "softmax_cross_entropy": ({"label_smoothing": 0.1},),
+    "sparse_softmax_cross_entropy": ({"label_smoothing": 0.1},),
+}
+
+
 def _cases(name):
     make, kw, arg, ref, source, needs, reductions, at_ext = _TABLE[name]
     sweep = tuple({"reduction": r} for r in reductions if r != kw.get("reduction", "mean"))
+    sweep += _MORE_SWEEP.get(name, ())
     ext = _EXTREME[name]
     return [
         Case(f"losses.{name}", getattr(L, name), make, kwargs=kw, grad_argnums=(arg,), sweep=sweep,
