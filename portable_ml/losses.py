@@ -20,6 +20,20 @@ Reductions
   of elements (or rows); for ``"none"`` they are the gradient of the *sum* of
   the per-item losses.
 
+Sample weights
+--------------
+Every loss and gradient takes ``sample_weight=None``: one non-negative
+weight :math:`w_i` per sample (the first axis; shape ``(n_samples,)``),
+broadcast over that sample's items (:math:`W`). ``"none"`` returns
+:math:`W \ell`, ``"sum"`` :math:`\sum W \ell` and ``"mean"``
+:math:`\sum W \ell / \sum W`, scikit-learn's weighted mean
+(``mean_squared_error(..., sample_weight=w)`` averages the outputs of
+each sample the same way). torch's per-class ``weight=`` of
+``cross_entropy``/``nll_loss`` is ``sample_weight=weight[labels]``: torch
+also divides by :math:`\sum_i \mathrm{weight}[c_i]` for ``"mean"``. All
+weights 0 give NaN for ``"mean"``. ``rmse`` takes the root of the weighted
+mean squared error. Gradients are those of the weighted reduced loss.
+
 Numerics: the logit forms (``binary_cross_entropy_with_logits``,
 ``softmax_cross_entropy``, ``sparse_softmax_cross_entropy``,
 ``sigmoid_focal``, ``logistic_loss``) never clip and never overflow. The
@@ -79,6 +93,15 @@ __all__ = [
     "nll", "nll_grad",
     "contrastive", "contrastive_grad",
     "gaussian_nll", "gaussian_nll_grad",
+    "mean_squared_log_error", "mean_squared_log_error_grad",
+    "poisson", "poisson_grad",
+    "smooth_l1", "smooth_l1_grad",
+    "cosine_similarity_loss", "cosine_similarity_loss_grad",
+    "dice", "dice_grad",
+    "tversky", "tversky_grad",
+    "categorical_focal", "categorical_focal_grad",
+    "categorical_hinge", "categorical_hinge_grad",
+    "multiclass_hinge", "multiclass_hinge_grad",
 ]
 
 _LOG2 = math.log(2.0)
@@ -94,7 +117,10 @@ def _doc(fn):
     return fn
 
 
-_REDUCTION = """reduction : {"mean", "sum", "none"}, default "mean"
+_REDUCTION = """sample_weight : array of shape (n_samples,), optional
+        Non-negative weight of each sample (the first axis), broadcast over
+        its items; see "Sample weights" in the module docstring.
+    reduction : {"mean", "sum", "none"}, default "mean"
         How the per-item losses are combined (see the module docstring)."""
 _RETURNS = """Returns
     -------
@@ -198,6 +224,18 @@ def _scale(g, n, reduction):
 
 def _rows(x):
     return size(x) // x.shape[-1]
+
+
+def _smooth_labels(y, a, k):
+    """``(1 - a) y + a / k`` (``a`` checked in [0, 1]); ``y`` itself when ``a == 0``."""
+    a = check_real(a, "label_smoothing", low=0.0, high=1.0)
+    return y if a == 0 else (1.0 - a) * y + a / k
+
+
+def _smoothed_one_hot(labels, k, a, dtype, *, xp):
+    """``(1 - a) onehot(labels) + a / k`` in ``dtype``."""
+    t = xp.astype(_class_mask(labels, k, xp=xp), dtype)
+    return t if a == 0 else (1.0 - a) * t + a / k
 
 
 def _class_mask(labels, k, *, xp):
@@ -419,7 +457,7 @@ def log_cosh_grad(y_true, y_pred, *, reduction="mean"):
 
 # ============================================================== binary classification
 @_doc
-def binary_cross_entropy(y_true, y_pred, *, eps=1e-15, reduction="mean"):
+def binary_cross_entropy(y_true, y_pred, *, eps=1e-15, label_smoothing=0.0, reduction="mean"):
     r"""Binary cross-entropy of probabilities.
 
     Parameters
@@ -433,6 +471,9 @@ def binary_cross_entropy(y_true, y_pred, *, eps=1e-15, reduction="mean"):
         :func:`binary_cross_entropy_with_logits`, which never clips.
     eps : float, default 1e-15
         Clipping bound, in (0, 0.5).
+    label_smoothing : float, default 0.0
+        In [0, 1]: the targets become :math:`(1 - a)\,y + a/K` (K = 2 classes), as
+        ``label_smoothing=`` of torch, Keras and optax's ``smooth_labels``.
     %REDUCTION%
 
     %RETURNS%
@@ -450,15 +491,17 @@ def binary_cross_entropy(y_true, y_pred, *, eps=1e-15, reduction="mean"):
     """
     _check_eps(eps)
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    y = _smooth_labels(y, label_smoothing, 2)
     check_probabilities(p, "y_pred", xp)
     pc = clip(p, *_bounds(eps, p.dtype, xp), xp=xp)
     return reduce(-(y * xp.log(pc) + (1.0 - y) * xp.log1p(-pc)), reduction, xp)
 
 
-def binary_cross_entropy_grad(y_true, y_pred, *, eps=1e-15, reduction="mean"):
+def binary_cross_entropy_grad(y_true, y_pred, *, eps=1e-15, label_smoothing=0.0, reduction="mean"):
     r""":math:`(p - y)/(p(1-p))` with :math:`p` clipped; 0 where the clip is active."""
     _check_eps(eps)
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    y = _smooth_labels(y, label_smoothing, 2)
     check_probabilities(p, "y_pred", xp)
     lo, hi = _bounds(eps, p.dtype, xp)
     pc = clip(p, lo, hi, xp=xp)
@@ -467,7 +510,7 @@ def binary_cross_entropy_grad(y_true, y_pred, *, eps=1e-15, reduction="mean"):
 
 
 @_doc
-def binary_cross_entropy_with_logits(y_true, logits, *, reduction="mean"):
+def binary_cross_entropy_with_logits(y_true, logits, *, label_smoothing=0.0, reduction="mean"):
     r"""Binary cross-entropy from logits (sigmoid folded in; never clips, never overflows).
 
     Parameters
@@ -476,6 +519,9 @@ def binary_cross_entropy_with_logits(y_true, logits, *, reduction="mean"):
         Targets in [0, 1].
     logits : array of the same shape
         :math:`z`, with :math:`p = \sigma(z)`.
+    label_smoothing : float, default 0.0
+        In [0, 1]: the targets become :math:`(1 - a)\,y + a/K` (K = 2 classes), as
+        ``label_smoothing=`` of torch, Keras and optax's ``smooth_labels``.
     %REDUCTION%
 
     %RETURNS%
@@ -497,12 +543,14 @@ def binary_cross_entropy_with_logits(y_true, logits, *, reduction="mean"):
     array([    0., 10000.])
     """
     xp, y, z = _elementwise(y_true, logits, ("y_true", "logits"), reduction)
+    y = _smooth_labels(y, label_smoothing, 2)
     return reduce(_bce_logits(y, z, xp=xp), reduction, xp)
 
 
-def binary_cross_entropy_with_logits_grad(y_true, logits, *, reduction="mean"):
+def binary_cross_entropy_with_logits_grad(y_true, logits, *, label_smoothing=0.0, reduction="mean"):
     r""":math:`\sigma(z) - y` (divided by the size for ``"mean"``)."""
     xp, y, z = _elementwise(y_true, logits, ("y_true", "logits"), reduction)
+    y = _smooth_labels(y, label_smoothing, 2)
     return _scale(_bce_logits_grad(y, z, xp=xp), size(z), reduction)
 
 
@@ -770,7 +818,7 @@ def sigmoid_focal_grad(y_true, logits, *, alpha=0.25, gamma=2.0, reduction="mean
 
 # ============================================================== distributions
 @_doc
-def categorical_cross_entropy(y_onehot, p, *, eps=1e-15, reduction="mean"):
+def categorical_cross_entropy(y_onehot, p, *, eps=1e-15, label_smoothing=0.0, reduction="mean"):
     r"""Categorical cross-entropy of probabilities.
 
     Parameters
@@ -782,6 +830,9 @@ def categorical_cross_entropy(y_onehot, p, *, eps=1e-15, reduction="mean"):
         at :math:`\epsilon` inside the log. Prefer :func:`softmax_cross_entropy`
         from logits.
     eps : float, default 1e-15
+    label_smoothing : float, default 0.0
+        In [0, 1]: the targets become :math:`(1 - a)\,y + a/K` (K classes), as
+        ``label_smoothing=`` of torch, Keras and optax's ``smooth_labels``.
     %REDUCTION%
 
     %ROWS%
@@ -801,21 +852,23 @@ def categorical_cross_entropy(y_onehot, p, *, eps=1e-15, reduction="mean"):
     """
     _check_eps(eps)
     xp, y, p = _distribution(y_onehot, p, ("y_onehot", "p"), reduction)
+    y = _smooth_labels(y, label_smoothing, y.shape[-1])
     check_probabilities(p, "p", xp)
     return reduce(-xp.sum(y * xp.log(clip(p, eps, None, xp=xp)), axis=-1), reduction, xp)
 
 
-def categorical_cross_entropy_grad(y_onehot, p, *, eps=1e-15, reduction="mean"):
+def categorical_cross_entropy_grad(y_onehot, p, *, eps=1e-15, label_smoothing=0.0, reduction="mean"):
     r""":math:`-y_k/p_k` (0 where :math:`p_k < \epsilon`); divided by the number of rows for ``"mean"``."""
     _check_eps(eps)
     xp, y, p = _distribution(y_onehot, p, ("y_onehot", "p"), reduction)
+    y = _smooth_labels(y, label_smoothing, y.shape[-1])
     check_probabilities(p, "p", xp)
     g = xp.where(p >= eps, -y / clip(p, eps, None, xp=xp), xp.zeros_like(p))
     return _scale(g, _rows(p), reduction)
 
 
 @_doc
-def softmax_cross_entropy(y_onehot, logits, *, reduction="mean"):
+def softmax_cross_entropy(y_onehot, logits, *, label_smoothing=0.0, reduction="mean"):
     r"""Cross-entropy of softmax(logits) against one-hot or soft targets.
 
     Parameters
@@ -824,6 +877,9 @@ def softmax_cross_entropy(y_onehot, logits, *, reduction="mean"):
         One-hot or soft targets (rows summing to 1 for the usual meaning).
     logits : array of the same shape
         Finite logits; never clipped, never overflow.
+    label_smoothing : float, default 0.0
+        In [0, 1]: the targets become :math:`(1 - a)\,y + a/K` (K classes), as
+        ``label_smoothing=`` of torch, Keras and optax's ``smooth_labels``.
     %REDUCTION%
 
     %ROWS%
@@ -845,12 +901,14 @@ def softmax_cross_entropy(y_onehot, logits, *, reduction="mean"):
     ``optax.softmax_cross_entropy``.
     """
     xp, y, z = _distribution(y_onehot, logits, ("y_onehot", "logits"), reduction)
+    y = _smooth_labels(y, label_smoothing, y.shape[-1])
     return reduce(-xp.sum(y * _n.log_softmax(z, axis=-1, xp=xp), axis=-1), reduction, xp)
 
 
-def softmax_cross_entropy_grad(y_onehot, logits, *, reduction="mean"):
+def softmax_cross_entropy_grad(y_onehot, logits, *, label_smoothing=0.0, reduction="mean"):
     r""":math:`(\sum_j y_j)\,\operatorname{softmax}(z) - y`; divided by the number of rows for ``"mean"``."""
     xp, y, z = _distribution(y_onehot, logits, ("y_onehot", "logits"), reduction)
+    y = _smooth_labels(y, label_smoothing, y.shape[-1])
     e = xp.exp(_n._shift_by_max(z, -1, xp=xp))
     # the softmax normalisation and the row sums of y in one (rows, 1) factor; the
     # unnamed temporaries let NumPy do the subtraction and the division in place
@@ -860,7 +918,7 @@ def softmax_cross_entropy_grad(y_onehot, logits, *, reduction="mean"):
 
 
 @_doc
-def sparse_categorical_cross_entropy(labels, p, *, eps=1e-15, reduction="mean"):
+def sparse_categorical_cross_entropy(labels, p, *, eps=1e-15, label_smoothing=0.0, reduction="mean"):
     r"""Categorical cross-entropy of probabilities, with integer class labels.
 
     Parameters
@@ -870,6 +928,9 @@ def sparse_categorical_cross_entropy(labels, p, *, eps=1e-15, reduction="mean"):
     p : array of shape (..., n_classes)
         Class probabilities, **clipped** below at :math:`\epsilon` inside the log.
     eps : float, default 1e-15
+    label_smoothing : float, default 0.0
+        In [0, 1]: the targets become :math:`(1 - a)\,y + a/K` (K classes), as
+        ``label_smoothing=`` of torch, Keras and optax's ``smooth_labels``.
     %REDUCTION%
 
     %ROWS%
@@ -889,24 +950,30 @@ def sparse_categorical_cross_entropy(labels, p, *, eps=1e-15, reduction="mean"):
 
     Reference: ``torch.nn.functional.nll_loss(log(p), labels)``.
     """
+    label_smoothing = check_real(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     _check_eps(eps)
     xp, labels, p = _sparse(labels, p, ("labels", "p"), reduction)
     check_probabilities(p, "p", xp)
-    return reduce(-xp.log(clip(_take_class(p, labels, xp=xp), eps, None, xp=xp)), reduction, xp)
+    v = -xp.log(clip(_take_class(p, labels, xp=xp), eps, None, xp=xp))
+    if label_smoothing:  # (1 - a)(-log p_c) + (a/K) sum_k -log p_k
+        v = (1.0 - label_smoothing) * v - (label_smoothing / p.shape[-1]) * xp.sum(
+            xp.log(clip(p, eps, None, xp=xp)), axis=-1)
+    return reduce(v, reduction, xp)
 
 
-def sparse_categorical_cross_entropy_grad(labels, p, *, eps=1e-15, reduction="mean"):
+def sparse_categorical_cross_entropy_grad(labels, p, *, eps=1e-15, label_smoothing=0.0, reduction="mean"):
     r""":math:`-[k = c]/p_c` (0 where :math:`p_c < \epsilon`); divided by the number of rows for ``"mean"``."""
+    label_smoothing = check_real(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     _check_eps(eps)
     xp, labels, p = _sparse(labels, p, ("labels", "p"), reduction)
     check_probabilities(p, "p", xp)
-    hit = _class_mask(labels, p.shape[-1], xp=xp) & (p >= eps)
-    g = xp.where(hit, -1.0 / clip(p, eps, None, xp=xp), xp.zeros_like(p))
+    t = _smoothed_one_hot(labels, p.shape[-1], label_smoothing, p.dtype, xp=xp)
+    g = xp.where(p >= eps, -t / clip(p, eps, None, xp=xp), xp.zeros_like(p))
     return _scale(g, _rows(p), reduction)
 
 
 @_doc
-def sparse_softmax_cross_entropy(labels, logits, *, reduction="mean"):
+def sparse_softmax_cross_entropy(labels, logits, *, label_smoothing=0.0, reduction="mean"):
     r"""Cross-entropy of softmax(logits) with integer class labels.
 
     Parameters
@@ -915,6 +982,9 @@ def sparse_softmax_cross_entropy(labels, logits, *, reduction="mean"):
         Class indices in ``[0, n_classes)`` (checked on eager inputs).
     logits : array of shape (..., n_classes)
         Finite logits; never clipped, never overflow.
+    label_smoothing : float, default 0.0
+        In [0, 1]: the targets become :math:`(1 - a)\,y + a/K` (K classes), as
+        ``label_smoothing=`` of torch, Keras and optax's ``smooth_labels``.
     %REDUCTION%
 
     %ROWS%
@@ -945,19 +1015,24 @@ def sparse_softmax_cross_entropy(labels, logits, *, reduction="mean"):
     array([[-0.16737952,  0.12236424,  0.04501529],
            [ 0.16666667,  0.16666667, -0.33333333]])
     """
+    label_smoothing = check_real(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     xp, labels, z = _sparse(labels, logits, ("labels", "logits"), reduction)
     # gather after the shift: log sum exp(z - m) - (z_c - m), so that the
     # rounding of lse(z) at the scale of m never cancels against z_c
     zs = _n._shift_by_max(z, -1, xp=xp)
-    v = xp.log(xp.sum(xp.exp(zs), axis=-1)) - _take_class(zs, labels, xp=xp)
+    lse = xp.log(xp.sum(xp.exp(zs), axis=-1))
+    v = lse - _take_class(zs, labels, xp=xp)
+    if label_smoothing:  # (1 - a)(lse - z_c) + a (lse - mean_k z_k)
+        v = (1.0 - label_smoothing) * v + label_smoothing * (lse - xp.mean(zs, axis=-1))
     return reduce(v, reduction, xp)
 
 
-def sparse_softmax_cross_entropy_grad(labels, logits, *, reduction="mean"):
+def sparse_softmax_cross_entropy_grad(labels, logits, *, label_smoothing=0.0, reduction="mean"):
     r""":math:`\operatorname{softmax}(z) - \mathrm{onehot}(c)`; divided by the number of rows for ``"mean"``."""
+    label_smoothing = check_real(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     xp, labels, z = _sparse(labels, logits, ("labels", "logits"), reduction)
     s = _n.softmax(z, axis=-1, xp=xp)
-    g = s - xp.astype(_class_mask(labels, z.shape[-1], xp=xp), z.dtype)
+    g = s - _smoothed_one_hot(labels, z.shape[-1], label_smoothing, z.dtype, xp=xp)
     return _scale(g, _rows(z), reduction)
 
 
@@ -1001,16 +1076,19 @@ def nll_grad(log_probs, labels, *, reduction="mean"):
 
 
 @_doc
-def kl_divergence(p, q, *, eps=1e-15, reduction="mean"):
+def kl_divergence(p, q, *, eps=1e-15, log_target=False, reduction="mean"):
     r"""Kullback-Leibler divergence :math:`\mathrm{KL}(p \,\|\, q)` along the last axis.
 
     Parameters
     ----------
     p : array of shape (..., n_classes)
-        Target distribution (non-negative; zeros contribute 0).
+        Target distribution (non-negative; zeros contribute 0), or its
+        logarithm (``-inf`` allowed) with ``log_target=True``.
     q : array of the same shape
         Predicted distribution, **clipped** below at :math:`\epsilon` inside the log.
     eps : float, default 1e-15
+    log_target : bool, default False
+        ``p`` holds :math:`\log p` (torch's ``kl_div(..., log_target=True)``).
     %REDUCTION%
 
     %ROWS%
@@ -1033,17 +1111,36 @@ def kl_divergence(p, q, *, eps=1e-15, reduction="mean"):
     0.5108256237659907
     """
     _check_eps(eps)
-    xp, p, q = _distribution(p, q, ("p", "q"), reduction)
-    _check_distributions(p, q, xp)
+    xp, p, q = _kl_setup(p, q, log_target, reduction)
+    if log_target:
+        lp = p
+        p = xp.exp(lp)
+        # p = 0 (log p = -inf) contributes 0, not 0 * -inf
+        v = xp.where(p > 0, p * (xp.where(p > 0, lp, xp.zeros_like(lp)) - xp.log(clip(q, eps, None, xp=xp))),
+                     xp.zeros_like(p))
+        return reduce(xp.sum(v, axis=-1), reduction, xp)
     ratio = xp.where(p > 0, p, xp.ones_like(p)) / clip(q, eps, None, xp=xp)  # p = 0 contributes 0 log(...) = 0
     return reduce(xp.sum(p * xp.log(ratio), axis=-1), reduction, xp)
 
 
-def kl_divergence_grad(p, q, *, eps=1e-15, reduction="mean"):
+def _kl_setup(p, q, log_target, reduction):
+    if not isinstance(log_target, bool):
+        raise TypeError(f"log_target must be a bool; got {type(log_target).__name__}")
+    xp, p, q = _distribution(p, q, ("p", "q"), reduction)
+    if log_target:
+        check_values(p, "p", xp, high=0, what="log-probabilities (<= 0) with log_target=True")
+        check_probabilities(q, "q", xp)
+    else:
+        _check_distributions(p, q, xp)
+    return xp, p, q
+
+
+def kl_divergence_grad(p, q, *, eps=1e-15, log_target=False, reduction="mean"):
     r""":math:`-p_k/q_k` (0 where :math:`q_k < \epsilon`); divided by the number of rows for ``"mean"``."""
     _check_eps(eps)
-    xp, p, q = _distribution(p, q, ("p", "q"), reduction)
-    _check_distributions(p, q, xp)
+    xp, p, q = _kl_setup(p, q, log_target, reduction)
+    if log_target:
+        p = xp.exp(p)
     g = xp.where(q >= eps, -p / clip(q, eps, None, xp=xp), xp.zeros_like(q))
     return _scale(g, _rows(q), reduction)
 
@@ -1142,25 +1239,53 @@ def contrastive_grad(d, y, *, margin=1.0, reduction="mean"):
     return _scale(g, size(d), reduction)
 
 
+def _broadcast_shape(a, b, names):
+    """The broadcast of two static shapes, or a ``ValueError`` naming both arguments."""
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = a[-i] if i <= len(a) else 1
+        y = b[-i] if i <= len(b) else 1
+        if x != y and 1 not in (x, y):
+            raise ValueError(f"{names[0]} and {names[1]} must broadcast together; got "
+                             f"{names[0]}.shape={tuple(a)} and {names[1]}.shape={tuple(b)}")
+        out.append(y if x == 1 else x)
+    return tuple(reversed(out))
+
+
 def _gaussian_nll_setup(y_true, mean, var, eps, reduction):
     xp = array_namespace(y_true, mean, var)
     check_reduction(reduction)
     check_positive(eps, "eps")
     dtype = float_dtype(xp, y_true, mean, var)
     y, mu, v = (as_float(a, xp, dtype, n) for a, n in ((y_true, "y_true"), (mean, "mean"), (var, "var")))
-    check_same_shape(y, mu, "y_true", "mean")
+    ms, vs = tuple(mu.shape), tuple(v.shape)
+    shape = _broadcast_shape(tuple(y.shape), ms, ("y_true", "mean"))  # torch broadcasts the target
     check_nonempty(mu, "mean")
-    vs, ms = tuple(v.shape), tuple(mu.shape)
     if vs != ms:
         if ms and vs == ms[:-1]:  # one variance per row: broadcast over the last axis
             v = xp.expand_dims(v, axis=-1)
-        elif not (ms and v.ndim == mu.ndim and vs[:-1] == ms[:-1] and vs[-1] == 1):
+        elif not (v.ndim == mu.ndim and sum(b for a, b in zip(ms, vs) if a != b) == 1):
+            # torch's rule: the shape of mean with exactly one axis of size 1 (e.g. (n, 1, h, w))
             raise ValueError(
-                f"var must have the shape of mean {ms}, or that shape with the last axis "
-                f"of size 1 or dropped; got var.shape={vs}"
+                f"var must have the shape of mean {ms}, or that shape with one axis of size 1, "
+                f"or with the last axis dropped; got var.shape={vs}"
             )
     value_check(~xp.any(v < 0), "var must be non-negative; it has negative entries")
-    return xp, y, mu, clip(v, eps, None, xp=xp)
+    if tuple(y.shape) != shape:
+        y = xp.broadcast_to(y, shape)
+    if ms != shape:
+        mu = xp.broadcast_to(mu, shape)
+    return xp, y, mu, clip(v, eps, None, xp=xp), ms
+
+
+def _sum_to_shape(g, shape, *, xp):
+    """Sum ``g`` over the axes along which an array of ``shape`` was broadcast to ``g.shape``."""
+    if tuple(g.shape) == tuple(shape):
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    return xp.reshape(xp.sum(g, axis=axes, keepdims=True), shape) if axes else g
 
 
 def gaussian_nll(y_true, mean, var, *, full=False, eps=1e-6, reduction="mean"):
@@ -1169,29 +1294,31 @@ def gaussian_nll(y_true, mean, var, *, full=False, eps=1e-6, reduction="mean"):
     Parameters
     ----------
     y_true : array
-        Observations.
-    mean : array of the same shape
+        Observations, of the shape of ``mean`` or broadcastable with it (as
+        torch, e.g. a target of shape (1, 3) against means of shape (2, 3)).
+    mean : array
         Predicted means (the prediction argument of :func:`gaussian_nll_grad`).
     var : array
         Predicted variances, non-negative (checked on eager inputs), of the
-        shape of ``mean``, or with its last axis of size 1 or dropped (one
-        variance per row, as torch allows). Clamped below at ``eps``.
+        shape of ``mean``, or that shape with one axis of size 1 or the last
+        axis dropped (shared variances, as torch allows). Clamped below at ``eps``.
     full : bool, default False
         Add the constant :math:`\tfrac12\log 2\pi`.
     eps : float, default 1e-6
         Lower clamp of ``var``; positive.
     reduction : {"mean", "sum", "none"}, default "mean"
-        Over all elements of ``mean``, as torch does.
+        Over all elements of the broadcast of ``y_true`` and ``mean``, as torch does.
 
     Returns
     -------
     array
-        0-d for ``"mean"``/``"sum"``, else one value per element of ``mean``.
+        0-d for ``"mean"``/``"sum"``, else one value per element of the
+        broadcast shape of ``y_true`` and ``mean``.
 
     Raises
     ------
     ValueError
-        ``y_true`` and ``mean`` differ in shape, ``var`` has a shape torch
+        ``y_true`` and ``mean`` do not broadcast, ``var`` has a shape torch
         would reject or negative entries, empty input, unknown ``reduction``.
 
     Notes
@@ -1201,7 +1328,7 @@ def gaussian_nll(y_true, mean, var, *, full=False, eps=1e-6, reduction="mean"):
     .. math:: \ell = \tfrac12\Bigl(\log v + \frac{(\mu - y)^2}{v}\Bigr) \;[+\; \tfrac12\log 2\pi], \qquad
               \frac{\partial \ell}{\partial \mu} = \frac{\mu - y}{v}
     """
-    xp, y, mu, v = _gaussian_nll_setup(y_true, mean, var, eps, reduction)
+    xp, y, mu, v, _ = _gaussian_nll_setup(y_true, mean, var, eps, reduction)
     r = mu - y
     loss = 0.5 * (xp.log(v) + (r / v) * r)  # (r/v) r: r^2 may overflow where r^2/v does not
     if full:
@@ -1210,6 +1337,576 @@ def gaussian_nll(y_true, mean, var, *, full=False, eps=1e-6, reduction="mean"):
 
 
 def gaussian_nll_grad(y_true, mean, var, *, full=False, eps=1e-6, reduction="mean"):
-    r""":math:`(\mu - y)/\max(\sigma^2, \epsilon)` w.r.t. ``mean`` (divided by its size for ``"mean"``)."""
-    xp, y, mu, v = _gaussian_nll_setup(y_true, mean, var, eps, reduction)
-    return _scale((mu - y) / v, size(mu), reduction)
+    r""":math:`(\mu - y)/\max(\sigma^2, \epsilon)` w.r.t. ``mean``, of ``mean``'s shape.
+
+    Divided by the number of losses for ``"mean"``; summed over the axes along
+    which ``mean`` was broadcast against ``y_true``.
+    """
+    xp, y, mu, v, mean_shape = _gaussian_nll_setup(y_true, mean, var, eps, reduction)
+    g = _scale((mu - y) / v, size(mu), reduction)
+    return _sum_to_shape(g, mean_shape, xp=xp)
+
+
+# ============================================================== more regression and classification losses
+def _check_above(x, name, low, xp, what):
+    check_values(x, name, xp, low=low, what=what)
+
+
+@_doc
+def mean_squared_log_error(y_true, y_pred, *, reduction="mean"):
+    r"""Mean squared logarithmic error.
+
+    Parameters
+    ----------
+    y_true, y_pred : arrays of the same shape
+        Non-negative targets and predictions (checked on eager inputs).
+    %REDUCTION%
+
+    %RETURNS%
+
+    %RAISES%
+        Also when an input has negative entries.
+
+    Notes
+    -----
+    .. math:: \ell = \bigl(\log(1 + \hat y) - \log(1 + y)\bigr)^2, \qquad
+              \frac{\partial \ell}{\partial \hat y} = \frac{2\bigl(\log(1 + \hat y) - \log(1 + y)\bigr)}{1 + \hat y}
+
+    Reference: ``sklearn.metrics.mean_squared_log_error`` (``"mean"``), which
+    also rejects negative values; Keras clips negative inputs to 0 instead.
+    """
+    xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    _check_above(y, "y_true", 0, xp, "non-negative values")
+    _check_above(p, "y_pred", 0, xp, "non-negative values")
+    d = xp.log1p(p) - xp.log1p(y)
+    return reduce(d * d, reduction, xp)
+
+
+def mean_squared_log_error_grad(y_true, y_pred, *, reduction="mean"):
+    r""":math:`2(\log(1+\hat y) - \log(1+y))/(1+\hat y)` (divided by the size for ``"mean"``)."""
+    xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    _check_above(y, "y_true", 0, xp, "non-negative values")
+    _check_above(p, "y_pred", 0, xp, "non-negative values")
+    return _scale(2.0 * (xp.log1p(p) - xp.log1p(y)) / (1.0 + p), size(p), reduction)
+
+
+@_doc
+def poisson(y_true, y_pred, *, eps=1e-8, reduction="mean"):
+    r"""Poisson negative log-likelihood of rates (without the :math:`\log y!` term).
+
+    Parameters
+    ----------
+    y_true : array
+        Observed counts (any non-negative reals).
+    y_pred : array of the same shape
+        Predicted rates, non-negative (checked on eager inputs).
+    eps : float, default 1e-8
+        Added to the rate inside the log; positive.
+    %REDUCTION%
+
+    %RETURNS%
+
+    %RAISES%
+        Also when ``y_pred`` has negative entries.
+
+    Notes
+    -----
+    .. math:: \ell = \hat y - y \log(\hat y + \epsilon), \qquad
+              \frac{\partial \ell}{\partial \hat y} = 1 - \frac{y}{\hat y + \epsilon}
+
+    Reference: ``torch.nn.functional.poisson_nll_loss(y_pred, y_true,
+    log_input=False, eps=eps)``; Keras's ``poisson`` is the same with
+    ``eps=1e-7`` and a mean over the last axis per sample.
+    """
+    check_positive(eps, "eps")
+    xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    _check_above(p, "y_pred", 0, xp, "non-negative rates")
+    return reduce(p - y * xp.log(p + eps), reduction, xp)
+
+
+def poisson_grad(y_true, y_pred, *, eps=1e-8, reduction="mean"):
+    r""":math:`1 - y/(\hat y + \epsilon)` (divided by the size for ``"mean"``)."""
+    check_positive(eps, "eps")
+    xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    _check_above(p, "y_pred", 0, xp, "non-negative rates")
+    return _scale(1.0 - y / (p + eps), size(p), reduction)
+
+
+@_doc
+def smooth_l1(y_true, y_pred, *, beta=1.0, reduction="mean"):
+    r"""Smooth L1 loss, as ``torch.nn.functional.smooth_l1_loss``.
+
+    Parameters
+    ----------
+    y_true, y_pred : arrays of the same shape
+    beta : float, default 1.0
+        Width of the quadratic zone; positive (``beta -> 0`` is :func:`mae`).
+    %REDUCTION%
+
+    %RETURNS%
+
+    %RAISES%
+
+    Notes
+    -----
+    With :math:`r = \hat y - y`:
+
+    .. math:: \ell = \begin{cases} r^2 / (2\beta) & |r| < \beta \\ |r| - \beta/2 & \text{else} \end{cases},
+              \qquad \frac{\partial \ell}{\partial \hat y} = \operatorname{clip}(r/\beta, -1, 1)
+
+    It is :func:`huber` with ``delta=beta`` divided by ``beta``.
+    """
+    check_positive(beta, "beta")
+    xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    a = xp.abs(p - y)
+    c = clip(a, None, beta, xp=xp)
+    return reduce(c * (a - 0.5 * c) / beta, reduction, xp)
+
+
+def smooth_l1_grad(y_true, y_pred, *, beta=1.0, reduction="mean"):
+    r""":math:`\operatorname{clip}((\hat y - y)/\beta, -1, 1)` (divided by the size for ``"mean"``)."""
+    check_positive(beta, "beta")
+    xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    return _scale(clip((p - y) / beta, -1.0, 1.0, xp=xp), size(p), reduction)
+
+
+def _cosine_parts(y_true, y_pred, eps, reduction):
+    check_positive(eps, "eps")
+    xp, y, p = _distribution(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    ny = clip(xp.sqrt(xp.sum(y * y, axis=-1, keepdims=True)), eps, None, xp=xp)
+    rp = xp.sqrt(xp.sum(p * p, axis=-1, keepdims=True))
+    np_ = clip(rp, eps, None, xp=xp)
+    yh = y / ny
+    cos = xp.sum(yh * p, axis=-1, keepdims=True) / np_
+    return xp, p, yh, rp, np_, cos
+
+
+@_doc
+def cosine_similarity_loss(y_true, y_pred, *, eps=1e-8, reduction="mean"):
+    r"""Cosine distance :math:`1 - \cos(y, \hat y)` along the last axis.
+
+    Parameters
+    ----------
+    y_true, y_pred : arrays of shape (..., n_features)
+    eps : float, default 1e-8
+        Lower clamp of each norm; positive.
+    %REDUCTION%
+
+    %ROWS%
+
+    %RAISES%
+
+    Notes
+    -----
+    With :math:`\|x\|_\epsilon = \max(\|x\|_2, \epsilon)` and
+    :math:`c = \langle y, \hat y\rangle / (\|y\|_\epsilon \|\hat y\|_\epsilon)`:
+
+    .. math:: \ell = 1 - c, \qquad
+              \frac{\partial \ell}{\partial \hat y} = -\frac{y}{\|y\|_\epsilon\|\hat y\|_\epsilon}
+              + c\,\frac{\hat y}{\|\hat y\|^2} \;[\|\hat y\| > \epsilon]
+
+    Reference: ``optax.cosine_distance(y_pred, y_true, epsilon=eps)``
+    (``1 - torch.nn.functional.cosine_similarity``). Keras's
+    ``cosine_similarity`` loss is :math:`-c`, i.e. ours minus 1.
+    """
+    xp, p, yh, rp, np_, cos = _cosine_parts(y_true, y_pred, eps, reduction)
+    return reduce(1.0 - xp.squeeze(cos, axis=-1), reduction, xp)
+
+
+def cosine_similarity_loss_grad(y_true, y_pred, *, eps=1e-8, reduction="mean"):
+    r""":math:`-y/(\|y\|_\epsilon\|\hat y\|_\epsilon) + c\,\hat y/\|\hat y\|^2` (formula in :func:`cosine_similarity_loss`)."""
+    xp, p, yh, rp, np_, cos = _cosine_parts(y_true, y_pred, eps, reduction)
+    active = xp.astype(rp > eps, p.dtype)
+    g = -yh / np_ + (active * cos / (np_ * np_)) * p
+    return _scale(g, _rows(p), reduction)
+
+
+def _overlap_sums(y_true, p, names, reduction):
+    xp, y, p = _distribution(y_true, p, names, reduction)
+    check_probabilities(p, names[1], xp)
+    tp = xp.sum(y * p, axis=-1, keepdims=True)
+    return xp, y, p, tp
+
+
+@_doc
+def dice(y_true, p, *, smooth=1.0, reduction="mean"):
+    r"""Soft Dice loss along the last axis (one value per row).
+
+    Parameters
+    ----------
+    y_true : array of shape (..., n_features)
+        Targets in [0, 1] (a mask, or one-hot rows).
+    p : array of the same shape
+        Predicted probabilities in [0, 1] (checked on eager inputs). Flatten
+        each sample's pixels (and classes) to the last axis first for the
+        per-image Dice of segmentation.
+    smooth : float, default 1.0
+        Added to numerator and denominator; :math:`\ge 0` (0 is undefined
+        for an empty target and prediction).
+    %REDUCTION%
+
+    %ROWS%
+
+    %RAISES%
+
+    Notes
+    -----
+    With :math:`I = \sum_k y_k p_k`, :math:`N = 2I + s`,
+    :math:`D = \sum_k y_k + \sum_k p_k + s`:
+
+    .. math:: \ell = 1 - \frac{N}{D}, \qquad
+              \frac{\partial \ell}{\partial p_k} = \frac{N - 2 y_k D}{D^2}
+
+    Reference: the formula in float64 NumPy (Milletari et al., 2016, without
+    the squares; Keras's ``Dice`` is ``smooth=0`` up to its epsilon and
+    reduces over every axis but the first).
+    """
+    check_positive(smooth, "smooth", strict=False)
+    xp, y, p, tp = _overlap_sums(y_true, p, ("y_true", "p"), reduction)
+    d = xp.sum(y, axis=-1) + xp.sum(p, axis=-1) + smooth
+    return reduce(1.0 - (2.0 * xp.squeeze(tp, axis=-1) + smooth) / d, reduction, xp)
+
+
+def dice_grad(y_true, p, *, smooth=1.0, reduction="mean"):
+    r""":math:`(N - 2 y_k D)/D^2` (formula in :func:`dice`); divided by the number of rows for ``"mean"``."""
+    check_positive(smooth, "smooth", strict=False)
+    xp, y, p, tp = _overlap_sums(y_true, p, ("y_true", "p"), reduction)
+    n = 2.0 * tp + smooth
+    d = xp.sum(y, axis=-1, keepdims=True) + xp.sum(p, axis=-1, keepdims=True) + smooth
+    return _scale((n - 2.0 * y * d) / (d * d), _rows(p), reduction)
+
+
+def _check_tversky(alpha, beta, smooth):
+    check_positive(alpha, "alpha", strict=False)
+    check_positive(beta, "beta", strict=False)
+    check_positive(smooth, "smooth", strict=False)
+
+
+@_doc
+def tversky(y_true, p, *, alpha=0.5, beta=0.5, smooth=1.0, reduction="mean"):
+    r"""Tversky loss along the last axis (one value per row); Dice-like with weighted errors.
+
+    Parameters
+    ----------
+    y_true : array of shape (..., n_features)
+        Targets in [0, 1].
+    p : array of the same shape
+        Predicted probabilities in [0, 1] (checked on eager inputs).
+    alpha : float, default 0.5
+        Weight of the false positives :math:`\sum (1-y)p`; :math:`\ge 0`.
+    beta : float, default 0.5
+        Weight of the false negatives :math:`\sum y(1-p)`; :math:`\ge 0`.
+    smooth : float, default 1.0
+        Added to numerator and denominator; :math:`\ge 0`.
+    %REDUCTION%
+
+    %ROWS%
+
+    %RAISES%
+
+    Notes
+    -----
+    With :math:`T = \sum y p`, :math:`F_P = \sum (1-y) p`, :math:`F_N = \sum y (1-p)`,
+    :math:`N = T + s`, :math:`D = T + \alpha F_P + \beta F_N + s`:
+
+    .. math:: \ell = 1 - \frac{N}{D}, \qquad
+              \frac{\partial \ell}{\partial p_k} = \frac{N\,(y_k + \alpha(1 - y_k) - \beta y_k) - y_k D}{D^2}
+
+    Salehi et al. (2017); ``alpha`` weighs false positives as in Keras's
+    ``Tversky``. Reference: the formula in float64 NumPy.
+    """
+    _check_tversky(alpha, beta, smooth)
+    xp, y, p, tp = _overlap_sums(y_true, p, ("y_true", "p"), reduction)
+    fp = xp.sum((1.0 - y) * p, axis=-1, keepdims=True)
+    fn = xp.sum(y * (1.0 - p), axis=-1, keepdims=True)
+    v = 1.0 - (tp + smooth) / (tp + alpha * fp + beta * fn + smooth)
+    return reduce(xp.squeeze(v, axis=-1), reduction, xp)
+
+
+def tversky_grad(y_true, p, *, alpha=0.5, beta=0.5, smooth=1.0, reduction="mean"):
+    r""":math:`\partial\ell/\partial p` of :func:`tversky` (formula there); divided by the number of rows for ``"mean"``."""
+    _check_tversky(alpha, beta, smooth)
+    xp, y, p, tp = _overlap_sums(y_true, p, ("y_true", "p"), reduction)
+    fp = xp.sum((1.0 - y) * p, axis=-1, keepdims=True)
+    fn = xp.sum(y * (1.0 - p), axis=-1, keepdims=True)
+    n = tp + smooth
+    d = tp + alpha * fp + beta * fn + smooth
+    g = (n * (y + alpha * (1.0 - y) - beta * y) - y * d) / (d * d)
+    return _scale(g, _rows(p), reduction)
+
+
+@_doc
+def categorical_focal(y_onehot, p, *, alpha=0.25, gamma=2.0, eps=1e-15, reduction="mean"):
+    r"""Categorical focal loss of probabilities, as Keras's ``CategoricalFocalCrossentropy``.
+
+    Parameters
+    ----------
+    y_onehot : array of shape (..., n_classes)
+        One-hot (or soft) target rows.
+    p : array of the same shape
+        Class probabilities in [0, 1] (checked on eager inputs), **clipped**
+        below at :math:`\epsilon` inside the log; not renormalised.
+    alpha : float, default 0.25
+        Overall weight (as Keras); in [0, 1].
+    gamma : float, default 2.0
+        Focusing exponent, :math:`\ge 0` (0 gives ``alpha`` times
+        :func:`categorical_cross_entropy`).
+    eps : float, default 1e-15
+    %REDUCTION%
+
+    %ROWS%
+
+    %RAISES%
+
+    Notes
+    -----
+    With :math:`\bar p = \max(p, \epsilon)`:
+
+    .. math:: \ell = -\alpha \sum_k y_k (1 - \bar p_k)^{\gamma} \log \bar p_k, \qquad
+              \frac{\partial \ell}{\partial p_k} = \alpha y_k \Bigl(\gamma (1-\bar p_k)^{\gamma-1}\log \bar p_k
+              - \frac{(1-\bar p_k)^{\gamma}}{\bar p_k}\Bigr)
+
+    (0 where the clip is active). Keras also divides ``p`` by its row sum
+    first; pass normalised rows to get its values.
+    """
+    _check_eps(eps)
+    check_real(alpha, "alpha", low=0.0, high=1.0)
+    check_positive(gamma, "gamma", strict=False)
+    xp, y, p = _distribution(y_onehot, p, ("y_onehot", "p"), reduction)
+    check_probabilities(p, "p", xp)
+    pc = clip(p, eps, 1.0, xp=xp)
+    v = -alpha * xp.sum(y * _pow(1.0 - pc, gamma, xp=xp) * xp.log(pc), axis=-1)
+    return reduce(v, reduction, xp)
+
+
+def categorical_focal_grad(y_onehot, p, *, alpha=0.25, gamma=2.0, eps=1e-15, reduction="mean"):
+    r""":math:`\partial\ell/\partial p` of :func:`categorical_focal` (formula there); 0 where the clip is active."""
+    _check_eps(eps)
+    check_real(alpha, "alpha", low=0.0, high=1.0)
+    check_positive(gamma, "gamma", strict=False)
+    xp, y, p = _distribution(y_onehot, p, ("y_onehot", "p"), reduction)
+    check_probabilities(p, "p", xp)
+    pc = clip(p, eps, 1.0, xp=xp)
+    q = 1.0 - pc
+    g = alpha * y * (_pow_m1(q, gamma, xp=xp) * xp.log(pc) - _pow(q, gamma, xp=xp) / pc)
+    g = xp.where(p >= eps, g, xp.zeros_like(g))
+    return _scale(g, _rows(p), reduction)
+
+
+def _categorical_hinge_parts(y_onehot, scores, reduction):
+    xp, y, s = _distribution(y_onehot, scores, ("y_onehot", "scores"), reduction)
+    pos = xp.sum(y * s, axis=-1, keepdims=True)
+    t = (1.0 - y) * s
+    neg = xp.max(t, axis=-1, keepdims=True)
+    return xp, y, s, t, neg, 1.0 + neg - pos
+
+
+@_doc
+def categorical_hinge(y_onehot, scores, *, reduction="mean"):
+    r"""Categorical hinge loss, as Keras's ``categorical_hinge``.
+
+    Parameters
+    ----------
+    y_onehot : array of shape (..., n_classes)
+        One-hot target rows.
+    scores : array of the same shape
+        Real-valued class scores.
+    %REDUCTION%
+
+    %ROWS%
+
+    %RAISES%
+
+    Notes
+    -----
+    With :math:`P = \sum_k y_k s_k` and :math:`M = \max_k (1 - y_k) s_k`
+    (Keras's form: the true class enters :math:`M` as a 0, so :math:`M \ge 0`):
+
+    .. math:: \ell = \max(0, 1 + M - P), \qquad
+              \frac{\partial \ell}{\partial s_k} = [\ell > 0]\bigl((1 - y_k)\,a_k - y_k\bigr)
+
+    where :math:`a` is the indicator of the arg-max of :math:`(1-y)s`
+    (shared equally among ties, as ``jax.grad`` of ``max`` does). For the
+    Crammer-Singer / torch form see :func:`multiclass_hinge`.
+    """
+    xp, y, s, t, neg, m = _categorical_hinge_parts(y_onehot, scores, reduction)
+    return reduce(xp.squeeze(clip(m, 0.0, None, xp=xp), axis=-1), reduction, xp)
+
+
+def categorical_hinge_grad(y_onehot, scores, *, reduction="mean"):
+    r""":math:`[\ell > 0]((1 - y_k) a_k - y_k)` (formula in :func:`categorical_hinge`)."""
+    xp, y, s, t, neg, m = _categorical_hinge_parts(y_onehot, scores, reduction)
+    a = xp.astype(t == neg, s.dtype)
+    a = a / xp.sum(a, axis=-1, keepdims=True)
+    active = xp.astype(m > 0.0, s.dtype)
+    return _scale(active * ((1.0 - y) * a - y), _rows(s), reduction)
+
+
+@_doc
+def multiclass_hinge(labels, scores, *, margin=1.0, reduction="mean"):
+    r"""Multi-class margin loss, as ``torch.nn.functional.multi_margin_loss`` (``p=1``).
+
+    Parameters
+    ----------
+    labels : integer array of shape (...)
+        Class indices in ``[0, n_classes)`` (checked on eager inputs).
+    scores : array of shape (..., n_classes)
+        Real-valued class scores.
+    margin : float, default 1.0
+        Positive.
+    %REDUCTION%
+
+    %ROWS%
+
+    Raises
+    ------
+    TypeError
+        ``labels`` is not an integer array.
+    ValueError
+        ``labels.shape != scores.shape[:-1]``, labels out of range, empty
+        input, or an unknown ``reduction``.
+
+    Notes
+    -----
+    With :math:`C` classes, true class :math:`c` and
+    :math:`h_k = \max(0, m - s_c + s_k)`:
+
+    .. math:: \ell = \frac1C \sum_{k \ne c} h_k, \qquad
+              \frac{\partial \ell}{\partial s_k} = \frac1C \begin{cases}
+              [h_k > 0] & k \ne c \\ -\sum_{j \ne c} [h_j > 0] & k = c \end{cases}
+
+    Weston-Watkins form with torch's division by :math:`C`.
+    """
+    check_positive(margin, "margin")
+    xp, labels, s = _sparse(labels, scores, ("labels", "scores"), reduction)
+    k = s.shape[-1]
+    other = ~_class_mask(labels, k, xp=xp)
+    h = clip(margin - xp.expand_dims(_take_class(s, labels, xp=xp), axis=-1) + s, 0.0, None, xp=xp)
+    return reduce(xp.sum(xp.where(other, h, xp.zeros_like(h)), axis=-1) / k, reduction, xp)
+
+
+def multiclass_hinge_grad(labels, scores, *, margin=1.0, reduction="mean"):
+    r""":math:`\partial\ell/\partial s` of :func:`multiclass_hinge` (formula there)."""
+    check_positive(margin, "margin")
+    xp, labels, s = _sparse(labels, scores, ("labels", "scores"), reduction)
+    k = s.shape[-1]
+    hit = _class_mask(labels, k, xp=xp)
+    h = margin - xp.expand_dims(_take_class(s, labels, xp=xp), axis=-1) + s
+    act = xp.astype((h > 0.0) & ~hit, s.dtype)
+    g = act - xp.astype(hit, s.dtype) * xp.sum(act, axis=-1, keepdims=True)
+    return _scale(g / k, _rows(s), reduction)
+
+
+# ============================================================== per-sample weights (every loss, one place)
+#: losses with one value per row (the class/feature axis, the last, is summed first)
+_ROW_LOSSES = frozenset({
+    "categorical_cross_entropy", "softmax_cross_entropy", "sparse_categorical_cross_entropy",
+    "sparse_softmax_cross_entropy", "nll", "kl_divergence", "js_divergence", "cosine_similarity_loss",
+    "dice", "tversky", "categorical_focal", "categorical_hinge", "multiclass_hinge",
+})
+
+
+def _sample_weights(sample_weight, shape, dtype, xp):
+    """``sample_weight`` checked (shape ``(shape[0],)``, non-negative) and shaped to broadcast over ``shape``."""
+    wxp = array_namespace(sample_weight, xp.zeros((), dtype=dtype))  # mixed backends raise here
+    if not len(shape):
+        raise ValueError("sample_weight needs a sample axis (the first); the loss has one value only")
+    w = as_float(sample_weight, wxp, dtype, "sample_weight")
+    if tuple(w.shape) != (shape[0],):
+        raise ValueError(f"sample_weight must have shape (n_samples,) = ({shape[0]},), one weight per sample "
+                         f"(the first axis); got sample_weight.shape={tuple(w.shape)}")
+    check_values(w, "sample_weight", xp, low=0, what="non-negative weights")
+    return w, xp.reshape(w, (shape[0],) + (1,) * (len(shape) - 1))
+
+
+def _weighted_reduce(v, w, wb, per_sample, reduction, xp):
+    """``sum W l`` for "sum", ``sum W l / (sum w * per_sample)`` for "mean", ``W l`` for "none"."""
+    v = wb * v
+    if reduction == "none":
+        return v
+    total = xp.sum(v)
+    return as_array0d(total / (xp.sum(w) * per_sample) if reduction == "mean" else total, xp)
+
+
+def _with_sample_weight(fn, *, grad, rows, check=None):
+    """Add ``sample_weight=None`` to a loss or ``*_grad``: weights of the per-item losses, reduced in one place.
+
+    The unweighted call is ``fn`` itself; a weighted one evaluates ``fn(...,
+    reduction="none")`` (the items, or the gradient of their sum) and weights
+    it along the first axis.
+    """
+    import functools
+    import inspect
+
+    @functools.wraps(fn)
+    def wrapper(*args, sample_weight=None, reduction="mean", **kw):
+        if sample_weight is None:
+            return fn(*args, reduction=reduction, **kw)
+        check_reduction(reduction)
+        if check is not None:
+            check(*args, **kw)
+        v = fn(*args, reduction="none", **kw)
+        xp = array_namespace(*args)
+        w, wb = _sample_weights(sample_weight, tuple(v.shape), v.dtype, xp)
+        if not grad:
+            return _weighted_reduce(v, w, wb, size(v) // v.shape[0], reduction, xp)
+        per_sample = size(v) // (v.shape[0] * (v.shape[-1] if rows else 1))
+        g = wb * v
+        return g / (xp.sum(w) * per_sample) if reduction == "mean" else g
+
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())
+    at = [p.name for p in params].index("reduction")
+    params.insert(at, inspect.Parameter("sample_weight", inspect.Parameter.KEYWORD_ONLY, default=None))
+    wrapper.__signature__ = sig.replace(parameters=params)
+    return wrapper
+
+
+def _gaussian_mean_not_broadcast(y_true, mean, var, **kw):
+    ys, ms = tuple(getattr(y_true, "shape", ())), tuple(getattr(mean, "shape", ()))
+    if _broadcast_shape(ys, ms, ("y_true", "mean")) != ms:
+        raise ValueError(f"gaussian_nll_grad with sample_weight needs mean of the broadcast shape of y_true and "
+                         f"mean; got y_true.shape={ys} and mean.shape={ms} (broadcast mean first)")
+
+
+def _rmse_weighted(loss, grad):
+    import functools
+    import inspect
+
+    def make(fn, is_grad):
+        @functools.wraps(fn)
+        def wrapper(y_true, y_pred, *, sample_weight=None, reduction="mean"):
+            if sample_weight is None:
+                return fn(y_true, y_pred, reduction=reduction)
+            check_reduction(reduction, ("mean",))
+            m = mse(y_true, y_pred, sample_weight=sample_weight)
+            if not is_grad:
+                return xp_sqrt(m)
+            xp = array_namespace(m)
+            r = xp.sqrt(m)
+            g = mse_grad(y_true, y_pred, sample_weight=sample_weight)
+            safe = xp.where(r > 0, r, xp.ones_like(r))
+            return xp.where(r > 0, g / (2.0 * safe), xp.zeros_like(g))
+
+        def xp_sqrt(m):
+            return array_namespace(m).sqrt(m)
+
+        sig = inspect.signature(fn)
+        params = list(sig.parameters.values())
+        params.insert(len(params) - 1, inspect.Parameter("sample_weight", inspect.Parameter.KEYWORD_ONLY,
+                                                         default=None))
+        wrapper.__signature__ = sig.replace(parameters=params)
+        return wrapper
+
+    return make(loss, False), make(grad, True)
+
+
+for _name in __all__:
+    if _name.startswith("rmse"):
+        continue
+    _base = _name[:-5] if _name.endswith("_grad") else _name
+    globals()[_name] = _with_sample_weight(globals()[_name], grad=_name.endswith("_grad"),
+                                           rows=_base in _ROW_LOSSES,
+                                           check=_gaussian_mean_not_broadcast if _name == "gaussian_nll_grad" else None)
+rmse, rmse_grad = _rmse_weighted(rmse, rmse_grad)
+del _name, _base

@@ -154,7 +154,7 @@ BAD_INPUTS = [
     ("var shape", lambda a: L.gaussian_nll(a(np.zeros((3, 4))), a(np.zeros((3, 4))), a(np.ones((4,)))), ValueError,
      "gaussian|var must have the shape of mean"),
     ("mean shape", lambda a: L.gaussian_nll(a(np.zeros(3)), a(np.zeros(4)), a(np.ones(4))), ValueError,
-     "y_true and mean must have the same shape"),
+     "y_true and mean must broadcast together"),
 ]
 
 

@@ -72,6 +72,30 @@ def _pairs(r):
     return np.abs(normal(r, 10)) + 0.05 * (r.uniform(size=10) < 0.5), binary(r, 10)
 
 
+def _positive_pair(r):
+    return positive(r, 4, 5, low=0.0, high=3.0), positive(r, 4, 5, low=0.0, high=3.0)
+
+
+def _counts(r):
+    return r.poisson(2.0, size=(4, 5)).astype(np.float64), positive(r, 4, 5)
+
+
+def _vectors(r):
+    return normal(r, 5, 4), normal(r, 5, 4)
+
+
+def _masks(r):
+    return binary(r, 30).reshape(5, 6), unit(r, 5, 6)
+
+
+def _onehot_scores(r):
+    return one_hot(r, 6, 4), normal(r, 6, 4, scale=2.0)
+
+
+def _labels_scores(r):
+    return labels(r, 6, 4), normal(r, 6, 4, scale=2.0)
+
+
 def _gaussian(r):
     return normal(r, 8, 3), normal(r, 8, 3), positive(r, 8, 3)
 
@@ -105,6 +129,20 @@ _EXTREME = {
     "nll": (np.array([[0.0, -_BIG, -np.inf], [-_BIG, 0.0, -_BIG]]), np.array([0, 2])),
     "contrastive": (np.array([0.0, 0.0, _BIG, _BIG]), np.array([1.0, 0.0, 1.0, 0.0])),
     "gaussian_nll": (np.zeros(4), np.array([0.0, 0.0, _BIG, -_BIG]), np.array([0.0, 1.0, 0.0, _BIG])),
+    "mean_squared_log_error": (np.array([0.0, 0.0, _BIG, 0.0]), np.array([0.0, _BIG, 0.0, 1e-30])),
+    # a zero rate with a zero count and with a positive one
+    "poisson": (np.array([0.0, 1.0, 0.0, _BIG]), np.array([0.0, 0.0, _BIG, _BIG])),
+    "smooth_l1": (np.array([0.0, 0.0, _BIG, -_BIG]), np.array([0.0, _BIG, 0.0, _BIG])),
+    # a zero target row (clamped norm), opposite and huge vectors
+    "cosine_similarity_loss": (np.array([[0.0, 0, 0], [_BIG, 0, 0], [1.0, 0, 0]]),
+                               np.array([[1.0, 2, 0], [-_BIG, 1, 0], [_BIG, _BIG, 0]])),
+    # an empty target and prediction, a perfect match, a total miss
+    "dice": (np.array([[0.0, 0, 0], [1.0, 1, 0], [1.0, 0, 0]]), np.array([[0.0, 0, 0], [1.0, 1, 0], [0.0, 0, 1]])),
+    "tversky": (np.array([[0.0, 0, 0], [1.0, 1, 0], [1.0, 0, 0]]), np.array([[0.0, 0, 0], [1.0, 1, 0], [0.0, 0, 1]])),
+    "categorical_focal": (np.eye(3)[[0, 1, 2]], np.array([[1.0, 0, 0], [1.0, 0, 0], [0.5, 0.5, 0]])),
+    # scores at +-1e4, away from ties of the max and from the hinge's kink
+    "categorical_hinge": (np.eye(3)[[0, 1, 2]], np.array([[_BIG, -_BIG, 5.0], [_BIG, -_BIG, -_BIG], [1.0, 2.0, -_BIG]])),
+    "multiclass_hinge": (np.array([0, 1, 2]), np.array([[_BIG, -_BIG, 0], [_BIG, -_BIG, -_BIG], [0, 0, -_BIG]])),
 }
 
 
@@ -192,8 +230,8 @@ def _sparse_cce(labels_, p, reduction="mean"):
     return _F().nll_loss(torch.log(_t(p)), _t(labels_), reduction=reduction).numpy()
 
 
-def _sparse_softmax_ce(labels_, z, reduction="mean"):
-    return _F().cross_entropy(_t(z), _t(labels_), reduction=reduction).numpy()
+def _sparse_softmax_ce(labels_, z, reduction="mean", **kw):
+    return _F().cross_entropy(_t(z), _t(labels_), reduction=reduction, **kw).numpy()
 
 
 def _nll(lp, labels_, reduction="mean"):
@@ -214,6 +252,54 @@ def _js(p, q, reduction="mean"):
 
 def _gaussian_nll(y, mean, var, full=False, eps=1e-6, reduction="mean"):
     return _F().gaussian_nll_loss(_t(mean), _t(y), _t(var), full=full, eps=eps, reduction=reduction).numpy()
+
+
+def _msle(y, p):
+    return (np.log1p(p) - np.log1p(y)) ** 2
+
+
+def _poisson(y, p, eps=1e-8, reduction="mean"):
+    return _F().poisson_nll_loss(_t(p), _t(y), log_input=False, full=False, eps=eps, reduction=reduction).numpy()
+
+
+def _smooth_l1(y, p, beta=1.0, reduction="mean"):
+    return _F().smooth_l1_loss(_t(p), _t(y), beta=beta, reduction=reduction).numpy()
+
+
+def _cosine(y, p, eps=1e-8):
+    # optax.cosine_distance(p, y, epsilon=eps), transcribed (optax computes in float32 unless jax has x64)
+    unit_y = y / np.maximum(np.linalg.norm(y, axis=-1, keepdims=True), eps)
+    unit_p = p / np.maximum(np.linalg.norm(p, axis=-1, keepdims=True), eps)
+    return 1.0 - (unit_y * unit_p).sum(-1)
+
+
+def _dice(y, p, smooth=1.0):
+    inter = (y * p).sum(-1)
+    return 1.0 - (2.0 * inter + smooth) / (y.sum(-1) + p.sum(-1) + smooth)
+
+
+def _tversky(y, p, alpha=0.5, beta=0.5, smooth=1.0):
+    tp, fp, fn = (y * p).sum(-1), ((1 - y) * p).sum(-1), (y * (1 - p)).sum(-1)
+    return 1.0 - (tp + smooth) / (tp + alpha * fp + beta * fn + smooth)
+
+
+def _categorical_focal(y, p, alpha=0.25, gamma=2.0, eps=1e-15):
+    # keras.losses.categorical_focal_crossentropy (from_logits=False), transcribed
+    p = p / p.sum(-1, keepdims=True)
+    p = np.clip(p, eps, 1.0 - eps)
+    ce = -y * np.log(p)
+    return (alpha * (1.0 - p) ** gamma * ce).sum(-1)
+
+
+def _categorical_hinge(y, s):
+    # keras.losses.categorical_hinge, transcribed
+    pos = (y * s).sum(-1)
+    neg = ((1.0 - y) * s).max(-1)
+    return np.maximum(0.0, neg - pos + 1.0)
+
+
+def _multi_margin(labels_, s, margin=1.0, reduction="mean"):
+    return _F().multi_margin_loss(_t(s), _t(labels_), margin=margin, reduction=reduction).numpy()
 
 
 def _contrastive(d, y, margin=1.0):
@@ -257,12 +343,36 @@ _TABLE = {
     "nll": (_log_probs_labels, {}, 0, _nll, "torch nll_loss", _TORCH, _ALL, True),
     "contrastive": (_pairs, {"margin": 1.3}, 0, _per_item(_contrastive), "NumPy float64", (), _ALL, True),
     "gaussian_nll": (_gaussian, {"full": True}, 1, _gaussian_nll, "torch gaussian_nll_loss", _TORCH, _ALL, True),
+    "mean_squared_log_error": (_positive_pair, {}, 1, _per_item(_msle), "NumPy float64 (sklearn's formula)", (),
+                               _ALL, True),
+    "poisson": (_counts, {}, 1, _poisson, "torch poisson_nll_loss(log_input=False)", _TORCH, _ALL, True),
+    "smooth_l1": (_regression, {"beta": 0.6}, 1, _smooth_l1, "torch smooth_l1_loss", _TORCH, _ALL, True),
+    "cosine_similarity_loss": (_vectors, {}, 1, _per_item(_cosine), "optax cosine_distance, transcribed", (),
+                               _ALL, True),
+    "dice": (_masks, {}, 1, _per_item(_dice), "NumPy float64", (), _ALL, True),
+    "tversky": (_masks, {"alpha": 0.3, "beta": 0.7, "reduction": "sum"}, 1, _per_item(_tversky), "NumPy float64",
+                (), _ALL, True),
+    # Keras renormalises p and clips it at 1 - eps too: equal on the simplex inputs, not at the extremes
+    "categorical_focal": (_onehot_probs, {"gamma": 1.5}, 1, _per_item(_categorical_focal),
+                          "keras categorical_focal_crossentropy, transcribed", (), _ALL, False),
+    "categorical_hinge": (_onehot_scores, {}, 1, _per_item(_categorical_hinge), "keras categorical_hinge, transcribed",
+                          (), _ALL, True),
+    "multiclass_hinge": (_labels_scores, {"margin": 0.8}, 1, _multi_margin, "torch multi_margin_loss", _TORCH,
+                         _ALL, True),
+}
+
+
+# further options swept (the reference takes them too)
+_MORE_SWEEP = {
+    "softmax_cross_entropy": ({"label_smoothing": 0.1},),
+    "sparse_softmax_cross_entropy": ({"label_smoothing": 0.1},),
 }
 
 
 def _cases(name):
     make, kw, arg, ref, source, needs, reductions, at_ext = _TABLE[name]
     sweep = tuple({"reduction": r} for r in reductions if r != kw.get("reduction", "mean"))
+    sweep += _MORE_SWEEP.get(name, ())
     ext = _EXTREME[name]
     return [
         Case(f"losses.{name}", getattr(L, name), make, kwargs=kw, grad_argnums=(arg,), sweep=sweep,
