@@ -1554,7 +1554,7 @@ def dice(y_true, p, *, smooth=1.0, reduction="mean"):
     With :math:`I = \sum_k y_k p_k`, :math:`N = 2I + s`,
     :math:`D = \sum_k y_k + \sum_k p_k + s`:
 
-    .. math:: \ell = 1 - \frac{N}{D}, \qquad
+    .. math:: \ell = 1 - \frac{N}{D} = \frac{\sum_k y_k(1 - p_k) + p_k(1 - y_k)}{D}, \qquad
               \frac{\partial \ell}{\partial p_k} = \frac{N - 2 y_k D}{D^2}
 
     Reference: the formula in float64 NumPy (Milletari et al., 2016, without
@@ -1564,7 +1564,9 @@ def dice(y_true, p, *, smooth=1.0, reduction="mean"):
     check_positive(smooth, "smooth", strict=False)
     xp, y, p, tp = _overlap_sums(y_true, p, ("y_true", "p"), reduction)
     d = xp.sum(y, axis=-1) + xp.sum(p, axis=-1) + smooth
-    return reduce(1.0 - (2.0 * xp.squeeze(tp, axis=-1) + smooth) / d, reduction, xp)
+    # 1 - N/D = (D - N)/D with D - N = sum(y (1-p) + p (1-y)): a sum of non-negative terms, no cancellation
+    errors = xp.sum(y * (1.0 - p) + p * (1.0 - y), axis=-1)
+    return reduce(errors / d, reduction, xp)
 
 
 def dice_grad(y_true, p, *, smooth=1.0, reduction="mean"):
@@ -1619,7 +1621,8 @@ def tversky(y_true, p, *, alpha=0.5, beta=0.5, smooth=1.0, reduction="mean"):
     xp, y, p, tp = _overlap_sums(y_true, p, ("y_true", "p"), reduction)
     fp = xp.sum((1.0 - y) * p, axis=-1, keepdims=True)
     fn = xp.sum(y * (1.0 - p), axis=-1, keepdims=True)
-    v = 1.0 - (tp + smooth) / (tp + alpha * fp + beta * fn + smooth)
+    errors = alpha * fp + beta * fn
+    v = errors / (tp + errors + smooth)  # = 1 - N/D without the cancellation of 1 - N/D near 0
     return reduce(xp.squeeze(v, axis=-1), reduction, xp)
 
 

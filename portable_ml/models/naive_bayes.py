@@ -19,7 +19,8 @@ import math
 from typing import NamedTuple
 
 from .._numerics import logsumexp
-from .._xp import array_namespace, check_positive, device_of
+from .._validate import check_array
+from .._xp import array_namespace, check_positive, device_of, value_check
 from ._base import (ClassifierMixin, Estimator, _is_dask, check_sample_weight, check_X_y, compiled, computed,
                     encode_labels)
 from ._stats import dask_class_variances, from_memory_like
@@ -53,12 +54,17 @@ def gaussian_nb_fit(X, Y, sample_weight=None, *, var_smoothing=1e-9):
     (two-pass variances).  Every class must be present.
     """
     xp = array_namespace(X, Y) if sample_weight is None else array_namespace(X, Y, sample_weight)
-    W = Y if sample_weight is None else Y * sample_weight[:, None]
-    counts = xp.sum(W, axis=0)
-    theta = (W.T @ X) / counts[:, None]
+    if sample_weight is None:
+        W = Y
+    else:  # the means and variances do not depend on the weights' scale: 1 for the largest, no underflow
+        big = xp.max(sample_weight)
+        W = Y * (sample_weight / xp.where(big > 0, big, xp.ones_like(big)))[:, None]
+    mass = xp.sum(W, axis=0)
+    theta = (W.T @ X) / mass[:, None]
     R = X - Y @ theta
     eps = var_smoothing * xp.max(xp.var(X, axis=0))
-    var = (W.T @ (R * R)) / counts[:, None] + eps
+    var = (W.T @ (R * R)) / mass[:, None] + eps
+    counts = mass if sample_weight is None else Y.T @ sample_weight
     return GaussianNBResult(theta, var, counts, eps, xp.mean(X, axis=0))
 
 
@@ -85,7 +91,16 @@ def gaussian_nb_joint_log_likelihood(X, theta, var, log_prior, centre=None):
     with :math:`x' = x - m`, :math:`\theta' = \theta - m` for a centre
     :math:`m` (``centre``, e.g. the training mean; 0 if omitted).
     """
-    xp = array_namespace(X, theta, var, log_prior)
+    xp = array_namespace(X, theta, var, log_prior, *(() if centre is None else (check_array(centre, "centre"),)))
+    k, d = tuple(theta.shape) if theta.ndim == 2 else (None, None)
+    for name, a, want in (("X", X, (X.shape[0], d) if X.ndim == 2 else None), ("theta", theta, (k, d)),
+                          ("var", var, (k, d)), ("log_prior", log_prior, (k,)),
+                          ("centre", centre, (d,))):
+        if a is not None and (want is None or None in want or tuple(a.shape) != want):
+            raise ValueError(f"gaussian_nb_joint_log_likelihood: {name} must have shape "
+                             f"{'(n_samples, n_features)' if name == 'X' else want} with theta (n_classes, "
+                             f"n_features); got {name}.shape={tuple(a.shape)}, theta.shape={tuple(theta.shape)}")
+    value_check(xp.all(var > 0), "gaussian_nb_joint_log_likelihood: var must be positive (variances)")
     if centre is not None:
         X, theta = X - centre, theta - centre
     inv = 1.0 / var
