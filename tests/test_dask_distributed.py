@@ -691,3 +691,34 @@ def test_first_order_solvers_read_X_once_per_iteration(small_cluster, caplog, na
     if solver == "lbfgs" and est.n_iter_ < 20:  # converged
         ref = SkLogistic(C=1.0 / (alpha * Xn.shape[0]), solver="newton-cg", tol=1e-10, max_iter=1000).fit(Xn, yn)
         assert_close(est.coef_.compute(), ref.coef_, rtol=1e-4, atol=1e-5)
+
+
+def test_mlp_streams_one_chunk_at_a_time(small_cluster, caplog):
+    """MLPClassifier on Dask X larger than the cluster: one pass to find the classes, then one pass per
+    epoch (chunks in a fresh random order, each computed alone and shuffled within itself); workers hold
+    no more than a few chunks, nothing spills, the fitted parameters are small concrete arrays, and the
+    model learns what the in-memory fit learns."""
+    import logging
+
+    client, lc = small_cluster
+    counter = _Passes("mlp")
+    rows = STREAM_N // 2
+    X = _streamed(counter, seed=5, n=rows, chunk=2 * STREAM_CHUNK)
+    assert X.nbytes > 1.5 * STREAM_LIMIT
+    y = _targets(X, "classes")
+    epochs = 2
+    _reset_worker_memory(lc)
+    with caplog.at_level(logging.WARNING, logger="distributed"):
+        est = pml.models.MLPClassifier(hidden_layer_sizes=(16,), epochs=epochs, batch_size=256, seed=0).fit(X, y)
+    assert counter.passes(X.numblocks[0]) == 1 + epochs
+    peak, spilled = _worker_memory(lc)
+    assert spilled == 0 and peak < 0.6 * STREAM_LIMIT, (peak, spilled)
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    for leaf in pml.tree.tree_leaves(est.params_):
+        assert not any(X.name in str(k) for k in leaf.__dask_graph__().keys())
+    curve = est.loss_curve_.compute()
+    assert curve.shape == (epochs,) and np.all(np.isfinite(curve)) and curve[1] < curve[0]
+    Xn, yn = X[:20_000].compute(), y[:20_000].compute()
+    ref = pml.models.MLPClassifier(hidden_layer_sizes=(16,), epochs=epochs, batch_size=256, seed=0).fit(Xn, yn)
+    ours, theirs = float(np.mean(est.predict(X[:20_000]).compute() == yn)), float(np.mean(ref.predict(Xn) == yn))
+    assert ours > 0.6 and ours > theirs - 0.05, (ours, theirs)  # 3 classes: chance is below 0.5

@@ -323,9 +323,13 @@ def encode_labels(y, xp, dtype, *, min_classes=2):
     classes = _sharded_classes(y) if _is_jax(xp) else None
     if classes is None:
         classes = xp.unique_values(y)
-        if _is_dask(classes):
-            classes = classes.compute_chunk_sizes()
-        classes = xp.sort(classes)
+        if _is_dask(classes):  # one pass over y; then a small concrete array, so Y's chunks need only y's
+            import dask.array as da
+
+            host = classes.compute()
+            classes = da.from_array(array_namespace(host).sort(host), chunks=-1)
+        else:
+            classes = xp.sort(classes)
     k = int(classes.shape[0])
     if k < min_classes:
         raise ValueError(f"y must contain at least {min_classes} classes; got {k} class"

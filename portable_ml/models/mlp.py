@@ -26,6 +26,7 @@ from ._base import (
     ClassifierMixin,
     Estimator,
     RegressorMixin,
+    _is_dask,
     check_X_y,
     compiled,
     computed,
@@ -140,13 +141,23 @@ class _BaseMLP(Estimator):
         from ..optimizers import adam
 
         sizes = self._check_params()
-        (X, Y), back = computed((X, Y))  # Dask: trained in memory, see the class notes
-        xp = array_namespace(X, Y)
+        chunks = None
+        if _is_dask(X) and not self.early_stopping:  # streamed: one chunk of rows in memory at a time
+            chunks = _row_chunks(X, Y)
+            like = X._meta  # an empty array of the chunks' library (NumPy or CuPy)
+            back = _as_dask_like
+        else:  # early stopping draws its validation rows from all of X: trained in memory
+            lazy = _is_dask(X)
+            (X, Y), back = computed((X, Y))
+            if lazy:
+                _check_finite(X, Y)
+            like = X
+        xp = array_namespace(like)
         n = X.shape[0]
-        rng = rng_for(X, self.seed)
+        rng = rng_for(like, self.seed)
         net = MLP((X.shape[1], *sizes, n_out), activation=self.activation, output=output, loss=self.loss)
         optimizer = _default_optimizer(adam) if self.optimizer is None else self.optimizer
-        params = net.init(rng, dtype=X.dtype)
+        params = net.init(rng, dtype=like.dtype)
         opt_state = optimizer.init(params)
         step = compiled(_train_batch, xp)
         alpha = float(self.alpha)
@@ -165,12 +176,13 @@ class _BaseMLP(Estimator):
         progress = _Progress(self.epochs, type(self).__name__, bool(self.verbose))
         curve, val_curve, best = [], [], None
         for epoch in range(1, self.epochs + 1):
-            order = rng.permutation(n) if self.shuffle else xp.arange(n, device=device_of(X))
-            total = xp.zeros((), dtype=X.dtype, device=device_of(X))
-            for start in range(0, n, bs):
-                batch = order[start:min(start + bs, n)]
-                params, opt_state, total = step(params, opt_state, total, X, Y, batch,
-                                                net=net, optimizer=optimizer, alpha=alpha)
+            total = xp.zeros((), dtype=like.dtype, device=device_of(like))
+            for Xc, Yc, m in ([(X, Y, n)] if chunks is None else _chunks_in_order(chunks, rng, self.shuffle)):
+                order = rng.permutation(m) if self.shuffle else xp.arange(m, device=device_of(Xc))
+                for start in range(0, m, min(bs, m)):
+                    batch = order[start:min(start + bs, m)]
+                    params, opt_state, total = step(params, opt_state, total, Xc, Yc, batch,
+                                                    net=net, optimizer=optimizer, alpha=alpha)
             curve.append(total / n)
             if self.early_stopping:
                 v = val_loss(params, X_val, Y_val, net=net)
@@ -198,6 +210,43 @@ class _BaseMLP(Estimator):
     def _logits(self, X):
         X, xp = self._check_X(X)
         return self.net_.logits(self.params_, X), xp
+
+
+def _row_chunks(X, Y):
+    """``[(X block, Y block, rows)]``: the row chunks of Dask ``X`` with the matching rows of ``Y``, as delayed."""
+    X = X.rechunk({1: -1})
+    Y = Y.rechunk({0: X.chunks[0], 1: -1})
+    xs, ys = X.to_delayed(optimize_graph=False)[:, 0], Y.to_delayed(optimize_graph=False)[:, 0]
+    return [(xb, yb, rows) for xb, yb, rows in zip(xs, ys, X.chunks[0]) if rows > 0]
+
+
+def _chunks_in_order(chunks, rng, shuffle):
+    """The chunks of one epoch, computed one at a time (in a fresh random order when ``shuffle``)."""
+    import dask
+
+    order = rng.permutation(len(chunks)) if shuffle else range(len(chunks))
+    for i in order:
+        xb, yb, rows = chunks[int(i)]
+        Xc, Yc = dask.compute(xb, yb)
+        _check_finite(Xc, Yc)
+        yield Xc, Yc, rows
+
+
+def _check_finite(X, Y):
+    xp = array_namespace(X, Y)
+    if not bool(xp.all(xp.isfinite(X))):
+        raise ValueError("X contains NaN or infinity; remove or impute them before fitting")
+    if not bool(xp.all(xp.isfinite(Y))):
+        raise ValueError("y contains NaN or infinity")
+
+
+def _as_dask_like(tree):
+    """Small fitted arrays (in the chunks' library) as one-chunk Dask arrays."""
+    import dask.array as da
+
+    from ..tree import tree_map
+
+    return tree_map(lambda a: da.from_array(a, chunks=tuple(a.shape)), tree)
 
 
 def _val_loss(params, X, Y, *, net):
@@ -268,10 +317,14 @@ _DOC_PARAMS = r"""
     Notes
     -----
     Without ``early_stopping`` or ``verbose``, ``fit`` never reads a value
-    back from the device.  On Dask, ``X`` and ``y`` are computed into memory
-    first (mini-batch training is a long chain of small steps, where Dask's
-    scheduling would cost more than the arithmetic); the fitted arrays are
-    wrapped back into Dask arrays.
+    back from the device.  On Dask the training streams: every epoch visits
+    the row chunks of ``X`` in a fresh random order, computes one chunk at a
+    time (with its rows of ``y``) into the training process, and shuffles the
+    mini-batches within it; so ``fit`` reads ``X`` once per epoch (plus once
+    for the classes) and holds one chunk in memory, and batches never span two
+    chunks (the last batch of a chunk may be smaller).  The fitted arrays are
+    small one-chunk Dask arrays.  With ``early_stopping`` the validation rows
+    are drawn from all of ``X``, so that fit computes ``X`` into memory first.
 """
 
 
@@ -304,7 +357,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def fit(self, X, y):
         """Train on ``X`` (n_samples, n_features) and class labels ``y`` (n_samples,)."""
-        X, y, xp = check_X_y(X, y, y_numeric=False)
+        X, y, xp = check_X_y(X, y, y_numeric=False, check_finite=True)  # Dask: checked chunk by chunk
         classes, Y = encode_labels(y, xp, X.dtype)
         k = Y.shape[1]
         self.classes_ = classes
@@ -350,7 +403,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def fit(self, X, y):
         """Train on ``X`` (n_samples, n_features) and targets ``y`` (n_samples,) or (n_samples, n_targets)."""
-        X, y, xp = check_X_y(X, y, multi_output=True)
+        X, y, xp = check_X_y(X, y, multi_output=True, check_finite=True)  # Dask: checked chunk by chunk
         self._squeeze = y.ndim == 1
         Y = y[:, None] if self._squeeze else y
         return self._fit(X, Y, xp, Y.shape[1], "identity")
