@@ -65,13 +65,24 @@ __all__ = [
     "f1",
     "fbeta",
     "mcc",
+    "jaccard",
+    "balanced_accuracy",
+    "cohen_kappa",
+    "top_k_accuracy",
+    "hamming_loss",
     "roc_auc",
     "average_precision",
     "log_loss",
     "r2",
+    "explained_variance",
     "mape",
     "mse",
     "mae",
+    "mean_squared_log_error",
+    "median_absolute_error",
+    "max_error",
+    "mean_pinball_loss",
+    "d2_absolute_error",
     "dcg",
     "ndcg",
     "ndcg_score",
@@ -246,23 +257,75 @@ def _binary_counts(y_true, y_pred, xp):
     return ConfusionCounts(*(as_array0d(c, xp) for c in (tp, tn, fp, fn)))
 
 
-def _check_average(average):
-    if average not in _AVERAGES:
-        raise ValueError(f"average must be one of {_AVERAGES}; got {average!r}")
+def _check_average(average, allowed=_AVERAGES):
+    if average not in allowed:
+        raise ValueError(f"average must be one of {allowed}; got {average!r}")
 
 
-def _fbeta_from_counts(tp, true_sum, pred_sum, beta2, which, xp):
+def _check_zero_division(zero_division):
+    """The value a 0/0 score takes: 0, 1 or NaN (``"warn"`` is 0, as scikit-learn, without a warning)."""
+    if isinstance(zero_division, str):
+        if zero_division == "warn":
+            return 0.0
+    elif isinstance(zero_division, numbers.Real) and not isinstance(zero_division, bool):
+        z = float(zero_division)
+        if z in (0.0, 1.0) or math.isnan(z):
+            return z
+    raise ValueError(f"zero_division must be 0, 1, nan or 'warn'; got zero_division={zero_division!r}")
+
+
+def _div_or(num, den, fill, xp):
+    """``num / den`` where ``den != 0``, else ``fill`` (finite gradients)."""
+    if fill == 0.0:
+        return _safe_div(num, den, xp)
+    nonzero = den != 0
+    return xp.where(nonzero, num / xp.where(nonzero, den, xp.ones_like(den)), xp.full_like(num, fill))
+
+
+def _fbeta_from_counts(tp, true_sum, pred_sum, beta2, which, xp, zero_division=0.0):
     if which == "precision":
-        return _safe_div(tp, pred_sum, xp)
+        return _div_or(tp, pred_sum, zero_division, xp)
     if which == "recall":
-        return _safe_div(tp, true_sum, xp)
-    return _safe_div((1.0 + beta2) * tp, beta2 * true_sum + pred_sum, xp)
+        return _div_or(tp, true_sum, zero_division, xp)
+    if which == "jaccard":
+        return _div_or(tp, true_sum + pred_sum - tp, zero_division, xp)
+    return _div_or((1.0 + beta2) * tp, beta2 * true_sum + pred_sum, zero_division, xp)
 
 
-def _prf(y_true, y_pred, *, which, beta, average, num_classes):
-    """Shared body of precision, recall and the F-scores."""
+def _class_counts(a, b, classes, xp, dtype):
+    """Per-class (true positives, true support, predicted support) from one-hot masks."""
+    idt = _int_dtype(xp, a)
+    in_true = a[:, None] == classes  # (n, k) one-hot masks
+    in_pred = b[:, None] == classes
+    tp = xp.astype(_count(in_true & in_pred, xp, idt, axis=0), dtype)
+    true_sum = xp.astype(_count(in_true, xp, idt, axis=0), dtype)
+    pred_sum = xp.astype(_count(in_pred, xp, idt, axis=0), dtype)
+    return tp, true_sum, pred_sum
+
+
+def _masked_average(score, mask, weights, xp, *, skip_nan):
+    """Weighted mean of ``score`` over ``mask`` (scikit-learn's ``_nanaverage`` / ``_average``).
+
+    ``skip_nan`` drops NaN scores with their weights (precision, recall, F);
+    otherwise a NaN score propagates (Jaccard).  Weights summing to zero fall
+    back to the plain mean; an empty selection gives NaN.
+    """
+    valid = mask & ~xp.isnan(score) if skip_nan else mask
+    fvalid = xp.astype(valid, score.dtype)
+    w = weights * fvalid
+    wsum = xp.sum(w)
+    w = xp.where(wsum > 0, w, fvalid)
+    s = xp.where(valid, score, xp.zeros_like(score)) if skip_nan else xp.where(mask, score, xp.zeros_like(score))
+    total = xp.sum(w)
+    mean = xp.sum(w * s) / xp.where(total > 0, total, xp.ones_like(total))
+    return xp.where(xp.sum(fvalid) > 0, mean, xp.full_like(mean, math.nan))
+
+
+def _prf(y_true, y_pred, *, which, beta, average, num_classes, zero_division=0.0):
+    """Shared body of precision, recall, the F-scores and the Jaccard index."""
     xp = array_namespace(y_true, y_pred)
-    _check_average(average)
+    _check_average(average, _AVERAGES + (None,))
+    zd = _check_zero_division(zero_division)
     if not (isinstance(beta, numbers.Real) and math.isfinite(beta) and beta >= 0):
         raise ValueError(f"beta must be a finite non-negative number; got beta={beta!r}")
     beta2 = float(beta) ** 2
@@ -277,23 +340,19 @@ def _prf(y_true, y_pred, *, which, beta, average, num_classes):
         _check_binary(y_pred, "y_pred", xp)
         c = _binary_counts(y_true, y_pred, xp)
         tp = xp.astype(c.tp, dtype)
-        return _fbeta_from_counts(tp, tp + xp.astype(c.fn, dtype), tp + xp.astype(c.fp, dtype), beta2, which, xp)
+        return _fbeta_from_counts(tp, tp + xp.astype(c.fn, dtype), tp + xp.astype(c.fp, dtype), beta2, which, xp, zd)
 
     a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, xp, dtype)
-    idt = _int_dtype(xp, a)
-    in_true = a[:, None] == classes  # (n, k) one-hot masks
-    in_pred = b[:, None] == classes
-    tp = xp.astype(_count(in_true & in_pred, xp, idt, axis=0), dtype)
-    true_sum = xp.astype(_count(in_true, xp, idt, axis=0), dtype)
-    pred_sum = xp.astype(_count(in_pred, xp, idt, axis=0), dtype)
+    tp, true_sum, pred_sum = _class_counts(a, b, classes, xp, dtype)
     if average == "micro":
-        return _fbeta_from_counts(xp.sum(tp), xp.sum(true_sum), xp.sum(pred_sum), beta2, which, xp)
-    score = _fbeta_from_counts(tp, true_sum, pred_sum, beta2, which, xp)
-    if average == "weighted":
-        return _safe_div(xp.sum(score * true_sum), xp.sum(true_sum), xp)
-    # macro: over the classes present in y_true or y_pred (scikit-learn's default labels=None)
-    present = xp.astype((true_sum + pred_sum) > 0, dtype)
-    return _safe_div(xp.sum(score * present), xp.sum(present), xp)
+        return _fbeta_from_counts(xp.sum(tp), xp.sum(true_sum), xp.sum(pred_sum), beta2, which, xp, zd)
+    score = _fbeta_from_counts(tp, true_sum, pred_sum, beta2, which, xp, zd)
+    if average is None:
+        return score
+    # over the classes present in y_true or y_pred (scikit-learn's default labels=None)
+    present = (true_sum + pred_sum) > 0
+    weights = true_sum if average == "weighted" else xp.ones_like(true_sum)
+    return _masked_average(score, present, weights, xp, skip_nan=which != "jaccard")
 
 
 # ============================================================ classification
@@ -412,7 +471,7 @@ def accuracy(y_true, y_pred):
     return as_array0d(xp.mean(xp.astype(a == b, dtype)), xp)
 
 
-def precision(y_true, y_pred, *, average="binary", num_classes=None):
+def precision(y_true, y_pred, *, average="binary", num_classes=None, zero_division=0):
     r"""Precision: the fraction of predicted positives that are positive.
 
     .. math:: P = \frac{\mathrm{TP}}{\mathrm{TP} + \mathrm{FP}}
@@ -422,8 +481,11 @@ def precision(y_true, y_pred, *, average="binary", num_classes=None):
     ----------
     y_true, y_pred : array of shape (n_samples,)
         Labels 0/1 for ``average="binary"``, else class indices.
-    average : {"binary", "macro", "micro", "weighted"}
-        ``"binary"``: the score of class 1.  Otherwise per-class scores
+    average : {"binary", "macro", "micro", "weighted"} or None
+        ``"binary"``: the score of class 1.  ``None``: the per-class scores,
+        an array of shape (num_classes,) (scikit-learn's ``average=None``
+        with ``labels=range(num_classes)``: a class absent from both inputs
+        scores ``zero_division``).  Otherwise per-class scores
         :math:`P_c` from one-vs-rest counts, then ``"macro"``: their mean over
         the classes present in ``y_true`` or ``y_pred`` (scikit-learn's
         default class set); ``"weighted"``: their mean weighted by the class
@@ -432,11 +494,16 @@ def precision(y_true, y_pred, *, average="binary", num_classes=None):
     num_classes : int, optional
         Number of classes for the multiclass averages; inferred from eager
         inputs when ``None``, required under ``jax.jit``.
+    zero_division : {0, 1, nan, "warn"}, default 0
+        The score where its denominator is 0, as scikit-learn's
+        ``zero_division`` (``"warn"`` gives 0, without a warning: the check
+        would read the values back).  With ``nan`` the averages skip the
+        undefined classes (scikit-learn's ``_nanaverage``).
 
     Returns
     -------
-    0-d array
-        As ``sklearn.metrics.precision_score(..., zero_division=0)``.
+    0-d array, or array of shape (num_classes,) for ``average=None``
+        As ``sklearn.metrics.precision_score(..., zero_division=zero_division)``.
 
     Raises
     ------
@@ -445,10 +512,11 @@ def precision(y_true, y_pred, *, average="binary", num_classes=None):
         ``average="binary"`` or outside ``[0, num_classes)`` (concrete
         inputs); ``num_classes=None`` on traced inputs.
     """
-    return _prf(y_true, y_pred, which="precision", beta=1.0, average=average, num_classes=num_classes)
+    return _prf(y_true, y_pred, which="precision", beta=1.0, average=average, num_classes=num_classes,
+                zero_division=zero_division)
 
 
-def recall(y_true, y_pred, *, average="binary", num_classes=None):
+def recall(y_true, y_pred, *, average="binary", num_classes=None, zero_division=0):
     r"""Recall (sensitivity, true-positive rate).
 
     .. math:: R = \frac{\mathrm{TP}}{\mathrm{TP} + \mathrm{FN}}
@@ -457,10 +525,11 @@ def recall(y_true, y_pred, *, average="binary", num_classes=None):
     Arguments, averaging and errors as in :func:`precision`; equals
     ``sklearn.metrics.recall_score(..., zero_division=0)``.
     """
-    return _prf(y_true, y_pred, which="recall", beta=1.0, average=average, num_classes=num_classes)
+    return _prf(y_true, y_pred, which="recall", beta=1.0, average=average, num_classes=num_classes,
+                zero_division=zero_division)
 
 
-def fbeta(y_true, y_pred, *, beta=1.0, average="binary", num_classes=None):
+def fbeta(y_true, y_pred, *, beta=1.0, average="binary", num_classes=None, zero_division=0):
     r"""F-beta score: weighted harmonic mean of precision and recall.
 
     .. math:: F_\beta = \frac{(1+\beta^2)\,P R}{\beta^2 P + R}
@@ -476,17 +545,19 @@ def fbeta(y_true, y_pred, *, beta=1.0, average="binary", num_classes=None):
     beta : float, default 1.0
         Weight of recall, finite and non-negative.
     """
-    return _prf(y_true, y_pred, which="f", beta=beta, average=average, num_classes=num_classes)
+    return _prf(y_true, y_pred, which="f", beta=beta, average=average, num_classes=num_classes,
+                zero_division=zero_division)
 
 
-def f1(y_true, y_pred, *, average="binary", num_classes=None):
+def f1(y_true, y_pred, *, average="binary", num_classes=None, zero_division=0):
     r"""F1 score, :func:`fbeta` with :math:`\beta = 1`.
 
     .. math:: F_1 = \frac{2 P R}{P + R} = \frac{2\,\mathrm{TP}}{2\,\mathrm{TP} + \mathrm{FN} + \mathrm{FP}}
 
     Equals ``sklearn.metrics.f1_score(..., zero_division=0)``.
     """
-    return _prf(y_true, y_pred, which="f", beta=1.0, average=average, num_classes=num_classes)
+    return _prf(y_true, y_pred, which="f", beta=1.0, average=average, num_classes=num_classes,
+                zero_division=zero_division)
 
 
 def mcc(y_true, y_pred):
@@ -513,6 +584,216 @@ def mcc(y_true, y_pred):
     tp, tn, fp, fn = (xp.astype(c, dtype) for c in _binary_counts(y_true, y_pred, xp))
     den = xp.sqrt((tp + fp) * (tp + fn)) * xp.sqrt((tn + fp) * (tn + fn))
     return _safe_div(tp * tn - fp * fn, den, xp)
+
+
+def jaccard(y_true, y_pred, *, average="binary", num_classes=None, zero_division=0):
+    r"""Jaccard index (intersection over union of the predicted and true positives).
+
+    .. math:: J = \frac{\mathrm{TP}}{\mathrm{TP} + \mathrm{FP} + \mathrm{FN}}
+              \quad (\texttt{zero\_division} \text{ when the denominator is } 0)
+
+    per class for the multiclass averages; ``"micro"`` divides the summed
+    counts, ``"macro"`` and ``"weighted"`` average the per-class indices
+    over the classes present in ``y_true`` or ``y_pred`` (a NaN index
+    propagates into the average, as in scikit-learn).  Arguments and errors
+    as in :func:`precision`.
+
+    Returns
+    -------
+    0-d array, or array of shape (num_classes,) for ``average=None``
+        As ``sklearn.metrics.jaccard_score(..., zero_division=zero_division)``.
+    """
+    return _prf(y_true, y_pred, which="jaccard", beta=1.0, average=average, num_classes=num_classes,
+                zero_division=zero_division)
+
+
+def balanced_accuracy(y_true, y_pred, *, adjusted=False, num_classes=None):
+    r"""Balanced accuracy: the mean recall over the classes present in ``y_true``.
+
+    .. math:: \mathrm{BA} = \frac1{|C|}\sum_{c \in C} \frac{\mathrm{TP}_c}{n_c},
+              \qquad C = \{c : n_c = \#\{i : y_i = c\} > 0\}
+
+    ``adjusted=True`` rescales chance to 0 and a perfect score to 1:
+    :math:`(\mathrm{BA} - 1/|C|) / (1 - 1/|C|)` (an IEEE 0/0 or x/0 when
+    ``y_true`` holds one class, as in scikit-learn).
+
+    Parameters
+    ----------
+    y_true, y_pred : array of shape (n_samples,)
+        Class indices (0/1 for binary data).
+    adjusted : bool, default False
+    num_classes : int, optional
+        As in :func:`precision`.
+
+    Returns
+    -------
+    0-d array, equal to ``sklearn.metrics.balanced_accuracy_score``.
+    """
+    xp = array_namespace(y_true, y_pred)
+    _check_label_dtype(y_true, "y_true", xp)
+    _check_label_dtype(y_pred, "y_pred", xp)
+    _check_pair(y_true, y_pred)
+    dtype = float_dtype(xp, y_true, y_pred)
+    a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, xp, dtype)
+    tp, true_sum, _ = _class_counts(a, b, classes, xp, dtype)
+    present = xp.astype(true_sum > 0, dtype)
+    n_present = xp.sum(present)
+    score = xp.sum(_safe_div(tp, true_sum, xp)) / n_present
+    if adjusted:
+        chance = 1.0 / n_present
+        score = (score - chance) / (1.0 - chance)
+    return as_array0d(score, xp)
+
+
+_KAPPA_WEIGHTS = (None, "linear", "quadratic")
+
+
+def cohen_kappa(y1, y2, *, weights=None, num_classes=None, replace_undefined_by=math.nan):
+    r"""Cohen's kappa: agreement of two labelings beyond chance.
+
+    With :math:`C` the confusion matrix of ``y1`` against ``y2`` (``n``
+    samples), :math:`E = C\mathbf 1\,\mathbf 1^\top C / n` the counts
+    expected from the marginals, and disagreement weights
+    :math:`w_{ij} = [i \ne j]` (``None``), :math:`|i - j|` (``"linear"``) or
+    :math:`(i - j)^2` (``"quadratic"``):
+
+    .. math:: \kappa = 1 - \frac{\sum_{ij} w_{ij} C_{ij}}{\sum_{ij} w_{ij} E_{ij}}
+
+    Parameters
+    ----------
+    y1, y2 : array of shape (n_samples,)
+        Class indices.
+    weights : {None, "linear", "quadratic"}
+    num_classes : int, optional
+        As in :func:`confusion_matrix`.  The linear and quadratic weights
+        use the class indices ``0 .. num_classes - 1``.
+    replace_undefined_by : float, default nan
+        The value when the denominator is 0 (both labelings one and the
+        same constant class), as scikit-learn.
+
+    Returns
+    -------
+    0-d array
+        Equal to ``sklearn.metrics.cohen_kappa_score(y1, y2,
+        labels=range(num_classes))`` (the default ``labels=None`` gives the
+        same result when every class in ``0 .. num_classes - 1`` occurs, or
+        for ``weights=None``).
+    """
+    if weights not in _KAPPA_WEIGHTS:
+        raise ValueError(f"weights must be one of {_KAPPA_WEIGHTS}; got weights={weights!r}")
+    if not isinstance(replace_undefined_by, numbers.Real):
+        raise TypeError(f"replace_undefined_by must be a real number; got {replace_undefined_by!r}")
+    xp = array_namespace(y1, y2)
+    _check_label_dtype(y1, "y1", xp)
+    _check_label_dtype(y2, "y2", xp)
+    _check_pair(y1, y2, "y1", "y2")
+    dtype = float_dtype(xp, y1, y2)
+    a, b, classes = _multiclass_labels(y1, y2, num_classes, xp, dtype)
+    k = classes.shape[0]
+    check_class_elements(k, (k, k), "a confusion matrix")
+    wide = _wide_float(xp, a)
+    onehot_1 = xp.astype(a[:, None] == classes, wide)
+    onehot_2 = xp.astype(b[:, None] == classes, wide)
+    conf = xp.matmul(xp.matrix_transpose(onehot_1), onehot_2)
+    sum_rows, sum_cols = xp.sum(onehot_1, axis=0), xp.sum(onehot_2, axis=0)
+    expected = sum_rows[:, None] * sum_cols[None, :] / float(a.shape[0])
+    idx = xp.arange(k, dtype=wide, device=device_of(conf))
+    diff = idx[:, None] - idx[None, :]
+    if weights is None:
+        w = xp.astype(diff != 0, wide)
+    elif weights == "linear":
+        w = xp.abs(diff)
+    else:
+        w = diff * diff
+    num, den = xp.sum(w * conf), xp.sum(w * expected)
+    kappa = 1.0 - num / xp.where(den != 0, den, xp.ones_like(den))
+    kappa = xp.where(den != 0, kappa, xp.full_like(kappa, float(replace_undefined_by)))
+    return xp.astype(kappa, dtype)
+
+
+def top_k_accuracy(y_true, y_score, *, k=2, normalize=True):
+    r"""Top-k accuracy: the fraction of samples whose true class is among the ``k`` highest scores.
+
+    .. math:: \mathrm{rank}_i = \#\{j : s_{ij} > s_{i y_i}\} + \#\{j > y_i : s_{ij} = s_{i y_i}\},
+              \qquad \mathrm{acc}_k = \frac1n \sum_i [\mathrm{rank}_i < k]
+
+    Ties are broken as scikit-learn does (a stable ascending sort, reversed:
+    of tied classes the higher index ranks first).  No sort is needed: the
+    rank is counted in :math:`O(n \cdot n_\mathrm{classes})`.
+
+    Parameters
+    ----------
+    y_true : array of shape (n_samples,)
+        Class indices in ``[0, n_classes)``.
+    y_score : array of shape (n_samples, n_classes)
+        Scores (probabilities, logits), one column per class.
+    k : int, default 2
+        Number of top classes that count as a hit; ``k >= n_classes`` gives 1.
+    normalize : bool, default True
+        The fraction (``True``) or the number of hits (``False``).
+
+    Returns
+    -------
+    0-d array
+        Equal to ``sklearn.metrics.top_k_accuracy_score(y_true, y_score, k=k,
+        labels=range(n_classes))``.  Binary scores of shape (n_samples,) are
+        not taken (scikit-learn thresholds them at a value chosen from the
+        data); pass the two columns ``(1 - p, p)``.
+    """
+    xp = array_namespace(y_true, y_score)
+    k = _check_k(k)
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normalize must be a bool; got {normalize!r}")
+    _check_label_dtype(y_true, "y_true", xp)
+    if not xp.isdtype(y_score.dtype, ("integral", "real floating")):
+        raise TypeError(f"y_score must be a real array; got dtype {y_score.dtype}")
+    check_ndim(y_true, "y_true", 1)
+    check_ndim(y_score, "y_score", 2)
+    if y_score.shape[0] != y_true.shape[0]:
+        raise ValueError(
+            f"y_true and y_score must have the same number of samples; got y_true.shape={tuple(y_true.shape)} "
+            f"and y_score.shape={tuple(y_score.shape)}"
+        )
+    check_nonempty(y_true, "y_true")
+    _check_not_nan(y_score, "y_score", xp)
+    dtype = float_dtype(xp, y_true, y_score)
+    n_classes = y_score.shape[1]
+    labels = xp.astype(y_true, _int_dtype(xp, y_true)) if _is_bool(y_true, xp) else y_true
+    _check_classes(labels, n_classes, "y_true", xp)
+    classes = xp.arange(n_classes, dtype=labels.dtype, device=device_of(labels))
+    onehot = labels[:, None] == classes
+    own = xp.sum(xp.where(onehot, y_score, xp.zeros_like(y_score)), axis=1)[:, None]
+    idt = _int_dtype(xp, y_true)
+    above = (y_score > own) | ((y_score == own) & (classes > labels[:, None]))
+    hits = xp.astype(_count(above, xp, idt, axis=1) < k, dtype)
+    return as_array0d(xp.mean(hits) if normalize else xp.sum(hits), xp)
+
+
+def hamming_loss(y_true, y_pred):
+    r"""Fraction of wrong labels.
+
+    .. math:: L_H = \frac{1}{n L}\sum_{i=1}^{n}\sum_{l=1}^{L} [y_{il} \ne \hat y_{il}]
+
+    For 1-D labels (:math:`L = 1`) this is ``1 - accuracy``; 2-D inputs are
+    multilabel indicator matrices.
+
+    Parameters
+    ----------
+    y_true, y_pred : array of shape (n_samples,) or (n_samples, n_labels)
+
+    Returns
+    -------
+    0-d array, equal to ``sklearn.metrics.hamming_loss``.
+    """
+    xp = array_namespace(y_true, y_pred)
+    _check_label_dtype(y_true, "y_true", xp)
+    _check_label_dtype(y_pred, "y_pred", xp)
+    check_ndim(y_true, "y_true", (1, 2))
+    check_same_shape(y_true, y_pred, "y_true", "y_pred")
+    check_nonempty(y_true, "y_true")
+    dtype = float_dtype(xp, y_true, y_pred)
+    a, b = _label_pair(y_true, y_pred, xp, dtype)
+    return as_array0d(xp.mean(xp.astype(a != b, dtype)), xp)
 
 
 # ------------------------------------------------------------ ranking of scores
@@ -715,34 +996,94 @@ def log_loss(y_true, p, *, eps=None):
 
 
 # ============================================================ regression
-def _regression_pair(y_true, y_pred):
+_MULTIOUTPUT = ("raw_values", "uniform_average")
+_MULTIOUTPUT_VW = _MULTIOUTPUT + ("variance_weighted",)
+
+
+def _regression_pair(y_true, y_pred, *, ndim=(1, 2)):
     xp = array_namespace(y_true, y_pred)
     dtype = float_dtype(xp, y_true, y_pred)
     y, p = as_float(y_true, xp, dtype, "y_true"), as_float(y_pred, xp, dtype, "y_pred")
-    check_ndim(y, "y_true", (1, 2))
+    check_ndim(y, "y_true", ndim)
     check_same_shape(y, p, "y_true", "y_pred")
     check_nonempty(y, "y_true")
     return xp, y, p
 
 
-def r2(y_true, y_pred):
+def _columns(x):
+    """(n_samples, n_outputs) view: a 1-D target is one output."""
+    return x[:, None] if x.ndim == 1 else x
+
+
+def _check_multioutput(multioutput, allowed=_MULTIOUTPUT):
+    if isinstance(multioutput, str):
+        if multioutput not in allowed:
+            raise ValueError(f"multioutput must be one of {allowed} or an array of weights; got {multioutput!r}")
+    elif multioutput is None or isinstance(multioutput, (bool, numbers.Number)):
+        raise TypeError(f"multioutput must be one of {allowed} or an array of weights; got {multioutput!r}")
+    return multioutput
+
+
+def _combine_outputs(per_output, multioutput, xp, *, variance=None):
+    r"""scikit-learn's ``multioutput``: the per-output scores, their mean, or a weighted mean.
+
+    ``"variance_weighted"`` weights by ``variance`` (the outputs' variances
+    of ``y_true``; uniform when all are 0).
+    """
+    if isinstance(multioutput, str):
+        if multioutput == "raw_values":
+            return per_output
+        if multioutput == "uniform_average":
+            return as_array0d(xp.mean(per_output), xp)
+        w = xp.where(xp.any(variance != 0), variance, xp.ones_like(variance))
+    else:
+        try:
+            w = xp.asarray(multioutput, dtype=per_output.dtype, device=device_of(per_output))
+        except Exception as err:
+            raise TypeError(f"multioutput weights must be a real array; got {multioutput!r}") from err
+        if tuple(w.shape) != tuple(per_output.shape):
+            raise ValueError(
+                f"multioutput weights must have shape (n_outputs,) = {tuple(per_output.shape)}; got {tuple(w.shape)}"
+            )
+    return as_array0d(xp.sum(w * per_output) / xp.sum(w), xp)
+
+
+def _fraction_explained(num, den, force_finite, xp):
+    """``1 - num / den`` per output; with ``force_finite`` 1 for 0/0 and 0 for x/0 (scikit-learn)."""
+    if not force_finite:
+        return 1.0 - num / den
+    ratio = _safe_div(num, den, xp)
+    constant = xp.where(num == 0, xp.ones_like(num), xp.zeros_like(num))
+    return xp.where(den != 0, 1.0 - ratio, constant)
+
+
+def _check_bool(value, name):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool; got {value!r}")
+
+
+def r2(y_true, y_pred, *, multioutput="uniform_average", force_finite=True):
     r"""Coefficient of determination :math:`R^2`.
 
     .. math:: R^2 = 1 - \frac{\sum_i (y_i - \hat y_i)^2}{\sum_i (y_i - \bar y)^2},
               \qquad \frac{\partial R^2}{\partial \hat y_i} = \frac{2 (y_i - \hat y_i)}{\sum_j (y_j - \bar y)^2}
 
-    A constant ``y_true`` (zero denominator) gives 1.0 for a perfect
-    prediction and 0.0 otherwise, as scikit-learn (``force_finite=True``).
-    2-D inputs hold one output per column: the score is the mean of the
-    per-column scores (scikit-learn's ``multioutput="uniform_average"``).
+    per output (column).  A constant ``y_true`` (zero denominator) gives
+    1.0 for a perfect prediction and 0.0 otherwise, as scikit-learn
+    (``force_finite=True``; ``False`` keeps the IEEE NaN or -inf).
 
     Parameters
     ----------
     y_true, y_pred : array of shape (n_samples,) or (n_samples, n_outputs)
+    multioutput : {"raw_values", "uniform_average", "variance_weighted"} or array of shape (n_outputs,)
+        The per-output scores (shape (n_outputs,); (1,) for 1-D inputs),
+        their mean, their mean weighted by the variances of ``y_true``, or
+        weighted by the given weights -- as scikit-learn.
+    force_finite : bool, default True
 
     Returns
     -------
-    0-d array, equal to ``sklearn.metrics.r2_score``.
+    0-d array (or per-output array), equal to ``sklearn.metrics.r2_score``.
 
     Raises
     ------
@@ -750,9 +1091,12 @@ def r2(y_true, y_pred):
         Shapes differ, wrong rank, or fewer than two samples (where
         scikit-learn warns and returns NaN).
     """
+    multioutput = _check_multioutput(multioutput, _MULTIOUTPUT_VW)
+    _check_bool(force_finite, "force_finite")
     xp, y, p = _regression_pair(y_true, y_pred)
     if y.shape[0] < 2:
         raise ValueError(f"r2 needs at least two samples; got y_true.shape={tuple(y.shape)}")
+    y, p = _columns(y), _columns(p)
     res, dev = y - p, y - xp.mean(y, axis=0)
     # both sums scaled by one factor per column, max(|res|, |dev|) (as hypot
     # does): the ratio is unchanged and the squares neither overflow nor underflow
@@ -760,12 +1104,37 @@ def r2(y_true, y_pred):
     res, dev = res / s, dev / s
     ss_res = xp.sum(res * res, axis=0)
     ss_tot = xp.sum(dev * dev, axis=0)
-    ratio = _safe_div(ss_res, ss_tot, xp)
-    constant_score = xp.where(ss_res == 0, xp.ones_like(ss_res), xp.zeros_like(ss_res))
-    return as_array0d(xp.mean(xp.where(ss_tot != 0, 1.0 - ratio, constant_score)), xp)
+    scores = _fraction_explained(ss_res, ss_tot, force_finite, xp)
+    rel = s / xp.max(s)
+    return _combine_outputs(scores, multioutput, xp, variance=ss_tot * rel * rel)
 
 
-def mape(y_true, y_pred):
+def explained_variance(y_true, y_pred, *, multioutput="uniform_average", force_finite=True):
+    r"""Explained variance score.
+
+    .. math:: \mathrm{EV} = 1 - \frac{\operatorname{Var}(y - \hat y)}{\operatorname{Var}(y)}
+
+    per output (population variances).  It differs from :func:`r2` by
+    ignoring a constant bias of the prediction.  Zero ``Var(y)`` gives 1 for
+    a zero numerator and 0 otherwise (``force_finite=True``, as
+    scikit-learn).  ``multioutput`` as in :func:`r2`.
+
+    Returns
+    -------
+    0-d array (or per-output array), equal to ``sklearn.metrics.explained_variance_score``.
+    """
+    multioutput = _check_multioutput(multioutput, _MULTIOUTPUT_VW)
+    _check_bool(force_finite, "force_finite")
+    xp, y, p = _regression_pair(y_true, y_pred)
+    y, p = _columns(y), _columns(p)
+    d = y - p
+    d = d - xp.mean(d, axis=0)
+    dev = y - xp.mean(y, axis=0)
+    num, den = xp.mean(d * d, axis=0), xp.mean(dev * dev, axis=0)
+    return _combine_outputs(_fraction_explained(num, den, force_finite, xp), multioutput, xp, variance=den)
+
+
+def mape(y_true, y_pred, *, multioutput="uniform_average"):
     r"""Mean absolute percentage error, in percent.
 
     .. math:: \mathrm{MAPE} = \frac{100}{n}\sum_i \frac{|y_i - \hat y_i|}{\max(|y_i|, \epsilon)},
@@ -775,41 +1144,167 @@ def mape(y_true, y_pred):
     with :math:`\epsilon` = float64's machine epsilon (2.22e-16) for every
     dtype, as scikit-learn's ``mean_absolute_percentage_error`` (which
     returns the fraction; this is 100 times it).  A zero target therefore
-    gives a huge but finite term.  The mean runs over all elements (2-D:
-    scikit-learn's ``"uniform_average"``).
+    gives a huge but finite term.  Per output, combined by ``multioutput``
+    (``"raw_values"``, ``"uniform_average"`` or weights, as scikit-learn).
 
     Returns
     -------
-    0-d array.
+    0-d array (or per-output array).
     """
+    multioutput = _check_multioutput(multioutput)
     xp, y, p = _regression_pair(y_true, y_pred)
-    return as_array0d(100.0 * xp.mean(xp.abs(y - p) / xp.clip(xp.abs(y), _MAPE_EPS, None)), xp)
+    y, p = _columns(y), _columns(p)
+    per = 100.0 * xp.mean(xp.abs(y - p) / xp.clip(xp.abs(y), _MAPE_EPS, None), axis=0)
+    return _combine_outputs(per, multioutput, xp)
 
 
-def mse(y_true, y_pred):
+def mse(y_true, y_pred, *, multioutput="uniform_average"):
     r"""Mean squared error.
 
     .. math:: \mathrm{MSE} = \frac1n\sum_i (y_i - \hat y_i)^2,
               \qquad \frac{\partial\,\mathrm{MSE}}{\partial \hat y_i} = \frac2n (\hat y_i - y_i)
 
-    Mean over all elements; equals ``sklearn.metrics.mean_squared_error``
-    (and ``pml.losses.mse`` with ``reduction="mean"``).
+    Per output, combined by ``multioutput`` (as :func:`mape`); equals
+    ``sklearn.metrics.mean_squared_error`` (and ``pml.losses.mse`` with
+    ``reduction="mean"``).
     """
+    multioutput = _check_multioutput(multioutput)
     xp, y, p = _regression_pair(y_true, y_pred)
-    d = y - p
-    return as_array0d(xp.mean(d * d), xp)
+    d = _columns(y) - _columns(p)
+    return _combine_outputs(xp.mean(d * d, axis=0), multioutput, xp)
 
 
-def mae(y_true, y_pred):
+def mae(y_true, y_pred, *, multioutput="uniform_average"):
     r"""Mean absolute error.
 
     .. math:: \mathrm{MAE} = \frac1n\sum_i |y_i - \hat y_i|,
               \qquad \frac{\partial\,\mathrm{MAE}}{\partial \hat y_i} = \frac1n \operatorname{sign}(\hat y_i - y_i)
 
-    Mean over all elements; equals ``sklearn.metrics.mean_absolute_error``.
+    Per output, combined by ``multioutput`` (as :func:`mape`); equals
+    ``sklearn.metrics.mean_absolute_error``.
     """
+    multioutput = _check_multioutput(multioutput)
     xp, y, p = _regression_pair(y_true, y_pred)
-    return as_array0d(xp.mean(xp.abs(y - p)), xp)
+    return _combine_outputs(xp.mean(xp.abs(_columns(y) - _columns(p)), axis=0), multioutput, xp)
+
+
+def mean_squared_log_error(y_true, y_pred, *, multioutput="uniform_average"):
+    r"""Mean squared logarithmic error.
+
+    .. math:: \mathrm{MSLE} = \frac1n\sum_i \bigl(\log(1 + y_i) - \log(1 + \hat y_i)\bigr)^2
+
+    (``log1p``, accurate near 0).  Per output, combined by ``multioutput``;
+    equals ``sklearn.metrics.mean_squared_log_error``.
+
+    Raises
+    ------
+    ValueError
+        Values :math:`\le -1` in either input (concrete inputs), as scikit-learn.
+    """
+    multioutput = _check_multioutput(multioutput)
+    xp, y, p = _regression_pair(y_true, y_pred)
+    value_check(
+        ~(xp.any(y <= -1) | xp.any(p <= -1)),
+        "mean_squared_log_error cannot be used when y_true or y_pred contain values less than or equal to -1",
+    )
+    d = xp.log1p(_columns(y)) - xp.log1p(_columns(p))
+    return _combine_outputs(xp.mean(d * d, axis=0), multioutput, xp)
+
+
+def _median0(x, xp):
+    """Median along axis 0 of a 2-D array (mean of the two middle values for even n)."""
+    n = x.shape[0]
+    srt = xp.sort(x, axis=0)
+    return (srt[(n - 1) // 2, ...] + srt[n // 2, ...]) / 2.0
+
+
+def median_absolute_error(y_true, y_pred, *, multioutput="uniform_average"):
+    r"""Median absolute error, robust to outliers.
+
+    .. math:: \mathrm{MedAE} = \operatorname{median}_i |y_i - \hat y_i|
+
+    per output (the mean of the two middle values for an even number of
+    samples, as NumPy's median), combined by ``multioutput``; equals
+    ``sklearn.metrics.median_absolute_error``.  One sort per output.
+    """
+    multioutput = _check_multioutput(multioutput)
+    xp, y, p = _regression_pair(y_true, y_pred)
+    return _combine_outputs(_median0(xp.abs(_columns(y) - _columns(p)), xp), multioutput, xp)
+
+
+def max_error(y_true, y_pred):
+    r"""Maximum residual error.
+
+    .. math:: \max_i |y_i - \hat y_i|
+
+    Parameters
+    ----------
+    y_true, y_pred : array of shape (n_samples,)
+        One output only, as scikit-learn.
+
+    Returns
+    -------
+    0-d array, equal to ``sklearn.metrics.max_error``.
+    """
+    xp, y, p = _regression_pair(y_true, y_pred, ndim=1)
+    return as_array0d(xp.max(xp.abs(y - p)), xp)
+
+
+def _check_alpha(alpha):
+    if not (isinstance(alpha, numbers.Real) and 0 <= alpha <= 1):
+        raise ValueError(f"alpha must be a number in [0, 1]; got alpha={alpha!r}")
+    return float(alpha)
+
+
+def _pinball(y, p, alpha, xp):
+    """Per-output mean pinball loss of 2-D ``y``, ``p``."""
+    d = y - p
+    loss = xp.where(d >= 0, alpha * d, (alpha - 1.0) * d)
+    return xp.mean(loss, axis=0)
+
+
+def mean_pinball_loss(y_true, y_pred, *, alpha=0.5, multioutput="uniform_average"):
+    r"""Mean pinball (quantile) loss.
+
+    .. math:: L_\alpha = \frac1n\sum_i \bigl(\alpha \max(y_i - \hat y_i, 0)
+              + (1 - \alpha)\max(\hat y_i - y_i, 0)\bigr)
+
+    minimised by the :math:`\alpha`-quantile; ``alpha=0.5`` is half the MAE.
+    Per output, combined by ``multioutput``; equals
+    ``sklearn.metrics.mean_pinball_loss``.
+
+    Parameters
+    ----------
+    alpha : float in [0, 1], default 0.5
+    """
+    alpha = _check_alpha(alpha)
+    multioutput = _check_multioutput(multioutput)
+    xp, y, p = _regression_pair(y_true, y_pred)
+    return _combine_outputs(_pinball(_columns(y), _columns(p), alpha, xp), multioutput, xp)
+
+
+def d2_absolute_error(y_true, y_pred, *, multioutput="uniform_average"):
+    r""":math:`D^2` score with the absolute error: the fraction of absolute deviation explained.
+
+    .. math:: D^2 = 1 - \frac{\sum_i |y_i - \hat y_i|}{\sum_i |y_i - \operatorname{median}(y)|}
+
+    per output; a zero denominator gives 1 for a zero numerator and 0
+    otherwise (as scikit-learn).  ``multioutput`` as in :func:`mae`; equals
+    ``sklearn.metrics.d2_absolute_error_score``.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two samples (where scikit-learn warns and returns NaN).
+    """
+    multioutput = _check_multioutput(multioutput)
+    xp, y, p = _regression_pair(y_true, y_pred)
+    if y.shape[0] < 2:
+        raise ValueError(f"d2_absolute_error needs at least two samples; got y_true.shape={tuple(y.shape)}")
+    y, p = _columns(y), _columns(p)
+    num = _pinball(y, p, 0.5, xp)
+    den = _pinball(y, xp.zeros_like(y) + _median0(y, xp), 0.5, xp)
+    return _combine_outputs(_fraction_explained(num, den, True, xp), multioutput, xp)
 
 
 # ============================================================ ranking
