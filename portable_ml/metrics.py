@@ -223,7 +223,7 @@ def _num_classes(num_classes, y_true, y_pred, xp):
     return max(int(hi) + 1, 1)
 
 
-def _multiclass_labels(y_true, y_pred, num_classes, xp, dtype):
+def _multiclass_labels(y_true, y_pred, num_classes, xp, dtype, names=("y_true", "y_pred")):
     """Validated labels in a common dtype, the number of classes, and the class values."""
     a, b = _label_pair(y_true, y_pred, xp, dtype)
     if _is_bool(a, xp):
@@ -231,8 +231,8 @@ def _multiclass_labels(y_true, y_pred, num_classes, xp, dtype):
         a, b = xp.astype(a, idt), xp.astype(b, idt)
     k = _num_classes(num_classes, a, b, xp)
     check_class_elements(k, (a.shape[0], k), "one-hot encodings of the labels")
-    _check_classes(a, k, "y_true", xp)
-    _check_classes(b, k, "y_pred", xp)
+    _check_classes(a, k, names[0], xp)
+    _check_classes(b, k, names[1], xp)
     classes = xp.arange(k, dtype=a.dtype, device=device_of(a))
     return a, b, classes
 
@@ -688,7 +688,7 @@ def cohen_kappa(y1, y2, *, weights=None, num_classes=None, replace_undefined_by=
     _check_label_dtype(y2, "y2", xp)
     _check_pair(y1, y2, "y1", "y2")
     dtype = float_dtype(xp, y1, y2)
-    a, b, classes = _multiclass_labels(y1, y2, num_classes, xp, dtype)
+    a, b, classes = _multiclass_labels(y1, y2, num_classes, xp, dtype, ("y1", "y2"))
     k = classes.shape[0]
     check_class_elements(k, (k, k), "a confusion matrix")
     wide = _wide_float(xp, a)
@@ -1050,8 +1050,9 @@ def _combine_outputs(per_output, multioutput, xp, *, variance=None):
 
 def _fraction_explained(num, den, force_finite, xp):
     """``1 - num / den`` per output; with ``force_finite`` 1 for 0/0 and 0 for x/0 (scikit-learn)."""
-    if not force_finite:
-        return 1.0 - num / den
+    if not force_finite:  # IEEE 1 - num/den (NaN for 0/0, -inf for x/0), without the warnings
+        undefined = xp.where(num == 0, xp.full_like(num, math.nan), xp.full_like(num, -math.inf))
+        return xp.where(den != 0, 1.0 - num / xp.where(den != 0, den, xp.ones_like(den)), undefined)
     ratio = _safe_div(num, den, xp)
     constant = xp.where(num == 0, xp.ones_like(num), xp.zeros_like(num))
     return xp.where(den != 0, 1.0 - ratio, constant)

@@ -11,7 +11,7 @@ probability/regression metrics are differentiable in their prediction.
 import numpy as np
 
 from ... import metrics as m
-from ..registry import Case, binary, labels, normal, positive, simplex, unit
+from ..registry import Case, Reference, binary, labels, normal, positive, simplex, unit
 
 N = 24  # samples per case
 K = 4  # classes
@@ -41,25 +41,71 @@ def _regression(r, *shape):
     return normal(r, *shape), normal(r, *shape)
 
 
-def _prf_cases(name, fn, **kw):
+_SKLEARN = ("sklearn.metrics",)
+
+
+def _sk(name, drop=(), rename=None, **fixed):
+    """A scikit-learn reference: ``sklearn.metrics.<name>`` with our options mapped onto its own."""
+    def ref(*args, **kw):
+        import sklearn.metrics as skm
+
+        k = kw.pop("num_classes", None)
+        # the averages run over the classes present (scikit-learn's labels=None); per-class
+        # arrays and the kappa weights over all num_classes classes
+        if k is not None and "labels" not in drop and kw.get("average") is None:
+            kw["labels"] = list(range(k))
+        for key in drop:
+            kw.pop(key, None)
+        for ours, theirs in (rename or {}).items():
+            if ours in kw:
+                kw[theirs] = kw.pop(ours)
+        return np.asarray(getattr(skm, name)(*args, **fixed, **kw), dtype=np.float64)
+
+    return Reference(ref, f"sklearn.metrics.{name}", _SKLEARN)
+
+
+def _prf_cases(name, fn, sk_name=None, **kw):
+    ref = _sk(sk_name) if sk_name else None
     return [
-        Case(f"metrics.{name}", fn, _pair_binary, kwargs=dict(kw)),
+        Case(f"metrics.{name}", fn, _pair_binary, kwargs=dict(kw), reference=ref),
         *[
-            Case(f"metrics.{name}[{avg}]", fn, _pair_multiclass, kwargs=dict(kw, average=avg, num_classes=K))
-            for avg in ("macro", "micro", "weighted")
+            Case(f"metrics.{name}[{avg}]", fn, _pair_multiclass, kwargs=dict(kw, average=avg, num_classes=K),
+                 reference=ref)
+            for avg in ("macro", "micro", "weighted", None)
         ],
+        Case(f"metrics.{name}[zero_division]", fn, _pair_multiclass, reference=ref,
+             kwargs=dict(kw, average="macro", num_classes=K + 2, zero_division=1)),
     ]
+
+
+def _scores_k(r):
+    return labels(r, N, K), np.round(unit(r, N, K), 1)  # ties between classes
+
+
+def _positive_pair(r, *shape):
+    return positive(r, *shape), positive(r, *shape)
 
 
 CASES = [
     Case("metrics.confusion_counts", m.confusion_counts, _pair_binary),
     Case("metrics.confusion_matrix", m.confusion_matrix, _pair_multiclass, kwargs={"num_classes": K}),
     Case("metrics.accuracy", m.accuracy, _pair_multiclass),
-    *_prf_cases("precision", m.precision),
-    *_prf_cases("recall", m.recall),
-    *_prf_cases("f1", m.f1),
-    *_prf_cases("fbeta", m.fbeta, beta=2.0),
+    *_prf_cases("precision", m.precision, "precision_score"),
+    *_prf_cases("recall", m.recall, "recall_score"),
+    *_prf_cases("f1", m.f1, "f1_score"),
+    *_prf_cases("fbeta", m.fbeta, "fbeta_score", beta=2.0),
+    *_prf_cases("jaccard", m.jaccard, "jaccard_score"),
     Case("metrics.mcc", m.mcc, _pair_binary),
+    Case("metrics.balanced_accuracy", m.balanced_accuracy, _pair_multiclass, kwargs={"num_classes": K},
+         sweep=({"adjusted": True},), reference=_sk("balanced_accuracy_score", drop=("labels",))),
+    Case("metrics.cohen_kappa", m.cohen_kappa, _pair_multiclass, kwargs={"num_classes": K},
+         sweep=({"weights": "linear"}, {"weights": "quadratic"}), reference=_sk("cohen_kappa_score")),
+    Case("metrics.top_k_accuracy", m.top_k_accuracy, _scores_k, sweep=({"k": 1}, {"k": 3, "normalize": False}),
+         reference=_sk("top_k_accuracy_score", labels=list(range(K)))),
+    Case("metrics.hamming_loss", m.hamming_loss, _pair_multiclass, reference=_sk("hamming_loss")),
+    Case("metrics.hamming_loss[multilabel]", m.hamming_loss, lambda r: (binary(r, N).reshape(6, 4),
+                                                                        binary(r, N).reshape(6, 4)),
+         reference=_sk("hamming_loss")),
     Case("metrics.roc_auc", m.roc_auc, _tied_scores),
     Case("metrics.average_precision", m.average_precision, _tied_scores),
     Case("metrics.log_loss", m.log_loss, lambda r: (binary(r, N), unit(r, N)), grad_argnums=(1,)),
@@ -67,6 +113,25 @@ CASES = [
          grad_argnums=(1,)),
     Case("metrics.r2", m.r2, lambda r: _regression(r, N), grad_argnums=(1,)),
     Case("metrics.r2[multioutput]", m.r2, lambda r: _regression(r, N, 3), grad_argnums=(1,)),
+    Case("metrics.r2[raw_values]", m.r2, lambda r: _regression(r, N, 3), grad_argnums=(1,),
+         kwargs={"multioutput": "raw_values"}, sweep=({"multioutput": "variance_weighted"},),
+         reference=_sk("r2_score")),
+    Case("metrics.explained_variance", m.explained_variance, lambda r: _regression(r, N, 3), grad_argnums=(1,),
+         sweep=({"multioutput": "raw_values"}, {"multioutput": "variance_weighted"}),
+         reference=_sk("explained_variance_score")),
+    Case("metrics.mean_squared_log_error", m.mean_squared_log_error, lambda r: _positive_pair(r, N, 2),
+         grad_argnums=(1,), sweep=({"multioutput": "raw_values"},), reference=_sk("mean_squared_log_error")),
+    Case("metrics.median_absolute_error", m.median_absolute_error, lambda r: _regression(r, N + 1, 2),
+         sweep=({"multioutput": "raw_values"},), reference=_sk("median_absolute_error")),
+    Case("metrics.max_error", m.max_error, lambda r: _regression(r, N), reference=_sk("max_error")),
+    Case("metrics.mean_pinball_loss", m.mean_pinball_loss, lambda r: _regression(r, N, 2), grad_argnums=(1,),
+         kwargs={"alpha": 0.2}, sweep=({"multioutput": "raw_values"},), reference=_sk("mean_pinball_loss")),
+    Case("metrics.d2_absolute_error", m.d2_absolute_error, lambda r: _regression(r, N, 2), grad_argnums=(1,),
+         sweep=({"multioutput": "raw_values"},), reference=_sk("d2_absolute_error_score")),
+    Case("metrics.mse[raw_values]", m.mse, lambda r: _regression(r, N, 3), grad_argnums=(1,),
+         kwargs={"multioutput": "raw_values"}, reference=_sk("mean_squared_error")),
+    Case("metrics.mae[raw_values]", m.mae, lambda r: _regression(r, N, 3), grad_argnums=(1,),
+         kwargs={"multioutput": "raw_values"}, reference=_sk("mean_absolute_error")),
     Case("metrics.mape", m.mape, lambda r: (positive(r, N), normal(r, N)), grad_argnums=(1,)),
     Case("metrics.mse", m.mse, lambda r: _regression(r, N), grad_argnums=(1,)),
     Case("metrics.mae", m.mae, lambda r: _regression(r, N), grad_argnums=(1,)),
