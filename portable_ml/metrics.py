@@ -72,6 +72,12 @@ __all__ = [
     "hamming_loss",
     "roc_auc",
     "average_precision",
+    "roc_curve",
+    "precision_recall_curve",
+    "ThresholdScores",
+    "threshold_scores",
+    "BestThreshold",
+    "best_threshold",
     "log_loss",
     "r2",
     "explained_variance",
@@ -918,6 +924,297 @@ def average_precision(y_true, scores):
     precision_at = tp_at / xp.astype(n - left, wide)
     ap = _safe_div(xp.sum(y * precision_at), n_pos, xp)
     return xp.astype(ap, dtype)
+
+
+# ------------------------------------------------------------ curves and thresholds
+class ThresholdScores(NamedTuple):
+    """Precision, recall and F1 of the rule ``scores >= threshold``, one entry per threshold."""
+
+    precision: object
+    recall: object
+    f1: object
+
+
+class BestThreshold(NamedTuple):
+    """The best threshold of :func:`best_threshold` and its score (0-d arrays)."""
+
+    threshold: object
+    score: object
+
+
+def _curve_inputs(y_true, scores):
+    """Validated labels and scores; the scores sorted ascending with the counts at each sorted score.
+
+    Returns ``(xp, dtype, wide, s, tp, pp, n_pos, n_neg, left, right)``:
+    ``s`` the scores sorted ascending (floating ``dtype``); ``tp[i]`` and
+    ``pp[i]`` the true and all predicted positives of the rule
+    ``scores >= s[i]`` (a tie group shares its values), in ``wide``;
+    ``left[i]``/``right[i]`` the first index and one past the last of the tie
+    group of ``s[i]``.  The class counts are not checked.
+    """
+    xp = array_namespace(y_true, scores)
+    _check_label_dtype(y_true, "y_true", xp)
+    if not xp.isdtype(scores.dtype, ("bool", "integral", "real floating")):
+        raise TypeError(f"scores must be a real-valued array; got dtype {scores.dtype}")
+    _check_pair(y_true, scores, "y_true", "scores")
+    _check_binary(y_true, "y_true", xp)
+    _check_not_nan(scores, "scores", xp)
+    dtype = float_dtype(xp, y_true, scores)
+    wide = _wide_float(xp, scores)
+    n = y_true.shape[0]
+    if _is_bool(scores, xp):
+        scores = xp.astype(scores, _int_dtype(xp, scores))
+    order = xp.argsort(scores, stable=False)
+    s = as_float(xp.take(scores, order), xp, dtype)
+    y = xp.take(xp.astype(_positive(y_true, xp), wide), order)
+    n_pos = xp.sum(y)
+    left = xp.searchsorted(s, s, side="left")  # #{j : s_j < s_i}: the first index of the tie group
+    right = xp.searchsorted(s, s, side="right")
+    pos_below = xp.cumulative_sum(y, include_initial=True)
+    tp = n_pos - xp.take(pos_below, left)
+    pp = xp.astype(n - left, wide)
+    return xp, dtype, wide, s, tp, pp, n_pos, float(n) - n_pos, left, right
+
+
+def _eager_only(x, what):
+    if is_traced(x):
+        raise ValueError(
+            f"{what} has a data-dependent length and cannot be traced (jax.jit, jax.vmap); "
+            "use the fixed-length form (the default) inside traced code"
+        )
+
+
+def _nan_div(num, den, xp):
+    """``num / den``, NaN where ``den == 0`` (undefined rates, as scikit-learn), without warnings."""
+    nonzero = den != 0
+    return xp.where(nonzero, num / xp.where(nonzero, den, xp.ones_like(den)), xp.full_like(num, math.nan))
+
+
+def _check_flag(value, name):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool; got {value!r}")
+
+
+def roc_curve(y_true, scores, *, unique=False, drop_intermediate=False):
+    r"""Receiver operating characteristic: false- and true-positive rates per threshold.
+
+    For the rule "positive when :math:`s \ge t`",
+
+    .. math:: \mathrm{TPR}(t) = \frac{\#\{i : y_i = 1, s_i \ge t\}}{n_+},
+              \qquad \mathrm{FPR}(t) = \frac{\#\{i : y_i = 0, s_i \ge t\}}{n_-}
+
+    **Fixed-length form** (default, traceable): the thresholds are
+    :math:`+\infty` followed by every score in decreasing order -- ``n + 1``
+    points whatever the data.  Tied scores give repeated, identical points
+    (each tie group takes the rates of its whole group), so removing
+    consecutive duplicates leaves exactly scikit-learn's
+    ``roc_curve(y_true, scores, drop_intermediate=False)``.  One sort, one
+    cumulative sum and one binary search: :math:`O(n \log n)`.
+
+    ``unique=True`` performs that de-duplication and ``drop_intermediate=True``
+    (which implies it) also drops the collinear points, as scikit-learn's
+    default.  Both give data-dependent lengths: eager arrays only (refused
+    under ``jax.jit``; lazy on Dask, with unknown lengths).
+
+    Parameters
+    ----------
+    y_true : array of shape (n_samples,)
+        Labels 0/1.
+    scores : array of shape (n_samples,)
+        Scores, higher meaning more likely positive.
+    unique, drop_intermediate : bool, default False
+
+    Returns
+    -------
+    fpr, tpr, thresholds : arrays of shape (n_samples + 1,) (fixed form)
+        Non-decreasing rates; ``thresholds[0] = inf``.  A class absent from
+        ``y_true`` makes its rate NaN (scikit-learn warns and does the same).
+    """
+    _check_flag(unique, "unique")
+    _check_flag(drop_intermediate, "drop_intermediate")
+    xp, dtype, wide, s, tp, pp, n_pos, n_neg, left, right = _curve_inputs(y_true, scores)
+    fp = pp - tp
+    dev = device_of(s)
+    n = s.shape[0]
+    zero = xp.zeros((1,), dtype=wide, device=dev)
+    # decreasing thresholds: the ascending arrays reversed, after the (0, 0) point at +inf
+    tps = xp.concat([zero, xp.flip(tp)])
+    fps = xp.concat([zero, xp.flip(fp)])
+    thr = xp.concat([xp.full((1,), math.inf, dtype=dtype, device=dev), xp.flip(s)])
+    if unique or drop_intermediate:
+        _eager_only(s, "roc_curve(unique=True)")
+        # position p = 1..n of the decreasing arrays holds ascending index n - p; its tie
+        # group spans positions first..last, and every position holds the group's counts
+        first = xp.flip(n - right + 1)
+        last = xp.flip(n - left)
+        pos = xp.arange(1, n + 1, dtype=first.dtype, device=dev)
+        keep = pos == last  # one point per tie group (scikit-learn's distinct thresholds)
+        if drop_intermediate:
+            # scikit-learn keeps the first and last groups and those where the counts bend:
+            # a nonzero second difference with the previous and next groups' points
+            prev_i, next_i = first - 1, xp.clip(last + 1, 0, n)
+            def bend(c):
+                return (xp.take(c, prev_i) - 2 * c[1:] + xp.take(c, next_i)) != 0
+            keep = keep & ((first == 1) | (last == n) | bend(fps) | bend(tps))
+        keep = xp.concat([xp.ones((1,), dtype=xp.bool, device=dev), keep])
+        tps, fps, thr = tps[keep], fps[keep], thr[keep]
+    fpr = xp.astype(_nan_div(fps, xp.full_like(fps, 1.0) * n_neg, xp), dtype)
+    tpr = xp.astype(_nan_div(tps, xp.full_like(tps, 1.0) * n_pos, xp), dtype)
+    return fpr, tpr, thr
+
+
+def precision_recall_curve(y_true, scores, *, unique=False):
+    r"""Precision and recall per threshold (recall decreasing), as scikit-learn.
+
+    For the rule "positive when :math:`s \ge t`", :math:`P(t) = \mathrm{TP}(t) / \#\{s_i \ge t\}`
+    and :math:`R(t) = \mathrm{TP}(t) / n_+`.
+
+    **Fixed-length form** (default, traceable): the thresholds are every
+    score in increasing order (``n`` of them), then the final point
+    ``(precision, recall) = (1, 0)`` without a threshold.  Tied scores give
+    repeated identical points; keeping the first of each run of equal
+    thresholds (``unique=True``, eager only) leaves exactly
+    ``sklearn.metrics.precision_recall_curve(y_true, scores)``.
+
+    Parameters
+    ----------
+    y_true : array of shape (n_samples,)
+        Labels 0/1.
+    scores : array of shape (n_samples,)
+    unique : bool, default False
+
+    Returns
+    -------
+    precision, recall : arrays of shape (n_samples + 1,) (fixed form)
+    thresholds : array of shape (n_samples,)
+        Increasing.  Without positives in ``y_true`` the recall is 1, as
+        scikit-learn (which also warns).
+    """
+    _check_flag(unique, "unique")
+    xp, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores)
+    dev = device_of(s)
+    precision = _safe_div(tp, pp, xp)
+    recall = xp.where(n_pos > 0, tp / xp.where(n_pos > 0, n_pos, xp.ones_like(n_pos)), xp.ones_like(tp))
+    thr = s
+    if unique:
+        _eager_only(s, "precision_recall_curve(unique=True)")
+        first = xp.concat([xp.ones((1,), dtype=xp.bool, device=dev), s[1:] != s[:-1]])
+        precision, recall, thr = precision[first], recall[first], thr[first]
+    one = xp.ones((1,), dtype=dtype, device=dev)
+    return (xp.concat([xp.astype(precision, dtype), one]), xp.concat([xp.astype(recall, dtype), one * 0.0]), thr)
+
+
+def _scores_at(y_true, scores, thresholds):
+    """True and predicted positives of ``scores >= t`` for each ``t`` in ``thresholds`` (binary searches)."""
+    xp = array_namespace(y_true, scores, thresholds)
+    _, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores)
+    if not xp.isdtype(thresholds.dtype, ("integral", "real floating")):
+        raise TypeError(f"thresholds must be a real array; got dtype {thresholds.dtype}")
+    check_ndim(thresholds, "thresholds", 1)
+    n = s.shape[0]
+    t = as_float(thresholds, xp, dtype)
+    left = xp.searchsorted(s, t, side="left")  # #{scores < t}
+    # tp of the rule at t: tp at the first sorted score >= t, or 0 beyond the largest score
+    idx = xp.clip(left, 0, n - 1) if n > 1 else xp.zeros_like(left)
+    tp_t = xp.where(left < n, xp.take(tp, idx), xp.zeros_like(xp.take(tp, idx)))
+    pp_t = xp.astype(n - left, wide)
+    return xp, dtype, tp_t, pp_t, n_pos, n_neg
+
+
+def threshold_scores(y_true, scores, thresholds, *, zero_division=0):
+    r"""Precision, recall and F1 of the rule ``scores >= t``, for every ``t`` in ``thresholds``.
+
+    .. math:: P(t) = \frac{\mathrm{TP}(t)}{\#\{i : s_i \ge t\}},\quad
+              R(t) = \frac{\mathrm{TP}(t)}{n_+},\quad
+              F_1(t) = \frac{2\,\mathrm{TP}(t)}{\#\{i : s_i \ge t\} + n_+}
+
+    One sort of the scores and one binary search per threshold:
+    :math:`O((n + m)\log n)` for ``m`` thresholds, fixed output shape.
+
+    Parameters
+    ----------
+    y_true : array of shape (n_samples,)
+        Labels 0/1.
+    scores : array of shape (n_samples,)
+    thresholds : array of shape (n_thresholds,)
+    zero_division : {0, 1, nan, "warn"}, default 0
+        As in :func:`precision`.
+
+    Returns
+    -------
+    ThresholdScores
+        ``(precision, recall, f1)``, each of shape (n_thresholds,); entry
+        ``j`` equals ``sklearn.metrics.precision_score(y_true, scores >=
+        thresholds[j], zero_division=zero_division)`` (and ``recall_score``,
+        ``f1_score``).
+    """
+    zd = _check_zero_division(zero_division)
+    xp, dtype, tp, pp, n_pos, _ = _scores_at(y_true, scores, thresholds)
+    pos = xp.full_like(tp, 1.0) * n_pos
+    return ThresholdScores(
+        xp.astype(_div_or(tp, pp, zd, xp), dtype),
+        xp.astype(_div_or(tp, pos, zd, xp), dtype),
+        xp.astype(_div_or(2.0 * tp, pp + pos, zd, xp), dtype),
+    )
+
+
+_THRESHOLD_METRICS = ("f1", "accuracy", "balanced_accuracy", "mcc")
+
+
+def best_threshold(y_true, scores, *, metric="f1"):
+    r"""The threshold ``t`` among the scores that maximises a metric of the rule ``scores >= t``.
+
+    Every distinct score is a candidate (the rules between two consecutive
+    scores are the same), scored from the counts
+    :math:`\mathrm{TP}(t)`, :math:`\mathrm{FP}(t)` of one sort and one
+    cumulative sum (:math:`O(n \log n)`, fixed shapes, traceable):
+
+    - ``"f1"``: :math:`2\mathrm{TP} / (2\mathrm{TP} + \mathrm{FP} + \mathrm{FN})`;
+    - ``"accuracy"``: :math:`(\mathrm{TP} + \mathrm{TN}) / n`;
+    - ``"balanced_accuracy"``: :math:`(\mathrm{TPR} + \mathrm{TNR}) / 2`
+      (the maximiser of Youden's :math:`J = \mathrm{TPR} - \mathrm{FPR}`);
+    - ``"mcc"``: Matthews' correlation coefficient.
+
+    Ties between thresholds go to the highest threshold.
+
+    Parameters
+    ----------
+    y_true : array of shape (n_samples,)
+        Labels 0/1.
+    scores : array of shape (n_samples,)
+    metric : {"f1", "accuracy", "balanced_accuracy", "mcc"}
+
+    Returns
+    -------
+    BestThreshold
+        ``(threshold, score)``, 0-d arrays: ``score`` equals
+        ``sklearn.metrics.f1_score(y_true, scores >= threshold)`` (or the
+        other metric), the maximum over all thresholds.
+    """
+    if metric not in _THRESHOLD_METRICS:
+        raise ValueError(f"metric must be one of {_THRESHOLD_METRICS}; got metric={metric!r}")
+    xp, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores)
+    n = n_pos + n_neg
+    fp = pp - tp
+    fn = n_pos - tp
+    tn = n_neg - fp
+    if metric == "f1":
+        value = _safe_div(2.0 * tp, 2.0 * tp + fp + fn, xp)
+    elif metric == "accuracy":
+        value = (tp + tn) / n
+    elif metric == "balanced_accuracy":
+        # scikit-learn averages over the classes present in y_true
+        tpr, tnr = _safe_div(tp, xp.full_like(tp, 1.0) * n_pos, xp), _safe_div(tn, xp.full_like(tn, 1.0) * n_neg, xp)
+        present = xp.astype(n_pos > 0, wide) + xp.astype(n_neg > 0, wide)
+        value = (tpr + tnr) / present
+    else:
+        den = xp.sqrt((tp + fp) * (tp + fn)) * xp.sqrt((tn + fp) * (tn + fn))
+        value = _safe_div(tp * tn - fp * fn, den, xp)
+    # the highest threshold among the maximisers: argmax of the reversed (decreasing) order
+    rev = xp.flip(value)
+    i = s.shape[0] - 1 - xp.argmax(rev)
+    return BestThreshold(as_array0d(xp.take(s, xp.reshape(i, (1,)))[0], xp),
+                         as_array0d(xp.astype(xp.max(value), dtype), xp))
 
 
 def log_loss(y_true, p, *, eps=None):
