@@ -11,7 +11,7 @@ probability/regression metrics are differentiable in their prediction.
 import numpy as np
 
 from ... import metrics as m
-from ..registry import Case, Reference, binary, labels, normal, positive, simplex, unit
+from ..registry import Capabilities, Case, Reference, binary, labels, normal, positive, simplex, unit
 
 N = 24  # samples per case
 K = 4  # classes
@@ -78,6 +78,81 @@ def _prf_cases(name, fn, sk_name=None, **kw):
     ]
 
 
+def _roc_brute(y, s, unique=False, drop_intermediate=False):
+    """Rates of the rule ``s >= t`` at t = inf and each score in decreasing order, O(n^2)."""
+    thr = np.r_[np.inf, np.sort(s)[::-1]]
+    pred = s[None, :] >= thr[:, None]
+    pos, neg = y == 1, y == 0
+    fpr = (pred & neg).sum(1) / max(neg.sum(), 1) if neg.any() else np.full(thr.shape, np.nan)
+    tpr = (pred & pos).sum(1) / max(pos.sum(), 1) if pos.any() else np.full(thr.shape, np.nan)
+    if unique or drop_intermediate:
+        import sklearn.metrics as skm
+
+        return tuple(np.asarray(a, dtype=np.float64) for a in skm.roc_curve(y, s, drop_intermediate=drop_intermediate))
+    return fpr, tpr, thr
+
+
+def _pr_brute(y, s, unique=False):
+    thr = np.sort(s)
+    pred = s[None, :] >= thr[:, None]
+    tp = (pred & (y == 1)).sum(1)
+    precision = tp / pred.sum(1)
+    recall = tp / (y == 1).sum() if (y == 1).any() else np.ones(thr.shape)
+    if unique:
+        first = np.r_[True, thr[1:] != thr[:-1]]
+        precision, recall, thr = precision[first], recall[first], thr[first]
+    return np.r_[precision, 1.0], np.r_[recall, 0.0], thr
+
+
+def _threshold_scores_ref(y, s, t, zero_division=0):
+    import sklearn.metrics as skm
+
+    out = []
+    for fn in (skm.precision_score, skm.recall_score, skm.f1_score):
+        out.append(np.array([fn(y, (s >= u).astype(int), zero_division=zero_division) for u in t]))
+    return tuple(out)
+
+
+def _best_threshold_ref(y, s, metric="f1"):
+    import sklearn.metrics as skm
+
+    fn = {"f1": skm.f1_score, "accuracy": skm.accuracy_score, "mcc": skm.matthews_corrcoef,
+          "balanced_accuracy": skm.balanced_accuracy_score}[metric]
+    cand = np.unique(s)
+    values = np.array([fn(y, (s >= u).astype(int)) for u in cand])
+    best = np.flatnonzero(values >= values.max() - 1e-12)[-1]
+    return np.float64(cand[best]), np.float64(values[best])
+
+
+def _joined(fn):
+    """``fn``'s tuple of arrays as one 1-D array (the registry compares one array with a reference)."""
+    def joined(*args, **kw):
+        from ..._xp import array_namespace
+
+        out = fn(*args, **kw)
+        xp = array_namespace(*out)
+        return xp.concat([xp.reshape(a, (-1,)) for a in out])
+
+    joined.__name__ = joined.__qualname__ = fn.__name__
+    joined.__doc__ = f"The outputs of ``{fn.__name__}`` joined into one 1-D array."
+    return joined
+
+
+def _joined_ref(fn, source, needs=()):
+    def ref(*args, **kw):
+        return np.concatenate([np.ravel(np.asarray(a, dtype=np.float64)) for a in fn(*args, **kw)])
+
+    return Reference(ref, source, needs)
+
+
+_EAGER_ONLY = Capabilities(jit=False, grad=False, vmap=False, lazy_dask=False)
+
+
+def _threshold_inputs(r):
+    y, s = _tied_scores(r)
+    return y, s, np.round(np.linspace(-1.5, 1.5, 7), 1)
+
+
 def _scores_k(r):
     return labels(r, N, K), np.round(unit(r, N, K), 1)  # ties between classes
 
@@ -108,6 +183,21 @@ CASES = [
          reference=_sk("hamming_loss")),
     Case("metrics.roc_auc", m.roc_auc, _tied_scores),
     Case("metrics.average_precision", m.average_precision, _tied_scores),
+    Case("metrics.roc_curve", _joined(m.roc_curve), _tied_scores,
+         reference=_joined_ref(_roc_brute, "NumPy float64, O(n^2)")),
+    Case("metrics.roc_curve[unique]", _joined(m.roc_curve), _tied_scores, kwargs={"unique": True}, vmap=False,
+         sweep=({"drop_intermediate": True},), capabilities=_EAGER_ONLY,
+         reference=_joined_ref(_roc_brute, "sklearn.metrics.roc_curve", _SKLEARN)),
+    Case("metrics.precision_recall_curve", _joined(m.precision_recall_curve), _tied_scores,
+         reference=_joined_ref(_pr_brute, "NumPy float64, O(n^2)")),
+    Case("metrics.precision_recall_curve[unique]", _joined(m.precision_recall_curve), _tied_scores,
+         kwargs={"unique": True}, vmap=False, capabilities=_EAGER_ONLY,
+         reference=_joined_ref(_pr_brute, "NumPy float64, O(n^2)")),
+    Case("metrics.threshold_scores", _joined(m.threshold_scores), _threshold_inputs, sweep=({"zero_division": 1},),
+         reference=_joined_ref(_threshold_scores_ref, "sklearn precision/recall/f1_score per threshold", _SKLEARN)),
+    Case("metrics.best_threshold", _joined(m.best_threshold), _tied_scores,
+         sweep=({"metric": "accuracy"}, {"metric": "balanced_accuracy"}, {"metric": "mcc"}),
+         reference=_joined_ref(_best_threshold_ref, "sklearn metrics, every distinct threshold", _SKLEARN)),
     Case("metrics.log_loss", m.log_loss, lambda r: (binary(r, N), unit(r, N)), grad_argnums=(1,)),
     Case("metrics.log_loss[multiclass]", m.log_loss, lambda r: (labels(r, N, K), simplex(r, N, K)),
          grad_argnums=(1,)),
