@@ -78,6 +78,9 @@ __all__ = [
     "threshold_scores",
     "BestThreshold",
     "best_threshold",
+    "brier_score",
+    "calibration_curve",
+    "classification_report",
     "log_loss",
     "r2",
     "explained_variance",
@@ -1215,6 +1218,197 @@ def best_threshold(y_true, scores, *, metric="f1"):
     i = s.shape[0] - 1 - xp.argmax(rev)
     return BestThreshold(as_array0d(xp.take(s, xp.reshape(i, (1,)))[0], xp),
                          as_array0d(xp.astype(xp.max(value), dtype), xp))
+
+
+# ------------------------------------------------------------ probability calibration
+def _probabilities(y_true, p, xp):
+    """Validated labels and probabilities (1-D binary or 2-D multiclass), ``p`` in its floating dtype."""
+    _check_label_dtype(y_true, "y_true", xp)
+    if not xp.isdtype(p.dtype, ("integral", "real floating")):
+        raise TypeError(f"p must hold probabilities as a real array; got dtype {p.dtype}")
+    dtype = float_dtype(xp, y_true, p)
+    q = as_float(p, xp, dtype)
+    check_ndim(y_true, "y_true", 1)
+    check_ndim(q, "p", (1, 2))
+    if q.shape[0] != y_true.shape[0]:
+        raise ValueError(
+            f"y_true and p must have the same number of samples; got y_true.shape={tuple(y_true.shape)} "
+            f"and p.shape={tuple(q.shape)}"
+        )
+    check_nonempty(q, "p")
+    value_check(
+        xp.all((q >= 0) & (q <= 1)),
+        lambda: f"p must hold probabilities in [0, 1]; got values in [{float(xp.min(q)):g}, {float(xp.max(q)):g}]",
+    )
+    return dtype, q
+
+
+def brier_score(y_true, p, *, scale_by_half="auto"):
+    r"""Brier score: the mean squared error of predicted probabilities.
+
+    Binary (``p`` of shape (n_samples,), the probability of class 1):
+    :math:`\frac1n\sum_i (y_i - p_i)^2`.  Multiclass (``p`` of shape
+    (n_samples, n_classes)): :math:`\frac1n\sum_i\sum_c ([y_i = c] - p_{ic})^2`,
+    halved when ``scale_by_half`` is true (``"auto"``: for fewer than three
+    columns, so that two columns give the binary score), as scikit-learn.
+
+    Parameters
+    ----------
+    y_true : array of shape (n_samples,)
+        Labels 0/1, or class indices for 2-D ``p``.
+    p : array of shape (n_samples,) or (n_samples, n_classes)
+    scale_by_half : bool or "auto", default "auto"
+
+    Returns
+    -------
+    0-d array, equal to ``sklearn.metrics.brier_score_loss`` (multiclass:
+    with ``labels=range(n_classes)``).
+    """
+    if not (scale_by_half == "auto" or isinstance(scale_by_half, bool)):
+        raise ValueError(f"scale_by_half must be a bool or 'auto'; got {scale_by_half!r}")
+    xp = array_namespace(y_true, p)
+    dtype, q = _probabilities(y_true, p, xp)
+    if q.ndim == 1:
+        _check_binary(y_true, "y_true", xp)
+        d = as_float(_positive(y_true, xp), xp, dtype) - q
+        per = 2.0 * d * d  # both columns (1 - p, p) of the two-class form
+        half = scale_by_half == "auto" or scale_by_half
+    else:
+        k = q.shape[1]
+        labels = xp.astype(y_true, _int_dtype(xp, y_true)) if _is_bool(y_true, xp) else y_true
+        _check_classes(labels, k, "y_true", xp)
+        onehot = as_float(labels[:, None] == xp.arange(k, dtype=labels.dtype, device=device_of(labels)), xp, dtype)
+        d = onehot - q
+        per = xp.sum(d * d, axis=1)
+        half = (k < 3) if scale_by_half == "auto" else scale_by_half
+    score = xp.mean(per)
+    return as_array0d(score / 2.0 if half else score, xp)
+
+
+_CALIBRATION = ("uniform", "quantile")
+
+
+def calibration_curve(y_true, p, *, n_bins=10, strategy="uniform", drop_empty=False):
+    r"""Calibration (reliability) curve: the fraction of positives against the mean probability per bin.
+
+    The probabilities are cut into ``n_bins`` bins by the edges
+    :math:`e_0 < \dots < e_{B}` -- equal widths on [0, 1] (``"uniform"``) or
+    the quantiles of ``p`` (``"quantile"``, NumPy's linear percentiles) --
+    sample :math:`i` falling in bin :math:`b` with :math:`e_b < p_i \le e_{b+1}`
+    (the first bin closed), as scikit-learn.  Per bin,
+
+    .. math:: \mathrm{prob\_true}_b = \frac{\sum_{i \in b} y_i}{|b|},\qquad
+              \mathrm{prob\_pred}_b = \frac{\sum_{i \in b} p_i}{|b|}
+
+    from one (n_samples, n_bins) one-hot GEMV -- no loop, no scatter.
+
+    **Fixed-length form** (default, traceable): arrays of shape (n_bins,),
+    NaN for empty bins.  ``drop_empty=True`` removes the empty bins (eager
+    only: a data-dependent length), which is
+    ``sklearn.calibration.calibration_curve(y_true, p, n_bins=n_bins, strategy=strategy)``.
+
+    Parameters
+    ----------
+    y_true : array of shape (n_samples,)
+        Labels 0/1.
+    p : array of shape (n_samples,)
+        Probabilities of class 1.
+    n_bins : int, default 10
+    strategy : {"uniform", "quantile"}
+    drop_empty : bool, default False
+
+    Returns
+    -------
+    prob_true, prob_pred : arrays of shape (n_bins,) (fixed form)
+    """
+    if strategy not in _CALIBRATION:
+        raise ValueError(f"strategy must be one of {_CALIBRATION}; got strategy={strategy!r}")
+    _check_flag(drop_empty, "drop_empty")
+    try:
+        n_bins = operator.index(n_bins)
+    except TypeError:
+        raise TypeError(f"n_bins must be an int; got {n_bins!r}") from None
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be positive; got n_bins={n_bins}")
+    xp = array_namespace(y_true, p)
+    dtype, q = _probabilities(y_true, p, xp)
+    check_ndim(q, "p", 1)
+    _check_binary(y_true, "y_true", xp)
+    check_class_elements(n_bins, (q.shape[0], n_bins), "one-hot bin memberships")
+    wide = _wide_float(xp, q)
+    dev = device_of(q)
+    qw = xp.astype(q, wide)
+    if n_bins == 1:
+        binids = xp.zeros(q.shape, dtype=_int_dtype(xp, q), device=dev)
+    else:
+        if strategy == "uniform":  # NumPy's linspace: i * (1 / n_bins)
+            inner = xp.asarray([i * (1.0 / n_bins) for i in range(1, n_bins)], dtype=wide, device=dev)
+        else:
+            srt = xp.sort(qw)
+            n = q.shape[0]
+            # NumPy's linear percentile positions, float for float as scikit-learn computes them:
+            # np.percentile(p, np.linspace(0, 1, n_bins + 1) * 100)
+            pos = [(n - 1) * ((i * (1.0 / n_bins)) * 100 / 100) for i in range(1, n_bins)]
+            lo = xp.asarray([int(math.floor(x)) for x in pos], dtype=_int_dtype(xp, q), device=dev)
+            hi = xp.asarray([min(int(math.floor(x)) + 1, n - 1) for x in pos], dtype=_int_dtype(xp, q), device=dev)
+            t = xp.asarray([x - math.floor(x) for x in pos], dtype=wide, device=dev)
+            a, b = xp.take(srt, lo), xp.take(srt, hi)
+            # NumPy's _lerp: exact at both ends, monotone
+            inner = xp.where(t >= 0.5, b - (b - a) * (1.0 - t), a + (b - a) * t)
+        binids = xp.searchsorted(inner, qw, side="left")
+    member = xp.astype(binids[:, None] == xp.arange(n_bins, dtype=binids.dtype, device=dev), wide)
+    total = xp.sum(member, axis=0)
+    y = as_float(_positive(y_true, xp), xp, wide)
+    trues = xp.sum(member * y[:, None], axis=0)
+    sums = xp.sum(member * qw[:, None], axis=0)
+    prob_true, prob_pred = _nan_div(trues, total, xp), _nan_div(sums, total, xp)
+    if drop_empty:
+        _eager_only(total, "calibration_curve(drop_empty=True)")
+        keep = total > 0
+        prob_true, prob_pred = prob_true[keep], prob_pred[keep]
+    return xp.astype(prob_true, dtype), xp.astype(prob_pred, dtype)
+
+
+def classification_report(y_true, y_pred, *, num_classes=None):
+    r"""Precision, recall, F1 and support per class, with the accuracy and the averages.
+
+    Returns
+    -------
+    dict
+        scikit-learn's ``classification_report(..., output_dict=True)``
+        layout: ``{"0": {"precision", "recall", "f1-score", "support"}, ...,
+        "accuracy", "macro avg": {...}, "weighted avg": {...}}`` with one
+        entry per class ``0 .. num_classes - 1``; the values are 0-d arrays
+        on the inputs' device (support in the default integer dtype), so the
+        report is traceable with a static ``num_classes``.  Equal to
+        ``sklearn.metrics.classification_report(y_true, y_pred,
+        labels=range(num_classes), output_dict=True, zero_division=0)``
+        (the default ``labels=None`` gives the same when every class occurs).
+        The averages run over all ``num_classes`` classes, as scikit-learn's
+        with explicit labels.
+    """
+    xp = array_namespace(y_true, y_pred)
+    _check_label_dtype(y_true, "y_true", xp)
+    _check_label_dtype(y_pred, "y_pred", xp)
+    _check_pair(y_true, y_pred)
+    dtype = float_dtype(xp, y_true, y_pred)
+    a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, xp, dtype)
+    tp, true_sum, pred_sum = _class_counts(a, b, classes, xp, dtype)
+    prec = _safe_div(tp, pred_sum, xp)
+    rec = _safe_div(tp, true_sum, xp)
+    f1s = _safe_div(2.0 * tp, true_sum + pred_sum, xp)
+    support = xp.astype(true_sum, _int_dtype(xp, a))
+    n = xp.sum(true_sum)
+    report = {}
+    for c in range(classes.shape[0]):
+        report[str(c)] = {"precision": prec[c], "recall": rec[c], "f1-score": f1s[c], "support": support[c]}
+    report["accuracy"] = as_array0d(xp.sum(tp) / n, xp)
+    total = as_array0d(xp.sum(support), xp)
+    report["macro avg"] = {"precision": xp.mean(prec), "recall": xp.mean(rec), "f1-score": xp.mean(f1s),
+                           "support": total}
+    report["weighted avg"] = {"precision": xp.sum(prec * true_sum) / n, "recall": xp.sum(rec * true_sum) / n,
+                              "f1-score": xp.sum(f1s * true_sum) / n, "support": total}
+    return report
 
 
 def log_loss(y_true, p, *, eps=None):
