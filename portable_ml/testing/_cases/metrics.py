@@ -145,6 +145,27 @@ def _joined_ref(fn, source, needs=()):
     return Reference(ref, source, needs)
 
 
+def _calibration_ref(y, p, n_bins=10, strategy="uniform", drop_empty=False):
+    """NumPy float64: edges by np.linspace / np.percentile, per-bin means, NaN for empty bins."""
+    if strategy == "uniform":
+        edges = np.linspace(0.0, 1.0, n_bins + 1)
+    else:
+        edges = np.percentile(p, np.linspace(0, 1, n_bins + 1) * 100)
+    ids = np.searchsorted(edges[1:-1], p)
+    total = np.bincount(ids, minlength=n_bins).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (np.bincount(ids, weights=y, minlength=n_bins) / total,
+               np.bincount(ids, weights=p, minlength=n_bins) / total)
+    return tuple(o[total > 0] for o in out) if drop_empty else out
+
+
+def _brier_ref(y, p, scale_by_half="auto"):
+    import sklearn.metrics as skm
+
+    labels = None if p.ndim == 1 else list(range(p.shape[1]))
+    return skm.brier_score_loss(y, p, labels=labels, scale_by_half=scale_by_half)
+
+
 _EAGER_ONLY = Capabilities(jit=False, grad=False, vmap=False, lazy_dask=False)
 
 
@@ -198,6 +219,18 @@ CASES = [
     Case("metrics.best_threshold", _joined(m.best_threshold), _tied_scores,
          sweep=({"metric": "accuracy"}, {"metric": "balanced_accuracy"}, {"metric": "mcc"}),
          reference=_joined_ref(_best_threshold_ref, "sklearn metrics, every distinct threshold", _SKLEARN)),
+    Case("metrics.brier_score", m.brier_score, lambda r: (binary(r, N), unit(r, N)), grad_argnums=(1,),
+         reference=Reference(_brier_ref, "sklearn.metrics.brier_score_loss", _SKLEARN)),
+    Case("metrics.brier_score[multiclass]", m.brier_score, lambda r: (labels(r, N, K), simplex(r, N, K)),
+         grad_argnums=(1,), sweep=({"scale_by_half": True},),
+         reference=Reference(_brier_ref, "sklearn.metrics.brier_score_loss", _SKLEARN)),
+    Case("metrics.calibration_curve", _joined(m.calibration_curve), lambda r: (binary(r, N), unit(r, N)),
+         kwargs={"n_bins": 5}, sweep=({"strategy": "quantile"},),
+         reference=_joined_ref(_calibration_ref, "NumPy float64 (np.percentile, np.bincount)")),
+    Case("metrics.calibration_curve[drop_empty]", _joined(m.calibration_curve),
+         lambda r: (binary(r, N), unit(r, N) ** 3), kwargs={"n_bins": 8, "drop_empty": True}, vmap=False,
+         capabilities=_EAGER_ONLY, reference=_joined_ref(_calibration_ref, "NumPy float64 (np.bincount)")),
+    Case("metrics.classification_report", m.classification_report, _pair_multiclass, kwargs={"num_classes": K}),
     Case("metrics.log_loss", m.log_loss, lambda r: (binary(r, N), unit(r, N)), grad_argnums=(1,)),
     Case("metrics.log_loss[multiclass]", m.log_loss, lambda r: (labels(r, N, K), simplex(r, N, K)),
          grad_argnums=(1,)),
