@@ -166,6 +166,12 @@ def _brier_ref(y, p, scale_by_half="auto"):
     return skm.brier_score_loss(y, p, labels=labels, scale_by_half=scale_by_half)
 
 
+def _clusters(r):
+    lab = labels(r, N, K)
+    lab[:K] = np.arange(K)  # every cluster present, so the count is static and the score defined
+    return normal(r, N, 3) + lab[:, None], lab
+
+
 _EAGER_ONLY = Capabilities(jit=False, grad=False, vmap=False, lazy_dask=False)
 
 
@@ -258,6 +264,10 @@ CASES = [
     Case("metrics.mape", m.mape, lambda r: (positive(r, N), normal(r, N)), grad_argnums=(1,)),
     Case("metrics.mse", m.mse, lambda r: _regression(r, N), grad_argnums=(1,)),
     Case("metrics.mae", m.mae, lambda r: _regression(r, N), grad_argnums=(1,)),
+    Case("metrics.silhouette_score", m.silhouette_score, _clusters, kwargs={"num_classes": K},
+         reference=_sk("silhouette_score", drop=("labels",))),
+    Case("metrics.adjusted_rand_index", m.adjusted_rand_index, _pair_multiclass, kwargs={"num_classes": K},
+         reference=_sk("adjusted_rand_score", drop=("labels",))),
     Case("metrics.dcg", m.dcg, lambda r: (_relevance(r, 9),), kwargs={"k": 5}),
     Case("metrics.dcg[exponential]", m.dcg, lambda r: (_relevance(r, 4, 9),), kwargs={"gains": "exponential"}),
     Case("metrics.ndcg", m.ndcg, lambda r: (_relevance(r, 4, 9),), kwargs={"k": 5}),
