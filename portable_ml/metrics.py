@@ -839,7 +839,7 @@ def _sorted_scores(y_true, scores):
     return xp, dtype, wide, s, y, n_pos, n
 
 
-def roc_auc(y_true, scores):
+def roc_auc(y_true, scores, *, max_fpr=None, multi_class="raise", average="macro"):
     r"""Area under the ROC curve, exact with tied scores, in :math:`O(n \log n)`.
 
     The trapezoidal area under the ROC curve through the distinct thresholds
@@ -856,18 +856,45 @@ def roc_auc(y_true, scores):
     and ``right``), so :math:`r_i = (\mathrm{left}_i + \mathrm{right}_i + 1)/2`
     -- no threshold loop, no data-dependent shapes (works under ``jax.jit``).
 
+    **Partial area** (``max_fpr`` in (0, 1)): the area under the
+    piecewise-linear curve for :math:`\mathrm{FPR} \le m`, the last segment
+    interpolated at :math:`m`, with McClish's standardisation
+    :math:`\tfrac12\bigl(1 + \frac{A - m^2/2}{m - m^2/2}\bigr)`, as
+    scikit-learn; computed from the fixed-length :func:`roc_curve`
+    (one clipped trapezoid per point).
+
+    **Multiclass** (``scores`` of shape (n_samples, n_classes), class
+    probabilities summing to 1 per row, labels ``0 .. n_classes - 1``, all
+    present): ``multi_class="ovr"`` averages the one-vs-rest AUCs
+    :math:`A(c, \bar c)` of each class; ``"ovo"`` averages over the class
+    pairs :math:`\tfrac12(A(a \mid b) + A(b \mid a))`, where
+    :math:`A(a \mid b)` is the AUC of column :math:`a` on the samples of
+    classes :math:`a` and :math:`b` (Hand & Till 2001).  Every such AUC is a
+    Mann-Whitney count from one sort per column and cumulative class counts
+    (no subsetting, fixed shapes): :math:`O(k\,n \log n + n k^2)`.
+    ``average="macro"`` is the plain mean; ``"weighted"`` weights by the
+    class (ovr) or pair (ovo) prevalence.
+
     Parameters
     ----------
     y_true : array of shape (n_samples,)
-        Labels 0/1.
-    scores : array of shape (n_samples,)
+        Labels 0/1 (binary) or class indices (multiclass).
+    scores : array of shape (n_samples,) or (n_samples, n_classes)
         Scores, higher meaning more likely positive (probabilities, logits,
-        decision values).
+        decision values); class probabilities for the multiclass AUC.
+    max_fpr : float in (0, 1], optional
+        Binary only: the standardised partial AUC up to this false-positive rate.
+    multi_class : {"raise", "ovr", "ovo"}
+        Needed for 2-D ``scores`` (``"raise"``, the default, refuses them as
+        scikit-learn does).
+    average : {"macro", "weighted"}
+        Averaging of the multiclass AUCs.
 
     Returns
     -------
     0-d array
-        Equal to ``sklearn.metrics.roc_auc_score(y_true, scores)``.  The sums
+        Equal to ``sklearn.metrics.roc_auc_score(y_true, scores, max_fpr=...,
+        multi_class=..., average=...)``.  The sums
         run in float64 where the device has it (exact up to
         :math:`\sim 6\cdot 10^7` samples), else float32.
 
@@ -877,7 +904,111 @@ def roc_auc(y_true, scores):
         Bad shapes; labels other than 0/1, NaN scores, or a single class in
         ``y_true`` (concrete inputs).  On traced or lazy inputs a single class
         gives NaN (the area is undefined), as current scikit-learn returns.
+        Multiclass: rows of ``scores`` not summing to 1, a class absent from
+        ``y_true`` (concrete inputs); ``max_fpr`` with 2-D scores.
     """
+    if multi_class not in ("raise", "ovr", "ovo"):
+        raise ValueError(f"multi_class must be one of ('raise', 'ovr', 'ovo'); got multi_class={multi_class!r}")
+    if average not in ("macro", "weighted"):
+        raise ValueError(f"average must be 'macro' or 'weighted'; got average={average!r}")
+    if max_fpr is not None and not (isinstance(max_fpr, numbers.Real) and 0 < max_fpr <= 1):
+        raise ValueError(f"max_fpr must be a number in (0, 1] or None; got max_fpr={max_fpr!r}")
+    if getattr(scores, "ndim", 1) == 2:
+        if multi_class == "raise":
+            raise ValueError("2-D scores need multi_class='ovr' or 'ovo' (scikit-learn's multi_class='raise' "
+                             "refuses them); for binary labels pass the scores of class 1 as a 1-D array")
+        if max_fpr is not None and max_fpr != 1:
+            raise ValueError(f"max_fpr is only defined for binary scores; got max_fpr={max_fpr!r} with 2-D scores")
+        return _multiclass_auc(y_true, scores, multi_class, average)
+    if max_fpr is not None and max_fpr != 1:
+        return _partial_auc(y_true, scores, float(max_fpr))
+    return _binary_auc(y_true, scores)
+
+
+def _partial_auc(y_true, scores, m):
+    """McClish-standardised partial AUC up to FPR ``m``, from the fixed-length ROC points."""
+    xp, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores)
+    value_check(
+        (n_pos > 0) & (n_neg > 0),
+        "y_true holds a single class (all 0 or all 1): ROC-AUC is undefined; both classes must be present",
+    )
+    zero = xp.zeros((1,), dtype=wide, device=device_of(s))
+    fpr = _nan_div(xp.concat([zero, xp.flip(pp - tp)]), xp.full_like(xp.concat([zero, tp]), 1.0) * n_neg, xp)
+    tpr = _nan_div(xp.concat([zero, xp.flip(tp)]), xp.full_like(fpr, 1.0) * n_pos, xp)
+    f0, f1, t0, t1 = fpr[:-1], fpr[1:], tpr[:-1], tpr[1:]
+    full = f1 <= m
+    # a segment crossing m: its part left of m, the rate interpolated at m
+    t_m = t0 + (t1 - t0) * _safe_div(m - f0, f1 - f0, xp)
+    part = xp.where(full, (f1 - f0) * (t0 + t1) / 2.0,
+                    xp.where(f0 < m, (m - f0) * (t0 + t_m) / 2.0, xp.zeros_like(f0)))
+    area = xp.sum(part)
+    min_area, max_area = 0.5 * m * m, m
+    return xp.astype(0.5 * (1.0 + (area - min_area) / (max_area - min_area)), dtype)
+
+
+def _multiclass_auc(y_true, scores, multi_class, average):
+    """One-vs-rest or one-vs-one AUC from Mann-Whitney counts (one sort per column)."""
+    xp = array_namespace(y_true, scores)
+    _check_label_dtype(y_true, "y_true", xp)
+    if not xp.isdtype(scores.dtype, ("integral", "real floating")):
+        raise TypeError(f"scores must be a real-valued array; got dtype {scores.dtype}")
+    check_ndim(y_true, "y_true", 1)
+    if scores.shape[0] != y_true.shape[0]:
+        raise ValueError(
+            f"y_true and scores must have the same number of samples; got y_true.shape={tuple(y_true.shape)} "
+            f"and scores.shape={tuple(scores.shape)}"
+        )
+    check_nonempty(y_true, "y_true")
+    k = scores.shape[1]
+    if k < 3:
+        raise ValueError(f"the multiclass AUC needs at least 3 classes (columns); got scores.shape={tuple(scores.shape)}"
+                         "; for two classes pass the scores of class 1 as a 1-D array")
+    dtype = float_dtype(xp, y_true, scores)
+    q = as_float(scores, xp, dtype)
+    _check_not_nan(q, "scores", xp)
+    value_check(
+        xp.all(xp.abs(xp.sum(xp.astype(q, _wide_float(xp, q)), axis=1) - 1.0) <= 1e-6 * k),
+        "multiclass scores must be class probabilities: every row must sum to 1",
+    )
+    labels = xp.astype(y_true, _int_dtype(xp, y_true)) if _is_bool(y_true, xp) else y_true
+    _check_classes(labels, k, "y_true", xp)
+    check_class_elements(k, (y_true.shape[0], k), "one-hot encodings of the labels")
+    wide = _wide_float(xp, q)
+    dev = device_of(q)
+    onehot = xp.astype(labels[:, None] == xp.arange(k, dtype=labels.dtype, device=dev), wide)
+    counts = xp.sum(onehot, axis=0)
+    value_check(xp.all(counts > 0), "every class 0 .. n_classes - 1 must occur in y_true for the multiclass AUC")
+    # u[a, b] = sum over samples i of class a of #{j of class b: s_ja < s_ia} + 1/2 #{... =}, column a
+    rows = []
+    for a in range(k):
+        col = q[:, a]
+        order = xp.argsort(col, stable=False)
+        s = xp.take(col, order)
+        oh = xp.take(onehot, order, axis=0)
+        cum = xp.cumulative_sum(oh, axis=0, include_initial=True)  # (n + 1, k)
+        left = xp.searchsorted(s, s, side="left")
+        right = xp.searchsorted(s, s, side="right")
+        below, upto = xp.take(cum, left, axis=0), xp.take(cum, right, axis=0)
+        rank = below + 0.5 * (upto - below)  # (n, k): class-b samples below each sample, ties halved
+        rows.append(xp.sum(oh[:, a:a + 1] * rank, axis=0))
+    u = xp.stack(rows)  # (k, k)
+    n = float(y_true.shape[0])
+    if multi_class == "ovr":
+        u_rest = xp.sum(u, axis=1) - xp.sum(u * xp.eye(k, dtype=wide, device=dev), axis=1)
+        aucs = u_rest / (counts * (n - counts))
+        weights = counts / n if average == "weighted" else xp.ones_like(counts)
+    else:
+        pair = u / (counts[:, None] * counts[None, :])  # A(a | b)
+        sym = (pair + xp.matrix_transpose(pair)) / 2.0
+        idx = xp.arange(k, device=dev)
+        upper = xp.astype(idx[:, None] < idx[None, :], wide)
+        aucs = xp.reshape(sym, (-1,))
+        prevalence = (counts[:, None] + counts[None, :]) / n
+        weights = xp.reshape(upper * (prevalence if average == "weighted" else xp.ones_like(prevalence)), (-1,))
+    return xp.astype(xp.sum(weights * aucs) / xp.sum(weights), dtype)
+
+
+def _binary_auc(y_true, scores):
     xp, dtype, wide, s, y, n_pos, n = _sorted_scores(y_true, scores)
     left = xp.searchsorted(s, s, side="left")
     right = xp.searchsorted(s, s, side="right")
