@@ -172,6 +172,12 @@ def _clusters(r):
     return normal(r, N, 3) + lab[:, None], lab
 
 
+def _multiclass_probs(r):
+    y = labels(r, N, K)
+    y[:K] = np.arange(K)  # every class present
+    return y, simplex(r, N, K)
+
+
 _EAGER_ONLY = Capabilities(jit=False, grad=False, vmap=False, lazy_dask=False)
 
 
@@ -210,6 +216,12 @@ CASES = [
          reference=_sk("hamming_loss")),
     Case("metrics.roc_auc", m.roc_auc, _tied_scores),
     Case("metrics.average_precision", m.average_precision, _tied_scores),
+    Case("metrics.roc_auc[max_fpr]", m.roc_auc, _tied_scores, kwargs={"max_fpr": 0.3}, sweep=({"max_fpr": 0.8},),
+         reference=_sk("roc_auc_score")),
+    Case("metrics.roc_auc[ovr]", m.roc_auc, _multiclass_probs, kwargs={"multi_class": "ovr"},
+         sweep=({"average": "weighted"},), reference=_sk("roc_auc_score")),
+    Case("metrics.roc_auc[ovo]", m.roc_auc, _multiclass_probs, kwargs={"multi_class": "ovo"},
+         sweep=({"average": "weighted"},), reference=_sk("roc_auc_score")),
     Case("metrics.roc_curve", _joined(m.roc_curve), _tied_scores,
          reference=_joined_ref(_roc_brute, "NumPy float64, O(n^2)")),
     Case("metrics.roc_curve[unique]", _joined(m.roc_curve), _tied_scores, kwargs={"unique": True}, vmap=False,
