@@ -24,6 +24,13 @@ Conventions
   [0, 1], NaN scores, a single class for ROC-AUC/AP) run only on concrete
   inputs: NumPy, CuPy, PyTorch and array-api-strict arrays.  JAX and Dask
   arrays are never read back for a check; shapes are always checked.
+- **sample_weight** (``accuracy``, ``precision``, ``recall``, ``fbeta``,
+  ``f1``, ``jaccard`` and the regression metrics that average over samples:
+  ``r2``, ``explained_variance``, ``mse``, ``mae``, ``mape``,
+  ``mean_squared_log_error``, ``mean_pinball_loss``): an array of shape
+  (n_samples,); counts become sums of weights and means weighted means,
+  equal to scikit-learn's weighted results.  The weights must be finite with
+  a nonzero sum (checked on concrete inputs).
 - **num_classes** of the multiclass metrics is static (it sets the shape of
   the per-class counts).  When it is ``None`` it is inferred as
   ``max(y_true, y_pred) + 1``, which reads the labels: allowed for eager
@@ -268,6 +275,26 @@ def _binary_counts(y_true, y_pred, xp):
     return ConfusionCounts(*(as_array0d(c, xp) for c in (tp, tn, fp, fn)))
 
 
+def _sample_weights(sample_weight, like, xp, dtype=None):
+    """``None``, or validated sample weights of shape (n_samples,) in ``like``'s (or ``dtype``) floating dtype."""
+    if sample_weight is None:
+        return None
+    w = as_float(sample_weight, xp, like.dtype if dtype is None else dtype, "sample_weight")
+    check_ndim(w, "sample_weight", 1)
+    if w.shape[0] != like.shape[0]:
+        raise ValueError(f"sample_weight must have shape (n_samples,) = ({like.shape[0]},); got {tuple(w.shape)}")
+    value_check(xp.all(xp.isfinite(w)) & (xp.sum(w) != 0),
+                "sample_weight must be finite with a nonzero sum")
+    return w
+
+
+def _wmean(x, w, xp):
+    """Mean over axis 0 of a 2-D ``x``, weighted by ``w`` (``np.average(x, axis=0, weights=w)``)."""
+    if w is None:
+        return xp.mean(x, axis=0)
+    return xp.sum(w[:, None] * x, axis=0) / xp.sum(w)
+
+
 def _check_average(average, allowed=_AVERAGES):
     if average not in allowed:
         raise ValueError(f"average must be one of {allowed}; got {average!r}")
@@ -303,8 +330,17 @@ def _fbeta_from_counts(tp, true_sum, pred_sum, beta2, which, xp, zero_division=0
     return _div_or((1.0 + beta2) * tp, beta2 * true_sum + pred_sum, zero_division, xp)
 
 
-def _class_counts(a, b, classes, xp, dtype):
-    """Per-class (true positives, true support, predicted support) from one-hot masks."""
+def _class_counts(a, b, classes, xp, dtype, w=None):
+    """Per-class (true positives, true support, predicted support) from one-hot masks (weighted by ``w``)."""
+    if w is not None:
+        in_true = a[:, None] == classes
+        in_pred = b[:, None] == classes
+        wk = w[:, None]
+
+        def wsum(mask):
+            return xp.sum(xp.where(mask, wk, xp.zeros_like(wk)), axis=0)
+
+        return wsum(in_true & in_pred), wsum(in_true), wsum(in_pred)
     idt = _int_dtype(xp, a)
     in_true = a[:, None] == classes  # (n, k) one-hot masks
     in_pred = b[:, None] == classes
@@ -332,7 +368,7 @@ def _masked_average(score, mask, weights, xp, *, skip_nan):
     return xp.where(xp.sum(fvalid) > 0, mean, xp.full_like(mean, math.nan))
 
 
-def _prf(y_true, y_pred, *, which, beta, average, num_classes, zero_division=0.0):
+def _prf(y_true, y_pred, *, which, beta, average, num_classes, zero_division=0.0, sample_weight=None):
     """Shared body of precision, recall, the F-scores and the Jaccard index."""
     xp = array_namespace(y_true, y_pred)
     _check_average(average, _AVERAGES + (None,))
@@ -344,17 +380,24 @@ def _prf(y_true, y_pred, *, which, beta, average, num_classes, zero_division=0.0
     _check_label_dtype(y_pred, "y_pred", xp)
     _check_pair(y_true, y_pred)
     dtype = float_dtype(xp, y_true, y_pred)
+    w = _sample_weights(sample_weight, y_true, xp, dtype)
     if average == "binary":
         if num_classes not in (None, 2):
             raise ValueError(f"average='binary' needs labels 0 and 1 (num_classes=2); got num_classes={num_classes}")
         _check_binary(y_true, "y_true", xp)
         _check_binary(y_pred, "y_pred", xp)
+        if w is not None:
+            t, p = _positive(y_true, xp), _positive(y_pred, xp)
+            zero = xp.zeros_like(w)
+            tp = xp.sum(xp.where(t & p, w, zero))
+            return _fbeta_from_counts(tp, xp.sum(xp.where(t, w, zero)), xp.sum(xp.where(p, w, zero)), beta2, which,
+                                      xp, zd)
         c = _binary_counts(y_true, y_pred, xp)
         tp = xp.astype(c.tp, dtype)
         return _fbeta_from_counts(tp, tp + xp.astype(c.fn, dtype), tp + xp.astype(c.fp, dtype), beta2, which, xp, zd)
 
     a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, xp, dtype)
-    tp, true_sum, pred_sum = _class_counts(a, b, classes, xp, dtype)
+    tp, true_sum, pred_sum = _class_counts(a, b, classes, xp, dtype, w)
     if average == "micro":
         return _fbeta_from_counts(xp.sum(tp), xp.sum(true_sum), xp.sum(pred_sum), beta2, which, xp, zd)
     score = _fbeta_from_counts(tp, true_sum, pred_sum, beta2, which, xp, zd)
@@ -457,7 +500,7 @@ def confusion_matrix(y_true, y_pred, num_classes=None):
     return xp.astype(counts, _int_dtype(xp, a))
 
 
-def accuracy(y_true, y_pred):
+def accuracy(y_true, y_pred, *, sample_weight=None):
     r"""Fraction of correct predictions (binary or multiclass).
 
     .. math:: \mathrm{acc} = \frac1n \sum_i [y_i = \hat y_i]
@@ -479,10 +522,12 @@ def accuracy(y_true, y_pred):
     _check_pair(y_true, y_pred)
     dtype = float_dtype(xp, y_true, y_pred)
     a, b = _label_pair(y_true, y_pred, xp, dtype)
-    return as_array0d(xp.mean(xp.astype(a == b, dtype)), xp)
+    w = _sample_weights(sample_weight, y_true, xp, dtype)
+    hits = xp.astype(a == b, dtype)
+    return as_array0d(xp.mean(hits) if w is None else xp.sum(w * hits) / xp.sum(w), xp)
 
 
-def precision(y_true, y_pred, *, average="binary", num_classes=None, zero_division=0):
+def precision(y_true, y_pred, *, average="binary", num_classes=None, zero_division=0, sample_weight=None):
     r"""Precision: the fraction of predicted positives that are positive.
 
     .. math:: P = \frac{\mathrm{TP}}{\mathrm{TP} + \mathrm{FP}}
@@ -510,6 +555,8 @@ def precision(y_true, y_pred, *, average="binary", num_classes=None, zero_divisi
         ``zero_division`` (``"warn"`` gives 0, without a warning: the check
         would read the values back).  With ``nan`` the averages skip the
         undefined classes (scikit-learn's ``_nanaverage``).
+    sample_weight : array of shape (n_samples,), optional
+        Weights of the samples: the counts become sums of weights.
 
     Returns
     -------
@@ -524,10 +571,10 @@ def precision(y_true, y_pred, *, average="binary", num_classes=None, zero_divisi
         inputs); ``num_classes=None`` on traced inputs.
     """
     return _prf(y_true, y_pred, which="precision", beta=1.0, average=average, num_classes=num_classes,
-                zero_division=zero_division)
+                zero_division=zero_division, sample_weight=sample_weight)
 
 
-def recall(y_true, y_pred, *, average="binary", num_classes=None, zero_division=0):
+def recall(y_true, y_pred, *, average="binary", num_classes=None, zero_division=0, sample_weight=None):
     r"""Recall (sensitivity, true-positive rate).
 
     .. math:: R = \frac{\mathrm{TP}}{\mathrm{TP} + \mathrm{FN}}
@@ -537,10 +584,10 @@ def recall(y_true, y_pred, *, average="binary", num_classes=None, zero_division=
     ``sklearn.metrics.recall_score(..., zero_division=0)``.
     """
     return _prf(y_true, y_pred, which="recall", beta=1.0, average=average, num_classes=num_classes,
-                zero_division=zero_division)
+                zero_division=zero_division, sample_weight=sample_weight)
 
 
-def fbeta(y_true, y_pred, *, beta=1.0, average="binary", num_classes=None, zero_division=0):
+def fbeta(y_true, y_pred, *, beta=1.0, average="binary", num_classes=None, zero_division=0, sample_weight=None):
     r"""F-beta score: weighted harmonic mean of precision and recall.
 
     .. math:: F_\beta = \frac{(1+\beta^2)\,P R}{\beta^2 P + R}
@@ -557,10 +604,10 @@ def fbeta(y_true, y_pred, *, beta=1.0, average="binary", num_classes=None, zero_
         Weight of recall, finite and non-negative.
     """
     return _prf(y_true, y_pred, which="f", beta=beta, average=average, num_classes=num_classes,
-                zero_division=zero_division)
+                zero_division=zero_division, sample_weight=sample_weight)
 
 
-def f1(y_true, y_pred, *, average="binary", num_classes=None, zero_division=0):
+def f1(y_true, y_pred, *, average="binary", num_classes=None, zero_division=0, sample_weight=None):
     r"""F1 score, :func:`fbeta` with :math:`\beta = 1`.
 
     .. math:: F_1 = \frac{2 P R}{P + R} = \frac{2\,\mathrm{TP}}{2\,\mathrm{TP} + \mathrm{FN} + \mathrm{FP}}
@@ -568,7 +615,7 @@ def f1(y_true, y_pred, *, average="binary", num_classes=None, zero_division=0):
     Equals ``sklearn.metrics.f1_score(..., zero_division=0)``.
     """
     return _prf(y_true, y_pred, which="f", beta=1.0, average=average, num_classes=num_classes,
-                zero_division=zero_division)
+                zero_division=zero_division, sample_weight=sample_weight)
 
 
 def mcc(y_true, y_pred):
@@ -597,7 +644,7 @@ def mcc(y_true, y_pred):
     return _safe_div(tp * tn - fp * fn, den, xp)
 
 
-def jaccard(y_true, y_pred, *, average="binary", num_classes=None, zero_division=0):
+def jaccard(y_true, y_pred, *, average="binary", num_classes=None, zero_division=0, sample_weight=None):
     r"""Jaccard index (intersection over union of the predicted and true positives).
 
     .. math:: J = \frac{\mathrm{TP}}{\mathrm{TP} + \mathrm{FP} + \mathrm{FN}}
@@ -615,7 +662,7 @@ def jaccard(y_true, y_pred, *, average="binary", num_classes=None, zero_division
         As ``sklearn.metrics.jaccard_score(..., zero_division=zero_division)``.
     """
     return _prf(y_true, y_pred, which="jaccard", beta=1.0, average=average, num_classes=num_classes,
-                zero_division=zero_division)
+                zero_division=zero_division, sample_weight=sample_weight)
 
 
 def balanced_accuracy(y_true, y_pred, *, adjusted=False, num_classes=None):
@@ -1687,7 +1734,7 @@ def _check_bool(value, name):
         raise TypeError(f"{name} must be a bool; got {value!r}")
 
 
-def r2(y_true, y_pred, *, multioutput="uniform_average", force_finite=True):
+def r2(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average", force_finite=True):
     r"""Coefficient of determination :math:`R^2`.
 
     .. math:: R^2 = 1 - \frac{\sum_i (y_i - \hat y_i)^2}{\sum_i (y_i - \bar y)^2},
@@ -1700,6 +1747,8 @@ def r2(y_true, y_pred, *, multioutput="uniform_average", force_finite=True):
     Parameters
     ----------
     y_true, y_pred : array of shape (n_samples,) or (n_samples, n_outputs)
+    sample_weight : array of shape (n_samples,), optional
+        Weights of the samples (weighted means and sums, as scikit-learn).
     multioutput : {"raw_values", "uniform_average", "variance_weighted"} or array of shape (n_outputs,)
         The per-output scores (shape (n_outputs,); (1,) for 1-D inputs),
         their mean, their mean weighted by the variances of ``y_true``, or
@@ -1721,20 +1770,22 @@ def r2(y_true, y_pred, *, multioutput="uniform_average", force_finite=True):
     xp, y, p = _regression_pair(y_true, y_pred)
     if y.shape[0] < 2:
         raise ValueError(f"r2 needs at least two samples; got y_true.shape={tuple(y.shape)}")
+    w = _sample_weights(sample_weight, y, xp)
     y, p = _columns(y), _columns(p)
-    res, dev = y - p, y - xp.mean(y, axis=0)
+    res, dev = y - p, y - _wmean(y, w, xp)
     # both sums scaled by one factor per column, max(|res|, |dev|) (as hypot
     # does): the ratio is unchanged and the squares neither overflow nor underflow
     s = _n.max_abs_scale(xp.stack([res, dev]), axis=(0, 1), xp=xp)
     res, dev = res / s, dev / s
-    ss_res = xp.sum(res * res, axis=0)
-    ss_tot = xp.sum(dev * dev, axis=0)
+    ws = xp.ones_like(res) if w is None else w[:, None]
+    ss_res = xp.sum(ws * res * res, axis=0)
+    ss_tot = xp.sum(ws * dev * dev, axis=0)
     scores = _fraction_explained(ss_res, ss_tot, force_finite, xp)
     rel = s / xp.max(s)
     return _combine_outputs(scores, multioutput, xp, variance=ss_tot * rel * rel)
 
 
-def explained_variance(y_true, y_pred, *, multioutput="uniform_average", force_finite=True):
+def explained_variance(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average", force_finite=True):
     r"""Explained variance score.
 
     .. math:: \mathrm{EV} = 1 - \frac{\operatorname{Var}(y - \hat y)}{\operatorname{Var}(y)}
@@ -1751,15 +1802,16 @@ def explained_variance(y_true, y_pred, *, multioutput="uniform_average", force_f
     multioutput = _check_multioutput(multioutput, _MULTIOUTPUT_VW)
     _check_bool(force_finite, "force_finite")
     xp, y, p = _regression_pair(y_true, y_pred)
+    w = _sample_weights(sample_weight, y, xp)
     y, p = _columns(y), _columns(p)
     d = y - p
-    d = d - xp.mean(d, axis=0)
-    dev = y - xp.mean(y, axis=0)
-    num, den = xp.mean(d * d, axis=0), xp.mean(dev * dev, axis=0)
+    d = d - _wmean(d, w, xp)
+    dev = y - _wmean(y, w, xp)
+    num, den = _wmean(d * d, w, xp), _wmean(dev * dev, w, xp)
     return _combine_outputs(_fraction_explained(num, den, force_finite, xp), multioutput, xp, variance=den)
 
 
-def mape(y_true, y_pred, *, multioutput="uniform_average"):
+def mape(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
     r"""Mean absolute percentage error, in percent.
 
     .. math:: \mathrm{MAPE} = \frac{100}{n}\sum_i \frac{|y_i - \hat y_i|}{\max(|y_i|, \epsilon)},
@@ -1778,12 +1830,13 @@ def mape(y_true, y_pred, *, multioutput="uniform_average"):
     """
     multioutput = _check_multioutput(multioutput)
     xp, y, p = _regression_pair(y_true, y_pred)
+    w = _sample_weights(sample_weight, y, xp)
     y, p = _columns(y), _columns(p)
-    per = 100.0 * xp.mean(xp.abs(y - p) / xp.clip(xp.abs(y), _MAPE_EPS, None), axis=0)
+    per = 100.0 * _wmean(xp.abs(y - p) / xp.clip(xp.abs(y), _MAPE_EPS, None), w, xp)
     return _combine_outputs(per, multioutput, xp)
 
 
-def mse(y_true, y_pred, *, multioutput="uniform_average"):
+def mse(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
     r"""Mean squared error.
 
     .. math:: \mathrm{MSE} = \frac1n\sum_i (y_i - \hat y_i)^2,
@@ -1795,11 +1848,12 @@ def mse(y_true, y_pred, *, multioutput="uniform_average"):
     """
     multioutput = _check_multioutput(multioutput)
     xp, y, p = _regression_pair(y_true, y_pred)
+    w = _sample_weights(sample_weight, y, xp)
     d = _columns(y) - _columns(p)
-    return _combine_outputs(xp.mean(d * d, axis=0), multioutput, xp)
+    return _combine_outputs(_wmean(d * d, w, xp), multioutput, xp)
 
 
-def mae(y_true, y_pred, *, multioutput="uniform_average"):
+def mae(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
     r"""Mean absolute error.
 
     .. math:: \mathrm{MAE} = \frac1n\sum_i |y_i - \hat y_i|,
@@ -1810,10 +1864,11 @@ def mae(y_true, y_pred, *, multioutput="uniform_average"):
     """
     multioutput = _check_multioutput(multioutput)
     xp, y, p = _regression_pair(y_true, y_pred)
-    return _combine_outputs(xp.mean(xp.abs(_columns(y) - _columns(p)), axis=0), multioutput, xp)
+    w = _sample_weights(sample_weight, y, xp)
+    return _combine_outputs(_wmean(xp.abs(_columns(y) - _columns(p)), w, xp), multioutput, xp)
 
 
-def mean_squared_log_error(y_true, y_pred, *, multioutput="uniform_average"):
+def mean_squared_log_error(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
     r"""Mean squared logarithmic error.
 
     .. math:: \mathrm{MSLE} = \frac1n\sum_i \bigl(\log(1 + y_i) - \log(1 + \hat y_i)\bigr)^2
@@ -1832,8 +1887,9 @@ def mean_squared_log_error(y_true, y_pred, *, multioutput="uniform_average"):
         ~(xp.any(y <= -1) | xp.any(p <= -1)),
         "mean_squared_log_error cannot be used when y_true or y_pred contain values less than or equal to -1",
     )
+    w = _sample_weights(sample_weight, y, xp)
     d = xp.log1p(_columns(y)) - xp.log1p(_columns(p))
-    return _combine_outputs(xp.mean(d * d, axis=0), multioutput, xp)
+    return _combine_outputs(_wmean(d * d, w, xp), multioutput, xp)
 
 
 def _median0(x, xp):
@@ -1881,14 +1937,14 @@ def _check_alpha(alpha):
     return float(alpha)
 
 
-def _pinball(y, p, alpha, xp):
-    """Per-output mean pinball loss of 2-D ``y``, ``p``."""
+def _pinball(y, p, alpha, xp, w=None):
+    """Per-output mean pinball loss of 2-D ``y``, ``p`` (weighted by ``w``)."""
     d = y - p
     loss = xp.where(d >= 0, alpha * d, (alpha - 1.0) * d)
-    return xp.mean(loss, axis=0)
+    return _wmean(loss, w, xp)
 
 
-def mean_pinball_loss(y_true, y_pred, *, alpha=0.5, multioutput="uniform_average"):
+def mean_pinball_loss(y_true, y_pred, *, sample_weight=None, alpha=0.5, multioutput="uniform_average"):
     r"""Mean pinball (quantile) loss.
 
     .. math:: L_\alpha = \frac1n\sum_i \bigl(\alpha \max(y_i - \hat y_i, 0)
@@ -1905,7 +1961,8 @@ def mean_pinball_loss(y_true, y_pred, *, alpha=0.5, multioutput="uniform_average
     alpha = _check_alpha(alpha)
     multioutput = _check_multioutput(multioutput)
     xp, y, p = _regression_pair(y_true, y_pred)
-    return _combine_outputs(_pinball(_columns(y), _columns(p), alpha, xp), multioutput, xp)
+    w = _sample_weights(sample_weight, y, xp)
+    return _combine_outputs(_pinball(_columns(y), _columns(p), alpha, xp, w), multioutput, xp)
 
 
 def d2_absolute_error(y_true, y_pred, *, multioutput="uniform_average"):

@@ -349,3 +349,54 @@ def test_jitted_equals_eager():
         eager = fn(jnp.asarray(r), jnp.asarray(q), multioutput="raw_values")
         jitted = jax.jit(lambda a, b, fn=fn: fn(a, b, multioutput="raw_values"))(jnp.asarray(r), jnp.asarray(q))
         allclose(np.asarray(jitted), np.asarray(eager), rtol=1e-6, err_msg=fn.__name__)
+
+
+# ============================================================ sample_weight
+def test_sample_weight_vs_sklearn(backend, float_dtype):
+    rng = np.random.default_rng(8)
+    dt = dtype_name(float_dtype)
+    y, yhat = _labels(rng)
+    w = rng.uniform(0.0, 2.0, y.size)
+    yt, yp, wt = place(backend, y.astype(np.float64), yhat, w, dtype=dt)
+    wh = np.asarray(w, dtype=dt).astype(np.float64)
+    close(M.accuracy(yt, yp, sample_weight=wt), skm.accuracy_score(y, yhat, sample_weight=wh), backend, float_dtype,
+          err_msg="accuracy")
+    for fn, ref in [(M.precision, skm.precision_score), (M.recall, skm.recall_score), (M.f1, skm.f1_score),
+                    (M.jaccard, skm.jaccard_score)]:
+        for avg in ("macro", "micro", "weighted"):
+            close(fn(yt, yp, average=avg, num_classes=6, sample_weight=wt),
+                  ref(y, yhat, average=avg, sample_weight=wh, zero_division=0), backend, float_dtype,
+                  err_msg=f"{fn.__name__} {avg}")
+        yb, pb, wb = place(backend, y % 2, yhat % 2, w)  # integer labels: the default float
+        allclose(np.asarray(backend.to_numpy(fn(yb, pb, sample_weight=wb)), dtype=np.float64),
+                 ref(y % 2, yhat % 2, sample_weight=w, zero_division=0), err_msg=f"{fn.__name__} binary")
+    for shape in [(40,), (40, 2)]:
+        r, q = _targets(rng, shape, positive=True)
+        rw = rng.uniform(0.1, 3.0, 40)
+        rt, qt, rwt = place(backend, r, q, rw, dtype=dt)
+        rwh = np.asarray(rw, dtype=dt).astype(np.float64)
+        rh, qh = np.asarray(r, dtype=dt), np.asarray(q, dtype=dt)
+        for name in ("r2", "explained_variance", "mse", "mae", "mean_squared_log_error", "mean_pinball_loss"):
+            fn, ref_name, kw = REGRESSION[name]
+            close(fn(rt, qt, sample_weight=rwt, multioutput="raw_values", **kw),
+                  getattr(skm, ref_name)(rh, qh, sample_weight=rwh, multioutput="raw_values", **kw),
+                  backend, float_dtype, shape=(1 if len(shape) == 1 else 2,), err_msg=f"{name}{shape}")
+        close(M.mape(rt, qt, sample_weight=rwt), 100 * skm.mean_absolute_percentage_error(rh, qh, sample_weight=rwh),
+              backend, float_dtype, err_msg="mape")
+
+
+def test_sample_weight_errors_and_jit(backend):
+    y, p = place(backend, np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]))
+    with pytest.raises(ValueError, match="sample_weight"):
+        M.precision(y, p, sample_weight=place(backend, np.ones(3)))
+    with pytest.raises(ValueError, match="sample_weight"):
+        M.mse(*place(backend, np.ones(4), np.ones(4)), sample_weight=place(backend, np.ones((4, 1))))
+    if backend.name not in EAGER:
+        with pytest.raises(ValueError, match="nonzero sum"):
+            M.mae(*place(backend, np.ones(4), np.ones(4)), sample_weight=place(backend, np.zeros(4)))
+    if backend.name == "jax":
+        import jax
+
+        w = place(backend, np.array([1.0, 2.0, 0.5, 1.0]))
+        f = jax.jit(lambda a, b, w: M.f1(a, b, average="macro", num_classes=2, sample_weight=w))
+        allclose(np.asarray(f(y, p, w)), np.asarray(M.f1(y, p, average="macro", sample_weight=w)))
