@@ -962,8 +962,10 @@ def roc_auc(y_true, scores, *, max_fpr=None, multi_class="raise", average="macro
         raise ValueError(f"max_fpr must be a number in (0, 1] or None; got max_fpr={max_fpr!r}")
     if getattr(scores, "ndim", 1) == 2:
         if multi_class == "raise":
-            raise ValueError("2-D scores need multi_class='ovr' or 'ovo' (scikit-learn's multi_class='raise' "
-                             "refuses them); for binary labels pass the scores of class 1 as a 1-D array")
+            raise ValueError(
+                f"scores must be 1-D for binary labels; got scores.shape={tuple(scores.shape)}: 2-D (multiclass) "
+                "scores need multi_class='ovr' or 'ovo' (scikit-learn's default multi_class='raise' refuses them)"
+            )
         if max_fpr is not None and max_fpr != 1:
             raise ValueError(f"max_fpr is only defined for binary scores; got max_fpr={max_fpr!r} with 2-D scores")
         return _multiclass_auc(y_true, scores, multi_class, average)
@@ -1008,8 +1010,10 @@ def _multiclass_auc(y_true, scores, multi_class, average):
     check_nonempty(y_true, "y_true")
     k = scores.shape[1]
     if k < 3:
-        raise ValueError(f"the multiclass AUC needs at least 3 classes (columns); got scores.shape={tuple(scores.shape)}"
-                         "; for two classes pass the scores of class 1 as a 1-D array")
+        raise ValueError(
+            f"the multiclass AUC needs at least 3 classes (columns); got scores.shape={tuple(scores.shape)}; "
+            "for two classes pass the scores of class 1 as a 1-D array"
+        )
     dtype = float_dtype(xp, y_true, scores)
     q = as_float(scores, xp, dtype)
     _check_not_nan(q, "scores", xp)

@@ -83,7 +83,8 @@ def test_jitted_equals_eager():
     import jax.numpy as jnp
 
     rng = np.random.default_rng(5)
-    X, a, b = jnp.asarray(rng.normal(size=(40, 3))), jnp.asarray(rng.integers(0, 3, 40)), jnp.asarray(rng.integers(0, 4, 40))
+    X = jnp.asarray(rng.normal(size=(40, 3)))
+    a, b = jnp.asarray(rng.integers(0, 3, 40)), jnp.asarray(rng.integers(0, 4, 40))
     np.testing.assert_allclose(float(jax.jit(lambda x, l: M.silhouette_score(x, l, num_classes=3))(X, a)),
                                float(M.silhouette_score(X, a)), rtol=1e-5)
     np.testing.assert_allclose(float(jax.jit(lambda u, v: M.adjusted_rand_index(u, v, num_classes=4))(a, b)),
