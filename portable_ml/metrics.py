@@ -24,6 +24,13 @@ Conventions
   [0, 1], NaN scores, a single class for ROC-AUC/AP) run only on concrete
   inputs: NumPy, CuPy, PyTorch and array-api-strict arrays.  JAX and Dask
   arrays are never read back for a check; shapes are always checked.
+- **sample_weight** (``accuracy``, ``precision``, ``recall``, ``fbeta``,
+  ``f1``, ``jaccard`` and the regression metrics that average over samples:
+  ``r2``, ``explained_variance``, ``mse``, ``mae``, ``mape``,
+  ``mean_squared_log_error``, ``mean_pinball_loss``): an array of shape
+  (n_samples,); counts become sums of weights and means weighted means,
+  equal to scikit-learn's weighted results.  The weights must be finite with
+  a nonzero sum (checked on concrete inputs).
 - **num_classes** of the multiclass metrics is static (it sets the shape of
   the per-class counts).  When it is ``None`` it is inferred as
   ``max(y_true, y_pred) + 1``, which reads the labels: allowed for eager
@@ -65,13 +72,35 @@ __all__ = [
     "f1",
     "fbeta",
     "mcc",
+    "jaccard",
+    "balanced_accuracy",
+    "cohen_kappa",
+    "top_k_accuracy",
+    "hamming_loss",
     "roc_auc",
     "average_precision",
+    "roc_curve",
+    "precision_recall_curve",
+    "ThresholdScores",
+    "threshold_scores",
+    "BestThreshold",
+    "best_threshold",
+    "brier_score",
+    "calibration_curve",
+    "classification_report",
     "log_loss",
     "r2",
+    "explained_variance",
     "mape",
     "mse",
     "mae",
+    "mean_squared_log_error",
+    "median_absolute_error",
+    "max_error",
+    "mean_pinball_loss",
+    "d2_absolute_error",
+    "silhouette_score",
+    "adjusted_rand_index",
     "dcg",
     "ndcg",
     "ndcg_score",
@@ -212,7 +241,7 @@ def _num_classes(num_classes, y_true, y_pred, xp):
     return max(int(hi) + 1, 1)
 
 
-def _multiclass_labels(y_true, y_pred, num_classes, xp, dtype):
+def _multiclass_labels(y_true, y_pred, num_classes, xp, dtype, names=("y_true", "y_pred")):
     """Validated labels in a common dtype, the number of classes, and the class values."""
     a, b = _label_pair(y_true, y_pred, xp, dtype)
     if _is_bool(a, xp):
@@ -220,8 +249,8 @@ def _multiclass_labels(y_true, y_pred, num_classes, xp, dtype):
         a, b = xp.astype(a, idt), xp.astype(b, idt)
     k = _num_classes(num_classes, a, b, xp)
     check_class_elements(k, (a.shape[0], k), "one-hot encodings of the labels")
-    _check_classes(a, k, "y_true", xp)
-    _check_classes(b, k, "y_pred", xp)
+    _check_classes(a, k, names[0], xp)
+    _check_classes(b, k, names[1], xp)
     classes = xp.arange(k, dtype=a.dtype, device=device_of(a))
     return a, b, classes
 
@@ -246,23 +275,104 @@ def _binary_counts(y_true, y_pred, xp):
     return ConfusionCounts(*(as_array0d(c, xp) for c in (tp, tn, fp, fn)))
 
 
-def _check_average(average):
-    if average not in _AVERAGES:
-        raise ValueError(f"average must be one of {_AVERAGES}; got {average!r}")
+def _sample_weights(sample_weight, like, xp, dtype=None):
+    """``None``, or validated sample weights of shape (n_samples,) in ``like``'s (or ``dtype``) floating dtype."""
+    if sample_weight is None:
+        return None
+    w = as_float(sample_weight, xp, like.dtype if dtype is None else dtype, "sample_weight")
+    check_ndim(w, "sample_weight", 1)
+    if w.shape[0] != like.shape[0]:
+        raise ValueError(f"sample_weight must have shape (n_samples,) = ({like.shape[0]},); got {tuple(w.shape)}")
+    value_check(xp.all(xp.isfinite(w)) & (xp.sum(w) != 0),
+                "sample_weight must be finite with a nonzero sum")
+    return w
 
 
-def _fbeta_from_counts(tp, true_sum, pred_sum, beta2, which, xp):
+def _wmean(x, w, xp):
+    """Mean over axis 0 of a 2-D ``x``, weighted by ``w`` (``np.average(x, axis=0, weights=w)``)."""
+    if w is None:
+        return xp.mean(x, axis=0)
+    return xp.sum(w[:, None] * x, axis=0) / xp.sum(w)
+
+
+def _check_average(average, allowed=_AVERAGES):
+    if average not in allowed:
+        raise ValueError(f"average must be one of {allowed}; got {average!r}")
+
+
+def _check_zero_division(zero_division):
+    """The value a 0/0 score takes: 0, 1 or NaN (``"warn"`` is 0, as scikit-learn, without a warning)."""
+    if isinstance(zero_division, str):
+        if zero_division == "warn":
+            return 0.0
+    elif isinstance(zero_division, numbers.Real) and not isinstance(zero_division, bool):
+        z = float(zero_division)
+        if z in (0.0, 1.0) or math.isnan(z):
+            return z
+    raise ValueError(f"zero_division must be 0, 1, nan or 'warn'; got zero_division={zero_division!r}")
+
+
+def _div_or(num, den, fill, xp):
+    """``num / den`` where ``den != 0``, else ``fill`` (finite gradients)."""
+    if fill == 0.0:
+        return _safe_div(num, den, xp)
+    nonzero = den != 0
+    return xp.where(nonzero, num / xp.where(nonzero, den, xp.ones_like(den)), xp.full_like(num, fill))
+
+
+def _fbeta_from_counts(tp, true_sum, pred_sum, beta2, which, xp, zero_division=0.0):
     if which == "precision":
-        return _safe_div(tp, pred_sum, xp)
+        return _div_or(tp, pred_sum, zero_division, xp)
     if which == "recall":
-        return _safe_div(tp, true_sum, xp)
-    return _safe_div((1.0 + beta2) * tp, beta2 * true_sum + pred_sum, xp)
+        return _div_or(tp, true_sum, zero_division, xp)
+    if which == "jaccard":
+        return _div_or(tp, true_sum + pred_sum - tp, zero_division, xp)
+    return _div_or((1.0 + beta2) * tp, beta2 * true_sum + pred_sum, zero_division, xp)
 
 
-def _prf(y_true, y_pred, *, which, beta, average, num_classes):
-    """Shared body of precision, recall and the F-scores."""
+def _class_counts(a, b, classes, xp, dtype, w=None):
+    """Per-class (true positives, true support, predicted support) from one-hot masks (weighted by ``w``)."""
+    if w is not None:
+        in_true = a[:, None] == classes
+        in_pred = b[:, None] == classes
+        wk = w[:, None]
+
+        def wsum(mask):
+            return xp.sum(xp.where(mask, wk, xp.zeros_like(wk)), axis=0)
+
+        return wsum(in_true & in_pred), wsum(in_true), wsum(in_pred)
+    idt = _int_dtype(xp, a)
+    in_true = a[:, None] == classes  # (n, k) one-hot masks
+    in_pred = b[:, None] == classes
+    tp = xp.astype(_count(in_true & in_pred, xp, idt, axis=0), dtype)
+    true_sum = xp.astype(_count(in_true, xp, idt, axis=0), dtype)
+    pred_sum = xp.astype(_count(in_pred, xp, idt, axis=0), dtype)
+    return tp, true_sum, pred_sum
+
+
+def _masked_average(score, mask, weights, xp, *, skip_nan):
+    """Weighted mean of ``score`` over ``mask`` (scikit-learn's ``_nanaverage`` / ``_average``).
+
+    ``skip_nan`` drops NaN scores with their weights (precision, recall, F);
+    otherwise a NaN score propagates (Jaccard).  Weights summing to zero fall
+    back to the plain mean; an empty selection gives NaN.
+    """
+    valid = mask & ~xp.isnan(score) if skip_nan else mask
+    fvalid = xp.astype(valid, score.dtype)
+    w = weights * fvalid
+    wsum = xp.sum(w)
+    w = xp.where(wsum > 0, w, fvalid)
+    s = xp.where(valid, score, xp.zeros_like(score)) if skip_nan else xp.where(mask, score, xp.zeros_like(score))
+    total = xp.sum(w)
+    mean = xp.sum(w * s) / xp.where(total > 0, total, xp.ones_like(total))
+    return xp.where(xp.sum(fvalid) > 0, mean, xp.full_like(mean, math.nan))
+
+
+def _prf(y_true, y_pred, *, which, beta, average, num_classes, zero_division=0.0, sample_weight=None):
+    """Shared body of precision, recall, the F-scores and the Jaccard index."""
     xp = array_namespace(y_true, y_pred)
-    _check_average(average)
+    _check_average(average, _AVERAGES + (None,))
+    zd = _check_zero_division(zero_division)
     if not (isinstance(beta, numbers.Real) and math.isfinite(beta) and beta >= 0):
         raise ValueError(f"beta must be a finite non-negative number; got beta={beta!r}")
     beta2 = float(beta) ** 2
@@ -270,30 +380,33 @@ def _prf(y_true, y_pred, *, which, beta, average, num_classes):
     _check_label_dtype(y_pred, "y_pred", xp)
     _check_pair(y_true, y_pred)
     dtype = float_dtype(xp, y_true, y_pred)
+    w = _sample_weights(sample_weight, y_true, xp, dtype)
     if average == "binary":
         if num_classes not in (None, 2):
             raise ValueError(f"average='binary' needs labels 0 and 1 (num_classes=2); got num_classes={num_classes}")
         _check_binary(y_true, "y_true", xp)
         _check_binary(y_pred, "y_pred", xp)
+        if w is not None:
+            t, p = _positive(y_true, xp), _positive(y_pred, xp)
+            zero = xp.zeros_like(w)
+            tp = xp.sum(xp.where(t & p, w, zero))
+            return _fbeta_from_counts(tp, xp.sum(xp.where(t, w, zero)), xp.sum(xp.where(p, w, zero)), beta2, which,
+                                      xp, zd)
         c = _binary_counts(y_true, y_pred, xp)
         tp = xp.astype(c.tp, dtype)
-        return _fbeta_from_counts(tp, tp + xp.astype(c.fn, dtype), tp + xp.astype(c.fp, dtype), beta2, which, xp)
+        return _fbeta_from_counts(tp, tp + xp.astype(c.fn, dtype), tp + xp.astype(c.fp, dtype), beta2, which, xp, zd)
 
     a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, xp, dtype)
-    idt = _int_dtype(xp, a)
-    in_true = a[:, None] == classes  # (n, k) one-hot masks
-    in_pred = b[:, None] == classes
-    tp = xp.astype(_count(in_true & in_pred, xp, idt, axis=0), dtype)
-    true_sum = xp.astype(_count(in_true, xp, idt, axis=0), dtype)
-    pred_sum = xp.astype(_count(in_pred, xp, idt, axis=0), dtype)
+    tp, true_sum, pred_sum = _class_counts(a, b, classes, xp, dtype, w)
     if average == "micro":
-        return _fbeta_from_counts(xp.sum(tp), xp.sum(true_sum), xp.sum(pred_sum), beta2, which, xp)
-    score = _fbeta_from_counts(tp, true_sum, pred_sum, beta2, which, xp)
-    if average == "weighted":
-        return _safe_div(xp.sum(score * true_sum), xp.sum(true_sum), xp)
-    # macro: over the classes present in y_true or y_pred (scikit-learn's default labels=None)
-    present = xp.astype((true_sum + pred_sum) > 0, dtype)
-    return _safe_div(xp.sum(score * present), xp.sum(present), xp)
+        return _fbeta_from_counts(xp.sum(tp), xp.sum(true_sum), xp.sum(pred_sum), beta2, which, xp, zd)
+    score = _fbeta_from_counts(tp, true_sum, pred_sum, beta2, which, xp, zd)
+    if average is None:
+        return score
+    # over the classes present in y_true or y_pred (scikit-learn's default labels=None)
+    present = (true_sum + pred_sum) > 0
+    weights = true_sum if average == "weighted" else xp.ones_like(true_sum)
+    return _masked_average(score, present, weights, xp, skip_nan=which != "jaccard")
 
 
 # ============================================================ classification
@@ -387,7 +500,7 @@ def confusion_matrix(y_true, y_pred, num_classes=None):
     return xp.astype(counts, _int_dtype(xp, a))
 
 
-def accuracy(y_true, y_pred):
+def accuracy(y_true, y_pred, *, sample_weight=None):
     r"""Fraction of correct predictions (binary or multiclass).
 
     .. math:: \mathrm{acc} = \frac1n \sum_i [y_i = \hat y_i]
@@ -409,10 +522,12 @@ def accuracy(y_true, y_pred):
     _check_pair(y_true, y_pred)
     dtype = float_dtype(xp, y_true, y_pred)
     a, b = _label_pair(y_true, y_pred, xp, dtype)
-    return as_array0d(xp.mean(xp.astype(a == b, dtype)), xp)
+    w = _sample_weights(sample_weight, y_true, xp, dtype)
+    hits = xp.astype(a == b, dtype)
+    return as_array0d(xp.mean(hits) if w is None else xp.sum(w * hits) / xp.sum(w), xp)
 
 
-def precision(y_true, y_pred, *, average="binary", num_classes=None):
+def precision(y_true, y_pred, *, average="binary", num_classes=None, zero_division=0, sample_weight=None):
     r"""Precision: the fraction of predicted positives that are positive.
 
     .. math:: P = \frac{\mathrm{TP}}{\mathrm{TP} + \mathrm{FP}}
@@ -422,8 +537,11 @@ def precision(y_true, y_pred, *, average="binary", num_classes=None):
     ----------
     y_true, y_pred : array of shape (n_samples,)
         Labels 0/1 for ``average="binary"``, else class indices.
-    average : {"binary", "macro", "micro", "weighted"}
-        ``"binary"``: the score of class 1.  Otherwise per-class scores
+    average : {"binary", "macro", "micro", "weighted"} or None
+        ``"binary"``: the score of class 1.  ``None``: the per-class scores,
+        an array of shape (num_classes,) (scikit-learn's ``average=None``
+        with ``labels=range(num_classes)``: a class absent from both inputs
+        scores ``zero_division``).  Otherwise per-class scores
         :math:`P_c` from one-vs-rest counts, then ``"macro"``: their mean over
         the classes present in ``y_true`` or ``y_pred`` (scikit-learn's
         default class set); ``"weighted"``: their mean weighted by the class
@@ -432,11 +550,18 @@ def precision(y_true, y_pred, *, average="binary", num_classes=None):
     num_classes : int, optional
         Number of classes for the multiclass averages; inferred from eager
         inputs when ``None``, required under ``jax.jit``.
+    zero_division : {0, 1, nan, "warn"}, default 0
+        The score where its denominator is 0, as scikit-learn's
+        ``zero_division`` (``"warn"`` gives 0, without a warning: the check
+        would read the values back).  With ``nan`` the averages skip the
+        undefined classes (scikit-learn's ``_nanaverage``).
+    sample_weight : array of shape (n_samples,), optional
+        Weights of the samples: the counts become sums of weights.
 
     Returns
     -------
-    0-d array
-        As ``sklearn.metrics.precision_score(..., zero_division=0)``.
+    0-d array, or array of shape (num_classes,) for ``average=None``
+        As ``sklearn.metrics.precision_score(..., zero_division=zero_division)``.
 
     Raises
     ------
@@ -445,10 +570,11 @@ def precision(y_true, y_pred, *, average="binary", num_classes=None):
         ``average="binary"`` or outside ``[0, num_classes)`` (concrete
         inputs); ``num_classes=None`` on traced inputs.
     """
-    return _prf(y_true, y_pred, which="precision", beta=1.0, average=average, num_classes=num_classes)
+    return _prf(y_true, y_pred, which="precision", beta=1.0, average=average, num_classes=num_classes,
+                zero_division=zero_division, sample_weight=sample_weight)
 
 
-def recall(y_true, y_pred, *, average="binary", num_classes=None):
+def recall(y_true, y_pred, *, average="binary", num_classes=None, zero_division=0, sample_weight=None):
     r"""Recall (sensitivity, true-positive rate).
 
     .. math:: R = \frac{\mathrm{TP}}{\mathrm{TP} + \mathrm{FN}}
@@ -457,10 +583,11 @@ def recall(y_true, y_pred, *, average="binary", num_classes=None):
     Arguments, averaging and errors as in :func:`precision`; equals
     ``sklearn.metrics.recall_score(..., zero_division=0)``.
     """
-    return _prf(y_true, y_pred, which="recall", beta=1.0, average=average, num_classes=num_classes)
+    return _prf(y_true, y_pred, which="recall", beta=1.0, average=average, num_classes=num_classes,
+                zero_division=zero_division, sample_weight=sample_weight)
 
 
-def fbeta(y_true, y_pred, *, beta=1.0, average="binary", num_classes=None):
+def fbeta(y_true, y_pred, *, beta=1.0, average="binary", num_classes=None, zero_division=0, sample_weight=None):
     r"""F-beta score: weighted harmonic mean of precision and recall.
 
     .. math:: F_\beta = \frac{(1+\beta^2)\,P R}{\beta^2 P + R}
@@ -476,17 +603,19 @@ def fbeta(y_true, y_pred, *, beta=1.0, average="binary", num_classes=None):
     beta : float, default 1.0
         Weight of recall, finite and non-negative.
     """
-    return _prf(y_true, y_pred, which="f", beta=beta, average=average, num_classes=num_classes)
+    return _prf(y_true, y_pred, which="f", beta=beta, average=average, num_classes=num_classes,
+                zero_division=zero_division, sample_weight=sample_weight)
 
 
-def f1(y_true, y_pred, *, average="binary", num_classes=None):
+def f1(y_true, y_pred, *, average="binary", num_classes=None, zero_division=0, sample_weight=None):
     r"""F1 score, :func:`fbeta` with :math:`\beta = 1`.
 
     .. math:: F_1 = \frac{2 P R}{P + R} = \frac{2\,\mathrm{TP}}{2\,\mathrm{TP} + \mathrm{FN} + \mathrm{FP}}
 
     Equals ``sklearn.metrics.f1_score(..., zero_division=0)``.
     """
-    return _prf(y_true, y_pred, which="f", beta=1.0, average=average, num_classes=num_classes)
+    return _prf(y_true, y_pred, which="f", beta=1.0, average=average, num_classes=num_classes,
+                zero_division=zero_division, sample_weight=sample_weight)
 
 
 def mcc(y_true, y_pred):
@@ -513,6 +642,216 @@ def mcc(y_true, y_pred):
     tp, tn, fp, fn = (xp.astype(c, dtype) for c in _binary_counts(y_true, y_pred, xp))
     den = xp.sqrt((tp + fp) * (tp + fn)) * xp.sqrt((tn + fp) * (tn + fn))
     return _safe_div(tp * tn - fp * fn, den, xp)
+
+
+def jaccard(y_true, y_pred, *, average="binary", num_classes=None, zero_division=0, sample_weight=None):
+    r"""Jaccard index (intersection over union of the predicted and true positives).
+
+    .. math:: J = \frac{\mathrm{TP}}{\mathrm{TP} + \mathrm{FP} + \mathrm{FN}}
+              \quad (\texttt{zero\_division} \text{ when the denominator is } 0)
+
+    per class for the multiclass averages; ``"micro"`` divides the summed
+    counts, ``"macro"`` and ``"weighted"`` average the per-class indices
+    over the classes present in ``y_true`` or ``y_pred`` (a NaN index
+    propagates into the average, as in scikit-learn).  Arguments and errors
+    as in :func:`precision`.
+
+    Returns
+    -------
+    0-d array, or array of shape (num_classes,) for ``average=None``
+        As ``sklearn.metrics.jaccard_score(..., zero_division=zero_division)``.
+    """
+    return _prf(y_true, y_pred, which="jaccard", beta=1.0, average=average, num_classes=num_classes,
+                zero_division=zero_division, sample_weight=sample_weight)
+
+
+def balanced_accuracy(y_true, y_pred, *, adjusted=False, num_classes=None):
+    r"""Balanced accuracy: the mean recall over the classes present in ``y_true``.
+
+    .. math:: \mathrm{BA} = \frac1{|C|}\sum_{c \in C} \frac{\mathrm{TP}_c}{n_c},
+              \qquad C = \{c : n_c = \#\{i : y_i = c\} > 0\}
+
+    ``adjusted=True`` rescales chance to 0 and a perfect score to 1:
+    :math:`(\mathrm{BA} - 1/|C|) / (1 - 1/|C|)` (an IEEE 0/0 or x/0 when
+    ``y_true`` holds one class, as in scikit-learn).
+
+    Parameters
+    ----------
+    y_true, y_pred : array of shape (n_samples,)
+        Class indices (0/1 for binary data).
+    adjusted : bool, default False
+    num_classes : int, optional
+        As in :func:`precision`.
+
+    Returns
+    -------
+    0-d array, equal to ``sklearn.metrics.balanced_accuracy_score``.
+    """
+    xp = array_namespace(y_true, y_pred)
+    _check_label_dtype(y_true, "y_true", xp)
+    _check_label_dtype(y_pred, "y_pred", xp)
+    _check_pair(y_true, y_pred)
+    dtype = float_dtype(xp, y_true, y_pred)
+    a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, xp, dtype)
+    tp, true_sum, _ = _class_counts(a, b, classes, xp, dtype)
+    present = xp.astype(true_sum > 0, dtype)
+    n_present = xp.sum(present)
+    score = xp.sum(_safe_div(tp, true_sum, xp)) / n_present
+    if adjusted:
+        chance = 1.0 / n_present
+        score = (score - chance) / (1.0 - chance)
+    return as_array0d(score, xp)
+
+
+_KAPPA_WEIGHTS = (None, "linear", "quadratic")
+
+
+def cohen_kappa(y1, y2, *, weights=None, num_classes=None, replace_undefined_by=math.nan):
+    r"""Cohen's kappa: agreement of two labelings beyond chance.
+
+    With :math:`C` the confusion matrix of ``y1`` against ``y2`` (``n``
+    samples), :math:`E = C\mathbf 1\,\mathbf 1^\top C / n` the counts
+    expected from the marginals, and disagreement weights
+    :math:`w_{ij} = [i \ne j]` (``None``), :math:`|i - j|` (``"linear"``) or
+    :math:`(i - j)^2` (``"quadratic"``):
+
+    .. math:: \kappa = 1 - \frac{\sum_{ij} w_{ij} C_{ij}}{\sum_{ij} w_{ij} E_{ij}}
+
+    Parameters
+    ----------
+    y1, y2 : array of shape (n_samples,)
+        Class indices.
+    weights : {None, "linear", "quadratic"}
+    num_classes : int, optional
+        As in :func:`confusion_matrix`.  The linear and quadratic weights
+        use the class indices ``0 .. num_classes - 1``.
+    replace_undefined_by : float, default nan
+        The value when the denominator is 0 (both labelings one and the
+        same constant class), as scikit-learn.
+
+    Returns
+    -------
+    0-d array
+        Equal to ``sklearn.metrics.cohen_kappa_score(y1, y2,
+        labels=range(num_classes))`` (the default ``labels=None`` gives the
+        same result when every class in ``0 .. num_classes - 1`` occurs, or
+        for ``weights=None``).
+    """
+    if weights not in _KAPPA_WEIGHTS:
+        raise ValueError(f"weights must be one of {_KAPPA_WEIGHTS}; got weights={weights!r}")
+    if not isinstance(replace_undefined_by, numbers.Real):
+        raise TypeError(f"replace_undefined_by must be a real number; got {replace_undefined_by!r}")
+    xp = array_namespace(y1, y2)
+    _check_label_dtype(y1, "y1", xp)
+    _check_label_dtype(y2, "y2", xp)
+    _check_pair(y1, y2, "y1", "y2")
+    dtype = float_dtype(xp, y1, y2)
+    a, b, classes = _multiclass_labels(y1, y2, num_classes, xp, dtype, ("y1", "y2"))
+    k = classes.shape[0]
+    check_class_elements(k, (k, k), "a confusion matrix")
+    wide = _wide_float(xp, a)
+    onehot_1 = xp.astype(a[:, None] == classes, wide)
+    onehot_2 = xp.astype(b[:, None] == classes, wide)
+    conf = xp.matmul(xp.matrix_transpose(onehot_1), onehot_2)
+    sum_rows, sum_cols = xp.sum(onehot_1, axis=0), xp.sum(onehot_2, axis=0)
+    expected = sum_rows[:, None] * sum_cols[None, :] / float(a.shape[0])
+    idx = xp.arange(k, dtype=wide, device=device_of(conf))
+    diff = idx[:, None] - idx[None, :]
+    if weights is None:
+        w = xp.astype(diff != 0, wide)
+    elif weights == "linear":
+        w = xp.abs(diff)
+    else:
+        w = diff * diff
+    num, den = xp.sum(w * conf), xp.sum(w * expected)
+    kappa = 1.0 - num / xp.where(den != 0, den, xp.ones_like(den))
+    kappa = xp.where(den != 0, kappa, xp.full_like(kappa, float(replace_undefined_by)))
+    return xp.astype(kappa, dtype)
+
+
+def top_k_accuracy(y_true, y_score, *, k=2, normalize=True):
+    r"""Top-k accuracy: the fraction of samples whose true class is among the ``k`` highest scores.
+
+    .. math:: \mathrm{rank}_i = \#\{j : s_{ij} > s_{i y_i}\} + \#\{j > y_i : s_{ij} = s_{i y_i}\},
+              \qquad \mathrm{acc}_k = \frac1n \sum_i [\mathrm{rank}_i < k]
+
+    Ties are broken as scikit-learn does (a stable ascending sort, reversed:
+    of tied classes the higher index ranks first).  No sort is needed: the
+    rank is counted in :math:`O(n \cdot n_\mathrm{classes})`.
+
+    Parameters
+    ----------
+    y_true : array of shape (n_samples,)
+        Class indices in ``[0, n_classes)``.
+    y_score : array of shape (n_samples, n_classes)
+        Scores (probabilities, logits), one column per class.
+    k : int, default 2
+        Number of top classes that count as a hit; ``k >= n_classes`` gives 1.
+    normalize : bool, default True
+        The fraction (``True``) or the number of hits (``False``).
+
+    Returns
+    -------
+    0-d array
+        Equal to ``sklearn.metrics.top_k_accuracy_score(y_true, y_score, k=k,
+        labels=range(n_classes))``.  Binary scores of shape (n_samples,) are
+        not taken (scikit-learn thresholds them at a value chosen from the
+        data); pass the two columns ``(1 - p, p)``.
+    """
+    xp = array_namespace(y_true, y_score)
+    k = _check_k(k)
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normalize must be a bool; got {normalize!r}")
+    _check_label_dtype(y_true, "y_true", xp)
+    if not xp.isdtype(y_score.dtype, ("integral", "real floating")):
+        raise TypeError(f"y_score must be a real array; got dtype {y_score.dtype}")
+    check_ndim(y_true, "y_true", 1)
+    check_ndim(y_score, "y_score", 2)
+    if y_score.shape[0] != y_true.shape[0]:
+        raise ValueError(
+            f"y_true and y_score must have the same number of samples; got y_true.shape={tuple(y_true.shape)} "
+            f"and y_score.shape={tuple(y_score.shape)}"
+        )
+    check_nonempty(y_true, "y_true")
+    _check_not_nan(y_score, "y_score", xp)
+    dtype = float_dtype(xp, y_true, y_score)
+    n_classes = y_score.shape[1]
+    labels = xp.astype(y_true, _int_dtype(xp, y_true)) if _is_bool(y_true, xp) else y_true
+    _check_classes(labels, n_classes, "y_true", xp)
+    classes = xp.arange(n_classes, dtype=labels.dtype, device=device_of(labels))
+    onehot = labels[:, None] == classes
+    own = xp.sum(xp.where(onehot, y_score, xp.zeros_like(y_score)), axis=1)[:, None]
+    idt = _int_dtype(xp, y_true)
+    above = (y_score > own) | ((y_score == own) & (classes > labels[:, None]))
+    hits = xp.astype(_count(above, xp, idt, axis=1) < k, dtype)
+    return as_array0d(xp.mean(hits) if normalize else xp.sum(hits), xp)
+
+
+def hamming_loss(y_true, y_pred):
+    r"""Fraction of wrong labels.
+
+    .. math:: L_H = \frac{1}{n L}\sum_{i=1}^{n}\sum_{l=1}^{L} [y_{il} \ne \hat y_{il}]
+
+    For 1-D labels (:math:`L = 1`) this is ``1 - accuracy``; 2-D inputs are
+    multilabel indicator matrices.
+
+    Parameters
+    ----------
+    y_true, y_pred : array of shape (n_samples,) or (n_samples, n_labels)
+
+    Returns
+    -------
+    0-d array, equal to ``sklearn.metrics.hamming_loss``.
+    """
+    xp = array_namespace(y_true, y_pred)
+    _check_label_dtype(y_true, "y_true", xp)
+    _check_label_dtype(y_pred, "y_pred", xp)
+    check_ndim(y_true, "y_true", (1, 2))
+    check_same_shape(y_true, y_pred, "y_true", "y_pred")
+    check_nonempty(y_true, "y_true")
+    dtype = float_dtype(xp, y_true, y_pred)
+    a, b = _label_pair(y_true, y_pred, xp, dtype)
+    return as_array0d(xp.mean(xp.astype(a != b, dtype)), xp)
 
 
 # ------------------------------------------------------------ ranking of scores
@@ -547,7 +886,7 @@ def _sorted_scores(y_true, scores):
     return xp, dtype, wide, s, y, n_pos, n
 
 
-def roc_auc(y_true, scores):
+def roc_auc(y_true, scores, *, max_fpr=None, multi_class="raise", average="macro"):
     r"""Area under the ROC curve, exact with tied scores, in :math:`O(n \log n)`.
 
     The trapezoidal area under the ROC curve through the distinct thresholds
@@ -564,18 +903,45 @@ def roc_auc(y_true, scores):
     and ``right``), so :math:`r_i = (\mathrm{left}_i + \mathrm{right}_i + 1)/2`
     -- no threshold loop, no data-dependent shapes (works under ``jax.jit``).
 
+    **Partial area** (``max_fpr`` in (0, 1)): the area under the
+    piecewise-linear curve for :math:`\mathrm{FPR} \le m`, the last segment
+    interpolated at :math:`m`, with McClish's standardisation
+    :math:`\tfrac12\bigl(1 + \frac{A - m^2/2}{m - m^2/2}\bigr)`, as
+    scikit-learn; computed from the fixed-length :func:`roc_curve`
+    (one clipped trapezoid per point).
+
+    **Multiclass** (``scores`` of shape (n_samples, n_classes), class
+    probabilities summing to 1 per row, labels ``0 .. n_classes - 1``, all
+    present): ``multi_class="ovr"`` averages the one-vs-rest AUCs
+    :math:`A(c, \bar c)` of each class; ``"ovo"`` averages over the class
+    pairs :math:`\tfrac12(A(a \mid b) + A(b \mid a))`, where
+    :math:`A(a \mid b)` is the AUC of column :math:`a` on the samples of
+    classes :math:`a` and :math:`b` (Hand & Till 2001).  Every such AUC is a
+    Mann-Whitney count from one sort per column and cumulative class counts
+    (no subsetting, fixed shapes): :math:`O(k\,n \log n + n k^2)`.
+    ``average="macro"`` is the plain mean; ``"weighted"`` weights by the
+    class (ovr) or pair (ovo) prevalence.
+
     Parameters
     ----------
     y_true : array of shape (n_samples,)
-        Labels 0/1.
-    scores : array of shape (n_samples,)
+        Labels 0/1 (binary) or class indices (multiclass).
+    scores : array of shape (n_samples,) or (n_samples, n_classes)
         Scores, higher meaning more likely positive (probabilities, logits,
-        decision values).
+        decision values); class probabilities for the multiclass AUC.
+    max_fpr : float in (0, 1], optional
+        Binary only: the standardised partial AUC up to this false-positive rate.
+    multi_class : {"raise", "ovr", "ovo"}
+        Needed for 2-D ``scores`` (``"raise"``, the default, refuses them as
+        scikit-learn does).
+    average : {"macro", "weighted"}
+        Averaging of the multiclass AUCs.
 
     Returns
     -------
     0-d array
-        Equal to ``sklearn.metrics.roc_auc_score(y_true, scores)``.  The sums
+        Equal to ``sklearn.metrics.roc_auc_score(y_true, scores, max_fpr=...,
+        multi_class=..., average=...)``.  The sums
         run in float64 where the device has it (exact up to
         :math:`\sim 6\cdot 10^7` samples), else float32.
 
@@ -585,7 +951,115 @@ def roc_auc(y_true, scores):
         Bad shapes; labels other than 0/1, NaN scores, or a single class in
         ``y_true`` (concrete inputs).  On traced or lazy inputs a single class
         gives NaN (the area is undefined), as current scikit-learn returns.
+        Multiclass: rows of ``scores`` not summing to 1, a class absent from
+        ``y_true`` (concrete inputs); ``max_fpr`` with 2-D scores.
     """
+    if multi_class not in ("raise", "ovr", "ovo"):
+        raise ValueError(f"multi_class must be one of ('raise', 'ovr', 'ovo'); got multi_class={multi_class!r}")
+    if average not in ("macro", "weighted"):
+        raise ValueError(f"average must be 'macro' or 'weighted'; got average={average!r}")
+    if max_fpr is not None and not (isinstance(max_fpr, numbers.Real) and 0 < max_fpr <= 1):
+        raise ValueError(f"max_fpr must be a number in (0, 1] or None; got max_fpr={max_fpr!r}")
+    if getattr(scores, "ndim", 1) == 2:
+        if multi_class == "raise":
+            raise ValueError(
+                f"scores must be 1-D for binary labels; got scores.shape={tuple(scores.shape)}: 2-D (multiclass) "
+                "scores need multi_class='ovr' or 'ovo' (scikit-learn's default multi_class='raise' refuses them)"
+            )
+        if max_fpr is not None and max_fpr != 1:
+            raise ValueError(f"max_fpr is only defined for binary scores; got max_fpr={max_fpr!r} with 2-D scores")
+        return _multiclass_auc(y_true, scores, multi_class, average)
+    if max_fpr is not None and max_fpr != 1:
+        return _partial_auc(y_true, scores, float(max_fpr))
+    return _binary_auc(y_true, scores)
+
+
+def _partial_auc(y_true, scores, m):
+    """McClish-standardised partial AUC up to FPR ``m``, from the fixed-length ROC points."""
+    xp, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores)
+    value_check(
+        (n_pos > 0) & (n_neg > 0),
+        "y_true holds a single class (all 0 or all 1): ROC-AUC is undefined; both classes must be present",
+    )
+    zero = xp.zeros((1,), dtype=wide, device=device_of(s))
+    fpr = _nan_div(xp.concat([zero, xp.flip(pp - tp)]), xp.full_like(xp.concat([zero, tp]), 1.0) * n_neg, xp)
+    tpr = _nan_div(xp.concat([zero, xp.flip(tp)]), xp.full_like(fpr, 1.0) * n_pos, xp)
+    f0, f1, t0, t1 = fpr[:-1], fpr[1:], tpr[:-1], tpr[1:]
+    full = f1 <= m
+    # a segment crossing m: its part left of m, the rate interpolated at m
+    t_m = t0 + (t1 - t0) * _safe_div(m - f0, f1 - f0, xp)
+    part = xp.where(full, (f1 - f0) * (t0 + t1) / 2.0,
+                    xp.where(f0 < m, (m - f0) * (t0 + t_m) / 2.0, xp.zeros_like(f0)))
+    area = xp.sum(part)
+    min_area, max_area = 0.5 * m * m, m
+    return xp.astype(0.5 * (1.0 + (area - min_area) / (max_area - min_area)), dtype)
+
+
+def _multiclass_auc(y_true, scores, multi_class, average):
+    """One-vs-rest or one-vs-one AUC from Mann-Whitney counts (one sort per column)."""
+    xp = array_namespace(y_true, scores)
+    _check_label_dtype(y_true, "y_true", xp)
+    if not xp.isdtype(scores.dtype, ("integral", "real floating")):
+        raise TypeError(f"scores must be a real-valued array; got dtype {scores.dtype}")
+    check_ndim(y_true, "y_true", 1)
+    if scores.shape[0] != y_true.shape[0]:
+        raise ValueError(
+            f"y_true and scores must have the same number of samples; got y_true.shape={tuple(y_true.shape)} "
+            f"and scores.shape={tuple(scores.shape)}"
+        )
+    check_nonempty(y_true, "y_true")
+    k = scores.shape[1]
+    if k < 3:
+        raise ValueError(
+            f"the multiclass AUC needs at least 3 classes (columns); got scores.shape={tuple(scores.shape)}; "
+            "for two classes pass the scores of class 1 as a 1-D array"
+        )
+    dtype = float_dtype(xp, y_true, scores)
+    q = as_float(scores, xp, dtype)
+    _check_not_nan(q, "scores", xp)
+    value_check(
+        xp.all(xp.abs(xp.sum(xp.astype(q, _wide_float(xp, q)), axis=1) - 1.0) <= 1e-6 * k),
+        "multiclass scores must be class probabilities: every row must sum to 1",
+    )
+    labels = xp.astype(y_true, _int_dtype(xp, y_true)) if _is_bool(y_true, xp) else y_true
+    _check_classes(labels, k, "y_true", xp)
+    check_class_elements(k, (y_true.shape[0], k), "one-hot encodings of the labels")
+    wide = _wide_float(xp, q)
+    dev = device_of(q)
+    onehot = xp.astype(labels[:, None] == xp.arange(k, dtype=labels.dtype, device=dev), wide)
+    counts = xp.sum(onehot, axis=0)
+    value_check(xp.all(counts > 0), "every class 0 .. n_classes - 1 must occur in y_true for the multiclass AUC")
+    # u[a, b] = sum over samples i of class a of #{j of class b: s_ja < s_ia} + 1/2 #{... =}, column a
+    rows = []
+    for a in range(k):
+        col = q[:, a]
+        order = xp.argsort(col, stable=False)
+        s = xp.take(col, order)
+        oh = xp.take(onehot, order, axis=0)
+        cum = xp.cumulative_sum(oh, axis=0, include_initial=True)  # (n + 1, k)
+        left = xp.searchsorted(s, s, side="left")
+        right = xp.searchsorted(s, s, side="right")
+        below, upto = xp.take(cum, left, axis=0), xp.take(cum, right, axis=0)
+        rank = below + 0.5 * (upto - below)  # (n, k): class-b samples below each sample, ties halved
+        rows.append(xp.sum(oh[:, a:a + 1] * rank, axis=0))
+    u = xp.stack(rows)  # (k, k)
+    n = float(y_true.shape[0])
+    if multi_class == "ovr":
+        u_rest = xp.sum(u, axis=1) - xp.sum(u * xp.eye(k, dtype=wide, device=dev), axis=1)
+        aucs = u_rest / (counts * (n - counts))
+        weights = counts / n if average == "weighted" else xp.ones_like(counts)
+    else:
+        pair = u / (counts[:, None] * counts[None, :])  # A(a | b)
+        sym = (pair + xp.matrix_transpose(pair)) / 2.0
+        idx = xp.arange(k, device=dev)
+        upper = xp.astype(idx[:, None] < idx[None, :], wide)
+        aucs = xp.reshape(sym, (-1,))
+        prevalence = (counts[:, None] + counts[None, :]) / n
+        weights = xp.reshape(upper * (prevalence if average == "weighted" else xp.ones_like(prevalence)), (-1,))
+    return xp.astype(xp.sum(weights * aucs) / xp.sum(weights), dtype)
+
+
+def _binary_auc(y_true, scores):
     xp, dtype, wide, s, y, n_pos, n = _sorted_scores(y_true, scores)
     left = xp.searchsorted(s, s, side="left")
     right = xp.searchsorted(s, s, side="right")
@@ -637,6 +1111,488 @@ def average_precision(y_true, scores):
     precision_at = tp_at / xp.astype(n - left, wide)
     ap = _safe_div(xp.sum(y * precision_at), n_pos, xp)
     return xp.astype(ap, dtype)
+
+
+# ------------------------------------------------------------ curves and thresholds
+class ThresholdScores(NamedTuple):
+    """Precision, recall and F1 of the rule ``scores >= threshold``, one entry per threshold."""
+
+    precision: object
+    recall: object
+    f1: object
+
+
+class BestThreshold(NamedTuple):
+    """The best threshold of :func:`best_threshold` and its score (0-d arrays)."""
+
+    threshold: object
+    score: object
+
+
+def _curve_inputs(y_true, scores):
+    """Validated labels and scores; the scores sorted ascending with the counts at each sorted score.
+
+    Returns ``(xp, dtype, wide, s, tp, pp, n_pos, n_neg, left, right)``:
+    ``s`` the scores sorted ascending (floating ``dtype``); ``tp[i]`` and
+    ``pp[i]`` the true and all predicted positives of the rule
+    ``scores >= s[i]`` (a tie group shares its values), in ``wide``;
+    ``left[i]``/``right[i]`` the first index and one past the last of the tie
+    group of ``s[i]``.  The class counts are not checked.
+    """
+    xp = array_namespace(y_true, scores)
+    _check_label_dtype(y_true, "y_true", xp)
+    if not xp.isdtype(scores.dtype, ("bool", "integral", "real floating")):
+        raise TypeError(f"scores must be a real-valued array; got dtype {scores.dtype}")
+    _check_pair(y_true, scores, "y_true", "scores")
+    _check_binary(y_true, "y_true", xp)
+    _check_not_nan(scores, "scores", xp)
+    dtype = float_dtype(xp, y_true, scores)
+    wide = _wide_float(xp, scores)
+    n = y_true.shape[0]
+    if _is_bool(scores, xp):
+        scores = xp.astype(scores, _int_dtype(xp, scores))
+    order = xp.argsort(scores, stable=False)
+    s = as_float(xp.take(scores, order), xp, dtype)
+    y = xp.take(xp.astype(_positive(y_true, xp), wide), order)
+    n_pos = xp.sum(y)
+    left = xp.searchsorted(s, s, side="left")  # #{j : s_j < s_i}: the first index of the tie group
+    right = xp.searchsorted(s, s, side="right")
+    pos_below = xp.cumulative_sum(y, include_initial=True)
+    tp = n_pos - xp.take(pos_below, left)
+    pp = xp.astype(n - left, wide)
+    return xp, dtype, wide, s, tp, pp, n_pos, float(n) - n_pos, left, right
+
+
+def _eager_only(x, what):
+    if is_traced(x):
+        raise ValueError(
+            f"{what} has a data-dependent length and cannot be traced (jax.jit, jax.vmap); "
+            "use the fixed-length form (the default) inside traced code"
+        )
+
+
+def _nan_div(num, den, xp):
+    """``num / den``, NaN where ``den == 0`` (undefined rates, as scikit-learn), without warnings."""
+    nonzero = den != 0
+    return xp.where(nonzero, num / xp.where(nonzero, den, xp.ones_like(den)), xp.full_like(num, math.nan))
+
+
+def _check_flag(value, name):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool; got {value!r}")
+
+
+def roc_curve(y_true, scores, *, unique=False, drop_intermediate=False):
+    r"""Receiver operating characteristic: false- and true-positive rates per threshold.
+
+    For the rule "positive when :math:`s \ge t`",
+
+    .. math:: \mathrm{TPR}(t) = \frac{\#\{i : y_i = 1, s_i \ge t\}}{n_+},
+              \qquad \mathrm{FPR}(t) = \frac{\#\{i : y_i = 0, s_i \ge t\}}{n_-}
+
+    **Fixed-length form** (default, traceable): the thresholds are
+    :math:`+\infty` followed by every score in decreasing order -- ``n + 1``
+    points whatever the data.  Tied scores give repeated, identical points
+    (each tie group takes the rates of its whole group), so removing
+    consecutive duplicates leaves exactly scikit-learn's
+    ``roc_curve(y_true, scores, drop_intermediate=False)``.  One sort, one
+    cumulative sum and one binary search: :math:`O(n \log n)`.
+
+    ``unique=True`` performs that de-duplication and ``drop_intermediate=True``
+    (which implies it) also drops the collinear points, as scikit-learn's
+    default.  Both give data-dependent lengths: eager arrays only (refused
+    under ``jax.jit``; lazy on Dask, with unknown lengths).
+
+    Parameters
+    ----------
+    y_true : array of shape (n_samples,)
+        Labels 0/1.
+    scores : array of shape (n_samples,)
+        Scores, higher meaning more likely positive.
+    unique, drop_intermediate : bool, default False
+
+    Returns
+    -------
+    fpr, tpr, thresholds : arrays of shape (n_samples + 1,) (fixed form)
+        Non-decreasing rates; ``thresholds[0] = inf``.  A class absent from
+        ``y_true`` makes its rate NaN (scikit-learn warns and does the same).
+    """
+    _check_flag(unique, "unique")
+    _check_flag(drop_intermediate, "drop_intermediate")
+    xp, dtype, wide, s, tp, pp, n_pos, n_neg, left, right = _curve_inputs(y_true, scores)
+    fp = pp - tp
+    dev = device_of(s)
+    n = s.shape[0]
+    zero = xp.zeros((1,), dtype=wide, device=dev)
+    # decreasing thresholds: the ascending arrays reversed, after the (0, 0) point at +inf
+    tps = xp.concat([zero, xp.flip(tp)])
+    fps = xp.concat([zero, xp.flip(fp)])
+    thr = xp.concat([xp.full((1,), math.inf, dtype=dtype, device=dev), xp.flip(s)])
+    if unique or drop_intermediate:
+        _eager_only(s, "roc_curve(unique=True)")
+        # position p = 1..n of the decreasing arrays holds ascending index n - p; its tie
+        # group spans positions first..last, and every position holds the group's counts
+        first = xp.flip(n - right + 1)
+        last = xp.flip(n - left)
+        pos = xp.arange(1, n + 1, dtype=first.dtype, device=dev)
+        keep = pos == last  # one point per tie group (scikit-learn's distinct thresholds)
+        if drop_intermediate:
+            # scikit-learn keeps the first and last groups and those where the counts bend:
+            # a nonzero second difference with the previous and next groups' points
+            prev_i, next_i = first - 1, xp.clip(last + 1, 0, n)
+            def bend(c):
+                return (xp.take(c, prev_i) - 2 * c[1:] + xp.take(c, next_i)) != 0
+            keep = keep & ((first == 1) | (last == n) | bend(fps) | bend(tps))
+        keep = xp.concat([xp.ones((1,), dtype=xp.bool, device=dev), keep])
+        tps, fps, thr = tps[keep], fps[keep], thr[keep]
+    fpr = xp.astype(_nan_div(fps, xp.full_like(fps, 1.0) * n_neg, xp), dtype)
+    tpr = xp.astype(_nan_div(tps, xp.full_like(tps, 1.0) * n_pos, xp), dtype)
+    return fpr, tpr, thr
+
+
+def precision_recall_curve(y_true, scores, *, unique=False):
+    r"""Precision and recall per threshold (recall decreasing), as scikit-learn.
+
+    For the rule "positive when :math:`s \ge t`", :math:`P(t) = \mathrm{TP}(t) / \#\{s_i \ge t\}`
+    and :math:`R(t) = \mathrm{TP}(t) / n_+`.
+
+    **Fixed-length form** (default, traceable): the thresholds are every
+    score in increasing order (``n`` of them), then the final point
+    ``(precision, recall) = (1, 0)`` without a threshold.  Tied scores give
+    repeated identical points; keeping the first of each run of equal
+    thresholds (``unique=True``, eager only) leaves exactly
+    ``sklearn.metrics.precision_recall_curve(y_true, scores)``.
+
+    Parameters
+    ----------
+    y_true : array of shape (n_samples,)
+        Labels 0/1.
+    scores : array of shape (n_samples,)
+    unique : bool, default False
+
+    Returns
+    -------
+    precision, recall : arrays of shape (n_samples + 1,) (fixed form)
+    thresholds : array of shape (n_samples,)
+        Increasing.  Without positives in ``y_true`` the recall is 1, as
+        scikit-learn (which also warns).
+    """
+    _check_flag(unique, "unique")
+    xp, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores)
+    dev = device_of(s)
+    precision = _safe_div(tp, pp, xp)
+    recall = xp.where(n_pos > 0, tp / xp.where(n_pos > 0, n_pos, xp.ones_like(n_pos)), xp.ones_like(tp))
+    thr = s
+    if unique:
+        _eager_only(s, "precision_recall_curve(unique=True)")
+        first = xp.concat([xp.ones((1,), dtype=xp.bool, device=dev), s[1:] != s[:-1]])
+        precision, recall, thr = precision[first], recall[first], thr[first]
+    one = xp.ones((1,), dtype=dtype, device=dev)
+    return (xp.concat([xp.astype(precision, dtype), one]), xp.concat([xp.astype(recall, dtype), one * 0.0]), thr)
+
+
+def _scores_at(y_true, scores, thresholds):
+    """True and predicted positives of ``scores >= t`` for each ``t`` in ``thresholds`` (binary searches)."""
+    xp = array_namespace(y_true, scores, thresholds)
+    _, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores)
+    if not xp.isdtype(thresholds.dtype, ("integral", "real floating")):
+        raise TypeError(f"thresholds must be a real array; got dtype {thresholds.dtype}")
+    check_ndim(thresholds, "thresholds", 1)
+    n = s.shape[0]
+    t = as_float(thresholds, xp, dtype)
+    left = xp.searchsorted(s, t, side="left")  # #{scores < t}
+    # tp of the rule at t: tp at the first sorted score >= t, or 0 beyond the largest score
+    idx = xp.clip(left, 0, n - 1) if n > 1 else xp.zeros_like(left)
+    tp_t = xp.where(left < n, xp.take(tp, idx), xp.zeros_like(xp.take(tp, idx)))
+    pp_t = xp.astype(n - left, wide)
+    return xp, dtype, tp_t, pp_t, n_pos, n_neg
+
+
+def threshold_scores(y_true, scores, thresholds, *, zero_division=0):
+    r"""Precision, recall and F1 of the rule ``scores >= t``, for every ``t`` in ``thresholds``.
+
+    .. math:: P(t) = \frac{\mathrm{TP}(t)}{\#\{i : s_i \ge t\}},\quad
+              R(t) = \frac{\mathrm{TP}(t)}{n_+},\quad
+              F_1(t) = \frac{2\,\mathrm{TP}(t)}{\#\{i : s_i \ge t\} + n_+}
+
+    One sort of the scores and one binary search per threshold:
+    :math:`O((n + m)\log n)` for ``m`` thresholds, fixed output shape.
+
+    Parameters
+    ----------
+    y_true : array of shape (n_samples,)
+        Labels 0/1.
+    scores : array of shape (n_samples,)
+    thresholds : array of shape (n_thresholds,)
+    zero_division : {0, 1, nan, "warn"}, default 0
+        As in :func:`precision`.
+
+    Returns
+    -------
+    ThresholdScores
+        ``(precision, recall, f1)``, each of shape (n_thresholds,); entry
+        ``j`` equals ``sklearn.metrics.precision_score(y_true, scores >=
+        thresholds[j], zero_division=zero_division)`` (and ``recall_score``,
+        ``f1_score``).
+    """
+    zd = _check_zero_division(zero_division)
+    xp, dtype, tp, pp, n_pos, _ = _scores_at(y_true, scores, thresholds)
+    pos = xp.full_like(tp, 1.0) * n_pos
+    return ThresholdScores(
+        xp.astype(_div_or(tp, pp, zd, xp), dtype),
+        xp.astype(_div_or(tp, pos, zd, xp), dtype),
+        xp.astype(_div_or(2.0 * tp, pp + pos, zd, xp), dtype),
+    )
+
+
+_THRESHOLD_METRICS = ("f1", "accuracy", "balanced_accuracy", "mcc")
+
+
+def best_threshold(y_true, scores, *, metric="f1"):
+    r"""The threshold ``t`` among the scores that maximises a metric of the rule ``scores >= t``.
+
+    Every distinct score is a candidate (the rules between two consecutive
+    scores are the same), scored from the counts
+    :math:`\mathrm{TP}(t)`, :math:`\mathrm{FP}(t)` of one sort and one
+    cumulative sum (:math:`O(n \log n)`, fixed shapes, traceable):
+
+    - ``"f1"``: :math:`2\mathrm{TP} / (2\mathrm{TP} + \mathrm{FP} + \mathrm{FN})`;
+    - ``"accuracy"``: :math:`(\mathrm{TP} + \mathrm{TN}) / n`;
+    - ``"balanced_accuracy"``: :math:`(\mathrm{TPR} + \mathrm{TNR}) / 2`
+      (the maximiser of Youden's :math:`J = \mathrm{TPR} - \mathrm{FPR}`);
+    - ``"mcc"``: Matthews' correlation coefficient.
+
+    Ties between thresholds go to the highest threshold.
+
+    Parameters
+    ----------
+    y_true : array of shape (n_samples,)
+        Labels 0/1.
+    scores : array of shape (n_samples,)
+    metric : {"f1", "accuracy", "balanced_accuracy", "mcc"}
+
+    Returns
+    -------
+    BestThreshold
+        ``(threshold, score)``, 0-d arrays: ``score`` equals
+        ``sklearn.metrics.f1_score(y_true, scores >= threshold)`` (or the
+        other metric), the maximum over all thresholds.
+    """
+    if metric not in _THRESHOLD_METRICS:
+        raise ValueError(f"metric must be one of {_THRESHOLD_METRICS}; got metric={metric!r}")
+    xp, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores)
+    n = n_pos + n_neg
+    fp = pp - tp
+    fn = n_pos - tp
+    tn = n_neg - fp
+    if metric == "f1":
+        value = _safe_div(2.0 * tp, 2.0 * tp + fp + fn, xp)
+    elif metric == "accuracy":
+        value = (tp + tn) / n
+    elif metric == "balanced_accuracy":
+        # scikit-learn averages over the classes present in y_true
+        tpr, tnr = _safe_div(tp, xp.full_like(tp, 1.0) * n_pos, xp), _safe_div(tn, xp.full_like(tn, 1.0) * n_neg, xp)
+        present = xp.astype(n_pos > 0, wide) + xp.astype(n_neg > 0, wide)
+        value = (tpr + tnr) / present
+    else:
+        den = xp.sqrt((tp + fp) * (tp + fn)) * xp.sqrt((tn + fp) * (tn + fn))
+        value = _safe_div(tp * tn - fp * fn, den, xp)
+    # the highest threshold among the maximisers: argmax of the reversed (decreasing) order
+    rev = xp.flip(value)
+    i = s.shape[0] - 1 - xp.argmax(rev)
+    return BestThreshold(as_array0d(xp.take(s, xp.reshape(i, (1,)))[0], xp),
+                         as_array0d(xp.astype(xp.max(value), dtype), xp))
+
+
+# ------------------------------------------------------------ probability calibration
+def _probabilities(y_true, p, xp):
+    """Validated labels and probabilities (1-D binary or 2-D multiclass), ``p`` in its floating dtype."""
+    _check_label_dtype(y_true, "y_true", xp)
+    if not xp.isdtype(p.dtype, ("integral", "real floating")):
+        raise TypeError(f"p must hold probabilities as a real array; got dtype {p.dtype}")
+    dtype = float_dtype(xp, y_true, p)
+    q = as_float(p, xp, dtype)
+    check_ndim(y_true, "y_true", 1)
+    check_ndim(q, "p", (1, 2))
+    if q.shape[0] != y_true.shape[0]:
+        raise ValueError(
+            f"y_true and p must have the same number of samples; got y_true.shape={tuple(y_true.shape)} "
+            f"and p.shape={tuple(q.shape)}"
+        )
+    check_nonempty(q, "p")
+    value_check(
+        xp.all((q >= 0) & (q <= 1)),
+        lambda: f"p must hold probabilities in [0, 1]; got values in [{float(xp.min(q)):g}, {float(xp.max(q)):g}]",
+    )
+    return dtype, q
+
+
+def brier_score(y_true, p, *, scale_by_half="auto"):
+    r"""Brier score: the mean squared error of predicted probabilities.
+
+    Binary (``p`` of shape (n_samples,), the probability of class 1):
+    :math:`\frac1n\sum_i (y_i - p_i)^2`.  Multiclass (``p`` of shape
+    (n_samples, n_classes)): :math:`\frac1n\sum_i\sum_c ([y_i = c] - p_{ic})^2`,
+    halved when ``scale_by_half`` is true (``"auto"``: for fewer than three
+    columns, so that two columns give the binary score), as scikit-learn.
+
+    Parameters
+    ----------
+    y_true : array of shape (n_samples,)
+        Labels 0/1, or class indices for 2-D ``p``.
+    p : array of shape (n_samples,) or (n_samples, n_classes)
+    scale_by_half : bool or "auto", default "auto"
+
+    Returns
+    -------
+    0-d array, equal to ``sklearn.metrics.brier_score_loss`` (multiclass:
+    with ``labels=range(n_classes)``).
+    """
+    if not (scale_by_half == "auto" or isinstance(scale_by_half, bool)):
+        raise ValueError(f"scale_by_half must be a bool or 'auto'; got {scale_by_half!r}")
+    xp = array_namespace(y_true, p)
+    dtype, q = _probabilities(y_true, p, xp)
+    if q.ndim == 1:
+        _check_binary(y_true, "y_true", xp)
+        d = as_float(_positive(y_true, xp), xp, dtype) - q
+        per = 2.0 * d * d  # both columns (1 - p, p) of the two-class form
+        half = scale_by_half == "auto" or scale_by_half
+    else:
+        k = q.shape[1]
+        labels = xp.astype(y_true, _int_dtype(xp, y_true)) if _is_bool(y_true, xp) else y_true
+        _check_classes(labels, k, "y_true", xp)
+        onehot = as_float(labels[:, None] == xp.arange(k, dtype=labels.dtype, device=device_of(labels)), xp, dtype)
+        d = onehot - q
+        per = xp.sum(d * d, axis=1)
+        half = (k < 3) if scale_by_half == "auto" else scale_by_half
+    score = xp.mean(per)
+    return as_array0d(score / 2.0 if half else score, xp)
+
+
+_CALIBRATION = ("uniform", "quantile")
+
+
+def calibration_curve(y_true, p, *, n_bins=10, strategy="uniform", drop_empty=False):
+    r"""Calibration (reliability) curve: the fraction of positives against the mean probability per bin.
+
+    The probabilities are cut into ``n_bins`` bins by the edges
+    :math:`e_0 < \dots < e_{B}` -- equal widths on [0, 1] (``"uniform"``) or
+    the quantiles of ``p`` (``"quantile"``, NumPy's linear percentiles) --
+    sample :math:`i` falling in bin :math:`b` with :math:`e_b < p_i \le e_{b+1}`
+    (the first bin closed), as scikit-learn.  Per bin,
+
+    .. math:: \mathrm{prob\_true}_b = \frac{\sum_{i \in b} y_i}{|b|},\qquad
+              \mathrm{prob\_pred}_b = \frac{\sum_{i \in b} p_i}{|b|}
+
+    from one (n_samples, n_bins) one-hot GEMV -- no loop, no scatter.
+
+    **Fixed-length form** (default, traceable): arrays of shape (n_bins,),
+    NaN for empty bins.  ``drop_empty=True`` removes the empty bins (eager
+    only: a data-dependent length), which is
+    ``sklearn.calibration.calibration_curve(y_true, p, n_bins=n_bins, strategy=strategy)``.
+
+    Parameters
+    ----------
+    y_true : array of shape (n_samples,)
+        Labels 0/1.
+    p : array of shape (n_samples,)
+        Probabilities of class 1.
+    n_bins : int, default 10
+    strategy : {"uniform", "quantile"}
+    drop_empty : bool, default False
+
+    Returns
+    -------
+    prob_true, prob_pred : arrays of shape (n_bins,) (fixed form)
+    """
+    if strategy not in _CALIBRATION:
+        raise ValueError(f"strategy must be one of {_CALIBRATION}; got strategy={strategy!r}")
+    _check_flag(drop_empty, "drop_empty")
+    try:
+        n_bins = operator.index(n_bins)
+    except TypeError:
+        raise TypeError(f"n_bins must be an int; got {n_bins!r}") from None
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be positive; got n_bins={n_bins}")
+    xp = array_namespace(y_true, p)
+    dtype, q = _probabilities(y_true, p, xp)
+    check_ndim(q, "p", 1)
+    _check_binary(y_true, "y_true", xp)
+    check_class_elements(n_bins, (q.shape[0], n_bins), "one-hot bin memberships")
+    wide = _wide_float(xp, q)
+    dev = device_of(q)
+    qw = xp.astype(q, wide)
+    if n_bins == 1:
+        binids = xp.zeros(q.shape, dtype=_int_dtype(xp, q), device=dev)
+    else:
+        if strategy == "uniform":  # NumPy's linspace: i * (1 / n_bins)
+            inner = xp.asarray([i * (1.0 / n_bins) for i in range(1, n_bins)], dtype=wide, device=dev)
+        else:
+            srt = xp.sort(qw)
+            n = q.shape[0]
+            # NumPy's linear percentile positions, float for float as scikit-learn computes them:
+            # np.percentile(p, np.linspace(0, 1, n_bins + 1) * 100)
+            pos = [(n - 1) * ((i * (1.0 / n_bins)) * 100 / 100) for i in range(1, n_bins)]
+            lo = xp.asarray([int(math.floor(x)) for x in pos], dtype=_int_dtype(xp, q), device=dev)
+            hi = xp.asarray([min(int(math.floor(x)) + 1, n - 1) for x in pos], dtype=_int_dtype(xp, q), device=dev)
+            t = xp.asarray([x - math.floor(x) for x in pos], dtype=wide, device=dev)
+            a, b = xp.take(srt, lo), xp.take(srt, hi)
+            # NumPy's _lerp: exact at both ends, monotone
+            inner = xp.where(t >= 0.5, b - (b - a) * (1.0 - t), a + (b - a) * t)
+        binids = xp.searchsorted(inner, qw, side="left")
+    member = xp.astype(binids[:, None] == xp.arange(n_bins, dtype=binids.dtype, device=dev), wide)
+    total = xp.sum(member, axis=0)
+    y = as_float(_positive(y_true, xp), xp, wide)
+    trues = xp.sum(member * y[:, None], axis=0)
+    sums = xp.sum(member * qw[:, None], axis=0)
+    prob_true, prob_pred = _nan_div(trues, total, xp), _nan_div(sums, total, xp)
+    if drop_empty:
+        _eager_only(total, "calibration_curve(drop_empty=True)")
+        keep = total > 0
+        prob_true, prob_pred = prob_true[keep], prob_pred[keep]
+    return xp.astype(prob_true, dtype), xp.astype(prob_pred, dtype)
+
+
+def classification_report(y_true, y_pred, *, num_classes=None):
+    r"""Precision, recall, F1 and support per class, with the accuracy and the averages.
+
+    Returns
+    -------
+    dict
+        scikit-learn's ``classification_report(..., output_dict=True)``
+        layout: ``{"0": {"precision", "recall", "f1-score", "support"}, ...,
+        "accuracy", "macro avg": {...}, "weighted avg": {...}}`` with one
+        entry per class ``0 .. num_classes - 1``; the values are 0-d arrays
+        on the inputs' device (support in the default integer dtype), so the
+        report is traceable with a static ``num_classes``.  Equal to
+        ``sklearn.metrics.classification_report(y_true, y_pred,
+        labels=range(num_classes), output_dict=True, zero_division=0)``
+        (the default ``labels=None`` gives the same when every class occurs).
+        The averages run over all ``num_classes`` classes, as scikit-learn's
+        with explicit labels.
+    """
+    xp = array_namespace(y_true, y_pred)
+    _check_label_dtype(y_true, "y_true", xp)
+    _check_label_dtype(y_pred, "y_pred", xp)
+    _check_pair(y_true, y_pred)
+    dtype = float_dtype(xp, y_true, y_pred)
+    a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, xp, dtype)
+    tp, true_sum, pred_sum = _class_counts(a, b, classes, xp, dtype)
+    prec = _safe_div(tp, pred_sum, xp)
+    rec = _safe_div(tp, true_sum, xp)
+    f1s = _safe_div(2.0 * tp, true_sum + pred_sum, xp)
+    support = xp.astype(true_sum, _int_dtype(xp, a))
+    n = xp.sum(true_sum)
+    report = {}
+    for c in range(classes.shape[0]):
+        report[str(c)] = {"precision": prec[c], "recall": rec[c], "f1-score": f1s[c], "support": support[c]}
+    report["accuracy"] = as_array0d(xp.sum(tp) / n, xp)
+    total = as_array0d(xp.sum(support), xp)
+    report["macro avg"] = {"precision": xp.mean(prec), "recall": xp.mean(rec), "f1-score": xp.mean(f1s),
+                           "support": total}
+    report["weighted avg"] = {"precision": xp.sum(prec * true_sum) / n, "recall": xp.sum(rec * true_sum) / n,
+                              "f1-score": xp.sum(f1s * true_sum) / n, "support": total}
+    return report
 
 
 def log_loss(y_true, p, *, eps=None):
@@ -715,34 +1671,97 @@ def log_loss(y_true, p, *, eps=None):
 
 
 # ============================================================ regression
-def _regression_pair(y_true, y_pred):
+_MULTIOUTPUT = ("raw_values", "uniform_average")
+_MULTIOUTPUT_VW = _MULTIOUTPUT + ("variance_weighted",)
+
+
+def _regression_pair(y_true, y_pred, *, ndim=(1, 2)):
     xp = array_namespace(y_true, y_pred)
     dtype = float_dtype(xp, y_true, y_pred)
     y, p = as_float(y_true, xp, dtype, "y_true"), as_float(y_pred, xp, dtype, "y_pred")
-    check_ndim(y, "y_true", (1, 2))
+    check_ndim(y, "y_true", ndim)
     check_same_shape(y, p, "y_true", "y_pred")
     check_nonempty(y, "y_true")
     return xp, y, p
 
 
-def r2(y_true, y_pred):
+def _columns(x):
+    """(n_samples, n_outputs) view: a 1-D target is one output."""
+    return x[:, None] if x.ndim == 1 else x
+
+
+def _check_multioutput(multioutput, allowed=_MULTIOUTPUT):
+    if isinstance(multioutput, str):
+        if multioutput not in allowed:
+            raise ValueError(f"multioutput must be one of {allowed} or an array of weights; got {multioutput!r}")
+    elif multioutput is None or isinstance(multioutput, (bool, numbers.Number)):
+        raise TypeError(f"multioutput must be one of {allowed} or an array of weights; got {multioutput!r}")
+    return multioutput
+
+
+def _combine_outputs(per_output, multioutput, xp, *, variance=None):
+    r"""scikit-learn's ``multioutput``: the per-output scores, their mean, or a weighted mean.
+
+    ``"variance_weighted"`` weights by ``variance`` (the outputs' variances
+    of ``y_true``; uniform when all are 0).
+    """
+    if isinstance(multioutput, str):
+        if multioutput == "raw_values":
+            return per_output
+        if multioutput == "uniform_average":
+            return as_array0d(xp.mean(per_output), xp)
+        w = xp.where(xp.any(variance != 0), variance, xp.ones_like(variance))
+    else:
+        try:
+            w = xp.asarray(multioutput, dtype=per_output.dtype, device=device_of(per_output))
+        except Exception as err:
+            raise TypeError(f"multioutput weights must be a real array; got {multioutput!r}") from err
+        if tuple(w.shape) != tuple(per_output.shape):
+            raise ValueError(
+                f"multioutput weights must have shape (n_outputs,) = {tuple(per_output.shape)}; got {tuple(w.shape)}"
+            )
+    return as_array0d(xp.sum(w * per_output) / xp.sum(w), xp)
+
+
+def _fraction_explained(num, den, force_finite, xp):
+    """``1 - num / den`` per output; with ``force_finite`` 1 for 0/0 and 0 for x/0 (scikit-learn)."""
+    if not force_finite:  # IEEE 1 - num/den (NaN for 0/0, -inf for x/0), without the warnings
+        undefined = xp.where(num == 0, xp.full_like(num, math.nan), xp.full_like(num, -math.inf))
+        return xp.where(den != 0, 1.0 - num / xp.where(den != 0, den, xp.ones_like(den)), undefined)
+    ratio = _safe_div(num, den, xp)
+    constant = xp.where(num == 0, xp.ones_like(num), xp.zeros_like(num))
+    return xp.where(den != 0, 1.0 - ratio, constant)
+
+
+def _check_bool(value, name):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool; got {value!r}")
+
+
+def r2(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average", force_finite=True):
     r"""Coefficient of determination :math:`R^2`.
 
     .. math:: R^2 = 1 - \frac{\sum_i (y_i - \hat y_i)^2}{\sum_i (y_i - \bar y)^2},
               \qquad \frac{\partial R^2}{\partial \hat y_i} = \frac{2 (y_i - \hat y_i)}{\sum_j (y_j - \bar y)^2}
 
-    A constant ``y_true`` (zero denominator) gives 1.0 for a perfect
-    prediction and 0.0 otherwise, as scikit-learn (``force_finite=True``).
-    2-D inputs hold one output per column: the score is the mean of the
-    per-column scores (scikit-learn's ``multioutput="uniform_average"``).
+    per output (column).  A constant ``y_true`` (zero denominator) gives
+    1.0 for a perfect prediction and 0.0 otherwise, as scikit-learn
+    (``force_finite=True``; ``False`` keeps the IEEE NaN or -inf).
 
     Parameters
     ----------
     y_true, y_pred : array of shape (n_samples,) or (n_samples, n_outputs)
+    sample_weight : array of shape (n_samples,), optional
+        Weights of the samples (weighted means and sums, as scikit-learn).
+    multioutput : {"raw_values", "uniform_average", "variance_weighted"} or array of shape (n_outputs,)
+        The per-output scores (shape (n_outputs,); (1,) for 1-D inputs),
+        their mean, their mean weighted by the variances of ``y_true``, or
+        weighted by the given weights -- as scikit-learn.
+    force_finite : bool, default True
 
     Returns
     -------
-    0-d array, equal to ``sklearn.metrics.r2_score``.
+    0-d array (or per-output array), equal to ``sklearn.metrics.r2_score``.
 
     Raises
     ------
@@ -750,22 +1769,53 @@ def r2(y_true, y_pred):
         Shapes differ, wrong rank, or fewer than two samples (where
         scikit-learn warns and returns NaN).
     """
+    multioutput = _check_multioutput(multioutput, _MULTIOUTPUT_VW)
+    _check_bool(force_finite, "force_finite")
     xp, y, p = _regression_pair(y_true, y_pred)
     if y.shape[0] < 2:
         raise ValueError(f"r2 needs at least two samples; got y_true.shape={tuple(y.shape)}")
-    res, dev = y - p, y - xp.mean(y, axis=0)
+    w = _sample_weights(sample_weight, y, xp)
+    y, p = _columns(y), _columns(p)
+    res, dev = y - p, y - _wmean(y, w, xp)
     # both sums scaled by one factor per column, max(|res|, |dev|) (as hypot
     # does): the ratio is unchanged and the squares neither overflow nor underflow
     s = _n.max_abs_scale(xp.stack([res, dev]), axis=(0, 1), xp=xp)
     res, dev = res / s, dev / s
-    ss_res = xp.sum(res * res, axis=0)
-    ss_tot = xp.sum(dev * dev, axis=0)
-    ratio = _safe_div(ss_res, ss_tot, xp)
-    constant_score = xp.where(ss_res == 0, xp.ones_like(ss_res), xp.zeros_like(ss_res))
-    return as_array0d(xp.mean(xp.where(ss_tot != 0, 1.0 - ratio, constant_score)), xp)
+    ws = xp.ones_like(res) if w is None else w[:, None]
+    ss_res = xp.sum(ws * res * res, axis=0)
+    ss_tot = xp.sum(ws * dev * dev, axis=0)
+    scores = _fraction_explained(ss_res, ss_tot, force_finite, xp)
+    rel = s / xp.max(s)
+    return _combine_outputs(scores, multioutput, xp, variance=ss_tot * rel * rel)
 
 
-def mape(y_true, y_pred):
+def explained_variance(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average", force_finite=True):
+    r"""Explained variance score.
+
+    .. math:: \mathrm{EV} = 1 - \frac{\operatorname{Var}(y - \hat y)}{\operatorname{Var}(y)}
+
+    per output (population variances).  It differs from :func:`r2` by
+    ignoring a constant bias of the prediction.  Zero ``Var(y)`` gives 1 for
+    a zero numerator and 0 otherwise (``force_finite=True``, as
+    scikit-learn).  ``multioutput`` as in :func:`r2`.
+
+    Returns
+    -------
+    0-d array (or per-output array), equal to ``sklearn.metrics.explained_variance_score``.
+    """
+    multioutput = _check_multioutput(multioutput, _MULTIOUTPUT_VW)
+    _check_bool(force_finite, "force_finite")
+    xp, y, p = _regression_pair(y_true, y_pred)
+    w = _sample_weights(sample_weight, y, xp)
+    y, p = _columns(y), _columns(p)
+    d = y - p
+    d = d - _wmean(d, w, xp)
+    dev = y - _wmean(y, w, xp)
+    num, den = _wmean(d * d, w, xp), _wmean(dev * dev, w, xp)
+    return _combine_outputs(_fraction_explained(num, den, force_finite, xp), multioutput, xp, variance=den)
+
+
+def mape(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
     r"""Mean absolute percentage error, in percent.
 
     .. math:: \mathrm{MAPE} = \frac{100}{n}\sum_i \frac{|y_i - \hat y_i|}{\max(|y_i|, \epsilon)},
@@ -775,41 +1825,308 @@ def mape(y_true, y_pred):
     with :math:`\epsilon` = float64's machine epsilon (2.22e-16) for every
     dtype, as scikit-learn's ``mean_absolute_percentage_error`` (which
     returns the fraction; this is 100 times it).  A zero target therefore
-    gives a huge but finite term.  The mean runs over all elements (2-D:
-    scikit-learn's ``"uniform_average"``).
+    gives a huge but finite term.  Per output, combined by ``multioutput``
+    (``"raw_values"``, ``"uniform_average"`` or weights, as scikit-learn).
 
     Returns
     -------
-    0-d array.
+    0-d array (or per-output array).
     """
+    multioutput = _check_multioutput(multioutput)
     xp, y, p = _regression_pair(y_true, y_pred)
-    return as_array0d(100.0 * xp.mean(xp.abs(y - p) / xp.clip(xp.abs(y), _MAPE_EPS, None)), xp)
+    w = _sample_weights(sample_weight, y, xp)
+    y, p = _columns(y), _columns(p)
+    per = 100.0 * _wmean(xp.abs(y - p) / xp.clip(xp.abs(y), _MAPE_EPS, None), w, xp)
+    return _combine_outputs(per, multioutput, xp)
 
 
-def mse(y_true, y_pred):
+def mse(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
     r"""Mean squared error.
 
     .. math:: \mathrm{MSE} = \frac1n\sum_i (y_i - \hat y_i)^2,
               \qquad \frac{\partial\,\mathrm{MSE}}{\partial \hat y_i} = \frac2n (\hat y_i - y_i)
 
-    Mean over all elements; equals ``sklearn.metrics.mean_squared_error``
-    (and ``pml.losses.mse`` with ``reduction="mean"``).
+    Per output, combined by ``multioutput`` (as :func:`mape`); equals
+    ``sklearn.metrics.mean_squared_error`` (and ``pml.losses.mse`` with
+    ``reduction="mean"``).
     """
+    multioutput = _check_multioutput(multioutput)
     xp, y, p = _regression_pair(y_true, y_pred)
-    d = y - p
-    return as_array0d(xp.mean(d * d), xp)
+    w = _sample_weights(sample_weight, y, xp)
+    d = _columns(y) - _columns(p)
+    return _combine_outputs(_wmean(d * d, w, xp), multioutput, xp)
 
 
-def mae(y_true, y_pred):
+def mae(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
     r"""Mean absolute error.
 
     .. math:: \mathrm{MAE} = \frac1n\sum_i |y_i - \hat y_i|,
               \qquad \frac{\partial\,\mathrm{MAE}}{\partial \hat y_i} = \frac1n \operatorname{sign}(\hat y_i - y_i)
 
-    Mean over all elements; equals ``sklearn.metrics.mean_absolute_error``.
+    Per output, combined by ``multioutput`` (as :func:`mape`); equals
+    ``sklearn.metrics.mean_absolute_error``.
     """
+    multioutput = _check_multioutput(multioutput)
     xp, y, p = _regression_pair(y_true, y_pred)
-    return as_array0d(xp.mean(xp.abs(y - p)), xp)
+    w = _sample_weights(sample_weight, y, xp)
+    return _combine_outputs(_wmean(xp.abs(_columns(y) - _columns(p)), w, xp), multioutput, xp)
+
+
+def mean_squared_log_error(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
+    r"""Mean squared logarithmic error.
+
+    .. math:: \mathrm{MSLE} = \frac1n\sum_i \bigl(\log(1 + y_i) - \log(1 + \hat y_i)\bigr)^2
+
+    (``log1p``, accurate near 0).  Per output, combined by ``multioutput``;
+    equals ``sklearn.metrics.mean_squared_log_error``.
+
+    Raises
+    ------
+    ValueError
+        Values :math:`\le -1` in either input (concrete inputs), as scikit-learn.
+    """
+    multioutput = _check_multioutput(multioutput)
+    xp, y, p = _regression_pair(y_true, y_pred)
+    value_check(
+        ~(xp.any(y <= -1) | xp.any(p <= -1)),
+        "mean_squared_log_error cannot be used when y_true or y_pred contain values less than or equal to -1",
+    )
+    w = _sample_weights(sample_weight, y, xp)
+    d = xp.log1p(_columns(y)) - xp.log1p(_columns(p))
+    return _combine_outputs(_wmean(d * d, w, xp), multioutput, xp)
+
+
+def _median0(x, xp):
+    """Median along axis 0 of a 2-D array (mean of the two middle values for even n)."""
+    n = x.shape[0]
+    srt = xp.sort(x, axis=0)
+    return (srt[(n - 1) // 2, ...] + srt[n // 2, ...]) / 2.0
+
+
+def median_absolute_error(y_true, y_pred, *, multioutput="uniform_average"):
+    r"""Median absolute error, robust to outliers.
+
+    .. math:: \mathrm{MedAE} = \operatorname{median}_i |y_i - \hat y_i|
+
+    per output (the mean of the two middle values for an even number of
+    samples, as NumPy's median), combined by ``multioutput``; equals
+    ``sklearn.metrics.median_absolute_error``.  One sort per output.
+    """
+    multioutput = _check_multioutput(multioutput)
+    xp, y, p = _regression_pair(y_true, y_pred)
+    return _combine_outputs(_median0(xp.abs(_columns(y) - _columns(p)), xp), multioutput, xp)
+
+
+def max_error(y_true, y_pred):
+    r"""Maximum residual error.
+
+    .. math:: \max_i |y_i - \hat y_i|
+
+    Parameters
+    ----------
+    y_true, y_pred : array of shape (n_samples,)
+        One output only, as scikit-learn.
+
+    Returns
+    -------
+    0-d array, equal to ``sklearn.metrics.max_error``.
+    """
+    xp, y, p = _regression_pair(y_true, y_pred, ndim=1)
+    return as_array0d(xp.max(xp.abs(y - p)), xp)
+
+
+def _check_alpha(alpha):
+    if not (isinstance(alpha, numbers.Real) and 0 <= alpha <= 1):
+        raise ValueError(f"alpha must be a number in [0, 1]; got alpha={alpha!r}")
+    return float(alpha)
+
+
+def _pinball(y, p, alpha, xp, w=None):
+    """Per-output mean pinball loss of 2-D ``y``, ``p`` (weighted by ``w``)."""
+    d = y - p
+    loss = xp.where(d >= 0, alpha * d, (alpha - 1.0) * d)
+    return _wmean(loss, w, xp)
+
+
+def mean_pinball_loss(y_true, y_pred, *, sample_weight=None, alpha=0.5, multioutput="uniform_average"):
+    r"""Mean pinball (quantile) loss.
+
+    .. math:: L_\alpha = \frac1n\sum_i \bigl(\alpha \max(y_i - \hat y_i, 0)
+              + (1 - \alpha)\max(\hat y_i - y_i, 0)\bigr)
+
+    minimised by the :math:`\alpha`-quantile; ``alpha=0.5`` is half the MAE.
+    Per output, combined by ``multioutput``; equals
+    ``sklearn.metrics.mean_pinball_loss``.
+
+    Parameters
+    ----------
+    alpha : float in [0, 1], default 0.5
+    """
+    alpha = _check_alpha(alpha)
+    multioutput = _check_multioutput(multioutput)
+    xp, y, p = _regression_pair(y_true, y_pred)
+    w = _sample_weights(sample_weight, y, xp)
+    return _combine_outputs(_pinball(_columns(y), _columns(p), alpha, xp, w), multioutput, xp)
+
+
+def d2_absolute_error(y_true, y_pred, *, multioutput="uniform_average"):
+    r""":math:`D^2` score with the absolute error: the fraction of absolute deviation explained.
+
+    .. math:: D^2 = 1 - \frac{\sum_i |y_i - \hat y_i|}{\sum_i |y_i - \operatorname{median}(y)|}
+
+    per output; a zero denominator gives 1 for a zero numerator and 0
+    otherwise (as scikit-learn).  ``multioutput`` as in :func:`mae`; equals
+    ``sklearn.metrics.d2_absolute_error_score``.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two samples (where scikit-learn warns and returns NaN).
+    """
+    multioutput = _check_multioutput(multioutput)
+    xp, y, p = _regression_pair(y_true, y_pred)
+    if y.shape[0] < 2:
+        raise ValueError(f"d2_absolute_error needs at least two samples; got y_true.shape={tuple(y.shape)}")
+    y, p = _columns(y), _columns(p)
+    num = _pinball(y, p, 0.5, xp)
+    den = _pinball(y, xp.zeros_like(y) + _median0(y, xp), 0.5, xp)
+    return _combine_outputs(_fraction_explained(num, den, True, xp), multioutput, xp)
+
+
+# ============================================================ clustering
+def _cluster_labels(labels, name, num_classes, xp):
+    _check_label_dtype(labels, name, xp)
+    if _is_bool(labels, xp):
+        labels = xp.astype(labels, _int_dtype(xp, labels))
+    k = _num_classes(num_classes, labels, labels, xp)
+    _check_classes(labels, k, name, xp)
+    return labels, k
+
+
+def silhouette_score(X, labels, *, num_classes=None):
+    r"""Mean silhouette coefficient of a clustering (Euclidean distances).
+
+    For sample :math:`i` in cluster :math:`C_{l_i}`, with :math:`d` the
+    Euclidean distance:
+
+    .. math:: a_i = \frac{1}{|C_{l_i}| - 1}\sum_{j \in C_{l_i}} d(x_i, x_j),\qquad
+              b_i = \min_{c \ne l_i,\ |C_c| > 0} \frac{1}{|C_c|}\sum_{j \in C_c} d(x_i, x_j),
+
+    .. math:: s_i = \frac{b_i - a_i}{\max(a_i, b_i)} \quad (0 \text{ in a one-sample cluster}),
+              \qquad S = \frac1n \sum_i s_i
+
+    The distances come from one GEMM (:func:`portable_ml.distances.pairwise_euclidean`,
+    zero diagonal, as scikit-learn) and the per-cluster sums from a second
+    one, with the (n, k) one-hot matrix of the labels: :math:`O(n^2 d + n^2 k)`
+    flops and an (n, n) temporary.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    labels : array of shape (n_samples,)
+        Cluster indices ``0 .. num_classes - 1`` (empty clusters are ignored).
+    num_classes : int, optional
+        Number of cluster indices; inferred from eager labels when ``None``,
+        required under ``jax.jit``.
+
+    Returns
+    -------
+    0-d array in [-1, 1], equal to ``sklearn.metrics.silhouette_score(X, labels)``.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes; labels outside ``[0, num_classes)``, or fewer than 2 or
+        more than ``n_samples - 1`` non-empty clusters (concrete inputs).
+    """
+    from .distances import pairwise_euclidean
+
+    xp = array_namespace(X, labels)
+    check_ndim(X, "X", 2)
+    check_ndim(labels, "labels", 1)
+    if X.shape[0] != labels.shape[0]:
+        raise ValueError(f"X and labels must have the same number of samples; got X.shape={tuple(X.shape)} "
+                         f"and labels.shape={tuple(labels.shape)}")
+    check_nonempty(labels, "labels")
+    dtype = float_dtype(xp, X)
+    x = as_float(X, xp, dtype, "X")
+    lab, k = _cluster_labels(labels, "labels", num_classes, xp)
+    n = x.shape[0]
+    check_class_elements(k, (n, k), "one-hot encodings of the labels")
+    onehot = xp.astype(lab[:, None] == xp.arange(k, dtype=lab.dtype, device=device_of(lab)), dtype)
+    counts = xp.sum(onehot, axis=0)
+    n_clusters = xp.sum(xp.astype(counts > 0, dtype))
+    value_check(
+        (n_clusters >= 2) & (n_clusters <= n - 1),
+        lambda: f"silhouette_score needs 2 <= number of clusters <= n_samples - 1; got {int(n_clusters)} "
+        f"non-empty clusters for {n} samples",
+    )
+    d = pairwise_euclidean(x)
+    sums = xp.matmul(d, onehot)  # (n, k): total distance of each sample to each cluster
+    own_count = xp.sum(onehot * counts, axis=1)
+    own_sum = xp.sum(onehot * sums, axis=1)
+    a = _safe_div(own_sum, own_count - 1.0, xp)
+    mean_other = xp.where((counts > 0) & (onehot == 0), sums / xp.where(counts > 0, counts, xp.ones_like(counts)),
+                          xp.full_like(sums, math.inf))
+    b = xp.min(mean_other, axis=1)
+    s = xp.where(own_count > 1, _safe_div(b - a, xp.maximum(a, b), xp), xp.zeros_like(a))
+    return as_array0d(xp.mean(s), xp)
+
+
+def adjusted_rand_index(labels_true, labels_pred, *, num_classes=None):
+    r"""Adjusted Rand index of two clusterings (chance-corrected pair agreement).
+
+    From the contingency table :math:`C = Y^\top \hat Y` (one GEMM of the
+    one-hot encodings) come the pair counts of scikit-learn's
+    ``pair_confusion_matrix`` -- with :math:`S = \sum_{ij} C_{ij}^2`,
+    row sums :math:`r` and column sums :math:`c`:
+    :math:`\mathrm{TP} = S - n`, :math:`\mathrm{FP} = \sum_{ij} C_{ij} c_j - S`,
+    :math:`\mathrm{FN} = \sum_{ij} C_{ij} r_i - S`,
+    :math:`\mathrm{TN} = n^2 - \mathrm{FP} - \mathrm{FN} - S` -- and
+
+    .. math:: \mathrm{ARI} = \frac{2(\mathrm{TP}\,\mathrm{TN} - \mathrm{FN}\,\mathrm{FP})}
+              {(\mathrm{TP} + \mathrm{FN})(\mathrm{FN} + \mathrm{TN}) + (\mathrm{TP} + \mathrm{FP})(\mathrm{FP} + \mathrm{TN})}
+
+    (1 when FN = FP = 0, e.g. identical partitions).  The counts are held in
+    float64 where the device has it (exact up to :math:`n \approx 9\cdot 10^7`).
+
+    Parameters
+    ----------
+    labels_true, labels_pred : array of shape (n_samples,)
+        Cluster indices ``0 .. num_classes - 1`` (the values are names only:
+        any relabelling gives the same index).
+    num_classes : int, optional
+        Number of cluster indices (both labelings); inferred from eager
+        labels when ``None``, required under ``jax.jit``.
+
+    Returns
+    -------
+    0-d array, equal to ``sklearn.metrics.adjusted_rand_score(labels_true, labels_pred)``.
+    """
+    xp = array_namespace(labels_true, labels_pred)
+    _check_label_dtype(labels_true, "labels_true", xp)
+    _check_label_dtype(labels_pred, "labels_pred", xp)
+    _check_pair(labels_true, labels_pred, "labels_true", "labels_pred")
+    dtype = float_dtype(xp, labels_true, labels_pred)
+    a, b, classes = _multiclass_labels(labels_true, labels_pred, num_classes, xp, dtype,
+                                       ("labels_true", "labels_pred"))
+    k = classes.shape[0]
+    check_class_elements(k, (k, k), "a contingency table")
+    wide = _wide_float(xp, a)
+    y1 = xp.astype(a[:, None] == classes, wide)
+    y2 = xp.astype(b[:, None] == classes, wide)
+    cont = xp.matmul(xp.matrix_transpose(y1), y2)
+    n = float(a.shape[0])
+    rows, cols = xp.sum(y1, axis=0), xp.sum(y2, axis=0)
+    sq = xp.sum(cont * cont)
+    tp = sq - n
+    fp = xp.sum(cont * cols[None, :]) - sq
+    fn = xp.sum(cont * rows[:, None]) - sq
+    tn = n * n - fp - fn - sq
+    den = (tp + fn) * (fn + tn) + (tp + fp) * (fp + tn)
+    ari = _safe_div(2.0 * (tp * tn - fn * fp), den, xp)
+    ari = xp.where((fn == 0) & (fp == 0), xp.ones_like(ari), ari)
+    return xp.astype(ari, dtype)
 
 
 # ============================================================ ranking

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import metrics
 from .backend import backend_of, get_backend, to_numpy
 
 __all__ = ["plot_history", "plot_decision_boundary", "plot_roc", "plot_precision_recall", "roc_curve",
@@ -36,39 +37,31 @@ def _host(x):
 
 
 # ------------------------------------------------------------ curves (host)
-def _binary_sorted(y_true, scores):
-    y = _host(y_true).ravel()
-    s = _host(scores).ravel().astype(np.float64)
+def _host_pair(y_true, scores):
+    y, s = _host(y_true).ravel(), _host(scores).ravel()
     if y.shape != s.shape:
         raise ValueError(f"y_true and scores must have the same length; got {y.shape[0]} and {s.shape[0]}")
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError("y_true must hold binary labels 0/1")
-    order = np.argsort(-s, kind="stable")
-    s, y = s[order], y[order].astype(np.float64)
-    last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]  # last index of each tied group
-    tps = np.cumsum(y)[last]
-    fps = (last + 1) - tps
-    return tps, fps, s[last]
+    return y, s
 
 
 def roc_curve(y_true, scores):
     """False- and true-positive rates at every distinct threshold, as NumPy arrays.
 
     Returns ``(fpr, tpr, thresholds)`` starting at (0, 0), like
-    ``sklearn.metrics.roc_curve(drop_intermediate=False)``.
+    ``sklearn.metrics.roc_curve(drop_intermediate=False)``: the host copy of
+    :func:`portable_ml.metrics.roc_curve` with ``unique=True`` (a class
+    absent from ``y_true`` gives rates of 0 here, for drawing).
     """
-    tps, fps, thr = _binary_sorted(y_true, scores)
-    tpr = np.r_[0.0, tps / max(tps[-1], 1)]
-    fpr = np.r_[0.0, fps / max(fps[-1], 1)]
-    return fpr, tpr, np.r_[np.inf, thr]
+    fpr, tpr, thr = metrics.roc_curve(*_host_pair(y_true, scores), unique=True)
+    return np.nan_to_num(fpr, nan=0.0), np.nan_to_num(tpr, nan=0.0), thr
 
 
 def precision_recall_curve(y_true, scores):
-    """Precision and recall at every distinct threshold (decreasing recall), as NumPy arrays."""
-    tps, fps, thr = _binary_sorted(y_true, scores)
-    precision = tps / (tps + fps)
-    recall = tps / max(tps[-1], 1)
-    return np.r_[precision[::-1], 1.0], np.r_[recall[::-1], 0.0], thr[::-1]
+    """Precision and recall at every distinct threshold (decreasing recall), as NumPy arrays.
+
+    The host copy of :func:`portable_ml.metrics.precision_recall_curve` with ``unique=True``.
+    """
+    return metrics.precision_recall_curve(*_host_pair(y_true, scores), unique=True)
 
 
 # ------------------------------------------------------------ plots

@@ -11,7 +11,7 @@ probability/regression metrics are differentiable in their prediction.
 import numpy as np
 
 from ... import metrics as m
-from ..registry import Case, binary, labels, normal, positive, simplex, unit
+from ..registry import Capabilities, Case, Reference, binary, labels, normal, positive, simplex, unit
 
 N = 24  # samples per case
 K = 4  # classes
@@ -41,35 +41,245 @@ def _regression(r, *shape):
     return normal(r, *shape), normal(r, *shape)
 
 
-def _prf_cases(name, fn, **kw):
+_SKLEARN = ("sklearn.metrics",)
+
+
+def _sk(name, drop=(), rename=None, **fixed):
+    """A scikit-learn reference: ``sklearn.metrics.<name>`` with our options mapped onto its own."""
+    def ref(*args, **kw):
+        import sklearn.metrics as skm
+
+        k = kw.pop("num_classes", None)
+        # the averages run over the classes present (scikit-learn's labels=None); per-class
+        # arrays and the kappa weights over all num_classes classes
+        if k is not None and "labels" not in drop and kw.get("average") is None:
+            kw["labels"] = list(range(k))
+        for key in drop:
+            kw.pop(key, None)
+        for ours, theirs in (rename or {}).items():
+            if ours in kw:
+                kw[theirs] = kw.pop(ours)
+        return np.asarray(getattr(skm, name)(*args, **fixed, **kw), dtype=np.float64)
+
+    return Reference(ref, f"sklearn.metrics.{name}", _SKLEARN)
+
+
+def _prf_cases(name, fn, sk_name=None, **kw):
+    ref = _sk(sk_name) if sk_name else None
     return [
-        Case(f"metrics.{name}", fn, _pair_binary, kwargs=dict(kw)),
+        Case(f"metrics.{name}", fn, _pair_binary, kwargs=dict(kw), reference=ref),
         *[
-            Case(f"metrics.{name}[{avg}]", fn, _pair_multiclass, kwargs=dict(kw, average=avg, num_classes=K))
-            for avg in ("macro", "micro", "weighted")
+            Case(f"metrics.{name}[{avg}]", fn, _pair_multiclass, kwargs=dict(kw, average=avg, num_classes=K),
+                 reference=ref)
+            for avg in ("macro", "micro", "weighted", None)
         ],
+        Case(f"metrics.{name}[zero_division]", fn, _pair_multiclass, reference=ref,
+             kwargs=dict(kw, average="macro", num_classes=K + 2, zero_division=1)),
     ]
+
+
+def _roc_brute(y, s, unique=False, drop_intermediate=False):
+    """Rates of the rule ``s >= t`` at t = inf and each score in decreasing order, O(n^2)."""
+    thr = np.r_[np.inf, np.sort(s)[::-1]]
+    pred = s[None, :] >= thr[:, None]
+    pos, neg = y == 1, y == 0
+    fpr = (pred & neg).sum(1) / max(neg.sum(), 1) if neg.any() else np.full(thr.shape, np.nan)
+    tpr = (pred & pos).sum(1) / max(pos.sum(), 1) if pos.any() else np.full(thr.shape, np.nan)
+    if unique or drop_intermediate:
+        import sklearn.metrics as skm
+
+        return tuple(np.asarray(a, dtype=np.float64) for a in skm.roc_curve(y, s, drop_intermediate=drop_intermediate))
+    return fpr, tpr, thr
+
+
+def _pr_brute(y, s, unique=False):
+    thr = np.sort(s)
+    pred = s[None, :] >= thr[:, None]
+    tp = (pred & (y == 1)).sum(1)
+    precision = tp / pred.sum(1)
+    recall = tp / (y == 1).sum() if (y == 1).any() else np.ones(thr.shape)
+    if unique:
+        first = np.r_[True, thr[1:] != thr[:-1]]
+        precision, recall, thr = precision[first], recall[first], thr[first]
+    return np.r_[precision, 1.0], np.r_[recall, 0.0], thr
+
+
+def _threshold_scores_ref(y, s, t, zero_division=0):
+    import sklearn.metrics as skm
+
+    out = []
+    for fn in (skm.precision_score, skm.recall_score, skm.f1_score):
+        out.append(np.array([fn(y, (s >= u).astype(int), zero_division=zero_division) for u in t]))
+    return tuple(out)
+
+
+def _best_threshold_ref(y, s, metric="f1"):
+    import sklearn.metrics as skm
+
+    fn = {"f1": skm.f1_score, "accuracy": skm.accuracy_score, "mcc": skm.matthews_corrcoef,
+          "balanced_accuracy": skm.balanced_accuracy_score}[metric]
+    cand = np.unique(s)
+    values = np.array([fn(y, (s >= u).astype(int)) for u in cand])
+    best = np.flatnonzero(values >= values.max() - 1e-12)[-1]
+    return np.float64(cand[best]), np.float64(values[best])
+
+
+def _joined(fn):
+    """``fn``'s tuple of arrays as one 1-D array (the registry compares one array with a reference)."""
+    def joined(*args, **kw):
+        from ..._xp import array_namespace
+
+        out = fn(*args, **kw)
+        xp = array_namespace(*out)
+        return xp.concat([xp.reshape(a, (-1,)) for a in out])
+
+    joined.__name__ = joined.__qualname__ = fn.__name__
+    joined.__doc__ = f"The outputs of ``{fn.__name__}`` joined into one 1-D array."
+    return joined
+
+
+def _joined_ref(fn, source, needs=()):
+    def ref(*args, **kw):
+        return np.concatenate([np.ravel(np.asarray(a, dtype=np.float64)) for a in fn(*args, **kw)])
+
+    return Reference(ref, source, needs)
+
+
+def _calibration_ref(y, p, n_bins=10, strategy="uniform", drop_empty=False):
+    """NumPy float64: edges by np.linspace / np.percentile, per-bin means, NaN for empty bins."""
+    if strategy == "uniform":
+        edges = np.linspace(0.0, 1.0, n_bins + 1)
+    else:
+        edges = np.percentile(p, np.linspace(0, 1, n_bins + 1) * 100)
+    ids = np.searchsorted(edges[1:-1], p)
+    total = np.bincount(ids, minlength=n_bins).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (np.bincount(ids, weights=y, minlength=n_bins) / total,
+               np.bincount(ids, weights=p, minlength=n_bins) / total)
+    return tuple(o[total > 0] for o in out) if drop_empty else out
+
+
+def _brier_ref(y, p, scale_by_half="auto"):
+    import sklearn.metrics as skm
+
+    labels = None if p.ndim == 1 else list(range(p.shape[1]))
+    return skm.brier_score_loss(y, p, labels=labels, scale_by_half=scale_by_half)
+
+
+def _clusters(r):
+    lab = labels(r, N, K)
+    lab[:K] = np.arange(K)  # every cluster present, so the count is static and the score defined
+    return normal(r, N, 3) + lab[:, None], lab
+
+
+def _multiclass_probs(r):
+    y = labels(r, N, K)
+    y[:K] = np.arange(K)  # every class present
+    return y, simplex(r, N, K)
+
+
+_EAGER_ONLY = Capabilities(jit=False, grad=False, vmap=False, lazy_dask=False)
+
+
+def _threshold_inputs(r):
+    y, s = _tied_scores(r)
+    return y, s, np.round(np.linspace(-1.5, 1.5, 7), 1)
+
+
+def _scores_k(r):
+    return labels(r, N, K), np.round(unit(r, N, K), 1)  # ties between classes
+
+
+def _positive_pair(r, *shape):
+    return positive(r, *shape), positive(r, *shape)
 
 
 CASES = [
     Case("metrics.confusion_counts", m.confusion_counts, _pair_binary),
     Case("metrics.confusion_matrix", m.confusion_matrix, _pair_multiclass, kwargs={"num_classes": K}),
     Case("metrics.accuracy", m.accuracy, _pair_multiclass),
-    *_prf_cases("precision", m.precision),
-    *_prf_cases("recall", m.recall),
-    *_prf_cases("f1", m.f1),
-    *_prf_cases("fbeta", m.fbeta, beta=2.0),
+    *_prf_cases("precision", m.precision, "precision_score"),
+    *_prf_cases("recall", m.recall, "recall_score"),
+    *_prf_cases("f1", m.f1, "f1_score"),
+    *_prf_cases("fbeta", m.fbeta, "fbeta_score", beta=2.0),
+    *_prf_cases("jaccard", m.jaccard, "jaccard_score"),
     Case("metrics.mcc", m.mcc, _pair_binary),
+    Case("metrics.balanced_accuracy", m.balanced_accuracy, _pair_multiclass, kwargs={"num_classes": K},
+         sweep=({"adjusted": True},), reference=_sk("balanced_accuracy_score", drop=("labels",))),
+    Case("metrics.cohen_kappa", m.cohen_kappa, _pair_multiclass, kwargs={"num_classes": K},
+         sweep=({"weights": "linear"}, {"weights": "quadratic"}), reference=_sk("cohen_kappa_score")),
+    Case("metrics.top_k_accuracy", m.top_k_accuracy, _scores_k, sweep=({"k": 1}, {"k": 3, "normalize": False}),
+         reference=_sk("top_k_accuracy_score", labels=list(range(K)))),
+    Case("metrics.hamming_loss", m.hamming_loss, _pair_multiclass, reference=_sk("hamming_loss")),
+    Case("metrics.hamming_loss[multilabel]", m.hamming_loss, lambda r: (binary(r, N).reshape(6, 4),
+                                                                        binary(r, N).reshape(6, 4)),
+         reference=_sk("hamming_loss")),
     Case("metrics.roc_auc", m.roc_auc, _tied_scores),
     Case("metrics.average_precision", m.average_precision, _tied_scores),
+    Case("metrics.roc_auc[max_fpr]", m.roc_auc, _tied_scores, kwargs={"max_fpr": 0.3}, sweep=({"max_fpr": 0.8},),
+         reference=_sk("roc_auc_score")),
+    Case("metrics.roc_auc[ovr]", m.roc_auc, _multiclass_probs, kwargs={"multi_class": "ovr"},
+         sweep=({"average": "weighted"},), reference=_sk("roc_auc_score")),
+    Case("metrics.roc_auc[ovo]", m.roc_auc, _multiclass_probs, kwargs={"multi_class": "ovo"},
+         sweep=({"average": "weighted"},), reference=_sk("roc_auc_score")),
+    Case("metrics.roc_curve", _joined(m.roc_curve), _tied_scores,
+         reference=_joined_ref(_roc_brute, "NumPy float64, O(n^2)")),
+    Case("metrics.roc_curve[unique]", _joined(m.roc_curve), _tied_scores, kwargs={"unique": True}, vmap=False,
+         sweep=({"drop_intermediate": True},), capabilities=_EAGER_ONLY,
+         reference=_joined_ref(_roc_brute, "sklearn.metrics.roc_curve", _SKLEARN)),
+    Case("metrics.precision_recall_curve", _joined(m.precision_recall_curve), _tied_scores,
+         reference=_joined_ref(_pr_brute, "NumPy float64, O(n^2)")),
+    Case("metrics.precision_recall_curve[unique]", _joined(m.precision_recall_curve), _tied_scores,
+         kwargs={"unique": True}, vmap=False, capabilities=_EAGER_ONLY,
+         reference=_joined_ref(_pr_brute, "NumPy float64, O(n^2)")),
+    Case("metrics.threshold_scores", _joined(m.threshold_scores), _threshold_inputs, sweep=({"zero_division": 1},),
+         reference=_joined_ref(_threshold_scores_ref, "sklearn precision/recall/f1_score per threshold", _SKLEARN)),
+    Case("metrics.best_threshold", _joined(m.best_threshold), _tied_scores,
+         sweep=({"metric": "accuracy"}, {"metric": "balanced_accuracy"}, {"metric": "mcc"}),
+         reference=_joined_ref(_best_threshold_ref, "sklearn metrics, every distinct threshold", _SKLEARN)),
+    Case("metrics.brier_score", m.brier_score, lambda r: (binary(r, N), unit(r, N)), grad_argnums=(1,),
+         reference=Reference(_brier_ref, "sklearn.metrics.brier_score_loss", _SKLEARN)),
+    Case("metrics.brier_score[multiclass]", m.brier_score, lambda r: (labels(r, N, K), simplex(r, N, K)),
+         grad_argnums=(1,), sweep=({"scale_by_half": True},),
+         reference=Reference(_brier_ref, "sklearn.metrics.brier_score_loss", _SKLEARN)),
+    Case("metrics.calibration_curve", _joined(m.calibration_curve), lambda r: (binary(r, N), unit(r, N)),
+         kwargs={"n_bins": 5}, sweep=({"strategy": "quantile"},),
+         reference=_joined_ref(_calibration_ref, "NumPy float64 (np.percentile, np.bincount)")),
+    Case("metrics.calibration_curve[drop_empty]", _joined(m.calibration_curve),
+         lambda r: (binary(r, N), unit(r, N) ** 3), kwargs={"n_bins": 8, "drop_empty": True}, vmap=False,
+         capabilities=_EAGER_ONLY, reference=_joined_ref(_calibration_ref, "NumPy float64 (np.bincount)")),
+    Case("metrics.classification_report", m.classification_report, _pair_multiclass, kwargs={"num_classes": K}),
     Case("metrics.log_loss", m.log_loss, lambda r: (binary(r, N), unit(r, N)), grad_argnums=(1,)),
     Case("metrics.log_loss[multiclass]", m.log_loss, lambda r: (labels(r, N, K), simplex(r, N, K)),
          grad_argnums=(1,)),
     Case("metrics.r2", m.r2, lambda r: _regression(r, N), grad_argnums=(1,)),
     Case("metrics.r2[multioutput]", m.r2, lambda r: _regression(r, N, 3), grad_argnums=(1,)),
+    Case("metrics.r2[raw_values]", m.r2, lambda r: _regression(r, N, 3), grad_argnums=(1,),
+         kwargs={"multioutput": "raw_values"}, sweep=({"multioutput": "variance_weighted"},),
+         reference=_sk("r2_score")),
+    Case("metrics.explained_variance", m.explained_variance, lambda r: _regression(r, N, 3), grad_argnums=(1,),
+         sweep=({"multioutput": "raw_values"}, {"multioutput": "variance_weighted"}),
+         reference=_sk("explained_variance_score")),
+    Case("metrics.mean_squared_log_error", m.mean_squared_log_error, lambda r: _positive_pair(r, N, 2),
+         grad_argnums=(1,), sweep=({"multioutput": "raw_values"},), reference=_sk("mean_squared_log_error")),
+    Case("metrics.median_absolute_error", m.median_absolute_error, lambda r: _regression(r, N + 1, 2),
+         sweep=({"multioutput": "raw_values"},), reference=_sk("median_absolute_error")),
+    Case("metrics.max_error", m.max_error, lambda r: _regression(r, N), reference=_sk("max_error")),
+    Case("metrics.mean_pinball_loss", m.mean_pinball_loss, lambda r: _regression(r, N, 2), grad_argnums=(1,),
+         kwargs={"alpha": 0.2}, sweep=({"multioutput": "raw_values"},), reference=_sk("mean_pinball_loss")),
+    Case("metrics.d2_absolute_error", m.d2_absolute_error, lambda r: _regression(r, N, 2), grad_argnums=(1,),
+         sweep=({"multioutput": "raw_values"},), reference=_sk("d2_absolute_error_score")),
+    Case("metrics.mse[raw_values]", m.mse, lambda r: _regression(r, N, 3), grad_argnums=(1,),
+         kwargs={"multioutput": "raw_values"}, reference=_sk("mean_squared_error")),
+    Case("metrics.mae[raw_values]", m.mae, lambda r: _regression(r, N, 3), grad_argnums=(1,),
+         kwargs={"multioutput": "raw_values"}, reference=_sk("mean_absolute_error")),
     Case("metrics.mape", m.mape, lambda r: (positive(r, N), normal(r, N)), grad_argnums=(1,)),
     Case("metrics.mse", m.mse, lambda r: _regression(r, N), grad_argnums=(1,)),
     Case("metrics.mae", m.mae, lambda r: _regression(r, N), grad_argnums=(1,)),
+    Case("metrics.silhouette_score", m.silhouette_score, _clusters, kwargs={"num_classes": K},
+         reference=_sk("silhouette_score", drop=("labels",))),
+    Case("metrics.adjusted_rand_index", m.adjusted_rand_index, _pair_multiclass, kwargs={"num_classes": K},
+         reference=_sk("adjusted_rand_score", drop=("labels",))),
     Case("metrics.dcg", m.dcg, lambda r: (_relevance(r, 9),), kwargs={"k": 5}),
     Case("metrics.dcg[exponential]", m.dcg, lambda r: (_relevance(r, 4, 9),), kwargs={"gains": "exponential"}),
     Case("metrics.ndcg", m.ndcg, lambda r: (_relevance(r, 4, 9),), kwargs={"k": 5}),
