@@ -1776,7 +1776,7 @@ def multiclass_hinge(labels, scores, *, margin=1.0, reduction="mean"):
 
     .. math:: \ell = \frac1C \sum_{k \ne c} h_k, \qquad
               \frac{\partial \ell}{\partial s_k} = \frac1C \begin{cases}
-              [h_k > 0] & k \ne c \\ -\sum_{j \ne c} [h_j > 0] & k = c \end{cases}
+              \mathbb{1}[h_k > 0] & k \ne c \\ -\sum_{j \ne c} \mathbb{1}[h_j > 0] & k = c \end{cases}
 
     Weston-Watkins form with torch's division by :math:`C`.
     """
