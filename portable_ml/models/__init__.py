@@ -7,6 +7,8 @@ step) is also exported as a pure function that runs under ``jax.jit``.
 """
 
 from ._base import ConvergenceWarning, NotFittedError
+from .calibration import CalibratedClassifier
+from .multiclass import OneVsRestClassifier
 from .cluster import KMeans, LloydResult, kmeans_plusplus, lloyd_step
 from .decomposition import PCA, PCAResult, pca_fit
 from .discriminant import LDAResult, LinearDiscriminantAnalysis, lda_fit
@@ -46,6 +48,7 @@ __all__ = [
     "LinearRegression", "Ridge", "Lasso", "ElasticNet",
     "LogisticRegression", "SoftmaxRegression",
     "KMeans", "PCA", "LinearDiscriminantAnalysis", "GaussianNB", "MLPClassifier", "MLPRegressor",
+    "CalibratedClassifier", "OneVsRestClassifier",
     # errors and warnings
     "NotFittedError", "ConvergenceWarning",
     # pure numeric cores

@@ -474,3 +474,52 @@ def softmax_rows(S, xp):
 def warn_not_converged(name, max_iter, what):
     warnings.warn(f"{name} did not converge in max_iter={max_iter} iterations ({what}); "
                   "increase max_iter or loosen tol", ConvergenceWarning, stacklevel=3)
+
+
+# ------------------------------------------------------------------ sample and class weights
+def class_weight_vector(class_weight, classes, Y, dtype, sample_weight=None):
+    """Weights (n_classes,) of ``class_weight`` for the sorted ``classes`` and one-hot labels ``Y`` (n, k).
+
+    ``None``: ones.  ``"balanced"``: :math:`n/(k\\,n_c)`
+    (:func:`portable_ml.preprocessing.compute_class_weight`, scikit-learn's
+    ``"balanced"``); with sample weights :math:`s`, the weighted counts
+    :math:`\\sum_i s_i / (k \\sum_{i: y_i = c} s_i)`, as scikit-learn (1.8)
+    computes them.  A dict ``{label: weight}``: the weight of each listed
+    label, 1 for the others; a label that is not a class raises ``ValueError``
+    (as in scikit-learn).
+    """
+    xp = array_namespace(classes, Y)
+    k = int(classes.shape[0])
+    dev = device_of(Y)
+    ones = xp.ones((k,), dtype=dtype, device=dev)
+    if class_weight is None:
+        return ones
+    if isinstance(class_weight, str) and class_weight == "balanced":
+        if sample_weight is not None:
+            counts = sample_weight @ Y
+            return xp.sum(counts) / (k * counts)
+        from ..preprocessing import compute_class_weight
+
+        return xp.astype(compute_class_weight(xp.argmax(Y, axis=1), num_classes=k), dtype)
+    if not isinstance(class_weight, dict):
+        raise ValueError(f"class_weight must be None, 'balanced' or a dict {{label: weight}}; "
+                         f"got {class_weight!r}")
+    out = ones
+    for label, weight in class_weight.items():
+        hit = classes == xp.asarray(label, dtype=classes.dtype, device=device_of(classes))
+        if not is_true(xp.any(hit)):
+            raise ValueError(f"class_weight names label {label!r}, which is not a class of y")
+        out = xp.where(hit, xp.asarray(float(weight), dtype=dtype, device=dev), out)
+    return out
+
+
+def combined_weights(sample_weight, class_weight, classes, Y, X):
+    """Per-sample weights :math:`s_i\\,w_{y_i}` (n,), or ``None`` when both are absent."""
+    if sample_weight is None and class_weight is None:
+        return None
+    xp = array_namespace(X)
+    sw = check_sample_weight(sample_weight, X)
+    if class_weight is None:
+        return sw
+    cw = Y @ class_weight_vector(class_weight, classes, Y, X.dtype, sw)
+    return cw if sw is None else sw * cw

@@ -48,7 +48,7 @@ from array_api_compat import is_dask_array
 from .._xp import array_namespace, device_of
 
 __all__ = ["Moments", "block_moments", "merge_moments", "moments", "row_blocks", "dask_moments",
-           "dask_class_variances"]
+           "dask_class_variances", "class_moments", "merge_class_moments"]
 
 
 class Moments(NamedTuple):
@@ -191,20 +191,58 @@ def dask_moments(X, Y=None, labels=None, *, center=True):
     return classes, merge_moments(counts, means, rows_r, center=center, xp=xp), finite_x, finite_y
 
 
-def _chunk_class_variances(x, labels):
-    """One row chunk's (labels found, count (k_b,), mean (k_b, d), squared deviations (k_b, d), finite)."""
+def class_moments(X, G, sample_weight=None, *, xp):
+    r"""Per-group (weighted) counts (k,), feature means (k, d) and sums of squared deviations (k, d)
+    of ``X`` (n, d) grouped by the one-hot ``G`` (n, k), two passes in memory:
+
+    .. math::
+        n_c = \sum_i s_i G_{ic},\quad \mu_c = \frac{1}{n_c}\sum_i s_i G_{ic} x_i,\quad
+        M_c = \sum_i s_i G_{ic} (x_i - \mu_c)^2
+
+    (:math:`s_i = 1` without weights).  An empty group has count, mean and
+    :math:`M` zero.  Traceable.
+    """
+    Gw = G if sample_weight is None else G * sample_weight[:, None]
+    count = xp.sum(Gw, axis=0)
+    mean = (Gw.T @ X) / xp.where(count > 0, count, xp.ones_like(count))[:, None]
+    R = X - G @ mean
+    return count, mean, Gw.T @ (R * R)
+
+
+def merge_class_moments(counts, means, m2s, *, xp):
+    r"""Chan, Golub and LeVeque's merge of per-block class moments, feature by feature.
+
+    ``counts`` (B, k), ``means`` and ``m2s`` (B, k, d), e.g. from :func:`class_moments`:
+
+    .. math::
+        n_c = \sum_b n_{bc},\quad \mu_c = \frac{1}{n_c}\sum_b n_{bc}\mu_{bc},\quad
+        M_c = \sum_b M_{bc} + \sum_b n_{bc}(\mu_{bc} - \mu_c)^2
+
+    Returns ``(count (k,), mean (k, d), m2 (k, d))``; a group empty in every
+    block keeps zeros.  The same update serves Dask's chunks and
+    ``GaussianNB.partial_fit``'s batches.
+    """
+    count = xp.sum(counts, axis=0)
+    safe = xp.where(count > 0, count, xp.ones_like(count))
+    mean = xp.sum(counts[..., None] * means, axis=0) / safe[:, None]
+    m2 = xp.sum(m2s, axis=0) + xp.sum(counts[..., None] * (means - mean[None, ...]) ** 2, axis=0)
+    return count, mean, m2
+
+
+def _chunk_class_variances(x, labels, w=None):
+    """One row chunk's (labels found, count (k_b,), mean (k_b, d), squared deviations (k_b, d), finite,
+    and -- with weights ``w`` -- the unweighted count, mean and squared deviations of all its rows)."""
     xp = array_namespace(x)
     if x.shape[0] == 0:
         return None
     found = xp.sort(xp.unique_values(labels))
     G = xp.astype(labels[:, None] == found[None, :], x.dtype)
-    count = xp.sum(G, axis=0)
-    mean = (G.T @ x) / count[:, None]
-    R = x - G @ mean
-    return found, count, mean, G.T @ (R * R), xp.all(xp.isfinite(x))
+    count, mean, m2 = class_moments(x, G, w, xp=xp)
+    plain = None if w is None else class_moments(x, xp.ones((x.shape[0], 1), dtype=x.dtype), xp=xp)
+    return found, count, mean, m2, xp.all(xp.isfinite(x)), plain
 
 
-def dask_class_variances(X, labels):
+def dask_class_variances(X, labels, sample_weight=None):
     r"""Per-class counts, feature means and feature sums of squared deviations of Dask ``X`` (n, d)
     grouped by ``labels`` (n,), in one pass over the row chunks.
 
@@ -218,24 +256,32 @@ def dask_class_variances(X, labels):
 
     Returns ``(classes, count (k,), mean (k, d), m2 (k, d), finite)``, in memory, ``finite`` a
     Python bool.  All tasks run in one ``dask.compute``; nothing is persisted.
+
+    With ``sample_weight`` (a Dask array (n,)) the counts, means and deviations are weighted
+    (:func:`class_moments`), and a sixth item is returned: the unweighted ``(count (1,), mean (1, d),
+    m2 (1, d))`` of all rows, from the same pass.
     """
     import dask
 
     X = X.rechunk({1: -1})
     xs = X.to_delayed(optimize_graph=False)[:, 0]
     ls = labels.rechunk({0: X.chunks[0]}).to_delayed(optimize_graph=False)
+    ws = [None] * len(xs) if sample_weight is None else \
+        sample_weight.rechunk({0: X.chunks[0]}).to_delayed(optimize_graph=False)
     task = dask.delayed(_chunk_class_variances, pure=True)
-    parts = [p for p in dask.compute(*[task(x, lab) for x, lab in zip(xs, ls)]) if p is not None]
+    parts = [p for p in dask.compute(*[task(x, lab, w) for x, lab, w in zip(xs, ls, ws)]) if p is not None]
     xp = array_namespace(parts[0][2])
     classes = xp.sort(xp.unique_values(xp.concat([p[0] for p in parts])))
     onehots = [xp.astype(p[0][:, None] == classes[None, :], parts[0][2].dtype) for p in parts]  # (k_b, k)
     counts = xp.stack([p[1] @ P for p, P in zip(parts, onehots)])  # (B, k)
     means = xp.stack([P.T @ p[2] for p, P in zip(parts, onehots)])  # (B, k, d)
     m2s = xp.stack([P.T @ p[3] for p, P in zip(parts, onehots)])
-    count = xp.sum(counts, axis=0)
-    mean = xp.sum(counts[..., None] * means, axis=0) / count[:, None]
-    m2 = xp.sum(m2s, axis=0) + xp.sum(counts[..., None] * (means - mean[None, ...]) ** 2, axis=0)
-    return classes, count, mean, m2, all(bool(p[4]) for p in parts)
+    count, mean, m2 = merge_class_moments(counts, means, m2s, xp=xp)
+    finite = all(bool(p[4]) for p in parts)
+    if sample_weight is None:
+        return classes, count, mean, m2, finite
+    plain = merge_class_moments(*(xp.stack([p[5][i] for p in parts]) for i in range(3)), xp=xp)
+    return classes, count, mean, m2, finite, plain
 
 
 def from_memory_like(tree, X):

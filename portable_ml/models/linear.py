@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .._validate import check_int, check_real
+from .._validate import check_bool, check_int, check_real
 from .._xp import array_namespace, check_positive, device_of
 from ._base import (
     Estimator,
     RegressorMixin,
     _is_dask,
+    check_sample_weight,
     check_X_y,
     compiled,
     computed,
@@ -177,8 +178,8 @@ def elastic_net_step(state, gram, xty, lipschitz, *, alpha, l1_ratio, positive=F
     problems.  ``state.w``/``state.z`` have shape ``(n_features, n_targets)``
     and ``state.t`` shape ``(n_targets,)``; targets are independent.
 
-    With ``positive=True`` the constraint :math:`w \ge 0` is added: the
-    proximal operator becomes :math:`\max(v - \alpha\rho/L, 0)`.
+    ``positive=True`` adds the constraint :math:`w \ge 0`: the proximal map is
+    then :math:`\max(v - \tau, 0)` (scikit-learn's ``positive=True``).
     """
     xp = array_namespace(state.w, gram, xty)
     w, z, t = state
@@ -211,10 +212,9 @@ def elastic_net_duality_gap(w, gram, xty, yy, *, alpha, l1_ratio, positive=False
     :math:`yy = y^\top y / n` (shape ``(n_targets,)``).  It bounds the
     sub-optimality :math:`F(w) - F^\star` from above; it is the quantity
     scikit-learn's coordinate descent tests against ``tol * ||y||^2``.
-
-    With ``positive=True`` (the constraint :math:`w \ge 0`) the dual
-    constraint is one-sided and :math:`\|\cdot\|_\infty` becomes the largest
-    entry :math:`\max_j(\cdot)_j`, as in scikit-learn.
+    With ``positive=True`` (constraint :math:`w \ge 0`) the dual norm is
+    :math:`\max_j (X^\top r/n - \alpha(1-\rho)w)_j` instead of the largest
+    absolute value, as in scikit-learn.
     """
     xp = array_namespace(w, gram, xty, yy)
     l1, l2 = alpha * l1_ratio, alpha * (1.0 - l1_ratio)
@@ -303,13 +303,38 @@ def _lipschitz(gram, *, xp):
     return gram_top_eigenvalue(gram, xp=xp)
 
 
+# ------------------------------------------------------------------ sample weights
+def _normalised_weights(sw, xp):
+    r"""Weights rescaled to sum to ``n`` (scikit-learn's elastic net): :math:`\tilde s = n s / \sum s`."""
+    return None if sw is None else sw * (sw.shape[0] / xp.sum(sw))
+
+
+def _weighted_centring(X, Y, sw, fit_intercept, xp):
+    r"""``(Xc, Yc, x_mean, y_mean)``: rows :math:`\sqrt{s_i}(x_i - \bar x_s)` with the weighted
+    means :math:`\bar x_s = \sum_i s_i x_i / \sum_i s_i` (zero without intercept), so that
+    :math:`X_c^\top X_c = \sum_i s_i (x_i - \bar x_s)(x_i - \bar x_s)^\top`."""
+    root = xp.sqrt(sw)[:, None]
+    if fit_intercept:
+        total = xp.sum(sw)
+        x_mean, y_mean = (sw @ X) / total, (sw @ Y) / total
+        return root * (X - x_mean), root * (Y - y_mean), x_mean, y_mean
+    zx = xp.zeros((X.shape[1],), dtype=X.dtype, device=device_of(X))
+    zy = xp.zeros((Y.shape[1],), dtype=X.dtype, device=device_of(X))
+    return root * X, root * Y, zx, zy
+
+
 # ------------------------------------------------------------------ estimators
 class _LinearModel(RegressorMixin, Estimator):
     """Shared fit preamble (centring) and ``predict``."""
 
-    def _prepare(self, X, y):
+    def _prepare(self, X, y, sample_weight=None):
         X, y, xp = check_X_y(X, y, multi_output=True)
         Y, squeeze = _as_2d(y, xp)
+        sw = _normalised_weights(check_sample_weight(sample_weight, X), xp)
+        if sw is not None:
+            self.n_features_in_ = int(X.shape[1])
+            Xc, Yc, x_mean, y_mean = _weighted_centring(X, Y, sw, bool(self.fit_intercept), xp)
+            return Xc, Yc, x_mean, y_mean, squeeze, xp
         if self.fit_intercept:
             x_mean, y_mean = xp.mean(X, axis=0), xp.mean(Y, axis=0)
             Xc, Yc = X - x_mean, Y - y_mean
@@ -320,7 +345,7 @@ class _LinearModel(RegressorMixin, Estimator):
         self.n_features_in_ = int(X.shape[1])
         return Xc, Yc, x_mean, y_mean, squeeze, xp
 
-    def _statistics(self, X, y):
+    def _statistics(self, X, y, sample_weight=None, normalise=False):
         r"""One pass over the data: ``(R, x_mean, y_mean, n, squeeze, back)``.
 
         ``R`` (in memory: on Dask the chunks' library) is the factor with
@@ -333,7 +358,25 @@ class _LinearModel(RegressorMixin, Estimator):
         Y, squeeze = _as_2d(y, xp)
         n, d = X.shape
         fi = bool(self.fit_intercept)
-        if _is_dask(X):
+        sw = check_sample_weight(sample_weight, X)
+        if sw is not None:
+            # rows scaled by sqrt(s) around the weighted means: the factor of the weighted scatter
+            # (on Dask one small pass for the weighted means, then the factor pass)
+            if normalise:
+                sw = _normalised_weights(sw, xp)
+            Xc, Yc, x_mean, y_mean = _weighted_centring(X, Y, sw, fi, xp)
+            if _is_dask(X):
+                x_mean, y_mean = (a.compute() for a in (x_mean, y_mean))
+                _, mom, finite_x, finite_y = dask_moments(Xc, Yc, center=False)
+                if not finite_x:
+                    raise ValueError("X contains NaN or infinity; remove or impute them before fitting")
+                if not finite_y:
+                    raise ValueError("y contains NaN or infinity")
+                R = mom.factor
+            else:
+                R = compiled(_linear_moments, xp)(Xc, Yc, fit_intercept=False, blocks=row_blocks(X))[1]
+            mean = array_namespace(R).concat([x_mean, y_mean])
+        elif _is_dask(X):
             _, mom, finite_x, finite_y = dask_moments(X, Y, center=fi)
             if not finite_x:
                 raise ValueError("X contains NaN or infinity; remove or impute them before fitting")
@@ -407,14 +450,19 @@ class LinearRegression(_LinearModel):
         self.max_iter = max_iter
         self.tol = tol
 
-    def fit(self, X, y):
-        """Fit on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or (n_samples, n_targets)."""
+    def fit(self, X, y, sample_weight=None):
+        """Fit on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or (n_samples, n_targets).
+
+        ``sample_weight`` (n_samples,), optional: non-negative weights :math:`s_i`
+        of the squared residuals, :math:`\\sum_i s_i (y_i - x_i^\\top w - b)^2` (the
+        intercept from the weighted means), as in scikit-learn.
+        """
         if self.solver not in ("lstsq", "normal", "gd"):
             raise ValueError(f"solver must be 'lstsq', 'normal' or 'gd'; got solver={self.solver!r}")
         if self.solver == "gd":
             check_int(self.max_iter, "max_iter", low=1)
             check_positive(self.tol, "tol", strict=False)
-        R, x_mean, y_mean, n, squeeze, back = self._statistics(X, y)
+        R, x_mean, y_mean, n, squeeze, back = self._statistics(X, y, sample_weight)
         xp = array_namespace(R)
         d = self.n_features_in_
         self.n_iter_ = None
@@ -468,10 +516,15 @@ class Ridge(_LinearModel):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
 
-    def fit(self, X, y):
-        """Fit on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or (n_samples, n_targets)."""
+    def fit(self, X, y, sample_weight=None):
+        """Fit on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or (n_samples, n_targets).
+
+        ``sample_weight`` (n_samples,), optional: non-negative weights :math:`s_i`
+        of the squared residuals (the penalty unscaled), :math:`\\sum_i s_i (y_i - x_i^\\top w - b)^2` (the
+        intercept from the weighted means), as in scikit-learn.
+        """
         alpha = check_real(self.alpha, "alpha", low=0.0)
-        R, x_mean, y_mean, n, squeeze, back = self._statistics(X, y)
+        R, x_mean, y_mean, n, squeeze, back = self._statistics(X, y, sample_weight)
         # alpha = 0 is plain least squares: the minimum-norm solution, also for rank-deficient X
         W = compiled(_solve_from_factor, array_namespace(R))(R, alpha, d=self.n_features_in_, n=n,
                                                              solver="lstsq" if alpha == 0 else "ridge")
@@ -514,7 +567,10 @@ class ElasticNet(_LinearModel):
     tol : float, default 1e-4
     positive : bool, default False
         Constrain the coefficients to :math:`w \ge 0` (scikit-learn's
-        ``positive``; the intercept stays free).
+        ``positive``; the proximal map becomes :math:`\max(v - \tau, 0)`).
+    warm_start : bool, default False
+        Start FISTA from the previous fit's ``coef_`` (when its shape
+        matches), e.g. along a path of decreasing ``alpha``.
 
     Attributes
     ----------
@@ -526,39 +582,59 @@ class ElasticNet(_LinearModel):
     n_features_in_ : int
     """
 
-    def __init__(self, *, alpha=1.0, l1_ratio=0.5, fit_intercept=True, max_iter=1000, tol=1e-4, positive=False):
-        self.positive = positive
+    def __init__(self, *, alpha=1.0, l1_ratio=0.5, fit_intercept=True, max_iter=1000, tol=1e-4, positive=False,
+                 warm_start=False):
         self.alpha = alpha
         self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter
         self.tol = tol
+        self.positive = positive
+        self.warm_start = warm_start
+
+    def _warm_start_coef(self, xty, xp):
+        """The starting coefficients (n_features, n_targets): zeros, or with ``warm_start`` the
+        previous fit's ``coef_`` when its shape matches."""
+        zeros = xp.zeros_like(xty)
+        prev = getattr(self, "coef_", None) if self.warm_start else None
+        if prev is None:
+            return zeros
+        if _is_dask(prev):
+            prev = prev.compute()
+        W = xp.asarray(prev, dtype=xty.dtype, device=device_of(xty))
+        W = W[:, None] if W.ndim == 1 else W.T
+        return W if tuple(W.shape) == tuple(xty.shape) else zeros
 
     def _l1_ratio(self):
         if not 0.0 <= self.l1_ratio <= 1.0:
             raise ValueError(f"l1_ratio must lie in [0, 1]; got l1_ratio={self.l1_ratio!r}")
         return float(self.l1_ratio)
 
-    def fit(self, X, y):
-        """Fit on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or (n_samples, n_targets)."""
+    def fit(self, X, y, sample_weight=None):
+        """Fit on ``X`` (n_samples, n_features) and ``y`` (n_samples,) or (n_samples, n_targets).
+
+        ``sample_weight`` (n_samples,), optional: non-negative weights, rescaled
+        to sum to ``n_samples`` as scikit-learn does, so the data term is
+        :math:`\\frac{1}{2\\sum_i s_i}\\sum_i s_i (y_i - x_i^\\top w - b)^2`.
+        """
         l1_ratio = self._l1_ratio()
-        if not isinstance(self.positive, bool):
-            raise TypeError(f"positive must be a bool; got positive={self.positive!r}")
         check_positive(self.alpha, "alpha", strict=False)
         check_int(self.max_iter, "max_iter", low=1)
         check_positive(self.tol, "tol", strict=False)
+        check_bool(self.positive, "positive")
+        check_bool(self.warm_start, "warm_start")
         alpha = float(self.alpha)
         if _is_dask(X):
             # one pass of sufficient statistics (the factor R of [X_c, Y_c], see _stats):
             # G = R_x^T R_x / n, c = R_x^T R_y / n, yy = ||R_y||^2 / n, in memory; the
             # iterations work on them, and the fitted arrays come back as small Dask arrays
-            R, x_mean, y_mean, n, squeeze, back = self._statistics(X, y)
+            R, x_mean, y_mean, n, squeeze, back = self._statistics(X, y, sample_weight, normalise=True)
             xp = array_namespace(R)
             d = self.n_features_in_
             A, B = R[:, :d], R[:, d:]
             gram, xty, yy = A.T @ A / n, A.T @ B / n, xp.sum(B * B, axis=0) / n
         else:
-            Xc, Yc, x_mean, y_mean, squeeze, xp = self._prepare(X, y)
+            Xc, Yc, x_mean, y_mean, squeeze, xp = self._prepare(X, y, sample_weight)
             n = Xc.shape[0]
             # the O(n d^2) reductions stay on X's backend; the iterations work on d x d arrays
             (gram, xty, yy), back = computed((*_gram(Xc, Yc), xp.sum(Yc * Yc, axis=0) / n))
@@ -568,7 +644,7 @@ class ElasticNet(_LinearModel):
         # never tighter than rounding allows (16 ulp), nor than the user's tol asks
         tol = max(self.tol * _FISTA_TOL_FACTOR, min(self.tol, 16.0 * float(xp.finfo(gram.dtype).eps)))
         stop = tol * yy
-        W = xp.zeros_like(xty)
+        W = self._warm_start_coef(xty, xp)
         state = FistaState(W, W, xp.ones_like(yy))
         step = compiled(_enet_iteration, xp)
         for it in range(1, self.max_iter + 1):
@@ -602,14 +678,17 @@ class Lasso(ElasticNet):
     tol : float, default 1e-4
     positive : bool, default False
         Constrain the coefficients to :math:`w \ge 0`.
+    warm_start : bool, default False
+        Start from the previous fit's ``coef_`` (when its shape matches).
     """
 
-    def __init__(self, *, alpha=1.0, fit_intercept=True, max_iter=1000, tol=1e-4, positive=False):
-        self.positive = positive
+    def __init__(self, *, alpha=1.0, fit_intercept=True, max_iter=1000, tol=1e-4, positive=False, warm_start=False):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter
         self.tol = tol
+        self.positive = positive
+        self.warm_start = warm_start
 
     def _l1_ratio(self):
         return 1.0

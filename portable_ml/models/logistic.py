@@ -1,12 +1,24 @@
-r"""Logistic regression (binary) and softmax regression (multinomial): L2, L1, elastic-net or no penalty.
+r"""Logistic regression (binary) and softmax regression (multinomial), L2-, L1- or elastic-net-penalised.
 
-The L2 case is described here; the non-smooth penalties (``penalty="l1"`` /
-``"elasticnet"``, fitted by proximal gradient) in :class:`LogisticRegression`.
-
-Objective, with the intercept not penalised:
+Objective, with the intercept not penalised (``penalty="l2"``, the default):
 
 .. math::
     J(w, b) = \frac1n\sum_{i=1}^n \ell(x_i^\top w + b,\ y_i) + \frac\alpha2\|w\|^2
+
+and in general, with :math:`\rho` = ``l1_ratio``,
+
+.. math::
+    J(w, b) = \frac1n\sum_{i=1}^n \ell(x_i^\top w + b,\ y_i)
+        + \alpha\Bigl(\frac{1-\rho}2\|w\|^2 + \rho\|w\|_1\Bigr)
+
+(:math:`\rho = 0` for ``"l2"``, :math:`\rho = 1` for ``"l1"``, :math:`\alpha = 0`
+for ``penalty=None``); scikit-learn's ``C`` times the sum of losses plus the
+same bracket, divided by :math:`Cn`, so again :math:`C = 1/(n\alpha)`.
+With sample weights :math:`s_i` (``fit``'s ``sample_weight`` times
+``class_weight`` of the sample's class) the data term is
+:math:`\frac1n\sum_i s_i\,\ell_i` -- still divided by the number of samples
+:math:`n`, not by :math:`\sum_i s_i`, so that :math:`C = 1/(n\alpha)` keeps
+matching scikit-learn's weighted objective :math:`C\sum_i s_i\ell_i + \dots`.
 
 with :math:`\ell(s, y) = y\log(1+e^{-s}) + (1-y)\log(1+e^{s})` (binary) or
 :math:`\ell(s, y) = \log\sum_c e^{s_c} - \sum_c y_c s_c` (multinomial, one-hot
@@ -34,10 +46,19 @@ Solvers (each one step is a public pure function, jit-able):
 * ``"gd"``: gradient descent with the fixed step :math:`1/L`,
   :math:`L = \lambda_{\max}(\tilde X^\top\tilde X)/(4n) + \alpha` (binary;
   :math:`/(2n)` multinomial).  For completeness; slow on ill-conditioned data.
+* ``"fista"``: accelerated proximal gradient (FISTA with gradient restart)
+  with the step :math:`1/L`, :math:`L` as for ``"gd"`` with
+  :math:`\alpha(1-\rho)`; the L1 part enters through soft-thresholding of the
+  weights.  Used for ``"l1"`` and ``"elasticnet"`` (with :math:`\rho > 0`)
+  whatever ``solver`` says, the others needing a smooth objective; linear
+  convergence, so give it ``max_iter`` in the thousands.  On Dask one pass
+  over the chunks per iteration.
 
 All stop when :math:`\|\nabla J\|_\infty \le` ``tol`` (read on the host once
 per iteration; scikit-learn's lbfgs uses the same test on the same scaled
-objective).
+objective); ``"fista"`` uses the gradient mapping
+:math:`\|L(z - \theta^+)\|_\infty`, which is :math:`\|\nabla J\|_\infty` for a
+smooth objective and zero exactly at a minimiser.
 """
 
 from __future__ import annotations
@@ -45,13 +66,16 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .._numerics import logsumexp, sigmoid, softplus
-from .._validate import check_int
+from .._validate import check_bool, check_int
 from .._xp import array_namespace, check_positive, device_of
 from ._base import (
     ClassifierMixin,
     Estimator,
     _is_dask,
+    check_sample_weight,
     check_X_y,
+    class_weight_vector,
+    combined_weights,
     compiled,
     computed,
     encode_labels,
@@ -109,14 +133,31 @@ def _probs(S, kind, xp):
     return sigmoid(S, xp=xp) if kind == "binary" else softmax_rows(S, xp)
 
 
+def _wmean(losses, sw, axis, xp):
+    """Mean over the samples on ``axis`` (0 or -1); with weights ``sw`` (n,): :math:`\\sum_i s_i l_i / n`."""
+    if sw is None:
+        return xp.mean(losses, axis=axis)
+    n = losses.shape[axis]
+    if axis == 0 and losses.ndim == 2:
+        return xp.sum(sw[:, None] * losses, axis=0) / n
+    return xp.sum(sw * losses, axis=axis) / n
+
+
+def _weigh_rows(R, sw):
+    """Rows of ``R`` (n,) or (n, k) times the sample weights (unchanged without them)."""
+    if sw is None:
+        return R
+    return R * sw if R.ndim == 1 else R * sw[:, None]
+
+
 def _penalty_sq(theta, d, xp):
     w = theta[:d, ...]
     return xp.sum(w * w)
 
 
-def _objective(theta, X, Y, alpha, kind, fit_intercept, xp):
+def _objective(theta, X, Y, alpha, kind, fit_intercept, xp, sw=None):
     S = _scores(theta, X, fit_intercept)
-    return xp.mean(_sample_losses(S, Y, kind, xp)) + 0.5 * alpha * _penalty_sq(theta, X.shape[1], xp)
+    return _wmean(_sample_losses(S, Y, kind, xp), sw, 0, xp) + 0.5 * alpha * _penalty_sq(theta, X.shape[1], xp)
 
 
 def _grad_from_residual(theta, X, R, alpha, fit_intercept, xp):
@@ -127,14 +168,14 @@ def _grad_from_residual(theta, X, R, alpha, fit_intercept, xp):
     return xp.concat([gw, xp.sum(R, axis=0, keepdims=True) / n], axis=0)
 
 
-def _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp):
+def _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp, sw=None):
     S = _scores(theta, X, fit_intercept)
-    f = xp.mean(_sample_losses(S, Y, kind, xp)) + 0.5 * alpha * _penalty_sq(theta, X.shape[1], xp)
-    g = _grad_from_residual(theta, X, _probs(S, kind, xp) - Y, alpha, fit_intercept, xp)
+    f = _wmean(_sample_losses(S, Y, kind, xp), sw, 0, xp) + 0.5 * alpha * _penalty_sq(theta, X.shape[1], xp)
+    g = _grad_from_residual(theta, X, _weigh_rows(_probs(S, kind, xp) - Y, sw), alpha, fit_intercept, xp)
     return f, g, S
 
 
-def _line_search(theta, direction, X, Y, alpha, S, f0, g, kind, fit_intercept, xp):
+def _line_search(theta, direction, X, Y, alpha, S, f0, g, kind, fit_intercept, xp, sw=None):
     """Step size along ``direction`` by vectorised Armijo backtracking (one extra X-product)."""
     d = X.shape[1]
     dS = _scores(direction, X, fit_intercept)
@@ -144,10 +185,10 @@ def _line_search(theta, direction, X, Y, alpha, S, f0, g, kind, fit_intercept, x
     def losses_at(ts):
         if kind == "binary":  # candidates on a trailing axis: (n, K)
             St = S[:, None] + dS[:, None] * ts[None, :]
-            data = xp.mean(_sample_losses(St, Y[:, None], kind, xp), axis=0)
+            data = _wmean(_sample_losses(St, Y[:, None], kind, xp), sw, 0, xp)
         else:  # (K, n, k)
             St = S[None, ...] + ts[:, None, None] * dS[None, ...]
-            data = xp.mean(_sample_losses(St, Y[None, ...], kind, xp), axis=-1)
+            data = _wmean(_sample_losses(St, Y[None, ...], kind, xp), sw, -1, xp)
         return data + 0.5 * alpha * (ww + 2.0 * ts * wdw + ts * ts * dwdw)
 
     return armijo_step(losses_at, f0, vdot(g, direction, xp=xp), dtype=theta.dtype,
@@ -163,27 +204,28 @@ def _penalty_diag(d, p, dtype, device, xp):
     return xp.astype(xp.arange(p, device=device) < d, dtype)
 
 
-def _hessian(X, S, alpha, kind, fit_intercept, xp):
-    return _hessian_finish(_hessian_sum(X, S, kind, fit_intercept, xp), X.shape[0], X.shape[1], alpha, kind,
+def _hessian(X, S, alpha, kind, fit_intercept, xp, sw=None):
+    return _hessian_finish(_hessian_sum(X, S, kind, fit_intercept, xp, sw), X.shape[0], X.shape[1], alpha, kind,
                            fit_intercept, xp)
 
 
-def _hessian_sum(X, S, kind, fit_intercept, xp):
+def _hessian_sum(X, S, kind, fit_intercept, xp, sw=None):
     """The data part of the Hessian, summed (not averaged) over the samples: additive over row blocks."""
     n, d = X.shape
     Xa = _augment(X, xp) if fit_intercept else X
     p = Xa.shape[1]
     if kind == "binary":
-        h = sigmoid(S, xp=xp) * sigmoid(-S, xp=xp)
+        h = _weigh_rows(sigmoid(S, xp=xp) * sigmoid(-S, xp=xp), sw)
         return Xa.T @ (h[:, None] * Xa)
     dev = device_of(X)
     P = softmax_rows(S, xp)
     k = P.shape[1]
     eye_k = xp.eye(k, dtype=X.dtype, device=dev)
     Z = xp.reshape(Xa[:, :, None] * P[:, None, :], (n, p * k))  # Z[i, (j, c)] = x_ij p_ic
-    M = xp.reshape(Xa.T @ Z, (p, p, k))  # M[l, j, c] = sum_i x_il x_ij p_ic
+    Zw = _weigh_rows(Z, sw)
+    M = xp.reshape(Xa.T @ Zw, (p, p, k))  # M[l, j, c] = sum_i s_i x_il x_ij p_ic
     T1 = xp.permute_dims(M, (1, 2, 0))[:, :, :, None] * eye_k[None, :, None, :]  # [j, c, l, e]
-    return xp.reshape(T1, (p * k, p * k)) - Z.T @ Z
+    return xp.reshape(T1, (p * k, p * k)) - Zw.T @ Z
 
 
 def _hessian_finish(Hsum, n, d, alpha, kind, fit_intercept, xp):
@@ -218,10 +260,10 @@ def _hessian_finish(Hsum, n, d, alpha, kind, fit_intercept, xp):
     return H + xp.reshape(null, (p * k, p * k))
 
 
-def _newton(theta, X, Y, alpha, kind, fit_intercept, xp):
+def _newton(theta, X, Y, alpha, kind, fit_intercept, xp, sw=None):
     """(theta_new, max |grad(theta)|)."""
-    f, g, S = _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp)
-    H = _hessian(X, S, alpha, kind, fit_intercept, xp)
+    f, g, S = _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp, sw)
+    H = _hessian(X, S, alpha, kind, fit_intercept, xp, sw)
     direction = -xp.reshape(solve(H, xp.reshape(g, (-1, 1)), xp=xp), theta.shape)
     if kind != "binary":
         # Exact Newton component along v 1_k^T on the penalised rows (see _hessian):
@@ -233,13 +275,59 @@ def _newton(theta, X, Y, alpha, kind, fit_intercept, xp):
             xp.asarray(alpha > 0, device=dev), X.dtype)
         fix = xp.mean(direction, axis=1, keepdims=True) + xp.mean(theta, axis=1, keepdims=True)
         direction = direction - on[:, None] * fix
-    t = _line_search(theta, direction, X, Y, alpha, S, f, g, kind, fit_intercept, xp)
+    t = _line_search(theta, direction, X, Y, alpha, S, f, g, kind, fit_intercept, xp, sw)
     return theta + t * direction, xp.max(xp.abs(g))
 
 
-def _gd(theta, X, Y, alpha, lipschitz, kind, fit_intercept, xp):
-    f, g, S = _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp)
+def _gd(theta, X, Y, alpha, lipschitz, kind, fit_intercept, xp, sw=None):
+    f, g, S = _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp, sw)
     return theta - g / lipschitz, xp.max(xp.abs(g))
+
+
+class _FistaState(NamedTuple):
+    """Proximal-gradient state: iterate ``theta``, extrapolated point ``z``, momentum ``t``."""
+
+    theta: object
+    z: object
+    t: object
+
+
+def _fista_init(theta, xp):
+    return _FistaState(theta, theta, xp.ones((), dtype=theta.dtype, device=device_of(theta)))
+
+
+def _fista_update(state, g, lipschitz, l1, d, xp):
+    r"""One accelerated proximal-gradient step from the smooth gradient ``g`` at ``state.z``.
+
+    .. math::
+        \theta^+ = \operatorname{prox}_{\lambda_1\|w\|_1/L}\bigl(z - g/L\bigr),\qquad
+        t^+ = \tfrac12\bigl(1 + \sqrt{1 + 4t^2}\bigr),\qquad
+        z^+ = \theta^+ + \tfrac{t - 1}{t^+}(\theta^+ - \theta)
+
+    (soft-thresholding on the weight rows only: the intercept is not
+    penalised), with O'Donoghue and Candes's gradient restart: when
+    :math:`(z - \theta^+)^\top(\theta^+ - \theta) > 0` the momentum is reset
+    (:math:`t = 1`, :math:`z^+ = \theta^+`).  Returns the new state and
+    :math:`\|L(z - \theta^+)\|_\infty`, the gradient mapping at :math:`z`
+    (zero exactly at a minimiser).
+    """
+    theta, z, t = state
+    dev = device_of(theta)
+    step = z - g / lipschitz
+    pen = _penalty_diag(d, theta.shape[0], theta.dtype, dev, xp)
+    pen = pen if theta.ndim == 1 else pen[:, None]
+    shrunk = soft_threshold(step, l1 / lipschitz, xp=xp)
+    new = pen * shrunk + (1.0 - pen) * step
+    restart = vdot(z - new, new - theta, xp=xp) > 0
+    t = xp.where(restart, xp.ones_like(t), t)
+    t_new = 0.5 * (1.0 + xp.sqrt(1.0 + 4.0 * t * t))
+    z_new = new + ((t - 1.0) / t_new) * (new - theta)
+    return _FistaState(new, z_new, t_new), xp.max(xp.abs(z - new)) * lipschitz
+
+
+def _fista(state, X, Y, alpha2, l1, lipschitz, kind, fit_intercept, xp, sw=None):
+    g = _loss_grad(state.z, X, Y, alpha2, kind, fit_intercept, xp, sw)[1]
+    return _fista_update(state, g, lipschitz, l1, X.shape[1], xp)
 
 
 # ------------------------------------------------------------------ public pure cores
@@ -382,105 +470,124 @@ def lbfgs_step(state, X, Y, alpha, *, multinomial=False, fit_intercept=True):
     memory (dropped if :math:`s^\top y \le 0`).
     """
     xp = array_namespace(state.theta, X, Y)
-    kind = "multinomial" if multinomial else "binary"
+    return _lbfgs_step(state, X, Y, alpha, "multinomial" if multinomial else "binary", fit_intercept, xp)
+
+
+def _lbfgs_step(state, X, Y, alpha, kind, fit_intercept, xp, sw=None):
     theta, f, g, mem = state
     direction = lbfgs_direction(g, mem, xp=xp)
     descent = vdot(g, direction, xp=xp) < 0
     direction = xp.where(descent, direction, -g)
     S = _scores(theta, X, fit_intercept)
-    t = _line_search(theta, direction, X, Y, alpha, S, f, g, kind, fit_intercept, xp)
+    t = _line_search(theta, direction, X, Y, alpha, S, f, g, kind, fit_intercept, xp, sw)
     theta_new = theta + t * direction
-    f_new, g_new, _ = _loss_grad(theta_new, X, Y, alpha, kind, fit_intercept, xp)
+    f_new, g_new, _ = _loss_grad(theta_new, X, Y, alpha, kind, fit_intercept, xp, sw)
     return LbfgsState(theta_new, f_new, g_new, lbfgs_update(mem, theta_new - theta, g_new - g, xp=xp))
 
 
 # ------------------------------------------------------------------ private fused iterations
-def _newton_iteration(theta, X, Y, alpha, *, kind, fit_intercept):
-    return _newton(theta, X, Y, alpha, kind, fit_intercept, array_namespace(theta, X, Y))
+def _newton_iteration(theta, X, Y, alpha, sw, *, kind, fit_intercept):
+    return _newton(theta, X, Y, alpha, kind, fit_intercept, array_namespace(theta, X, Y), sw)
 
 
-def _gd_iteration(theta, X, Y, alpha, lipschitz, *, kind, fit_intercept):
-    return _gd(theta, X, Y, alpha, lipschitz, kind, fit_intercept, array_namespace(theta, X, Y))
+def _gd_iteration(theta, X, Y, alpha, lipschitz, sw, *, kind, fit_intercept):
+    return _gd(theta, X, Y, alpha, lipschitz, kind, fit_intercept, array_namespace(theta, X, Y), sw)
 
 
-def _prox_iteration(state, X, Y, l1, l2, lipschitz, *, kind, fit_intercept):
-    """One FISTA step (adaptive restart) on the l1/elastic-net objective; also max|gradient mapping| at ``z``.
-
-    The smooth part is the data loss plus ``l2/2 ||w||^2``; the prox soft-thresholds the weight rows
-    by ``l1/L`` and leaves the intercept row alone.
-    """
-    xp = array_namespace(state.w, X, Y)
-    w, z, t = state
-    d = X.shape[1]
-    _, g, _ = _loss_grad(z, X, Y, l2, kind, fit_intercept, xp)
-    v = z - g / lipschitz
-    on = _penalty_diag(d, z.shape[0], z.dtype, device_of(z), xp)
-    on = on if z.ndim == 1 else on[:, None]
-    w_new = on * soft_threshold(v, l1 / lipschitz, xp=xp) + (1.0 - on) * v
-    gmap = xp.max(xp.abs(z - w_new)) * lipschitz
-    restart = xp.sum((z - w_new) * (w_new - w)) > 0
-    t_new = 0.5 * (1.0 + xp.sqrt(1.0 + 4.0 * t * t))
-    z_new = xp.where(restart, w_new, w_new + ((t - 1.0) / t_new) * (w_new - w))
-    t_new = xp.where(restart, xp.ones_like(t_new), t_new)
-    return _ProxState(w_new, z_new, t_new), gmap
+def _fista_iteration(state, X, Y, alpha2, l1, lipschitz, sw, *, kind, fit_intercept):
+    return _fista(state, X, Y, alpha2, l1, lipschitz, kind, fit_intercept, array_namespace(state.theta, X, Y), sw)
 
 
-class _ProxState(NamedTuple):
-    w: object
-    z: object
-    t: object
-
-
-def _lbfgs_iteration(state, X, Y, alpha, *, kind, fit_intercept):
+def _lbfgs_iteration(state, X, Y, alpha, sw, *, kind, fit_intercept):
     xp = array_namespace(state.theta, X, Y)
     gmax = xp.max(xp.abs(state.grad))
-    return lbfgs_step(state, X, Y, alpha, multinomial=kind == "multinomial", fit_intercept=fit_intercept), gmax
+    return _lbfgs_step(state, X, Y, alpha, kind, fit_intercept, xp, sw), gmax
 
 
-def _design_gram(X, fit_intercept):
+def _lbfgs_start(theta, X, Y, alpha, sw, *, kind, fit_intercept):
+    xp = array_namespace(theta, X, Y)
+    f, g, _ = _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp, sw)
+    return LbfgsState(theta, f, g, lbfgs_init(theta, 10, xp=xp))
+
+
+def _design_gram(X, fit_intercept, sw=None):
     xp = array_namespace(X)
     Xa = _augment(X, xp) if fit_intercept else X
-    return Xa.T @ Xa / X.shape[0]
+    return Xa.T @ _weigh_rows(Xa, sw) / X.shape[0]
 
 
 # ------------------------------------------------------------------ Dask: one task per chunk and pass
 _LINE_TS = [0.5**i for i in range(30)]  # armijo_step's candidate steps, in its order
 
 
-def _labels_chunk(x, labels, gram=False, fit_intercept=True):
-    """The chunk's distinct labels and whether it is finite (and, if ``gram``, its design Gram sum)."""
+def _chunk_weights(x, labels, w, classes, cw):
+    """The chunk's per-sample weights (``None`` without sample or class weights)."""
+    if cw is not None:
+        xp = array_namespace(x)
+        cwi = xp.astype(labels[:, None] == classes[None, :], x.dtype) @ cw
+        return cwi if w is None else w * cwi
+    return w
+
+
+def _labels_chunk(x, labels, gram=False, fit_intercept=True, w=None):
+    """The chunk's distinct labels, their counts, whether it is finite (and, if ``gram``, its
+    design Gram sum, weighted by ``w``)."""
     xp = array_namespace(labels)
-    out = xp.sort(xp.unique_values(labels)), bool(array_namespace(x).all(array_namespace(x).isfinite(x)))
+    found = xp.sort(xp.unique_values(labels))
+    onehot = labels[:, None] == found[None, :]
+    counts = xp.sum(xp.astype(onehot, xp.int64), axis=0) if w is None else w @ xp.astype(onehot, w.dtype)
+    out = found, bool(array_namespace(x).all(array_namespace(x).isfinite(x))), counts
     if not gram:
         return out
     xa = _augment(x, array_namespace(x)) if fit_intercept else x
-    return (*out, xa.T @ xa)
+    return (*out, xa.T @ _weigh_rows(xa, w))
 
 
-def _newton_chunk(x, labels, classes, theta, direction, kind, fit_intercept, hessian=True):
+def _newton_chunk(x, labels, classes, theta, direction, kind, fit_intercept, hessian=True, w=None, cw=None):
     """Sums over one chunk: line-search losses along ``direction`` (if given), then loss, gradient
     and (if ``hessian``) Hessian data sums at ``theta + direction`` (the full step; at ``theta``
-    without a direction)."""
+    without a direction); every sample weighted by its sample weight ``w`` times its class's ``cw``."""
     xp = array_namespace(x)
     Y = xp.astype(labels[:, None] == classes[None, :], x.dtype)
     T = Y[:, 1] if kind == "binary" else Y
+    w = _chunk_weights(x, labels, w, classes, cw)
     line = None
     if direction is not None:
         S, dS = _scores(theta, x, fit_intercept), _scores(direction, x, fit_intercept)
         ts = xp.asarray(_LINE_TS, dtype=x.dtype)
         if kind == "binary":
-            line = xp.sum(_sample_losses(S[:, None] + dS[:, None] * ts[None, :], T[:, None], kind, xp), axis=0)
+            L = _sample_losses(S[:, None] + dS[:, None] * ts[None, :], T[:, None], kind, xp)
+            line = xp.sum(L if w is None else w[:, None] * L, axis=0)
         else:
-            line = xp.sum(_sample_losses(S[None, ...] + ts[:, None, None] * dS[None, ...], T[None, ...], kind, xp),
-                          axis=-1)
+            L = _sample_losses(S[None, ...] + ts[:, None, None] * dS[None, ...], T[None, ...], kind, xp)
+            line = xp.sum(L if w is None else w * L, axis=-1)
         theta = theta + direction
     S = _scores(theta, x, fit_intercept)
-    R = _probs(S, kind, xp) - T
+    R = _weigh_rows(_probs(S, kind, xp) - T, w)
     g = x.T @ R
     if fit_intercept:
         g = xp.concat([g, xp.sum(R, axis=0, keepdims=True)], axis=0)
-    return line, xp.sum(_sample_losses(S, T, kind, xp)), g, \
-        _hessian_sum(x, S, kind, fit_intercept, xp) if hessian else None
+    return line, xp.sum(_weigh_rows(_sample_losses(S, T, kind, xp), w)), g, \
+        _hessian_sum(x, S, kind, fit_intercept, xp, w) if hessian else None
+
+
+def _weighted_gram_chunk(x, labels, w, classes, cw, fit_intercept):
+    xa = _augment(x, array_namespace(x)) if fit_intercept else x
+    return xa.T @ _weigh_rows(xa, _chunk_weights(x, labels, w, classes, cw))
+
+
+def _dask_class_weights(passes, class_weight, classes, counts, dtype):
+    """Class weights (k,) in memory from the (sample-weighted) class counts of the labels pass
+    (see :func:`class_weight_vector`; ``"balanced"``: :math:`n/(k\\,n_c)`)."""
+    mem = array_namespace(classes)
+    k = int(classes.shape[0])
+    if class_weight is None:
+        return None
+    if isinstance(class_weight, str) and class_weight == "balanced":
+        counts = mem.astype(counts, dtype)
+        return mem.sum(counts) / (k * counts)
+    eye = mem.eye(k, dtype=dtype)
+    return class_weight_vector(class_weight, classes, eye, dtype)
 
 
 class _DaskPasses:
@@ -489,20 +596,33 @@ class _DaskPasses:
     Every pass is one ``dask.compute`` of one task per chunk (deterministic keys); nothing is
     persisted; the results are small sums, combined in memory."""
 
-    def __init__(self, X, y):
+    def __init__(self, X, y, sample_weight=None):
         X = X.rechunk({1: -1})
         self.xs = list(X.to_delayed(optimize_graph=False)[:, 0])
         self.ys = list(y.rechunk({0: X.chunks[0]}).to_delayed(optimize_graph=False))
+        self.ws = [None] * len(self.xs) if sample_weight is None else \
+            list(sample_weight.rechunk({0: X.chunks[0]}).to_delayed(optimize_graph=False))
+        self.cw = None  # class weights (k,), in memory, once the classes are known
 
     def labels(self, gram=False, fit_intercept=True):
-        """``(classes, finite, gram_sum)`` in one pass (``gram_sum`` of the design ``[X, 1]`` if asked)."""
+        """``(classes, finite, gram_sum, counts)`` in one pass (``gram_sum`` of the design ``[X, 1]``,
+        weighted by the sample weights, if asked; ``counts`` the class counts)."""
         import dask
 
         task = dask.delayed(_labels_chunk, pure=True)
-        found = dask.compute(*[task(a, b, gram, fit_intercept) for a, b in zip(self.xs, self.ys)])
+        found = dask.compute(*[task(a, b, gram, fit_intercept, w) for a, b, w in zip(self.xs, self.ys, self.ws)])
         mem = array_namespace(found[0][0])
         classes = mem.sort(mem.unique_values(mem.concat([f[0] for f in found])))
-        return classes, all(f[1] for f in found), (sum(f[2] for f in found) if gram else None)
+        counts = sum(mem.astype(f[0][:, None] == classes[None, :], f[2].dtype).T @ f[2] for f in found)
+        return classes, all(f[1] for f in found), (sum(f[3] for f in found) if gram else None), counts
+
+    def gram(self, classes, fit_intercept):
+        """The weighted design Gram sum (sample times class weights) in one pass."""
+        import dask
+
+        task = dask.delayed(_weighted_gram_chunk, pure=True)
+        return sum(dask.compute(*[task(a, b, w, classes, self.cw, fit_intercept)
+                                  for a, b, w in zip(self.xs, self.ys, self.ws)]))
 
     def run(self, classes, theta, direction, kind, fit_intercept, hessian):
         """One pass: line-search data losses along ``direction`` (summed), then the loss, gradient
@@ -510,8 +630,8 @@ class _DaskPasses:
         import dask
 
         task = dask.delayed(_newton_chunk, pure=True)
-        parts = dask.compute(*[task(a, b, classes, theta, direction, kind, fit_intercept, hessian)
-                               for a, b in zip(self.xs, self.ys)])
+        parts = dask.compute(*[task(a, b, classes, theta, direction, kind, fit_intercept, hessian, w, self.cw)
+                               for a, b, w in zip(self.xs, self.ys, self.ws)])
         line = None if direction is None else sum(q[0] for q in parts)
         hsum = sum(q[3] for q in parts) if hessian else None
         return line, sum(q[1] for q in parts), sum(q[2] for q in parts), hsum
@@ -521,7 +641,8 @@ def _bad_classes(classes, kind, finite):
     return not finite or classes.shape[0] < 2 or (kind == "binary" and classes.shape[0] != 2)
 
 
-def _dask_first_order(X, y, alpha, kind, fit_intercept, max_iter, tol, solver):
+def _dask_first_order(X, y, alpha, kind, fit_intercept, max_iter, tol, solver, l1=0.0, sample_weight=None,
+                      class_weight=None):
     r"""L-BFGS or gradient descent on Dask ``X`` and labels ``y``: one pass over X per iteration.
 
     Each pass is one task per chunk returning small sums (``_DaskPasses``); the
@@ -538,13 +659,21 @@ abla J / L`.
       line-search losses along the two-loop direction *and* the loss and
       gradient at the full step, which L-BFGS accepts near the optimum; a
       shorter step costs one more pass.
+    * ``"fista"``: as ``"gd"``, the gradient taken at the extrapolated point
+      and the step :func:`_fista_update` (``alpha`` is then the L2 part,
+      ``l1`` the L1 strength).
 
     Returns ``(classes, theta, iterations, finite)`` (in memory).
     """
-    passes = _DaskPasses(X, y)
-    classes, finite, gram = passes.labels(gram=solver == "gd", fit_intercept=fit_intercept)
+    passes = _DaskPasses(X, y, sample_weight)
+    first_order = solver in ("gd", "fista")
+    classes, finite, gram, counts = passes.labels(gram=first_order and class_weight is None,
+                                                  fit_intercept=fit_intercept)
     if _bad_classes(classes, kind, finite):
         return classes, None, 0, finite
+    passes.cw = _dask_class_weights(passes, class_weight, classes, counts, X.dtype)
+    if first_order and class_weight is not None:
+        gram = passes.gram(classes, fit_intercept)
     mem = array_namespace(classes if gram is None else gram)
     n, d = X.shape
     p = d + int(fit_intercept)
@@ -557,9 +686,10 @@ abla J / L`.
         w = theta[:d, ...]
         return loss / n + 0.5 * alpha * mem.sum(w * w), gsum / n + alpha * pen * theta
 
-    if solver == "gd":
+    if solver in ("gd", "fista"):
         lam = gram_top_eigenvalue(gram / n, xp=mem)
         L = lam / (4.0 if kind == "binary" else 2.0) + alpha
+        state = _fista_init(theta, mem)
     else:
         _, loss, gsum, _ = passes.run(classes, theta, None, kind, fit_intercept, False)
         f, g = loss_grad(loss, gsum, theta)
@@ -570,6 +700,10 @@ abla J / L`.
             g = loss_grad(loss, gsum, theta)[1]
             gmax = float(mem.max(mem.abs(g)))
             theta = theta - g / L
+        elif solver == "fista":
+            _, loss, gsum, _ = passes.run(classes, state.z, None, kind, fit_intercept, False)
+            state, gmap = _fista_update(state, loss_grad(loss, gsum, state.z)[1], L, l1, d, mem)
+            gmax, theta = float(gmap), state.theta
         else:
             gmax = float(mem.max(mem.abs(g)))
             direction = lbfgs_direction(g, memory, xp=mem)
@@ -594,7 +728,7 @@ abla J / L`.
     return classes, theta, it, finite
 
 
-def _dask_newton(X, y, alpha, kind, fit_intercept, max_iter, tol):
+def _dask_newton(X, y, alpha, kind, fit_intercept, max_iter, tol, sample_weight=None, class_weight=None):
     r"""Damped Newton on Dask ``X`` and labels ``y``, as ``_newton`` in memory, pass by pass.
 
     One pass finds the classes (and checks finiteness); one gives loss,
@@ -606,11 +740,12 @@ def _dask_newton(X, y, alpha, kind, fit_intercept, max_iter, tol):
     keys), nothing persisted; the :math:`p	imes p` algebra runs in memory.
     Returns ``(classes, theta, iterations, finite)`` (in memory).
     """
-    passes = _DaskPasses(X, y)
-    classes, finite, _ = passes.labels()
+    passes = _DaskPasses(X, y, sample_weight)
+    classes, finite, _, counts = passes.labels()
     mem = array_namespace(classes)
     if _bad_classes(classes, kind, finite):
         return classes, None, 0, finite
+    passes.cw = _dask_class_weights(passes, class_weight, classes, counts, X.dtype)
     n, d = X.shape
     p = d + int(fit_intercept)
     dtype = X.dtype
@@ -648,7 +783,7 @@ def _dask_newton(X, y, alpha, kind, fit_intercept, max_iter, tol):
 
 
 # ------------------------------------------------------------------ estimators
-_SOLVERS = ("newton", "lbfgs", "gd")
+_SOLVERS = ("newton", "lbfgs", "gd", "fista")
 _PENALTIES = ("l2", "l1", "elasticnet", None)
 
 
@@ -658,61 +793,71 @@ class _LogisticBase(ClassifierMixin, Estimator):
     def _check_params(self):
         if self.solver not in _SOLVERS:
             raise ValueError(f"solver must be one of {_SOLVERS}; got solver={self.solver!r}")
+        if self.penalty not in _PENALTIES:
+            raise ValueError(f"penalty must be one of {_PENALTIES}; got penalty={self.penalty!r}")
         check_positive(self.alpha, "alpha", strict=False)
+        if isinstance(self.l1_ratio, bool) or not isinstance(self.l1_ratio, (int, float)) \
+                or not 0.0 <= self.l1_ratio <= 1.0:
+            raise ValueError(f"l1_ratio must be a number in [0, 1]; got l1_ratio={self.l1_ratio!r}")
         check_int(self.max_iter, "max_iter", low=1)
         check_positive(self.tol, "tol", strict=False)
-        penalty = getattr(self, "penalty", "l2")
-        if penalty not in _PENALTIES:
-            raise ValueError(f"penalty must be one of {_PENALTIES}; got penalty={penalty!r}")
-        if penalty == "elasticnet":
-            l1_ratio = getattr(self, "l1_ratio", 0.5)
-            if isinstance(l1_ratio, bool) or not isinstance(l1_ratio, (int, float)) or not 0.0 <= l1_ratio <= 1.0:
-                raise ValueError(f"l1_ratio must be a number in [0, 1]; got l1_ratio={l1_ratio!r}")
-
-    def _penalty_split(self):
-        """(l1, l2) strengths: the penalty is ``l1 ||w||_1 + l2/2 ||w||^2``."""
-        penalty, a = getattr(self, "penalty", "l2"), float(self.alpha)
-        if penalty is None:
-            return 0.0, 0.0
-        if penalty == "l2":
-            return 0.0, a
-        if penalty == "l1":
-            return a, 0.0
-        r = float(self.l1_ratio)
-        return a * r, a * (1.0 - r)
+        check_bool(self.warm_start, "warm_start")
 
     def _targets(self, Y, xp):
         return Y
 
-    def fit(self, X, y):
-        """Fit on ``X`` (n_samples, n_features) and class labels ``y`` (n_samples,)."""
+    def _solver(self):
+        """The solver used: ``"fista"`` whenever the penalty has an L1 part, else ``solver``."""
+        return "fista" if self._strengths()[1] > 0 else self.solver
+
+    def _strengths(self):
+        """``(alpha2, l1)``: the L2 and L1 strengths of the penalty."""
+        alpha = float(self.alpha)
+        rho = {"l2": 0.0, "l1": 1.0, "elasticnet": float(self.l1_ratio), None: 0.0}[self.penalty]
+        if self.penalty is None:
+            return 0.0, 0.0
+        return alpha * (1.0 - rho), alpha * rho
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit on ``X`` (n_samples, n_features) and class labels ``y`` (n_samples,).
+
+        ``sample_weight`` (n_samples,), optional: non-negative weights :math:`s_i`
+        of the per-sample losses (times the ``class_weight`` of each sample's
+        class), as in scikit-learn.
+        """
         self._check_params()
+        solver = self._solver()
         X, y, xp = check_X_y(X, y, y_numeric=False, check_finite=True)  # Dask: checked in the first pass
-        l1, l2 = self._penalty_split()
-        if l1 > 0:
-            return self._fit_prox(X, y)
         if _is_dask(X):
-            return self._fit_dask_newton(X, y)
+            return self._fit_dask_newton(X, y, sample_weight)
         classes, Y = encode_labels(y, xp, X.dtype)
         T = self._targets(Y, xp)
+        sw = combined_weights(sample_weight, self.class_weight, classes, Y, X)
         n, d = X.shape
         p = d + int(bool(self.fit_intercept))
         shape = (p,) if self._kind == "binary" else (p, Y.shape[1])
-        theta = xp.zeros(shape, dtype=X.dtype, device=device_of(X))
-        alpha, kind, fi = l2, self._kind, bool(self.fit_intercept)
-        if self.solver == "newton":
+        theta = self._warm_theta(shape, X, xp)
+        (alpha, l1), kind, fi = self._strengths(), self._kind, bool(self.fit_intercept)
+        if solver == "newton":
             step = compiled(_newton_iteration, xp)
-            advance = lambda th: step(th, X, T, alpha, kind=kind, fit_intercept=fi)  # noqa: E731
-        elif self.solver == "gd":
-            gram, back = computed(_design_gram(X, fi))
+            advance = lambda th: step(th, X, T, alpha, sw, kind=kind, fit_intercept=fi)  # noqa: E731
+        elif solver == "gd":
+            gram, back = computed(_design_gram(X, fi, sw))
             lam = back(gram_top_eigenvalue(gram, xp=array_namespace(gram)))
             L = lam / (4.0 if kind == "binary" else 2.0) + alpha
             step = compiled(_gd_iteration, xp)
-            advance = lambda th: step(th, X, T, alpha, L, kind=kind, fit_intercept=fi)  # noqa: E731
+            advance = lambda th: step(th, X, T, alpha, L, sw, kind=kind, fit_intercept=fi)  # noqa: E731
+        elif solver == "fista":
+            gram, back = computed(_design_gram(X, fi, sw))
+            lam = back(gram_top_eigenvalue(gram, xp=array_namespace(gram)))
+            L = lam / (4.0 if kind == "binary" else 2.0) + alpha
+            theta = _fista_init(theta, xp)
+            step = compiled(_fista_iteration, xp)
+            advance = lambda st: step(st, X, T, alpha, l1, L, sw, kind=kind, fit_intercept=fi)  # noqa: E731
         else:
-            theta = lbfgs_init_state(theta, X, T, alpha, multinomial=kind == "multinomial", fit_intercept=fi)
+            theta = compiled(_lbfgs_start, xp)(theta, X, T, alpha, sw, kind=kind, fit_intercept=fi)
             step = compiled(_lbfgs_iteration, xp)
-            advance = lambda st: step(st, X, T, alpha, kind=kind, fit_intercept=fi)  # noqa: E731
+            advance = lambda st: step(st, X, T, alpha, sw, kind=kind, fit_intercept=fi)  # noqa: E731
         # each call returns the next iterate and max|grad| at the current one;
         # at convergence the extra step is kept (it only sharpens the solution)
         for it in range(1, self.max_iter + 1):
@@ -721,7 +866,7 @@ class _LogisticBase(ClassifierMixin, Estimator):
                 break
         else:
             warn_not_converged(type(self).__name__, self.max_iter, "gradient above tol")
-        if self.solver == "lbfgs":
+        if solver in ("lbfgs", "fista"):
             theta = theta.theta
         self.n_iter_ = it
         self.classes_ = classes
@@ -729,50 +874,35 @@ class _LogisticBase(ClassifierMixin, Estimator):
         self._set_params_from(theta, d, xp)
         return self
 
-    def _fit_prox(self, X, y):
-        """l1 / elastic-net penalties: FISTA with adaptive restart and the fixed step 1/L.
+    def _warm_theta(self, shape, X, xp):
+        """Zeros, or with ``warm_start`` the previous fit's coefficients and intercepts (same shape)."""
+        zeros = xp.zeros(shape, dtype=X.dtype, device=device_of(X))
+        coef = getattr(self, "coef_", None) if self.warm_start else None
+        if coef is None:
+            return zeros
+        d = int(X.shape[1])
+        W = xp.asarray(coef, dtype=X.dtype, device=device_of(X))
+        b = xp.asarray(self.intercept_, dtype=X.dtype, device=device_of(X))
+        theta = W[0, :] if len(shape) == 1 else W.T
+        if tuple(theta.shape[:1]) != (d,) or (len(shape) == 2 and theta.shape[1] != shape[1]):
+            return zeros
+        if self.fit_intercept:
+            theta = xp.concat([theta, b if len(shape) == 1 else b[None, :]], axis=0)
+        return theta
 
-        On Dask, ``X`` and ``y`` are computed into memory and the fitted arrays wrapped back.
-        """
-        (X, y), back = computed((X, y))
-        xp = array_namespace(X)
-        if not is_true(xp.all(xp.isfinite(X))):
-            raise ValueError("X contains NaN or infinity; remove or impute them before fitting")
-        l1, l2 = self._penalty_split()
-        classes, Y = encode_labels(y, xp, X.dtype)
-        T = self._targets(Y, xp)
-        n, d = X.shape
-        kind, fi = self._kind, bool(self.fit_intercept)
-        p = d + int(fi)
-        shape = (p,) if kind == "binary" else (p, Y.shape[1])
-        dev = device_of(X)
-        gram = _design_gram(X, fi)
-        L = gram_top_eigenvalue(gram, xp=xp) / (4.0 if kind == "binary" else 2.0) + l2
-        zero = xp.zeros(shape, dtype=X.dtype, device=dev)
-        state = _ProxState(zero, zero, xp.ones((), dtype=X.dtype, device=dev))
-        step = compiled(_prox_iteration, xp)
-        for it in range(1, self.max_iter + 1):
-            state, gmap = step(state, X, T, l1, l2, L, kind=kind, fit_intercept=fi)
-            if is_true(gmap <= self.tol):
-                break
-        else:
-            warn_not_converged(type(self).__name__, self.max_iter, "gradient mapping above tol")
-        self.n_iter_ = it
-        self.n_features_in_ = int(d)
-        self._set_params_from(state.w, d, xp)
-        self.classes_, self.coef_, self.intercept_ = back((classes, self.coef_, self.intercept_))
-        return self
-
-    def _fit_dask_newton(self, X, y):
+    def _fit_dask_newton(self, X, y, sample_weight=None):
         """Any solver on Dask: about one pass over the chunks per iteration (see :func:`_dask_newton`,
         :func:`_dask_first_order`); the fitted arrays are small and computed."""
         from ._stats import from_memory_like
 
-        args = (X, y, self._penalty_split()[1], self._kind, bool(self.fit_intercept), self.max_iter, self.tol)
-        if self.solver == "newton":
-            classes, theta, it, finite = _dask_newton(*args)
+        alpha, l1 = self._strengths()
+        solver = self._solver()
+        args = (X, y, alpha, self._kind, bool(self.fit_intercept), self.max_iter, self.tol)
+        sw = check_sample_weight(sample_weight, X)
+        if solver == "newton":
+            classes, theta, it, finite = _dask_newton(*args, sw, self.class_weight)
         else:
-            classes, theta, it, finite = _dask_first_order(*args, self.solver)
+            classes, theta, it, finite = _dask_first_order(*args, solver, l1, sw, self.class_weight)
         if not finite:
             raise ValueError("X contains NaN or infinity; remove or impute them before fitting")
         k = int(classes.shape[0])
@@ -832,41 +962,29 @@ class LogisticRegression(_LogisticBase):
     is read back once per iteration.  On JAX each iteration is one call of a
     jitted step.
 
-    With ``penalty`` the objective is, in general,
-
-    .. math::
-        J(w, b) = \frac1n\sum_i \ell(x_i^\top w + b, y_i)
-            + \alpha\Bigl(\rho\|w\|_1 + \frac{1-\rho}2\|w\|^2\Bigr)
-
-    with :math:`\rho` = 1 for ``"l1"``, 0 for ``"l2"``, ``l1_ratio`` for
-    ``"elasticnet"`` (and no penalty at all for ``None``, ``alpha`` then
-    ignored).  scikit-learn minimises
-    :math:`C\sum_i\ell + \rho\|w\|_1 + \frac{1-\rho}2\|w\|^2`, which is
-    :math:`Cn\,J`: the minimisers agree at :math:`C = 1/(n\alpha)` (with
-    ``solver="saga"`` or ``"liblinear"``; liblinear also penalises the
-    intercept, saga does not -- compare with saga).  The non-smooth penalties
-    (:math:`\rho > 0`) are fitted by proximal gradient (FISTA with adaptive
-    restart, fixed step :math:`1/L`,
-    :math:`L = \lambda_{\max}(\tilde X^\top\tilde X)/(4n) + \alpha(1-\rho)`)
-    whatever ``solver`` says; convergence is then
-    :math:`L\|z - \operatorname{prox}(z - \nabla f(z)/L)\|_\infty \le` ``tol``
-    (the gradient mapping), and being first-order they usually need a larger
-    ``max_iter`` than the default.  On Dask they run in memory on the
-    computed ``X``.
-
     Parameters
     ----------
     alpha : float, default 1.0
         Penalty strength, :math:`\alpha \ge 0`.
-    solver : {"newton", "lbfgs", "gd"}, default "newton"
-        Used for ``penalty="l2"`` and ``None`` (and elastic net with ``l1_ratio=0``).
-    max_iter : int, default 100
-    tol : float, default 1e-6
-        Stop when :math:`\|\nabla J\|_\infty \le` ``tol`` (the gradient mapping for l1 penalties).
-    fit_intercept : bool, default True
     penalty : {"l2", "l1", "elasticnet", None}, default "l2"
+        :math:`\alpha\bigl(\frac{1-\rho}2\|w\|^2 + \rho\|w\|_1\bigr)` with
+        :math:`\rho` = 0, 1, ``l1_ratio`` respectively; ``None``: no penalty.
+        ``"l1"`` and ``"elasticnet"`` are fitted by ``"fista"`` whatever ``solver`` says.
     l1_ratio : float in [0, 1], default 0.5
         :math:`\rho` of ``penalty="elasticnet"`` (ignored otherwise).
+    solver : {"newton", "lbfgs", "gd", "fista"}, default "newton"
+    max_iter : int, default 100
+    tol : float, default 1e-6
+        Stop when :math:`\|\nabla J\|_\infty \le` ``tol``.
+    fit_intercept : bool, default True
+    class_weight : None, "balanced" or dict, default None
+        Weights of the classes' losses: ``{label: weight}`` (1 for unlisted
+        labels), or ``"balanced"``, :math:`n/(k\,n_c)`.  They multiply
+        ``fit``'s ``sample_weight``, as in scikit-learn.
+    warm_start : bool, default False
+        Start the solver from the previous fit's ``coef_`` and ``intercept_``
+        (when the shapes match; in memory only -- on Dask every fit starts at
+        zero).
 
     Attributes
     ----------
@@ -879,11 +997,13 @@ class LogisticRegression(_LogisticBase):
 
     _kind = "binary"
 
-    def __init__(self, *, alpha=1.0, solver="newton", max_iter=100, tol=1e-6, fit_intercept=True,
-                 penalty="l2", l1_ratio=0.5):
+    def __init__(self, *, alpha=1.0, penalty="l2", l1_ratio=0.5, solver="newton", max_iter=100, tol=1e-6,
+                 fit_intercept=True, class_weight=None, warm_start=False):
+        self.warm_start = warm_start
+        self.alpha = alpha
         self.penalty = penalty
         self.l1_ratio = l1_ratio
-        self.alpha = alpha
+        self.class_weight = class_weight
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
@@ -916,19 +1036,20 @@ class SoftmaxRegression(_LogisticBase):
     features times classes use ``"lbfgs"``.  Two classes are fitted with two
     coefficient rows (unlike scikit-learn's binary special case).
 
-    ``penalty`` and ``l1_ratio`` act as in :class:`LogisticRegression` (the
-    l1 term on every entry of :math:`W`), matching scikit-learn's multinomial
-    saga fit at :math:`C = 1/(n\alpha)`.
-
     Parameters
     ----------
     alpha : float, default 1.0
-    solver : {"newton", "lbfgs", "gd"}, default "newton"
+    penalty : {"l2", "l1", "elasticnet", None}, default "l2"
+        As in :class:`LogisticRegression` (the L1 norm is over all entries of :math:`W`).
+    l1_ratio : float in [0, 1], default 0.5
+    solver : {"newton", "lbfgs", "gd", "fista"}, default "newton"
     max_iter : int, default 100
     tol : float, default 1e-6
     fit_intercept : bool, default True
-    penalty : {"l2", "l1", "elasticnet", None}, default "l2"
-    l1_ratio : float in [0, 1], default 0.5
+    class_weight : None, "balanced" or dict, default None
+        As in :class:`LogisticRegression`.
+    warm_start : bool, default False
+        As in :class:`LogisticRegression`.
 
     Attributes
     ----------
@@ -941,11 +1062,13 @@ class SoftmaxRegression(_LogisticBase):
 
     _kind = "multinomial"
 
-    def __init__(self, *, alpha=1.0, solver="newton", max_iter=100, tol=1e-6, fit_intercept=True,
-                 penalty="l2", l1_ratio=0.5):
+    def __init__(self, *, alpha=1.0, penalty="l2", l1_ratio=0.5, solver="newton", max_iter=100, tol=1e-6,
+                 fit_intercept=True, class_weight=None, warm_start=False):
+        self.warm_start = warm_start
+        self.alpha = alpha
         self.penalty = penalty
         self.l1_ratio = l1_ratio
-        self.alpha = alpha
+        self.class_weight = class_weight
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol

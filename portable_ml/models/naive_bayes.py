@@ -23,7 +23,7 @@ from .._validate import check_array
 from .._xp import array_namespace, check_positive, device_of, value_check
 from ._base import (ClassifierMixin, Estimator, _is_dask, check_sample_weight, check_X_y, compiled, computed,
                     encode_labels)
-from ._stats import dask_class_variances, from_memory_like
+from ._stats import class_moments, dask_class_variances, from_memory_like, merge_class_moments
 
 __all__ = ["GaussianNB", "GaussianNBResult", "gaussian_nb_fit", "gaussian_nb_joint_log_likelihood"]
 
@@ -79,6 +79,17 @@ def _dask_fit(X, y, var_smoothing):
     total_m2 = xp.sum(m2, axis=0) + xp.sum(count[:, None] * (mean - centre) ** 2, axis=0)
     eps = var_smoothing * xp.max(total_m2 / n)
     return classes, GaussianNBResult(mean, m2 / count[:, None] + eps, count, eps, centre)
+
+
+def _as_labels(classes, y, X):
+    """``classes`` (array-like) as an array of ``y``'s backend (in memory on Dask)."""
+    from ._base import _as_array
+
+    if _is_dask(y):
+        import numpy as np
+
+        return np.asarray(classes)
+    return _as_array(classes, like=y)
 
 
 def gaussian_nb_joint_log_likelihood(X, theta, var, log_prior, centre=None):
@@ -177,6 +188,98 @@ class GaussianNB(ClassifierMixin, Estimator):
                                                 res.centre, prior), X if sw is None else like)
         self.n_features_in_ = int(X.shape[1])
         return self
+
+    def _prior(self, count, k, dtype, xp):
+        if self.priors is None:
+            return count / xp.sum(count)
+        prior = xp.asarray(self.priors, dtype=dtype, device=device_of(count))
+        if prior.shape != (k,):
+            raise ValueError(f"priors must have shape (n_classes,) = ({k},); got {tuple(prior.shape)}")
+        if not bool(xp.all(prior >= 0)) or not bool(xp.abs(xp.sum(prior) - 1.0) < 1e-6):
+            raise ValueError("priors must be non-negative and sum to 1")
+        return prior
+
+    def _store(self, classes, res, X, xp):
+        prior = self._prior(res.class_count, int(res.theta.shape[0]), X.dtype, xp)
+        (self.classes_, self.theta_, self.var_, self.class_count_, self.epsilon_, self._centre,
+         self.class_prior_) = from_memory_like((classes, res.theta, res.var, res.class_count, res.epsilon,
+                                                res.centre, prior), X)
+        self.n_features_in_ = int(X.shape[1])
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        r"""Update the fit with one more batch ``X`` (n, d), labels ``y`` (n,).
+
+        ``classes`` (all labels that will ever occur) is required on the first
+        call, as in scikit-learn; later batches may lack classes.  The batch's
+        per-class (weighted) counts, means and sums of squared deviations
+        (:func:`~portable_ml.models._stats.class_moments`) merge with the
+        current ones by Chan, Golub and LeVeque's update
+        (:func:`~portable_ml.models._stats.merge_class_moments`, the formula
+        that also merges Dask's chunks), so any split of the data into batches
+        gives the one-shot fit's means and variances up to rounding.
+        ``epsilon_`` is recomputed from each batch's largest unweighted feature
+        variance, as scikit-learn does; unlike scikit-learn, the previous
+        ``epsilon_`` (not the new one) is removed from ``var_`` before the
+        merge, so the stored variances stay exact (scikit-learn's differ by
+        the change of :math:`\epsilon`, a ``var_smoothing``-sized amount).
+        On Dask the batch is read in one pass.
+        """
+        check_positive(self.var_smoothing, "var_smoothing", strict=False)
+        X, y, xp = check_X_y(X, y, y_numeric=False, check_finite=True)
+        sw = check_sample_weight(sample_weight, X)
+        first = getattr(self, "classes_", None) is None
+        if first:
+            if classes is None:
+                raise ValueError("classes must be given on the first call to partial_fit "
+                                 "(all the labels y will ever hold)")
+        else:
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {X.shape[1]} features; the model was fitted with {self.n_features_in_}")
+        if _is_dask(X):
+            out = dask_class_variances(X, y, sw)
+            found, count, mean, m2, finite = out[:5]
+            if not finite:
+                raise ValueError("X contains NaN or infinity; remove or impute them before fitting")
+            mem = array_namespace(mean)
+            if sw is None:
+                n_all, _, total_m2 = merge_class_moments(count[:, None], mean[:, None, :], m2[:, None, :], xp=mem)
+            else:
+                n_all, _, total_m2 = out[5]
+            eps = float(self.var_smoothing) * mem.max(total_m2[0, :] / n_all[0])
+        else:
+            mem = xp
+        known = self._memory(self.classes_, mem) if not first else \
+            mem.sort(mem.unique_values(mem.asarray(self._memory(_as_labels(classes, y, X), mem))))
+        if known.shape[0] < 1:
+            raise ValueError("classes must hold at least one label")
+        if _is_dask(X):
+            P = mem.astype(found[:, None] == known[None, :], mean.dtype)  # (k_batch, k)
+            if not bool(mem.all(mem.sum(P, axis=1) == 1)):
+                raise ValueError("y holds labels that are not in classes (given on the first call)")
+            b_count, b_mean, b_m2 = count @ P, P.T @ mean, P.T @ m2
+        else:
+            Y = mem.astype(y[:, None] == known[None, :], X.dtype)
+            if not bool(mem.all(mem.sum(Y, axis=1) == 1)):
+                raise ValueError("y holds labels that are not in classes (given on the first call)")
+            b_count, b_mean, b_m2 = class_moments(X, Y, sw, xp=mem)
+            eps = float(self.var_smoothing) * mem.max(mem.var(X, axis=0))
+        if first:
+            stacks = (b_count[None, :], b_mean[None, ...], b_m2[None, ...])
+        else:
+            count0, theta0, var0, eps0 = (self._memory(a, mem) for a in (self.class_count_, self.theta_, self.var_,
+                                                                          self.epsilon_))
+            m2_0 = (var0 - eps0) * count0[:, None]
+            stacks = (mem.stack([count0, b_count]), mem.stack([theta0, b_mean]), mem.stack([m2_0, b_m2]))
+        n, theta, m2 = merge_class_moments(*stacks, xp=mem)
+        var = m2 / mem.where(n > 0, n, mem.ones_like(n))[:, None] + eps
+        centre = mem.sum(n[:, None] * theta, axis=0) / mem.sum(n)
+        self._store(known, GaussianNBResult(theta, var, n, eps, centre), X, mem)
+        return self
+
+    @staticmethod
+    def _memory(a, mem):
+        """A fitted array in memory (a Dask one computed)."""
+        return a.compute() if _is_dask(a) else a
 
     def _joint_log_likelihood(self, X):
         X, xp = self._check_X(X)

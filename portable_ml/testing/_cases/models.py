@@ -26,8 +26,9 @@ def _gram_args(r):
     return G, c, np.array(1.05 * np.linalg.eigvalsh(G).max())
 
 
-def _enet_step(w, z, t, gram, xty, lipschitz, *, alpha, l1_ratio):
-    return m.elastic_net_step(m.FistaState(w, z, t), gram, xty, lipschitz, alpha=alpha, l1_ratio=l1_ratio)
+def _enet_step(w, z, t, gram, xty, lipschitz, *, alpha, l1_ratio, positive=False):
+    return m.elastic_net_step(m.FistaState(w, z, t), gram, xty, lipschitz, alpha=alpha, l1_ratio=l1_ratio,
+                              positive=positive)
 
 
 def _enet_step_args(r):
@@ -127,6 +128,10 @@ CASES = [
          grad_argnums=(3, 4), tol="reduction"),
     Case("models.elastic_net_duality_gap", m.elastic_net_duality_gap, _gap_args,
          kwargs={"alpha": 0.05, "l1_ratio": 0.7}, grad_argnums=(0, 1, 2), tol="reduction"),
+    Case("models.elastic_net_step[positive]", _enet_step, _enet_step_args,
+         kwargs={"alpha": 0.05, "l1_ratio": 0.5, "positive": True}, grad_argnums=(3, 4), tol="reduction"),
+    Case("models.elastic_net_duality_gap[positive]", m.elastic_net_duality_gap, _gap_args,
+         kwargs={"alpha": 0.05, "l1_ratio": 0.7, "positive": True}, grad_argnums=(0, 1, 2), tol="reduction"),
     Case("models.logistic_objective", m.logistic_objective, _logistic_args, grad_argnums=(0, 1)),
     Case("models.logistic_grad", m.logistic_grad, _logistic_args, grad_argnums=(0, 1)),
     Case("models.logistic_newton_step", m.logistic_newton_step, _logistic_args, grad_argnums=(0,), tol="reduction"),
