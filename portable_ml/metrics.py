@@ -1811,8 +1811,11 @@ def explained_variance(y_true, y_pred, *, sample_weight=None, multioutput="unifo
     d = y - p
     d = d - _wmean(d, w, xp)
     dev = y - _wmean(y, w, xp)
+    s = _n.max_abs_scale(xp.stack([d, dev]), axis=(0, 1), xp=xp)  # as in r2: no under- or overflow
+    d, dev = d / s, dev / s
     num, den = _wmean(d * d, w, xp), _wmean(dev * dev, w, xp)
-    return _combine_outputs(_fraction_explained(num, den, force_finite, xp), multioutput, xp, variance=den)
+    rel = s / xp.max(s)
+    return _combine_outputs(_fraction_explained(num, den, force_finite, xp), multioutput, xp, variance=den * rel * rel)
 
 
 def mape(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):

@@ -64,7 +64,7 @@ EXCLUDED = {
     **{f"models.{n}": _HOST_ESTIMATOR for n in ("LinearRegression", "Ridge", "Lasso", "ElasticNet",
                                                 "LogisticRegression", "SoftmaxRegression", "KMeans", "PCA",
                                                 "LinearDiscriminantAnalysis", "GaussianNB", "MLPClassifier",
-                                                "MLPRegressor")},
+                                                "MLPRegressor", "CalibratedClassifier", "OneVsRestClassifier")},
     "models.NotFittedError": "an exception type",
     "models.ConvergenceWarning": "a warning type",
     "models.kmeans_plusplus": "k-means++ seeding draws from a pml.random.Generator on the host (like the "

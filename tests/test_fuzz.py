@@ -56,6 +56,8 @@ KNOWN = {
     "gradients.grad_norms": "with ('scale', 1e-30, False): float32 0.0 vs float64 2.6468721132138327e-30",
     "metrics.log_loss[multiclass]": "with ('scale', 1e-30, False): float32 15.94238567352295 vs float64 36.04365338911715",
     "models.elastic_net_duality_gap": "with ('shape', 'scalar', *): ValueError: matmul: Input operand 1 does not have enough dimensions (has 0, gufun",
+    "models.elastic_net_duality_gap[positive]": "with ('shape', 'scalar', *): ValueError: matmul: Input operand 1 does not have enough dimensions (has 0, gufun",
+    "models.elastic_net_step[positive]": "with ('foreign', 'list', *): TypeError: can't multiply sequence by non-int of type 'float'",
     "models.elastic_net_step": "with ('foreign', 'list', *): TypeError: can't multiply sequence by non-int of type 'float'",
     "models.gaussian_nb_fit[weighted]": "with ('scale', 1e-30, False): float32 -0.0 vs float64 -2.1460070043632522e-30",
     "models.gaussian_nb_fit": "with ('scale', 1e-30, False): float32 -0.0 vs float64 -2.035690979612309e-30",
