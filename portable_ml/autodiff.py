@@ -1810,8 +1810,12 @@ _LOSSES_WITH_GRAD = {
     "contrastive": 0, "focal": 1, "gaussian_nll": 1, "hinge": 1, "huber": 1, "js_divergence": 1,
     "kl_divergence": 1, "log_cosh": 1, "logistic_loss": 1, "mae": 1, "mse": 1, "nll": 0, "rmse": 1,
     "sigmoid_focal": 1, "softmax_cross_entropy": 1, "sparse_categorical_cross_entropy": 1,
-    "sparse_softmax_cross_entropy": 1, "squared_hinge": 1,
+    "sparse_softmax_cross_entropy": 1, "squared_hinge": 1, "categorical_focal": 1, "categorical_hinge": 1,
+    "cosine_similarity_loss": 1, "dice": 1, "mean_squared_log_error": 1, "multiclass_hinge": 1, "poisson": 1,
+    "smooth_l1": 1, "tversky": 1,
 }
+#: probability function -> the argument its ``*_grad`` (a score function) differentiates
+_PROBABILITY_WITH_GRAD = {"bernoulli_logpmf": 1}
 #: activation -> its ``*_vjp`` (a cotangent in, not elementwise)
 _ACTIVATIONS_WITH_VJP = ("softmax", "log_softmax", "glu")
 
@@ -1823,7 +1827,8 @@ def _formula_table():
     checks that they agree).
     """
     return tuple([("activations", n, f"{n}_grad", 0) for n in _ACTIVATIONS_WITH_GRAD]
-                 + [("losses", n, f"{n}_grad", w) for n, w in sorted(_LOSSES_WITH_GRAD.items())])
+                 + [("losses", n, f"{n}_grad", w) for n, w in sorted(_LOSSES_WITH_GRAD.items())]
+                 + [("probability", n, f"{n}_grad", w) for n, w in sorted(_PROBABILITY_WITH_GRAD.items())])
 
 
 _FORMULA_RULES = {}
@@ -1832,9 +1837,9 @@ _FORMULA_RULES = {}
 def _formula_rules():
     """``{function: (rule, wrt)}``, built on first use (imports the formula modules)."""
     if not _FORMULA_RULES:
-        from . import activations, losses
+        from . import activations, losses, probability
 
-        fams = {"activations": activations, "losses": losses}
+        fams = {"activations": activations, "losses": losses, "probability": probability}
         for fam, name, gname, wrt in _formula_table():
             fn, gfn = getattr(fams[fam], name, None), getattr(fams[fam], gname, None)
             if fn is None or gfn is None:  # not in this version of the library

@@ -968,9 +968,9 @@ def roc_auc(y_true, scores, *, max_fpr=None, multi_class="raise", average="macro
             )
         if max_fpr is not None and max_fpr != 1:
             raise ValueError(f"max_fpr is only defined for binary scores; got max_fpr={max_fpr!r} with 2-D scores")
-        return _multiclass_auc(y_true, scores, multi_class, average)
+        return as_array0d(_multiclass_auc(y_true, scores, multi_class, average), array_namespace(scores))
     if max_fpr is not None and max_fpr != 1:
-        return _partial_auc(y_true, scores, float(max_fpr))
+        return as_array0d(_partial_auc(y_true, scores, float(max_fpr)), array_namespace(scores))
     return _binary_auc(y_true, scores)
 
 
@@ -1586,13 +1586,15 @@ def classification_report(y_true, y_pred, *, num_classes=None):
     report = {}
     for c in range(classes.shape[0]):
         report[str(c)] = {"precision": prec[c], "recall": rec[c], "f1-score": f1s[c], "support": support[c]}
-    report["accuracy"] = as_array0d(xp.sum(tp) / n, xp)
-    total = as_array0d(xp.sum(support), xp)
+    report["accuracy"] = xp.sum(tp) / n
+    total = xp.sum(support)
     report["macro avg"] = {"precision": xp.mean(prec), "recall": xp.mean(rec), "f1-score": xp.mean(f1s),
                            "support": total}
     report["weighted avg"] = {"precision": xp.sum(prec * true_sum) / n, "recall": xp.sum(rec * true_sum) / n,
                               "f1-score": xp.sum(f1s * true_sum) / n, "support": total}
-    return report
+    # every entry a 0-d array of the backend (NumPy's indexing and reductions give NumPy scalars)
+    return {k: as_array0d(v, xp) if not isinstance(v, dict) else {m: as_array0d(u, xp) for m, u in v.items()}
+            for k, v in report.items()}
 
 
 def log_loss(y_true, p, *, eps=None):
