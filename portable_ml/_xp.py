@@ -20,6 +20,7 @@ __all__ = [
     "array_namespace",
     "device_of",
     "is_traced",
+    "is_single_device",
     "is_concrete",
     "concrete_bool",
     "value_check",
@@ -141,7 +142,7 @@ def _check_same_device(xs):
             d = _compat.device(x)
         except Exception:  # tracers and sharded arrays: the backend checks itself
             return
-        if d is None or not _is_single_device(d):  # tracers report no device
+        if d is None or not is_single_device(d):  # tracers report no device
             return
         if first is None:
             first = d
@@ -152,8 +153,8 @@ def _check_same_device(xs):
             )
 
 
-def _is_single_device(d):
-    # JAX returns a Sharding for distributed arrays; those are compared by JAX itself.
+def is_single_device(d):
+    """Whether device ``d`` is one device (not a JAX ``Sharding`` over several, which JAX compares itself)."""
     return "Sharding" not in type(d).__name__
 
 
@@ -168,7 +169,7 @@ def device_of(x):
     backend it is ``array_api_compat.device(x)``.
     """
     d = _compat.device(x)
-    if d is None or _is_single_device(d):
+    if d is None or is_single_device(d):
         return d
     mesh = getattr(d, "mesh", None)
     if mesh is None or getattr(d, "is_fully_replicated", False):
@@ -332,7 +333,7 @@ def widest_float_dtype(xp, like=None):
             dev = device_of(like)
         except Exception:  # tracers: the default device decides
             dev = None
-        if dev is not None and not _is_single_device(dev):
+        if dev is not None and not is_single_device(dev):
             dev = None
     info = xp.__array_namespace_info__()
     # Cached: ``dtypes()`` is slow on JAX.  The default float is in the key

@@ -26,9 +26,8 @@ import array_api_extra as _xpx
 from . import _numerics as _n
 from ._validate import check_int, check_real
 from ._xp import (
-    _is_single_device,
-    as_array0d,
     array_namespace,
+    as_array0d,
     as_float,
     check_ndim,
     check_nonempty,
@@ -37,6 +36,7 @@ from ._xp import (
     device_of,
     float_dtype,
     is_concrete,
+    is_single_device,
     value_check,
     widest_float_dtype,
 )
@@ -811,7 +811,7 @@ def _is_sharded(x):
         dev = _compat.device(x)
     except Exception:  # noqa: BLE001 (no placement to ask: not sharded)
         return False
-    return dev is not None and not _is_single_device(dev)
+    return dev is not None and not is_single_device(dev)
 
 
 def _correct_small(D2, A, B, bound, *, xp):

@@ -69,7 +69,7 @@ from typing import Any, Callable, NamedTuple
 
 from . import gradients as _gradients
 from ._validate import check_bool, check_choice, check_int, check_real, check_tree_like
-from ._xp import _compat, _is_single_device, array_namespace, device_of, is_traced, widest_float_dtype
+from ._xp import _compat, array_namespace, device_of, is_single_device, is_traced, widest_float_dtype
 from ._xp import sign as _xp_sign
 from .tree import tree_flatten, tree_leaves, tree_map, tree_structure, tree_zeros_like
 
@@ -275,7 +275,7 @@ def _zero_count(params):
     if not is_traced(leaves[0]) and getattr(leaves[0], "committed", None) is False:
         return xp.zeros((), dtype=xp.int32)
     dev = device_of(leaves[0])
-    if dev is not None and not _is_single_device(dev) and not getattr(dev, "is_fully_replicated", False):
+    if dev is not None and not is_single_device(dev) and not getattr(dev, "is_fully_replicated", False):
         dev = None  # a sharding that cannot hold a scalar: the default placement
     return xp.zeros((), dtype=xp.int32, device=dev)
 

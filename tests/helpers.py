@@ -31,6 +31,16 @@ def place(backend, array, *more, dtype=None):
     return _place_one(backend, array, dtype)
 
 
+def second_backend(name="array_api_strict"):
+    """Backend ``name`` for a test that mixes two backends; the test is skipped where it is not installed."""
+    import pytest
+
+    from portable_ml.backend import backend_class
+
+    pytest.importorskip(backend_class(name).module)
+    return get_backend(name)
+
+
 def other_device(backend):
     """A non-default device of ``backend`` where one exists (to prove results stay there)."""
     if backend.name == "array_api_strict":

@@ -443,7 +443,10 @@ def _reset_worker_memory(cluster):
 
 def _sk_reference(name, X, y):
     """scikit-learn's fit on the in-memory data: {attribute: value} for the attributes compared."""
-    from sklearn import decomposition, discriminant_analysis, linear_model, naive_bayes
+    decomposition = pytest.importorskip("sklearn.decomposition")
+    discriminant_analysis = pytest.importorskip("sklearn.discriminant_analysis")
+    linear_model = pytest.importorskip("sklearn.linear_model")
+    naive_bayes = pytest.importorskip("sklearn.naive_bayes")
 
     if name == "PCA":
         ref = decomposition.PCA(n_components=3, svd_solver="full").fit(X)
@@ -529,8 +532,7 @@ def test_fit_reads_X_once_within_worker_memory(small_cluster, caplog, name):
     if name == "LinearDiscriminantAnalysis":
         pred = want["classes_"][np.argmax(Xn[:100] @ want["coef_"].T + want["intercept_"], axis=1)]
     elif name == "GaussianNB":
-        from sklearn.naive_bayes import GaussianNB
-
+        GaussianNB = pytest.importorskip("sklearn.naive_bayes").GaussianNB
         pred = GaussianNB().fit(Xn, yn).predict(Xn[:100])
     elif pred is None:
         pred = Xn[:100] @ want["coef_"] + want["intercept_"]
@@ -546,7 +548,7 @@ def test_pairwise_output_blocks_fit_a_worker(cluster):
 
     import dask
     import dask.array as da
-    from sklearn.metrics.pairwise import euclidean_distances
+    euclidean_distances = pytest.importorskip("sklearn.metrics.pairwise").euclidean_distances
 
     A = da.zeros((400_000, 10), chunks=(100_000, 10))
     B = da.zeros((3000, 10), chunks=(3000, 10))
@@ -578,7 +580,7 @@ def test_kmeans_reads_X_once_per_iteration(small_cluster, caplog):
     import logging
     import warnings
 
-    from sklearn.cluster import KMeans as SkKMeans
+    SkKMeans = pytest.importorskip("sklearn.cluster").KMeans
 
     client, lc = small_cluster
     counter = _Passes("kmeans")
@@ -614,7 +616,7 @@ def test_newton_reads_X_about_once_per_iteration(small_cluster, caplog, name):
     shortened step costs another.  No spill, no scheduler warning, small concrete coefficients."""
     import logging
 
-    from sklearn.linear_model import LogisticRegression as SkLogistic
+    SkLogistic = pytest.importorskip("sklearn.linear_model").LogisticRegression
 
     client, lc = small_cluster
     counter = _Passes(name)
@@ -653,7 +655,7 @@ def test_first_order_solvers_read_X_once_per_iteration(small_cluster, caplog, na
     import logging
     import warnings
 
-    from sklearn.linear_model import LogisticRegression as SkLogistic
+    SkLogistic = pytest.importorskip("sklearn.linear_model").LogisticRegression
 
     client, lc = small_cluster
     counter = _Passes(f"{name}-{solver}")

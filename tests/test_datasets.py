@@ -7,7 +7,7 @@ import portable_ml as pml
 from portable_ml import datasets as D
 from portable_ml.backend import backend_of
 
-from .helpers import other_device
+from .helpers import other_device, second_backend
 
 GENERATORS = {
     "blobs": lambda **kw: D.make_blobs(60, 3, centers=4, cluster_std=0.7, **kw),
@@ -106,7 +106,7 @@ def test_blobs_counts_and_given_centers():
     np.testing.assert_array_equal(X, C[y])
     np.testing.assert_array_equal(np.bincount(y), [5, 7])
     # centres given as another backend's array
-    X2, y2 = D.make_blobs([5, 7], centers=pml.get_backend("array_api_strict").asarray(C), cluster_std=0.0, seed=0)
+    X2, y2 = D.make_blobs([5, 7], centers=second_backend().asarray(C), cluster_std=0.0, seed=0)
     np.testing.assert_array_equal(X2, X)
 
 
@@ -128,8 +128,8 @@ def test_classification_structure():
     noise = X[:, ni + nr + nrep:]
     assert abs(noise.std() - 1) < 0.05 and abs(noise.mean()) < 0.05
     # informative features separate the classes well (cluster centres 2*class_sep apart)
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
+    LogisticRegression = pytest.importorskip("sklearn.linear_model").LogisticRegression
+    QuadraticDiscriminantAnalysis = pytest.importorskip("sklearn.discriminant_analysis").QuadraticDiscriminantAnalysis
 
     acc_inf = QuadraticDiscriminantAnalysis().fit(inf, y).score(inf, y)
     acc_noise = LogisticRegression().fit(noise, y).score(noise, y)
@@ -139,8 +139,8 @@ def test_classification_structure():
 def test_classification_matches_sklearn_statistics():
     """Same design as scikit-learn: compare class balance, feature scale and separability."""
     sk = pytest.importorskip("sklearn.datasets")
-    from sklearn.model_selection import cross_val_score
-    from sklearn.neighbors import KNeighborsClassifier
+    cross_val_score = pytest.importorskip("sklearn.model_selection").cross_val_score
+    KNeighborsClassifier = pytest.importorskip("sklearn.neighbors").KNeighborsClassifier
 
     kw = dict(n_samples=1500, n_features=8, n_informative=3, n_redundant=2, n_classes=2, class_sep=1.0)
     X, y = D.make_classification(**kw, seed=0)
@@ -246,7 +246,7 @@ def test_train_test_split_same_split_on_every_backend(backend):
         np.testing.assert_array_equal(backend.to_numpy(got), want)
     X_tr, X_te, y_tr, y_te = (backend.to_numpy(a) for a in out)
     # scikit-learn's sizes: ceil(test_size * n) test rows
-    from sklearn.model_selection import train_test_split as sk_split
+    sk_split = pytest.importorskip("sklearn.model_selection").train_test_split
 
     sk = sk_split(X, test_size=0.25, random_state=0)
     assert (X_tr.shape[0], X_te.shape[0]) == (sk[0].shape[0], sk[1].shape[0])
@@ -262,7 +262,7 @@ def test_train_test_split_same_split_on_every_backend(backend):
 
 @pytest.mark.parametrize("test_size, n_test", [(0.25, 13), (0.3, 16), (0.5, 26), (0.98, 50), (7, 7), (50, 50)])
 def test_train_test_split_sizes_are_sklearns(test_size, n_test):
-    from sklearn.model_selection import train_test_split as sk_split
+    sk_split = pytest.importorskip("sklearn.model_selection").train_test_split
 
     X = np.arange(51.0)[:, None]
     tr, te = D.train_test_split(X, test_size=test_size, seed=0)
@@ -282,7 +282,7 @@ def test_train_test_split_arrays_stay_on_their_device(backend):
 
 
 def test_train_test_split_stratified_keeps_class_proportions(backend):
-    from sklearn.model_selection import train_test_split as sk_split
+    sk_split = pytest.importorskip("sklearn.model_selection").train_test_split
 
     # class counts 10, 23, 37 (n = 70, 21 test rows): no ties among the remainders, so scikit-learn's
     # allocation is deterministic -- 3, 7 and 11 test rows -- and ours must be the same
@@ -337,7 +337,7 @@ def test_train_test_split_bad_input(backend):
         D.train_test_split(X, test_size="0.2")
     with pytest.raises(ValueError, match="the training set would be empty"):
         D.train_test_split(X, test_size=0.95)
-    from sklearn.model_selection import train_test_split as sk_split
+    sk_split = pytest.importorskip("sklearn.model_selection").train_test_split
 
     with pytest.raises(ValueError, match="train set will be empty"):  # scikit-learn refuses it too
         sk_split(np.zeros((10, 2)), test_size=0.95)

@@ -184,3 +184,40 @@ def test_every_runtime_dependency_is_imported_somewhere():
                 imported.add(node.module.split(".")[0])
     assert {"numpy", "array_api_compat"} <= wanted
     assert wanted <= imported, sorted(wanted - imported)
+
+
+# ------------------------------------------------------------------ the suite without its reference libraries
+_BLOCK_REFERENCES = textwrap.dedent('''
+    import sys
+
+    class _Blocked:
+        """Import finder that makes the reference libraries look uninstalled."""
+
+        def find_spec(self, name, path=None, target=None):
+            if name.partition(".")[0] in {"scipy", "sklearn", "optax"}:
+                raise ModuleNotFoundError(f"No module named {name!r} (hidden by the test)", name=name)
+            return None
+
+    sys.meta_path.insert(0, _Blocked())
+''')
+
+
+@pytest.mark.slow
+def test_test_suite_collects_without_scipy_scikit_learn_or_optax(tmp_path):
+    """A missing reference library skips the tests that use it, never a module.
+
+    Test modules import SciPy, scikit-learn and optax through
+    ``tests.helpers.optional_module`` (on first use in a test), so collection
+    succeeds where they are absent.  The libraries are hidden by an import
+    finder installed through ``sitecustomize`` in the child process.
+    """
+    (tmp_path / "sitecustomize.py").write_text(_BLOCK_REFERENCES)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
+    tests = pathlib.Path(__file__).parent
+    res = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                          "-p", "no:xdist", "-p", "no:randomly", str(tests)],
+                         cwd=tests.parent, env=env, capture_output=True, text=True, timeout=600)
+    errors = [line for line in res.stdout.splitlines() if line.startswith("ERROR")]
+    assert res.returncode == 0 and not errors, res.stdout[-3000:] + res.stderr[-3000:]
+    probe = subprocess.run([sys.executable, "-c", "import sklearn"], env=env, capture_output=True, text=True)
+    assert probe.returncode != 0  # the finder did hide the library

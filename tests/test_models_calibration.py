@@ -2,17 +2,19 @@
 
 import numpy as np
 import pytest
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.datasets import make_classification
-from sklearn.linear_model import LogisticRegression as SkLogistic
-from sklearn.naive_bayes import GaussianNB as SkGNB
 
 from portable_ml import models as M
 from portable_ml.backend import backend_of
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import place
+from .helpers import optional_module, place
 from .test_models_common import torch_single_thread  # noqa: F401
+
+CalibratedClassifierCV = optional_module("sklearn.calibration").deferred("CalibratedClassifierCV")
+make_classification = optional_module("sklearn.datasets").deferred("make_classification")
+SkLogistic = optional_module("sklearn.linear_model").deferred("LogisticRegression")
+SkGNB = optional_module("sklearn.naive_bayes").deferred("GaussianNB")
+
 
 frozen = pytest.importorskip("sklearn.frozen")
 

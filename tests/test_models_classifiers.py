@@ -2,17 +2,19 @@
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification
-from sklearn.discriminant_analysis import LinearDiscriminantAnalysis as SkLDA
-from sklearn.linear_model import LogisticRegression as SkLogistic
-from sklearn.naive_bayes import GaussianNB as SkGNB
 
 from portable_ml import models as M
 from portable_ml.backend import backend_of
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import place
+from .helpers import optional_module, place
 from .test_models_common import assert_fitted_on, torch_single_thread  # noqa: F401
+
+make_classification = optional_module("sklearn.datasets").deferred("make_classification")
+SkLDA = optional_module("sklearn.discriminant_analysis").deferred("LinearDiscriminantAnalysis")
+SkLogistic = optional_module("sklearn.linear_model").deferred("LogisticRegression")
+SkGNB = optional_module("sklearn.naive_bayes").deferred("GaussianNB")
+
 
 ALPHA = 0.05
 TOL = {"float64": dict(rtol=1e-8, atol=1e-9), "float32": dict(rtol=2e-4, atol=2e-5)}

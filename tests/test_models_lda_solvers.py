@@ -2,14 +2,15 @@
 
 import numpy as np
 import pytest
-from sklearn.covariance import ledoit_wolf
-from sklearn.discriminant_analysis import LinearDiscriminantAnalysis as SkLDA
 
 from portable_ml import models as M
 from portable_ml.models.discriminant import _ledoit_wolf
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import place
+from .helpers import optional_module, place
+
+ledoit_wolf = optional_module("sklearn.covariance").deferred("ledoit_wolf")
+SkLDA = optional_module("sklearn.discriminant_analysis").deferred("LinearDiscriminantAnalysis")
 
 
 def _data(n_per=30, d=4, k=3, seed=0):

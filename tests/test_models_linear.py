@@ -4,13 +4,15 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn import linear_model as sk
 
 from portable_ml import models as M
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import place
+from .helpers import optional_module, place
 from .test_models_common import assert_fitted_on, regression, torch_single_thread  # noqa: F401
+
+sk = optional_module("sklearn.linear_model")
+
 
 # closed forms agree to rounding; iterative solvers to their (tight) tolerance
 TOL = {"float64": dict(rtol=1e-9, atol=1e-10), "float32": dict(rtol=2e-4, atol=2e-4)}

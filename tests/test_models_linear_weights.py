@@ -2,14 +2,16 @@
 
 import numpy as np
 import pytest
-from sklearn import linear_model as L
-from sklearn.datasets import make_regression
 
 from portable_ml import models as M
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import place
+from .helpers import optional_module, place
 from .test_models_common import assert_fitted_on, torch_single_thread  # noqa: F401
+
+L = optional_module("sklearn.linear_model")
+make_regression = optional_module("sklearn.datasets").deferred("make_regression")
+
 
 TOL = {"float64": dict(rtol=1e-8, atol=1e-8), "float32": dict(rtol=2e-3, atol=2e-3)}
 MODELS = [

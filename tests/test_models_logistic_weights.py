@@ -4,14 +4,17 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification, make_regression
-from sklearn.linear_model import LogisticRegression as SkLogistic
 
 from portable_ml import models as M
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import place
+from .helpers import optional_module, place
 from .test_models_common import assert_fitted_on, torch_single_thread  # noqa: F401
+
+make_classification = optional_module("sklearn.datasets").deferred("make_classification")
+make_regression = optional_module("sklearn.datasets").deferred("make_regression")
+SkLogistic = optional_module("sklearn.linear_model").deferred("LogisticRegression")
+
 
 ALPHA = 0.05
 TOL = {"float64": dict(rtol=1e-8, atol=1e-9), "float32": dict(rtol=2e-3, atol=2e-4)}

@@ -2,16 +2,17 @@
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification
-from sklearn.linear_model import LogisticRegression as SkLogistic
-from sklearn.multiclass import OneVsRestClassifier as SkOvR
 
 from portable_ml import models as M
 from portable_ml.backend import backend_of
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import place
+from .helpers import optional_module, place
 from .test_models_common import torch_single_thread  # noqa: F401
+
+make_classification = optional_module("sklearn.datasets").deferred("make_classification")
+SkLogistic = optional_module("sklearn.linear_model").deferred("LogisticRegression")
+SkOvR = optional_module("sklearn.multiclass").deferred("OneVsRestClassifier")
 
 
 @pytest.mark.parametrize("k", [2, 4])

@@ -2,14 +2,16 @@
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification
-from sklearn.naive_bayes import GaussianNB as SkGNB
 
 from portable_ml import models as M
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import place
+from .helpers import optional_module, place
 from .test_models_common import assert_fitted_on, torch_single_thread  # noqa: F401
+
+make_classification = optional_module("sklearn.datasets").deferred("make_classification")
+SkGNB = optional_module("sklearn.naive_bayes").deferred("GaussianNB")
+
 
 ATTRS = ["theta_", "var_", "class_count_", "class_prior_"]
 TOL = {"float64": dict(rtol=1e-9, atol=1e-12), "float32": dict(rtol=2e-4, atol=1e-5)}

@@ -2,16 +2,17 @@
 
 import numpy as np
 import pytest
-from sklearn.cluster import KMeans as SkKMeans
-from sklearn.decomposition import PCA as SkPCA
-from sklearn.metrics import adjusted_rand_score
 
 import portable_ml as pml
 from portable_ml import models as M
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import place
+from .helpers import optional_module, place
 from .test_models_common import assert_fitted_on, blobs, torch_single_thread  # noqa: F401
+
+SkKMeans = optional_module("sklearn.cluster").deferred("KMeans")
+SkPCA = optional_module("sklearn.decomposition").deferred("PCA")
+adjusted_rand_score = optional_module("sklearn.metrics").deferred("adjusted_rand_score")
 
 
 # ------------------------------------------------------------------ KMeans

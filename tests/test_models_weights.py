@@ -2,13 +2,14 @@
 
 import numpy as np
 import pytest
-from sklearn.naive_bayes import GaussianNB as SkGNB
 
 from portable_ml import models as M
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import place
+from .helpers import optional_module, place
 from .test_models_common import assert_fitted_on, torch_single_thread  # noqa: F401
+
+SkGNB = optional_module("sklearn.naive_bayes").deferred("GaussianNB")
 
 
 def _data(seed=0, n=120, d=4):

@@ -449,7 +449,7 @@ def test_adam_warmup_cosine_minimises_a_quadratic(backend, float_dtype):
 
 def test_adam_warmup_cosine_fits_logistic_regression(backend, float_dtype):
     """Mean log-loss + (alpha/2)|w|^2 (intercept free), gradient by hand, vs scikit-learn."""
-    from sklearn.linear_model import LogisticRegression
+    LogisticRegression = pytest.importorskip("sklearn.linear_model").LogisticRegression
 
     dt = dtype_name(float_dtype)
     rng = np.random.default_rng(5)

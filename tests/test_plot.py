@@ -8,9 +8,11 @@ import pytest
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from sklearn import metrics as skm  # noqa: E402
-
 from portable_ml import plot  # noqa: E402
+
+from .helpers import optional_module  # noqa: E402
+
+skm = optional_module("sklearn.metrics")
 
 
 def png_size(path):
@@ -71,7 +73,7 @@ def test_history_figure(tmp_path):
 
 
 def test_decision_boundary_figure(tmp_path, backend):
-    from sklearn.linear_model import LogisticRegression
+    LogisticRegression = pytest.importorskip("sklearn.linear_model").LogisticRegression
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 2))

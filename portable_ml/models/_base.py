@@ -36,8 +36,11 @@ from __future__ import annotations
 import inspect
 import warnings
 
-from .._numerics import logsumexp
-from .._xp import _is_single_device, array_namespace, check_class_elements, device_of, float_dtype, is_traced
+from array_api_compat import is_dask_array as _is_dask  # the ground's test, imported by the estimators
+from array_api_compat import is_jax_namespace as _is_jax
+
+from .._numerics import softmax
+from .._xp import array_namespace, check_class_elements, device_of, float_dtype, is_single_device, is_traced
 from ..backend import backend_of, get_backend
 from ..tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
@@ -72,10 +75,6 @@ class ConvergenceWarning(UserWarning):
 _JIT_CACHE: dict = {}
 
 
-def _is_jax(xp):
-    return "jax" in getattr(xp, "__name__", "")
-
-
 def compiled(fn, xp):
     """``jax.jit(fn)`` with its keyword-only options static when ``xp`` is JAX, else ``fn``.
 
@@ -91,10 +90,6 @@ def compiled(fn, xp):
         static = [p.name for p in inspect.signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY]
         jitted = _JIT_CACHE[fn] = jax.jit(fn, static_argnames=static)
     return jitted
-
-
-def _is_dask(x):
-    return type(x).__module__.split(".")[0] == "dask"
 
 
 def settle(tree):
@@ -146,11 +141,6 @@ def computed(tree):
     return tree_unflatten(treedef, list(done)), back
 
 
-def _is_traced(x):
-    """A value being traced (JAX tracer, torch under compile or ``torch.func``): not readable."""
-    return is_traced(x)
-
-
 def is_true(flag):
     """Read a 0-d boolean array back to the host (the one documented sync of a fit loop)."""
     return bool(flag)
@@ -198,7 +188,7 @@ def check_X(X, *, name="X", n_features=None, check_finite=True):
     lazy_ok = check_finite == "always" or not _is_dask(X)
     if check_finite and lazy_ok:
         finite = xp.all(xp.isfinite(X))  # decided on the predicate: traced even when X is not
-        if not _is_traced(finite) and not bool(finite):
+        if not is_traced(finite) and not bool(finite):
             raise ValueError(f"{name} contains NaN or infinity; remove or impute them before fitting")
     return X, xp
 
@@ -227,7 +217,7 @@ def check_X_y(X, y, *, y_numeric=True, multi_output=False, check_finite="always"
             y = xp.astype(y, X.dtype)
         lazy_ok = check_finite == "always" or not _is_dask(y)
         finite = xp.all(xp.isfinite(y)) if check_finite and lazy_ok else None
-        if finite is not None and not _is_traced(finite) and not bool(finite):
+        if finite is not None and not is_traced(finite) and not bool(finite):
             raise ValueError("y contains NaN or infinity")
     return X, y, xp
 
@@ -248,7 +238,7 @@ def check_sample_weight(sample_weight, X):
     if w.dtype != X.dtype:
         w = xp.astype(w, X.dtype)
     ok = xp.all(xp.isfinite(w) & (w >= 0)) & (xp.sum(w) > 0)
-    if not _is_traced(ok) and not bool(ok):
+    if not is_traced(ok) and not bool(ok):
         raise ValueError("sample_weight must be finite and non-negative with a positive sum")
     return w
 
@@ -421,13 +411,13 @@ class Estimator:
                 f"({type(X).__name__}); move it first with portable_ml.to_backend({name}, {fitted!r}) "
                 f"(or refit the model on {given} data)"
             )
-        if _is_traced(X):  # inside jax.jit / torch.compile: the transform places the values, not us
+        if is_traced(X):  # inside jax.jit / torch.compile: the transform places the values, not us
             return X
         try:
             d_ref, d_x = device_of(ref), device_of(X)
         except Exception:  # tracers carry no placement
             return X
-        if _is_single_device(d_ref) and _is_single_device(d_x) and d_ref != d_x:
+        if is_single_device(d_ref) and is_single_device(d_x) and d_ref != d_x:
             raise ValueError(
                 f"this {model} was fitted on device {d_ref!r}, but {name} is on device {d_x!r}; "
                 f"move it first with portable_ml.to_backend({name}, {fitted!r}, device=...)"
@@ -467,8 +457,8 @@ class RegressorMixin:
 
 # ------------------------------------------------------------------ small shared numerics
 def softmax_rows(S, xp):
-    """Row-wise softmax through the stable log-sum-exp."""
-    return xp.exp(S - logsumexp(S, axis=-1, keepdims=True, xp=xp))
+    """Row-wise softmax (the ground's stable :func:`portable_ml._numerics.softmax`)."""
+    return softmax(S, axis=-1, xp=xp)
 
 
 def warn_not_converged(name, max_iter, what):
