@@ -142,11 +142,12 @@ def _weighted(A, W):
     return A * W if A.ndim == W.ndim else A * W[:, None, :]
 
 
-def _stats(theta, Xa, Y, W, alpha, mu, pen, loss, xp, hessian=True):
+def _stats(theta, Xa, Y, W, alpha, mu, pen, loss, xp, hessian=True, n=None):
     r"""Objective (k,), gradient (p, k), Hessians (k, p, p) and a (3, k) array: the duality-gap
     certificate, the rounding floor of the gradient and :math:`\|\nabla J\|_\infty`, per problem
-    (only the gap (k,) with ``hessian=False``)."""
-    n = Xa.shape[0]
+    (only the gap (k,) with ``hessian=False``).  The sums over the samples are divided by ``n``
+    (the number of rows of ``Xa`` unless given: a chunk's share of the total)."""
+    n = Xa.shape[0] if n is None else n
     Z = 1.0 - Y * (Xa @ theta)
     val, d1, d2 = _loss_parts(Z, loss, mu, xp)
     w = pen[:, None] * theta
@@ -198,6 +199,8 @@ def _fix_flat_intercept(H, mean_w, mu, loss, fit_intercept, xp):
 
 def _direction(g, H, xp):
     """Newton directions (p, k) from the gradients (p, k) and the Hessians (k, p, p)."""
+    if H.shape[0] == 1:  # one problem: a plain 2-D solve (Dask's solve takes no stacks)
+        return -solve(H[0, ...], g, xp=xp)
     rhs = xp.permute_dims(g, (1, 0))[:, :, None]
     return -xp.permute_dims(solve(H, rhs, xp=xp)[:, :, 0], (1, 0))
 
@@ -206,9 +209,10 @@ def _steps(dtype, device, xp):
     return 0.5 ** xp.astype(xp.arange(_N_STEPS, device=device), dtype)
 
 
-def _line_data(theta, direction, Xa, Y, W, mu, loss, ts, xp):
-    """Data term (30, k) of the objective at ``theta + t direction`` for every candidate ``t``."""
-    n = Xa.shape[0]
+def _line_data(theta, direction, Xa, Y, W, mu, loss, ts, xp, n=None):
+    """Data term (30, k) of the objective at ``theta + t direction`` for every candidate ``t``
+    (the sum over the samples divided by ``n``, by default the number of rows of ``Xa``)."""
+    n = Xa.shape[0] if n is None else n
     S, dS = Xa @ theta, Xa @ direction
     Z = 1.0 - Y[:, None, :] * (S[:, None, :] + ts[None, :, None] * dS[:, None, :])  # (n, 30, k)
     return xp.sum(_weighted(_loss_parts(Z, loss, mu, xp)[0], W), axis=0) / n
@@ -379,39 +383,78 @@ def linear_svc_newton_step(theta, X, y_pm1, alpha, *, loss="squared_hinge", smoo
     return new[:, 0]
 
 
-# ------------------------------------------------------------------ Dask: the pieces pass by pass
-def _dask_newton(theta, Xa, Y, W, mean_w, alpha, mu, tol, loss, fit_intercept):
-    """One Newton iteration on Dask ``Xa``: a pass for the derivatives, a pass for the line search;
-    ``theta`` and the small algebra in memory (NumPy or CuPy)."""
-    import dask
-    import dask.array as da
+# ------------------------------------------------------------------ Dask: one task per chunk and pass
+def _chunk_stats(x, yc, wc, theta, mu, loss, fit_intercept, n, hessian):
+    """The data part of :func:`_stats` on one chunk of rows (divided by the total ``n``)."""
+    xp = array_namespace(x)
+    xa = _augment(x, fit_intercept, xp)
+    p = xa.shape[1]
+    pen = _pen(p - int(bool(fit_intercept)), p, xa.dtype, device_of(xa), xp)
+    return _stats(theta, xa, yc, wc, 0.0, mu, pen, loss, xp, hessian=hessian, n=n)
 
-    xd = array_namespace(Xa)
+
+def _chunk_line(x, yc, wc, theta, direction, ts, mu, loss, fit_intercept, n):
+    xp = array_namespace(x)
+    return _line_data(theta, direction, _augment(x, fit_intercept, xp), yc, wc, mu, loss, ts, xp, n=n)
+
+
+class _DaskPasses:
+    """The row chunks of Dask ``X``, ``Y`` and ``W`` as delayed blocks; each pass is one
+    ``dask.compute`` of one task per chunk returning small sums, added in memory."""
+
+    def __init__(self, X, Y, W, fit_intercept):
+        X = X.rechunk({1: -1})
+        rows = {0: X.chunks[0], 1: -1}
+        self.xs = list(X.to_delayed(optimize_graph=False)[:, 0])
+        self.ys = list(Y.rechunk(rows).to_delayed(optimize_graph=False)[:, 0])
+        self.ws = [None] * len(self.xs) if W is None else list(W.rechunk(rows).to_delayed(optimize_graph=False)[:, 0])
+        self.n = int(X.shape[0])
+        self.fit_intercept = bool(fit_intercept)
+
+    def _run(self, fn, *args):
+        import dask
+
+        task = dask.delayed(fn, pure=True)
+        parts = dask.compute(*[task(x, yc, wc, *args) for x, yc, wc in zip(self.xs, self.ys, self.ws)])
+        return parts
+
+    def stats(self, theta, mu, loss, hessian):
+        """Data objective (k,), gradient (p, k), Hessians (k, p, p) (or ``None``) and the summed gap
+        and gradient floor (2, k)."""
+        parts = self._run(_chunk_stats, theta, mu, loss, self.fit_intercept, self.n, hessian)
+        f, g = sum(q[0] for q in parts), sum(q[1] for q in parts)
+        if not hessian:
+            return f, g, None, sum(q[3] for q in parts)
+        return f, g, sum(q[2] for q in parts), sum(q[3][:2, :] for q in parts)
+
+    def line(self, theta, direction, ts, mu, loss):
+        return sum(self._run(_chunk_line, theta, direction, ts, mu, loss, self.fit_intercept, self.n))
+
+
+def _dask_newton(passes, theta, mean_w, alpha, mu, tol, loss, fit_intercept):
+    """One Newton iteration on Dask data: a pass for the derivatives, a pass for the line search;
+    ``theta`` and the small algebra in memory (NumPy or CuPy), as :func:`_newton` does."""
     mem = array_namespace(theta)
-    p = Xa.shape[1]
-    d = p - int(bool(fit_intercept))
-    pen_d = _pen(d, p, Xa.dtype, None, xd)
-    f, g, H, gap = dask.compute(*_stats(da.from_array(theta), Xa, Y, W, alpha, mu, pen_d, loss, xd))
-    f, g, H, gap = (mem.asarray(a) for a in (f, g, H, gap))
-    H = _fix_flat_intercept(H, mean_w, mu, loss, fit_intercept, mem)
+    p = theta.shape[0]
+    pen = _pen(p - int(bool(fit_intercept)), p, theta.dtype, device_of(theta), mem)
+    fd, gd, Hd, info = passes.stats(theta, mu, loss, True)
+    w = pen[:, None] * theta
+    f = fd + 0.5 * alpha * mem.sum(w * w, axis=0)
+    g = gd + alpha * w
+    eye = mem.eye(p, dtype=theta.dtype, device=device_of(theta))
+    H = _fix_flat_intercept(Hd + alpha * (pen[:, None] * eye)[None, ...], mean_w, mu, loss, fit_intercept, mem)
+    info = mem.concat([info, mem.max(mem.abs(g), axis=0)[None, :]], axis=0)
     direction = _direction(g, H, mem)
-    ts = _steps(theta.dtype, None, mem)
-    data = mem.asarray(dask.compute(_line_data(da.from_array(theta), da.from_array(direction), Xa, Y, W, mu, loss,
-                                               da.from_array(ts), xd))[0])
-    pen = _pen(d, p, theta.dtype, None, mem)
-    t = _line_search(data, f, g, theta, direction, alpha, pen, ts, mem)
-    return (theta + t[None, :] * direction, *_converged(_with_decrement(gap, f, g, direction, mem), tol, mem))
+    ts = _steps(theta.dtype, device_of(theta), mem)
+    t = _line_search(passes.line(theta, direction, ts, mu, loss), f, g, theta, direction, alpha, pen, ts, mem)
+    return (theta + t[None, :] * direction, *_converged(_with_decrement(info, f, g, direction, mem), tol, mem))
 
 
-def _dask_exact_objectives(theta, Xa, Y, W, alpha, loss, fit_intercept):
-    import dask
-    import dask.array as da
-
-    xd = array_namespace(Xa)
-    p = Xa.shape[1]
-    pen = _pen(p - int(bool(fit_intercept)), p, Xa.dtype, None, xd)
-    out = _stats(da.from_array(theta), Xa, Y, W, alpha, None, pen, loss, xd, hessian=False)[0]
-    return array_namespace(theta).asarray(dask.compute(out)[0])
+def _dask_exact_objectives(passes, theta, alpha, loss, fit_intercept):
+    mem = array_namespace(theta)
+    p = theta.shape[0]
+    w = _pen(p - int(bool(fit_intercept)), p, theta.dtype, device_of(theta), mem)[:, None] * theta
+    return passes.stats(theta, None, loss, False)[0] + 0.5 * alpha * mem.sum(w * w, axis=0)
 
 
 # ------------------------------------------------------------------ the estimator
@@ -525,11 +568,12 @@ class LinearSVC(ClassifierMixin, Estimator):
         if dask:
             import dask as _dask
 
-            mem = array_namespace(_dask.compute(Xa[:1, :1])[0])
+            mem = array_namespace(_dask.compute(X[:1, :1])[0])
             theta = mem.zeros((p, k), dtype=X.dtype)
             mean_w = mem.asarray(_dask.compute(_mean_weights(W, n, k, X.dtype, None, xp))[0])
-            step = lambda th, mu: _dask_newton(th, Xa, Y, W, mean_w, alpha, mu, tol, loss, fi)  # noqa: E731
-            exact = lambda th: _dask_exact_objectives(th, Xa, Y, W, alpha, loss, fi)  # noqa: E731
+            passes = _DaskPasses(X, Y, W, fi)
+            step = lambda th, mu: _dask_newton(passes, th, mean_w, alpha, mu, tol, loss, fi)  # noqa: E731
+            exact = lambda th: _dask_exact_objectives(passes, th, alpha, loss, fi)  # noqa: E731
         else:
             mem = xp
             theta = xp.zeros((p, k), dtype=X.dtype, device=device_of(X))
