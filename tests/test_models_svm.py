@@ -366,3 +366,14 @@ def test_newton_step_core(backend):
         M.linear_svc_objective(th[:-1], Xb, yb, ALPHA)
     with pytest.raises(ValueError, match="loss must be one of"):
         M.linear_svc_grad(th, Xb, yb, ALPHA, loss="l1")
+
+
+def test_calibrated_probabilities():
+    """LinearSVC has no probabilities; CalibratedClassifier gives them from its decision_function."""
+    for data in (_binary, _multi):
+        X, y, _ = data()
+        svc = M.LinearSVC(alpha=ALPHA).fit(X, y)
+        P = np.asarray(M.CalibratedClassifier(svc).fit(X, y).predict_proba(X))
+        assert P.shape == (len(y), len(np.unique(y)))
+        assert_close(P.sum(axis=1), np.ones(len(y)), rtol=1e-12)
+        assert np.mean(np.unique(y)[np.argmax(P, axis=1)] == y) >= 0.7
