@@ -64,7 +64,8 @@ EXCLUDED = {
     **{f"models.{n}": _HOST_ESTIMATOR for n in ("LinearRegression", "Ridge", "Lasso", "ElasticNet",
                                                 "LogisticRegression", "SoftmaxRegression", "KMeans", "PCA",
                                                 "LinearDiscriminantAnalysis", "GaussianNB", "MLPClassifier",
-                                                "MLPRegressor", "CalibratedClassifier", "OneVsRestClassifier")},
+                                                "MLPRegressor", "CalibratedClassifier", "OneVsRestClassifier",
+                                                "LinearSVC")},
     "models.NotFittedError": "an exception type",
     "models.ConvergenceWarning": "a warning type",
     "models.kmeans_plusplus": "k-means++ seeding draws from a pml.random.Generator on the host (like the "

@@ -41,6 +41,7 @@ from .logistic import (
     softmax_objective,
 )
 from .mlp import MLPClassifier, MLPRegressor, mlp_train_step
+from .svm import LinearSVC, linear_svc_grad, linear_svc_newton_step, linear_svc_objective
 from .naive_bayes import GaussianNB, GaussianNBResult, gaussian_nb_fit, gaussian_nb_joint_log_likelihood
 
 __all__ = [
@@ -48,7 +49,7 @@ __all__ = [
     "LinearRegression", "Ridge", "Lasso", "ElasticNet",
     "LogisticRegression", "SoftmaxRegression",
     "KMeans", "PCA", "LinearDiscriminantAnalysis", "GaussianNB", "MLPClassifier", "MLPRegressor",
-    "CalibratedClassifier", "OneVsRestClassifier",
+    "CalibratedClassifier", "OneVsRestClassifier", "LinearSVC",
     # errors and warnings
     "NotFittedError", "ConvergenceWarning",
     # pure numeric cores
@@ -61,4 +62,5 @@ __all__ = [
     "PCAResult", "pca_fit", "LDAResult", "lda_fit",
     "GaussianNBResult", "gaussian_nb_fit", "gaussian_nb_joint_log_likelihood",
     "mlp_train_step",
+    "linear_svc_objective", "linear_svc_grad", "linear_svc_newton_step",
 ]

@@ -118,6 +118,25 @@ def _mlp_args(r):
             normal(r, 3, scale=0.1), X, Y)
 
 
+def _svc_args(r, n=16, d=3):
+    X = normal(r, n, d)
+    y = np.where(X @ normal(r, d) + normal(r, n) > 0, 1.0, -1.0)
+    y[:2] = [-1.0, 1.0]
+    return 0.3 * normal(r, d + 1), X, y, 0.1
+
+
+def _svc_weighted_args(r):
+    theta, X, y, alpha = _svc_args(r)
+    return theta, X, y, alpha, positive(r, X.shape[0])
+
+
+def _svc_weighted(fn):
+    def call(theta, X, y, alpha, sw, **kw):
+        return fn(theta, X, y, alpha, sample_weight=sw, **kw)
+    call.__name__ = fn.__name__
+    return call
+
+
 CASES = [
     Case("models.lstsq_solve", m.lstsq_solve, lambda r: _design(r), grad_argnums=(0, 1)),
     Case("models.normal_equations_solve", m.normal_equations_solve, lambda r: _design(r), grad_argnums=(0, 1)),
@@ -144,6 +163,20 @@ CASES = [
          grad_argnums=(0, 1)),
     # lbfgs_init_state, then two steps (the second uses the curvature memory)
     Case("models.lbfgs_step", _lbfgs_two_steps, _softmax_args, kwargs={"multinomial": True}, tol="reduction"),
+    Case("models.linear_svc_objective", m.linear_svc_objective, _svc_args, grad_argnums=(0, 1)),
+    Case("models.linear_svc_objective[hinge]", m.linear_svc_objective, _svc_args, kwargs={"loss": "hinge"},
+         grad_argnums=(0, 1)),
+    Case("models.linear_svc_objective[weighted]", _svc_weighted(m.linear_svc_objective), _svc_weighted_args,
+         grad_argnums=(0, 1, 4)),
+    Case("models.linear_svc_grad", m.linear_svc_grad, _svc_args, grad_argnums=(1,),
+         grad_of="models.linear_svc_objective"),
+    Case("models.linear_svc_grad[hinge]", m.linear_svc_grad, _svc_args, kwargs={"loss": "hinge"},
+         grad_of="models.linear_svc_objective[hinge]"),
+    Case("models.linear_svc_grad[weighted]", _svc_weighted(m.linear_svc_grad), _svc_weighted_args,
+         grad_argnums=(1, 4), grad_of="models.linear_svc_objective[weighted]"),
+    Case("models.linear_svc_newton_step", m.linear_svc_newton_step, _svc_args, grad_argnums=(0,), tol="reduction"),
+    Case("models.linear_svc_newton_step[hinge]", m.linear_svc_newton_step, _svc_args,
+         kwargs={"loss": "hinge", "smoothing": 0.5}, tol="reduction"),
     Case("models.lloyd_step", m.lloyd_step, _blobs, grad_argnums=(0,)),
     Case("models.pca_fit", m.pca_fit, lambda r: (normal(r, 10, 4) @ np.diag([3.0, 2.0, 1.0, 0.5]),),
          grad_argnums=(0,), tol="reduction"),
