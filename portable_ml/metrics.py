@@ -665,7 +665,7 @@ def jaccard(y_true, y_pred, *, average="binary", num_classes=None, zero_division
                 zero_division=zero_division, sample_weight=sample_weight)
 
 
-def balanced_accuracy(y_true, y_pred, *, adjusted=False, num_classes=None):
+def balanced_accuracy(y_true, y_pred, *, adjusted=False, num_classes=None, sample_weight=None):
     r"""Balanced accuracy: the mean recall over the classes present in ``y_true``.
 
     .. math:: \mathrm{BA} = \frac1{|C|}\sum_{c \in C} \frac{\mathrm{TP}_c}{n_c},
@@ -682,19 +682,25 @@ def balanced_accuracy(y_true, y_pred, *, adjusted=False, num_classes=None):
     adjusted : bool, default False
     num_classes : int, optional
         As in :func:`precision`.
+    sample_weight : array of shape (n_samples,), optional
+        Weights of the samples: :math:`\mathrm{TP}_c` and :math:`n_c` become
+        sums of weights, and :math:`C` the classes of nonzero weight in
+        ``y_true``.
 
     Returns
     -------
-    0-d array, equal to ``sklearn.metrics.balanced_accuracy_score``.
+    0-d array, equal to ``sklearn.metrics.balanced_accuracy_score`` (with
+    ``sample_weight``, its weighted result).
     """
-    xp = array_namespace(y_true, y_pred)
+    xp = array_namespace(y_true, y_pred, sample_weight)
     _check_label_dtype(y_true, "y_true", xp)
     _check_label_dtype(y_pred, "y_pred", xp)
     _check_pair(y_true, y_pred)
     dtype = float_dtype(xp, y_true, y_pred)
+    w = _sample_weights(sample_weight, y_true, xp, dtype)
     a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, xp, dtype)
-    tp, true_sum, _ = _class_counts(a, b, classes, xp, dtype)
-    present = xp.astype(true_sum > 0, dtype)
+    tp, true_sum, _ = _class_counts(a, b, classes, xp, dtype, w)
+    present = xp.astype(true_sum != 0, dtype)
     n_present = xp.sum(present)
     score = xp.sum(_safe_div(tp, true_sum, xp)) / n_present
     if adjusted:
@@ -706,11 +712,12 @@ def balanced_accuracy(y_true, y_pred, *, adjusted=False, num_classes=None):
 _KAPPA_WEIGHTS = (None, "linear", "quadratic")
 
 
-def cohen_kappa(y1, y2, *, weights=None, num_classes=None, replace_undefined_by=math.nan):
+def cohen_kappa(y1, y2, *, weights=None, num_classes=None, replace_undefined_by=math.nan, sample_weight=None):
     r"""Cohen's kappa: agreement of two labelings beyond chance.
 
     With :math:`C` the confusion matrix of ``y1`` against ``y2`` (``n``
-    samples), :math:`E = C\mathbf 1\,\mathbf 1^\top C / n` the counts
+    samples; with ``sample_weight`` the weighted confusion matrix and
+    :math:`n = \sum_i s_i`), :math:`E = C\mathbf 1\,\mathbf 1^\top C / n` the counts
     expected from the marginals, and disagreement weights
     :math:`w_{ij} = [i \ne j]` (``None``), :math:`|i - j|` (``"linear"``) or
     :math:`(i - j)^2` (``"quadratic"``):
@@ -728,6 +735,8 @@ def cohen_kappa(y1, y2, *, weights=None, num_classes=None, replace_undefined_by=
     replace_undefined_by : float, default nan
         The value when the denominator is 0 (both labelings one and the
         same constant class), as scikit-learn.
+    sample_weight : array of shape (n_samples,), optional
+        Weights of the samples (scikit-learn's weighted confusion matrix).
 
     Returns
     -------
@@ -741,20 +750,24 @@ def cohen_kappa(y1, y2, *, weights=None, num_classes=None, replace_undefined_by=
         raise ValueError(f"weights must be one of {_KAPPA_WEIGHTS}; got weights={weights!r}")
     if not isinstance(replace_undefined_by, numbers.Real):
         raise TypeError(f"replace_undefined_by must be a real number; got {replace_undefined_by!r}")
-    xp = array_namespace(y1, y2)
+    xp = array_namespace(y1, y2, sample_weight)
     _check_label_dtype(y1, "y1", xp)
     _check_label_dtype(y2, "y2", xp)
     _check_pair(y1, y2, "y1", "y2")
     dtype = float_dtype(xp, y1, y2)
+    wide = _wide_float(xp, y1)
+    sw = _sample_weights(sample_weight, y1, xp, wide)
     a, b, classes = _multiclass_labels(y1, y2, num_classes, xp, dtype, ("y1", "y2"))
     k = classes.shape[0]
     check_class_elements(k, (k, k), "a confusion matrix")
-    wide = _wide_float(xp, a)
     onehot_1 = xp.astype(a[:, None] == classes, wide)
     onehot_2 = xp.astype(b[:, None] == classes, wide)
+    if sw is not None:
+        onehot_1 = onehot_1 * sw[:, None]
     conf = xp.matmul(xp.matrix_transpose(onehot_1), onehot_2)
-    sum_rows, sum_cols = xp.sum(onehot_1, axis=0), xp.sum(onehot_2, axis=0)
-    expected = sum_rows[:, None] * sum_cols[None, :] / float(a.shape[0])
+    sum_rows, sum_cols = xp.sum(conf, axis=1), xp.sum(conf, axis=0)
+    total = float(a.shape[0]) if sw is None else xp.sum(sw)
+    expected = sum_rows[:, None] * sum_cols[None, :] / total
     idx = xp.arange(k, dtype=wide, device=device_of(conf))
     diff = idx[:, None] - idx[None, :]
     if weights is None:
@@ -769,7 +782,7 @@ def cohen_kappa(y1, y2, *, weights=None, num_classes=None, replace_undefined_by=
     return xp.astype(kappa, dtype)
 
 
-def top_k_accuracy(y_true, y_score, *, k=2, normalize=True):
+def top_k_accuracy(y_true, y_score, *, k=2, normalize=True, sample_weight=None):
     r"""Top-k accuracy: the fraction of samples whose true class is among the ``k`` highest scores.
 
     .. math:: \mathrm{rank}_i = \#\{j : s_{ij} > s_{i y_i}\} + \#\{j > y_i : s_{ij} = s_{i y_i}\},
@@ -789,6 +802,9 @@ def top_k_accuracy(y_true, y_score, *, k=2, normalize=True):
         Number of top classes that count as a hit; ``k >= n_classes`` gives 1.
     normalize : bool, default True
         The fraction (``True``) or the number of hits (``False``).
+    sample_weight : array of shape (n_samples,), optional
+        Weights of the samples: the weighted mean of the hits (``normalize=True``)
+        or the sum of the weights of the hits.
 
     Returns
     -------
@@ -798,7 +814,7 @@ def top_k_accuracy(y_true, y_score, *, k=2, normalize=True):
         not taken (scikit-learn thresholds them at a value chosen from the
         data); pass the two columns ``(1 - p, p)``.
     """
-    xp = array_namespace(y_true, y_score)
+    xp = array_namespace(y_true, y_score, sample_weight)
     k = _check_k(k)
     if not isinstance(normalize, bool):
         raise TypeError(f"normalize must be a bool; got {normalize!r}")
@@ -824,10 +840,13 @@ def top_k_accuracy(y_true, y_score, *, k=2, normalize=True):
     idt = _int_dtype(xp, y_true)
     above = (y_score > own) | ((y_score == own) & (classes > labels[:, None]))
     hits = xp.astype(_count(above, xp, idt, axis=1) < k, dtype)
+    w = _sample_weights(sample_weight, y_true, xp, dtype)
+    if w is not None:
+        return as_array0d(xp.sum(w * hits) / xp.sum(w) if normalize else xp.sum(w * hits), xp)
     return as_array0d(xp.mean(hits) if normalize else xp.sum(hits), xp)
 
 
-def hamming_loss(y_true, y_pred):
+def hamming_loss(y_true, y_pred, *, sample_weight=None):
     r"""Fraction of wrong labels.
 
     .. math:: L_H = \frac{1}{n L}\sum_{i=1}^{n}\sum_{l=1}^{L} [y_{il} \ne \hat y_{il}]
@@ -835,15 +854,19 @@ def hamming_loss(y_true, y_pred):
     For 1-D labels (:math:`L = 1`) this is ``1 - accuracy``; 2-D inputs are
     multilabel indicator matrices.
 
+    With ``sample_weight`` :math:`s`, the weighted mean over the samples,
+    :math:`\sum_i s_i \frac1L\sum_l [y_{il} \ne \hat y_{il}] / \sum_i s_i`.
+
     Parameters
     ----------
     y_true, y_pred : array of shape (n_samples,) or (n_samples, n_labels)
+    sample_weight : array of shape (n_samples,), optional
 
     Returns
     -------
     0-d array, equal to ``sklearn.metrics.hamming_loss``.
     """
-    xp = array_namespace(y_true, y_pred)
+    xp = array_namespace(y_true, y_pred, sample_weight)
     _check_label_dtype(y_true, "y_true", xp)
     _check_label_dtype(y_pred, "y_pred", xp)
     check_ndim(y_true, "y_true", (1, 2))
@@ -851,7 +874,12 @@ def hamming_loss(y_true, y_pred):
     check_nonempty(y_true, "y_true")
     dtype = float_dtype(xp, y_true, y_pred)
     a, b = _label_pair(y_true, y_pred, xp, dtype)
-    return as_array0d(xp.mean(xp.astype(a != b, dtype)), xp)
+    w = _sample_weights(sample_weight, y_true, xp, dtype)
+    wrong = xp.astype(a != b, dtype)
+    if w is None:
+        return as_array0d(xp.mean(wrong), xp)
+    per_sample = wrong if wrong.ndim == 1 else xp.mean(wrong, axis=1)
+    return as_array0d(xp.sum(w * per_sample) / xp.sum(w), xp)
 
 
 # ------------------------------------------------------------ ranking of scores
