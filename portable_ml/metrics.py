@@ -883,14 +883,15 @@ def hamming_loss(y_true, y_pred, *, sample_weight=None):
 
 
 # ------------------------------------------------------------ ranking of scores
-def _sorted_scores(y_true, scores):
+def _sorted_scores(y_true, scores, sample_weight=None):
     """Validate, sort once, and return what ROC-AUC and AP share.
 
-    Returns ``(xp, dtype, wide, s, y, P, n)``: scores sorted ascending, the
-    0/1 labels in that order (``wide`` float), the number of positives and of
-    samples.
+    Returns ``(xp, dtype, wide, s, y, P, n, ws)``: scores sorted ascending,
+    the 0/1 labels in that order (``wide`` float), the number of positives
+    and of samples, and the sample weights in that order (``wide``; ``None``
+    without weights).
     """
-    xp = array_namespace(y_true, scores)
+    xp = array_namespace(y_true, scores, sample_weight)
     _check_label_dtype(y_true, "y_true", xp)
     if not xp.isdtype(scores.dtype, ("bool", "integral", "real floating")):
         raise TypeError(f"scores must be a real-valued array; got dtype {scores.dtype}")
@@ -901,6 +902,7 @@ def _sorted_scores(y_true, scores):
     wide = _wide_float(xp, scores)
     if _is_bool(scores, xp):
         scores = xp.astype(scores, _int_dtype(xp, scores))
+    w = _sample_weights(sample_weight, y_true, xp, wide)
     n = y_true.shape[0]
     order = xp.argsort(scores, stable=False)
     s = xp.take(scores, order)
@@ -911,10 +913,10 @@ def _sorted_scores(y_true, scores):
         "y_true holds a single class (all 0 or all 1): ROC-AUC and average precision are "
         "undefined; both classes must be present",
     )
-    return xp, dtype, wide, s, y, n_pos, n
+    return xp, dtype, wide, s, y, n_pos, n, (None if w is None else xp.take(w, order))
 
 
-def roc_auc(y_true, scores, *, max_fpr=None, multi_class="raise", average="macro"):
+def roc_auc(y_true, scores, *, max_fpr=None, multi_class="raise", average="macro", sample_weight=None):
     r"""Area under the ROC curve, exact with tied scores, in :math:`O(n \log n)`.
 
     The trapezoidal area under the ROC curve through the distinct thresholds
@@ -950,6 +952,16 @@ def roc_auc(y_true, scores, *, max_fpr=None, multi_class="raise", average="macro
     ``average="macro"`` is the plain mean; ``"weighted"`` weights by the
     class (ovr) or pair (ovo) prevalence.
 
+    **Sample weights** :math:`s_i` weight each pair of a positive and a
+    negative by :math:`s_i s_j` (the trapezoidal area under the weighted ROC
+    curve, as scikit-learn):
+    :math:`\sum_{i: y_i=1}\sum_{j: y_j=0} s_i s_j ([s_i > s_j] + \tfrac12[\ldots =])
+    / (S_+ S_-)` with :math:`S_\pm` the class weights, from cumulative weight
+    sums of the sorted scores; the partial area uses the weighted ROC
+    points; ``"ovr"`` weights each class's AUC the same way and its
+    ``"weighted"`` average by the class weights.  ``"ovo"`` takes no weights
+    (scikit-learn refuses them too).
+
     Parameters
     ----------
     y_true : array of shape (n_samples,)
@@ -964,6 +976,8 @@ def roc_auc(y_true, scores, *, max_fpr=None, multi_class="raise", average="macro
         scikit-learn does).
     average : {"macro", "weighted"}
         Averaging of the multiclass AUCs.
+    sample_weight : array of shape (n_samples,), optional
+        Weights of the samples (not with ``multi_class="ovo"``).
 
     Returns
     -------
@@ -996,15 +1010,21 @@ def roc_auc(y_true, scores, *, max_fpr=None, multi_class="raise", average="macro
             )
         if max_fpr is not None and max_fpr != 1:
             raise ValueError(f"max_fpr is only defined for binary scores; got max_fpr={max_fpr!r} with 2-D scores")
-        return as_array0d(_multiclass_auc(y_true, scores, multi_class, average), array_namespace(scores))
+        if multi_class == "ovo" and sample_weight is not None:
+            raise ValueError(
+                "sample_weight is not supported for the one-vs-one multiclass AUC (nor by scikit-learn); "
+                "pass sample_weight=None or multi_class='ovr'"
+            )
+        return as_array0d(_multiclass_auc(y_true, scores, multi_class, average, sample_weight),
+                          array_namespace(scores))
     if max_fpr is not None and max_fpr != 1:
-        return as_array0d(_partial_auc(y_true, scores, float(max_fpr)), array_namespace(scores))
-    return _binary_auc(y_true, scores)
+        return as_array0d(_partial_auc(y_true, scores, float(max_fpr), sample_weight), array_namespace(scores))
+    return _binary_auc(y_true, scores, sample_weight)
 
 
-def _partial_auc(y_true, scores, m):
+def _partial_auc(y_true, scores, m, sample_weight=None):
     """McClish-standardised partial AUC up to FPR ``m``, from the fixed-length ROC points."""
-    xp, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores)
+    xp, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores, sample_weight)
     value_check(
         (n_pos > 0) & (n_neg > 0),
         "y_true holds a single class (all 0 or all 1): ROC-AUC is undefined; both classes must be present",
@@ -1023,9 +1043,9 @@ def _partial_auc(y_true, scores, m):
     return xp.astype(0.5 * (1.0 + (area - min_area) / (max_area - min_area)), dtype)
 
 
-def _multiclass_auc(y_true, scores, multi_class, average):
-    """One-vs-rest or one-vs-one AUC from Mann-Whitney counts (one sort per column)."""
-    xp = array_namespace(y_true, scores)
+def _multiclass_auc(y_true, scores, multi_class, average, sample_weight=None):
+    """One-vs-rest or one-vs-one AUC from Mann-Whitney counts (one sort per column), optionally weighted."""
+    xp = array_namespace(y_true, scores, sample_weight)
     _check_label_dtype(y_true, "y_true", xp)
     if not xp.isdtype(scores.dtype, ("integral", "real floating")):
         raise TypeError(f"scores must be a real-valued array; got dtype {scores.dtype}")
@@ -1057,6 +1077,10 @@ def _multiclass_auc(y_true, scores, multi_class, average):
     onehot = xp.astype(labels[:, None] == xp.arange(k, dtype=labels.dtype, device=dev), wide)
     counts = xp.sum(onehot, axis=0)
     value_check(xp.all(counts > 0), "every class 0 .. n_classes - 1 must occur in y_true for the multiclass AUC")
+    w = _sample_weights(sample_weight, y_true, xp, wide)
+    if w is not None:  # class masses instead of counts: every count below becomes a sum of weights
+        onehot = onehot * w[:, None]
+        counts = xp.sum(onehot, axis=0)
     # u[a, b] = sum over samples i of class a of #{j of class b: s_ja < s_ia} + 1/2 #{... =}, column a
     rows = []
     for a in range(k):
@@ -1071,7 +1095,7 @@ def _multiclass_auc(y_true, scores, multi_class, average):
         rank = below + 0.5 * (upto - below)  # (n, k): class-b samples below each sample, ties halved
         rows.append(xp.sum(oh[:, a:a + 1] * rank, axis=0))
     u = xp.stack(rows)  # (k, k)
-    n = float(y_true.shape[0])
+    n = float(y_true.shape[0]) if w is None else xp.sum(w)
     if multi_class == "ovr":
         u_rest = xp.sum(u, axis=1) - xp.sum(u * xp.eye(k, dtype=wide, device=dev), axis=1)
         aucs = u_rest / (counts * (n - counts))
@@ -1087,10 +1111,22 @@ def _multiclass_auc(y_true, scores, multi_class, average):
     return xp.astype(xp.sum(weights * aucs) / xp.sum(weights), dtype)
 
 
-def _binary_auc(y_true, scores):
-    xp, dtype, wide, s, y, n_pos, n = _sorted_scores(y_true, scores)
+def _binary_auc(y_true, scores, sample_weight=None):
+    xp, dtype, wide, s, y, n_pos, n, ws = _sorted_scores(y_true, scores, sample_weight)
     left = xp.searchsorted(s, s, side="left")
     right = xp.searchsorted(s, s, side="right")
+    if ws is not None:
+        # sum over positives i of s_i * (negative weight below s_i + half the tied negative weight)
+        neg = (1.0 - y) * ws
+        cneg = xp.cumulative_sum(neg, include_initial=True)
+        below = xp.take(cneg, left)
+        tied = xp.take(cneg, right) - below
+        pos = y * ws
+        den = xp.sum(pos) * xp.sum(neg)
+        defined = den != 0
+        num = xp.sum(pos * (below + 0.5 * tied))
+        auc = xp.where(defined, num / xp.where(defined, den, xp.ones_like(den)), xp.full_like(den, math.nan))
+        return xp.astype(auc, dtype)
     # sum over positives of 2 * mid-rank, minus 2 * n_pos (n_pos + 1) / 2, both without the +1
     twice_u = xp.sum(y * xp.astype(left + right, wide)) - n_pos * n_pos
     den = 2.0 * n_pos * (n - n_pos)
@@ -1099,7 +1135,7 @@ def _binary_auc(y_true, scores):
     return xp.astype(auc, dtype)
 
 
-def average_precision(y_true, scores):
+def average_precision(y_true, scores, *, sample_weight=None):
     r"""Average precision (area under the step precision-recall curve), exact with ties.
 
     Over the distinct thresholds :math:`t_1 > t_2 > \dots` (the distinct
@@ -1111,7 +1147,10 @@ def average_precision(y_true, scores):
 
     (no interpolation).  The right-hand form needs one sort, one cumulative
     sum and one binary search per score: :math:`O(n \log n)`, no threshold
-    loop, no data-dependent shapes.
+    loop, no data-dependent shapes.  With sample weights :math:`s_i` every
+    count is a sum of weights:
+    :math:`\frac{1}{S_+}\sum_{i: y_i = 1} s_i \frac{\sum_{j: y_j = 1, s_j \ge s_i} s_j}{\sum_{j: s_j \ge s_i} s_j}`
+    (scikit-learn's weighted result; an undefined precision counts as 0).
 
     Parameters
     ----------
@@ -1119,11 +1158,13 @@ def average_precision(y_true, scores):
         Labels 0/1.
     scores : array of shape (n_samples,)
         Scores, higher meaning more likely positive.
+    sample_weight : array of shape (n_samples,), optional
 
     Returns
     -------
     0-d array
-        Equal to ``sklearn.metrics.average_precision_score(y_true, scores)``.
+        Equal to ``sklearn.metrics.average_precision_score(y_true, scores,
+        sample_weight=sample_weight)``.
 
     Raises
     ------
@@ -1132,8 +1173,14 @@ def average_precision(y_true, scores):
         traced or lazy inputs without positives the result is 0, as
         scikit-learn returns.
     """
-    xp, dtype, wide, s, y, n_pos, n = _sorted_scores(y_true, scores)
+    xp, dtype, wide, s, y, n_pos, n, ws = _sorted_scores(y_true, scores, sample_weight)
     left = xp.searchsorted(s, s, side="left")  # = #{j : s_j < s_i}
+    if ws is not None:
+        yw = y * ws
+        pos_w = xp.sum(yw)
+        tp_at = pos_w - xp.take(xp.cumulative_sum(yw, include_initial=True), left)
+        pp_at = xp.sum(ws) - xp.take(xp.cumulative_sum(ws, include_initial=True), left)
+        return xp.astype(_safe_div(xp.sum(yw * _safe_div(tp_at, pp_at, xp)), pos_w, xp), dtype)
     pos_below = xp.cumulative_sum(y, include_initial=True)  # positives among the first m sorted
     tp_at = n_pos - xp.take(pos_below, left)  # positives with s_j >= s_i
     precision_at = tp_at / xp.astype(n - left, wide)
@@ -1157,7 +1204,7 @@ class BestThreshold(NamedTuple):
     score: object
 
 
-def _curve_inputs(y_true, scores):
+def _curve_inputs(y_true, scores, sample_weight=None):
     """Validated labels and scores; the scores sorted ascending with the counts at each sorted score.
 
     Returns ``(xp, dtype, wide, s, tp, pp, n_pos, n_neg, left, right)``:
@@ -1165,9 +1212,10 @@ def _curve_inputs(y_true, scores):
     ``pp[i]`` the true and all predicted positives of the rule
     ``scores >= s[i]`` (a tie group shares its values), in ``wide``;
     ``left[i]``/``right[i]`` the first index and one past the last of the tie
-    group of ``s[i]``.  The class counts are not checked.
+    group of ``s[i]``.  With ``sample_weight`` every count is a sum of
+    weights.  The class counts are not checked.
     """
-    xp = array_namespace(y_true, scores)
+    xp = array_namespace(y_true, scores, sample_weight)
     _check_label_dtype(y_true, "y_true", xp)
     if not xp.isdtype(scores.dtype, ("bool", "integral", "real floating")):
         raise TypeError(f"scores must be a real-valued array; got dtype {scores.dtype}")
@@ -1176,19 +1224,37 @@ def _curve_inputs(y_true, scores):
     _check_not_nan(scores, "scores", xp)
     dtype = float_dtype(xp, y_true, scores)
     wide = _wide_float(xp, scores)
+    w = _sample_weights(sample_weight, y_true, xp, wide)
     n = y_true.shape[0]
     if _is_bool(scores, xp):
         scores = xp.astype(scores, _int_dtype(xp, scores))
     order = xp.argsort(scores, stable=False)
     s = as_float(xp.take(scores, order), xp, dtype)
     y = xp.take(xp.astype(_positive(y_true, xp), wide), order)
-    n_pos = xp.sum(y)
     left = xp.searchsorted(s, s, side="left")  # #{j : s_j < s_i}: the first index of the tie group
     right = xp.searchsorted(s, s, side="right")
+    if w is not None:
+        ws = xp.take(w, order)
+        yw, nw = y * ws, (1.0 - y) * ws
+        n_pos, n_neg = xp.sum(yw), xp.sum(nw)
+        tp = n_pos - xp.take(xp.cumulative_sum(yw, include_initial=True), left)
+        pp = tp + n_neg - xp.take(xp.cumulative_sum(nw, include_initial=True), left)
+        return xp, dtype, wide, s, tp, pp, n_pos, n_neg, left, right
+    n_pos = xp.sum(y)
     pos_below = xp.cumulative_sum(y, include_initial=True)
     tp = n_pos - xp.take(pos_below, left)
     pp = xp.astype(n - left, wide)
     return xp, dtype, wide, s, tp, pp, n_pos, float(n) - n_pos, left, right
+
+
+def _without_zero_weights(y_true, scores, sample_weight, what):
+    """The samples of nonzero weight (scikit-learn drops the others before finding the thresholds); eager only."""
+    xp = array_namespace(y_true, scores, sample_weight)
+    _check_pair(y_true, scores, "y_true", "scores")
+    w = _sample_weights(sample_weight, y_true, xp, _wide_float(xp, scores))
+    _eager_only(w, what)
+    keep = w != 0
+    return y_true[keep], scores[keep], w[keep]
 
 
 def _eager_only(x, what):
@@ -1210,7 +1276,7 @@ def _check_flag(value, name):
         raise TypeError(f"{name} must be a bool; got {value!r}")
 
 
-def roc_curve(y_true, scores, *, unique=False, drop_intermediate=False):
+def roc_curve(y_true, scores, *, unique=False, drop_intermediate=False, sample_weight=None):
     r"""Receiver operating characteristic: false- and true-positive rates per threshold.
 
     For the rule "positive when :math:`s \ge t`",
@@ -1231,6 +1297,13 @@ def roc_curve(y_true, scores, *, unique=False, drop_intermediate=False):
     default.  Both give data-dependent lengths: eager arrays only (refused
     under ``jax.jit``; lazy on Dask, with unknown lengths).
 
+    With ``sample_weight`` the counts are sums of weights
+    (:math:`\mathrm{TPR}(t) = \sum_{y_i = 1, s_i \ge t} w_i / \sum_{y_i = 1} w_i`).
+    ``unique=True`` and ``drop_intermediate=True`` first drop the samples of
+    zero weight, as scikit-learn does, so their scores are no thresholds;
+    in the fixed-length form they stay, and their points repeat the point
+    before them.
+
     Parameters
     ----------
     y_true : array of shape (n_samples,)
@@ -1238,6 +1311,7 @@ def roc_curve(y_true, scores, *, unique=False, drop_intermediate=False):
     scores : array of shape (n_samples,)
         Scores, higher meaning more likely positive.
     unique, drop_intermediate : bool, default False
+    sample_weight : array of shape (n_samples,), optional
 
     Returns
     -------
@@ -1247,7 +1321,10 @@ def roc_curve(y_true, scores, *, unique=False, drop_intermediate=False):
     """
     _check_flag(unique, "unique")
     _check_flag(drop_intermediate, "drop_intermediate")
-    xp, dtype, wide, s, tp, pp, n_pos, n_neg, left, right = _curve_inputs(y_true, scores)
+    if sample_weight is not None and (unique or drop_intermediate):
+        y_true, scores, sample_weight = _without_zero_weights(y_true, scores, sample_weight,
+                                                              "roc_curve(unique=True)")
+    xp, dtype, wide, s, tp, pp, n_pos, n_neg, left, right = _curve_inputs(y_true, scores, sample_weight)
     fp = pp - tp
     dev = device_of(s)
     n = s.shape[0]
@@ -1278,7 +1355,7 @@ def roc_curve(y_true, scores, *, unique=False, drop_intermediate=False):
     return fpr, tpr, thr
 
 
-def precision_recall_curve(y_true, scores, *, unique=False):
+def precision_recall_curve(y_true, scores, *, unique=False, sample_weight=None):
     r"""Precision and recall per threshold (recall decreasing), as scikit-learn.
 
     For the rule "positive when :math:`s \ge t`", :math:`P(t) = \mathrm{TP}(t) / \#\{s_i \ge t\}`
@@ -1291,12 +1368,16 @@ def precision_recall_curve(y_true, scores, *, unique=False):
     thresholds (``unique=True``, eager only) leaves exactly
     ``sklearn.metrics.precision_recall_curve(y_true, scores)``.
 
+    With ``sample_weight`` the counts are sums of weights; ``unique=True``
+    first drops the samples of zero weight, as scikit-learn does.
+
     Parameters
     ----------
     y_true : array of shape (n_samples,)
         Labels 0/1.
     scores : array of shape (n_samples,)
     unique : bool, default False
+    sample_weight : array of shape (n_samples,), optional
 
     Returns
     -------
@@ -1306,7 +1387,10 @@ def precision_recall_curve(y_true, scores, *, unique=False):
         scikit-learn (which also warns).
     """
     _check_flag(unique, "unique")
-    xp, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores)
+    if sample_weight is not None and unique:
+        y_true, scores, sample_weight = _without_zero_weights(y_true, scores, sample_weight,
+                                                              "precision_recall_curve(unique=True)")
+    xp, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores, sample_weight)
     dev = device_of(s)
     precision = _safe_div(tp, pp, xp)
     recall = xp.where(n_pos > 0, tp / xp.where(n_pos > 0, n_pos, xp.ones_like(n_pos)), xp.ones_like(tp))
