@@ -2020,18 +2020,55 @@ def _median0(x, xp):
     return (srt[(n - 1) // 2, ...] + srt[n // 2, ...]) / 2.0
 
 
-def median_absolute_error(y_true, y_pred, *, multioutput="uniform_average"):
+def _weighted_median0(x, w, xp):
+    r"""Weighted median along axis 0 of a 2-D ``x``: scikit-learn's ``_weighted_percentile(x, w, 50, average=True)``.
+
+    Per column, with the values sorted ascending, :math:`F_j` the cumulative
+    weights and :math:`t = F_n / 2`: the first :math:`j` with :math:`F_j \ge t`;
+    the value there when :math:`F_j - t` exceeds the dtype's epsilon, else
+    the mean of it and the next value of nonzero weight (the averaged
+    inverted CDF: the plain median for unit weights).  One sort, one
+    cumulative sum and two binary searches per column (the columns are the
+    outputs, a static count).
+    """
+    n = x.shape[0]
+    wide = _wide_float(xp, x)
+    eps = xp.finfo(x.dtype).eps
+    cols = []
+    for c in range(x.shape[1]):
+        col = x[:, c]
+        order = xp.argsort(col, stable=False)
+        v = xp.take(col, order)
+        cdf = xp.cumulative_sum(xp.astype(xp.take(w, order), wide))
+        target = xp.reshape(cdf[-1] / 2.0, (1,))
+        idx = xp.clip(xp.searchsorted(cdf, target), 0, n - 1)
+        at = xp.take(cdf, idx)
+        nxt = xp.searchsorted(cdf, at, side="right")  # the next sample of nonzero weight
+        nxt = xp.where(nxt > n - 1, idx, nxt)
+        lo = xp.take(v, idx)
+        mid = (lo + xp.take(v, xp.clip(nxt, 0, n - 1))) / 2.0
+        cols.append(xp.where(at - target > eps, lo, mid)[0])
+    return xp.stack(cols)
+
+
+def median_absolute_error(y_true, y_pred, *, multioutput="uniform_average", sample_weight=None):
     r"""Median absolute error, robust to outliers.
 
     .. math:: \mathrm{MedAE} = \operatorname{median}_i |y_i - \hat y_i|
 
     per output (the mean of the two middle values for an even number of
     samples, as NumPy's median), combined by ``multioutput``; equals
-    ``sklearn.metrics.median_absolute_error``.  One sort per output.
+    ``sklearn.metrics.median_absolute_error``.  One sort per output.  With
+    ``sample_weight`` the weighted median of scikit-learn's
+    ``_weighted_percentile(..., average=True)`` (the averaged inverted
+    weighted CDF; see ``d2_absolute_error``), equal to
+    ``median_absolute_error(..., sample_weight=...)``.
     """
     multioutput = _check_multioutput(multioutput)
     xp, y, p = _regression_pair(y_true, y_pred)
-    return _combine_outputs(_median0(xp.abs(_columns(y) - _columns(p)), xp), multioutput, xp)
+    w = _sample_weights(sample_weight, y, xp)
+    err = xp.abs(_columns(y) - _columns(p))
+    return _combine_outputs(_median0(err, xp) if w is None else _weighted_median0(err, w, xp), multioutput, xp)
 
 
 def max_error(y_true, y_pred):
@@ -2086,14 +2123,16 @@ def mean_pinball_loss(y_true, y_pred, *, sample_weight=None, alpha=0.5, multiout
     return _combine_outputs(_pinball(_columns(y), _columns(p), alpha, xp, w), multioutput, xp)
 
 
-def d2_absolute_error(y_true, y_pred, *, multioutput="uniform_average"):
+def d2_absolute_error(y_true, y_pred, *, multioutput="uniform_average", sample_weight=None):
     r""":math:`D^2` score with the absolute error: the fraction of absolute deviation explained.
 
     .. math:: D^2 = 1 - \frac{\sum_i |y_i - \hat y_i|}{\sum_i |y_i - \operatorname{median}(y)|}
 
     per output; a zero denominator gives 1 for a zero numerator and 0
     otherwise (as scikit-learn).  ``multioutput`` as in :func:`mae`; equals
-    ``sklearn.metrics.d2_absolute_error_score``.
+    ``sklearn.metrics.d2_absolute_error_score``.  With ``sample_weight``
+    both sums are weighted and the median is the weighted one of
+    :func:`median_absolute_error`, as scikit-learn.
 
     Raises
     ------
@@ -2104,9 +2143,11 @@ def d2_absolute_error(y_true, y_pred, *, multioutput="uniform_average"):
     xp, y, p = _regression_pair(y_true, y_pred)
     if y.shape[0] < 2:
         raise ValueError(f"d2_absolute_error needs at least two samples; got y_true.shape={tuple(y.shape)}")
+    w = _sample_weights(sample_weight, y, xp)
     y, p = _columns(y), _columns(p)
-    num = _pinball(y, p, 0.5, xp)
-    den = _pinball(y, xp.zeros_like(y) + _median0(y, xp), 0.5, xp)
+    num = _pinball(y, p, 0.5, xp, w)
+    centre = _median0(y, xp) if w is None else _weighted_median0(y, w, xp)
+    den = _pinball(y, xp.zeros_like(y) + centre, 0.5, xp, w)
     return _combine_outputs(_fraction_explained(num, den, True, xp), multioutput, xp)
 
 
