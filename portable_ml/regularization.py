@@ -47,6 +47,7 @@ __all__ = [
     "batch_norm",
     "batch_norm_backward",
     "BatchNormCache",
+    "BatchNormRunningCache",
     "BatchNormInferenceCache",
     "layer_norm",
     "layer_norm_backward",
@@ -409,10 +410,12 @@ def dropout(x, p, rng, *, training=True):
 
 # ------------------------------------------------------------ normalisation
 class BatchNormCache(NamedTuple):
-    r"""What :func:`batch_norm` computed in training mode, and what :func:`batch_norm_backward` needs.
+    r"""What :func:`batch_norm` computed in training mode (without running statistics).
 
     The first three fields keep their positions (``cache[0]`` is ``xhat``,
-    ``cache[2]`` is ``inv_std``); the statistics come after them.
+    ``cache[2]`` is ``inv_std``); the batch statistics come after them.
+    Every field is an array (so the cache is a pytree that ``jax.jit``,
+    ``jax.vmap`` and ``torch.func.vmap`` can return).
 
     Attributes
     ----------
@@ -425,26 +428,39 @@ class BatchNormCache(NamedTuple):
     mean, var : arrays of shape ``x.shape[1:]``
         The batch mean :math:`\mu_B` and the biased batch variance
         :math:`\sigma^2_B` (the sheet's :math:`\mu`, :math:`\sigma^2`).
-    running_mean, running_var : arrays of shape ``x.shape[1:]``, or None
-        The updated running statistics (``None`` when none were passed).
     """
 
     xhat: Any
     gamma: Any
     inv_std: Any
-    mean: Any = None
-    var: Any = None
-    running_mean: Any = None
-    running_var: Any = None
+    mean: Any
+    var: Any
+
+
+class BatchNormRunningCache(NamedTuple):
+    r"""What :func:`batch_norm` computed in training mode with running statistics.
+
+    The fields of :class:`BatchNormCache`, then ``running_mean`` and
+    ``running_var``: the *updated* running statistics (arrays of shape
+    ``x.shape[1:]``), to pass to the next call.
+    """
+
+    xhat: Any
+    gamma: Any
+    inv_std: Any
+    mean: Any
+    var: Any
+    running_mean: Any
+    running_var: Any
 
 
 class BatchNormInferenceCache(NamedTuple):
     r"""What :func:`batch_norm` computed in inference mode (``training=False``).
 
-    The fields are those of :class:`BatchNormCache`; ``mean`` and ``var``
-    are the running statistics the input was normalised with, and
+    The fields of :class:`BatchNormRunningCache`; ``mean`` and ``var`` are
+    the running statistics the input was normalised with, and
     ``running_mean`` / ``running_var`` are those statistics unchanged (so
-    that code reading the new running statistics from the cache works in both
+    that code reading the running statistics from the cache works in both
     modes).  Its type tells :func:`batch_norm_backward` that the statistics
     were constants: the backward pass is then the affine one.
     """
@@ -452,10 +468,10 @@ class BatchNormInferenceCache(NamedTuple):
     xhat: Any
     gamma: Any
     inv_std: Any
-    mean: Any = None
-    var: Any = None
-    running_mean: Any = None
-    running_var: Any = None
+    mean: Any
+    var: Any
+    running_mean: Any
+    running_var: Any
 
 
 class LayerNormCache(NamedTuple):
@@ -538,14 +554,15 @@ def batch_norm(x, gamma, beta, *, eps=1e-5, running_mean=None, running_var=None,
     Returns
     -------
     y : array of the shape of ``x``
-    cache : BatchNormCache or BatchNormInferenceCache
-        NamedTuple ``(xhat, gamma, inv_std, mean, var, running_mean,
-        running_var)`` of arrays for :func:`batch_norm_backward` (a pytree:
-        fine to return from ``jax.jit``): the normalised input, the scale,
-        :math:`1/\sqrt{\sigma^2+\epsilon}`, the mean and variance ``x`` was
-        normalised with (the batch's in training mode), and the updated
-        running statistics (``None`` when none were given).  Read the new
-        running statistics as ``cache.running_mean``,
+    cache : BatchNormCache, BatchNormRunningCache or BatchNormInferenceCache
+        NamedTuple of arrays for :func:`batch_norm_backward` (a pytree: fine
+        to return from ``jax.jit``): ``(xhat, gamma, inv_std, mean, var)``,
+        the normalised input, the scale, :math:`1/\sqrt{\sigma^2+\epsilon}`
+        and the mean and variance ``x`` was normalised with (the batch's in
+        training mode); with running statistics (:class:`BatchNormRunningCache`
+        in training, :class:`BatchNormInferenceCache` in inference) also
+        ``running_mean, running_var``: the updated ones in training, the
+        given ones in inference.  Read them as ``cache.running_mean``,
         ``cache.running_var``.
 
     Notes
@@ -628,10 +645,12 @@ def batch_norm(x, gamma, beta, *, eps=1e-5, running_mean=None, running_var=None,
     inv_std = 1.0 / xp.sqrt(var + eps)
     xhat = xc * inv_std
     mean, var = mean[0, ...], var[0, ...]
-    if rm is not None:
-        rm = (1.0 - momentum) * rm + momentum * mean
-        rv = (1.0 - momentum) * rv + (momentum * n / (n - 1)) * var
-    return gamma * xhat + beta, BatchNormCache(xhat, gamma, inv_std, mean, var, rm, rv)
+    y = gamma * xhat + beta
+    if rm is None:
+        return y, BatchNormCache(xhat, gamma, inv_std, mean, var)
+    rm = (1.0 - momentum) * rm + momentum * mean
+    rv = (1.0 - momentum) * rv + (momentum * n / (n - 1)) * var
+    return y, BatchNormRunningCache(xhat, gamma, inv_std, mean, var, rm, rv)
 
 
 def batch_norm_backward(dy, cache):
@@ -641,7 +660,7 @@ def batch_norm_backward(dy, cache):
     ----------
     dy : array of the shape of ``x``
         Cotangent :math:`\partial L / \partial y`.
-    cache : BatchNormCache or BatchNormInferenceCache
+    cache : BatchNormCache, BatchNormRunningCache or BatchNormInferenceCache
         The second output of :func:`batch_norm`; its type says which mode
         ran.
 
@@ -668,9 +687,10 @@ def batch_norm_backward(dy, cache):
     :math:`\partial L/\partial x_n = \gamma\, s\, dy_n`.  The running
     statistics get no gradient (they are buffers, as in PyTorch).
     """
-    if not isinstance(cache, (BatchNormCache, BatchNormInferenceCache)):
+    if not isinstance(cache, (BatchNormCache, BatchNormRunningCache, BatchNormInferenceCache)):
         raise TypeError(
-            "cache must be the BatchNormCache or BatchNormInferenceCache returned by batch_norm; "
+            "cache must be the BatchNormCache, BatchNormRunningCache or BatchNormInferenceCache returned by "
+            "batch_norm; "
             f"got {type(cache).__module__}.{type(cache).__name__}"
         )
     xhat, gamma, inv_std = cache.xhat, cache.gamma, cache.inv_std

@@ -57,7 +57,7 @@ def test_training_updates_running_stats_like_torch(backend, float_dtype, momentu
         xs = x + step * 0.5 * np.random.default_rng(step).normal(size=x.shape)
         xb, gb, bb = place_all(backend, xs, gamma, beta, dtype=name)
         y, cache = R.batch_norm(xb, gb, bb, running_mean=rm_b, running_var=rv_b, momentum=momentum, eps=1e-4)
-        assert isinstance(cache, R.BatchNormCache)
+        assert isinstance(cache, R.BatchNormRunningCache)
         for leaf in pml.tree.tree_leaves((y, cache)):
             assert pml.backend.backend_of(leaf) == backend.name and dtype_name(leaf.dtype) == name
         y_t, rm_t, rv_t = _torch_bn(xs, gamma, beta, rm_ref, rv_ref, momentum=momentum, eps=1e-4)
@@ -98,7 +98,7 @@ def test_existing_two_value_form_still_works(backend):
     x, gamma, beta, _, _ = _inputs(3)
     xb, gb, bb = place_all(backend, x, gamma, beta)
     y, cache = R.batch_norm(xb, gb, bb)
-    assert cache.running_mean is None and cache.running_var is None
+    assert type(cache) is R.BatchNormCache and len(cache) == 5  # no running statistics asked for, none returned
     xhat, g, inv_std = cache[0], cache[1], cache[2]  # the first three fields keep their positions
     assert_close(xhat, (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5))
     assert_close(cache.mean, x.mean(0))
@@ -146,7 +146,7 @@ def test_jit_keeps_the_cache_type_and_backward_runs_on_it():
     import jax.numpy as jnp
 
     x, gamma, beta, rm, rv = (jnp.asarray(a) for a in _inputs(6))
-    for training, kind in ((True, R.BatchNormCache), (False, R.BatchNormInferenceCache)):
+    for training, kind in ((True, R.BatchNormRunningCache), (False, R.BatchNormInferenceCache)):
         f = jax.jit(lambda *a, training=training: R.batch_norm(*a[:3], running_mean=a[3], running_var=a[4],
                                                                 training=training, momentum=0.2))
         y, cache = f(x, gamma, beta, rm, rv)
@@ -216,3 +216,28 @@ def test_single_sample_inference_is_fine():
     x, gamma, beta, rm, rv = _inputs(9)
     y, _ = R.batch_norm(x[:1], gamma, beta, running_mean=rm, running_var=rv, training=False)
     np.testing.assert_allclose(y, _numpy_bn(x[:1], gamma, beta, rm, rv, training=False)[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["plain", "running", "inference"])
+def test_every_cache_is_a_pytree_of_arrays_for_jax_and_torch_vmap(mode):
+    """No ``None`` fields: ``torch.func.vmap`` and ``jax.vmap`` can return each kind of cache."""
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    x, gamma, beta, rm, rv = _inputs(10, n=6, d=3)
+    xs = np.stack([x, 2 * x + 1])
+
+    def kw(rm_, rv_):
+        return {} if mode == "plain" else {"running_mean": rm_, "running_var": rv_, "training": mode != "inference"}
+
+    def f(xb, g, b, rm_, rv_):
+        return R.batch_norm(xb, g, b, **kw(rm_, rv_))
+
+    loop = [R.batch_norm(xi, gamma, beta, **kw(rm, rv)) for xi in xs]
+    j = jax.vmap(f, in_axes=(0, None, None, None, None))(*(jnp.asarray(a) for a in (xs, gamma, beta, rm, rv)))
+    t = torch.func.vmap(f, in_dims=(0, None, None, None, None))(*(torch.tensor(a) for a in (xs, gamma, beta, rm, rv)))
+    for out in (j, t):
+        assert type(out[1]) is type(loop[0][1])
+        for i in range(2):
+            got = pml.tree.tree_map(lambda a, i=i: np.asarray(a)[i], out)
+            assert_close(got, loop[i], rtol=1e-12, atol=1e-12)
