@@ -1254,7 +1254,10 @@ def _without_zero_weights(y_true, scores, sample_weight, what):
     w = _sample_weights(sample_weight, y_true, xp, _wide_float(xp, scores))
     _eager_only(w, what)
     keep = w != 0
-    return y_true[keep], scores[keep], w[keep]
+    out = (y_true[keep], scores[keep], w[keep])
+    if math.isnan(out[0].shape[0] or 0.0):  # Dask: the boolean mask leaves the lengths unknown
+        out = tuple(a.compute_chunk_sizes() for a in out)
+    return out
 
 
 def _eager_only(x, what):
