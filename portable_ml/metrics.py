@@ -25,11 +25,15 @@ Conventions
   inputs: NumPy, CuPy, PyTorch and array-api-strict arrays.  JAX and Dask
   arrays are never read back for a check; shapes are always checked.
 - **sample_weight** (``accuracy``, ``precision``, ``recall``, ``fbeta``,
-  ``f1``, ``jaccard`` and the regression metrics that average over samples:
-  ``r2``, ``explained_variance``, ``mse``, ``mae``, ``mape``,
-  ``mean_squared_log_error``, ``mean_pinball_loss``): an array of shape
-  (n_samples,); counts become sums of weights and means weighted means,
-  equal to scikit-learn's weighted results.  The weights must be finite with
+  ``f1``, ``jaccard``, ``balanced_accuracy``, ``cohen_kappa``,
+  ``top_k_accuracy``, ``hamming_loss``, ``roc_auc`` (not ``"ovo"``),
+  ``average_precision``, ``roc_curve``, ``precision_recall_curve`` and the
+  regression metrics but ``max_error``: ``r2``, ``explained_variance``,
+  ``mse``, ``mae``, ``mape``, ``mean_squared_log_error``,
+  ``mean_pinball_loss``, ``median_absolute_error``, ``d2_absolute_error``):
+  an array of shape (n_samples,); counts become sums of weights, means
+  weighted means and medians weighted medians, equal to scikit-learn's
+  weighted results.  The weights must be finite with
   a nonzero sum (checked on concrete inputs).
 - **num_classes** of the multiclass metrics is static (it sets the shape of
   the per-class counts).  When it is ``None`` it is inferred as
