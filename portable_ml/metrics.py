@@ -25,11 +25,15 @@ Conventions
   inputs: NumPy, CuPy, PyTorch and array-api-strict arrays.  JAX and Dask
   arrays are never read back for a check; shapes are always checked.
 - **sample_weight** (``accuracy``, ``precision``, ``recall``, ``fbeta``,
-  ``f1``, ``jaccard`` and the regression metrics that average over samples:
-  ``r2``, ``explained_variance``, ``mse``, ``mae``, ``mape``,
-  ``mean_squared_log_error``, ``mean_pinball_loss``): an array of shape
-  (n_samples,); counts become sums of weights and means weighted means,
-  equal to scikit-learn's weighted results.  The weights must be finite with
+  ``f1``, ``jaccard``, ``balanced_accuracy``, ``cohen_kappa``,
+  ``top_k_accuracy``, ``hamming_loss``, ``roc_auc`` (not ``"ovo"``),
+  ``average_precision``, ``roc_curve``, ``precision_recall_curve`` and the
+  regression metrics but ``max_error``: ``r2``, ``explained_variance``,
+  ``mse``, ``mae``, ``mape``, ``mean_squared_log_error``,
+  ``mean_pinball_loss``, ``median_absolute_error``, ``d2_absolute_error``):
+  an array of shape (n_samples,); counts become sums of weights, means
+  weighted means and medians weighted medians, equal to scikit-learn's
+  weighted results.  The weights must be finite with
   a nonzero sum (checked on concrete inputs).
 - **num_classes** of the multiclass metrics is static (it sets the shape of
   the per-class counts).  When it is ``None`` it is inferred as
@@ -665,7 +669,7 @@ def jaccard(y_true, y_pred, *, average="binary", num_classes=None, zero_division
                 zero_division=zero_division, sample_weight=sample_weight)
 
 
-def balanced_accuracy(y_true, y_pred, *, adjusted=False, num_classes=None):
+def balanced_accuracy(y_true, y_pred, *, adjusted=False, num_classes=None, sample_weight=None):
     r"""Balanced accuracy: the mean recall over the classes present in ``y_true``.
 
     .. math:: \mathrm{BA} = \frac1{|C|}\sum_{c \in C} \frac{\mathrm{TP}_c}{n_c},
@@ -682,19 +686,25 @@ def balanced_accuracy(y_true, y_pred, *, adjusted=False, num_classes=None):
     adjusted : bool, default False
     num_classes : int, optional
         As in :func:`precision`.
+    sample_weight : array of shape (n_samples,), optional
+        Weights of the samples: :math:`\mathrm{TP}_c` and :math:`n_c` become
+        sums of weights, and :math:`C` the classes of nonzero weight in
+        ``y_true``.
 
     Returns
     -------
-    0-d array, equal to ``sklearn.metrics.balanced_accuracy_score``.
+    0-d array, equal to ``sklearn.metrics.balanced_accuracy_score`` (with
+    ``sample_weight``, its weighted result).
     """
-    xp = array_namespace(y_true, y_pred)
+    xp = array_namespace(y_true, y_pred, sample_weight)
     _check_label_dtype(y_true, "y_true", xp)
     _check_label_dtype(y_pred, "y_pred", xp)
     _check_pair(y_true, y_pred)
     dtype = float_dtype(xp, y_true, y_pred)
+    w = _sample_weights(sample_weight, y_true, xp, dtype)
     a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, xp, dtype)
-    tp, true_sum, _ = _class_counts(a, b, classes, xp, dtype)
-    present = xp.astype(true_sum > 0, dtype)
+    tp, true_sum, _ = _class_counts(a, b, classes, xp, dtype, w)
+    present = xp.astype(true_sum != 0, dtype)
     n_present = xp.sum(present)
     score = xp.sum(_safe_div(tp, true_sum, xp)) / n_present
     if adjusted:
@@ -706,11 +716,12 @@ def balanced_accuracy(y_true, y_pred, *, adjusted=False, num_classes=None):
 _KAPPA_WEIGHTS = (None, "linear", "quadratic")
 
 
-def cohen_kappa(y1, y2, *, weights=None, num_classes=None, replace_undefined_by=math.nan):
+def cohen_kappa(y1, y2, *, weights=None, num_classes=None, replace_undefined_by=math.nan, sample_weight=None):
     r"""Cohen's kappa: agreement of two labelings beyond chance.
 
     With :math:`C` the confusion matrix of ``y1`` against ``y2`` (``n``
-    samples), :math:`E = C\mathbf 1\,\mathbf 1^\top C / n` the counts
+    samples; with ``sample_weight`` the weighted confusion matrix and
+    :math:`n = \sum_i s_i`), :math:`E = C\mathbf 1\,\mathbf 1^\top C / n` the counts
     expected from the marginals, and disagreement weights
     :math:`w_{ij} = [i \ne j]` (``None``), :math:`|i - j|` (``"linear"``) or
     :math:`(i - j)^2` (``"quadratic"``):
@@ -728,6 +739,8 @@ def cohen_kappa(y1, y2, *, weights=None, num_classes=None, replace_undefined_by=
     replace_undefined_by : float, default nan
         The value when the denominator is 0 (both labelings one and the
         same constant class), as scikit-learn.
+    sample_weight : array of shape (n_samples,), optional
+        Weights of the samples (scikit-learn's weighted confusion matrix).
 
     Returns
     -------
@@ -741,20 +754,24 @@ def cohen_kappa(y1, y2, *, weights=None, num_classes=None, replace_undefined_by=
         raise ValueError(f"weights must be one of {_KAPPA_WEIGHTS}; got weights={weights!r}")
     if not isinstance(replace_undefined_by, numbers.Real):
         raise TypeError(f"replace_undefined_by must be a real number; got {replace_undefined_by!r}")
-    xp = array_namespace(y1, y2)
+    xp = array_namespace(y1, y2, sample_weight)
     _check_label_dtype(y1, "y1", xp)
     _check_label_dtype(y2, "y2", xp)
     _check_pair(y1, y2, "y1", "y2")
     dtype = float_dtype(xp, y1, y2)
+    wide = _wide_float(xp, y1)
+    sw = _sample_weights(sample_weight, y1, xp, wide)
     a, b, classes = _multiclass_labels(y1, y2, num_classes, xp, dtype, ("y1", "y2"))
     k = classes.shape[0]
     check_class_elements(k, (k, k), "a confusion matrix")
-    wide = _wide_float(xp, a)
     onehot_1 = xp.astype(a[:, None] == classes, wide)
     onehot_2 = xp.astype(b[:, None] == classes, wide)
+    if sw is not None:
+        onehot_1 = onehot_1 * sw[:, None]
     conf = xp.matmul(xp.matrix_transpose(onehot_1), onehot_2)
-    sum_rows, sum_cols = xp.sum(onehot_1, axis=0), xp.sum(onehot_2, axis=0)
-    expected = sum_rows[:, None] * sum_cols[None, :] / float(a.shape[0])
+    sum_rows, sum_cols = xp.sum(conf, axis=1), xp.sum(conf, axis=0)
+    total = float(a.shape[0]) if sw is None else xp.sum(sw)
+    expected = sum_rows[:, None] * sum_cols[None, :] / total
     idx = xp.arange(k, dtype=wide, device=device_of(conf))
     diff = idx[:, None] - idx[None, :]
     if weights is None:
@@ -769,7 +786,7 @@ def cohen_kappa(y1, y2, *, weights=None, num_classes=None, replace_undefined_by=
     return xp.astype(kappa, dtype)
 
 
-def top_k_accuracy(y_true, y_score, *, k=2, normalize=True):
+def top_k_accuracy(y_true, y_score, *, k=2, normalize=True, sample_weight=None):
     r"""Top-k accuracy: the fraction of samples whose true class is among the ``k`` highest scores.
 
     .. math:: \mathrm{rank}_i = \#\{j : s_{ij} > s_{i y_i}\} + \#\{j > y_i : s_{ij} = s_{i y_i}\},
@@ -789,6 +806,9 @@ def top_k_accuracy(y_true, y_score, *, k=2, normalize=True):
         Number of top classes that count as a hit; ``k >= n_classes`` gives 1.
     normalize : bool, default True
         The fraction (``True``) or the number of hits (``False``).
+    sample_weight : array of shape (n_samples,), optional
+        Weights of the samples: the weighted mean of the hits (``normalize=True``)
+        or the sum of the weights of the hits.
 
     Returns
     -------
@@ -798,7 +818,7 @@ def top_k_accuracy(y_true, y_score, *, k=2, normalize=True):
         not taken (scikit-learn thresholds them at a value chosen from the
         data); pass the two columns ``(1 - p, p)``.
     """
-    xp = array_namespace(y_true, y_score)
+    xp = array_namespace(y_true, y_score, sample_weight)
     k = _check_k(k)
     if not isinstance(normalize, bool):
         raise TypeError(f"normalize must be a bool; got {normalize!r}")
@@ -824,10 +844,13 @@ def top_k_accuracy(y_true, y_score, *, k=2, normalize=True):
     idt = _int_dtype(xp, y_true)
     above = (y_score > own) | ((y_score == own) & (classes > labels[:, None]))
     hits = xp.astype(_count(above, xp, idt, axis=1) < k, dtype)
+    w = _sample_weights(sample_weight, y_true, xp, dtype)
+    if w is not None:
+        return as_array0d(xp.sum(w * hits) / xp.sum(w) if normalize else xp.sum(w * hits), xp)
     return as_array0d(xp.mean(hits) if normalize else xp.sum(hits), xp)
 
 
-def hamming_loss(y_true, y_pred):
+def hamming_loss(y_true, y_pred, *, sample_weight=None):
     r"""Fraction of wrong labels.
 
     .. math:: L_H = \frac{1}{n L}\sum_{i=1}^{n}\sum_{l=1}^{L} [y_{il} \ne \hat y_{il}]
@@ -835,15 +858,19 @@ def hamming_loss(y_true, y_pred):
     For 1-D labels (:math:`L = 1`) this is ``1 - accuracy``; 2-D inputs are
     multilabel indicator matrices.
 
+    With ``sample_weight`` :math:`s`, the weighted mean over the samples,
+    :math:`\sum_i s_i \frac1L\sum_l [y_{il} \ne \hat y_{il}] / \sum_i s_i`.
+
     Parameters
     ----------
     y_true, y_pred : array of shape (n_samples,) or (n_samples, n_labels)
+    sample_weight : array of shape (n_samples,), optional
 
     Returns
     -------
     0-d array, equal to ``sklearn.metrics.hamming_loss``.
     """
-    xp = array_namespace(y_true, y_pred)
+    xp = array_namespace(y_true, y_pred, sample_weight)
     _check_label_dtype(y_true, "y_true", xp)
     _check_label_dtype(y_pred, "y_pred", xp)
     check_ndim(y_true, "y_true", (1, 2))
@@ -851,18 +878,24 @@ def hamming_loss(y_true, y_pred):
     check_nonempty(y_true, "y_true")
     dtype = float_dtype(xp, y_true, y_pred)
     a, b = _label_pair(y_true, y_pred, xp, dtype)
-    return as_array0d(xp.mean(xp.astype(a != b, dtype)), xp)
+    w = _sample_weights(sample_weight, y_true, xp, dtype)
+    wrong = xp.astype(a != b, dtype)
+    if w is None:
+        return as_array0d(xp.mean(wrong), xp)
+    per_sample = wrong if wrong.ndim == 1 else xp.mean(wrong, axis=1)
+    return as_array0d(xp.sum(w * per_sample) / xp.sum(w), xp)
 
 
 # ------------------------------------------------------------ ranking of scores
-def _sorted_scores(y_true, scores):
+def _sorted_scores(y_true, scores, sample_weight=None):
     """Validate, sort once, and return what ROC-AUC and AP share.
 
-    Returns ``(xp, dtype, wide, s, y, P, n)``: scores sorted ascending, the
-    0/1 labels in that order (``wide`` float), the number of positives and of
-    samples.
+    Returns ``(xp, dtype, wide, s, y, P, n, ws)``: scores sorted ascending,
+    the 0/1 labels in that order (``wide`` float), the number of positives
+    and of samples, and the sample weights in that order (``wide``; ``None``
+    without weights).
     """
-    xp = array_namespace(y_true, scores)
+    xp = array_namespace(y_true, scores, sample_weight)
     _check_label_dtype(y_true, "y_true", xp)
     if not xp.isdtype(scores.dtype, ("bool", "integral", "real floating")):
         raise TypeError(f"scores must be a real-valued array; got dtype {scores.dtype}")
@@ -873,6 +906,7 @@ def _sorted_scores(y_true, scores):
     wide = _wide_float(xp, scores)
     if _is_bool(scores, xp):
         scores = xp.astype(scores, _int_dtype(xp, scores))
+    w = _sample_weights(sample_weight, y_true, xp, wide)
     n = y_true.shape[0]
     order = xp.argsort(scores, stable=False)
     s = xp.take(scores, order)
@@ -883,10 +917,10 @@ def _sorted_scores(y_true, scores):
         "y_true holds a single class (all 0 or all 1): ROC-AUC and average precision are "
         "undefined; both classes must be present",
     )
-    return xp, dtype, wide, s, y, n_pos, n
+    return xp, dtype, wide, s, y, n_pos, n, (None if w is None else xp.take(w, order))
 
 
-def roc_auc(y_true, scores, *, max_fpr=None, multi_class="raise", average="macro"):
+def roc_auc(y_true, scores, *, max_fpr=None, multi_class="raise", average="macro", sample_weight=None):
     r"""Area under the ROC curve, exact with tied scores, in :math:`O(n \log n)`.
 
     The trapezoidal area under the ROC curve through the distinct thresholds
@@ -922,6 +956,16 @@ def roc_auc(y_true, scores, *, max_fpr=None, multi_class="raise", average="macro
     ``average="macro"`` is the plain mean; ``"weighted"`` weights by the
     class (ovr) or pair (ovo) prevalence.
 
+    **Sample weights** :math:`s_i` weight each pair of a positive and a
+    negative by :math:`s_i s_j` (the trapezoidal area under the weighted ROC
+    curve, as scikit-learn):
+    :math:`\sum_{i: y_i=1}\sum_{j: y_j=0} s_i s_j ([s_i > s_j] + \tfrac12[\ldots =])
+    / (S_+ S_-)` with :math:`S_\pm` the class weights, from cumulative weight
+    sums of the sorted scores; the partial area uses the weighted ROC
+    points; ``"ovr"`` weights each class's AUC the same way and its
+    ``"weighted"`` average by the class weights.  ``"ovo"`` takes no weights
+    (scikit-learn refuses them too).
+
     Parameters
     ----------
     y_true : array of shape (n_samples,)
@@ -936,6 +980,8 @@ def roc_auc(y_true, scores, *, max_fpr=None, multi_class="raise", average="macro
         scikit-learn does).
     average : {"macro", "weighted"}
         Averaging of the multiclass AUCs.
+    sample_weight : array of shape (n_samples,), optional
+        Weights of the samples (not with ``multi_class="ovo"``).
 
     Returns
     -------
@@ -968,15 +1014,21 @@ def roc_auc(y_true, scores, *, max_fpr=None, multi_class="raise", average="macro
             )
         if max_fpr is not None and max_fpr != 1:
             raise ValueError(f"max_fpr is only defined for binary scores; got max_fpr={max_fpr!r} with 2-D scores")
-        return as_array0d(_multiclass_auc(y_true, scores, multi_class, average), array_namespace(scores))
+        if multi_class == "ovo" and sample_weight is not None:
+            raise ValueError(
+                "sample_weight is not supported for the one-vs-one multiclass AUC (nor by scikit-learn); "
+                "pass sample_weight=None or multi_class='ovr'"
+            )
+        return as_array0d(_multiclass_auc(y_true, scores, multi_class, average, sample_weight),
+                          array_namespace(scores))
     if max_fpr is not None and max_fpr != 1:
-        return as_array0d(_partial_auc(y_true, scores, float(max_fpr)), array_namespace(scores))
-    return _binary_auc(y_true, scores)
+        return as_array0d(_partial_auc(y_true, scores, float(max_fpr), sample_weight), array_namespace(scores))
+    return _binary_auc(y_true, scores, sample_weight)
 
 
-def _partial_auc(y_true, scores, m):
+def _partial_auc(y_true, scores, m, sample_weight=None):
     """McClish-standardised partial AUC up to FPR ``m``, from the fixed-length ROC points."""
-    xp, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores)
+    xp, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores, sample_weight)
     value_check(
         (n_pos > 0) & (n_neg > 0),
         "y_true holds a single class (all 0 or all 1): ROC-AUC is undefined; both classes must be present",
@@ -995,9 +1047,9 @@ def _partial_auc(y_true, scores, m):
     return xp.astype(0.5 * (1.0 + (area - min_area) / (max_area - min_area)), dtype)
 
 
-def _multiclass_auc(y_true, scores, multi_class, average):
-    """One-vs-rest or one-vs-one AUC from Mann-Whitney counts (one sort per column)."""
-    xp = array_namespace(y_true, scores)
+def _multiclass_auc(y_true, scores, multi_class, average, sample_weight=None):
+    """One-vs-rest or one-vs-one AUC from Mann-Whitney counts (one sort per column), optionally weighted."""
+    xp = array_namespace(y_true, scores, sample_weight)
     _check_label_dtype(y_true, "y_true", xp)
     if not xp.isdtype(scores.dtype, ("integral", "real floating")):
         raise TypeError(f"scores must be a real-valued array; got dtype {scores.dtype}")
@@ -1029,6 +1081,10 @@ def _multiclass_auc(y_true, scores, multi_class, average):
     onehot = xp.astype(labels[:, None] == xp.arange(k, dtype=labels.dtype, device=dev), wide)
     counts = xp.sum(onehot, axis=0)
     value_check(xp.all(counts > 0), "every class 0 .. n_classes - 1 must occur in y_true for the multiclass AUC")
+    w = _sample_weights(sample_weight, y_true, xp, wide)
+    if w is not None:  # class masses instead of counts: every count below becomes a sum of weights
+        onehot = onehot * w[:, None]
+        counts = xp.sum(onehot, axis=0)
     # u[a, b] = sum over samples i of class a of #{j of class b: s_ja < s_ia} + 1/2 #{... =}, column a
     rows = []
     for a in range(k):
@@ -1043,7 +1099,7 @@ def _multiclass_auc(y_true, scores, multi_class, average):
         rank = below + 0.5 * (upto - below)  # (n, k): class-b samples below each sample, ties halved
         rows.append(xp.sum(oh[:, a:a + 1] * rank, axis=0))
     u = xp.stack(rows)  # (k, k)
-    n = float(y_true.shape[0])
+    n = float(y_true.shape[0]) if w is None else xp.sum(w)
     if multi_class == "ovr":
         u_rest = xp.sum(u, axis=1) - xp.sum(u * xp.eye(k, dtype=wide, device=dev), axis=1)
         aucs = u_rest / (counts * (n - counts))
@@ -1059,10 +1115,22 @@ def _multiclass_auc(y_true, scores, multi_class, average):
     return xp.astype(xp.sum(weights * aucs) / xp.sum(weights), dtype)
 
 
-def _binary_auc(y_true, scores):
-    xp, dtype, wide, s, y, n_pos, n = _sorted_scores(y_true, scores)
+def _binary_auc(y_true, scores, sample_weight=None):
+    xp, dtype, wide, s, y, n_pos, n, ws = _sorted_scores(y_true, scores, sample_weight)
     left = xp.searchsorted(s, s, side="left")
     right = xp.searchsorted(s, s, side="right")
+    if ws is not None:
+        # sum over positives i of s_i * (negative weight below s_i + half the tied negative weight)
+        neg = (1.0 - y) * ws
+        cneg = xp.cumulative_sum(neg, include_initial=True)
+        below = xp.take(cneg, left)
+        tied = xp.take(cneg, right) - below
+        pos = y * ws
+        den = xp.sum(pos) * xp.sum(neg)
+        defined = den != 0
+        num = xp.sum(pos * (below + 0.5 * tied))
+        auc = xp.where(defined, num / xp.where(defined, den, xp.ones_like(den)), xp.full_like(den, math.nan))
+        return xp.astype(auc, dtype)
     # sum over positives of 2 * mid-rank, minus 2 * n_pos (n_pos + 1) / 2, both without the +1
     twice_u = xp.sum(y * xp.astype(left + right, wide)) - n_pos * n_pos
     den = 2.0 * n_pos * (n - n_pos)
@@ -1071,7 +1139,7 @@ def _binary_auc(y_true, scores):
     return xp.astype(auc, dtype)
 
 
-def average_precision(y_true, scores):
+def average_precision(y_true, scores, *, sample_weight=None):
     r"""Average precision (area under the step precision-recall curve), exact with ties.
 
     Over the distinct thresholds :math:`t_1 > t_2 > \dots` (the distinct
@@ -1083,7 +1151,10 @@ def average_precision(y_true, scores):
 
     (no interpolation).  The right-hand form needs one sort, one cumulative
     sum and one binary search per score: :math:`O(n \log n)`, no threshold
-    loop, no data-dependent shapes.
+    loop, no data-dependent shapes.  With sample weights :math:`s_i` every
+    count is a sum of weights:
+    :math:`\frac{1}{S_+}\sum_{i: y_i = 1} s_i \frac{\sum_{j: y_j = 1, s_j \ge s_i} s_j}{\sum_{j: s_j \ge s_i} s_j}`
+    (scikit-learn's weighted result; an undefined precision counts as 0).
 
     Parameters
     ----------
@@ -1091,11 +1162,13 @@ def average_precision(y_true, scores):
         Labels 0/1.
     scores : array of shape (n_samples,)
         Scores, higher meaning more likely positive.
+    sample_weight : array of shape (n_samples,), optional
 
     Returns
     -------
     0-d array
-        Equal to ``sklearn.metrics.average_precision_score(y_true, scores)``.
+        Equal to ``sklearn.metrics.average_precision_score(y_true, scores,
+        sample_weight=sample_weight)``.
 
     Raises
     ------
@@ -1104,8 +1177,14 @@ def average_precision(y_true, scores):
         traced or lazy inputs without positives the result is 0, as
         scikit-learn returns.
     """
-    xp, dtype, wide, s, y, n_pos, n = _sorted_scores(y_true, scores)
+    xp, dtype, wide, s, y, n_pos, n, ws = _sorted_scores(y_true, scores, sample_weight)
     left = xp.searchsorted(s, s, side="left")  # = #{j : s_j < s_i}
+    if ws is not None:
+        yw = y * ws
+        pos_w = xp.sum(yw)
+        tp_at = pos_w - xp.take(xp.cumulative_sum(yw, include_initial=True), left)
+        pp_at = xp.sum(ws) - xp.take(xp.cumulative_sum(ws, include_initial=True), left)
+        return xp.astype(_safe_div(xp.sum(yw * _safe_div(tp_at, pp_at, xp)), pos_w, xp), dtype)
     pos_below = xp.cumulative_sum(y, include_initial=True)  # positives among the first m sorted
     tp_at = n_pos - xp.take(pos_below, left)  # positives with s_j >= s_i
     precision_at = tp_at / xp.astype(n - left, wide)
@@ -1129,7 +1208,7 @@ class BestThreshold(NamedTuple):
     score: object
 
 
-def _curve_inputs(y_true, scores):
+def _curve_inputs(y_true, scores, sample_weight=None):
     """Validated labels and scores; the scores sorted ascending with the counts at each sorted score.
 
     Returns ``(xp, dtype, wide, s, tp, pp, n_pos, n_neg, left, right)``:
@@ -1137,9 +1216,10 @@ def _curve_inputs(y_true, scores):
     ``pp[i]`` the true and all predicted positives of the rule
     ``scores >= s[i]`` (a tie group shares its values), in ``wide``;
     ``left[i]``/``right[i]`` the first index and one past the last of the tie
-    group of ``s[i]``.  The class counts are not checked.
+    group of ``s[i]``.  With ``sample_weight`` every count is a sum of
+    weights.  The class counts are not checked.
     """
-    xp = array_namespace(y_true, scores)
+    xp = array_namespace(y_true, scores, sample_weight)
     _check_label_dtype(y_true, "y_true", xp)
     if not xp.isdtype(scores.dtype, ("bool", "integral", "real floating")):
         raise TypeError(f"scores must be a real-valued array; got dtype {scores.dtype}")
@@ -1148,19 +1228,40 @@ def _curve_inputs(y_true, scores):
     _check_not_nan(scores, "scores", xp)
     dtype = float_dtype(xp, y_true, scores)
     wide = _wide_float(xp, scores)
+    w = _sample_weights(sample_weight, y_true, xp, wide)
     n = y_true.shape[0]
     if _is_bool(scores, xp):
         scores = xp.astype(scores, _int_dtype(xp, scores))
     order = xp.argsort(scores, stable=False)
     s = as_float(xp.take(scores, order), xp, dtype)
     y = xp.take(xp.astype(_positive(y_true, xp), wide), order)
-    n_pos = xp.sum(y)
     left = xp.searchsorted(s, s, side="left")  # #{j : s_j < s_i}: the first index of the tie group
     right = xp.searchsorted(s, s, side="right")
+    if w is not None:
+        ws = xp.take(w, order)
+        yw, nw = y * ws, (1.0 - y) * ws
+        n_pos, n_neg = xp.sum(yw), xp.sum(nw)
+        tp = n_pos - xp.take(xp.cumulative_sum(yw, include_initial=True), left)
+        pp = tp + n_neg - xp.take(xp.cumulative_sum(nw, include_initial=True), left)
+        return xp, dtype, wide, s, tp, pp, n_pos, n_neg, left, right
+    n_pos = xp.sum(y)
     pos_below = xp.cumulative_sum(y, include_initial=True)
     tp = n_pos - xp.take(pos_below, left)
     pp = xp.astype(n - left, wide)
     return xp, dtype, wide, s, tp, pp, n_pos, float(n) - n_pos, left, right
+
+
+def _without_zero_weights(y_true, scores, sample_weight, what):
+    """The samples of nonzero weight (scikit-learn drops the others before finding the thresholds); eager only."""
+    xp = array_namespace(y_true, scores, sample_weight)
+    _check_pair(y_true, scores, "y_true", "scores")
+    w = _sample_weights(sample_weight, y_true, xp, _wide_float(xp, scores))
+    _eager_only(w, what)
+    keep = w != 0
+    out = (y_true[keep], scores[keep], w[keep])
+    if math.isnan(out[0].shape[0] or 0.0):  # Dask: the boolean mask leaves the lengths unknown
+        out = tuple(a.compute_chunk_sizes() for a in out)
+    return out
 
 
 def _eager_only(x, what):
@@ -1182,7 +1283,7 @@ def _check_flag(value, name):
         raise TypeError(f"{name} must be a bool; got {value!r}")
 
 
-def roc_curve(y_true, scores, *, unique=False, drop_intermediate=False):
+def roc_curve(y_true, scores, *, unique=False, drop_intermediate=False, sample_weight=None):
     r"""Receiver operating characteristic: false- and true-positive rates per threshold.
 
     For the rule "positive when :math:`s \ge t`",
@@ -1203,6 +1304,13 @@ def roc_curve(y_true, scores, *, unique=False, drop_intermediate=False):
     default.  Both give data-dependent lengths: eager arrays only (refused
     under ``jax.jit``; lazy on Dask, with unknown lengths).
 
+    With ``sample_weight`` the counts are sums of weights
+    (:math:`\mathrm{TPR}(t) = \sum_{y_i = 1, s_i \ge t} w_i / \sum_{y_i = 1} w_i`).
+    ``unique=True`` and ``drop_intermediate=True`` first drop the samples of
+    zero weight, as scikit-learn does, so their scores are no thresholds;
+    in the fixed-length form they stay, and their points repeat the point
+    before them.
+
     Parameters
     ----------
     y_true : array of shape (n_samples,)
@@ -1210,6 +1318,7 @@ def roc_curve(y_true, scores, *, unique=False, drop_intermediate=False):
     scores : array of shape (n_samples,)
         Scores, higher meaning more likely positive.
     unique, drop_intermediate : bool, default False
+    sample_weight : array of shape (n_samples,), optional
 
     Returns
     -------
@@ -1219,7 +1328,10 @@ def roc_curve(y_true, scores, *, unique=False, drop_intermediate=False):
     """
     _check_flag(unique, "unique")
     _check_flag(drop_intermediate, "drop_intermediate")
-    xp, dtype, wide, s, tp, pp, n_pos, n_neg, left, right = _curve_inputs(y_true, scores)
+    if sample_weight is not None and (unique or drop_intermediate):
+        y_true, scores, sample_weight = _without_zero_weights(y_true, scores, sample_weight,
+                                                              "roc_curve(unique=True)")
+    xp, dtype, wide, s, tp, pp, n_pos, n_neg, left, right = _curve_inputs(y_true, scores, sample_weight)
     fp = pp - tp
     dev = device_of(s)
     n = s.shape[0]
@@ -1250,7 +1362,7 @@ def roc_curve(y_true, scores, *, unique=False, drop_intermediate=False):
     return fpr, tpr, thr
 
 
-def precision_recall_curve(y_true, scores, *, unique=False):
+def precision_recall_curve(y_true, scores, *, unique=False, sample_weight=None):
     r"""Precision and recall per threshold (recall decreasing), as scikit-learn.
 
     For the rule "positive when :math:`s \ge t`", :math:`P(t) = \mathrm{TP}(t) / \#\{s_i \ge t\}`
@@ -1263,12 +1375,16 @@ def precision_recall_curve(y_true, scores, *, unique=False):
     thresholds (``unique=True``, eager only) leaves exactly
     ``sklearn.metrics.precision_recall_curve(y_true, scores)``.
 
+    With ``sample_weight`` the counts are sums of weights; ``unique=True``
+    first drops the samples of zero weight, as scikit-learn does.
+
     Parameters
     ----------
     y_true : array of shape (n_samples,)
         Labels 0/1.
     scores : array of shape (n_samples,)
     unique : bool, default False
+    sample_weight : array of shape (n_samples,), optional
 
     Returns
     -------
@@ -1278,7 +1394,10 @@ def precision_recall_curve(y_true, scores, *, unique=False):
         scikit-learn (which also warns).
     """
     _check_flag(unique, "unique")
-    xp, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores)
+    if sample_weight is not None and unique:
+        y_true, scores, sample_weight = _without_zero_weights(y_true, scores, sample_weight,
+                                                              "precision_recall_curve(unique=True)")
+    xp, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores, sample_weight)
     dev = device_of(s)
     precision = _safe_div(tp, pp, xp)
     recall = xp.where(n_pos > 0, tp / xp.where(n_pos > 0, n_pos, xp.ones_like(n_pos)), xp.ones_like(tp))
@@ -1908,18 +2027,55 @@ def _median0(x, xp):
     return (srt[(n - 1) // 2, ...] + srt[n // 2, ...]) / 2.0
 
 
-def median_absolute_error(y_true, y_pred, *, multioutput="uniform_average"):
+def _weighted_median0(x, w, xp):
+    r"""Weighted median along axis 0 of a 2-D ``x``: scikit-learn's ``_weighted_percentile(x, w, 50, average=True)``.
+
+    Per column, with the values sorted ascending, :math:`F_j` the cumulative
+    weights and :math:`t = F_n / 2`: the first :math:`j` with :math:`F_j \ge t`;
+    the value there when :math:`F_j - t` exceeds the dtype's epsilon, else
+    the mean of it and the next value of nonzero weight (the averaged
+    inverted CDF: the plain median for unit weights).  One sort, one
+    cumulative sum and two binary searches per column (the columns are the
+    outputs, a static count).
+    """
+    n = x.shape[0]
+    wide = _wide_float(xp, x)
+    eps = xp.finfo(x.dtype).eps
+    cols = []
+    for c in range(x.shape[1]):
+        col = x[:, c]
+        order = xp.argsort(col, stable=False)
+        v = xp.take(col, order)
+        cdf = xp.cumulative_sum(xp.astype(xp.take(w, order), wide))
+        target = xp.reshape(cdf[-1] / 2.0, (1,))
+        idx = xp.clip(xp.searchsorted(cdf, target), 0, n - 1)
+        at = xp.take(cdf, idx)
+        nxt = xp.searchsorted(cdf, at, side="right")  # the next sample of nonzero weight
+        nxt = xp.where(nxt > n - 1, idx, nxt)
+        lo = xp.take(v, idx)
+        mid = (lo + xp.take(v, xp.clip(nxt, 0, n - 1))) / 2.0
+        cols.append(xp.where(at - target > eps, lo, mid)[0])
+    return xp.stack(cols)
+
+
+def median_absolute_error(y_true, y_pred, *, multioutput="uniform_average", sample_weight=None):
     r"""Median absolute error, robust to outliers.
 
     .. math:: \mathrm{MedAE} = \operatorname{median}_i |y_i - \hat y_i|
 
     per output (the mean of the two middle values for an even number of
     samples, as NumPy's median), combined by ``multioutput``; equals
-    ``sklearn.metrics.median_absolute_error``.  One sort per output.
+    ``sklearn.metrics.median_absolute_error``.  One sort per output.  With
+    ``sample_weight`` the weighted median of scikit-learn's
+    ``_weighted_percentile(..., average=True)`` (the averaged inverted
+    weighted CDF; see ``d2_absolute_error``), equal to
+    ``median_absolute_error(..., sample_weight=...)``.
     """
     multioutput = _check_multioutput(multioutput)
     xp, y, p = _regression_pair(y_true, y_pred)
-    return _combine_outputs(_median0(xp.abs(_columns(y) - _columns(p)), xp), multioutput, xp)
+    w = _sample_weights(sample_weight, y, xp)
+    err = xp.abs(_columns(y) - _columns(p))
+    return _combine_outputs(_median0(err, xp) if w is None else _weighted_median0(err, w, xp), multioutput, xp)
 
 
 def max_error(y_true, y_pred):
@@ -1974,14 +2130,16 @@ def mean_pinball_loss(y_true, y_pred, *, sample_weight=None, alpha=0.5, multiout
     return _combine_outputs(_pinball(_columns(y), _columns(p), alpha, xp, w), multioutput, xp)
 
 
-def d2_absolute_error(y_true, y_pred, *, multioutput="uniform_average"):
+def d2_absolute_error(y_true, y_pred, *, multioutput="uniform_average", sample_weight=None):
     r""":math:`D^2` score with the absolute error: the fraction of absolute deviation explained.
 
     .. math:: D^2 = 1 - \frac{\sum_i |y_i - \hat y_i|}{\sum_i |y_i - \operatorname{median}(y)|}
 
     per output; a zero denominator gives 1 for a zero numerator and 0
     otherwise (as scikit-learn).  ``multioutput`` as in :func:`mae`; equals
-    ``sklearn.metrics.d2_absolute_error_score``.
+    ``sklearn.metrics.d2_absolute_error_score``.  With ``sample_weight``
+    both sums are weighted and the median is the weighted one of
+    :func:`median_absolute_error`, as scikit-learn.
 
     Raises
     ------
@@ -1992,9 +2150,11 @@ def d2_absolute_error(y_true, y_pred, *, multioutput="uniform_average"):
     xp, y, p = _regression_pair(y_true, y_pred)
     if y.shape[0] < 2:
         raise ValueError(f"d2_absolute_error needs at least two samples; got y_true.shape={tuple(y.shape)}")
+    w = _sample_weights(sample_weight, y, xp)
     y, p = _columns(y), _columns(p)
-    num = _pinball(y, p, 0.5, xp)
-    den = _pinball(y, xp.zeros_like(y) + _median0(y, xp), 0.5, xp)
+    num = _pinball(y, p, 0.5, xp, w)
+    centre = _median0(y, xp) if w is None else _weighted_median0(y, w, xp)
+    den = _pinball(y, xp.zeros_like(y) + centre, 0.5, xp, w)
     return _combine_outputs(_fraction_explained(num, den, True, xp), multioutput, xp)
 
 

@@ -32,6 +32,7 @@ from ._xp import (
     float_dtype,
     sign,
 )
+from ._validate import check_bool, check_real
 from .tree import tree_leaves, tree_map
 
 __all__ = [
@@ -46,6 +47,8 @@ __all__ = [
     "batch_norm",
     "batch_norm_backward",
     "BatchNormCache",
+    "BatchNormRunningCache",
+    "BatchNormInferenceCache",
     "layer_norm",
     "layer_norm_backward",
     "LayerNormCache",
@@ -407,11 +410,68 @@ def dropout(x, p, rng, *, training=True):
 
 # ------------------------------------------------------------ normalisation
 class BatchNormCache(NamedTuple):
-    """What :func:`batch_norm_backward` needs: normalised input, scale, inverse std."""
+    r"""What :func:`batch_norm` computed in training mode (without running statistics).
+
+    The first three fields keep their positions (``cache[0]`` is ``xhat``,
+    ``cache[2]`` is ``inv_std``); the batch statistics come after them.
+    Every field is an array (so the cache is a pytree that ``jax.jit``,
+    ``jax.vmap`` and ``torch.func.vmap`` can return).
+
+    Attributes
+    ----------
+    xhat : array of the shape of ``x``
+        The normalised input :math:`\hat x`.
+    gamma : array of shape ``x.shape[1:]``
+        The scale (the backward pass needs it).
+    inv_std : array of shape ``(1, *x.shape[1:])``
+        :math:`1/\sqrt{\sigma^2_B + \epsilon}`.
+    mean, var : arrays of shape ``x.shape[1:]``
+        The batch mean :math:`\mu_B` and the biased batch variance
+        :math:`\sigma^2_B` (the sheet's :math:`\mu`, :math:`\sigma^2`).
+    """
 
     xhat: Any
     gamma: Any
     inv_std: Any
+    mean: Any
+    var: Any
+
+
+class BatchNormRunningCache(NamedTuple):
+    r"""What :func:`batch_norm` computed in training mode with running statistics.
+
+    The fields of :class:`BatchNormCache`, then ``running_mean`` and
+    ``running_var``: the *updated* running statistics (arrays of shape
+    ``x.shape[1:]``), to pass to the next call.
+    """
+
+    xhat: Any
+    gamma: Any
+    inv_std: Any
+    mean: Any
+    var: Any
+    running_mean: Any
+    running_var: Any
+
+
+class BatchNormInferenceCache(NamedTuple):
+    r"""What :func:`batch_norm` computed in inference mode (``training=False``).
+
+    The fields of :class:`BatchNormRunningCache`; ``mean`` and ``var`` are
+    the running statistics the input was normalised with, and
+    ``running_mean`` / ``running_var`` are those statistics unchanged (so
+    that code reading the running statistics from the cache works in both
+    modes).  Its type tells :func:`batch_norm_backward` that the statistics
+    were constants: the backward pass is then the affine one.
+    """
+
+    xhat: Any
+    gamma: Any
+    inv_std: Any
+    mean: Any
+    var: Any
+    running_mean: Any
+    running_var: Any
 
 
 class LayerNormCache(NamedTuple):
@@ -422,35 +482,53 @@ class LayerNormCache(NamedTuple):
     inv_std: Any
 
 
-def _norm_inputs(x, gamma, beta, eps, feature_shape_of):
+def _norm_inputs(x, gamma, beta, eps, feature_shape_of, extra=()):
     check_positive(eps, "eps")
-    xp = array_namespace(x, gamma, beta)
-    dtype = float_dtype(xp, x, gamma, beta)
+    given = [a for a, _ in extra if a is not None]
+    xp = array_namespace(x, gamma, beta, *given)
+    dtype = float_dtype(xp, x, gamma, beta, *given)
     x, gamma, beta = (as_float(a, xp, dtype) for a in (x, gamma, beta))
     if x.ndim == 0:
         raise ValueError(f"x must be at least 1-D; got a 0-d array of shape {tuple(x.shape)}")
     check_nonempty(x, "x")
     want = feature_shape_of(x)
-    for a, name in ((gamma, "gamma"), (beta, "beta")):
-        if tuple(a.shape) != want:
+    stats = tuple(None if a is None else as_float(a, xp, dtype, name) for a, name in extra)
+    for a, name in ((gamma, "gamma"), (beta, "beta"), *zip(stats, (name for _, name in extra))):
+        if a is not None and tuple(a.shape) != want:
             raise ValueError(
                 f"{name} must have shape {want} (the feature shape of x, x.shape={tuple(x.shape)}); "
                 f"got {name}.shape={tuple(a.shape)}"
             )
-    return xp, x, gamma, beta
+    return (xp, x, gamma, beta, *stats)
+
+
+def _moments(x, axis, xp):
+    r"""(mean, biased variance, x - mean) along ``axis`` (keepdims), by the corrected two-pass algorithm.
+
+    With a first mean :math:`m`, the shifted data :math:`x - m` and its mean
+    :math:`d` (zero in exact arithmetic, the rounding error of :math:`m`
+    otherwise), :math:`\mu = m + d` and :math:`\sigma^2 = \overline{(x - m - d)^2}`
+    (Chan, Golub & LeVeque 1983).  Where the data sit on a large offset
+    (1e8 + noise in float32) ``x - m`` is exact and the variance keeps its
+    accuracy, where the one-pass :math:`\overline{x^2} - \mu^2` loses every
+    digit and the plain two-pass one adds :math:`d^2`.
+    """
+    m = xp.mean(x, axis=axis, keepdims=True)
+    xs = x - m
+    d = xp.mean(xs, axis=axis, keepdims=True)
+    xc = xs - d
+    return m + d, xp.mean(xc * xc, axis=axis, keepdims=True), xc
 
 
 def _normalise(x, axis, eps, xp):
-    """(xhat, inv_std) with the biased variance along ``axis`` (two-pass, keepdims)."""
-    mu = xp.mean(x, axis=axis, keepdims=True)
-    xc = x - mu
-    var = xp.mean(xc * xc, axis=axis, keepdims=True)
+    """(xhat, inv_std) with the biased variance along ``axis`` (corrected two-pass, keepdims)."""
+    _, var, xc = _moments(x, axis, xp)
     inv_std = 1.0 / xp.sqrt(var + eps)
     return xc * inv_std, inv_std
 
 
-def batch_norm(x, gamma, beta, *, eps=1e-5):
-    r"""Batch normalisation (training mode): normalise each feature over the batch axis 0.
+def batch_norm(x, gamma, beta, *, eps=1e-5, running_mean=None, running_var=None, momentum=0.1, training=True):
+    r"""Batch normalisation over the batch axis 0, with optional running statistics and an inference mode.
 
     Parameters
     ----------
@@ -460,40 +538,119 @@ def batch_norm(x, gamma, beta, *, eps=1e-5):
     eps : float
         Positive constant added to the variance; makes zero-variance
         features finite (they map to ``beta``).
+    running_mean, running_var : arrays of shape ``x.shape[1:]``, optional
+        Running statistics (both or neither).  In training mode they are
+        updated (the new ones are returned in the cache, the inputs are
+        not modified); in inference mode they normalise ``x`` and are
+        required.
+    momentum : float in [0, 1], default 0.1
+        Weight of the current batch in the running averages (PyTorch's
+        convention: ``new = (1 - momentum) * old + momentum * batch``;
+        Keras's ``momentum=0.99`` is PyTorch's ``0.01``).
+    training : bool, default True
+        ``True``: normalise with the batch statistics; ``False``: with the
+        running statistics (inference).
 
     Returns
     -------
     y : array of the shape of ``x``
-    cache : BatchNormCache
-        NamedTuple ``(xhat, gamma, inv_std)`` of arrays for
-        :func:`batch_norm_backward` (a pytree: fine to return from
-        ``jax.jit``).
+    cache : BatchNormCache, BatchNormRunningCache or BatchNormInferenceCache
+        NamedTuple of arrays for :func:`batch_norm_backward` (a pytree: fine
+        to return from ``jax.jit``): ``(xhat, gamma, inv_std, mean, var)``,
+        the normalised input, the scale, :math:`1/\sqrt{\sigma^2+\epsilon}`
+        and the mean and variance ``x`` was normalised with (the batch's in
+        training mode); with running statistics (:class:`BatchNormRunningCache`
+        in training, :class:`BatchNormInferenceCache` in inference) also
+        ``running_mean, running_var``: the updated ones in training, the
+        given ones in inference.  Read them as ``cache.running_mean``,
+        ``cache.running_var``.
 
     Notes
     -----
-    Statistics over the batch, with the *biased* variance (as the formula
-    sheets and ``torch.nn.functional.batch_norm(training=True)`` use it):
+    Training mode: statistics over the batch, with the *biased* variance
+    (as the formula sheets and ``torch.nn.functional.batch_norm(training=True)``
+    normalise):
 
     .. math::
-        \mu = \frac1N \sum_n x_n, \quad
-        \sigma^2 = \frac1N \sum_n (x_n - \mu)^2, \quad
-        \hat x_n = \frac{x_n - \mu}{\sqrt{\sigma^2 + \epsilon}}, \quad
+        \mu_B = \frac1N \sum_n x_n, \quad
+        \sigma^2_B = \frac1N \sum_n (x_n - \mu_B)^2, \quad
+        \hat x_n = \frac{x_n - \mu_B}{\sqrt{\sigma^2_B + \epsilon}}, \quad
         y_n = \gamma \hat x_n + \beta
 
-    Running averages for inference are the caller's (or a model's) state;
-    this function is pure.  Only axis 0 is reduced: for feature maps
-    ``(N, C, H, W)`` normalised per channel, move ``C`` last and flatten the
-    other axes into the batch first.
+    computed by the corrected two-pass algorithm (accurate for data on a
+    large offset).  The running statistics are updated as PyTorch does, the
+    variance with Bessel's correction (the *unbiased* batch variance):
+
+    .. math::
+        \hat\mu \leftarrow (1 - m)\,\hat\mu + m\,\mu_B, \qquad
+        \hat\sigma^2 \leftarrow (1 - m)\,\hat\sigma^2 + m\,\frac{N}{N - 1}\,\sigma^2_B
+
+    Inference mode: :math:`y_n = \gamma\,(x_n - \hat\mu)/\sqrt{\hat\sigma^2 + \epsilon} + \beta`,
+    an affine map of ``x``.
+
+    Only axis 0 is reduced: for feature maps ``(N, C, H, W)`` normalised per
+    channel, move ``C`` last and flatten the other axes into the batch first.
+    PyTorch's ``momentum=None`` (a cumulative average) is not offered: it
+    needs a batch counter, which is the caller's state.
 
     Raises
     ------
     ValueError
-        If ``x`` is 0-d or empty, ``gamma``/``beta`` do not have shape
-        ``x.shape[1:]``, or ``eps`` is not positive.
+        If ``x`` is 0-d or empty, ``gamma``/``beta``/the running statistics
+        do not have shape ``x.shape[1:]``, ``eps`` is not positive,
+        ``momentum`` is outside [0, 1], only one running statistic is given,
+        ``training=False`` comes without running statistics, or the running
+        statistics are updated from a single sample (its unbiased variance
+        is undefined; PyTorch refuses it too).
+    TypeError
+        If ``training`` is not a bool.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import portable_ml as pml
+    >>> x = np.array([[1.0, 2.0], [3.0, 6.0]])
+    >>> y, cache = pml.regularization.batch_norm(x, np.ones(2), np.zeros(2),
+    ...                                          running_mean=np.zeros(2), running_var=np.ones(2))
+    >>> cache.mean, cache.var
+    (array([2., 4.]), array([1., 4.]))
+    >>> cache.running_mean, cache.running_var
+    (array([0.2, 0.4]), array([1.1, 1.7]))
     """
-    xp, x, gamma, beta = _norm_inputs(x, gamma, beta, eps, lambda a: tuple(a.shape[1:]))
-    xhat, inv_std = _normalise(x, 0, eps, xp)
-    return gamma * xhat + beta, BatchNormCache(xhat, gamma, inv_std)
+    training = check_bool(training, "training")
+    momentum = check_real(momentum, "momentum", low=0.0, high=1.0)
+    if (running_mean is None) != (running_var is None):
+        given, missing = ("running_mean", "running_var") if running_var is None else ("running_var", "running_mean")
+        raise ValueError(f"batch_norm: {given} was given without {missing}; pass both running statistics or neither")
+    xp, x, gamma, beta, rm, rv = _norm_inputs(
+        x, gamma, beta, eps, lambda a: tuple(a.shape[1:]),
+        extra=((running_mean, "running_mean"), (running_var, "running_var")),
+    )
+    if not training:
+        if rm is None:
+            raise ValueError(
+                "batch_norm(training=False) normalises with the running statistics: pass running_mean and "
+                "running_var (or training=True to use the batch statistics)"
+            )
+        inv_std = 1.0 / xp.sqrt(rv + eps)[None, ...]
+        xhat = (x - rm[None, ...]) * inv_std
+        return gamma * xhat + beta, BatchNormInferenceCache(xhat, gamma, inv_std, rm, rv, rm, rv)
+    n = x.shape[0]
+    if rm is not None and n < 2:
+        raise ValueError(
+            f"batch_norm: updating the running statistics needs at least 2 samples (the unbiased batch "
+            f"variance divides by n - 1); got x.shape={tuple(x.shape)}"
+        )
+    mean, var, xc = _moments(x, 0, xp)
+    inv_std = 1.0 / xp.sqrt(var + eps)
+    xhat = xc * inv_std
+    mean, var = mean[0, ...], var[0, ...]
+    y = gamma * xhat + beta
+    if rm is None:
+        return y, BatchNormCache(xhat, gamma, inv_std, mean, var)
+    rm = (1.0 - momentum) * rm + momentum * mean
+    rv = (1.0 - momentum) * rv + (momentum * n / (n - 1)) * var
+    return y, BatchNormRunningCache(xhat, gamma, inv_std, mean, var, rm, rv)
 
 
 def batch_norm_backward(dy, cache):
@@ -503,8 +660,9 @@ def batch_norm_backward(dy, cache):
     ----------
     dy : array of the shape of ``x``
         Cotangent :math:`\partial L / \partial y`.
-    cache : BatchNormCache
-        The second output of :func:`batch_norm`.
+    cache : BatchNormCache, BatchNormRunningCache or BatchNormInferenceCache
+        The second output of :func:`batch_norm`; its type says which mode
+        ran.
 
     Returns
     -------
@@ -513,7 +671,8 @@ def batch_norm_backward(dy, cache):
 
     Notes
     -----
-    With :math:`s = 1/\sqrt{\sigma^2+\epsilon}` and sums over the batch:
+    Training mode, with :math:`s = 1/\sqrt{\sigma^2_B+\epsilon}` and sums
+    over the batch:
 
     .. math::
         \frac{\partial L}{\partial \beta} = \sum_n dy_n, \quad
@@ -522,15 +681,27 @@ def batch_norm_backward(dy, cache):
             \Big(N\, dy_n - \sum_m dy_m - \hat x_n \sum_m dy_m \hat x_m\Big)
 
     (the compact form: the mean and variance paths folded in, reusing
-    ``dbeta`` and ``dgamma``).
+    ``dbeta`` and ``dgamma``).  Inference mode (the running statistics are
+    constants, :math:`s = 1/\sqrt{\hat\sigma^2+\epsilon}`): the same
+    :math:`\partial L/\partial\beta`, :math:`\partial L/\partial\gamma` and
+    :math:`\partial L/\partial x_n = \gamma\, s\, dy_n`.  The running
+    statistics get no gradient (they are buffers, as in PyTorch).
     """
-    xp = array_namespace(dy, *cache)
-    xhat, gamma, inv_std = cache
+    if not isinstance(cache, (BatchNormCache, BatchNormRunningCache, BatchNormInferenceCache)):
+        raise TypeError(
+            "cache must be the BatchNormCache, BatchNormRunningCache or BatchNormInferenceCache returned by "
+            "batch_norm; "
+            f"got {type(cache).__module__}.{type(cache).__name__}"
+        )
+    xhat, gamma, inv_std = cache.xhat, cache.gamma, cache.inv_std
+    xp = array_namespace(dy, xhat, gamma, inv_std)
     dy = as_float(dy, xp, xhat.dtype)
     check_same_shape(dy, xhat, "dy", "x")
-    n = xhat.shape[0]
     dbeta = xp.sum(dy, axis=0)
     dgamma = xp.sum(dy * xhat, axis=0)
+    if isinstance(cache, BatchNormInferenceCache):
+        return (gamma * inv_std) * dy, dgamma, dbeta
+    n = xhat.shape[0]
     dx = (gamma * inv_std / n) * (n * dy - dbeta - xhat * dgamma)
     return dx, dgamma, dbeta
 

@@ -6,6 +6,12 @@ Scores with ties (rounded) exercise the tie handling of ROC-AUC, AP and
 ``ndcg_score`` under ``jax.jit`` and ``jax.vmap``.  Multiclass cases pass
 ``num_classes``: it is static and required under ``jax.jit``.  Only the
 probability/regression metrics are differentiable in their prediction.
+
+The ``[weighted]`` cases pass ``sample_weight`` as the last positional
+argument (through a small wrapper: options are static, arrays positional, so
+the weights are cast, placed, traced and batched like the other inputs).
+The weights include a zero (scikit-learn drops zero-weight samples before it
+picks thresholds) and are compared with scikit-learn's weighted results.
 """
 
 import numpy as np
@@ -194,6 +200,109 @@ def _positive_pair(r, *shape):
     return positive(r, *shape), positive(r, *shape)
 
 
+# ------------------------------------------------------------ sample weights
+def _weights(r, n):
+    w = positive(r, n, low=0.0, high=2.0)
+    w[2] = 0.0
+    return w
+
+
+def _with_weights(make):
+    """``make``'s inputs and a weight per sample (the first input's length)."""
+    def made(r):
+        args = make(r)
+        return (*args, _weights(r, np.shape(args[0])[0]))
+
+    return made
+
+
+def _weighted(fn):
+    """``fn`` with ``sample_weight`` as its last positional argument."""
+    def weighted(*args, **kw):
+        return fn(*args[:-1], sample_weight=args[-1], **kw)
+
+    weighted.__name__ = weighted.__qualname__ = fn.__name__
+    weighted.__doc__ = f"``{fn.__name__}`` with ``sample_weight`` passed positionally (last)."
+    return weighted
+
+
+def _skw(name, drop=(), **fixed):
+    """``_sk(name)`` with the last positional argument passed as ``sample_weight``."""
+    base = _sk(name, drop=drop, **fixed)
+
+    def ref(*args, **kw):
+        return base.fn(*args[:-1], sample_weight=args[-1], **kw)
+
+    return Reference(ref, f"sklearn.metrics.{name} (sample_weight)", _SKLEARN)
+
+
+def _roc_brute_w(y, s, w, unique=False, drop_intermediate=False):
+    """Weighted rates of the rule ``s >= t`` at t = inf and each score in decreasing order, O(n^2)."""
+    if unique or drop_intermediate:
+        import sklearn.metrics as skm
+
+        return tuple(np.asarray(a, dtype=np.float64)
+                     for a in skm.roc_curve(y, s, sample_weight=w, drop_intermediate=drop_intermediate))
+    thr = np.r_[np.inf, np.sort(s)[::-1]]
+    pred = (s[None, :] >= thr[:, None]).astype(np.float64)
+    pos, neg = (y == 1) * w, (y == 0) * w
+    return pred @ neg / neg.sum(), pred @ pos / pos.sum(), thr
+
+
+def _pr_brute_w(y, s, w, unique=False):
+    if unique:
+        import sklearn.metrics as skm
+
+        return tuple(np.asarray(a, dtype=np.float64) for a in skm.precision_recall_curve(y, s, sample_weight=w))
+    thr = np.sort(s)
+    pred = (s[None, :] >= thr[:, None]).astype(np.float64)
+    tp, pp = pred @ ((y == 1) * w), pred @ w
+    precision = np.divide(tp, pp, out=np.zeros_like(tp), where=pp != 0)
+    return np.r_[precision, 1.0], np.r_[tp / ((y == 1) * w).sum(), 0.0], thr
+
+
+def _multilabel_pair(r):
+    return binary(r, N).reshape(6, 4), binary(r, N).reshape(6, 4)
+
+
+WEIGHTED_CASES = [
+    Case("metrics.balanced_accuracy[weighted]", _weighted(m.balanced_accuracy), _with_weights(_pair_multiclass),
+         kwargs={"num_classes": K}, sweep=({"adjusted": True},),
+         reference=_skw("balanced_accuracy_score", drop=("labels",))),
+    Case("metrics.cohen_kappa[weighted]", _weighted(m.cohen_kappa), _with_weights(_pair_multiclass),
+         kwargs={"num_classes": K}, sweep=({"weights": "linear"}, {"weights": "quadratic"}),
+         reference=_skw("cohen_kappa_score")),
+    Case("metrics.top_k_accuracy[weighted]", _weighted(m.top_k_accuracy), _with_weights(_scores_k),
+         sweep=({"k": 1}, {"k": 3, "normalize": False}), reference=_skw("top_k_accuracy_score", labels=list(range(K)))),
+    Case("metrics.hamming_loss[weighted]", _weighted(m.hamming_loss), _with_weights(_pair_multiclass),
+         reference=_skw("hamming_loss")),
+    Case("metrics.hamming_loss[multilabel, weighted]", _weighted(m.hamming_loss), _with_weights(_multilabel_pair),
+         reference=_skw("hamming_loss")),
+    Case("metrics.roc_auc[weighted]", _weighted(m.roc_auc), _with_weights(_tied_scores),
+         sweep=({"max_fpr": 0.3}, {"max_fpr": 0.8}), reference=_skw("roc_auc_score")),
+    Case("metrics.roc_auc[ovr, weighted]", _weighted(m.roc_auc), _with_weights(_multiclass_probs),
+         kwargs={"multi_class": "ovr"}, sweep=({"average": "weighted"},), reference=_skw("roc_auc_score")),
+    Case("metrics.average_precision[weighted]", _weighted(m.average_precision), _with_weights(_tied_scores),
+         reference=_skw("average_precision_score")),
+    Case("metrics.roc_curve[weighted]", _joined(_weighted(m.roc_curve)), _with_weights(_tied_scores),
+         reference=_joined_ref(_roc_brute_w, "NumPy float64, O(n^2), weighted counts")),
+    Case("metrics.roc_curve[unique, weighted]", _joined(_weighted(m.roc_curve)), _with_weights(_tied_scores),
+         kwargs={"unique": True}, vmap=False, sweep=({"drop_intermediate": True},), capabilities=_EAGER_ONLY,
+         reference=_joined_ref(_roc_brute_w, "sklearn.metrics.roc_curve (sample_weight)", _SKLEARN)),
+    Case("metrics.precision_recall_curve[weighted]", _joined(_weighted(m.precision_recall_curve)),
+         _with_weights(_tied_scores), reference=_joined_ref(_pr_brute_w, "NumPy float64, O(n^2), weighted counts")),
+    Case("metrics.precision_recall_curve[unique, weighted]", _joined(_weighted(m.precision_recall_curve)),
+         _with_weights(_tied_scores), kwargs={"unique": True}, vmap=False, capabilities=_EAGER_ONLY,
+         reference=_joined_ref(_pr_brute_w, "sklearn.metrics.precision_recall_curve (sample_weight)", _SKLEARN)),
+    Case("metrics.median_absolute_error[weighted]", _weighted(m.median_absolute_error),
+         _with_weights(lambda r: _regression(r, N + 1, 2)), sweep=({"multioutput": "raw_values"},),
+         reference=_skw("median_absolute_error")),
+    Case("metrics.d2_absolute_error[weighted]", _weighted(m.d2_absolute_error),
+         _with_weights(lambda r: _regression(r, N, 2)), grad_argnums=(1,), sweep=({"multioutput": "raw_values"},),
+         reference=_skw("d2_absolute_error_score")),
+]
+
+
 CASES = [
     Case("metrics.confusion_counts", m.confusion_counts, _pair_binary),
     Case("metrics.confusion_matrix", m.confusion_matrix, _pair_multiclass, kwargs={"num_classes": K}),
@@ -285,4 +394,5 @@ CASES = [
     Case("metrics.ndcg", m.ndcg, lambda r: (_relevance(r, 4, 9),), kwargs={"k": 5}),
     Case("metrics.ndcg_score", m.ndcg_score, _ndcg_inputs),
     Case("metrics.ndcg_score[k]", m.ndcg_score, _ndcg_inputs, kwargs={"k": 3}),
+    *WEIGHTED_CASES,
 ]
