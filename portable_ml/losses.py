@@ -369,7 +369,7 @@ def _dist_along(y_true, y_pred, names, reduction, axis, where=None):
     ax = _class_axis(axis, p, b)
     if y.ndim == p.ndim and _without(y.shape, ax) == _without(p.shape, ax) and y.shape[ax] != p.shape[ax]:
         raise ValueError(
-            f"{a} has {y.shape[ax]} classes but {b} has {p.shape[ax]} (along the class axis {ax}); "
+            f"{a} rows have {y.shape[ax]} classes but {b} has {p.shape[ax]} (class axis {ax}); "
             f"got {a}.shape={tuple(y.shape)} and {b}.shape={tuple(p.shape)}"
         )
     check_same_shape(y, p, a, b)
@@ -397,10 +397,8 @@ def _sparse_along(labels, x, names, reduction, axis, ignore_index=None, where=No
     ax = _class_axis(axis, x, b)
     want = _without(x.shape, ax)
     if tuple(labels.shape) != want:
-        raise ValueError(
-            f"{lab} must have the shape of {b} without its class axis {ax}, {want}; "
-            f"got {lab}.shape={tuple(labels.shape)}"
-        )
+        where_ = f"{b}.shape[:-1]" if ax == x.ndim - 1 else f"{b}.shape without the class axis {ax}"
+        raise ValueError(f"{lab} must have shape {where_} = {want}; got {lab}.shape={tuple(labels.shape)}")
     check_nonempty(x, b)
     kept = _ignored(labels, ignore_index, xp=xp)
     if kept is not None:
