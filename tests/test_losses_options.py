@@ -254,3 +254,31 @@ def test_sparse_where_with_the_label_excluded_is_the_one_hot_form():
 def test_bad_options_raise(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_weighted_gradient_with_class_axis_and_masks_is_jax_grad(reduction):
+    jax = pytest.importorskip("jax")
+    if not jax.config.jax_enable_x64:
+        pytest.skip("needs JAX's x64 mode")
+    import jax.numpy as jnp
+
+    lab, z = _ncd(10)
+    sw = np.random.default_rng(11).uniform(0.2, 2.0, size=4)
+    w = np.random.default_rng(12).uniform(size=z.shape) < 0.7
+    for name, kw in (("sparse_softmax_cross_entropy", dict(axis=1, ignore_index=-100)),
+                     ("sparse_softmax_cross_entropy", dict(axis=1, ignore_index=-100, where=w)),
+                     ("nll", dict(axis=1, ignore_index=-100))):
+        fn, grad = getattr(L, name), getattr(L, name + "_grad")
+        args = (z, lab) if name == "nll" else (lab, z)
+        wrt = 0 if name == "nll" else 1
+        jkw = {k: (jnp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in kw.items()}
+
+        def total(x, args=args, wrt=wrt, fn=fn, jkw=jkw):
+            a = [jnp.asarray(v) for v in args]
+            a[wrt] = x
+            return jnp.sum(fn(*a, sample_weight=jnp.asarray(sw), reduction=reduction, **jkw))
+
+        want = np.asarray(jax.grad(total)(jnp.asarray(z)))
+        got = grad(*args, sample_weight=sw, reduction=reduction, **kw)
+        assert_close(got, want, rtol=1e-12, atol=1e-15, err_msg=f"{name} {sorted(kw)}")
