@@ -296,13 +296,22 @@ def _without(shape, ax):
 
 
 def _to_last(x, ax, *, xp):
-    """``x`` with axis ``ax`` moved to the end (``x`` itself when it is there already)."""
-    return x if ax == x.ndim - 1 else xp.moveaxis(x, ax, -1)
+    """``x`` with axis ``ax`` moved to the end (``x`` itself when it is there already).
+
+    ``permute_dims``, not ``moveaxis``: ``torch.func.vmap`` has no batching rule for the latter.
+    """
+    if ax == x.ndim - 1:
+        return x
+    return xp.permute_dims(x, tuple(i for i in range(x.ndim) if i != ax) + (ax,))
 
 
 def _from_last(x, ax, *, xp):
     """Undo :func:`_to_last`."""
-    return x if ax == x.ndim - 1 else xp.moveaxis(x, -1, ax)
+    if ax == x.ndim - 1:
+        return x
+    order = list(range(x.ndim - 1))
+    order.insert(ax, x.ndim - 1)
+    return xp.permute_dims(x, tuple(order))
 
 
 def _class_axis(axis, x, name):
