@@ -14,8 +14,12 @@ Reductions
   ``"sum"`` adds them, ``"none"`` returns them (shape of the prediction).
 * Distribution losses (categorical and softmax cross-entropy, their sparse
   forms, ``nll``, ``kl_divergence``, ``js_divergence``) sum over the class
-  axis (the last) first, giving one value per row (shape ``pred.shape[:-1]``),
-  then reduce those rows the same way.
+  axis (``axis=-1``, the last, by default; ``axis=1`` for torch's
+  ``(N, C, d1, ...)`` layout) first, giving one value per position (the
+  prediction's shape without that axis), then reduce those positions the
+  same way. The sparse forms take ``ignore_index`` (torch's) and the softmax
+  forms ``where`` (optax's mask): positions they exclude contribute 0 and
+  are not counted by ``"mean"``, which is 0 when nothing is left.
 * Gradients follow suit: for ``"mean"`` they are already divided by the number
   of elements (or rows); for ``"none"`` they are the gradient of the *sum* of
   the per-item losses.
@@ -31,7 +35,12 @@ broadcast over that sample's items (:math:`W`). ``"none"`` returns
 each sample the same way). torch's per-class ``weight=`` of
 ``cross_entropy``/``nll_loss`` is ``sample_weight=weight[labels]``: torch
 also divides by :math:`\sum_i \mathrm{weight}[c_i]` for ``"mean"``. All
-weights 0 give NaN for ``"mean"``. ``rmse`` takes the root of the weighted
+weights 0 give NaN for ``"mean"``. For the distribution losses the
+samples are the first axis of the positions (the prediction without its
+class axis: axis 1 of the prediction when ``axis=0``). With
+``ignore_index`` or ``where``, ``"mean"`` divides by the sum of :math:`W`
+over the counted positions only (torch: :math:`\sum_i \mathrm{weight}[c_i]`
+over the targets not ignored) and is 0 when that sum is 0. ``rmse`` takes the root of the weighted
 mean squared error. Gradients are those of the weighted reduced loss.
 
 Numerics: the logit forms (``binary_cross_entropy_with_logits``,
@@ -52,7 +61,7 @@ from __future__ import annotations
 import math
 
 from . import _numerics as _n
-from ._validate import check_probabilities, check_real, check_values
+from ._validate import check_axis, check_int, check_probabilities, check_real, check_values
 from ._xp import (
     as_array0d,
     clip,
@@ -113,7 +122,8 @@ _LOG_COSH_LINEAR = 20.0
 def _doc(fn):
     """Fill the shared numpydoc pieces (``%REDUCTION%``, ``%RETURNS%`` ...) of a loss docstring."""
     fn.__doc__ = fn.__doc__.replace("%REDUCTION%", _REDUCTION).replace(
-        "%RETURNS%", _RETURNS).replace("%ROWS%", _ROWS).replace("%RAISES%", _RAISES)
+        "%RETURNS%", _RETURNS).replace("%ROWS%", _ROWS).replace("%RAISES%", _RAISES).replace(
+        "%AXIS%", _AXIS).replace("%IGNORE%", _IGNORE).replace("%WHERE%", _WHERE)
     return fn
 
 
@@ -130,8 +140,25 @@ _RETURNS = """Returns
 _ROWS = """Returns
     -------
     array
-        0-d for ``"mean"``/``"sum"``, else one loss per row (shape
-        ``pred.shape[:-1]``): the class axis is summed first."""
+        0-d for ``"mean"``/``"sum"``, else one loss per position (the
+        prediction's shape without the class axis): the class axis is summed
+        first."""
+_AXIS = """axis : int, default -1
+        The class axis (Keras' and optax's ``axis``; torch's inputs of shape
+        ``(N, C, d1, ...)`` have it at 1). ``"mean"`` averages over all the
+        other positions; the gradient has the prediction's layout."""
+_IGNORE = """ignore_index : int, optional
+        Targets equal to it contribute 0 (loss and gradient) and are left out
+        of the ``"mean"``'s count, as torch's ``ignore_index``; they may lie
+        outside ``[0, n_classes)`` (-100, torch's usual value). When every
+        target is ignored, ``"mean"`` is 0 with a zero gradient (torch gives
+        NaN): a batch of padding only then leaves the parameters as they are."""
+_WHERE = """where : boolean array, optional
+        optax's mask, of the prediction's shape (excluded entries leave the
+        softmax's normalisation and the class sum) or of that shape without
+        the class axis (excluded positions). A position with nothing
+        included contributes 0 and is left out of the ``"mean"``'s count (0
+        when nothing at all is included)."""
 _RAISES = """Raises
     ------
     ValueError
@@ -260,6 +287,186 @@ def _take_class(x, labels, *, xp):
         return xp.squeeze(xp.take_along_axis(x, idx, axis=-1), axis=-1)
     mask = _class_mask(labels, x.shape[-1], xp=xp)
     return xp.sum(xp.where(mask, x, xp.zeros_like(x)), axis=-1)
+
+
+# ---------------------------------------------------- class axis, ignored targets and masks (distribution losses)
+def _without(shape, ax):
+    """``shape`` without axis ``ax``."""
+    return tuple(shape[:ax]) + tuple(shape[ax + 1:])
+
+
+def _to_last(x, ax, *, xp):
+    """``x`` with axis ``ax`` moved to the end (``x`` itself when it is there already).
+
+    ``permute_dims``, not ``moveaxis``: ``torch.func.vmap`` has no batching rule for the latter.
+    """
+    if ax == x.ndim - 1:
+        return x
+    return xp.permute_dims(x, tuple(i for i in range(x.ndim) if i != ax) + (ax,))
+
+
+def _from_last(x, ax, *, xp):
+    """Undo :func:`_to_last`."""
+    if ax == x.ndim - 1:
+        return x
+    order = list(range(x.ndim - 1))
+    order.insert(ax, x.ndim - 1)
+    return xp.permute_dims(x, tuple(order))
+
+
+def _class_axis(axis, x, name):
+    """The class axis ``axis`` of ``x`` (named ``name``) normalised to ``[0, x.ndim)``."""
+    if x.ndim == 0:
+        raise ValueError(f"{name} must have a class axis; got a 0-d array")
+    return check_axis(axis, x.ndim, "axis")
+
+
+def _check_ignore_index(ignore_index):
+    return None if ignore_index is None else check_int(ignore_index, "ignore_index")
+
+
+def _ignored(labels, ignore_index, *, xp):
+    """Boolean array: ``labels != ignore_index`` (``None`` when nothing can be ignored).
+
+    An ``ignore_index`` the labels' integer dtype cannot hold (-100 against
+    unsigned labels) matches no label, and is not compared (array-api-strict
+    refuses a Python integer out of the dtype's range).
+    """
+    if ignore_index is None:
+        return None
+    info = xp.iinfo(labels.dtype)
+    if not info.min <= ignore_index <= info.max:
+        return None
+    return labels != ignore_index
+
+
+def _check_where(where, x, ax, name, *, xp):
+    """The boolean mask ``where`` in the layout of ``_to_last(x, ax)`` (None stays None).
+
+    Two shapes are accepted, as optax has them: ``x.shape`` (a mask of the
+    entries: excluded classes leave the normalisation and the sum) or
+    ``x.shape`` without the class axis (a mask of the positions), which
+    gains a trailing axis of length 1 and broadcasts over the classes.
+    """
+    if where is None:
+        return None
+    if not (hasattr(where, "dtype") and hasattr(where, "shape")):
+        raise TypeError(f"where must be a boolean array (or None); got {type(where).__name__} -- wrap it with "
+                        "numpy.asarray or Backend.asarray")
+    if not xp.isdtype(where.dtype, "bool"):
+        raise TypeError(f"where must be a boolean array; got dtype {where.dtype}")
+    full, rows = tuple(x.shape), _without(x.shape, ax)
+    if tuple(where.shape) == full:
+        return _to_last(where, ax, xp=xp)
+    if tuple(where.shape) == rows:
+        return xp.expand_dims(where, axis=-1)
+    raise ValueError(f"where must have {name}'s shape {full} (a mask of entries) or that shape without the class "
+                     f"axis {rows} (a mask of positions); got where.shape={tuple(where.shape)}")
+
+
+def _dist_along(y_true, y_pred, names, reduction, axis, where=None):
+    """As :func:`_distribution` with the class axis ``axis`` and an optional mask ``where``.
+
+    Returns ``xp``, the two arrays with the class axis moved last, the
+    normalised axis and the mask in that layout (or ``None``).
+    """
+    xp = array_namespace(y_true, y_pred, where)
+    check_reduction(reduction)
+    dtype = float_dtype(xp, y_true, y_pred)
+    y, p = as_float(y_true, xp, dtype, names[0]), as_float(y_pred, xp, dtype, names[1])
+    a, b = names
+    ax = _class_axis(axis, p, b)
+    if y.ndim == p.ndim and _without(y.shape, ax) == _without(p.shape, ax) and y.shape[ax] != p.shape[ax]:
+        raise ValueError(
+            f"{a} rows have {y.shape[ax]} classes but {b} has {p.shape[ax]} (class axis {ax}); "
+            f"got {a}.shape={tuple(y.shape)} and {b}.shape={tuple(p.shape)}"
+        )
+    check_same_shape(y, p, a, b)
+    check_nonempty(p, b)
+    w = _check_where(where, p, ax, b, xp=xp)
+    return xp, _to_last(y, ax, xp=xp), _to_last(p, ax, xp=xp), ax, w
+
+
+def _sparse_along(labels, x, names, reduction, axis, ignore_index=None, where=None):
+    """As :func:`_sparse` with the class axis ``axis``, ``ignore_index`` and ``where``.
+
+    Returns ``xp``, safe labels (ignored ones replaced by 0, so that nothing
+    indexes out of bounds), ``x`` with the class axis last, the normalised
+    axis, the kept positions (``labels != ignore_index``, or ``None``) and
+    the mask (or ``None``).
+    """
+    ignore_index = _check_ignore_index(ignore_index)
+    xp = array_namespace(labels, x, where)
+    check_reduction(reduction)
+    lab, b = names
+    if not hasattr(labels, "dtype") or not xp.isdtype(labels.dtype, "integral"):
+        raise TypeError(f"{lab} must be an array of integer class indices; got "
+                        f"{getattr(labels, 'dtype', type(labels).__name__)}")
+    x = as_float(x, xp, float_dtype(xp, x), b)
+    ax = _class_axis(axis, x, b)
+    want = _without(x.shape, ax)
+    if tuple(labels.shape) != want:
+        where_ = f"{b}.shape[:-1]" if ax == x.ndim - 1 else f"{b}.shape without the class axis {ax}"
+        raise ValueError(f"{lab} must have shape {where_} = {want}; got {lab}.shape={tuple(labels.shape)}")
+    check_nonempty(x, b)
+    kept = _ignored(labels, ignore_index, xp=xp)
+    if kept is not None:
+        labels = xp.where(kept, labels, xp.zeros_like(labels))
+    check_labels(labels, x.shape[ax], lab if kept is None else f"{lab} (other than ignore_index={ignore_index})", xp)
+    w = _check_where(where, x, ax, b, xp=xp)
+    return xp, labels, _to_last(x, ax, xp=xp), ax, kept, w
+
+
+def _counted(kept, w, *, xp):
+    """Positions that count in the mean: kept by ``ignore_index`` and with an included entry (or ``None``: all)."""
+    inc = None if w is None else xp.any(w, axis=-1)
+    if kept is None:
+        return inc
+    return kept if inc is None else kept & inc
+
+
+def _reduce_counted(v, counted, reduction, xp):
+    """Reduce per-position losses ``v``; positions outside ``counted`` contribute 0 and are not counted.
+
+    ``"mean"`` divides by the number of counted positions, and is 0 when
+    there is none (torch's ``cross_entropy`` gives NaN there).
+    """
+    if counted is None:
+        return reduce(v, reduction, xp)
+    v = xp.where(counted, v, xp.zeros_like(v))
+    if reduction == "none":
+        return v
+    total = xp.sum(v)
+    if reduction == "sum":
+        return as_array0d(total, xp)
+    n = xp.sum(xp.astype(counted, v.dtype))
+    return as_array0d(total / xp.where(n > 0, n, xp.ones_like(n)), xp)
+
+
+def _scale_counted(g, counted, reduction, xp):
+    """As :func:`_scale` for a gradient ``g`` with the class axis last; uncounted positions give 0."""
+    if counted is None:
+        return _scale(g, _rows(g), reduction)
+    g = xp.where(xp.expand_dims(counted, axis=-1), g, xp.zeros_like(g))
+    if reduction != "mean":
+        return g
+    n = xp.sum(xp.astype(counted, g.dtype))
+    return g / xp.where(n > 0, n, xp.ones_like(n))
+
+
+def _masked_log_softmax(z, w, *, xp):
+    """``(log softmax of z over the entries in w, 0 elsewhere; softmax likewise)`` along the last axis.
+
+    Excluded entries are set to ``-inf`` before the shift, so they neither
+    set the maximum nor overflow; a row with nothing included gives zeros.
+    """
+    zx = xp.where(w, z, xp.full_like(z, -math.inf))
+    zs = _n._shift_by_max(zx, -1, xp=xp)
+    e = xp.exp(zs)
+    total = xp.sum(e, axis=-1, keepdims=True)
+    total = xp.where(total > 0, total, xp.ones_like(total))
+    ls = xp.where(w, zs - xp.log(total), xp.zeros_like(z))
+    return ls, e / total
 
 
 # ============================================================== regression
@@ -818,7 +1025,7 @@ def sigmoid_focal_grad(y_true, logits, *, alpha=0.25, gamma=2.0, reduction="mean
 
 # ============================================================== distributions
 @_doc
-def categorical_cross_entropy(y_onehot, p, *, eps=1e-15, label_smoothing=0.0, reduction="mean"):
+def categorical_cross_entropy(y_onehot, p, *, eps=1e-15, label_smoothing=0.0, axis=-1, reduction="mean"):
     r"""Categorical cross-entropy of probabilities.
 
     Parameters
@@ -833,6 +1040,7 @@ def categorical_cross_entropy(y_onehot, p, *, eps=1e-15, label_smoothing=0.0, re
     label_smoothing : float, default 0.0
         In [0, 1]: the targets become :math:`(1 - a)\,y + a/K` (K classes), as
         ``label_smoothing=`` of torch, Keras and optax's ``smooth_labels``.
+    %AXIS%
     %REDUCTION%
 
     %ROWS%
@@ -841,7 +1049,8 @@ def categorical_cross_entropy(y_onehot, p, *, eps=1e-15, label_smoothing=0.0, re
     ------
     ValueError
         Shapes differ (a one-hot width that is not ``p``'s number of
-        classes is named as such), the input is empty, or ``reduction`` is unknown.
+        classes is named as such), the input is empty, ``axis`` is out of
+        range, or ``reduction`` is unknown.
 
     Notes
     -----
@@ -851,24 +1060,24 @@ def categorical_cross_entropy(y_onehot, p, *, eps=1e-15, label_smoothing=0.0, re
     the clip is active.
     """
     _check_eps(eps)
-    xp, y, p = _distribution(y_onehot, p, ("y_onehot", "p"), reduction)
+    xp, y, p, _, _ = _dist_along(y_onehot, p, ("y_onehot", "p"), reduction, axis)
     y = _smooth_labels(y, label_smoothing, y.shape[-1])
     check_probabilities(p, "p", xp)
     return reduce(-xp.sum(y * xp.log(clip(p, eps, None, xp=xp)), axis=-1), reduction, xp)
 
 
-def categorical_cross_entropy_grad(y_onehot, p, *, eps=1e-15, label_smoothing=0.0, reduction="mean"):
+def categorical_cross_entropy_grad(y_onehot, p, *, eps=1e-15, label_smoothing=0.0, axis=-1, reduction="mean"):
     r""":math:`-y_k/p_k` (0 where :math:`p_k < \epsilon`); divided by the number of rows for ``"mean"``."""
     _check_eps(eps)
-    xp, y, p = _distribution(y_onehot, p, ("y_onehot", "p"), reduction)
+    xp, y, p, ax, _ = _dist_along(y_onehot, p, ("y_onehot", "p"), reduction, axis)
     y = _smooth_labels(y, label_smoothing, y.shape[-1])
     check_probabilities(p, "p", xp)
     g = xp.where(p >= eps, -y / clip(p, eps, None, xp=xp), xp.zeros_like(p))
-    return _scale(g, _rows(p), reduction)
+    return _from_last(_scale(g, _rows(p), reduction), ax, xp=xp)
 
 
 @_doc
-def softmax_cross_entropy(y_onehot, logits, *, label_smoothing=0.0, reduction="mean"):
+def softmax_cross_entropy(y_onehot, logits, *, label_smoothing=0.0, axis=-1, where=None, reduction="mean"):
     r"""Cross-entropy of softmax(logits) against one-hot or soft targets.
 
     Parameters
@@ -880,14 +1089,19 @@ def softmax_cross_entropy(y_onehot, logits, *, label_smoothing=0.0, reduction="m
     label_smoothing : float, default 0.0
         In [0, 1]: the targets become :math:`(1 - a)\,y + a/K` (K classes), as
         ``label_smoothing=`` of torch, Keras and optax's ``smooth_labels``.
+    %AXIS%
+    %WHERE%
     %REDUCTION%
 
     %ROWS%
 
     Raises
     ------
+    TypeError
+        ``where`` is not a boolean array.
     ValueError
-        Shapes differ (including the one-hot width), the input is empty, or
+        Shapes differ (including the one-hot width), the input is empty,
+        ``axis`` is out of range, ``where`` has neither accepted shape, or
         ``reduction`` is unknown.
 
     Notes
@@ -896,29 +1110,40 @@ def softmax_cross_entropy(y_onehot, logits, *, label_smoothing=0.0, reduction="m
                    = \Bigl(\sum_k y_k\Bigr)\operatorname{lse}(z) - \sum_k y_k z_k, \qquad
               \frac{\partial \ell}{\partial z_k} = \Bigl(\sum_j y_j\Bigr) s_k - y_k
 
-    (:math:`s_k - y_k` for one-hot rows). Reference:
+    (:math:`s_k - y_k` for one-hot rows). With ``where``, the sums, the
+    log-sum-exp and the softmax run over the included entries only, and the
+    gradient is 0 at the excluded ones. Reference:
     ``torch.nn.functional.cross_entropy`` with probability targets,
-    ``optax.softmax_cross_entropy``.
+    ``optax.losses.softmax_cross_entropy(logits, labels, axis, where)``.
     """
-    xp, y, z = _distribution(y_onehot, logits, ("y_onehot", "logits"), reduction)
+    xp, y, z, _, w = _dist_along(y_onehot, logits, ("y_onehot", "logits"), reduction, axis, where)
     y = _smooth_labels(y, label_smoothing, y.shape[-1])
-    return reduce(-xp.sum(y * _n.log_softmax(z, axis=-1, xp=xp), axis=-1), reduction, xp)
+    if w is None:
+        return reduce(-xp.sum(y * _n.log_softmax(z, axis=-1, xp=xp), axis=-1), reduction, xp)
+    ls, _ = _masked_log_softmax(z, w, xp=xp)
+    return _reduce_counted(-xp.sum(y * ls, axis=-1), _counted(None, w, xp=xp), reduction, xp)
 
 
-def softmax_cross_entropy_grad(y_onehot, logits, *, label_smoothing=0.0, reduction="mean"):
+def softmax_cross_entropy_grad(y_onehot, logits, *, label_smoothing=0.0, axis=-1, where=None, reduction="mean"):
     r""":math:`(\sum_j y_j)\,\operatorname{softmax}(z) - y`; divided by the number of rows for ``"mean"``."""
-    xp, y, z = _distribution(y_onehot, logits, ("y_onehot", "logits"), reduction)
+    xp, y, z, ax, w = _dist_along(y_onehot, logits, ("y_onehot", "logits"), reduction, axis, where)
     y = _smooth_labels(y, label_smoothing, y.shape[-1])
+    if w is not None:
+        _, s = _masked_log_softmax(z, w, xp=xp)
+        y = xp.where(w, y, xp.zeros_like(y))
+        g = xp.sum(y, axis=-1, keepdims=True) * s - y
+        return _from_last(_scale_counted(g, _counted(None, w, xp=xp), reduction, xp), ax, xp=xp)
     e = xp.exp(_n._shift_by_max(z, -1, xp=xp))
     # the softmax normalisation and the row sums of y in one (rows, 1) factor; the
     # unnamed temporaries let NumPy do the subtraction and the division in place
     c = xp.sum(y, axis=-1, keepdims=True) / xp.sum(e, axis=-1, keepdims=True)
     n = _rows(z)
-    return (e * c - y) / n if reduction == "mean" and n else e * c - y
+    return _from_last((e * c - y) / n if reduction == "mean" and n else e * c - y, ax, xp=xp)
 
 
 @_doc
-def sparse_categorical_cross_entropy(labels, p, *, eps=1e-15, label_smoothing=0.0, reduction="mean"):
+def sparse_categorical_cross_entropy(labels, p, *, eps=1e-15, label_smoothing=0.0, axis=-1, ignore_index=None,
+                                     reduction="mean"):
     r"""Categorical cross-entropy of probabilities, with integer class labels.
 
     Parameters
@@ -931,6 +1156,8 @@ def sparse_categorical_cross_entropy(labels, p, *, eps=1e-15, label_smoothing=0.
     label_smoothing : float, default 0.0
         In [0, 1]: the targets become :math:`(1 - a)\,y + a/K` (K classes), as
         ``label_smoothing=`` of torch, Keras and optax's ``smooth_labels``.
+    %AXIS%
+    %IGNORE%
     %REDUCTION%
 
     %ROWS%
@@ -938,10 +1165,10 @@ def sparse_categorical_cross_entropy(labels, p, *, eps=1e-15, label_smoothing=0.
     Raises
     ------
     TypeError
-        ``labels`` is not an integer array.
+        ``labels`` is not an integer array, or ``ignore_index`` not an integer.
     ValueError
-        ``labels.shape != p.shape[:-1]``, labels out of range, empty input,
-        or an unknown ``reduction``.
+        ``labels.shape`` is not ``p``'s shape without the class axis, labels
+        out of range, empty input, or an unknown ``reduction``.
 
     Notes
     -----
@@ -952,28 +1179,30 @@ def sparse_categorical_cross_entropy(labels, p, *, eps=1e-15, label_smoothing=0.
     """
     label_smoothing = check_real(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     _check_eps(eps)
-    xp, labels, p = _sparse(labels, p, ("labels", "p"), reduction)
+    xp, labels, p, _, kept, _ = _sparse_along(labels, p, ("labels", "p"), reduction, axis, ignore_index)
     check_probabilities(p, "p", xp)
     v = -xp.log(clip(_take_class(p, labels, xp=xp), eps, None, xp=xp))
     if label_smoothing:  # (1 - a)(-log p_c) + (a/K) sum_k -log p_k
         v = (1.0 - label_smoothing) * v - (label_smoothing / p.shape[-1]) * xp.sum(
             xp.log(clip(p, eps, None, xp=xp)), axis=-1)
-    return reduce(v, reduction, xp)
+    return _reduce_counted(v, kept, reduction, xp)
 
 
-def sparse_categorical_cross_entropy_grad(labels, p, *, eps=1e-15, label_smoothing=0.0, reduction="mean"):
+def sparse_categorical_cross_entropy_grad(labels, p, *, eps=1e-15, label_smoothing=0.0, axis=-1,
+                                          ignore_index=None, reduction="mean"):
     r""":math:`-[k = c]/p_c` (0 where :math:`p_c < \epsilon`); divided by the number of rows for ``"mean"``."""
     label_smoothing = check_real(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     _check_eps(eps)
-    xp, labels, p = _sparse(labels, p, ("labels", "p"), reduction)
+    xp, labels, p, ax, kept, _ = _sparse_along(labels, p, ("labels", "p"), reduction, axis, ignore_index)
     check_probabilities(p, "p", xp)
     t = _smoothed_one_hot(labels, p.shape[-1], label_smoothing, p.dtype, xp=xp)
     g = xp.where(p >= eps, -t / clip(p, eps, None, xp=xp), xp.zeros_like(p))
-    return _scale(g, _rows(p), reduction)
+    return _from_last(_scale_counted(g, kept, reduction, xp), ax, xp=xp)
 
 
 @_doc
-def sparse_softmax_cross_entropy(labels, logits, *, label_smoothing=0.0, reduction="mean"):
+def sparse_softmax_cross_entropy(labels, logits, *, label_smoothing=0.0, axis=-1, ignore_index=None, where=None,
+                                 reduction="mean"):
     r"""Cross-entropy of softmax(logits) with integer class labels.
 
     Parameters
@@ -985,6 +1214,9 @@ def sparse_softmax_cross_entropy(labels, logits, *, label_smoothing=0.0, reducti
     label_smoothing : float, default 0.0
         In [0, 1]: the targets become :math:`(1 - a)\,y + a/K` (K classes), as
         ``label_smoothing=`` of torch, Keras and optax's ``smooth_labels``.
+    %AXIS%
+    %IGNORE%
+    %WHERE%
     %REDUCTION%
 
     %ROWS%
@@ -992,16 +1224,21 @@ def sparse_softmax_cross_entropy(labels, logits, *, label_smoothing=0.0, reducti
     Raises
     ------
     TypeError
-        ``labels`` is not an integer array.
+        ``labels`` is not an integer array, ``ignore_index`` not an integer,
+        or ``where`` not a boolean array.
     ValueError
-        ``labels.shape != logits.shape[:-1]``, labels out of range, empty
-        input, or an unknown ``reduction``.
+        ``labels.shape`` is not ``logits``' shape without the class axis,
+        labels out of range, empty input, ``where`` of neither accepted
+        shape, or an unknown ``reduction``.
 
     Notes
     -----
     .. math:: \ell = \operatorname{lse}(z) - z_c, \qquad
               \frac{\partial \ell}{\partial z_k} = \operatorname{softmax}(z)_k - [k = c]
 
+    With ``where`` this is :func:`softmax_cross_entropy` of the one-hot
+    targets with the same mask: a row whose own class is excluded gives 0
+    (optax's integer-label form still subtracts :math:`z_c` there).
     Reference: ``torch.nn.functional.cross_entropy`` with class indices,
     ``optax.softmax_cross_entropy_with_integer_labels``.
 
@@ -1014,9 +1251,16 @@ def sparse_softmax_cross_entropy(labels, logits, *, label_smoothing=0.0, reducti
     >>> sparse_softmax_cross_entropy_grad(labels, logits)  # (softmax - onehot) / 2 rows
     array([[-0.16737952,  0.12236424,  0.04501529],
            [ 0.16666667,  0.16666667, -0.33333333]])
+    >>> sparse_softmax_cross_entropy(np.asarray([0, -100]), logits, ignore_index=-100)  # the mean of one row
+    array(0.40760596)
     """
     label_smoothing = check_real(label_smoothing, "label_smoothing", low=0.0, high=1.0)
-    xp, labels, z = _sparse(labels, logits, ("labels", "logits"), reduction)
+    xp, labels, z, _, kept, w = _sparse_along(labels, logits, ("labels", "logits"), reduction, axis, ignore_index,
+                                              where)
+    if w is not None:  # the one-hot form with the mask
+        t = _smoothed_one_hot(labels, z.shape[-1], label_smoothing, z.dtype, xp=xp)
+        ls, _ = _masked_log_softmax(z, w, xp=xp)
+        return _reduce_counted(-xp.sum(t * ls, axis=-1), _counted(kept, w, xp=xp), reduction, xp)
     # gather after the shift: log sum exp(z - m) - (z_c - m), so that the
     # rounding of lse(z) at the scale of m never cancels against z_c
     zs = _n._shift_by_max(z, -1, xp=xp)
@@ -1024,20 +1268,27 @@ def sparse_softmax_cross_entropy(labels, logits, *, label_smoothing=0.0, reducti
     v = lse - _take_class(zs, labels, xp=xp)
     if label_smoothing:  # (1 - a)(lse - z_c) + a (lse - mean_k z_k)
         v = (1.0 - label_smoothing) * v + label_smoothing * (lse - xp.mean(zs, axis=-1))
-    return reduce(v, reduction, xp)
+    return _reduce_counted(v, kept, reduction, xp)
 
 
-def sparse_softmax_cross_entropy_grad(labels, logits, *, label_smoothing=0.0, reduction="mean"):
+def sparse_softmax_cross_entropy_grad(labels, logits, *, label_smoothing=0.0, axis=-1, ignore_index=None, where=None,
+                                      reduction="mean"):
     r""":math:`\operatorname{softmax}(z) - \mathrm{onehot}(c)`; divided by the number of rows for ``"mean"``."""
     label_smoothing = check_real(label_smoothing, "label_smoothing", low=0.0, high=1.0)
-    xp, labels, z = _sparse(labels, logits, ("labels", "logits"), reduction)
-    s = _n.softmax(z, axis=-1, xp=xp)
-    g = s - _smoothed_one_hot(labels, z.shape[-1], label_smoothing, z.dtype, xp=xp)
-    return _scale(g, _rows(z), reduction)
+    xp, labels, z, ax, kept, w = _sparse_along(labels, logits, ("labels", "logits"), reduction, axis, ignore_index,
+                                               where)
+    t = _smoothed_one_hot(labels, z.shape[-1], label_smoothing, z.dtype, xp=xp)
+    if w is None:
+        g = _n.softmax(z, axis=-1, xp=xp) - t
+    else:
+        _, s = _masked_log_softmax(z, w, xp=xp)
+        t = xp.where(w, t, xp.zeros_like(t))
+        g = xp.sum(t, axis=-1, keepdims=True) * s - t
+    return _from_last(_scale_counted(g, _counted(kept, w, xp=xp), reduction, xp), ax, xp=xp)
 
 
 @_doc
-def nll(log_probs, labels, *, reduction="mean"):
+def nll(log_probs, labels, *, axis=-1, ignore_index=None, reduction="mean"):
     r"""Negative log-likelihood of integer labels under log-probabilities.
 
     Parameters
@@ -1046,6 +1297,8 @@ def nll(log_probs, labels, *, reduction="mean"):
         Log-probabilities (e.g. :func:`portable_ml.activations.log_softmax`).
     labels : integer array of shape (...)
         Class indices in ``[0, n_classes)`` (checked on eager inputs).
+    %AXIS%
+    %IGNORE%
     %REDUCTION%
 
     %ROWS%
@@ -1053,31 +1306,34 @@ def nll(log_probs, labels, *, reduction="mean"):
     Raises
     ------
     TypeError
-        ``labels`` is not an integer array.
+        ``labels`` is not an integer array, or ``ignore_index`` not an integer.
     ValueError
-        ``labels.shape != log_probs.shape[:-1]``, labels out of range, empty
-        input, or an unknown ``reduction``.
+        ``labels.shape`` is not ``log_probs``' shape without the class axis,
+        labels out of range, empty input, or an unknown ``reduction``.
 
     Notes
     -----
     .. math:: \ell = -\log p_c, \qquad \frac{\partial \ell}{\partial (\log p)_k} = -[k = c]
 
-    Reference: ``torch.nn.functional.nll_loss``.
+    Reference: ``torch.nn.functional.nll_loss`` (``axis=1`` for its
+    ``(N, C, d1, ...)`` inputs).
     """
-    xp, labels, lp = _sparse(labels, log_probs, ("labels", "log_probs"), reduction)
-    return reduce(-_take_class(lp, labels, xp=xp), reduction, xp)
+    xp, labels, lp, _, kept, _ = _sparse_along(labels, log_probs, ("labels", "log_probs"), reduction, axis,
+                                               ignore_index)
+    return _reduce_counted(-_take_class(lp, labels, xp=xp), kept, reduction, xp)
 
 
-def nll_grad(log_probs, labels, *, reduction="mean"):
+def nll_grad(log_probs, labels, *, axis=-1, ignore_index=None, reduction="mean"):
     r""":math:`-\mathrm{onehot}(c)`; divided by the number of rows for ``"mean"``."""
-    xp, labels, lp = _sparse(labels, log_probs, ("labels", "log_probs"), reduction)
+    xp, labels, lp, ax, kept, _ = _sparse_along(labels, log_probs, ("labels", "log_probs"), reduction, axis,
+                                                ignore_index)
     g = -xp.astype(_class_mask(labels, lp.shape[-1], xp=xp), lp.dtype)
-    return _scale(g, _rows(lp), reduction)
+    return _from_last(_scale_counted(g, kept, reduction, xp), ax, xp=xp)
 
 
 @_doc
-def kl_divergence(p, q, *, eps=1e-15, log_target=False, reduction="mean"):
-    r"""Kullback-Leibler divergence :math:`\mathrm{KL}(p \,\|\, q)` along the last axis.
+def kl_divergence(p, q, *, eps=1e-15, log_target=False, axis=-1, reduction="mean"):
+    r"""Kullback-Leibler divergence :math:`\mathrm{KL}(p \,\|\, q)` along the class axis.
 
     Parameters
     ----------
@@ -1089,6 +1345,7 @@ def kl_divergence(p, q, *, eps=1e-15, log_target=False, reduction="mean"):
     eps : float, default 1e-15
     log_target : bool, default False
         ``p`` holds :math:`\log p` (torch's ``kl_div(..., log_target=True)``).
+    %AXIS%
     %REDUCTION%
 
     %ROWS%
@@ -1101,7 +1358,7 @@ def kl_divergence(p, q, *, eps=1e-15, log_target=False, reduction="mean"):
               \frac{\partial\,\mathrm{KL}}{\partial q_k} = -\frac{p_k}{q_k}
 
     Inputs are used as given (not renormalised). Reference:
-    ``scipy.special.rel_entr(p, q).sum(-1)``; for ``"mean"`` on 2-D input,
+    ``scipy.special.rel_entr(p, q).sum(axis)``; for ``"mean"`` on 2-D input,
     ``torch.nn.functional.kl_div(log q, p, reduction="batchmean")``.
 
     Examples
@@ -1111,7 +1368,7 @@ def kl_divergence(p, q, *, eps=1e-15, log_target=False, reduction="mean"):
     0.5108256237659907
     """
     _check_eps(eps)
-    xp, p, q = _kl_setup(p, q, log_target, reduction)
+    xp, p, q, _ = _kl_setup(p, q, log_target, reduction, axis)
     if log_target:
         lp = p
         p = xp.exp(lp)
@@ -1123,26 +1380,26 @@ def kl_divergence(p, q, *, eps=1e-15, log_target=False, reduction="mean"):
     return reduce(xp.sum(p * xp.log(ratio), axis=-1), reduction, xp)
 
 
-def _kl_setup(p, q, log_target, reduction):
+def _kl_setup(p, q, log_target, reduction, axis):
     if not isinstance(log_target, bool):
         raise TypeError(f"log_target must be a bool; got {type(log_target).__name__}")
-    xp, p, q = _distribution(p, q, ("p", "q"), reduction)
+    xp, p, q, ax, _ = _dist_along(p, q, ("p", "q"), reduction, axis)
     if log_target:
         check_values(p, "p", xp, high=0, what="log-probabilities (<= 0) with log_target=True")
         check_probabilities(q, "q", xp)
     else:
         _check_distributions(p, q, xp)
-    return xp, p, q
+    return xp, p, q, ax
 
 
-def kl_divergence_grad(p, q, *, eps=1e-15, log_target=False, reduction="mean"):
+def kl_divergence_grad(p, q, *, eps=1e-15, log_target=False, axis=-1, reduction="mean"):
     r""":math:`-p_k/q_k` (0 where :math:`q_k < \epsilon`); divided by the number of rows for ``"mean"``."""
     _check_eps(eps)
-    xp, p, q = _kl_setup(p, q, log_target, reduction)
+    xp, p, q, ax = _kl_setup(p, q, log_target, reduction, axis)
     if log_target:
         p = xp.exp(p)
     g = xp.where(q >= eps, -p / clip(q, eps, None, xp=xp), xp.zeros_like(q))
-    return _scale(g, _rows(q), reduction)
+    return _from_last(_scale(g, _rows(q), reduction), ax, xp=xp)
 
 
 def _xlog_ratio(a, m, *, xp):
@@ -1153,13 +1410,14 @@ def _xlog_ratio(a, m, *, xp):
 
 
 @_doc
-def js_divergence(p, q, *, reduction="mean"):
-    r"""Jensen-Shannon divergence along the last axis (natural log; bounded by log 2).
+def js_divergence(p, q, *, axis=-1, reduction="mean"):
+    r"""Jensen-Shannon divergence along the class axis (natural log; bounded by log 2).
 
     Parameters
     ----------
     p, q : arrays of shape (..., n_classes)
         Distributions (non-negative; zeros allowed, no clipping needed).
+    %AXIS%
     %REDUCTION%
 
     %ROWS%
@@ -1175,25 +1433,25 @@ def js_divergence(p, q, *, reduction="mean"):
 
     The derivative is :math:`-\infty` where :math:`q_k = 0 < p_k` (returned as
     such) and :math:`\tfrac12\log 2` where both vanish. Reference:
-    ``scipy.spatial.distance.jensenshannon(p, q, axis=-1) ** 2``.
+    ``scipy.spatial.distance.jensenshannon(p, q, axis=axis) ** 2``.
     """
-    xp, p, q = _distribution(p, q, ("p", "q"), reduction)
+    xp, p, q, _, _ = _dist_along(p, q, ("p", "q"), reduction, axis)
     _check_distributions(p, q, xp)
     m = 0.5 * (p + q)
     v = 0.5 * xp.sum(_xlog_ratio(p, m, xp=xp) + _xlog_ratio(q, m, xp=xp), axis=-1)
     return reduce(v, reduction, xp)
 
 
-def js_divergence_grad(p, q, *, reduction="mean"):
+def js_divergence_grad(p, q, *, axis=-1, reduction="mean"):
     r""":math:`\tfrac12\log(q_k/m_k)` (:math:`-\infty` where :math:`q_k = 0 < p_k`); divided by the number of rows for ``"mean"``."""
-    xp, p, q = _distribution(p, q, ("p", "q"), reduction)
+    xp, p, q, ax, _ = _dist_along(p, q, ("p", "q"), reduction, axis)
     _check_distributions(p, q, xp)
     pos = q > 0
     one = xp.ones_like(q)
     m = 0.5 * (p + q)
     at_pos = 0.5 * xp.log(xp.where(pos, q, one) / xp.where(pos, m, one))
     at_zero = xp.where(p > 0, xp.full_like(q, -math.inf), xp.full_like(q, 0.5 * _LOG2))
-    return _scale(xp.where(pos, at_pos, at_zero), _rows(q), reduction)
+    return _from_last(_scale(xp.where(pos, at_pos, at_zero), _rows(q), reduction), ax, xp=xp)
 
 
 # ============================================================== metric learning, likelihood
@@ -1831,12 +2089,35 @@ def _weighted_reduce(v, w, wb, per_sample, reduction, xp):
     return as_array0d(total / (xp.sum(w) * per_sample) if reduction == "mean" else total, xp)
 
 
+def _counted_positions(name, args, kw, xp):
+    """The positions a distribution loss ``name`` counts (``ignore_index``, ``where``), or ``None``: all.
+
+    The same rule as the loss itself (:func:`_counted`), in the caller's
+    layout (the prediction's shape without the class axis).
+    """
+    ignore_index, where = kw.get("ignore_index"), kw.get("where")
+    if ignore_index is None and where is None:
+        return None
+    pred = args[0] if name.startswith("nll") else args[1]
+    ax = check_axis(kw.get("axis", -1), pred.ndim, "axis")
+    kept = None
+    if ignore_index is not None:
+        kept = _ignored(args[1] if name.startswith("nll") else args[0], ignore_index, xp=xp)
+    w = None
+    if where is not None:
+        w = xp.any(_to_last(where, ax, xp=xp), axis=-1) if where.ndim == pred.ndim else where
+    if kept is None:
+        return w
+    return kept if w is None else kept & w
+
+
 def _with_sample_weight(fn, *, grad, rows, check=None):
     """Add ``sample_weight=None`` to a loss or ``*_grad``: weights of the per-item losses, reduced in one place.
 
     The unweighted call is ``fn`` itself; a weighted one evaluates ``fn(...,
     reduction="none")`` (the items, or the gradient of their sum) and weights
-    it along the first axis.
+    it along the first axis of the positions (for a gradient of a loss with
+    a class axis, the weights are broadcast along that axis too).
     """
     import functools
     import inspect
@@ -1850,12 +2131,32 @@ def _with_sample_weight(fn, *, grad, rows, check=None):
             check(*args, **kw)
         v = fn(*args, reduction="none", **kw)
         xp = array_namespace(*args)
-        w, wb = _sample_weights(sample_weight, tuple(v.shape), v.dtype, xp)
-        if not grad:
-            return _weighted_reduce(v, w, wb, size(v) // v.shape[0], reduction, xp)
-        per_sample = size(v) // (v.shape[0] * (v.shape[-1] if rows else 1))
-        g = wb * v
-        return g / (xp.sum(w) * per_sample) if reduction == "mean" else g
+        counted = _counted_positions(fn.__name__, args, kw, xp) if rows else None
+        ax = None
+        if grad and rows:  # the class axis of the gradient: weights broadcast along it
+            ax = check_axis(kw.get("axis", -1), v.ndim, "axis")
+            w, wb = _sample_weights(sample_weight, _without(v.shape, ax), v.dtype, xp)
+            wb = xp.expand_dims(wb, axis=ax)
+        else:
+            w, wb = _sample_weights(sample_weight, tuple(v.shape), v.dtype, xp)
+        if counted is None:
+            if not grad:
+                return _weighted_reduce(v, w, wb, size(v) // v.shape[0], reduction, xp)
+            per_sample = size(v) // (size(w) * (v.shape[ax] if rows else 1))
+            g = wb * v
+            return g / (xp.sum(w) * per_sample) if reduction == "mean" else g
+        # positions left out by ignore_index / where are 0 in v already; the mean counts only the others
+        wv = wb * v
+        if reduction == "none":
+            return wv
+        if reduction == "sum" and not grad:
+            return as_array0d(xp.sum(wv), xp)
+        if reduction == "sum":
+            return wv
+        wc = xp.reshape(w, (w.shape[0],) + (1,) * (counted.ndim - 1)) * xp.astype(counted, v.dtype)
+        total_w = xp.sum(wc)
+        total_w = xp.where(total_w > 0, total_w, xp.ones_like(total_w))
+        return wv / total_w if grad else as_array0d(xp.sum(wv) / total_w, xp)
 
     sig = inspect.signature(fn)
     params = list(sig.parameters.values())

@@ -218,36 +218,100 @@ def _rmse(y, p, reduction="mean"):
     return np.sqrt(_F().mse_loss(_t(p), _t(y)).numpy())
 
 
-def _cce(y, p, reduction="mean"):
+def _cce(y, p, reduction="mean", axis=-1):
     import torch
 
+    if axis not in (-1, y.ndim - 1):  # soft targets along another axis: the formula in float64
+        return _reduce(-(y * np.log(p)).sum(axis), reduction)
     return _F().nll_loss(torch.log(_t(p)), _t(y.argmax(-1)), reduction=reduction).numpy()
 
 
-def _sparse_cce(labels_, p, reduction="mean"):
+def _torch_layout(x, axis):
+    """``x`` with its class axis ``axis`` where torch wants it: axis 1 (or 0 for 1-D input)."""
+    return np.moveaxis(x, axis, min(1, x.ndim - 1))
+
+
+def _sparse_cce(labels_, p, reduction="mean", axis=-1, ignore_index=None):
     import torch
 
-    return _F().nll_loss(torch.log(_t(p)), _t(labels_), reduction=reduction).numpy()
+    kw = {} if ignore_index is None else {"ignore_index": ignore_index}
+    # log p of a point of the simplex is its own log_softmax: cross_entropy adds the smoothing term
+    return _F().nll_loss(torch.log(_t(_torch_layout(p, axis))), _t(labels_), reduction=reduction, **kw).numpy()
 
 
-def _sparse_softmax_ce(labels_, z, reduction="mean", **kw):
-    return _F().cross_entropy(_t(z), _t(labels_), reduction=reduction, **kw).numpy()
+def _softmax_ce(y, z, reduction="mean", axis=-1, **kw):
+    return _F().cross_entropy(_t(_torch_layout(z, axis)), _t(_torch_layout(y, axis)), reduction=reduction,
+                              **kw).numpy()
 
 
-def _nll(lp, labels_, reduction="mean"):
-    return _F().nll_loss(_t(lp), _t(labels_), reduction=reduction).numpy()
+def _sparse_softmax_ce(labels_, z, reduction="mean", axis=-1, ignore_index=None, **kw):
+    if ignore_index is not None:
+        kw["ignore_index"] = ignore_index
+    return _F().cross_entropy(_t(_torch_layout(z, axis)), _t(labels_), reduction=reduction, **kw).numpy()
 
 
-def _kl(p, q, reduction="mean"):
+def _nll(lp, labels_, reduction="mean", axis=-1, ignore_index=None):
+    kw = {} if ignore_index is None else {"ignore_index": ignore_index}
+    return _F().nll_loss(_t(_torch_layout(lp, axis)), _t(labels_), reduction=reduction, **kw).numpy()
+
+
+def _kl(p, q, reduction="mean", axis=-1):
     from scipy.special import rel_entr
 
-    return _reduce(rel_entr(p, q).sum(-1), reduction)
+    return _reduce(rel_entr(p, q).sum(axis), reduction)
 
 
-def _js(p, q, reduction="mean"):
+def _js(p, q, reduction="mean", axis=-1):
     from scipy.spatial.distance import jensenshannon
+    from scipy.special import rel_entr
 
-    return _reduce(jensenshannon(p, q, axis=-1) ** 2, reduction)
+    if axis in (-1, p.ndim - 1):
+        return _reduce(jensenshannon(p, q, axis=axis) ** 2, reduction)
+    # jensenshannon renormalises p and q along the axis; the typical rows sum to 1 along the last axis only
+    m = 0.5 * (p + q)
+    return _reduce(0.5 * (rel_entr(p, m).sum(axis) + rel_entr(q, m).sum(axis)), reduction)
+
+
+def _optax_log_softmax(z, w, axis):
+    """``jax.nn.log_softmax(z, axis, where=w)`` as optax calls it, transcribed in float64 NumPy."""
+    m = np.max(z, axis=axis, keepdims=True, where=w, initial=-np.inf)
+    m = np.where(np.isfinite(m), m, 0.0)
+    total = np.sum(np.exp(np.where(w, z - m, -np.inf)), axis=axis, keepdims=True, where=w)
+    with np.errstate(divide="ignore"):
+        return z - m - np.log(total)
+
+
+def _masked_mean(v, counted, reduction):
+    """Our reduction of masked per-position losses: "mean" over the counted positions (0 over none)."""
+    if reduction != "mean":
+        return _reduce(v, reduction)
+    return v.sum() / max(int(np.sum(counted)), 1)
+
+
+def _optax_softmax_ce(y, z, w, reduction="mean", axis=-1, label_smoothing=0.0):
+    # optax.losses.softmax_cross_entropy(z, y, axis, where), transcribed; the smoothing is optax.smooth_labels
+    y = (1.0 - label_smoothing) * y + label_smoothing / y.shape[axis]
+    if w.ndim != z.ndim:
+        w = np.expand_dims(w, axis)
+    w = np.broadcast_to(w, z.shape)
+    ls = _optax_log_softmax(z, w, axis)
+    v = -np.sum(y * np.where(w, ls, 0.0), axis=axis, where=w)
+    return _masked_mean(v, np.any(w, axis=axis), reduction)
+
+
+def _optax_sparse_softmax_ce(labels_, z, w, reduction="mean", ignore_index=None):
+    # optax.losses.softmax_cross_entropy_with_integer_labels(z, labels, where=w), transcribed, and
+    # torch's ignore_index on top
+    kept = np.ones(labels_.shape, bool) if ignore_index is None else labels_ != ignore_index
+    safe = np.where(kept, labels_, 0)
+    w = np.broadcast_to(np.expand_dims(w, -1) if w.ndim != z.ndim else w, z.shape)
+    m = np.max(z, axis=-1, keepdims=True, where=w, initial=-np.inf)
+    m = np.where(np.isfinite(m), m, 0.0)
+    total = np.sum(np.exp(np.where(w, z - m, -np.inf)), axis=-1, where=w)
+    lse = np.log(np.where(total > 0, total, 1.0)) + m[..., 0]
+    out = lse - np.take_along_axis(z, safe[..., None], axis=-1)[..., 0]
+    counted = np.any(w, axis=-1) & kept
+    return _masked_mean(np.where(counted, out, 0.0), counted, reduction)
 
 
 def _gaussian_nll(y, mean, var, full=False, eps=1e-6, reduction="mean"):
@@ -330,7 +394,7 @@ _TABLE = {
                       "torchvision sigmoid_focal_loss, transcribed", _SCIPY, _ALL, True),
     # torch's log(0) = -inf where we clip p at eps
     "categorical_cross_entropy": (_onehot_probs, {}, 1, _cce, "torch nll_loss(log p)", _TORCH, _ALL, False),
-    "softmax_cross_entropy": (_onehot_logits, {"reduction": "none"}, 1, _torch("cross_entropy"),
+    "softmax_cross_entropy": (_onehot_logits, {"reduction": "none"}, 1, _softmax_ce,
                               "torch cross_entropy", _TORCH, _ALL, True),
     "sparse_categorical_cross_entropy": (_labels_probs, {"reduction": "sum"}, 1, _sparse_cce,
                                          "torch nll_loss(log p)", _TORCH, _ALL, False),
@@ -338,7 +402,8 @@ _TABLE = {
                                      _ALL, True),
     # rel_entr is inf where q = 0 < p; we clip q at eps
     "kl_divergence": (_two_simplex, {}, 1, _kl, "scipy.special.rel_entr", _SCIPY, _ALL, False),
-    "js_divergence": (_two_simplex, {"reduction": "none"}, 1, _js, "scipy jensenshannon**2", ("scipy.spatial",),
+    "js_divergence": (_two_simplex, {"reduction": "none"}, 1, _js, "scipy jensenshannon**2 (rel_entr off the last axis)",
+                      ("scipy.spatial",),
                       _ALL, True),
     "nll": (_log_probs_labels, {}, 0, _nll, "torch nll_loss", _TORCH, _ALL, True),
     "contrastive": (_pairs, {"margin": 1.3}, 0, _per_item(_contrastive), "NumPy float64", (), _ALL, True),
@@ -362,10 +427,17 @@ _TABLE = {
 }
 
 
-# further options swept (the reference takes them too)
+# further options swept (the reference takes them too); the typical labels hold every class, so an
+# in-range ignore_index drops some rows (the out-of-range -100 is in the variants below)
 _MORE_SWEEP = {
-    "softmax_cross_entropy": ({"label_smoothing": 0.1},),
-    "sparse_softmax_cross_entropy": ({"label_smoothing": 0.1},),
+    "categorical_cross_entropy": ({"axis": 0},),
+    "softmax_cross_entropy": ({"label_smoothing": 0.1}, {"axis": 0}, {"axis": 0, "reduction": "mean"}),
+    "sparse_categorical_cross_entropy": ({"ignore_index": 1}, {"ignore_index": 3, "reduction": "mean"}),
+    "sparse_softmax_cross_entropy": ({"label_smoothing": 0.1}, {"ignore_index": 1},
+                                     {"ignore_index": 2, "label_smoothing": 0.1, "reduction": "none"}),
+    "nll": ({"ignore_index": 2}, {"ignore_index": 0, "reduction": "none"}),
+    "kl_divergence": ({"axis": 0}, {"axis": -2, "reduction": "none"}),
+    "js_divergence": ({"axis": 0}, {"axis": 0, "reduction": "mean"}),
 }
 
 
@@ -382,4 +454,105 @@ def _cases(name):
     ]
 
 
-CASES = [c for name in _TABLE for c in _cases(name)]
+# ------------------------------------------------------------------ variants: torch's (N, C, d) layout, optax's masks
+def _ncd_labels(r, n=4, k=5, d=3):
+    """Labels of shape (n, d) in [0, k) with some set to torch's ignore_index -100."""
+    lab = r.integers(0, k, size=(n, d))
+    lab[r.uniform(size=(n, d)) < 0.3] = -100
+    lab[0, 0] = -100
+    lab[1, 0] = 1
+    return lab.astype(np.int64)
+
+
+def _ncd_logits(r):
+    return _ncd_labels(r), normal(r, 4, 5, 3, scale=3.0)
+
+
+def _ncd_probs(r):
+    return _ncd_labels(r), simplex(r, 4, 3, 5).transpose(0, 2, 1)
+
+
+def _ncd_log_probs(r):
+    lab, p = _ncd_probs(r)
+    return np.log(p), lab
+
+
+def _entry_mask(r, n, k):
+    """An (n, k) mask of entries: one row with nothing included, the others with at least one entry."""
+    w = r.uniform(size=(n, k)) < 0.6
+    w[np.arange(n), r.integers(0, k, size=n)] = True
+    w[1] = False
+    return w
+
+
+def _masked_onehot_logits(r):
+    return simplex(r, 6, 4), normal(r, 6, 4, scale=3.0), _entry_mask(r, 6, 4)
+
+
+def _masked_labels_logits(r):
+    w = r.uniform(size=6) < 0.7
+    w[:2] = (True, False)
+    return labels(r, 6, 4), normal(r, 6, 4, scale=3.0), w
+
+
+def _with_where(fn):
+    """``fn(a, b, where=w, **options)`` with the mask as a third positional argument (placed like the arrays)."""
+
+    def call(a, b, w, **kw):
+        return fn(a, b, where=w, **kw)
+
+    call.__name__ = call.__qualname__ = fn.__name__ + "[where]"
+    return call
+
+
+_IGNORED_EXTREME = np.array([[0, -100], [2, 1]])
+_VARIANTS = {
+    # name: (function, input maker, options, wrt, reference, source, needs, sweep, extremes)
+    "sparse_softmax_cross_entropy[axis=1,ignore_index=-100]": (
+        "sparse_softmax_cross_entropy", _ncd_logits, {"axis": 1, "ignore_index": -100}, 1, _sparse_softmax_ce,
+        "torch cross_entropy on (N, C, d) logits, ignore_index=-100", _TORCH,
+        ({"reduction": "sum"}, {"reduction": "none"}, {"label_smoothing": 0.2}),
+        (_IGNORED_EXTREME, np.array([[[_BIG, -_BIG], [-_BIG, 0], [0, -_BIG]],
+                                     [[0, _BIG], [-_BIG, -_BIG], [_BIG, 0]]]))),
+    "sparse_categorical_cross_entropy[axis=1,ignore_index=-100]": (
+        "sparse_categorical_cross_entropy", _ncd_probs, {"axis": 1, "ignore_index": -100, "reduction": "sum"}, 1,
+        _sparse_cce, "torch nll_loss(log p) on (N, C, d) probabilities, ignore_index=-100", _TORCH,
+        ({"reduction": "mean"}, {"reduction": "none"}), None),
+    "nll[axis=1,ignore_index=-100]": (
+        "nll", _ncd_log_probs, {"axis": 1, "ignore_index": -100}, 0, _nll,
+        "torch nll_loss on (N, C, d) log-probabilities, ignore_index=-100", _TORCH,
+        ({"reduction": "sum"}, {"reduction": "none"}),
+        (np.array([[[0.0, -_BIG], [-_BIG, -np.inf], [-np.inf, 0.0]],
+                   [[-_BIG, 0.0], [0.0, -_BIG], [-_BIG, -np.inf]]]), _IGNORED_EXTREME)),
+    "softmax_cross_entropy[where]": (
+        "softmax_cross_entropy", _masked_onehot_logits, {}, 1, _optax_softmax_ce,
+        "optax softmax_cross_entropy(where=), transcribed", (),
+        ({"reduction": "sum"}, {"reduction": "none"}, {"label_smoothing": 0.1}, {"axis": 0}),
+        (np.eye(3)[[0, 1, 2]], np.array([[_BIG, -_BIG, 0], [_BIG, -_BIG, -_BIG], [0, 0, -_BIG]]),
+         np.array([[True, False, True], [False, False, False], [False, True, True]]))),
+    "sparse_softmax_cross_entropy[where]": (
+        "sparse_softmax_cross_entropy", _masked_labels_logits, {}, 1, _optax_sparse_softmax_ce,
+        "optax softmax_cross_entropy_with_integer_labels(where=), transcribed", (),
+        ({"reduction": "sum"}, {"reduction": "none"}, {"ignore_index": 1}),
+        (np.array([0, 1, 2]), np.array([[_BIG, -_BIG, 0], [_BIG, -_BIG, -_BIG], [0, 0, -_BIG]]),
+         np.array([True, False, True]))),
+}
+
+
+def _variant(name):
+    base, make, kw, arg, ref, source, needs, sweep, ext = _VARIANTS[name]
+    masked = name.endswith("[where]")
+    fn, grad = getattr(L, base), getattr(L, base + "_grad")
+    if masked:
+        fn, grad = _with_where(fn), _with_where(grad)
+    extremes = None if ext is None else (lambda: ext)
+    suffix = name[len(base):]
+    return [
+        Case(f"losses.{name}", fn, make, kwargs=kw, grad_argnums=(arg,), sweep=sweep, extremes=extremes,
+             tol="accurate", reference=Reference(ref, source, needs)),
+        Case(f"losses.{base}_grad{suffix}", grad, make, kwargs=kw, grad_argnums=(arg,), sweep=sweep,
+             extremes=extremes, tol="accurate", grad_of=f"losses.{name}", wrt=arg),
+    ]
+
+
+CASES = [c for name in _TABLE for c in _cases(name)] + [c for name in _VARIANTS for c in _variant(name)]
