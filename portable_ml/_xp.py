@@ -3,9 +3,9 @@
 Every public formula starts by calling :func:`array_namespace` once on its
 array arguments and passes ``xp`` down to private helpers.  Nothing here
 imports NumPy or any array library at import time: the namespace always
-comes from the inputs.  :func:`kernel` hands formulas a backend's compiled
-elementwise kernels (SciPy's ``expit`` / ``log_expit`` for NumPy arrays,
-imported on first use) so that formula modules need not import them.
+comes from the inputs.  :func:`native` (from :mod:`portable_ml._kernels`)
+hands formulas a backend's native elementwise kernels, so that formula
+modules need not import them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import sys
 
 import array_api_compat as _compat
 from array_api_compat import is_lazy_array, size  # noqa: F401  (re-export)
+
+from ._kernels import kernel, native  # noqa: F401  (the backend layer's kernel table, re-exported)
 
 __all__ = [
     "array_namespace",
@@ -42,6 +44,7 @@ __all__ = [
     "as_array0d",
     "reduction_scale",
     "kernel",
+    "native",
     "clip",
 ]
 
@@ -533,53 +536,3 @@ def sign(x, xp):
     one = xp.ones_like(x)
     return xp.where(x > 0, one, xp.where(x < 0, -one, x - x))
 
-
-# ---------------------------------------------------------------- compiled kernels
-#: namespace name -> {kernel name -> function}
-_KERNELS = {}
-
-
-def _numpy_kernels():
-    r"""SciPy's compiled, numerically stable logistic ufuncs, where SciPy is installed.
-
-    ``expit`` is :math:`\sigma(x)` and ``log_expit`` is :math:`\log\sigma(x)`
-    (``-log_expit(-x)`` is softplus), both accurate to a few ulp over the
-    whole float range and several times faster than the same formula in
-    NumPy operations.  Only for plain float32 and float64 ndarrays (other
-    dtypes and subclasses take the array-API formula).
-    """
-    try:
-        import scipy.special as sp
-    except ImportError:
-        return None
-    ndarray = sys.modules["numpy"].ndarray
-
-    def accepts(x):
-        return type(x) is ndarray and x.dtype.kind == "f" and x.dtype.itemsize in (4, 8)
-
-    return accepts, {"sigmoid": sp.expit, "log_sigmoid": sp.log_expit}
-
-
-_KERNEL_MAKERS = (("numpy", _numpy_kernels),)
-
-
-def kernel(xp, name, x):
-    """A compiled elementwise kernel ``name`` of the backend of ``xp`` for array ``x``, or ``None``.
-
-    The backend layer's fast path for a few elementwise functions (today:
-    ``"sigmoid"`` and ``"log_sigmoid"`` on NumPy, through SciPy): a formula
-    calls the kernel where one is given and its own array-API expression
-    otherwise, so formula modules never import an array library.  Given only
-    for arrays the kernel handles exactly (on NumPy: float32/float64
-    ndarrays).
-    """
-    try:
-        entry = _KERNELS[xp.__name__]
-    except KeyError:
-        make = next((m for k, m in _KERNEL_MAKERS if getattr(_compat, f"is_{k}_namespace")(xp)), None)
-        entry = _KERNELS[xp.__name__] = make() if make is not None else None
-    if entry is None:
-        return None
-    accepts, table = entry
-    f = table.get(name)
-    return f if f is not None and accepts(x) else None

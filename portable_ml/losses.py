@@ -65,6 +65,7 @@ from ._xp import (
     check_same_shape,
     device_of,
     float_dtype,
+    native,
     reduce,
     sign,
     size,
@@ -443,10 +444,15 @@ def log_cosh(y_true, y_pred, *, reduction="mean"):
     array([5.00000000e-11, 9.99306853e+02])
     """
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    return reduce(native("log_cosh", _log_cosh, y, p, xp=xp), reduction, xp)
+
+
+def _log_cosh(y, p, *, xp):
+    r""":math:`\log\cosh(p - y)`, elementwise, as :func:`log_cosh` describes."""
     r = xp.abs(p - y)
     a = clip(r, None, _LOG_COSH_LINEAR, xp=xp)
     h = xp.sinh(0.5 * a)
-    return reduce(xp.log1p(2.0 * (h * h)) + (r - a), reduction, xp)
+    return xp.log1p(2.0 * (h * h)) + (r - a)
 
 
 def log_cosh_grad(y_true, y_pred, *, reduction="mean"):
@@ -544,14 +550,14 @@ def binary_cross_entropy_with_logits(y_true, logits, *, label_smoothing=0.0, red
     """
     xp, y, z = _elementwise(y_true, logits, ("y_true", "logits"), reduction)
     y = _smooth_labels(y, label_smoothing, 2)
-    return reduce(_bce_logits(y, z, xp=xp), reduction, xp)
+    return reduce(native("bce_logits", _bce_logits, y, z, xp=xp), reduction, xp)
 
 
 def binary_cross_entropy_with_logits_grad(y_true, logits, *, label_smoothing=0.0, reduction="mean"):
     r""":math:`\sigma(z) - y` (divided by the size for ``"mean"``)."""
     xp, y, z = _elementwise(y_true, logits, ("y_true", "logits"), reduction)
     y = _smooth_labels(y, label_smoothing, 2)
-    return _scale(_bce_logits_grad(y, z, xp=xp), size(z), reduction)
+    return _scale(native("bce_logits_grad", _bce_logits_grad, y, z, xp=xp), size(z), reduction)
 
 
 def _bce_logits(y, z, *, xp):
