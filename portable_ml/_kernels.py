@@ -45,9 +45,17 @@ Backends:
   takes the NumPy formulas.
 - **torch**: ``torch.sigmoid``, ``F.logsigmoid``, ``F.softplus`` (with a
   threshold of 40, beyond which :math:`\log(1+e^x) = x` to within
-  :math:`10^{-18}` relative), ``F.silu``.
-- **JAX**: ``jax.nn.sigmoid``, ``log_sigmoid``, ``softplus``, ``silu``
-  (accurate to a few ulp over the whole range, the extremes included).
+  :math:`10^{-18}` relative), ``F.silu``, and short compositions of natives
+  for the gradients, ``tanh_grad`` and the BCE (one eager op costs a pass
+  over memory, so each is written with as few as keep its precision).
+  Under ``torch.autograd`` these differentiate with torch's own rules
+  (``torch.sigmoid``'s is :math:`s(1-s)`, good to :math:`10^{-16}`
+  absolutely in the tails); the library's ``*_grad`` functions stay exact.
+- **JAX**: ``jax.nn.log_sigmoid``, ``softplus``, ``silu`` (accurate to a few
+  ulp over the whole range, the extremes included, and so are their
+  derivatives under ``jax.grad``; ``jax.nn.sigmoid``'s is not, see
+  :func:`_jax_table`).  Under ``jax.jit`` XLA fuses the portable formulas
+  anyway, so the gain on JAX is small.
 - Everything else (array-api-strict, Dask, CuPy, traced ``autodiff``
   values, other dtypes, NumPy subclasses): the portable formula.  CuPy
   kernels (``ElementwiseKernel``) are left for when a GPU can test them.
@@ -64,6 +72,9 @@ __all__ = ["kernel", "native", "SMALL", "KERNEL_NAMES"]
 #: Below this many elements NumPy arrays take SciPy's ufuncs, where they exist (per-call cost);
 #: from it on the vectorised NumPy formulas (per-element cost).
 SMALL = 1024
+
+#: NumPy kernels work through their arrays in blocks of this many elements (cache-sized temporaries).
+BLOCK = 65536
 
 KERNEL_NAMES = ("sigmoid", "sigmoid_grad", "log_sigmoid", "softplus", "swish", "swish_grad", "tanh_grad",
                 "log_cosh", "bce_logits", "bce_logits_grad")
@@ -87,6 +98,9 @@ def _numpy_table():
     sp = _scipy_special()
     ndarray = np.ndarray
     errstate = np.errstate
+    empty_like = np.empty_like
+    clip = getattr(getattr(np, "_core", None), "umath", None)
+    clip = getattr(clip, "clip", np.clip)  # the ufunc itself (np.clip's wrapper costs microseconds a call)
     # |x| beyond which sech^2 x is 0 in the dtype; cosh stays finite up to it
     tanh_clip = {4: 60.0, 8: 400.0}
 
@@ -94,121 +108,173 @@ def _numpy_table():
         # 0-d arrays take the portable formula: NumPy's ufuncs turn them into scalars
         return type(x) is ndarray and x.dtype.kind == "f" and x.dtype.itemsize in (4, 8) and x.ndim > 0
 
-    def _inv_one_plus_exp(t):
-        """``1 / (1 + exp(t))``, in place in the new array ``t`` (call under ``errstate(over="ignore")``:
-        ``exp`` may overflow to inf, and then the result is 0, which is exact)."""
-        np.exp(t, out=t)
-        t += 1.0
-        return np.reciprocal(t, out=t)
+    def run(body, n_scratch, *arrays):
+        """``body(out, *arrays, *scratch)`` over blocks of :data:`BLOCK` elements; a new array.
+
+        Every pass of a body then works on data in the cache, and only the
+        inputs and the result travel to and from memory (as numexpr does).
+        A body returns ``False`` to decline (then ``None`` is returned).
+        """
+        first = arrays[-1]
+        if not n_scratch or first.size <= BLOCK:  # one block (without temporaries, blocks only add calls)
+            out = empty_like(first)
+            if body(out, *arrays, *[empty_like(first) for _ in range(n_scratch)]) is False:
+                return None
+            return out
+        out = np.empty(first.shape, dtype=first.dtype)
+        flat_out = out.reshape(-1)
+        flats = [a.reshape(-1) for a in arrays]
+        n = flat_out.shape[0]
+        b = BLOCK
+        scratch = [np.empty(b, dtype=first.dtype) for _ in range(n_scratch)]
+        for i in range(0, n, b):
+            j = min(i + b, n)
+            m = j - i
+            part = [s[:m] for s in scratch] if m < b else scratch
+            if body(flat_out[i:j], *[f[i:j] for f in flats], *part) is False:
+                return None
+        return out
+
+    def _inv_one_plus_exp(o):
+        """``o = 1 / (1 + exp(o))`` (under ``errstate(over="ignore")``: ``exp`` may overflow to inf, and
+        then the result is 0, which is exact)."""
+        np.exp(o, out=o)
+        o += 1.0
+        np.reciprocal(o, out=o)
+
+    def _log1p_exp_neg_abs(o, x):
+        """``o = log1p(exp(-|x|))``."""
+        np.abs(x, out=o)
+        np.negative(o, out=o)
+        np.exp(o, out=o)
+        np.log1p(o, out=o)
+
+    def sigmoid_body(o, x):
+        np.negative(x, out=o)
+        _inv_one_plus_exp(o)
 
     def sigmoid(x):
         if sp is not None and x.size < SMALL:
             return sp.expit(x)
         with errstate(over="ignore"):
-            return _inv_one_plus_exp(np.negative(x))
+            return run(sigmoid_body, 0, x)
 
-    def sigmoid_grad(x):
-        e = np.abs(x)
-        np.negative(e, out=e)
-        np.exp(e, out=e)             # e = exp(-|x|): never overflows
-        d = e + 1.0
+    def sigmoid_grad_body(o, x, d):
+        # e / (1 + e)^2, e = exp(-|x|): never overflows
+        np.abs(x, out=o)
+        np.negative(o, out=o)
+        np.exp(o, out=o)
+        np.add(o, 1.0, out=d)
         np.multiply(d, d, out=d)
-        return np.divide(e, d, out=e)
+        np.divide(o, d, out=o)
 
-    def _log1p_exp_neg_abs(x):
-        """``log1p(exp(-|x|))``, a new array."""
-        t = np.abs(x)
-        np.negative(t, out=t)
-        np.exp(t, out=t)
-        return np.log1p(t, out=t)
+    def softplus_body(o, x, s):
+        _log1p_exp_neg_abs(o, x)
+        np.maximum(x, 0.0, out=s)
+        o += s
 
     def softplus(x):
         if sp is not None and x.size < SMALL:
             return np.negative(sp.log_expit(np.negative(x)))
-        t = _log1p_exp_neg_abs(x)
-        t += np.maximum(x, 0.0)
-        return t
+        return run(softplus_body, 1, x)
+
+    def log_sigmoid_body(o, x, s):
+        _log1p_exp_neg_abs(o, x)
+        np.minimum(x, 0.0, out=s)
+        np.subtract(s, o, out=o)
 
     def log_sigmoid(x):
         if sp is not None and x.size < SMALL:
             return sp.log_expit(x)
-        t = _log1p_exp_neg_abs(x)
-        return np.subtract(np.minimum(x, 0.0), t, out=t)
+        return run(log_sigmoid_body, 1, x)
+
+    def swish_body(o, x):
+        # x / (1 + exp(-x)); below x = -708 exp(-x) overflows while x sigma(x) is still a normal
+        # number: such arrays are declined, and take the portable formula
+        if np.minimum.reduce(x, axis=None) < -708.0:
+            return False
+        np.negative(x, out=o)
+        np.exp(o, out=o)
+        o += 1.0
+        np.divide(x, o, out=o)
 
     def swish(x):
-        # x / (1 + exp(-x)); below x = -708 exp(-x) overflows (or expit(x) is subnormal) while
-        # x sigma(x) is still a normal number: such arrays take the portable formula (None)
-        if np.minimum.reduce(x, axis=None) < -708.0:
-            return None
         if sp is not None and x.size < SMALL:
-            return x * sp.expit(x)
-        t = np.negative(x)
-        np.exp(t, out=t)
-        t += 1.0
-        return np.divide(x, t, out=t)
+            return x * sp.expit(x) if np.minimum.reduce(x, axis=None) >= -708.0 else None
+        return run(swish_body, 0, x)
 
-    def swish_grad(x):
+    def swish_grad_body(o, x, d, num):
         # (numerator + x e / d) / d, e = exp(-|x|), d = 1 + e, numerator = 1 (x >= 0) or e (x < 0)
-        e = np.abs(x)
-        np.negative(e, out=e)
-        np.exp(e, out=e)
-        d = e + 1.0
-        num = np.where(x >= 0, 1.0, e) if x.size < SMALL else e + (x >= 0) * (1.0 - e)
-        np.multiply(e, x, out=e)
-        np.divide(e, d, out=e)
-        e += num
-        return np.divide(e, d, out=e)
+        np.abs(x, out=o)
+        np.negative(o, out=o)
+        np.exp(o, out=o)
+        np.add(o, 1.0, out=d)
+        np.subtract(1.0, o, out=num)
+        np.multiply(num, x >= 0, out=num)
+        num += o
+        np.multiply(o, x, out=o)
+        np.divide(o, d, out=o)
+        o += num
+        np.divide(o, d, out=o)
 
-    def tanh_grad(x):
-        # sech^2 = (1 / cosh)^2, cosh of |x| clipped where sech^2 is 0 anyway: no overflow, a few ulp
+    def tanh_grad_body(o, x):
+        # sech^2 = (1 / cosh)^2, of x clipped where sech^2 is 0 anyway: no overflow, a few ulp
         lim = tanh_clip[x.dtype.itemsize]
-        c = x.clip(-lim, lim)
-        np.cosh(c, out=c)
-        np.reciprocal(c, out=c)
-        return np.multiply(c, c, out=c)
+        clip(x, -lim, lim, out=o)
+        np.cosh(o, out=o)
+        np.reciprocal(o, out=o)
+        np.multiply(o, o, out=o)
 
-    def log_cosh(y, p):
+    def log_cosh_body(o, y, p, a):
         # log1p(2 sinh^2(a/2)) + (|r| - a), a = min(|r|, 20): see losses.log_cosh
-        r = np.subtract(p, y)
-        np.abs(r, out=r)
-        a = np.minimum(r, 20.0)
-        r -= a
-        np.multiply(a, 0.5, out=a)
+        np.subtract(p, y, out=o)
+        np.abs(o, out=o)
+        np.minimum(o, 20.0, out=a)
+        o -= a
+        a *= 0.5
         np.sinh(a, out=a)
         np.multiply(a, a, out=a)
         a *= 2.0
         np.log1p(a, out=a)
-        a += r
-        return a
+        o += a
 
-    def bce_logits(y, z):
+    def bce_body(o, y, z, pos, t):
         # y max(-z, 0) + (1 - y) max(z, 0) + log1p(exp(-|z|)): every term >= 0, no cancellation
-        s = _log1p_exp_neg_abs(z)
-        pos = np.maximum(z, 0.0)
-        neg = pos - z                # max(-z, 0), exactly
-        np.multiply(neg, y, out=neg)
-        s += neg
-        np.subtract(1.0, y, out=neg)
-        np.multiply(pos, neg, out=pos)
-        s += pos
-        return s
+        _log1p_exp_neg_abs(o, z)
+        np.maximum(z, 0.0, out=pos)
+        np.subtract(pos, z, out=t)   # max(-z, 0), exactly
+        t *= y
+        o += t
+        np.subtract(1.0, y, out=t)
+        t *= pos
+        o += t
 
-    def bce_logits_grad(y, z):
+    def bce_grad_body(o, y, z, t, w):
         # (1 - y) / (1 + exp(-z)) - y / (1 + exp(z)): sigma(z) and sigma(-z) each to a few ulp
+        np.negative(z, out=o)
+        _inv_one_plus_exp(o)
+        np.copyto(t, z)
+        _inv_one_plus_exp(t)
+        t *= y
+        np.subtract(1.0, y, out=w)
+        o *= w
+        o -= t
+
+    def bce_grad(y, z):
         with errstate(over="ignore"):
-            s = _inv_one_plus_exp(np.negative(z))
-            t = np.exp(z)
-            t += 1.0
-            np.reciprocal(t, out=t)
-        np.multiply(t, y, out=t)
-        w = np.subtract(1.0, y)
-        np.multiply(s, w, out=s)
-        return np.subtract(s, t, out=s)
+            return run(bce_grad_body, 2, y, z)
 
     return accepts, {
-        "sigmoid": sigmoid, "sigmoid_grad": sigmoid_grad, "log_sigmoid": log_sigmoid, "softplus": softplus,
-        "swish": swish, "swish_grad": swish_grad, "tanh_grad": tanh_grad, "log_cosh": log_cosh,
-        "bce_logits": bce_logits, "bce_logits_grad": bce_logits_grad,
+        "sigmoid": sigmoid,
+        "sigmoid_grad": lambda x: run(sigmoid_grad_body, 1, x),
+        "log_sigmoid": log_sigmoid,
+        "softplus": softplus,
+        "swish": swish,
+        "swish_grad": lambda x: run(swish_grad_body, 2, x),
+        "tanh_grad": lambda x: run(tanh_grad_body, 0, x),
+        "log_cosh": lambda y, p: run(log_cosh_body, 1, y, p),
+        "bce_logits": lambda y, z: run(bce_body, 2, y, z),
+        "bce_logits_grad": bce_grad,
     }
 
 
@@ -225,8 +291,30 @@ def _torch_table():
         # threshold 20 loses 1e-10, float64's tolerance)
         return F.softplus(x, beta=1.0, threshold=40.0)
 
+    def sigmoid_grad(x):
+        return torch.sigmoid(x) * torch.sigmoid(-x)  # each factor to a few ulp: no cancellation
+
+    def swish_grad(x):
+        return torch.sigmoid(x) * (1.0 + x * torch.sigmoid(-x))
+
+    def tanh_grad(x):
+        # sech^2 = (1 / cosh)^2 of x clipped where sech^2 is 0 anyway: no overflow, a few ulp
+        lim = 400.0 if x.dtype == torch.float64 else 60.0
+        return torch.square(torch.reciprocal(torch.cosh(torch.clamp(x, -lim, lim))))
+
+    def bce_logits(y, z):
+        # y softplus(-z) + (1 - y) softplus(z), each term to full relative precision (the native
+        # F.binary_cross_entropy_with_logits, (1 - y) z - log_sigmoid(z), cancels at y = 0, z << 0)
+        return torch.lerp(softplus(z), softplus(-z), y)
+
+    def bce_logits_grad(y, z):
+        # (1 - y) sigma(z) - y sigma(-z): torch.lerp computes end - (end - start)(1 - w) for w >= 1/2,
+        # so hard labels give sigma(z) or -sigma(-z) exactly, never sigma(z) - 1
+        return torch.lerp(torch.sigmoid(z), -torch.sigmoid(-z), y)
+
     return accepts, {"sigmoid": torch.sigmoid, "log_sigmoid": F.logsigmoid, "softplus": softplus,
-                     "swish": F.silu}
+                     "swish": F.silu, "sigmoid_grad": sigmoid_grad, "swish_grad": swish_grad,
+                     "tanh_grad": tanh_grad, "bce_logits": bce_logits, "bce_logits_grad": bce_logits_grad}
 
 
 # ------------------------------------------------------------------ JAX
@@ -236,8 +324,10 @@ def _jax_table():
     def accepts(x):
         return True  # jax arrays and tracers of any floating dtype: the jax.nn functions handle them all
 
-    return accepts, {"sigmoid": nn.sigmoid, "log_sigmoid": nn.log_sigmoid, "softplus": nn.softplus,
-                     "swish": nn.silu}
+    # Not jax.nn.sigmoid: its derivative under jax.grad is s (1 - s), which loses the relative precision of
+    # sigma'(x) beyond |x| ~ 10 (0 beyond 37), where the formula's derivative keeps it; under jit XLA fuses
+    # the formula to about the cost of lax.logistic anyway.
+    return accepts, {"log_sigmoid": nn.log_sigmoid, "softplus": nn.softplus, "swish": nn.silu}
 
 
 _MAKERS = (("numpy", _numpy_table), ("torch", _torch_table), ("jax", _jax_table))

@@ -549,14 +549,16 @@ def binary_cross_entropy_with_logits(y_true, logits, *, label_smoothing=0.0, red
     array([    0., 10000.])
     """
     xp, y, z = _elementwise(y_true, logits, ("y_true", "logits"), reduction)
-    y = _smooth_labels(y, label_smoothing, 2)
+    if type(label_smoothing) is not float or label_smoothing != 0.0:  # (the default skips the check: per-call cost)
+        y = _smooth_labels(y, label_smoothing, 2)
     return reduce(native("bce_logits", _bce_logits, y, z, xp=xp), reduction, xp)
 
 
 def binary_cross_entropy_with_logits_grad(y_true, logits, *, label_smoothing=0.0, reduction="mean"):
     r""":math:`\sigma(z) - y` (divided by the size for ``"mean"``)."""
     xp, y, z = _elementwise(y_true, logits, ("y_true", "logits"), reduction)
-    y = _smooth_labels(y, label_smoothing, 2)
+    if type(label_smoothing) is not float or label_smoothing != 0.0:
+        y = _smooth_labels(y, label_smoothing, 2)
     return _scale(native("bce_logits_grad", _bce_logits_grad, y, z, xp=xp), size(z), reduction)
 
 
@@ -571,8 +573,15 @@ def _bce_logits(y, z, *, xp):
 
 
 def _bce_logits_grad(y, z, *, xp):
-    r""":math:`(1-y)\sigma(z) - y\sigma(-z) = \sigma(z) - y`, without cancellation."""
-    return (1.0 - y) * _n.sigmoid(z, xp=xp) - y * _n.sigmoid(-z, xp=xp)
+    r""":math:`(1-y)\sigma(z) - y\sigma(-z) = \sigma(z) - y`, without cancellation.
+
+    With :math:`e = e^{-|z|}` and :math:`d = 1 + e`, :math:`\sigma(z) = N(z)/d` and
+    :math:`\sigma(-z) = N(-z)/d` (:func:`portable_ml._numerics.logistic_numerator`):
+    one ``exp`` and one division for both.
+    """
+    e = xp.exp(-xp.abs(z))
+    num, num_neg = _n.logistic_numerator(z, e, xp=xp), _n.logistic_numerator(-z, e, xp=xp)
+    return ((1.0 - y) * num - y * num_neg) / (1.0 + e)
 
 
 @_doc
