@@ -3,9 +3,9 @@
 Every public formula starts by calling :func:`array_namespace` once on its
 array arguments and passes ``xp`` down to private helpers.  Nothing here
 imports NumPy or any array library at import time: the namespace always
-comes from the inputs.  :func:`kernel` hands formulas a backend's compiled
-elementwise kernels (SciPy's ``expit`` / ``log_expit`` for NumPy arrays,
-imported on first use) so that formula modules need not import them.
+comes from the inputs.  :func:`native` (from :mod:`portable_ml._kernels`)
+hands formulas a backend's native elementwise kernels, so that formula
+modules need not import them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import sys
 
 import array_api_compat as _compat
 from array_api_compat import is_lazy_array, size  # noqa: F401  (re-export)
+
+from ._kernels import kernel, native  # noqa: F401  (the backend layer's kernel table, re-exported)
 
 __all__ = [
     "array_namespace",
@@ -43,6 +45,7 @@ __all__ = [
     "as_array0d",
     "reduction_scale",
     "kernel",
+    "native",
     "clip",
 ]
 
@@ -82,6 +85,8 @@ def array_namespace(*arrays):
         xp = _NAMESPACE_OF_TYPE.get(type(arrays[0]))
         if xp is not None:
             return xp
+    elif len(arrays) == 2 and type(arrays[0]) is type(arrays[1]) and type(arrays[0]) in _ONE_DEVICE_TYPES:
+        return _NAMESPACE_OF_TYPE[type(arrays[0])]  # two arrays of one single-device type (NumPy): the common case
     elif arrays:
         t = type(arrays[0])
         xp = _NAMESPACE_OF_TYPE.get(t)
@@ -131,6 +136,11 @@ def clip(x, lo, hi, *, xp):
     costs about ten times as much per call); the result is the same.
     """
     if _is_ndarray(x) and x.ndim and (lo is not None or hi is not None):
+        if (lo is None or hi is None) and x.dtype.kind == "f" and type(lo if hi is None else hi) in (float, int):
+            # one bound: the ufunc itself (``ndarray.clip`` costs a microsecond more a call); NaN propagates
+            # as in clip, and a Python-number bound keeps the dtype of ``x``
+            numpy = sys.modules["numpy"]
+            return numpy.maximum(x, lo) if hi is None else numpy.minimum(x, hi)
         return x.clip(lo, hi)
     return xp.clip(x, lo, hi)
 
@@ -400,7 +410,7 @@ def check_ndim(x, name, ndims):
 
 
 def check_nonempty(x, name):
-    if any(s == 0 for s in x.shape):
+    if 0 in x.shape:
         raise ValueError(f"{name} must not be empty; got an array of shape {_shape(x)}")
 
 
@@ -534,53 +544,3 @@ def sign(x, xp):
     one = xp.ones_like(x)
     return xp.where(x > 0, one, xp.where(x < 0, -one, x - x))
 
-
-# ---------------------------------------------------------------- compiled kernels
-#: namespace name -> {kernel name -> function}
-_KERNELS = {}
-
-
-def _numpy_kernels():
-    r"""SciPy's compiled, numerically stable logistic ufuncs, where SciPy is installed.
-
-    ``expit`` is :math:`\sigma(x)` and ``log_expit`` is :math:`\log\sigma(x)`
-    (``-log_expit(-x)`` is softplus), both accurate to a few ulp over the
-    whole float range and several times faster than the same formula in
-    NumPy operations.  Only for plain float32 and float64 ndarrays (other
-    dtypes and subclasses take the array-API formula).
-    """
-    try:
-        import scipy.special as sp
-    except ImportError:
-        return None
-    ndarray = sys.modules["numpy"].ndarray
-
-    def accepts(x):
-        return type(x) is ndarray and x.dtype.kind == "f" and x.dtype.itemsize in (4, 8)
-
-    return accepts, {"sigmoid": sp.expit, "log_sigmoid": sp.log_expit}
-
-
-_KERNEL_MAKERS = (("numpy", _numpy_kernels),)
-
-
-def kernel(xp, name, x):
-    """A compiled elementwise kernel ``name`` of the backend of ``xp`` for array ``x``, or ``None``.
-
-    The backend layer's fast path for a few elementwise functions (today:
-    ``"sigmoid"`` and ``"log_sigmoid"`` on NumPy, through SciPy): a formula
-    calls the kernel where one is given and its own array-API expression
-    otherwise, so formula modules never import an array library.  Given only
-    for arrays the kernel handles exactly (on NumPy: float32/float64
-    ndarrays).
-    """
-    try:
-        entry = _KERNELS[xp.__name__]
-    except KeyError:
-        make = next((m for k, m in _KERNEL_MAKERS if getattr(_compat, f"is_{k}_namespace")(xp)), None)
-        entry = _KERNELS[xp.__name__] = make() if make is not None else None
-    if entry is None:
-        return None
-    accepts, table = entry
-    f = table.get(name)
-    return f if f is not None and accepts(x) else None

@@ -20,7 +20,7 @@ import math
 
 from . import _numerics as _n
 from ._validate import check_array, check_axis, check_bool, check_real
-from ._xp import array_namespace, as_float, clip, float_dtype, kernel, value_check
+from ._xp import array_namespace, as_float, clip, float_dtype, native, value_check
 
 __all__ = [
     "sigmoid", "sigmoid_grad",
@@ -68,10 +68,14 @@ def _prepare(x):
 
 
 def _sigmoid(x, *, xp):
-    r""":math:`\sigma(x)`: the backend's compiled kernel where it has one (SciPy's ``expit`` on NumPy), else
+    r""":math:`\sigma(x)`: the backend's native kernel where it has one (:mod:`portable_ml._kernels`), else
     the stable array-API formula :func:`portable_ml._numerics.sigmoid`; both accurate to a few ulp."""
-    k = kernel(xp, "sigmoid", x)
-    return k(x) if k is not None else _n.sigmoid(x, xp=xp)
+    return native("sigmoid", _n.sigmoid, x, xp=xp)
+
+
+def _softplus(x, *, xp):
+    r""":math:`\zeta(x) = \log(1 + e^x)`: native kernel or :func:`portable_ml._numerics.softplus`."""
+    return native("softplus", _n.softplus, x, xp=xp)
 
 
 def _sigmoid_prime(x, *, xp):
@@ -123,7 +127,7 @@ def sigmoid_grad(x):
     Exact in both tails (never the cancelling ``s * (1 - s)``).
     """
     xp, x = _prepare(x)
-    return _sigmoid_prime(x, xp=xp)
+    return native("sigmoid_grad", _sigmoid_prime, x, xp=xp)
 
 
 # ------------------------------------------------------------------ tanh
@@ -147,7 +151,7 @@ def tanh_grad(x):
     full relative precision where :math:`\tanh x` rounds to :math:`\pm 1`.
     """
     xp, x = _prepare(x)
-    return _sech2(x, xp=xp)
+    return native("tanh_grad", _sech2, x, xp=xp)
 
 
 # ------------------------------------------------------------------ relu family
@@ -387,12 +391,20 @@ def swish(x):
     .. math:: f(x) = x\,\sigma(x), \qquad f'(x) = \sigma(x)\bigl(1 + x\,\sigma(-x)\bigr)
     """
     xp, x = _prepare(x)
+    return native("swish", _swish, x, xp=xp)
+
+
+def _swish(x, *, xp):
     return x * _n.sigmoid(x, xp=xp)
 
 
 def swish_grad(x):
     r""":math:`f'(x) = \sigma(x) + x\,\sigma(x)\,\sigma(-x)` of :func:`swish`."""
     xp, x = _prepare(x)
+    return native("swish_grad", _swish_grad, x, xp=xp)
+
+
+def _swish_grad(x, *, xp):
     # sigma + x sigma' = (numerator + x e / d) / d with e = exp(-|x|), d = 1 + e: one exp
     e = xp.exp(-xp.abs(x))
     d = 1.0 + e
@@ -432,7 +444,7 @@ def softplus(x):
     Evaluated as ``logaddexp(0, x)``: exact for large :math:`|x|`, no overflow.
     """
     xp, x = _prepare(x)
-    return _n.softplus(x, xp=xp)
+    return _softplus(x, xp=xp)
 
 
 def softplus_grad(x):
@@ -584,8 +596,7 @@ def log_sigmoid(x):
     array([-1.00000000e+04, -6.93147181e-01, -4.24835426e-18])
     """
     xp, x = _prepare(x)
-    k = kernel(xp, "log_sigmoid", x)
-    return k(x) if k is not None else _n.log_sigmoid(x, xp=xp)
+    return native("log_sigmoid", _n.log_sigmoid, x, xp=xp)
 
 
 def log_sigmoid_grad(x):

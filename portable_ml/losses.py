@@ -74,6 +74,7 @@ from ._xp import (
     check_same_shape,
     device_of,
     float_dtype,
+    native,
     reduce,
     sign,
     size,
@@ -650,10 +651,15 @@ def log_cosh(y_true, y_pred, *, reduction="mean"):
     array([5.00000000e-11, 9.99306853e+02])
     """
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
+    return reduce(native("log_cosh", _log_cosh, y, p, xp=xp), reduction, xp)
+
+
+def _log_cosh(y, p, *, xp):
+    r""":math:`\log\cosh(p - y)`, elementwise, as :func:`log_cosh` describes."""
     r = xp.abs(p - y)
     a = clip(r, None, _LOG_COSH_LINEAR, xp=xp)
     h = xp.sinh(0.5 * a)
-    return reduce(xp.log1p(2.0 * (h * h)) + (r - a), reduction, xp)
+    return xp.log1p(2.0 * (h * h)) + (r - a)
 
 
 def log_cosh_grad(y_true, y_pred, *, reduction="mean"):
@@ -750,15 +756,17 @@ def binary_cross_entropy_with_logits(y_true, logits, *, label_smoothing=0.0, red
     array([    0., 10000.])
     """
     xp, y, z = _elementwise(y_true, logits, ("y_true", "logits"), reduction)
-    y = _smooth_labels(y, label_smoothing, 2)
-    return reduce(_bce_logits(y, z, xp=xp), reduction, xp)
+    if type(label_smoothing) is not float or label_smoothing != 0.0:  # (the default skips the check: per-call cost)
+        y = _smooth_labels(y, label_smoothing, 2)
+    return reduce(native("bce_logits", _bce_logits, y, z, xp=xp), reduction, xp)
 
 
 def binary_cross_entropy_with_logits_grad(y_true, logits, *, label_smoothing=0.0, reduction="mean"):
     r""":math:`\sigma(z) - y` (divided by the size for ``"mean"``)."""
     xp, y, z = _elementwise(y_true, logits, ("y_true", "logits"), reduction)
-    y = _smooth_labels(y, label_smoothing, 2)
-    return _scale(_bce_logits_grad(y, z, xp=xp), size(z), reduction)
+    if type(label_smoothing) is not float or label_smoothing != 0.0:
+        y = _smooth_labels(y, label_smoothing, 2)
+    return _scale(native("bce_logits_grad", _bce_logits_grad, y, z, xp=xp), size(z), reduction)
 
 
 def _bce_logits(y, z, *, xp):
@@ -772,8 +780,15 @@ def _bce_logits(y, z, *, xp):
 
 
 def _bce_logits_grad(y, z, *, xp):
-    r""":math:`(1-y)\sigma(z) - y\sigma(-z) = \sigma(z) - y`, without cancellation."""
-    return (1.0 - y) * _n.sigmoid(z, xp=xp) - y * _n.sigmoid(-z, xp=xp)
+    r""":math:`(1-y)\sigma(z) - y\sigma(-z) = \sigma(z) - y`, without cancellation.
+
+    With :math:`e = e^{-|z|}` and :math:`d = 1 + e`, :math:`\sigma(z) = N(z)/d` and
+    :math:`\sigma(-z) = N(-z)/d` (:func:`portable_ml._numerics.logistic_numerator`):
+    one ``exp`` and one division for both.
+    """
+    e = xp.exp(-xp.abs(z))
+    num, num_neg = _n.logistic_numerator(z, e, xp=xp), _n.logistic_numerator(-z, e, xp=xp)
+    return ((1.0 - y) * num - y * num_neg) / (1.0 + e)
 
 
 @_doc
