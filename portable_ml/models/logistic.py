@@ -512,24 +512,12 @@ def _fista_iteration(state, X, Y, alpha2, l1, lipschitz, sw, *, kind, fit_interc
     return _fista(state, X, Y, alpha2, l1, lipschitz, kind, fit_intercept, array_namespace(state.theta, X, Y), sw)
 
 
-def _lbfgs_iteration(state, X, Y, alpha, sw, *, kind, fit_intercept):
-    xp = array_namespace(state.theta, X, Y)
-    gmax = xp.max(xp.abs(state.grad))
-    return _lbfgs_step(state, X, Y, alpha, kind, fit_intercept, xp, sw), gmax
-
-
-def _lbfgs_start(theta, X, Y, alpha, sw, *, kind, fit_intercept):
-    xp = array_namespace(theta, X, Y)
-    f, g, _ = _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp, sw)
-    return LbfgsState(theta, f, g, lbfgs_init(theta, 10, xp=xp))
-
-
 # ------------------------------------------------------------------ in-memory Newton and L-BFGS runs
 # The estimators carry the scores S = X theta (+ b) from one iteration to the next and try the
 # full step first, so an iteration reads X twice: X d for the direction d, and X^T (p - y) for the
 # gradient at theta + d (plus, for Newton, the Hessian product).  The line search then costs O(n)
 # (the losses at S + dS); only when the full step fails the Armijo test does the vectorised search
-# over the 30 candidate steps run, from the same S and dS.  The iterates equal those of the public
+# over the candidate steps run, four at a time, from the same S and dS.  The iterates equal those of the public
 # one-step functions: armijo_step picks t = 1 whenever t = 1 passes.
 class _Run(NamedTuple):
     """State of an in-memory run: parameters, objective, gradient, scores there; L-BFGS memory (or None)."""
