@@ -1,5 +1,7 @@
 """Logistic/softmax regression, LDA and Gaussian naive Bayes against scikit-learn, on every backend."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -191,3 +193,33 @@ def test_gaussian_nb_priors_and_smoothing(backend):
     # a single class is allowed (as in scikit-learn): probability 1
     one = M.GaussianNB().fit(Xb, place(backend, np.zeros(X.shape[0], dtype=np.int64)))
     assert_close(one.predict_proba(Xb), np.ones((X.shape[0], 1)))
+
+
+@pytest.mark.parametrize("multinomial", [False, True])
+@pytest.mark.parametrize("solver", ["lbfgs", "newton"])
+def test_in_memory_runs_follow_the_public_steps(multinomial, solver):
+    """The estimators' runs (scores carried, full step tried first, backtracking in groups) take the
+    iterates of the public one-step functions, whose vectorised search tries every step at once."""
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(300, 4))
+    k = 3 if multinomial else 2
+    y = (X @ rng.normal(size=(4, k)) * 2 + rng.gumbel(size=(300, k))).argmax(axis=1)
+    Y = np.eye(k)[y]
+    T = Y if multinomial else Y[:, 1]
+    alpha = 0.01
+    cls = M.SoftmaxRegression if multinomial else M.LogisticRegression
+    theta = np.zeros((5, k) if multinomial else (5,))
+    if solver == "lbfgs":
+        state = M.lbfgs_init_state(theta, X, T, alpha, multinomial=multinomial)
+    for steps in range(1, 6):
+        if solver == "lbfgs":
+            state = M.lbfgs_step(state, X, T, alpha, multinomial=multinomial)
+            theta = state.theta
+        else:
+            theta = (M.softmax_newton_step if multinomial else M.logistic_newton_step)(theta, X, T, alpha)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = cls(alpha=alpha, solver=solver, tol=0.0, max_iter=steps).fit(X, y)
+        got = np.concatenate([np.asarray(m.coef_).T, np.asarray(m.intercept_)[None, :]]) if multinomial \
+            else np.r_[np.asarray(m.coef_)[0], np.asarray(m.intercept_)]
+        assert_close(got, theta, rtol=1e-9, atol=1e-12, err_msg=f"{solver} after {steps} steps")

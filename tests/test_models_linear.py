@@ -200,3 +200,110 @@ def test_positive_must_be_bool():
     X, y = regression(n=20, d=3)
     with pytest.raises(TypeError, match="positive"):
         M.Lasso(positive="yes").fit(X, y)
+
+
+# ------------------------------------------------------------------ the in-memory Gram + Cholesky route
+def _conditioned(n, d, kappa, seed, gap=False):
+    """``X`` (n, d) with singular values graded from 1 to 1/kappa (or all 1 but one, 1/kappa), random bases."""
+    rng = np.random.default_rng(seed)
+    U = np.linalg.qr(rng.normal(size=(n, d)))[0]
+    V = np.linalg.qr(rng.normal(size=(d, d)))[0]
+    s = np.geomspace(1.0, 1.0 / kappa, d) if not gap else np.r_[np.ones(d - 1), 1.0 / kappa]
+    return (U * s) @ V.T
+
+
+@pytest.mark.parametrize("gap", [False, True])
+@pytest.mark.parametrize("d", [5, 40, 120])
+def test_cholesky_condition_estimate_is_a_lower_bound_within_10d(d, gap):
+    """The estimate behind the route choice, (max L_ii / min L_ii)^2 of the equilibrated Gram matrix,
+    never exceeds its true condition number and falls short of it by less than 10 d (graded and
+    gapped spectra, random singular bases): the route threshold divides by d for that reason."""
+    from portable_ml.models import linear
+
+    for kappa in (1e1, 1e3, 1e5):
+        X = _conditioned(4 * d, d, kappa, seed=d)
+        G = X.T @ X
+        s = 1.0 / np.sqrt(np.diag(G))
+        A = s[:, None] * G * s[None, :]
+        ld = np.diag(np.linalg.cholesky(A))
+        est, true = (ld.max() / ld.min()) ** 2, np.linalg.cond(A)
+        assert est <= true * (1 + 1e-6)
+        assert true <= 10 * d * est, (kappa, est, true)
+        W, ok = linear._cholesky_solve(G, np.ones((d, 1)), 0.0, with_alpha=False)
+        assert bool(ok) == (d * est <= np.finfo(np.float64).eps ** -0.5)
+
+
+def _longdouble_solve(A, b):
+    """``A^{-1} b`` by Gaussian elimination with partial pivoting, in long double."""
+    d = A.shape[0]
+    M_ = np.concatenate([A, b[:, None]], axis=1)
+    for k in range(d):
+        p = k + int(np.argmax(np.abs(M_[k:, k])))
+        M_[[k, p]] = M_[[p, k]]
+        M_[k + 1:] -= np.outer(M_[k + 1:, k] / M_[k, k], M_[k])
+    w = np.zeros(d, dtype=np.longdouble)
+    for k in range(d - 1, -1, -1):
+        w[k] = (M_[k, d] - M_[k, k + 1:d] @ w[k + 1:]) / M_[k, k]
+    return w
+
+
+def _longdouble_lstsq(X, y):
+    """Least squares of the exact float64 ``X``, ``y`` in extended precision (x87 long double, 64-bit
+    significand): NumPy's float64 lstsq refined three times by the normal equations of the residual,
+    all in long double; each refinement gains a factor kappa^2 * 1e-19 <= 1e-7 (kappa <= 1e6)."""
+    Xl, yl = X.astype(np.longdouble), y.astype(np.longdouble)
+    A = Xl.T @ Xl
+    w = np.linalg.lstsq(X, y, rcond=None)[0].astype(np.longdouble)
+    for _ in range(3):
+        w = w + _longdouble_solve(A, Xl.T @ (yl - Xl @ w))
+    return w
+
+
+@pytest.mark.backends("numpy", "array_api_strict", "torch", "jax")
+def test_ill_conditioned_X_takes_the_accurate_route(backend, monkeypatch):
+    """kappa(X) = 1e6: the normal equations in float64 would lose kappa^2 eps ~ 1e-4; the fit detects
+    the conditioning and solves through the QR factor instead, within a few kappa * eps of an
+    extended-precision reference (as scikit-learn's SVD-based lstsq).  Well-conditioned X takes the
+    Cholesky route and meets the same reference to rounding."""
+    if np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps:
+        pytest.skip("no extended precision long double on this platform")
+    from portable_ml.models import linear
+
+    routes = []
+    real = linear._try_cholesky
+    monkeypatch.setattr(linear, "_try_cholesky", lambda *a: routes.append(real(*a)) or routes[-1])
+    n, d = 200, 8
+    rng = np.random.default_rng(7)
+    for kappa, cholesky in ((1e6, False), (10.0, True)):
+        X = _conditioned(n, d, kappa, seed=3) * 5.0
+        y = X @ rng.normal(size=d)  # consistent: the error bound is kappa * eps (no kappa^2 residual term)
+        Xc, yc = X - X.mean(0), y - y.mean()
+        ref = np.asarray(_longdouble_lstsq(Xc, yc), dtype=np.float64)
+        m = M.LinearRegression().fit(*place(backend, X, y))
+        err = np.linalg.norm(backend.to_numpy(m.coef_) - ref) / np.linalg.norm(ref)
+        assert (routes[-1] is not None) == cholesky
+        assert err <= 50 * kappa * np.finfo(np.float64).eps, (kappa, err)
+        # ridge with a penalty too small to help: the same choice, against the augmented reference
+        alpha = 1e-10
+        aug_X, aug_y = np.concatenate([Xc, np.sqrt(alpha) * np.eye(d)]), np.r_[yc, np.zeros(d)]
+        ref = np.asarray(_longdouble_lstsq(aug_X, aug_y), dtype=np.float64)
+        r = M.Ridge(alpha=alpha).fit(*place(backend, X, y))
+        err = np.linalg.norm(backend.to_numpy(r.coef_) - ref) / np.linalg.norm(ref)
+        assert (routes[-1] is not None) == cholesky
+        assert err <= 50 * kappa * np.finfo(np.float64).eps, (kappa, err)
+
+
+@pytest.mark.backends("numpy", "jax", "torch")
+def test_gram_route_reports_non_finite_input_and_falls_back_on_overflow(backend):
+    X, y = regression(n=40, d=3)
+    bad = X.copy()
+    bad[5, 1] = np.inf
+    for cls in (M.LinearRegression, M.Ridge, M.Lasso):
+        with pytest.raises(ValueError, match="X contains NaN or infinity"):
+            cls().fit(*place(backend, bad, y))
+        with pytest.raises(ValueError, match="y contains NaN or infinity"):
+            cls().fit(*place(backend, X, np.where(np.arange(40) == 3, np.nan, y)))
+    # finite data whose squares overflow float64: the QR factor route still solves it
+    big = X * 1e160
+    m = M.LinearRegression().fit(*place(backend, big, y))
+    assert_close(m.coef_, sk.LinearRegression().fit(X, y).coef_ / 1e160, rtol=1e-8)

@@ -13,6 +13,7 @@ The numeric cores are public pure functions (``lstsq_solve``,
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 from .._validate import check_bool, check_int, check_real
@@ -110,6 +111,11 @@ def normal_equations_solve(X, y):
     xp = array_namespace(X, y)
     Y, squeeze = _as_2d(y, xp)
     return _back(_psd_pinv_solve(X.T @ X, X.T @ Y, max(X.shape), xp), squeeze, xp)
+
+
+def _pinv_from_gram(G, C, *, m):
+    xp = array_namespace(G, C)
+    return _psd_pinv_solve(G, C, m, xp)
 
 
 def _psd_pinv_solve(G, C, m, xp):
@@ -245,11 +251,85 @@ def _solve_from_factor(R, alpha, *, d, n, solver):
     A, B = R[:, :d], R[:, d:]
     if solver == "lstsq":
         return _min_norm_solve(A, B, max(n, d), xp)
-    G = A.T @ A
     if solver == "normal":  # G may be singular (collinear X): its pseudo-inverse, the same on every backend
-        return _psd_pinv_solve(G, A.T @ B, max(n, d), xp)
-    G = G + alpha * xp.eye(d, dtype=R.dtype, device=device_of(R))  # ridge, alpha > 0: positive definite
-    return solve(G, A.T @ B, xp=xp)
+        return _psd_pinv_solve(A.T @ A, A.T @ B, max(n, d), xp)
+    # ridge, alpha > 0: through the SVD A = U S V^T, w = V diag(s / (s^2 + alpha)) U^T B, the solution of
+    # the augmented least squares [A; sqrt(alpha) I] w = [B; 0] without squaring A's condition number
+    U, S, Vt = thin_svd(A, xp=xp)
+    return Vt.T @ ((S / (S * S + alpha))[:, None] * (U.T @ B))
+
+
+# ------------------------------------------------------------------ in-memory Gram route
+def _gram_statistics(X, Y, sw, *, fit_intercept):
+    r"""One pass over in-memory data: the centred Gram matrices and the means.
+
+    Returns ``(G, C, yy, x_mean, y_mean, finite)`` with :math:`G = X_c^\top X_c`
+    (d, d), :math:`C = X_c^\top Y_c` (d, t), :math:`yy = \|Y_{c,:t}\|^2` (t,),
+    where :math:`X_c, Y_c` are centred on the (weighted) means -- rows times
+    :math:`\sqrt{s_i}` with weights -- or left as they are without intercept.
+    ``finite`` (0-d bool) is false when ``X`` or ``Y`` holds a NaN or an
+    infinity: such an entry reaches the diagonal of :math:`G` or :math:`yy`,
+    so the data need no separate finiteness pass (a false ``finite`` on finite
+    data means an overflow of the squares).
+    """
+    xp = array_namespace(X, Y)
+    if sw is not None:
+        Xc, Yc, x_mean, y_mean = _weighted_centring(X, Y, sw, fit_intercept, xp)
+    elif fit_intercept:
+        x_mean, y_mean = xp.mean(X, axis=0), xp.mean(Y, axis=0)
+        Xc, Yc = X - x_mean, Y - y_mean
+    else:
+        x_mean = xp.zeros((X.shape[1],), dtype=X.dtype, device=device_of(X))
+        y_mean = xp.zeros((Y.shape[1],), dtype=X.dtype, device=device_of(X))
+        Xc, Yc = X, Y
+    G = Xc.T @ Xc  # symmetric product: one SYRK on NumPy
+    C = Xc.T @ Yc
+    yy = xp.sum(Yc * Yc, axis=0)
+    finite = xp.isfinite(xp.sum(xp.linalg.diagonal(G))) & xp.all(xp.isfinite(yy)) & xp.all(xp.isfinite(C))
+    return G, C, yy, x_mean, y_mean, finite
+
+
+# The Cholesky route is taken when d * kappa_est <= eps^(-1/2), kappa_est = (max_i L_ii / min_i L_ii)^2
+# from the Cholesky factor of the equilibrated matrix: a lower bound of its condition number, found
+# within a factor of about d of it on graded and gapped spectra (tests/test_models_linear.py), hence the
+# factor d.  Its relative error, about kappa * eps, then stays near sqrt(eps) (1.5e-8 in float64).
+def _cholesky_solve(G, C, alpha, *, with_alpha):
+    r"""``(W, ok)``: :math:`W = (G + \alpha I)^{-1} C` through the equilibrated Cholesky factor.
+
+    With :math:`D = \operatorname{diag}(G + \alpha I)^{-1/2}` the system
+    :math:`A = D(G + \alpha I)D` (unit diagonal) is factored,
+    :math:`A = LL^\top`, and solved, :math:`W = D A^{-1} D C`.  ``ok`` (0-d
+    bool) says whether the result can be trusted: :math:`A` positive definite
+    (no zero column of ``X`` without penalty; NaN from the factor on JAX,
+    which does not raise), finite :math:`W`, and the estimate
+    :math:`\kappa = (\max_i L_{ii}/\min_i L_{ii})^2` of its condition number
+    with :math:`d\,\kappa \le \varepsilon^{-1/2}`.  Traceable; the caller
+    decides on the host what to do when ``ok`` is false.
+    """
+    xp = array_namespace(G, C)
+    d = G.shape[0]
+    eye = xp.eye(d, dtype=G.dtype, device=device_of(G))
+    A = G + alpha * eye if with_alpha else G
+    diag = xp.linalg.diagonal(A)
+    pos = diag > 0
+    scale = 1.0 / xp.sqrt(xp.where(pos, diag, xp.ones_like(diag)))
+    A = scale[:, None] * A * scale[None, :]
+    L = xp.linalg.cholesky((A + A.T) * 0.5)
+    ld = xp.abs(xp.linalg.diagonal(L))
+    kappa = (xp.max(ld) / xp.min(ld)) ** 2
+    W = scale[:, None] * solve(A, scale[:, None] * C, xp=xp)
+    limit = float(xp.finfo(G.dtype).eps) ** -0.5 / d
+    ok = xp.all(pos) & (kappa <= limit) & xp.all(xp.isfinite(W))
+    return W, ok
+
+
+def _try_cholesky(G, C, alpha, xp):
+    """:func:`_cholesky_solve` compiled, ``None`` where it fails or is not trusted (read on the host)."""
+    try:
+        W, ok = compiled(_cholesky_solve, xp)(G, C, alpha, with_alpha=alpha != 0)
+    except Exception:  # NumPy and PyTorch raise when the matrix is not positive definite
+        return None
+    return W if is_true(ok) else None
 
 
 # ------------------------------------------------------------------ private fused iterations
@@ -391,6 +471,31 @@ class _LinearModel(RegressorMixin, Estimator):
         self.n_features_in_ = int(d)
         return R, mean[:d], mean[d:], int(n), squeeze, lambda t: from_memory_like(t, X)
 
+    def _gram_route(self, X, y, sample_weight=None, normalise=False, sharded=False):
+        """In-memory data (not Dask; JAX sharded by rows only if ``sharded``):
+        ``(G, C, yy, x_mean, y_mean, n, squeeze)`` from :func:`_gram_statistics` (one pass, which
+        also checks finiteness), else ``None``.
+
+        Also ``None`` for finite data whose squares overflow: the factor route
+        (:meth:`_statistics`) then handles them.  Non-finite data raise here.
+        """
+        X, y, xp = check_X_y(X, y, multi_output=True, check_finite=False)
+        if _is_dask(X) or _is_dask(y) or (not sharded and row_blocks(X) > 1):
+            return None
+        Y, squeeze = _as_2d(y, xp)
+        sw = check_sample_weight(sample_weight, X)
+        if normalise:
+            sw = _normalised_weights(sw, xp)
+        with warnings.catch_warnings():  # NaN, infinity or overflow: reported below, not as NumPy warnings
+            warnings.simplefilter("ignore", RuntimeWarning)
+            G, C, yy, x_mean, y_mean, finite = compiled(_gram_statistics, xp)(
+                X, Y, sw, fit_intercept=bool(self.fit_intercept))
+        if not is_true(finite):
+            check_X_y(X, y, multi_output=True)  # raises, naming the input with a NaN or infinity
+            return None
+        self.n_features_in_ = int(X.shape[1])
+        return G, C, yy, x_mean, y_mean, int(X.shape[0]), squeeze
+
     def _set_coef(self, W, x_mean, y_mean, squeeze):
         """``W`` of shape (n_features, n_targets) → ``coef_`` (n_features,) or (n_targets, n_features)."""
         intercept = y_mean - x_mean @ W
@@ -462,10 +567,23 @@ class LinearRegression(_LinearModel):
         if self.solver == "gd":
             check_int(self.max_iter, "max_iter", low=1)
             check_positive(self.tol, "tol", strict=False)
+        self.n_iter_ = None
+        stats = self._gram_route(X, y, sample_weight)
+        if stats is not None:
+            G, C, _, x_mean, y_mean, n, squeeze = stats
+            xp = array_namespace(G)
+            if self.solver == "gd":
+                W = self._fit_gd(G / n, C / n, xp)
+            elif self.solver == "normal":
+                W = compiled(_pinv_from_gram, xp)(G, C, m=max(n, self.n_features_in_))
+            else:  # lstsq: the Cholesky solve where X is well conditioned, else the factor route below
+                W = _try_cholesky(G, C, 0.0, xp)
+            if W is not None:
+                self._set_coef(W, x_mean, y_mean, squeeze)
+                return self
         R, x_mean, y_mean, n, squeeze, back = self._statistics(X, y, sample_weight)
         xp = array_namespace(R)
         d = self.n_features_in_
-        self.n_iter_ = None
         if self.solver == "gd":
             W = self._fit_gd(R[:, :d].T @ R[:, :d] / n, R[:, :d].T @ R[:, d:] / n, xp)
         else:
@@ -524,6 +642,13 @@ class Ridge(_LinearModel):
         intercept from the weighted means), as in scikit-learn.
         """
         alpha = check_real(self.alpha, "alpha", low=0.0)
+        stats = self._gram_route(X, y, sample_weight)
+        if stats is not None:
+            G, C, _, x_mean, y_mean, n, squeeze = stats
+            W = _try_cholesky(G, C, float(alpha), array_namespace(G))
+            if W is not None:
+                self._set_coef(W, x_mean, y_mean, squeeze)
+                return self
         R, x_mean, y_mean, n, squeeze, back = self._statistics(X, y, sample_weight)
         # alpha = 0 is plain least squares: the minimum-norm solution, also for rank-deficient X
         W = compiled(_solve_from_factor, array_namespace(R))(R, alpha, d=self.n_features_in_, n=n,
@@ -634,10 +759,17 @@ class ElasticNet(_LinearModel):
             A, B = R[:, :d], R[:, d:]
             gram, xty, yy = A.T @ A / n, A.T @ B / n, xp.sum(B * B, axis=0) / n
         else:
-            Xc, Yc, x_mean, y_mean, squeeze, xp = self._prepare(X, y, sample_weight)
-            n = Xc.shape[0]
-            # the O(n d^2) reductions stay on X's backend; the iterations work on d x d arrays
-            (gram, xty, yy), back = computed((*_gram(Xc, Yc), xp.sum(Yc * Yc, axis=0) / n))
+            # one pass in memory (JAX sharded by rows: per-shard products, summed); the
+            # iterations work on the d x d arrays
+            stats = self._gram_route(X, y, sample_weight, normalise=True, sharded=True)
+            if stats is None:  # finite data whose squares overflow: as before, on the centred data
+                Xc, Yc, x_mean, y_mean, squeeze, xp = self._prepare(X, y, sample_weight)
+                n = Xc.shape[0]
+                (gram, xty), yy = _gram(Xc, Yc), xp.sum(Yc * Yc, axis=0) / n
+            else:
+                G, C, yy, x_mean, y_mean, n, squeeze = stats
+                gram, xty, yy = G / n, C / n, yy / n
+            back = lambda t: t  # noqa: E731
             xp = array_namespace(gram)
         L = _lipschitz(gram, xp=xp) + alpha * (1.0 - l1_ratio)
         L = xp.where(L > 0, L, xp.ones_like(L))  # X == 0: any step works
