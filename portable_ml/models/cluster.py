@@ -133,6 +133,34 @@ def _assign(X, centers):
     return xp.argmin(d2, axis=1), xp.sum(xp.min(d2, axis=1))
 
 
+def _assign_blocks(X, centers, *, rows):
+    """:func:`_assign` over blocks of ``rows`` rows (eager backends): the temporaries of
+    :func:`portable_ml.distances.pairwise_euclidean` (a centred copy, norms, the (rows, k)
+    distances) are those of one block, so the peak memory is the labels' O(n) beyond ``X``."""
+    xp = array_namespace(X, centers)
+    n = X.shape[0]
+    if rows >= n:
+        return _assign(X, centers)
+    labels, total = [], None
+    for i in range(0, n, rows):
+        lab, part = _assign(X[i:min(i + rows, n), :], centers)
+        labels.append(lab)
+        total = part if total is None else total + part
+    return xp.concat(labels), total
+
+
+def _mean_var_blocks(X, xp, *, rows):
+    """Mean over the features of the per-feature variance, :math:`\\sum_{ij}(x_{ij}-\\bar x_j)^2/(nd)`,
+    summed over blocks of ``rows`` rows (two-pass, as ``var``; temporaries of one block)."""
+    n = X.shape[0]
+    mu = xp.mean(X, axis=0)
+    total = None
+    for i in range(0, n, rows):
+        part = xp.sum((X[i:min(i + rows, n), :] - mu) ** 2)
+        total = part if total is None else total + part
+    return total / (n * X.shape[1])
+
+
 def _lloyd_iteration(X, centers, prev_labels, tol, *, by_argmax=False):
     """Step plus the convergence flag: centre shift <= tol, or labels unchanged."""
     xp = array_namespace(X, centers)
@@ -250,7 +278,8 @@ class _OneThreadKernels:
     spin-waits (on a loaded machine, ten times the run time); scikit-learn's
     KMeans limits BLAS to one thread for the same reason.  NumPy's BLAS is
     limited with ``threadpoolctl`` where it is installed (else left as it is);
-    torch by ``torch.set_num_threads`` (restored on exit).
+    torch by ``torch.set_num_threads`` (restored on exit).  Nothing changes
+    for an ``X`` of one block (``_BLOCK_ENTRIES`` entries or fewer).
     """
 
     def __init__(self, X):
@@ -259,6 +288,8 @@ class _OneThreadKernels:
 
     def __enter__(self):
         mod = type(self.X).__module__
+        if math.prod(self.X.shape) <= _BLOCK_ENTRIES:  # one block: no pool, and too small for BLAS threads
+            return self
         if mod.startswith("torch"):
             import torch
 
@@ -498,8 +529,11 @@ class KMeans(Estimator):
         if _is_dask(X):
             return self._fit_dask(X, xp)
         rng = rng_for(X, self.seed)
-        tol = settle(self.tol * xp.mean(xp.var(X, axis=0)))
         by_argmax = _row_blocks(X) > 1  # row-sharded: farthest samples by argmax reductions, no sort over n
+        if _is_jax(xp) or by_argmax:
+            tol = settle(self.tol * xp.mean(xp.var(X, axis=0)))
+        else:  # by blocks of rows: no temporary the size of X
+            tol = self.tol * _mean_var_blocks(X, xp, rows=max(256, _BLOCK_ENTRIES // X.shape[1]))
         n_init = self.n_init if isinstance(self.init, str) else 1
         best = None
         for _ in range(n_init):
@@ -517,7 +551,8 @@ class KMeans(Estimator):
                 labels, inertia = compiled(_assign, xp)(X, centers)
             else:
                 with _OneThreadKernels(X):
-                    labels, inertia = settle(_assign(X, centers))
+                    labels, inertia = settle(_assign(X, centers) if _is_dask(X) or by_argmax else
+                                             _assign_blocks(X, centers, rows=max(256, _BLOCK_ENTRIES // X.shape[1])))
             if best is None or is_true(inertia < best[2]):
                 best = (centers, labels, inertia, it)
         self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best
