@@ -48,6 +48,40 @@ def test_kmeans_same_seed_same_result_on_every_backend(backend):
     assert m.n_iter_ == ref.n_iter_
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_kmeans_blocked_threaded_loop_matches_sklearn(backend):
+    """Several blocks of rows (the threaded host loop on NumPy/torch): sklearn's Lloyd from the same init."""
+    g = np.random.default_rng(5)
+    X = g.normal(size=(40000, 4))  # 16384 rows per block: three blocks, split over the worker threads
+    C0 = X[g.choice(X.shape[0], 5, replace=False)]
+    m = M.KMeans(n_clusters=5, init=place(backend, C0), max_iter=15, tol=0.0).fit(place(backend, X))
+    ref = SkKMeans(5, init=C0, n_init=1, max_iter=15, tol=0.0, algorithm="lloyd").fit(X)
+    assert m.n_iter_ == ref.n_iter_
+    np.testing.assert_array_equal(backend.to_numpy(m.labels_), ref.labels_)
+    assert_close(m.cluster_centers_, ref.cluster_centers_, rtol=1e-10, atol=1e-12)
+    assert_close(m.inertia_, np.float64(ref.inertia_), rtol=1e-10)
+
+
+def test_kmeans_threaded_step_equals_serial_step_and_restores_thread_settings():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from portable_ml.models.cluster import _lloyd_fast_step_blocks, _OneThreadKernels
+
+    g = np.random.default_rng(6)
+    X, C = g.normal(size=(10000, 3)), g.normal(size=(4, 3))
+    eye, ones, prev = np.eye(4), np.ones(1000), np.full(10000, -1)
+    serial = _lloyd_fast_step_blocks(X, C, prev, 0.0, eye, ones, rows=1000)
+    with ThreadPoolExecutor(3) as pool:
+        threaded = _lloyd_fast_step_blocks(X, C, prev, 0.0, eye, ones, rows=1000, pool=pool, workers=3)
+    np.testing.assert_array_equal(threaded[1], serial[1])
+    assert_close(threaded[0], serial[0], rtol=1e-13, atol=1e-13)
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    with _OneThreadKernels(torch.zeros((100000, 2))):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
 def test_kmeans_init_options(backend):
     X, y = blobs(n=90, d=2, k=3, seed=3)
     Xb = place(backend, X)

@@ -133,6 +133,34 @@ def _assign(X, centers):
     return xp.argmin(d2, axis=1), xp.sum(xp.min(d2, axis=1))
 
 
+def _assign_blocks(X, centers, *, rows):
+    """:func:`_assign` over blocks of ``rows`` rows (eager backends): the temporaries of
+    :func:`portable_ml.distances.pairwise_euclidean` (a centred copy, norms, the (rows, k)
+    distances) are those of one block, so the peak memory is the labels' O(n) beyond ``X``."""
+    xp = array_namespace(X, centers)
+    n = X.shape[0]
+    if rows >= n:
+        return _assign(X, centers)
+    labels, total = [], None
+    for i in range(0, n, rows):
+        lab, part = _assign(X[i:min(i + rows, n), :], centers)
+        labels.append(lab)
+        total = part if total is None else total + part
+    return xp.concat(labels), total
+
+
+def _mean_var_blocks(X, xp, *, rows):
+    """Mean over the features of the per-feature variance, :math:`\\sum_{ij}(x_{ij}-\\bar x_j)^2/(nd)`,
+    summed over blocks of ``rows`` rows (two-pass, as ``var``; temporaries of one block)."""
+    n = X.shape[0]
+    mu = xp.mean(X, axis=0)
+    total = None
+    for i in range(0, n, rows):
+        part = xp.sum((X[i:min(i + rows, n), :] - mu) ** 2)
+        total = part if total is None else total + part
+    return total / (n * X.shape[1])
+
+
 def _lloyd_iteration(X, centers, prev_labels, tol, *, by_argmax=False):
     """Step plus the convergence flag: centre shift <= tol, or labels unchanged."""
     xp = array_namespace(X, centers)
@@ -177,15 +205,20 @@ def _lloyd_fast_step(X, centers, prev_labels, tol, eye, ones):
 _BLOCK_ENTRIES = 2**16
 
 
-def _lloyd_fast_step_blocks(X, centers, prev_labels, tol, eye, ones, *, rows):
+def _lloyd_fast_step_blocks(X, centers, prev_labels, tol, eye, ones, *, rows, pool=None, workers=1):
     """:func:`_lloyd_fast_step` over blocks of ``rows`` rows of ``X`` (eager backends).
 
     Each block is assigned and summed while it is in cache: the distance
     products, ``argmin`` and one-hot gather of a block touch a few hundred
     KiB instead of (n, k) arrays that spill to memory, which is what a whole-array
     step costs on NumPy (twice the time for n = 200 000, k = 8).  ``ones``
-    has ``rows`` entries.  Same results as :func:`_lloyd_fast_step` up to
-    the order of the sums.
+    has ``rows`` entries.  With a thread ``pool`` (a
+    ``concurrent.futures`` executor) the blocks are cut into one contiguous
+    range per worker, each range summed on its own thread (NumPy and torch
+    release the GIL in these kernels), and the per-range partial sums added
+    in range order, so the result does not depend on the scheduling;
+    ``workers`` is the pool's size.  Same
+    results as :func:`_lloyd_fast_step` up to the order of the sums.
     """
     xp = array_namespace(X, centers)
     n = X.shape[0]
@@ -193,22 +226,89 @@ def _lloyd_fast_step_blocks(X, centers, prev_labels, tol, eye, ones, *, rows):
         return _lloyd_fast_step(X, centers, prev_labels, tol, eye, ones[:n])
     Ct = xp.matrix_transpose(centers) * -2.0
     c2 = xp.sum(centers * centers, axis=1)[None, :]
-    sums = counts = None
-    labels = []
-    for i in range(0, n, rows):
-        x = X[i:min(i + rows, n), :]
-        lab = xp.argmin(x @ Ct + c2, axis=1)
-        A = xp.take(eye, lab, axis=0)
-        cnt = ones[:x.shape[0]] @ A
-        part = xp.matrix_transpose(A) @ x
-        sums, counts = (part, cnt) if sums is None else (sums + part, counts + cnt)
-        labels.append(lab)
-    labels = xp.concat(labels)
+
+    def blocks(lo, hi):
+        sums = counts = None
+        labels = []
+        for i in range(lo, hi, rows):
+            x = X[i:min(i + rows, hi), :]
+            lab = xp.argmin(x @ Ct + c2, axis=1)
+            A = xp.take(eye, lab, axis=0)
+            cnt = ones[:x.shape[0]] @ A
+            part = xp.matrix_transpose(A) @ x
+            sums, counts = (part, cnt) if sums is None else (sums + part, counts + cnt)
+            labels.append(lab)
+        return sums, counts, labels
+
+    workers = workers if pool is not None else 1
+    n_blocks = -(-n // rows)
+    per = -(-n_blocks // workers) * rows
+    bounds = [(lo, min(n, lo + per)) for lo in range(0, n, per)]
+    if pool is None or len(bounds) == 1:
+        parts = [blocks(lo, hi) for lo, hi in bounds]
+    else:
+        parts = list(pool.map(lambda b: blocks(*b), bounds))
+    sums, counts = parts[0][0], parts[0][1]
+    for p in parts[1:]:
+        sums, counts = sums + p[0], counts + p[1]
+    labels = xp.concat([lab for p in parts for lab in p[2]])
     empty = counts == 0
     new = sums / xp.where(empty, xp.ones_like(counts), counts)[:, None]
     shift = xp.sum((new - centers) ** 2)
     done = (shift <= tol) | xp.all(labels == prev_labels)
     return new, labels, shift, done, xp.any(empty)
+
+
+def _host_threads():
+    """CPU cores this process may run on (the workers of the host loop's pool)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class _OneThreadKernels:
+    """Context manager: the BLAS / OpenMP libraries of ``X``'s backend run one thread each.
+
+    The host loop runs its own threads, one per core, over ranges of rows,
+    and each calls many small products (a block of rows times ``k``
+    centres).  A multithreaded BLAS inside each would only add wake-ups and
+    spin-waits (on a loaded machine, ten times the run time); scikit-learn's
+    KMeans limits BLAS to one thread for the same reason.  NumPy's BLAS is
+    limited with ``threadpoolctl`` where it is installed (else left as it is);
+    torch by ``torch.set_num_threads`` (restored on exit).  Nothing changes
+    for an ``X`` of one block (``_BLOCK_ENTRIES`` entries or fewer).
+    """
+
+    def __init__(self, X):
+        self.X = X
+        self._undo = []
+
+    def __enter__(self):
+        mod = type(self.X).__module__
+        if math.prod(self.X.shape) <= _BLOCK_ENTRIES:  # one block: no pool, and too small for BLAS threads
+            return self
+        if mod.startswith("torch"):
+            import torch
+
+            before = torch.get_num_threads()
+            torch.set_num_threads(1)
+            self._undo.append(lambda: torch.set_num_threads(before))
+        elif mod.startswith("numpy") or mod.startswith("array_api_strict"):
+            try:
+                from threadpoolctl import threadpool_limits
+            except ImportError:  # optional: without it the BLAS keeps its own threads
+                return self
+            lim = threadpool_limits(limits=1, user_api="blas")
+            self._undo.append(lim.restore_original_limits)
+        return self
+
+    def __exit__(self, *exc):
+        while self._undo:
+            self._undo.pop()()
+        return False
 
 
 def _lloyd_loop(X, centers, tol, *, max_iter, by_argmax):
@@ -358,7 +458,9 @@ class KMeans(Estimator):
         Relative tolerance, as in scikit-learn: stop when
         :math:`\sum_j\|c_j^+ - c_j\|^2 \le \mathrm{tol}\cdot\overline{\operatorname{var}}(X)`
         (the mean per-feature variance) or when no label changed.  Checked on
-        the host once per iteration.
+        the host once per iteration.  On NumPy and torch the iterations run
+        on one thread per core over ranges of rows, with the BLAS limited to
+        one thread meanwhile (see ``_OneThreadKernels``).
     seed : int or None
         Seed of the :class:`portable_ml.random.Generator` used for seeding
         (the same centres on every backend for a given seed).
@@ -427,8 +529,11 @@ class KMeans(Estimator):
         if _is_dask(X):
             return self._fit_dask(X, xp)
         rng = rng_for(X, self.seed)
-        tol = settle(self.tol * xp.mean(xp.var(X, axis=0)))
         by_argmax = _row_blocks(X) > 1  # row-sharded: farthest samples by argmax reductions, no sort over n
+        if _is_jax(xp) or by_argmax:
+            tol = settle(self.tol * xp.mean(xp.var(X, axis=0)))
+        else:  # by blocks of rows: no temporary the size of X
+            tol = self.tol * _mean_var_blocks(X, xp, rows=max(256, _BLOCK_ENTRIES // X.shape[1]))
         n_init = self.n_init if isinstance(self.init, str) else 1
         best = None
         for _ in range(n_init):
@@ -438,10 +543,16 @@ class KMeans(Estimator):
                                                               by_argmax=by_argmax)
                 it, converged = int(it), is_true(done)
             else:
-                centers, it, converged = self._host_loop(X, centers, tol, xp, by_argmax)
+                with _OneThreadKernels(X):
+                    centers, it, converged = self._host_loop(X, centers, tol, xp, by_argmax)
             if not converged:
                 warn_not_converged("KMeans", self.max_iter, "centre shift above tol")
-            labels, inertia = settle(compiled(_assign, xp)(X, centers))
+            if _is_jax(xp):
+                labels, inertia = compiled(_assign, xp)(X, centers)
+            else:
+                with _OneThreadKernels(X):
+                    labels, inertia = settle(_assign(X, centers) if _is_dask(X) or by_argmax else
+                                             _assign_blocks(X, centers, rows=max(256, _BLOCK_ENTRIES // X.shape[1])))
             if best is None or is_true(inertia < best[2]):
                 best = (centers, labels, inertia, it)
         self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best
@@ -456,16 +567,26 @@ class KMeans(Estimator):
         eye = xp.eye(k, dtype=X.dtype, device=device_of(X))
         ones = xp.ones((min(rows, n),), dtype=X.dtype, device=device_of(X))
         labels = xp.full((n,), -1, dtype=_index_dtype(xp, X), device=device_of(X))
-        for it in range(1, self.max_iter + 1):
-            new, new_labels, _, done, any_empty = settle(
-                _lloyd_fast_step_blocks(X, centers, labels, tol, eye, ones, rows=rows))
-            if is_true(any_empty):  # relocate the empty clusters: the full step
-                res, done = settle(_lloyd_iteration(X, centers, labels, tol, by_argmax=by_argmax))
-                new, new_labels = res.centers, res.labels
-            centers, labels = new, new_labels
-            if is_true(done):
-                return centers, it, True
-        return centers, self.max_iter, False
+        workers = min(_host_threads(), -(-n // rows))
+        pool = None
+        if workers > 1 and not _is_dask(X):
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(workers)
+        try:
+            for it in range(1, self.max_iter + 1):
+                new, new_labels, _, done, any_empty = settle(_lloyd_fast_step_blocks(
+                    X, centers, labels, tol, eye, ones, rows=rows, pool=pool, workers=workers))
+                if is_true(any_empty):  # relocate the empty clusters: the full step
+                    res, done = settle(_lloyd_iteration(X, centers, labels, tol, by_argmax=by_argmax))
+                    new, new_labels = res.centers, res.labels
+                centers, labels = new, new_labels
+                if is_true(done):
+                    return centers, it, True
+            return centers, self.max_iter, False
+        finally:
+            if pool is not None:
+                pool.shutdown()
 
     def _fit_dask(self, X, xp):
         """Dask: one pass over the chunks per Lloyd iteration and per k-means++ step (``_dask_kmeans``)."""
