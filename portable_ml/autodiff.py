@@ -1893,16 +1893,39 @@ def vjp(f, *primals, has_aux=False):
     return out, vjp_fn
 
 
-def jacobian(f, argnums=0):
-    """The Jacobian of ``f`` (one array output) by one VJP per output element, as ``jax.jacrev``.
+def jacobian(f, argnums=0, has_aux=False):
+    """The Jacobian of ``f`` by one VJP per output element, as ``jax.jacrev``.
 
-    Meant for small outputs: ``f``'s output of shape ``S`` costs
-    ``prod(S)`` backward passes.  The result for an input leaf of shape
-    ``I`` has shape ``S + I``, with the structure of ``args[argnums]``
-    (a tuple of them for a tuple ``argnums``).
+    Parameters
+    ----------
+    f : callable
+        Returns an array or a pytree of real floating arrays (with
+        ``has_aux``, a pair ``(out, aux)``).
+    argnums : int or tuple of int
+        The positional arguments (arrays or pytrees of arrays) to
+        differentiate.
+    has_aux : bool
+        Whether ``f`` returns ``(out, aux)``; then ``(jacobian, aux)``.
+
+    Returns
+    -------
+    callable
+        ``(*args, **kwargs) -> jacobian``: for one output array, the
+        structure of ``args[argnums]`` (a tuple of them for a tuple
+        ``argnums``) whose leaf for an input leaf of shape ``I`` has shape
+        ``S + I``, ``S`` the output's shape; for a pytree of outputs, that
+        pytree with such a structure at each output leaf (as
+        ``jax.jacrev``).
+
+    Notes
+    -----
+    Meant for small outputs: each output element costs one backward pass
+    over the one recorded tape.  On JAX arrays this is ``jax.jacrev``.
     """
     if not callable(f):
         raise TypeError(f"f must be callable; got {type(f).__name__}")
+    if not isinstance(has_aux, bool):
+        raise TypeError(f"has_aux must be a bool; got {has_aux!r}")
     _check_argnums(argnums, 10**9)
 
     def wrapped(*args, **kwargs):
@@ -1910,34 +1933,53 @@ def jacobian(f, argnums=0):
         leaves = [x for i in nums for x in _tree.tree_leaves(args[i])]
         if _jax_leaves(leaves):
             jax = sys.modules["jax"]
-            return jax.jacrev(f, argnums)(*args, **kwargs)
+            return jax.jacrev(f, argnums, has_aux=has_aux)(*args, **kwargs)
         trace, new_args, flat, leaf_nodes = _start(args, nums, "jacobian")
         try:
-            out = f(*new_args, **kwargs)
+            res = f(*new_args, **kwargs)
         finally:
             trace.active = False
-        if not hasattr(out, "shape"):
-            raise TypeError(f"jacobian requires f to return one array; got {type(out).__name__}")
-        value = _lower(out, trace)
-        xp = _ns_of((value,), trace.base)
-        shape = _shape(value)
-        m = _count(shape, None)
-        eye = xp.eye(m, dtype=value.dtype, device=_compat.device(_strip(value)))
-        rows = []
-        for i in range(m):
-            if isinstance(out, Tracer) and out._trace is trace:
-                seed = xp.reshape(eye[i, ...], shape)
-                rows.append(_backward(trace, {out._node: seed}, leaf_nodes))
-            else:
-                rows.append(_backward(trace, {}, leaf_nodes))
-        jacs = []
-        for j, node in enumerate(leaf_nodes):
-            ishape = _shape(node.out)
-            stacked = xp.stack([r[j] for r in rows], axis=0) if rows else None
-            jacs.append(xp.reshape(stacked, shape + ishape))
-        return _finish(trace, flat, jacs, single)
+        if has_aux:
+            if not (isinstance(res, (tuple, list)) and len(res) == 2):
+                raise TypeError("with has_aux=True, f must return a pair (out, aux); "
+                                f"got {type(res).__name__}")
+            res, aux = res
+        out_leaves, out_def = _tree.tree_flatten(res)
+        for o in out_leaves:
+            if not hasattr(o, "shape"):
+                raise TypeError(f"jacobian requires f to return arrays (or a pytree of arrays); "
+                                f"got {type(o).__name__}")
+        per_output = []
+        for o in out_leaves:
+            value = _lower(o, trace)
+            xp = _ns_of((value,), trace.base)
+            shape = _shape(value)
+            m = _count(shape, None)
+            traced = isinstance(o, Tracer) and o._trace is trace
+            rows = []
+            if traced and m:
+                flat_eye = xp.eye(m, dtype=value.dtype, device=_compat.device(_strip(value)))
+                for i in range(m):
+                    seed = xp.reshape(flat_eye[i, ...], shape)
+                    rows.append(_backward(trace, {o._node: seed}, leaf_nodes))
+            jacs = []
+            for j, node in enumerate(leaf_nodes):
+                x = node.out
+                ishape = _shape(x)
+                if rows:
+                    jacs.append(xp.reshape(xp.stack([r[j] for r in rows], axis=0), shape + ishape))
+                else:  # f's output does not depend on the arguments (or is empty)
+                    jacs.append(_ns_of((x,), trace.base).zeros(shape + ishape, dtype=x.dtype,
+                                                               device=_compat.device(_strip(x))))
+            per_output.append(_finish(trace, flat, jacs, single))
+        trace.nodes = []
+        jac = _tree.tree_unflatten(out_def, per_output)
+        if has_aux:
+            return jac, _unwrap_tree(aux, trace)
+        return jac
 
     wrapped.__name__ = f"jacobian({getattr(f, '__name__', 'f')})"
+    wrapped.__doc__ = f.__doc__
     return wrapped
 
 
