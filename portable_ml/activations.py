@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+from ._gradlink import differentiable
 from . import _numerics as _n
 from ._validate import check_array, check_axis, check_bool, check_real
 from ._xp import array_namespace, as_float, clip, float_dtype, native, value_check
@@ -93,6 +94,7 @@ def _sech2(x, *, xp):
 
 
 # ------------------------------------------------------------------ sigmoid
+@differentiable("sigmoid_grad")
 def sigmoid(x):
     r"""Logistic sigmoid.
 
@@ -131,6 +133,7 @@ def sigmoid_grad(x):
 
 
 # ------------------------------------------------------------------ tanh
+@differentiable("tanh_grad")
 def tanh(x):
     r"""Hyperbolic tangent.
 
@@ -163,6 +166,7 @@ def _relu_options(max_value, threshold):
     return max_value, threshold
 
 
+@differentiable("relu_grad")
 def relu(x, *, max_value=None, threshold=0.0):
     r"""Rectified linear unit, optionally capped and thresholded (Keras's ``relu``).
 
@@ -204,6 +208,7 @@ def relu_grad(x, *, max_value=None, threshold=0.0):
     return xp.astype(inside, x.dtype)
 
 
+@differentiable("relu6_grad")
 def relu6(x):
     r""":math:`\min(\max(x, 0), 6)` (``jax.nn.relu6``, ``torch.nn.functional.relu6``).
 
@@ -224,6 +229,7 @@ def relu6_grad(x):
     return xp.astype(xp.logical_and(x > 0, x < 6.0), x.dtype)
 
 
+@differentiable("leaky_relu_grad")
 def leaky_relu(x, *, alpha=0.01):
     r"""Leaky ReLU.
 
@@ -259,6 +265,7 @@ def _elu_grad(x, alpha, *, xp):
     return xp.where(x > 0, xp.ones_like(x), alpha * xp.exp(clip(x, None, 0.0, xp=xp)))
 
 
+@differentiable("elu_grad")
 def elu(x, *, alpha=1.0):
     r"""Exponential linear unit.
 
@@ -286,6 +293,7 @@ def elu_grad(x, *, alpha=1.0):
     return _elu_grad(x, alpha, xp=xp)
 
 
+@differentiable("selu_grad")
 def selu(x):
     r"""Scaled exponential linear unit (self-normalising).
 
@@ -324,6 +332,7 @@ def _normal_pdf(x, *, xp):
     return _INV_SQRT_2PI * xp.exp(-0.5 * xc * xc)
 
 
+@differentiable("gelu_grad")
 def gelu(x, *, approximate=True):
     r"""Gaussian error linear unit.
 
@@ -383,6 +392,7 @@ def gelu_grad(x, *, approximate=True):
 
 
 # ------------------------------------------------------------------ swish, mish, softplus
+@differentiable("swish_grad")
 def swish(x):
     r"""Swish / SiLU, :math:`x\,\sigma(x)` (``silu`` is the same function).
 
@@ -415,6 +425,7 @@ silu = swish
 silu_grad = swish_grad
 
 
+@differentiable("mish_grad")
 def mish(x):
     r"""Mish, :math:`x \tanh(\operatorname{softplus}(x))`.
 
@@ -434,6 +445,7 @@ def mish_grad(x):
     return xp.tanh(sp) + x * _sech2(sp, xp=xp) * _n.sigmoid(x, xp=xp)
 
 
+@differentiable("softplus_grad")
 def softplus(x):
     r"""Softplus, a smooth ReLU.
 
@@ -453,6 +465,7 @@ def softplus_grad(x):
     return _sigmoid(x, xp=xp)
 
 
+@differentiable("softsign_grad")
 def softsign(x):
     r"""Softsign, :math:`x / (1 + |x|)` (``jax.nn.soft_sign``, ``torch.nn.functional.softsign``).
 
@@ -482,6 +495,7 @@ def softsign_grad(x):
     return r * r
 
 
+@differentiable("celu_grad")
 def celu(x, *, alpha=1.0):
     r"""Continuously differentiable ELU (Barron, 2017; ``jax.nn.celu``, ``torch.nn.functional.celu``).
 
@@ -511,6 +525,7 @@ def celu_grad(x, *, alpha=1.0):
 
 
 # ------------------------------------------------------------------ hard (piecewise-linear) family
+@differentiable("hard_sigmoid_grad")
 def hard_sigmoid(x):
     r"""Hard sigmoid, :math:`\operatorname{relu6}(x + 3) / 6` (``jax.nn.hard_sigmoid``, Keras 3,
     ``torch.nn.functional.hardsigmoid``).
@@ -532,6 +547,7 @@ def hard_sigmoid_grad(x):
     return xp.astype(xp.logical_and(x > -3.0, x < 3.0), x.dtype) / 6.0
 
 
+@differentiable("hard_tanh_grad")
 def hard_tanh(x):
     r"""Hard tanh, :math:`\operatorname{clip}(x, -1, 1)` (``jax.nn.hard_tanh``, ``torch.nn.functional.hardtanh``).
 
@@ -552,6 +568,7 @@ def hard_tanh_grad(x):
     return xp.astype(xp.logical_and(x >= -1.0, x <= 1.0), x.dtype)
 
 
+@differentiable("hard_swish_grad")
 def hard_swish(x):
     r"""Hard swish / hard SiLU, :math:`x\,\operatorname{relu6}(x + 3) / 6` (``jax.nn.hard_swish``,
     ``torch.nn.functional.hardswish``; ``hard_silu`` is the same function).
@@ -578,6 +595,7 @@ hard_silu_grad = hard_swish_grad
 
 
 # ------------------------------------------------------------------ logarithmic forms
+@differentiable("log_sigmoid_grad")
 def log_sigmoid(x):
     r"""Log-sigmoid, :math:`\log\sigma(x) = -\operatorname{softplus}(-x)` (``jax.nn.log_sigmoid``,
     ``scipy.special.log_expit``).
@@ -622,6 +640,7 @@ def _at_bounds(value, inside, p, at0, at1, xp):
     return xp.where(inside, value, edge)
 
 
+@differentiable("logit_grad")
 def logit(p):
     r"""Logit, the inverse of :func:`sigmoid` (``scipy.special.logit``).
 
@@ -659,6 +678,7 @@ def _log1mexp_domain(x, xp):
     return xp.where(x > 0, x, xp.where(x == 0, xp.ones_like(x), xp.full_like(x, math.nan)))
 
 
+@differentiable("log1mexp_grad")
 def log1mexp(x):
     r""":math:`\log(1 - e^{-x})` for :math:`x \ge 0` (``jax.nn.log1mexp``; Mächler, 2012).
 
@@ -709,6 +729,7 @@ def _halves(x, axis):
     return x[before + (slice(0, n // 2), ...)], x[before + (slice(n // 2, n), ...)]
 
 
+@differentiable("glu_vjp", kind="vjp")
 def glu(x, *, axis=-1):
     r"""Gated linear unit (Dauphin et al., 2017; ``jax.nn.glu``, ``torch.nn.functional.glu``).
 
@@ -787,6 +808,7 @@ def _check_where(where, x, xp):
         raise ValueError(f"where must broadcast to the shape of x {tuple(x.shape)}; got {tuple(where.shape)}") from None
 
 
+@differentiable("softmax_vjp", kind="vjp")
 def softmax(x, *, axis=-1, where=None):
     r"""Softmax along ``axis``.
 
@@ -847,6 +869,7 @@ def softmax_vjp(x, cotangent, *, axis=-1, where=None):
     return s * (g - xp.sum(g * s, axis=axis, keepdims=True))
 
 
+@differentiable("log_softmax_vjp", kind="vjp")
 def log_softmax(x, *, axis=-1, where=None):
     r"""Log-softmax along ``axis``.
 
@@ -885,6 +908,7 @@ def log_softmax_vjp(x, cotangent, *, axis=-1, where=None):
     return g - _n.softmax(x, axis=axis, where=where, xp=xp) * xp.sum(g, axis=axis, keepdims=True)
 
 
+@differentiable("logsumexp_grad", kind="reduction")
 def logsumexp(x, *, axis=-1, keepdims=False):
     r"""Log-sum-exp along ``axis`` (``scipy.special.logsumexp``, ``jax.nn.logsumexp``).
 

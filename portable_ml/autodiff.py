@@ -49,7 +49,7 @@ import math
 import operator
 import sys
 
-from . import _xp
+from . import _gradlink, _xp
 from . import tree as _tree
 from ._xp import _compat
 
@@ -406,6 +406,8 @@ def _apply(rule, args, kw, base=None):
     vals = tuple(_lower(a, trace) for a in args)
     xp = _ns_of(vals, trace.base)
     out = rule.fwd(xp, *vals, **kw)
+    if isinstance(out, tuple):  # several outputs (linalg.eigh, svd, qr): one node, one projection each
+        return _apply_multi(rule, args, vals, out, kw, trace)
     if trace.numpy and not isinstance(out, Tracer):
         out = _xp.as_array0d(out, xp)
     if rule.vjp is None or not hasattr(out, "dtype") or not _is_float(trace.base, out.dtype):
@@ -414,6 +416,47 @@ def _apply(rule, args, kw, base=None):
     node = _Node(rule, parents, vals, out, kw)
     trace.nodes.append(node)
     return trace.cls(out, node, trace)
+
+
+class _Parts:
+    """The cotangent of a node with several outputs: one array (or ``None``, a zero) per output."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts):
+        self.parts = parts
+
+    def __getitem__(self, i):
+        return self.parts[i]
+
+    def add(self, other):
+        return _Parts(tuple(b if a is None else a if b is None else a + b for a, b in zip(self.parts, other.parts)))
+
+
+def _project_vjp(xp, g, out, vals, need, index, n):
+    parts = [None] * n
+    parts[index] = g
+    return (_Parts(tuple(parts)),)
+
+
+_PROJECT = _Rule("_project", None, _project_vjp)
+
+
+def _apply_multi(rule, args, vals, out, kw, trace):
+    """``rule``'s tuple result ``out`` as tracers, each a projection of one node holding the whole tuple."""
+    if rule.vjp is None:
+        return out
+    parents = tuple(a._node if isinstance(a, Tracer) and a._trace is trace else None for a in args)
+    node = _Node(rule, parents, vals, tuple(out), kw)
+    trace.nodes.append(node)
+    comps = []
+    for i, o in enumerate(out):
+        if hasattr(o, "dtype") and _is_float(trace.base, o.dtype):
+            proj = _Node(_PROJECT, (node,), (node.out,), o, {"index": i, "n": len(out)})
+            trace.nodes.append(proj)
+            o = trace.cls(o, proj, trace)
+        comps.append(o)
+    return type(out)(*comps) if hasattr(out, "_fields") else tuple(comps)
 
 
 # ------------------------------------------------------------ helpers for rules
@@ -1242,6 +1285,143 @@ defvjp("linalg.vecdot", _vecdot_fwd, _vecdot_vjp)
 defvjp("linalg.matrix_transpose", _mT_fwd, _mT_vjp)
 
 
+# ------------------------------------------------------------ sorting and decompositions
+def _sort_fwd(xp, x, axis=-1, descending=False, stable=True):
+    return xp.sort(x, axis=axis, descending=descending, stable=stable)
+
+
+def _sort_vjp(xp, g, out, vals, need, axis=-1, descending=False, stable=True):
+    """Each cotangent goes back to the position its element came from (ties: in a stable order, as JAX)."""
+    x = vals[0]
+    idx = xp.argsort(x, axis=axis, descending=descending, stable=True)  # sort(x) = take_along_axis(x, idx)
+    if hasattr(xp, "take_along_axis"):
+        inv = xp.argsort(idx, axis=axis, stable=True)
+        return (xp.take_along_axis(g, inv, axis=axis),)
+    return (_take_along_vjp(xp, g, None, (x, idx), (True, False), axis=axis)[0],)
+
+
+defvjp("sort", _sort_fwd, _sort_vjp)
+
+
+def _eye(n, like, xp):
+    return xp.eye(n, dtype=like.dtype, device=_compat.device(_strip(like)))
+
+
+def _diag_embed(v, xp):
+    """``(..., n) -> (..., n, n)`` with ``v`` on the diagonal."""
+    return xp.expand_dims(v, axis=-1) * _eye(_shape(v)[-1], v, xp)
+
+
+def _eigh_vjp(xp, g, out, vals, need):
+    r"""``A = U diag(w) U^T``: :math:`\bar A = U (\mathrm{diag}(\bar w) + F \circ U^T \bar U) U^T`, symmetrized.
+
+    :math:`F_{ij} = 1/(w_j - w_i)` off the diagonal, 0 on it (infinite for
+    repeated eigenvalues, as JAX); the result is symmetrized as JAX's (which
+    symmetrizes its input): the gradient over symmetric matrices.
+    """
+    w, U = out
+    gw, gU = g[0], g[1]
+    Ut = _mT(U, xp)
+    inner = None
+    if gU is not None:
+        eye = _eye(_shape(w)[-1], w, xp)
+        d = xp.expand_dims(w, axis=-2) - xp.expand_dims(w, axis=-1)  # d[i, j] = w_j - w_i
+        inner = (1 - eye) / (d + eye) * xp.matmul(Ut, gU)
+    if gw is not None:
+        inner = _diag_embed(gw, xp) if inner is None else inner + _diag_embed(gw, xp)
+    a = xp.matmul(xp.matmul(U, inner), Ut)
+    return (0.5 * (a + _mT(a, xp)),)
+
+
+def _eigvalsh_vjp(xp, g, out, vals, need):
+    _, U = xp.linalg.eigh(vals[0])
+    return (xp.matmul(U * xp.expand_dims(g, axis=-2), _mT(U, xp)),)
+
+
+def _svd_fwd(xp, x, full_matrices=True):
+    return xp.linalg.svd(x, full_matrices=full_matrices)
+
+
+def _svd_vjp(xp, g, out, vals, need, full_matrices=True):
+    r"""``A = U diag(s) V^T`` (thin): :math:`\bar A = U [\mathrm{diag}(\bar s) + (J + J^T) S + S (K + K^T)] V^T`
+    plus the parts outside the span of ``U`` (``m > n``) or ``V`` (``n > m``).
+
+    :math:`J = F \circ U^T \bar U`, :math:`K = F \circ V^T \bar V`,
+    :math:`F_{ij} = 1/(s_j^2 - s_i^2)` off the diagonal (infinite for
+    repeated singular values, as JAX); :math:`+ (I - UU^T)\bar U S^{-1} V^T`
+    and :math:`+ U S^{-1} \bar V^T (I - VV^T)`.
+    """
+    x = vals[0]
+    U, s, Vh = out
+    gU, gs, gVh = g[0], g[1], g[2]
+    m, n = _shape(x)[-2:]
+    k = min(m, n)
+    if full_matrices and m != n:
+        if gU is not None or gVh is not None:
+            raise NotImplementedError(
+                "autodiff: linalg.svd(full_matrices=True) of a non-square matrix has no VJP rule for U and Vh "
+                "(their extra columns are not unique); use full_matrices=False")
+        U, Vh = U[..., :, :k], Vh[..., :k, :]
+    sr, sc = xp.expand_dims(s, axis=-2), xp.expand_dims(s, axis=-1)  # s_j along a row, s_i down a column
+    inner = None if gs is None else _diag_embed(gs, xp)
+    if gU is not None or gVh is not None:
+        eye = _eye(k, s, xp)
+        F = (1 - eye) / ((sr - sc) * (sr + sc) + eye)
+    if gU is not None:
+        J = F * xp.matmul(_mT(U, xp), gU)
+        t = (J + _mT(J, xp)) * sr
+        inner = t if inner is None else inner + t
+    if gVh is not None:
+        K = F * xp.matmul(Vh, _mT(gVh, xp))
+        t = sc * (K + _mT(K, xp))
+        inner = t if inner is None else inner + t
+    a = xp.matmul(xp.matmul(U, inner), Vh)
+    if gU is not None and m > n:
+        a = a + xp.matmul((gU - xp.matmul(U, xp.matmul(_mT(U, xp), gU))) / sr, Vh)
+    if gVh is not None and n > m:
+        a = a + xp.matmul(U, (gVh - xp.matmul(xp.matmul(gVh, _mT(Vh, xp)), Vh)) / sc)
+    return (a,)
+
+
+def _svdvals_vjp(xp, g, out, vals, need):
+    U, _, Vh = xp.linalg.svd(vals[0], full_matrices=False)
+    return (xp.matmul(U * xp.expand_dims(g, axis=-2), Vh),)
+
+
+def _qr_fwd(xp, x, mode="reduced"):
+    return xp.linalg.qr(x, mode=mode)
+
+
+def _qr_vjp(xp, g, out, vals, need, mode="reduced"):
+    r"""``A = QR`` (``m >= n``): :math:`\bar A = (\bar Q + Q\,\mathrm{copyltu}(M)) R^{-T}`,
+    :math:`M = R \bar R^T - \bar Q^T Q`, ``copyltu`` the symmetric matrix of ``M``'s lower triangle."""
+    x = vals[0]
+    Q, R = out
+    gQ, gR = g[0], g[1]
+    m, n = _shape(x)[-2:]
+    if m < n or (mode == "complete" and m != n):
+        raise NotImplementedError(
+            f"autodiff: linalg.qr of a {m}x{n} matrix (mode={mode!r}) has no VJP rule: it needs rows >= columns "
+            "(and mode='reduced' unless square), as jax.grad")
+    M = None
+    if gR is not None:
+        M = xp.matmul(R, _mT(gR, xp))
+    if gQ is not None:
+        t = xp.matmul(_mT(gQ, xp), Q)
+        M = -t if M is None else M - t
+    b = xp.matmul(Q, xp.tril(M) + _mT(xp.tril(M, k=-1), xp))
+    if gQ is not None:
+        b = b + gQ
+    return (_mT(xp.linalg.solve(R, _mT(b, xp)), xp),)  # b R^{-T}
+
+
+defvjp("linalg.eigh", lambda xp, a: xp.linalg.eigh(a), _eigh_vjp)
+defvjp("linalg.eigvalsh", lambda xp, a: xp.linalg.eigvalsh(a), _eigvalsh_vjp)
+defvjp("linalg.svd", _svd_fwd, _svd_vjp)
+defvjp("linalg.svdvals", lambda xp, a: xp.linalg.svdvals(a), _svdvals_vjp)
+defvjp("linalg.qr", _qr_fwd, _qr_vjp)
+
+
 # ============================================================ the tracing namespace
 #: operations whose results never depend differentiably on their operands: computed on the values
 _CONSTANT_OPS = frozenset({
@@ -1494,11 +1674,18 @@ def _backward(trace, seeds, leaf_nodes):
                 out[id(node)] = g
             continue
         vals = node.vals
-        xp = _ns_of((g, node.out) + vals, trace.base)
+        if isinstance(node.out, tuple):  # a node with several outputs: its cotangent is _Parts
+            xp = _ns_of(tuple(c for c in g.parts if c is not None) + node.out + vals, trace.base)
+        else:
+            xp = _ns_of((g, node.out) + vals, trace.base)
         need = tuple(p is not None for p in node.parents)
         cts = rule.vjp(xp, g, node.out, vals, need, **node.kw)
         for p, v, c in zip(node.parents, vals, cts):
             if p is None or c is None:
+                continue
+            if isinstance(c, _Parts):
+                prev = ct.get(p)
+                ct[p] = c if prev is None else prev.add(c)
                 continue
             c = _fit(c, v, xp)
             prev = ct.get(p)
@@ -1706,16 +1893,39 @@ def vjp(f, *primals, has_aux=False):
     return out, vjp_fn
 
 
-def jacobian(f, argnums=0):
-    """The Jacobian of ``f`` (one array output) by one VJP per output element, as ``jax.jacrev``.
+def jacobian(f, argnums=0, has_aux=False):
+    """The Jacobian of ``f`` by one VJP per output element, as ``jax.jacrev``.
 
-    Meant for small outputs: ``f``'s output of shape ``S`` costs
-    ``prod(S)`` backward passes.  The result for an input leaf of shape
-    ``I`` has shape ``S + I``, with the structure of ``args[argnums]``
-    (a tuple of them for a tuple ``argnums``).
+    Parameters
+    ----------
+    f : callable
+        Returns an array or a pytree of real floating arrays (with
+        ``has_aux``, a pair ``(out, aux)``).
+    argnums : int or tuple of int
+        The positional arguments (arrays or pytrees of arrays) to
+        differentiate.
+    has_aux : bool
+        Whether ``f`` returns ``(out, aux)``; then ``(jacobian, aux)``.
+
+    Returns
+    -------
+    callable
+        ``(*args, **kwargs) -> jacobian``: for one output array, the
+        structure of ``args[argnums]`` (a tuple of them for a tuple
+        ``argnums``) whose leaf for an input leaf of shape ``I`` has shape
+        ``S + I``, ``S`` the output's shape; for a pytree of outputs, that
+        pytree with such a structure at each output leaf (as
+        ``jax.jacrev``).
+
+    Notes
+    -----
+    Meant for small outputs: each output element costs one backward pass
+    over the one recorded tape.  On JAX arrays this is ``jax.jacrev``.
     """
     if not callable(f):
         raise TypeError(f"f must be callable; got {type(f).__name__}")
+    if not isinstance(has_aux, bool):
+        raise TypeError(f"has_aux must be a bool; got {has_aux!r}")
     _check_argnums(argnums, 10**9)
 
     def wrapped(*args, **kwargs):
@@ -1723,34 +1933,53 @@ def jacobian(f, argnums=0):
         leaves = [x for i in nums for x in _tree.tree_leaves(args[i])]
         if _jax_leaves(leaves):
             jax = sys.modules["jax"]
-            return jax.jacrev(f, argnums)(*args, **kwargs)
+            return jax.jacrev(f, argnums, has_aux=has_aux)(*args, **kwargs)
         trace, new_args, flat, leaf_nodes = _start(args, nums, "jacobian")
         try:
-            out = f(*new_args, **kwargs)
+            res = f(*new_args, **kwargs)
         finally:
             trace.active = False
-        if not hasattr(out, "shape"):
-            raise TypeError(f"jacobian requires f to return one array; got {type(out).__name__}")
-        value = _lower(out, trace)
-        xp = _ns_of((value,), trace.base)
-        shape = _shape(value)
-        m = _count(shape, None)
-        eye = xp.eye(m, dtype=value.dtype, device=_compat.device(_strip(value)))
-        rows = []
-        for i in range(m):
-            if isinstance(out, Tracer) and out._trace is trace:
-                seed = xp.reshape(eye[i, ...], shape)
-                rows.append(_backward(trace, {out._node: seed}, leaf_nodes))
-            else:
-                rows.append(_backward(trace, {}, leaf_nodes))
-        jacs = []
-        for j, node in enumerate(leaf_nodes):
-            ishape = _shape(node.out)
-            stacked = xp.stack([r[j] for r in rows], axis=0) if rows else None
-            jacs.append(xp.reshape(stacked, shape + ishape))
-        return _finish(trace, flat, jacs, single)
+        if has_aux:
+            if not (isinstance(res, (tuple, list)) and len(res) == 2):
+                raise TypeError("with has_aux=True, f must return a pair (out, aux); "
+                                f"got {type(res).__name__}")
+            res, aux = res
+        out_leaves, out_def = _tree.tree_flatten(res)
+        for o in out_leaves:
+            if not hasattr(o, "shape"):
+                raise TypeError(f"jacobian requires f to return arrays (or a pytree of arrays); "
+                                f"got {type(o).__name__}")
+        per_output = []
+        for o in out_leaves:
+            value = _lower(o, trace)
+            xp = _ns_of((value,), trace.base)
+            shape = _shape(value)
+            m = _count(shape, None)
+            traced = isinstance(o, Tracer) and o._trace is trace
+            rows = []
+            if traced and m:
+                flat_eye = xp.eye(m, dtype=value.dtype, device=_compat.device(_strip(value)))
+                for i in range(m):
+                    seed = xp.reshape(flat_eye[i, ...], shape)
+                    rows.append(_backward(trace, {o._node: seed}, leaf_nodes))
+            jacs = []
+            for j, node in enumerate(leaf_nodes):
+                x = node.out
+                ishape = _shape(x)
+                if rows:
+                    jacs.append(xp.reshape(xp.stack([r[j] for r in rows], axis=0), shape + ishape))
+                else:  # f's output does not depend on the arguments (or is empty)
+                    jacs.append(_ns_of((x,), trace.base).zeros(shape + ishape, dtype=x.dtype,
+                                                               device=_compat.device(_strip(x))))
+            per_output.append(_finish(trace, flat, jacs, single))
+        trace.nodes = []
+        jac = _tree.tree_unflatten(out_def, per_output)
+        if has_aux:
+            return jac, _unwrap_tree(aux, trace)
+        return jac
 
     wrapped.__name__ = f"jacobian({getattr(f, '__name__', 'f')})"
+    wrapped.__doc__ = f.__doc__
     return wrapped
 
 
@@ -1801,57 +2030,100 @@ def custom_vjp(fn, fn_vjp, *, name=None):
 
 
 # ============================================================ public formulas with analytic gradients
-_ACTIVATIONS_WITH_GRAD = ("celu", "elu", "gelu", "hard_sigmoid", "hard_silu", "hard_swish", "hard_tanh",
-                          "leaky_relu", "log1mexp", "log_sigmoid", "logit", "logsumexp", "mish", "relu", "relu6",
-                          "selu", "sigmoid", "silu", "softplus", "softsign", "swish", "tanh")
-#: loss -> the argument its ``*_grad`` differentiates
-_LOSSES_WITH_GRAD = {
-    "binary_cross_entropy": 1, "binary_cross_entropy_with_logits": 1, "categorical_cross_entropy": 1,
-    "contrastive": 0, "focal": 1, "gaussian_nll": 1, "hinge": 1, "huber": 1, "js_divergence": 1,
-    "kl_divergence": 1, "log_cosh": 1, "logistic_loss": 1, "mae": 1, "mse": 1, "nll": 0, "rmse": 1,
-    "sigmoid_focal": 1, "softmax_cross_entropy": 1, "sparse_categorical_cross_entropy": 1,
-    "sparse_softmax_cross_entropy": 1, "squared_hinge": 1, "categorical_focal": 1, "categorical_hinge": 1,
-    "cosine_similarity_loss": 1, "dice": 1, "mean_squared_log_error": 1, "multiclass_hinge": 1, "poisson": 1,
-    "smooth_l1": 1, "tversky": 1,
-}
-#: probability function -> the argument its ``*_grad`` (a score function) differentiates
-_PROBABILITY_WITH_GRAD = {"bernoulli_logpmf": 1}
-#: activation -> its ``*_vjp`` (a cotangent in, not elementwise)
-_ACTIVATIONS_WITH_VJP = ("softmax", "log_softmax", "glu")
-
+# A public formula declares its analytic gradient where it is defined (``@differentiable("mse_grad", wrt=1)``,
+# portable_ml._gradlink); the decorator hands a call with a traced positional argument to
+# ``_dispatch_formula``, which records the whole formula as one node whose VJP is that gradient.
 
 def _formula_table():
-    """``(family, function, gradient, wrt)`` for every public formula with an analytic ``*_grad``.
+    """``(family, function, gradient, wrt)`` for every public formula linked to an analytic ``*_grad``.
 
-    The same links as the registry's ``grad_of`` (``tests/test_autodiff.py``
-    checks that they agree).
+    Read from the ``@differentiable`` links of the loaded ``portable_ml``
+    modules (the formula's module is its family); ``*_vjp`` links
+    (``softmax``, ``log_softmax``, ``glu``) are left out, as in the
+    registry's ``grad_of`` links (``tests/test_autodiff.py`` checks that
+    they agree).
     """
-    return tuple([("activations", n, f"{n}_grad", 0) for n in _ACTIVATIONS_WITH_GRAD]
-                 + [("losses", n, f"{n}_grad", w) for n, w in sorted(_LOSSES_WITH_GRAD.items())]
-                 + [("probability", n, f"{n}_grad", w) for n, w in sorted(_PROBABILITY_WITH_GRAD.items())])
+    rows = []
+    for fam, mod in _formula_modules():
+        for name, fn, gname, kind, wrt in _gradlink.linked_formulas(mod):
+            if kind != "vjp":
+                rows.append((fam, name, gname, wrt))
+    return tuple(sorted(rows))
+
+
+def _formula_modules():
+    """``[(family, module)]``: the loaded ``portable_ml`` modules outside the testing layer."""
+    out = []
+    for key in sorted(sys.modules):
+        if not key.startswith("portable_ml.") or key.startswith("portable_ml.testing"):
+            continue
+        mod = sys.modules[key]
+        if mod is not None:
+            out.append((key[len("portable_ml."):], mod))
+    return out
 
 
 _FORMULA_RULES = {}
 
 
-def _formula_rules():
-    """``{function: (rule, wrt)}``, built on first use (imports the formula modules)."""
-    if not _FORMULA_RULES:
-        from . import activations, losses, probability
+def _formula_rule(formula):
+    """``(rule, wrt, accepted options)`` of a linked formula, built on first use."""
+    entry = _FORMULA_RULES.get(formula)
+    if entry is not None:
+        return entry
+    kind, gname, wrt = formula.__pml_grad__
+    module = sys.modules[formula.__module__]
+    gfn = getattr(module, gname)
+    label = f"{formula.__module__.rpartition('.')[2]}.{formula.__name__}"
+    if kind == "reduction":
+        vjp, accepts = _reduction_grad_vjp(gfn), frozenset({"axis", "keepdims"})
+    else:
+        vjp = _grad_vjp(gfn, wrt) if kind == "grad" else _cotangent_vjp(gfn)
+        accepts = _keyword_names(gfn)
+    entry = (_Rule(label, _call_fwd(formula), vjp), wrt, accepts)
+    _FORMULA_RULES[formula] = entry
+    return entry
 
-        fams = {"activations": activations, "losses": losses, "probability": probability}
-        for fam, name, gname, wrt in _formula_table():
-            fn, gfn = getattr(fams[fam], name, None), getattr(fams[fam], gname, None)
-            if fn is None or gfn is None:  # not in this version of the library
-                continue
-            vjp = _reduction_grad_vjp(gfn) if name == "logsumexp" else _grad_vjp(gfn, wrt)
-            _FORMULA_RULES[fn] = (_Rule(f"{fam}.{name}", _call_fwd(fn), vjp), wrt)
-        for name in _ACTIVATIONS_WITH_VJP:
-            fn, vfn = getattr(activations, name, None), getattr(activations, f"{name}_vjp", None)
-            if fn is None or vfn is None:
-                continue
-            _FORMULA_RULES[fn] = (_Rule(f"activations.{name}", _call_fwd(fn), _cotangent_vjp(vfn)), 0)
-    return _FORMULA_RULES
+
+def _keyword_names(fn):
+    """The names ``fn`` takes as keywords (``None``: any, it has ``**kwargs``)."""
+    import inspect
+
+    params = inspect.signature(fn).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return frozenset(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+
+def _dispatch_formula(formula, args, kw):
+    """A linked formula called with a traced positional argument: one node, or traced through.
+
+    One node when, on the innermost trace, only argument ``wrt`` is traced
+    and the gradient takes every option given; otherwise (another array
+    differentiated too, an option the gradient lacks) the formula's body is
+    traced operation by operation, with the same result.
+    """
+    raw = formula.__wrapped__
+    top = _top(args)
+    if top is None:  # only tracers of finished traces
+        return raw(*args, **kw)
+    trace = top._trace
+    rule, wrt, accepts = _formula_rule(formula)
+    for i, a in enumerate(args):
+        if isinstance(a, Tracer) and a._trace is trace and i != wrt:
+            return raw(*args, **kw)
+    if wrt >= len(args) or not (isinstance(args[wrt], Tracer) and args[wrt]._trace is trace):
+        return raw(*args, **kw)
+    if kw:
+        if accepts is not None and not accepts.issuperset(kw):
+            return raw(*args, **kw)
+        for v in kw.values():
+            if isinstance(v, Tracer) and v._trace is trace:
+                return raw(*args, **kw)
+    return _apply(rule, args, kw)
+
+
+_gradlink.dispatch = _dispatch_formula
 
 
 def _call_fwd(fn):
@@ -1884,7 +2156,7 @@ def _reduction_grad_vjp(gfn):
     """VJP of a reduction along ``axis`` (``logsumexp``) from the gradient of its sum."""
     def vjp(xp, g, out, vals, need, axis=-1, keepdims=False):
         x = vals[0]
-        return (_expand_reduced(g, _shape(x), axis, keepdims, xp) * gfn(x, axis=axis),)
+        return (_expand_reduced(g, _shape(x), axis, keepdims, xp) * gfn(x, axis=axis),) + (None,) * (len(vals) - 1)
 
     return vjp
 
@@ -1899,42 +2171,22 @@ def _cotangent_vjp(vfn):
 def primitive(fn):
     """Public formula ``fn`` as one differentiable operation whose VJP is its analytic ``*_grad``/``*_vjp``.
 
-    ``pml.losses.mse(y, p)`` called on traced arrays is traced through, one
-    operation at a time; ``primitive(pml.losses.mse)(y, p)`` records a
-    single node and, backward, calls ``pml.losses.mse_grad`` -- the same
-    gradient, without differentiating the formula's inner steps.  Used when
-    only the argument the ``*_grad`` differentiates is traced (else the
-    formula is traced through).
-
-    Parameters
-    ----------
-    fn : callable
-        One of the formulas of :func:`_formula_table` (every activation
-        with a ``*_grad``, ``softmax``, ``log_softmax`` and every loss
-        with a ``*_grad``).
+    Every public formula with an analytic gradient (the ``@differentiable``
+    links: each activation with a ``*_grad``, ``logsumexp``, ``softmax``,
+    ``log_softmax``, ``glu``, each loss with a ``*_grad``,
+    ``probability.bernoulli_logpmf``) is already one operation when called
+    on traced arrays, so ``primitive(fn)`` is ``fn`` itself; it is kept to
+    check that ``fn`` has such a gradient.  Only the argument the gradient
+    differentiates may be traced for the single node; otherwise the formula
+    is traced through, with the same gradient.
 
     Raises
     ------
     ValueError
-        If ``fn`` has no registered analytic gradient (wrap it with
+        If ``fn`` has no analytic gradient linked (wrap it with
         :func:`custom_vjp` instead).
     """
-    entry = _formula_rules().get(fn)
-    if entry is None:
-        raise ValueError(f"{getattr(fn, '__name__', fn)!r} has no analytic gradient registered with autodiff; "
+    if getattr(fn, "__pml_grad__", None) is None:
+        raise ValueError(f"{getattr(fn, '__name__', fn)!r} has no analytic gradient linked with autodiff; "
                          "wrap it with portable_ml.autodiff.custom_vjp(fn, fn_vjp)")
-    rule, wrt = entry
-
-    def wrapped(*args, **kw):
-        top = _top(args)
-        if top is None:
-            return fn(*args, **kw)
-        traced = [i for i, a in enumerate(args) if isinstance(a, Tracer) and a._trace is top._trace]
-        if traced != [wrt]:
-            return fn(*args, **kw)  # another argument is differentiated too: trace through
-        return _apply(rule, args, kw)
-
-    wrapped.__name__ = getattr(fn, "__name__", "primitive")
-    wrapped.__doc__ = fn.__doc__
-    wrapped.__wrapped__ = fn
-    return wrapped
+    return fn

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import math
 
+from ._gradlink import differentiable
 from . import _numerics as _n
 from ._validate import check_axis, check_int, check_probabilities, check_real, check_values
 from ._xp import (
@@ -471,6 +472,7 @@ def _masked_log_softmax(z, w, *, xp):
 
 
 # ============================================================== regression
+@differentiable("mse_grad", wrt=1)
 @_doc
 def mse(y_true, y_pred, *, reduction="mean"):
     r"""Mean squared error.
@@ -508,6 +510,7 @@ def mse_grad(y_true, y_pred, *, reduction="mean"):
     return (p - y) * (2.0 / n if n else 2.0)
 
 
+@differentiable("rmse_grad", wrt=1)
 def rmse(y_true, y_pred, *, reduction="mean"):
     r"""Root mean squared error (``reduction="mean"`` only).
 
@@ -546,6 +549,7 @@ def rmse_grad(y_true, y_pred, *, reduction="mean"):
     return u / (size(p) * xp.where(loss > 0, loss, xp.ones_like(loss)))
 
 
+@differentiable("mae_grad", wrt=1)
 @_doc
 def mae(y_true, y_pred, *, reduction="mean"):
     r"""Mean absolute error.
@@ -575,6 +579,7 @@ def mae_grad(y_true, y_pred, *, reduction="mean"):
     return _scale(sign(p - y, xp), size(p), reduction)
 
 
+@differentiable("huber_grad", wrt=1)
 @_doc
 def huber(y_true, y_pred, *, delta=1.0, reduction="mean"):
     r"""Huber loss: quadratic near zero, linear beyond ``delta``.
@@ -619,6 +624,7 @@ def huber_grad(y_true, y_pred, *, delta=1.0, reduction="mean"):
     return _scale(clip(p - y, -delta, delta, xp=xp), size(p), reduction)
 
 
+@differentiable("log_cosh_grad", wrt=1)
 @_doc
 def log_cosh(y_true, y_pred, *, reduction="mean"):
     r"""Log-cosh loss: :math:`\log\cosh(\hat y - y)`.
@@ -669,6 +675,7 @@ def log_cosh_grad(y_true, y_pred, *, reduction="mean"):
 
 
 # ============================================================== binary classification
+@differentiable("binary_cross_entropy_grad", wrt=1)
 @_doc
 def binary_cross_entropy(y_true, y_pred, *, eps=1e-15, label_smoothing=0.0, reduction="mean"):
     r"""Binary cross-entropy of probabilities.
@@ -722,6 +729,7 @@ def binary_cross_entropy_grad(y_true, y_pred, *, eps=1e-15, label_smoothing=0.0,
     return _scale(g, size(p), reduction)
 
 
+@differentiable("binary_cross_entropy_with_logits_grad", wrt=1)
 @_doc
 def binary_cross_entropy_with_logits(y_true, logits, *, label_smoothing=0.0, reduction="mean"):
     r"""Binary cross-entropy from logits (sigmoid folded in; never clips, never overflows).
@@ -791,6 +799,7 @@ def _bce_logits_grad(y, z, *, xp):
     return ((1.0 - y) * num - y * num_neg) / (1.0 + e)
 
 
+@differentiable("hinge_grad", wrt=1)
 @_doc
 def hinge(y_pm1, scores, *, reduction="mean"):
     r"""Hinge loss for labels in {-1, +1}.
@@ -826,6 +835,7 @@ def hinge_grad(y_pm1, scores, *, reduction="mean"):
     return _scale(-y * active, size(s), reduction)
 
 
+@differentiable("squared_hinge_grad", wrt=1)
 @_doc
 def squared_hinge(y_pm1, scores, *, reduction="mean"):
     r"""Squared hinge loss for labels in {-1, +1}.
@@ -859,6 +869,7 @@ def squared_hinge_grad(y_pm1, scores, *, reduction="mean"):
     return _scale(-2.0 * y * clip(1.0 - y * s, 0.0, None, xp=xp), size(s), reduction)
 
 
+@differentiable("logistic_loss_grad", wrt=1)
 @_doc
 def logistic_loss(y_pm1, scores, *, reduction="mean"):
     r"""Logistic loss for labels in {-1, +1}: :math:`\log(1 + e^{-ys})`.
@@ -923,6 +934,7 @@ def _pow_m1(q, gamma, *, xp):
     return xp.where(pos, gamma * xp.where(pos, q, xp.ones_like(q)) ** (gamma - 1.0), xp.zeros_like(q))
 
 
+@differentiable("focal_grad", wrt=1)
 @_doc
 def focal(y_true, p, *, alpha=0.25, gamma=2.0, eps=1e-15, reduction="mean"):
     r"""Binary focal loss of probabilities (Lin et al., 2017).
@@ -985,6 +997,7 @@ def focal_grad(y_true, p, *, alpha=0.25, gamma=2.0, eps=1e-15, reduction="mean")
     return _scale(g, size(p), reduction)
 
 
+@differentiable("sigmoid_focal_grad", wrt=1)
 @_doc
 def sigmoid_focal(y_true, logits, *, alpha=0.25, gamma=2.0, reduction="mean"):
     r"""Binary focal loss from logits, as ``torchvision.ops.sigmoid_focal_loss``.
@@ -1039,6 +1052,7 @@ def sigmoid_focal_grad(y_true, logits, *, alpha=0.25, gamma=2.0, reduction="mean
 
 
 # ============================================================== distributions
+@differentiable("categorical_cross_entropy_grad", wrt=1)
 @_doc
 def categorical_cross_entropy(y_onehot, p, *, eps=1e-15, label_smoothing=0.0, axis=-1, reduction="mean"):
     r"""Categorical cross-entropy of probabilities.
@@ -1091,6 +1105,7 @@ def categorical_cross_entropy_grad(y_onehot, p, *, eps=1e-15, label_smoothing=0.
     return _from_last(_scale(g, _rows(p), reduction), ax, xp=xp)
 
 
+@differentiable("softmax_cross_entropy_grad", wrt=1)
 @_doc
 def softmax_cross_entropy(y_onehot, logits, *, label_smoothing=0.0, axis=-1, where=None, reduction="mean"):
     r"""Cross-entropy of softmax(logits) against one-hot or soft targets.
@@ -1156,6 +1171,7 @@ def softmax_cross_entropy_grad(y_onehot, logits, *, label_smoothing=0.0, axis=-1
     return _from_last((e * c - y) / n if reduction == "mean" and n else e * c - y, ax, xp=xp)
 
 
+@differentiable("sparse_categorical_cross_entropy_grad", wrt=1)
 @_doc
 def sparse_categorical_cross_entropy(labels, p, *, eps=1e-15, label_smoothing=0.0, axis=-1, ignore_index=None,
                                      reduction="mean"):
@@ -1215,6 +1231,7 @@ def sparse_categorical_cross_entropy_grad(labels, p, *, eps=1e-15, label_smoothi
     return _from_last(_scale_counted(g, kept, reduction, xp), ax, xp=xp)
 
 
+@differentiable("sparse_softmax_cross_entropy_grad", wrt=1)
 @_doc
 def sparse_softmax_cross_entropy(labels, logits, *, label_smoothing=0.0, axis=-1, ignore_index=None, where=None,
                                  reduction="mean"):
@@ -1302,6 +1319,7 @@ def sparse_softmax_cross_entropy_grad(labels, logits, *, label_smoothing=0.0, ax
     return _from_last(_scale_counted(g, _counted(kept, w, xp=xp), reduction, xp), ax, xp=xp)
 
 
+@differentiable("nll_grad", wrt=0)
 @_doc
 def nll(log_probs, labels, *, axis=-1, ignore_index=None, reduction="mean"):
     r"""Negative log-likelihood of integer labels under log-probabilities.
@@ -1346,6 +1364,7 @@ def nll_grad(log_probs, labels, *, axis=-1, ignore_index=None, reduction="mean")
     return _from_last(_scale_counted(g, kept, reduction, xp), ax, xp=xp)
 
 
+@differentiable("kl_divergence_grad", wrt=1)
 @_doc
 def kl_divergence(p, q, *, eps=1e-15, log_target=False, axis=-1, reduction="mean"):
     r"""Kullback-Leibler divergence :math:`\mathrm{KL}(p \,\|\, q)` along the class axis.
@@ -1424,6 +1443,7 @@ def _xlog_ratio(a, m, *, xp):
     return xp.where(pos, a * xp.log(xp.where(pos, a, one) / xp.where(pos, m, one)), xp.zeros_like(a))
 
 
+@differentiable("js_divergence_grad", wrt=1)
 @_doc
 def js_divergence(p, q, *, axis=-1, reduction="mean"):
     r"""Jensen-Shannon divergence along the class axis (natural log; bounded by log 2).
@@ -1470,6 +1490,7 @@ def js_divergence_grad(p, q, *, axis=-1, reduction="mean"):
 
 
 # ============================================================== metric learning, likelihood
+@differentiable("contrastive_grad", wrt=0)
 @_doc
 def contrastive(d, y, *, margin=1.0, reduction="mean"):
     r"""Contrastive loss on pair distances (Hadsell, Chopra & LeCun, 2006).
@@ -1561,6 +1582,7 @@ def _sum_to_shape(g, shape, *, xp):
     return xp.reshape(xp.sum(g, axis=axes, keepdims=True), shape) if axes else g
 
 
+@differentiable("gaussian_nll_grad", wrt=1)
 def gaussian_nll(y_true, mean, var, *, full=False, eps=1e-6, reduction="mean"):
     r"""Gaussian negative log-likelihood, as ``torch.nn.functional.gaussian_nll_loss``.
 
@@ -1625,6 +1647,7 @@ def _check_above(x, name, low, xp, what):
     check_values(x, name, xp, low=low, what=what)
 
 
+@differentiable("mean_squared_log_error_grad", wrt=1)
 @_doc
 def mean_squared_log_error(y_true, y_pred, *, reduction="mean"):
     r"""Mean squared logarithmic error.
@@ -1663,6 +1686,7 @@ def mean_squared_log_error_grad(y_true, y_pred, *, reduction="mean"):
     return _scale(2.0 * (xp.log1p(p) - xp.log1p(y)) / (1.0 + p), size(p), reduction)
 
 
+@differentiable("poisson_grad", wrt=1)
 @_doc
 def poisson(y_true, y_pred, *, eps=1e-8, reduction="mean"):
     r"""Poisson negative log-likelihood of rates (without the :math:`\log y!` term).
@@ -1705,6 +1729,7 @@ def poisson_grad(y_true, y_pred, *, eps=1e-8, reduction="mean"):
     return _scale(1.0 - y / (p + eps), size(p), reduction)
 
 
+@differentiable("smooth_l1_grad", wrt=1)
 @_doc
 def smooth_l1(y_true, y_pred, *, beta=1.0, reduction="mean"):
     r"""Smooth L1 loss, as ``torch.nn.functional.smooth_l1_loss``.
@@ -1754,6 +1779,7 @@ def _cosine_parts(y_true, y_pred, eps, reduction):
     return xp, p, yh, rp, np_, cos
 
 
+@differentiable("cosine_similarity_loss_grad", wrt=1)
 @_doc
 def cosine_similarity_loss(y_true, y_pred, *, eps=1e-8, reduction="mean"):
     r"""Cosine distance :math:`1 - \cos(y, \hat y)` along the last axis.
@@ -1801,6 +1827,7 @@ def _overlap_sums(y_true, p, names, reduction):
     return xp, y, p, tp
 
 
+@differentiable("dice_grad", wrt=1)
 @_doc
 def dice(y_true, p, *, smooth=1.0, reduction="mean"):
     r"""Soft Dice loss along the last axis (one value per row).
@@ -1857,6 +1884,7 @@ def _check_tversky(alpha, beta, smooth):
     check_positive(smooth, "smooth", strict=False)
 
 
+@differentiable("tversky_grad", wrt=1)
 @_doc
 def tversky(y_true, p, *, alpha=0.5, beta=0.5, smooth=1.0, reduction="mean"):
     r"""Tversky loss along the last axis (one value per row); Dice-like with weighted errors.
@@ -1911,6 +1939,7 @@ def tversky_grad(y_true, p, *, alpha=0.5, beta=0.5, smooth=1.0, reduction="mean"
     return _scale(g, _rows(p), reduction)
 
 
+@differentiable("categorical_focal_grad", wrt=1)
 @_doc
 def categorical_focal(y_onehot, p, *, alpha=0.25, gamma=2.0, eps=1e-15, reduction="mean"):
     r"""Categorical focal loss of probabilities, as Keras's ``CategoricalFocalCrossentropy``.
@@ -1977,6 +2006,7 @@ def _categorical_hinge_parts(y_onehot, scores, reduction):
     return xp, y, s, t, neg, 1.0 + neg - pos
 
 
+@differentiable("categorical_hinge_grad", wrt=1)
 @_doc
 def categorical_hinge(y_onehot, scores, *, reduction="mean"):
     r"""Categorical hinge loss, as Keras's ``categorical_hinge``.
@@ -2018,6 +2048,7 @@ def categorical_hinge_grad(y_onehot, scores, *, reduction="mean"):
     return _scale(active * ((1.0 - y) * a - y), _rows(s), reduction)
 
 
+@differentiable("multiclass_hinge_grad", wrt=1)
 @_doc
 def multiclass_hinge(labels, scores, *, margin=1.0, reduction="mean"):
     r"""Multi-class margin loss, as ``torch.nn.functional.multi_margin_loss`` (``p=1``).

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import numbers
 
+from ._gradlink import differentiable
 from ._numerics import gammaln_ge_half, xlogy
 from ._validate import check_axis, check_probabilities, check_real, check_values
 from ._xp import (
@@ -619,6 +620,7 @@ def perplexity(log_probs, *, axis=None):
     return as_array0d(xp.exp(-xp.mean(lp, axis=axis)), xp)
 
 
+@differentiable("bernoulli_logpmf_grad", wrt=1)
 def bernoulli_logpmf(x, p):
     r"""Log-probability of outcomes ``x`` in {0, 1} under Bernoulli(``p``).
 

@@ -167,6 +167,43 @@ def custom_layer_mlp(params, X, y):
     return pml.losses.softmax_cross_entropy(y, logits)
 
 
+def _weights(xp, x, shape, lo=-1.0, hi=2.0):
+    """A fixed weight array of ``shape`` (makes the test functions' outputs sensitive to every entry)."""
+    return xp.reshape(xp.linspace(lo, hi, math.prod(shape), dtype=x.dtype), shape)
+
+
+def sorting(x):
+    xp = _ns(x)  # x (3, 5)
+    return (xp.sum(xp.sort(x, axis=1) * _weights(xp, x, (3, 5)))
+            + xp.sum(xp.sort(x, axis=0, descending=True)[0, :] ** 2))
+
+
+def eigh(a):
+    xp = _ns(a)  # a (4, 4): eigen-decomposition of its symmetric part; U enters squared (sign-invariant)
+    w, U = xp.linalg.eigh((a + a.mT) * 0.5)
+    return (xp.sum(w * _weights(xp, a, (4,))) + xp.sum(U * U * _weights(xp, a, (4, 4), 0.5, 3.0))
+            + xp.sum(xp.linalg.eigvalsh(a @ a.mT + 1.0) ** 2))
+
+
+def svd(b):
+    xp = _ns(b)  # b (5, 3): tall and, transposed, wide; U and Vh enter squared (sign-invariant)
+    total = xp.sum(xp.linalg.svdvals(b) ** 3)
+    for m in (b, b.mT):
+        U, s, Vh = xp.linalg.svd(m, full_matrices=False)
+        total = total + (xp.sum(U * U * _weights(xp, b, tuple(U.shape))) + xp.sum(s * _weights(xp, b, (3,), 1.0, 2.0))
+                         + xp.sum(Vh * Vh * _weights(xp, b, tuple(Vh.shape), -2.0, 1.0)))
+    return total
+
+
+def qr(b):
+    xp = _ns(b)  # b (5, 3) and its square top; Q and R enter squared (sign-invariant)
+    total = 0.0
+    for m in (b, b[:3, :]):
+        Q, R = xp.linalg.qr(m)
+        total = total + xp.sum(Q * Q * _weights(xp, b, tuple(Q.shape))) + xp.sum(R * R * _weights(xp, b, (3, 3)))
+    return total + xp.sum(xp.linalg.qr(b)[1] ** 2 * _weights(xp, b, (3, 3), 0.0, 1.0))
+
+
 def _n(r, *shape, scale=1.0):
     return r.normal(size=shape) * scale
 
@@ -195,6 +232,11 @@ CORPUS = {
                             0, {}),
     "ridge": (ridge, lambda r: (_n(r, 3), _n(r, 1), _n(r, 20, 3), _n(r, 20)), (0, 1), {}),
     "user_and_library": (user_and_library, lambda r: (_n(r, 3), _n(r, 20, 3), 1.0 * (r.random(20) < 0.5)), 0, {}),
+    "sorting": (sorting, lambda r: (_n(r, 3, 5),), 0, {"dask": "Dask has no sort"}),
+    "eigh": (eigh, lambda r: (_n(r, 4, 4),), 0, {"dask": "Dask has no linalg.eigh"}),
+    "svd": (svd, lambda r: (_n(r, 5, 3),), 0,
+            {"dask": "array-api-compat's Dask svdvals calls svd(full_matrices=True), which Dask refuses"}),
+    "qr": (qr, lambda r: (_n(r, 5, 3),), 0, {}),
     "custom_layer_mlp": (custom_layer_mlp,
                          lambda r: ({"W1": _n(r, 3, 8, scale=0.5), "b1": _n(r, 8, scale=0.1), "gain": 1.0 + _n(r, 8),
                                      "W2": _n(r, 8, 4, scale=0.5)}, _n(r, 16, 3), _onehot(r, 16, 4)), 0, {}),
@@ -314,10 +356,6 @@ UNSUPPORTED = {
     "distances.pairwise_euclidean[self]": "writes through array_api_extra.at(..., copy=None) in place",
     "distances.pairwise_euclidean[squared]": "writes through array_api_extra.at(..., copy=None) in place",
     "distances.rbf_kernel[self]": "writes through array_api_extra.at(..., copy=None) in place",
-    "models.lda_fit": "linalg.qr has no VJP rule",
-    "models.pca_fit": "linalg.qr has no VJP rule",
-    "models.lstsq_solve": "linalg.svd has no VJP rule",
-    "models.normal_equations_solve": "linalg.svd has no VJP rule",
 }
 
 _DIFFERENTIABLE = [c for c in cases() if c.grad_argnums and c.capabilities.grad]
@@ -383,32 +421,86 @@ _PRIMITIVE_CASES = [fc for gc, fc in gradient_cases() if "[" not in gc.name] + [
 
 
 @pytest.mark.parametrize("c", _PRIMITIVE_CASES, ids=lambda c: c.name)
-def test_primitive_uses_the_analytic_gradient(c, backend):
-    """``autodiff.primitive(f)`` records one node whose VJP is ``f``'s ``*_grad``; equal to tracing through."""
+def test_public_formula_is_one_node_with_its_analytic_gradient(c, backend):
+    """Calling a linked public formula on traced arrays records ONE node (VJP: its ``*_grad``/``*_vjp``),
+    with the gradient of its body traced operation by operation."""
     if backend.name == "jax":
         pytest.skip("deferred to jax.grad")
     fam, name = c.name.split(".")
-    fn = ad.primitive(getattr(getattr(pml, fam), name))
+    fn = getattr(getattr(pml, fam), name)
+    assert ad.primitive(fn) is fn and fn.__pml_grad__[1].startswith(fn.__name__)  # (silu is swish)
     wrt = c.grad_argnums[0]
-    host = inputs(c)
-    args = _to(backend, host, "float64")
+    args = _to(backend, inputs(c), "float64")
 
-    trace_len = []
+    trace_len, rules = [], []
 
-    def via_primitive(*a):
+    def public(*a):
         xp = pml.namespace(*[x for x in a if hasattr(x, "shape")])
         out = xp.sum(fn(*a, **c.kwargs) * 1.5)
         trace_len.append(len(a[wrt]._trace.nodes))
+        rules.append(a[wrt]._trace.nodes[1].rule.name)
         return out
 
-    def traced(*a):
+    def body(*a):  # the formula's own body, traced through (its inner library calls still intercepted)
         xp = pml.namespace(*[x for x in a if hasattr(x, "shape")])
-        return xp.sum(c.fn(*a, **c.kwargs) * 1.5)
+        out = xp.sum(fn.__wrapped__(*a, **c.kwargs) * 1.5)
+        trace_len.append(len(a[wrt]._trace.nodes))
+        return out
 
-    got = ad.grad(via_primitive, argnums=wrt)(*args)
+    got = ad.grad(public, argnums=wrt)(*args)
     assert trace_len[0] <= 4  # the leaf, the formula, * 1.5, sum
-    want = ad.grad(traced, argnums=wrt)(*args)
+    want = ad.grad(body, argnums=wrt)(*args)
+    assert rules == [f"{fam}.{fn.__name__}"]  # the node is the formula, pulled back by its analytic gradient
     assert_close(got, want, rtol=1e-9, atol=1e-12, err_msg=c.name)
+
+
+def test_formula_is_traced_through_when_another_argument_is_differentiated():
+    r = np.random.default_rng(2)
+    y, p = r.normal(size=(6, 3)), r.normal(size=(6, 3))
+    lens = []
+
+    def f(y, p):
+        out = pml.losses.huber(y, p, delta=0.7)
+        lens.append(len(p._trace.nodes))
+        return out
+
+    g = ad.grad(f, argnums=(0, 1))(y, p)
+    assert lens[0] > 3  # both arguments traced: the body, not one node
+    with _jax_x64():
+        ref = jax.grad(lambda a, b: pml.losses.huber(a, b, delta=0.7), argnums=(0, 1))(jnp.asarray(y), jnp.asarray(p))
+    assert_close(g, tuple(np.asarray(x) for x in ref), rtol=1e-10, atol=1e-12)
+
+
+def test_second_derivative_through_an_intercepted_formula():
+    x = np.linspace(-2.0, 2.0, 8)  # (softplus_grad's own formula has a kink at 0 for a second derivative)
+    h = ad.grad(lambda t: _ns(t).sum(ad.grad(lambda u: _ns(u).sum(pml.activations.softplus(u)))(t)))(x)
+    with _jax_x64():
+        ref = jax.grad(lambda t: jnp.sum(jax.grad(lambda u: jnp.sum(jax.nn.softplus(u)))(t)))(jnp.asarray(x))
+    assert_close(h, np.asarray(ref), rtol=1e-10, atol=1e-12)
+
+
+def test_primitive_refuses_a_formula_without_a_linked_gradient():
+    with pytest.raises(ValueError, match="custom_vjp"):
+        ad.primitive(pml.metrics.r2)
+
+
+def test_user_loss_calling_a_library_loss_is_one_node():
+    r = np.random.default_rng(3)
+    X, Y = r.normal(size=(16, 4)), np.eye(3)[r.integers(0, 3, 16)]
+    W = r.normal(size=(4, 3))
+    lens = []
+
+    def loss(w):
+        out = pml.losses.softmax_cross_entropy(Y, X @ w)
+        lens.append(len(w._trace.nodes))
+        return out
+
+    g = ad.grad(loss)(W)
+    assert lens == [3]  # the leaf, X @ w, the loss
+    with _jax_x64():
+        ref = jax.grad(lambda w: jnp.mean(-jnp.sum(jnp.asarray(Y) * jax.nn.log_softmax(jnp.asarray(X) @ w), -1)))(
+            jnp.asarray(W))
+    assert_close(g, np.asarray(ref), rtol=1e-10, atol=1e-12)
 
 
 # ------------------------------------------------------------------ pytrees, argnums, aux
@@ -469,6 +561,44 @@ def test_vjp_and_jacobian(backend):
         Jr = jax.jacrev(g, argnums=(0, 1))(*[jnp.asarray(a) for a in host])
     assert tuple(J[0].shape) == (3, 3, 4) and tuple(J[1].shape) == (3, 4)
     assert_close(J, tuple(np.asarray(j) for j in Jr), rtol=1e-10, atol=1e-12)
+
+
+def test_jacobian_of_a_pytree_output_matches_jacrev(backend):
+    r = np.random.default_rng(5)
+    host = ({"w": r.normal(size=(3, 2)), "b": r.normal(size=2)}, r.normal(size=(4, 3)))
+
+    def f(p, x):
+        xp = _ns(p["w"], x)
+        z = x @ p["w"] + p["b"]
+        return {"z": z, "s": xp.sum(xp.tanh(z)), "t": (xp.exp(p["b"]), x * 2.0)}, xp.max(z)
+
+    args = _to(backend, host, "float64")
+    J, aux = ad.jacobian(f, argnums=(0, 1), has_aux=True)(*args)
+    with _jax_x64():
+        Jr, aux_r = jax.jacrev(f, argnums=(0, 1), has_aux=True)(*pml.tree.tree_map(jnp.asarray, host))
+    assert pml.tree.tree_structure(J) == pml.tree.tree_structure(pml.tree.tree_map(np.asarray, Jr))
+    assert tuple(J["z"][0]["w"].shape) == (4, 2, 3, 2) and tuple(J["s"][1].shape) == (4, 3)
+    assert_close(J, pml.tree.tree_map(np.asarray, Jr), rtol=1e-10, atol=1e-12)
+    assert_close(aux, np.asarray(aux_r), rtol=1e-12)
+    # an output that does not depend on the differentiated argument: zeros of the right shape
+    J0 = ad.jacobian(lambda w, x: (_ns(x).sum(x), w * 1.0), argnums=0)(*_to(backend, (host[1][0], host[1]), "float64"))
+    assert tuple(J0[0].shape) == (3,) and float(to_numpy(_ns(J0[0]).sum(_ns(J0[0]).abs(J0[0])))) == 0.0
+
+
+def test_dask_decompositions_stay_lazy():
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    host = _host_args("qr")
+    x = da.from_array(host[0], chunks=-1)
+
+    def refuse(*a, **k):
+        raise AssertionError("autodiff computed a Dask graph")
+
+    with dask.config.set(scheduler=refuse):
+        g = ad.grad(qr)(x)
+        assert isinstance(g, da.Array)
+    assert_close(g, _jax_reference(qr, host, 0), rtol=1e-9, atol=1e-11)
 
 
 # ------------------------------------------------------------------ second derivatives
@@ -554,10 +684,12 @@ def test_negative_and_strided_slices():
 
 def test_unsupported_operation_is_named():
     x = np.linspace(0.0, 1.0, 5)
-    with pytest.raises(NotImplementedError, match="'sort'"):
-        ad.grad(lambda t: _ns(t).sum(_ns(t).sort(t)))(x)
-    with pytest.raises(NotImplementedError, match="linalg.svd"):
-        ad.grad(lambda t: _ns(t).sum(_ns(t).linalg.svd(t[None, :] * t[:, None])[1]))(x)
+    with pytest.raises(NotImplementedError, match="linalg.pinv"):
+        ad.grad(lambda t: _ns(t).sum(_ns(t).linalg.pinv(t[None, :] * t[:, None])))(x)
+    with pytest.raises(NotImplementedError, match="linalg.qr of a 2x5"):  # wide: no rule, as jax.grad
+        ad.grad(lambda t: _ns(t).sum(_ns(t).linalg.qr(_ns(t).stack([t, t * t]))[0]))(x)
+    with pytest.raises(NotImplementedError, match="full_matrices=False"):
+        ad.grad(lambda t: _ns(t).sum(_ns(t).linalg.svd(_ns(t).stack([t, t * t]))[0]))(x)
     with pytest.raises(NotImplementedError, match="boolean masks"):
         ad.grad(lambda t: _ns(t).sum(t[t > 0.5]))(x)
 
@@ -618,7 +750,8 @@ def test_constant_function_has_zero_gradient_and_no_leak():
 def test_supported_operations_lists_the_rules():
     ops = ad.supported_operations()
     for name in ("add", "matmul", "tensordot", "sum", "reshape", "permute_dims", "take", "where", "concat",
-                 "stack", "maximum", "linalg.solve", "linalg.cholesky", "expand_dims"):
+                 "stack", "maximum", "linalg.solve", "linalg.cholesky", "expand_dims", "sort", "linalg.eigh",
+                 "linalg.eigvalsh", "linalg.svd", "linalg.svdvals", "linalg.qr"):
         assert name in ops
     assert math.isfinite(len(ops))
 
