@@ -2038,16 +2038,16 @@ def _formula_table():
     """``(family, function, gradient, wrt)`` for every public formula linked to an analytic ``*_grad``.
 
     Read from the ``@differentiable`` links of the loaded ``portable_ml``
-    modules (the formula's module is its family); ``*_vjp`` links
+    modules (the formula's top-level module or package is its family); ``*_vjp`` links
     (``softmax``, ``log_softmax``, ``glu``) are left out, as in the
     registry's ``grad_of`` links (``tests/test_autodiff.py`` checks that
     they agree).
     """
-    rows = []
+    rows = set()
     for fam, mod in _formula_modules():
         for name, fn, gname, kind, wrt in _gradlink.linked_formulas(mod):
             if kind != "vjp":
-                rows.append((fam, name, gname, wrt))
+                rows.add((fam, name, gname, wrt))
     return tuple(sorted(rows))
 
 
@@ -2059,7 +2059,7 @@ def _formula_modules():
             continue
         mod = sys.modules[key]
         if mod is not None:
-            out.append((key[len("portable_ml."):], mod))
+            out.append((key[len("portable_ml."):].split(".")[0], mod))  # models.svm is in family models
     return out
 
 
@@ -2074,7 +2074,8 @@ def _formula_rule(formula):
     kind, gname, wrt = formula.__pml_grad__
     module = sys.modules[formula.__module__]
     gfn = getattr(module, gname)
-    label = f"{formula.__module__.rpartition('.')[2]}.{formula.__name__}"
+    family = formula.__module__.split(".")[1] if formula.__module__.count(".") else formula.__module__
+    label = f"{family}.{formula.__name__}"  # the registry's name: models.svm's formulas are models.*
     if kind == "reduction":
         vjp, accepts = _reduction_grad_vjp(gfn), frozenset({"axis", "keepdims"})
     else:

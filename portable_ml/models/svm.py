@@ -83,6 +83,7 @@ chunks (derivatives, then the line search), the small solves in memory.
 
 from __future__ import annotations
 
+from .._gradlink import differentiable
 from .._validate import check_int
 from .._xp import array_namespace, check_positive, clip, device_of
 from ._base import (
@@ -307,6 +308,7 @@ def _scores(theta, X, fit_intercept):
     return s + theta[d] if fit_intercept else s
 
 
+@differentiable("linear_svc_grad", wrt=0)
 def linear_svc_objective(theta, X, y_pm1, alpha, *, loss="squared_hinge", fit_intercept=True,
                          sample_weight=None):
     r"""Linear SVM objective :math:`J(\theta)` of one binary problem (0-d array).
