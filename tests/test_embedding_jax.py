@@ -574,6 +574,7 @@ def _fitted_estimators(jax, dtype):
         "LinearDiscriminantAnalysis": m.LinearDiscriminantAnalysis().fit(X, y),
         "KMeans": m.KMeans(n_clusters=3, seed=0).fit(X), "PCA": m.PCA(n_components=2).fit(X),
         "MLPClassifier": m.MLPClassifier(hidden_layer_sizes=(8,), epochs=2, seed=0).fit(X, y),
+        "LinearSVC": m.LinearSVC(alpha=0.1).fit(X, y),
     }
 
 

@@ -95,11 +95,14 @@ def _estimators():
         (M.GaussianNB(), Xc, yc),
         (M.MLPClassifier(hidden_layer_sizes=(8,), epochs=2, seed=0), Xc, yc),
         (M.MLPRegressor(hidden_layer_sizes=(8,), epochs=2, seed=0), Xr, yr),
+        (M.LinearSVC(alpha=0.1), Xc, yc),
+        (M.LinearSVC(alpha=0.1, loss="hinge"), Xc, yb),
     ]
 
 
 ESTIMATORS = _estimators()
-IDS = [f"{type(e).__name__}{'-gd' if getattr(e, 'solver', '') == 'gd' else ''}" for e, _, _ in ESTIMATORS]
+IDS = [f"{type(e).__name__}{'-gd' if getattr(e, 'solver', '') == 'gd' else ''}"
+       f"{'-hinge' if getattr(e, 'loss', '') == 'hinge' else ''}" for e, _, _ in ESTIMATORS]
 
 
 def _fit(est, backend, X, y):
