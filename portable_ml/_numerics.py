@@ -43,7 +43,7 @@ def _shift_by_max(x, axis, *, xp):
     return x - xp.where(xp.isfinite(m), m, xp.zeros_like(m))
 
 
-def _exclude(x, where, xp):
+def _exclude(x, where, *, xp):
     """``x`` with the entries outside the boolean mask ``where`` (broadcast to ``x``) set to ``-inf``."""
     return xp.where(where, x, xp.asarray(-math.inf, dtype=x.dtype, device=_device(x)))
 
@@ -57,7 +57,7 @@ def softmax(x, *, axis=-1, where=None, xp):
     if where is None:
         e = xp.exp(_shift_by_max(x, axis, xp=xp))
         return e / xp.sum(e, axis=axis, keepdims=True)
-    e = xp.exp(_shift_by_max(_exclude(x, where, xp), axis, xp=xp))  # the shift skips all -inf slices
+    e = xp.exp(_shift_by_max(_exclude(x, where, xp=xp), axis, xp=xp))  # the shift skips all -inf slices
     total = xp.sum(e, axis=axis, keepdims=True)
     return e / xp.where(total > 0, total, xp.ones_like(total))
 
@@ -69,7 +69,7 @@ def log_softmax(x, *, axis=-1, where=None, xp):
     entries (and slices with nothing included) are :math:`-\infty`.
     """
     if where is not None:
-        x = _exclude(x, where, xp)
+        x = _exclude(x, where, xp=xp)
     z = _shift_by_max(x, axis, xp=xp)
     if size(x) == 0:
         return z

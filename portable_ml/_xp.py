@@ -281,7 +281,7 @@ def value_check(ok, message, error=ValueError):
 _REAL_FLOAT = {}
 
 
-def _is_real_float(xp, dtype):
+def _is_real_float(dtype, *, xp):
     """``xp.isdtype(dtype, "real floating")``, cached per namespace and dtype."""
     if dtype is None:
         return False
@@ -309,9 +309,9 @@ def float_dtype(xp, *arrays):
     if len(arrays) <= 2 and type(arrays[0]) in _NAMESPACE_OF_TYPE:  # fast path: one dtype, real floating
         dt = arrays[0].dtype
         if (len(arrays) == 1 or (type(arrays[1]) is type(arrays[0]) and arrays[1].dtype == dt)) \
-                and _is_real_float(xp, dt):
+                and _is_real_float(dt, xp=xp):
             return dt
-    floats = [x.dtype for x in arrays if _is_array(x) and _is_real_float(xp, x.dtype)]
+    floats = [x.dtype for x in arrays if _is_array(x) and _is_real_float(x.dtype, xp=xp)]
     if len(floats) == 2 and floats[0] == floats[1]:
         return floats[0]
     if floats:

@@ -438,7 +438,7 @@ def _placer(a):
     return lambda idx: be.asarray(idx)
 
 
-def _take_rows(a, idx, xp=None):
+def _take_rows(a, idx, *, xp=None):
     """Rows ``idx`` (placed by :func:`_placer`) of ``a``, gathered where ``a`` lives."""
     xp = array_namespace(a) if xp is None else xp
     return xp.take(a, idx, axis=0)
@@ -608,8 +608,8 @@ class _MiniBatches:
         if self._order is None:  # in order: slices, no gather
             return self._X[lo:hi, ...] if self._y is None else (self._X[lo:hi, ...], self._y[lo:hi, ...])
         idx = self._order[lo:hi]
-        xb = _take_rows(self._X, idx, self._xp)
-        return xb if self._y is None else (xb, _take_rows(self._y, idx, self._xp))
+        xb = _take_rows(self._X, idx, xp=self._xp)
+        return xb if self._y is None else (xb, _take_rows(self._y, idx, xp=self._xp))
 
 
 def minibatches(X, y=None, *, batch_size, rng, shuffle=True, drop_last=False):

@@ -79,7 +79,7 @@ def _safe_sqrt(s, *, xp, keep=None):
     rather than ``where``: NumPy's ``where`` costs several times a multiply
     on large pairwise matrices.)
     """
-    if not _differentiable(xp):
+    if not _differentiable(xp=xp):
         # no gradient to guard (NumPy, CuPy, Dask, array-api-strict): clamp and take the
         # root, two passes over a pairwise matrix instead of six; NaN propagates through maximum
         out = xp.sqrt(xp.maximum(s, 0.0))
@@ -90,7 +90,7 @@ def _safe_sqrt(s, *, xp, keep=None):
     return xp.sqrt(xp.maximum(s, xp.finfo(s.dtype).smallest_normal)) * xp.astype(pos, s.dtype)
 
 
-def _differentiable(xp):
+def _differentiable(*, xp):
     """True for namespaces with automatic differentiation (JAX, PyTorch)."""
     return _compat.is_jax_namespace(xp) or _compat.is_torch_namespace(xp)
 
@@ -1158,10 +1158,10 @@ def pairwise_distances(A, B=None, *, metric="euclidean", p=2, w=None, V=None, VI
     # jensenshannon
     from .probability import _check_nonnegative, _rel_entr
 
-    _check_nonnegative(A, "A", xp)
+    _check_nonnegative(A, "A", xp=xp)
     An = _normalise_rows(A, "A", xp=xp)
     if not same:
-        _check_nonnegative(B, "B", xp)
+        _check_nonnegative(B, "B", xp=xp)
     Bn = An if same else _normalise_rows(B, "B", xp=xp)
     D = _blocked(An, Bn, lambda u, v: _jensenshannon_rows(u, v, base, xp=xp, rel_entr=_rel_entr), xp=xp)
     return _zero_diagonal(D, same, xp=xp)

@@ -40,7 +40,7 @@ __all__ = [
 
 
 # ------------------------------------------------------- finite differences
-def _scalar(value, like, xp):
+def _scalar(value, like, *, xp):
     """``f``'s result as a 0-d array of ``like``'s dtype and device."""
     if isinstance(value, numbers.Number):
         return xp.asarray(value, dtype=like.dtype, device=device_of(like))
@@ -73,7 +73,7 @@ def _difference_setup(x, eps, method, name="x"):
     return xp, x, n, index, steps
 
 
-def _differences(f, x, eps, method, n, index, xp, result):
+def _differences(f, x, eps, method, n, index, result, *, xp):
     """``[result(f(x + h_i)) - result(f(x - h_i))]`` per coordinate (one side at ``x`` for the one-sided
     methods, whose ``f(x)`` is evaluated once)."""
     centre = result(f(x)) if method != "central" else None
@@ -142,7 +142,7 @@ def numerical_gradient(f, x, *, eps=1e-5, method="central"):
     array([ 2., -4.])
     """
     xp, x, n, index, steps = _difference_setup(x, eps, method)
-    diffs = _differences(f, x, eps, method, n, index, xp, lambda v: _scalar(v, x, xp))
+    diffs = _differences(f, x, eps, method, n, index, lambda v: _scalar(v, x, xp=xp), xp=xp)
     return xp.reshape(xp.stack(diffs), tuple(x.shape)) / steps
 
 
@@ -191,7 +191,7 @@ def numerical_jacobian(f, x, *, eps=1e-5, method="central"):
             raise ValueError(f"f must return arrays of one shape; got {out_shape[0]} and {tuple(v.shape)}")
         return v
 
-    diffs = _differences(f, x, eps, method, n, index, xp, result)
+    diffs = _differences(f, x, eps, method, n, index, result, xp=xp)
     J = xp.stack(diffs, axis=-1) / xp.reshape(steps, (n,))  # (*S, n)
     return xp.reshape(J, out_shape[0] + tuple(x.shape))
 
@@ -236,7 +236,7 @@ def numerical_hessian(f, x, *, eps=1e-4):
     units = [eps * xp.astype(index == i, x.dtype) for i in range(n)]
 
     def F(z):
-        return _scalar(f(z), x, xp)
+        return _scalar(f(z), x, xp=xp)
 
     rows = [[None] * n for _ in range(n)]
     for i in range(n):
@@ -248,7 +248,7 @@ def numerical_hessian(f, x, *, eps=1e-4):
     return xp.reshape(H, tuple(x.shape) + tuple(x.shape))
 
 
-def _check_defaults(dtype, xp):
+def _check_defaults(dtype, *, xp):
     r"""Step and tolerance of :func:`check_gradient` for ``dtype``.
 
     ``1e-5`` and ``1e-5`` in float64; in narrower dtypes the step that
@@ -311,7 +311,7 @@ def check_gradient(f, grad_f, x, *, eps=None, tol=None):
     """
     xp = array_namespace(x)
     x = as_float(x, xp, float_dtype(xp, x), "x")
-    default_eps, default_tol = _check_defaults(x.dtype, xp)
+    default_eps, default_tol = _check_defaults(x.dtype, xp=xp)
     eps = default_eps if eps is None else eps
     tol = default_tol if tol is None else tol
     check_positive(tol, "tol", strict=False)
@@ -380,7 +380,7 @@ def clip_by_value(g, lo, hi):
     return tree_map(lambda t: xp.clip(t, lo, hi), g)
 
 
-def _sum_of_squares(leaves, xp):
+def _sum_of_squares(leaves, *, xp):
     total = None
     for t in leaves:
         s = xp.sum(t * t)
@@ -404,7 +404,7 @@ def global_norm(grads):
         If ``grads`` holds no array.
     """
     leaves, xp = _tree_namespace(grads)
-    return as_array0d(xp.sqrt(_sum_of_squares(leaves, xp)), xp)
+    return as_array0d(xp.sqrt(_sum_of_squares(leaves, xp=xp)), xp)
 
 
 def clip_by_global_norm(grads, max_norm):
@@ -447,7 +447,7 @@ def clip_by_global_norm(grads, max_norm):
     """
     _check_limit(max_norm, "max_norm")
     leaves, xp = _tree_namespace(grads)
-    sq = _sum_of_squares(leaves, xp)
+    sq = _sum_of_squares(leaves, xp=xp)
     norm = xp.sqrt(sq)
     keep = norm < max_norm
     # equal to ``norm`` where it is used; the square root of 1 elsewhere keeps

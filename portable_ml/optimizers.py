@@ -295,7 +295,7 @@ def _bias_correction(tree, decay, count):
     return tree_map(lambda t: t / xp.astype(factor, t.dtype), tree)
 
 
-def _scalar_as(value, like, xp):
+def _scalar_as(value, like, *, xp):
     """A (Python or 0-d array) scalar as a 0-d array of ``like``'s dtype and device."""
     if hasattr(value, "dtype"):
         return value if value.dtype == like.dtype else xp.astype(value, like.dtype)
@@ -367,7 +367,7 @@ def scale_by_schedule(step_size_fn):
     def update(updates, state, params=None):
         s = step_size_fn(state.count)
         xp = _namespace(updates)
-        updates = tree_map(lambda g: _scalar_as(s, g, xp) * g, updates)
+        updates = tree_map(lambda g: _scalar_as(s, g, xp=xp) * g, updates)
         return updates, ScaleByScheduleState(count=_increment(state.count))
 
     return GradientTransformation(init, update)
@@ -430,7 +430,7 @@ def _adam_moments(updates, state, b1, b2):
     return mu, nu, _increment(state.count)
 
 
-def _rsqrt_scale(g, v, eps, eps_in_sqrt, xp):
+def _rsqrt_scale(g, v, eps, eps_in_sqrt, *, xp):
     return g / (xp.sqrt(v + eps) if eps_in_sqrt else xp.sqrt(v) + eps)
 
 
@@ -462,7 +462,7 @@ def scale_by_rms(*, decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True, bi
             nu_hat = _bias_correction(nu, decay, count)
         else:
             nu_hat = nu
-        updates = tree_map(lambda g, v: _rsqrt_scale(g, v, eps, eps_in_sqrt, xp), updates, nu_hat)
+        updates = tree_map(lambda g, v: _rsqrt_scale(g, v, eps, eps_in_sqrt, xp=xp), updates, nu_hat)
         return updates, (ScaleByRmsWithCountState(count, nu) if bias_correction else ScaleByRmsState(nu))
 
     return GradientTransformation(init, update)
@@ -499,7 +499,7 @@ def scale_by_stddev(*, decay=0.9, eps=1e-8, initial_scale=0.0, eps_in_sqrt=True,
             mu_hat, nu_hat = _bias_correction(mu, decay, count), _bias_correction(nu, decay, count)
         else:
             mu_hat, nu_hat = mu, nu
-        updates = tree_map(lambda g, m, v: _rsqrt_scale(g, v - m * m, eps, eps_in_sqrt, xp),
+        updates = tree_map(lambda g, m, v: _rsqrt_scale(g, v - m * m, eps, eps_in_sqrt, xp=xp),
                            updates, mu_hat, nu_hat)
         if bias_correction:
             return updates, ScaleByRStdDevWithCountState(count, mu, nu)
@@ -608,7 +608,7 @@ def add_decayed_weights(weight_decay=0.0, *, mask=None):
         xp = _namespace(updates)
 
         def decayed(g, p):
-            return g + (_scalar_as(s, g, xp) if hasattr(s, "dtype") else s) * p
+            return g + (_scalar_as(s, g, xp=xp) if hasattr(s, "dtype") else s) * p
 
         if mask is None:
             return tree_map(decayed, updates, params), new_state
@@ -937,15 +937,15 @@ def scale_by_lion(*, b1=0.9, b2=0.99):
     return GradientTransformation(init, update)
 
 
-def _norm(x, xp):
+def _norm(x, *, xp):
     return xp.sqrt(xp.sum(x * x))
 
 
-def _safe_norm(x, min_norm, xp):
+def _safe_norm(x, min_norm, *, xp):
     r""":math:`\max(\|x\|, \text{min\_norm})` without a NaN gradient at :math:`x = 0` (optax's ``safe_norm``)."""
-    norm = _norm(x, xp)
+    norm = _norm(x, xp=xp)
     small = norm <= min_norm
-    masked = _norm(xp.where(small, xp.ones_like(x), x), xp)
+    masked = _norm(xp.where(small, xp.ones_like(x), x), xp=xp)
     return xp.where(small, xp.asarray(min_norm, dtype=norm.dtype, device=device_of(norm)), masked)
 
 
@@ -971,7 +971,7 @@ def scale_by_trust_ratio(*, min_norm=0.0, trust_coefficient=1.0, eps=0.0):
         xp = _namespace(updates)
 
         def one(u, p):
-            pn, un = _safe_norm(p, min_norm, xp), _safe_norm(u, min_norm, xp)
+            pn, un = _safe_norm(p, min_norm, xp=xp), _safe_norm(u, min_norm, xp=xp)
             ratio = trust_coefficient * pn / (un + eps)
             zero = xp.logical_or(pn == 0.0, un == 0.0)
             return u * xp.where(zero, xp.ones_like(ratio), ratio)
@@ -990,7 +990,7 @@ def _i32(c):
     return c - (1 << 32) if c >= 1 << 31 else c
 
 
-def _hash32(x, xp):
+def _hash32(x, *, xp):
     """Wellons' ``lowbias32`` integer hash on int32 arrays (wrap-around products, logical shifts)."""
     x = xp.bitwise_xor(x, xp.bitwise_and(xp.bitwise_right_shift(x, 16), 0xFFFF))
     x = x * _i32(0x7FEB352D)
@@ -999,7 +999,7 @@ def _hash32(x, xp):
     return xp.bitwise_xor(x, xp.bitwise_and(xp.bitwise_right_shift(x, 16), 0xFFFF))
 
 
-def _normal_like(leaf, seed, count, index, xp):
+def _normal_like(leaf, seed, count, index, *, xp):
     """Standard normal draws of ``leaf``'s shape, a pure function of ``(seed, count, index, position)``.
 
     Each position's 32-bit counter is hashed twice (two streams) into two
@@ -1011,11 +1011,11 @@ def _normal_like(leaf, seed, count, index, xp):
     dev = device_of(leaf)
     pos = xp.arange(max(n, 1), dtype=xp.int32, device=dev)
     seed, count = xp.reshape(seed, (1,)), xp.reshape(count, (1,))  # 1-d: NumPy's 0-d products warn on wrap-around
-    base = _hash32(_hash32(seed * _i32(0x9E3779B9) + count, xp) + _i32((index * 0x85EBCA6B) & _M32), xp)
+    base = _hash32(_hash32(seed * _i32(0x9E3779B9) + count, xp=xp) + _i32((index * 0x85EBCA6B) & _M32), xp=xp)
     wide = widest_float_dtype(xp, leaf)
     draws = []
     for stream in (0x27D4EB2F, 0x165667B1):
-        h = _hash32(_hash32(pos * _i32(0xC2B2AE35) + base, xp) + _i32(stream), xp)
+        h = _hash32(_hash32(pos * _i32(0xC2B2AE35) + base, xp=xp) + _i32(stream), xp=xp)
         bits = xp.bitwise_and(xp.bitwise_right_shift(h, 8), 0xFFFFFF)
         draws.append((xp.astype(bits, wide) + 0.5) / 16777216.0)
     z = xp.sqrt(-2.0 * xp.log(draws[0])) * xp.cos(2.0 * math.pi * draws[1])
@@ -1047,7 +1047,7 @@ def add_noise(eta, gamma, *, key=None):
         std = cxp.sqrt(eta / cxp.pow(t, cxp.asarray(gamma, dtype=t.dtype, device=device_of(t))))
         xp = _namespace(updates)
         leaves, treedef = tree_flatten(updates)
-        noisy = [g + xp.astype(std, g.dtype) * _normal_like(g, state.rng_key, count, i, xp)
+        noisy = [g + xp.astype(std, g.dtype) * _normal_like(g, state.rng_key, count, i, xp=xp)
                  for i, g in enumerate(leaves)]
         return treedef.unflatten(noisy), AddNoiseState(count=count, rng_key=state.rng_key)
 
@@ -1144,7 +1144,7 @@ def scale_by_factored_rms(*, factored=True, decay_rate=0.8, step_offset=0, min_d
     return GradientTransformation(init, update)
 
 
-def _rms(x, xp):
+def _rms(x, *, xp):
     return xp.sqrt(xp.mean(x * x))
 
 
@@ -1159,7 +1159,11 @@ def clip_by_block_rms(threshold):
 
     def update(updates, state, params=None):
         xp = _namespace(updates)
-        return tree_map(lambda u: u / xp.maximum(xp.ones_like(_rms(u, xp)), _rms(u, xp) / threshold), updates), state
+        def clip(u):
+            rms = _rms(u, xp=xp)
+            return u / xp.maximum(xp.ones_like(rms), rms / threshold)
+
+        return tree_map(clip, updates), state
 
     return GradientTransformation(lambda params: EmptyState(), update)
 
@@ -1180,9 +1184,9 @@ def scale_by_param_block_rms(*, min_scale=1e-3):
         xp = _namespace(updates)
 
         def one(u, p):
-            rms = _rms(p, xp)
+            rms = _rms(p, xp=xp)
             small = rms <= min_scale
-            safe = _rms(xp.where(small, xp.ones_like(p), p), xp)
+            safe = _rms(xp.where(small, xp.ones_like(p), p), xp=xp)
             return u * xp.where(small, xp.asarray(min_scale, dtype=rms.dtype, device=device_of(rms)), safe)
 
         return tree_map(one, updates, params), state
@@ -1216,14 +1220,17 @@ def ema(decay, *, debias=True, accumulator_dtype=None):
                                                                                       "float64"))
         accumulator_dtype = accumulator_dtype.replace("torch.", "")
 
-    def _acc(x, xp):
+    def _acc(x, *, xp):
         if accumulator_dtype is None:
             return x
         return xp.astype(x, getattr(xp, accumulator_dtype))
 
     def init(params):
-        return EmaState(count=_zero_count(params), ema=tree_map(lambda p: _acc(array_namespace(p).zeros_like(p), array_namespace(p)),
-                                                                 params))
+        def zeros(p):
+            xp = array_namespace(p)
+            return _acc(xp.zeros_like(p), xp=xp)
+
+        return EmaState(count=_zero_count(params), ema=tree_map(zeros, params))
 
     def update(updates, state, params=None):
         _check_grads(updates, state.ema, _STATE)
@@ -1231,7 +1238,7 @@ def ema(decay, *, debias=True, accumulator_dtype=None):
         count = _increment(state.count)
         out = _bias_correction(new, decay, count) if debias else new
         xp = _namespace(updates)
-        return out, EmaState(count=count, ema=tree_map(lambda e: _acc(e, xp), new))
+        return out, EmaState(count=count, ema=tree_map(lambda e: _acc(e, xp=xp), new))
 
     return GradientTransformation(init, update)
 
@@ -1308,7 +1315,7 @@ def _check_transform(t, name):
         raise TypeError(f"{name} must be a gradient transformation (init, update); got {t!r}")
 
 
-def _select(pred, a, b, xp):
+def _select(pred, a, b, *, xp):
     """``a`` where the 0-d bool ``pred`` holds, else ``b``, leafwise, each leaf in ``b``'s dtype."""
 
     def one(x, y):
@@ -1416,7 +1423,7 @@ def masked(inner, mask):
     return GradientTransformation(init, update)
 
 
-def _resolve_dtype(xp, name):
+def _resolve_dtype(name, *, xp):
     return getattr(xp, name)
 
 
@@ -1468,7 +1475,7 @@ class MultiSteps:
     def _acc(self, x, xp):
         if self._acc_dtype is None:
             return x
-        dt = _resolve_dtype(xp, self._acc_dtype)
+        dt = _resolve_dtype(self._acc_dtype, xp=xp)
         return x if x.dtype == dt else xp.astype(x, dt)
 
     def init(self, params):
@@ -1497,7 +1504,7 @@ class MultiSteps:
         new_state = MultiStepsState(
             mini_step=xp.asarray(_increment(n) % k),
             gradient_step=xp.where(emit, _increment(state.gradient_step), state.gradient_step),
-            inner_opt_state=_select(emit, new_inner, state.inner_opt_state, xp),
+            inner_opt_state=_select(emit, new_inner, state.inner_opt_state, xp=xp),
             # (1 - emit) * acc as in optax: an inf accumulated turns into NaN at the emission, as there
             acc_grads=tree_map(lambda a: self._acc((1 - xp.astype(emit, a.dtype)) * a, xp), acc),
             skip_state=state.skip_state,
@@ -1507,7 +1514,7 @@ class MultiSteps:
             return final, new_state
         skip, skip_state = self._skip(updates, state.gradient_step, params)
         out = tree_map(lambda u: xp.where(skip, xp.zeros_like(u), u), final)
-        kept = MultiStepsState(*_select(skip, tuple(state[:4]), tuple(new_state[:4]), xp), skip_state=skip_state)
+        kept = MultiStepsState(*_select(skip, tuple(state[:4]), tuple(new_state[:4]), xp=xp), skip_state=skip_state)
         return out, kept
 
     def has_updated(self, state):
@@ -1641,10 +1648,10 @@ def inject_hyperparams(inner_factory, *, static_args=(), hyperparam_dtype=None):
                 other[name] = value
         inner_factory(**bound.arguments)  # checks the arguments eagerly, with the factory's own messages
 
-        def _dtype(params, xp):
+        def _dtype(params, *, xp):
             return getattr(xp, hyperparam_dtype) if hyperparam_dtype is not None else _widest_param_dtype(params)
 
-        def _as(v, like, dt, xp):
+        def _as(v, like, dt, *, xp):
             if hasattr(v, "dtype"):
                 if xp.isdtype(v.dtype, "real floating") and v.dtype != dt:
                     return xp.astype(v, dt)
@@ -1654,18 +1661,18 @@ def inject_hyperparams(inner_factory, *, static_args=(), hyperparam_dtype=None):
         def init(params):
             count = _zero_count(params)
             xp = array_namespace(count)
-            dt = _dtype(params, xp)
-            hp = {k: _as(v, count, dt, xp) for k, v in numeric.items()}
-            hp.update({k: _as(f(count), count, dt, xp) for k, f in sched.items()})
+            dt = _dtype(params, xp=xp)
+            hp = {k: _as(v, count, dt, xp=xp) for k, v in numeric.items()}
+            hp.update({k: _as(f(count), count, dt, xp=xp) for k, f in sched.items()})
             states = {k: WrappedScheduleState(count=_zero_count(params)) for k in sched}
             return InjectHyperparamsState(count=count, hyperparams=hp, hyperparams_states=states,
                                           inner_state=inner_factory(**other, **hp).init(params))
 
         def update(updates, state, params=None):
             xp = array_namespace(state.count)
-            dt = _dtype(updates if params is None else params, xp)
-            hp = {k: _as(v, state.count, dt, xp) for k, v in state.hyperparams.items()}
-            hp.update({k: _as(f(state.hyperparams_states[k].count), state.count, dt, xp) for k, f in sched.items()})
+            dt = _dtype(updates if params is None else params, xp=xp)
+            hp = {k: _as(v, state.count, dt, xp=xp) for k, v in state.hyperparams.items()}
+            hp.update({k: _as(f(state.hyperparams_states[k].count), state.count, dt, xp=xp) for k, f in sched.items()})
             states = {k: WrappedScheduleState(count=_increment(s.count)) for k, s in state.hyperparams_states.items()}
             updates, inner_state = inner_factory(**other, **hp).update(updates, state.inner_state, params)
             return updates, InjectHyperparamsState(count=_increment(state.count), hyperparams=hp,

@@ -59,7 +59,7 @@ _EPS64 = 2.0**-52
 
 
 # ------------------------------------------------------------------ one-hot encoding
-def _resolve_dtype(dtype, xp, like, name="dtype"):
+def _resolve_dtype(dtype, like, name="dtype", *, xp):
     """``dtype`` (``None``, a dtype of ``xp`` or its name) as a dtype of ``xp``."""
     if dtype is None:
         return float_dtype(xp, like)
@@ -119,7 +119,7 @@ def one_hot(labels, num_classes, *, dtype=None):
     if not xp.isdtype(labels.dtype, "integral"):
         raise TypeError(f"labels must hold integer class indices; got dtype {labels.dtype}")
     k = check_int(num_classes, "num_classes", low=1)
-    out_dtype = _resolve_dtype(dtype, xp, labels)
+    out_dtype = _resolve_dtype(dtype, labels, xp=xp)
     check_class_elements(k, tuple(labels.shape) + (k,), "a one-hot encoding")
     check_labels(labels, k, "labels", xp)
     classes = xp.arange(k, dtype=labels.dtype, device=device_of(labels))
@@ -142,7 +142,7 @@ def _poly_plan(n_features, degree, interaction_only):
     return plan
 
 
-def _take_columns(A, idx, xp, dev):
+def _take_columns(A, idx, dev, *, xp):
     """Columns ``idx`` (a list of ints) of ``A``: a gather, or a slice for one column (Dask's
     ``take`` with a one-element index array reports a wrong shape)."""
     if len(idx) == 1:
@@ -210,7 +210,7 @@ def polynomial_features(X, *, degree=2, interaction_only=False, include_bias=Tru
     prev = X
     dev = device_of(X)
     for prefix, last in _poly_plan(X.shape[1], degree, interaction_only):
-        prev = _take_columns(prev, prefix, xp, dev) * _take_columns(X, last, xp, dev)
+        prev = _take_columns(prev, prefix, dev, xp=xp) * _take_columns(X, last, dev, xp=xp)
         blocks.append(prev)
     return blocks[0] if len(blocks) == 1 else xp.concat(blocks, axis=1)
 

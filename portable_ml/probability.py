@@ -82,7 +82,7 @@ def _check_broadcastable(sa, sb, name_a, name_b):
             )
 
 
-def _check_nonnegative(x, name, xp):
+def _check_nonnegative(x, name, *, xp):
     check_values(x, name, xp, low=0, what="non-negative values")
 
 
@@ -103,17 +103,17 @@ def _in_base(value, base):
     return value if base is None else value / math.log(base)
 
 
-def _distribution(p, name, xp, dtype):
+def _distribution(p, name, dtype, *, xp):
     p = as_float(p, xp, dtype)
     check_nonempty(p, name)
-    _check_nonnegative(p, name, xp)
+    _check_nonnegative(p, name, xp=xp)
     return p
 
 
 def _distribution_pair(p, q):
     xp = array_namespace(p, q)
     dtype = float_dtype(xp, p, q)
-    p, q = _distribution(p, "p", xp, dtype), _distribution(q, "q", xp, dtype)
+    p, q = _distribution(p, "p", dtype, xp=xp), _distribution(q, "q", dtype, xp=xp)
     if tuple(p.shape) != tuple(q.shape):  # no silent broadcasting of one distribution against a batch
         raise ValueError(
             f"p and q must have the same shape; got p.shape={tuple(p.shape)} and q.shape={tuple(q.shape)} "
@@ -436,7 +436,7 @@ def entropy(p, *, base=None, axis=-1):
     """
     _check_base(base)
     xp = array_namespace(p)
-    p = _distribution(p, "p", xp, float_dtype(xp, p))
+    p = _distribution(p, "p", float_dtype(xp, p), xp=xp)
     _check_axis(p, axis)
     return _in_base(-xp.sum(xlogy(p, p, xp=xp), axis=axis), base)
 
@@ -566,7 +566,7 @@ def mutual_information(joint, *, base=None):
     """
     _check_base(base)
     xp = array_namespace(joint)
-    joint = _distribution(joint, "joint", xp, float_dtype(xp, joint))
+    joint = _distribution(joint, "joint", float_dtype(xp, joint), xp=xp)
     if joint.ndim < 2:
         raise ValueError(f"joint must be at least 2-D (..., k1, k2); got shape {tuple(joint.shape)}")
     px = xp.sum(joint, axis=-1, keepdims=True)
@@ -651,7 +651,7 @@ def bernoulli_logpmf(x, p):
     ``scipy.stats.bernoulli.logpmf``.
     """
     xp, one, p = _bernoulli_args(x, p)
-    return _bernoulli_logpmf(one, p, xp)
+    return _bernoulli_logpmf(one, p, xp=xp)
 
 
 def _bernoulli_args(x, p):
@@ -668,7 +668,7 @@ def _bernoulli_args(x, p):
     return xp, one, p
 
 
-def _bernoulli_logpmf(one, p, xp):
+def _bernoulli_logpmf(one, p, *, xp):
     p0, p1 = p == 0, p == 1  # (NaN propagates)
     log_p = xp.where(p0, -math.inf, xp.log(xp.where(p0, 1.0, p)))
     log_q = xp.where(p1, -math.inf, xp.log1p(-xp.where(p1, 0.0, p)))
@@ -860,7 +860,7 @@ def poisson_logpmf(k, mu):
     xp = array_namespace(k, mu)
     mu = as_float(mu, xp, float_dtype(xp, mu))
     _check_broadcastable(k.shape, mu.shape, "k", "mu")
-    _check_nonnegative(mu, "mu", xp)
+    _check_nonnegative(mu, "mu", xp=xp)
     if xp.isdtype(k.dtype, "bool"):
         raise TypeError(f"k must hold integer counts; got a {k.dtype} array")
     kf = as_float(k, xp, mu.dtype)
@@ -869,7 +869,7 @@ def poisson_logpmf(k, mu):
             xp.all(kf == xp.round(kf)),
             lambda: "k must hold integer counts; got non-integer values",
         )
-    _check_nonnegative(kf, "k", xp)
+    _check_nonnegative(kf, "k", xp=xp)
     mu0 = mu == 0
     k_log_mu = xp.where(mu0, -math.inf, kf * xp.log(xp.where(mu0, 1.0, mu)))
     k_log_mu = xp.where(kf == 0, 0.0, k_log_mu)

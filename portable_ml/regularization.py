@@ -80,12 +80,12 @@ def _tree_sum(fn, tree, name):
     dtype = float_dtype(xp, *leaves)
     total = None
     for leaf in leaves:
-        s = xp.sum(fn(as_float(leaf, xp, dtype), xp))
+        s = xp.sum(fn(as_float(leaf, xp, dtype), xp=xp))
         total = s if total is None else total + s
     return total, dtype, xp
 
 
-def _coef(value, like, xp):
+def _coef(value, like, *, xp):
     """A strength as a factor that keeps ``like``'s dtype (numbers stay Python numbers)."""
     return value if isinstance(value, numbers.Real) else as_float(value, xp, like.dtype)
 
@@ -100,11 +100,11 @@ def _leafwise(fn, tree, name):
     return tree_map(one, tree)
 
 
-def _abs(w, xp):
+def _abs(w, *, xp):
     return xp.abs(w)
 
 
-def _square(w, xp):
+def _square(w, *, xp):
     return w * w
 
 
@@ -146,7 +146,7 @@ def l1_penalty(w, lam):
     """
     _check_strength(lam, "lam")
     total, _, xp = _tree_sum(_abs, w, "w")
-    return as_array0d(_coef(lam, total, xp) * total, xp)
+    return as_array0d(_coef(lam, total, xp=xp) * total, xp)
 
 
 def l1_penalty_grad(w, lam):
@@ -162,7 +162,7 @@ def l1_penalty_grad(w, lam):
     floating dtype (integer leaves are promoted).
     """
     _check_strength(lam, "lam")
-    return _leafwise(lambda x, xp: _coef(lam, x, xp) * sign(x, xp), w, "w")
+    return _leafwise(lambda x, xp: _coef(lam, x, xp=xp) * sign(x, xp), w, "w")
 
 
 def l2_penalty(w, lam):
@@ -193,7 +193,7 @@ def l2_penalty(w, lam):
     """
     _check_strength(lam, "lam")
     total, _, xp = _tree_sum(_square, w, "w")
-    return as_array0d(_coef(lam, total, xp) * total, xp)
+    return as_array0d(_coef(lam, total, xp=xp) * total, xp)
 
 
 def l2_penalty_grad(w, lam):
@@ -202,7 +202,7 @@ def l2_penalty_grad(w, lam):
     .. math:: \frac{\partial}{\partial w_i} \lambda \sum_j w_j^2 = 2 \lambda w_i
     """
     _check_strength(lam, "lam")
-    return _leafwise(lambda x, xp: (2 * _coef(lam, x, xp)) * x, w, "w")
+    return _leafwise(lambda x, xp: (2 * _coef(lam, x, xp=xp)) * x, w, "w")
 
 
 def elastic_net_penalty(w, l1, l2):
@@ -232,7 +232,7 @@ def elastic_net_penalty(w, l1, l2):
     _check_strength(l2, "l2")
     s1, _, xp = _tree_sum(_abs, w, "w")
     s2, _, _ = _tree_sum(_square, w, "w")
-    return as_array0d(_coef(l1, s1, xp) * s1 + _coef(l2, s2, xp) * s2, xp)
+    return as_array0d(_coef(l1, s1, xp=xp) * s1 + _coef(l2, s2, xp=xp) * s2, xp)
 
 
 def elastic_net_penalty_grad(w, l1, l2):
@@ -243,7 +243,7 @@ def elastic_net_penalty_grad(w, l1, l2):
     _check_strength(l1, "l1")
     _check_strength(l2, "l2")
     return _leafwise(
-        lambda x, xp: _coef(l1, x, xp) * sign(x, xp) + (2 * _coef(l2, x, xp)) * x, w, "w"
+        lambda x, xp: _coef(l1, x, xp=xp) * sign(x, xp) + (2 * _coef(l2, x, xp=xp)) * x, w, "w"
     )
 
 
@@ -502,7 +502,7 @@ def _norm_inputs(x, gamma, beta, eps, feature_shape_of, extra=()):
     return (xp, x, gamma, beta, *stats)
 
 
-def _moments(x, axis, xp):
+def _moments(x, axis, *, xp):
     r"""(mean, biased variance, x - mean) along ``axis`` (keepdims), by the corrected two-pass algorithm.
 
     With a first mean :math:`m`, the shifted data :math:`x - m` and its mean
@@ -520,9 +520,9 @@ def _moments(x, axis, xp):
     return m + d, xp.mean(xc * xc, axis=axis, keepdims=True), xc
 
 
-def _normalise(x, axis, eps, xp):
+def _normalise(x, axis, eps, *, xp):
     """(xhat, inv_std) with the biased variance along ``axis`` (corrected two-pass, keepdims)."""
-    _, var, xc = _moments(x, axis, xp)
+    _, var, xc = _moments(x, axis, xp=xp)
     inv_std = 1.0 / xp.sqrt(var + eps)
     return xc * inv_std, inv_std
 
@@ -641,7 +641,7 @@ def batch_norm(x, gamma, beta, *, eps=1e-5, running_mean=None, running_var=None,
             f"batch_norm: updating the running statistics needs at least 2 samples (the unbiased batch "
             f"variance divides by n - 1); got x.shape={tuple(x.shape)}"
         )
-    mean, var, xc = _moments(x, 0, xp)
+    mean, var, xc = _moments(x, 0, xp=xp)
     inv_std = 1.0 / xp.sqrt(var + eps)
     xhat = xc * inv_std
     mean, var = mean[0, ...], var[0, ...]
@@ -739,7 +739,7 @@ def layer_norm(x, gamma, beta, *, eps=1e-5):
         ``(x.shape[-1],)``, or ``eps`` is not positive.
     """
     xp, x, gamma, beta = _norm_inputs(x, gamma, beta, eps, lambda a: tuple(a.shape[-1:]))
-    xhat, inv_std = _normalise(x, -1, eps, xp)
+    xhat, inv_std = _normalise(x, -1, eps, xp=xp)
     return gamma * xhat + beta, LayerNormCache(xhat, gamma, inv_std)
 
 

@@ -60,7 +60,7 @@ class Moments(NamedTuple):
     factor: object
 
 
-def _qr_r(A, xp):
+def _qr_r(A, *, xp):
     if is_dask_array(A):
         # Dask's QR takes 2-D arrays with one column of blocks: factor each
         # (small) block on its own.  Fits stream through dask_moments instead;
@@ -86,7 +86,7 @@ def block_moments(Z, G=None, *, center=True, xp):
         sums = xp.matmul(xp.matrix_transpose(G), Z)
         mean = sums / xp.where(count > 0, count, xp.ones_like(count))[..., None]
         E = Z - xp.matmul(G, mean) if center else Z
-    return Moments(count, mean, _qr_r(E, xp))
+    return Moments(count, mean, _qr_r(E, xp=xp))
 
 
 def merge_moments(count, mean, factor_rows, *, center=True, xp):
@@ -100,7 +100,7 @@ def merge_moments(count, mean, factor_rows, *, center=True, xp):
     rows = [factor_rows]
     if center:
         rows.append(xp.reshape(xp.sqrt(count)[..., None] * (mean - mu[None, ...]), (B * k, p)))
-    return Moments(total, mu, _qr_r(xp.concat(rows, axis=0), xp))
+    return Moments(total, mu, _qr_r(xp.concat(rows, axis=0), xp=xp))
 
 
 def moments(Z, G=None, *, center=True, blocks=1, xp):

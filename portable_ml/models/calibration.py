@@ -47,7 +47,7 @@ from .logistic import _newton_iteration
 __all__ = ["CalibratedClassifier"]
 
 
-def _platt_targets(Y, sw, xp):
+def _platt_targets(Y, sw, *, xp):
     """Platt's smoothed targets for every column of the one-hot ``Y`` (n, k)."""
     W = Y if sw is None else Y * sw[:, None]
     total = xp.sum(xp.ones_like(Y[:, 0]) if sw is None else sw)
@@ -117,7 +117,7 @@ class CalibratedClassifier(ClassifierMixin, Estimator):
             raise ValueError("y must hold exactly the estimator's classes_")
         sw = check_sample_weight(sample_weight, X)
         F, _ = self._decision(X)
-        T = _platt_targets(Y, sw, xp)
+        T = _platt_targets(Y, sw, xp=xp)
         if k == 2:
             T = T[:, 1:]
         # the n decision values of each class are the whole data of a two-parameter fit: on Dask

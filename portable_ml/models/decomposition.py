@@ -40,7 +40,7 @@ from ._stats import dask_moments, from_memory_like, moments, row_blocks
 __all__ = ["PCA", "PCAResult", "pca_fit"]
 
 
-def _flip_signs(U, Vt, xp):
+def _flip_signs(U, Vt, *, xp):
     """Make the largest-|.| entry of every row of ``Vt`` positive (and flip ``U``'s columns alike)."""
     d = Vt.shape[1]
     idx = xp.argmax(xp.abs(Vt), axis=1)
@@ -83,7 +83,7 @@ def _pca_from_factor(mean, R, *, n):
     r = min(n, R.shape[1])
     U, S, Vt = thin_svd(R, xp=xp)
     U, S, Vt = U[:, :r], S[:r], Vt[:r, :]
-    _, Vt = _flip_signs(U, Vt, xp)
+    _, Vt = _flip_signs(U, Vt, xp=xp)
     return PCAResult(mean, Vt, S * S / (n - 1), S)
 
 
@@ -114,7 +114,7 @@ def _pca_covariance(X):
     mu = xp.flip(mu, axis=0)
     Vt = xp.flip(V, axis=1).T
     mu = xp.where(mu > 0, mu, xp.zeros_like(mu))  # rounding makes null directions slightly negative
-    _, Vt = _flip_signs(Vt.T, Vt, xp)
+    _, Vt = _flip_signs(Vt.T, Vt, xp=xp)
     return PCAResult(mean, Vt, mu / (n - 1), xp.sqrt(mu))
 
 
@@ -148,7 +148,7 @@ def _pca_randomized(X, omega, *, n_iter):
         Q, _ = xp.linalg.qr(Xc.T @ Q)
     Q, _ = xp.linalg.qr(Xc @ Q)
     U, S, Vt = thin_svd(Q.T @ Xc, xp=xp)
-    _, Vt = _flip_signs(U, Vt, xp)
+    _, Vt = _flip_signs(U, Vt, xp=xp)
     total = xp.sum(Xc * Xc) / (n - 1)
     return PCAResult(mean, Vt, S * S / (n - 1), S), total
 

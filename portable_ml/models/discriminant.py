@@ -54,7 +54,7 @@ class LDAResult(NamedTuple):
     intercept: object
 
 
-def _inv_masked(S, keep, xp):
+def _inv_masked(S, keep, *, xp):
     return xp.where(keep, 1.0 / xp.where(keep, S, xp.ones_like(S)), xp.zeros_like(S))
 
 
@@ -108,7 +108,7 @@ def _lda_from_moments(means, R, priors, *, n, tol):
     std = xp.sqrt(xp.sum(R * R, axis=0) / n)
     std = xp.where(std == 0, xp.ones_like(std), std)
     _, S, Vt = thin_svd(R / std / math.sqrt(n), xp=xp)
-    T = (Vt.T / std[:, None]) * _inv_masked(S, S > tol, xp)[None, :]  # (d, r)
+    T = (Vt.T / std[:, None]) * _inv_masked(S, S > tol, xp=xp)[None, :]  # (d, r)
     Mw = (means - xbar) @ T  # (k, r) whitened mean offsets
     fac = 1.0 / (k - 1)
     B = xp.sqrt(n * priors * fac)[:, None] * Mw

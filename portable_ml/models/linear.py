@@ -48,11 +48,11 @@ __all__ = [
 
 
 # ------------------------------------------------------------------ pure cores
-def _as_2d(y, xp):
+def _as_2d(y, *, xp):
     return (y[:, None], True) if y.ndim == 1 else (y, False)
 
 
-def _back(w, squeeze, xp):
+def _back(w, squeeze, *, xp):
     return w[:, 0] if squeeze else w
 
 
@@ -75,11 +75,11 @@ def lstsq_solve(X, y):
     w : array of shape (n_features,) or (n_features, n_targets)
     """
     xp = array_namespace(X, y)
-    Y, squeeze = _as_2d(y, xp)
-    return _back(_min_norm_solve(X, Y, max(X.shape), xp), squeeze, xp)
+    Y, squeeze = _as_2d(y, xp=xp)
+    return _back(_min_norm_solve(X, Y, max(X.shape), xp=xp), squeeze, xp=xp)
 
 
-def _min_norm_solve(A, B, size, xp):
+def _min_norm_solve(A, B, size, *, xp):
     r"""Minimum-norm least squares :math:`A^+ B` by the thin SVD.
 
     Singular values below :math:`\epsilon\,\mathrm{size}\,\sigma_{\max}` count as zero.
@@ -109,16 +109,16 @@ def normal_equations_solve(X, y):
     solution :func:`lstsq_solve` gives, up to the squared conditioning.
     """
     xp = array_namespace(X, y)
-    Y, squeeze = _as_2d(y, xp)
-    return _back(_psd_pinv_solve(X.T @ X, X.T @ Y, max(X.shape), xp), squeeze, xp)
+    Y, squeeze = _as_2d(y, xp=xp)
+    return _back(_psd_pinv_solve(X.T @ X, X.T @ Y, max(X.shape), xp=xp), squeeze, xp=xp)
 
 
 def _pinv_from_gram(G, C, *, m):
     xp = array_namespace(G, C)
-    return _psd_pinv_solve(G, C, m, xp)
+    return _psd_pinv_solve(G, C, m, xp=xp)
 
 
-def _psd_pinv_solve(G, C, m, xp):
+def _psd_pinv_solve(G, C, m, *, xp):
     """:math:`G^{+} C` for a symmetric PSD ``G`` by its SVD; eigenvalues below ``eps * m * max`` count as 0."""
     if hasattr(G, "rechunk"):  # Dask: a small system in one chunk
         G, C = G.rechunk(G.shape), C.rechunk(C.shape)
@@ -136,10 +136,10 @@ def ridge_solve(X, y, alpha):
     objective (pass centred data to leave the intercept unpenalised).
     """
     xp = array_namespace(X, y)
-    Y, squeeze = _as_2d(y, xp)
+    Y, squeeze = _as_2d(y, xp=xp)
     d = X.shape[1]
     A = X.T @ X + alpha * xp.eye(d, dtype=X.dtype, device=device_of(X))
-    return _back(solve(A, X.T @ Y, xp=xp), squeeze, xp)
+    return _back(solve(A, X.T @ Y, xp=xp), squeeze, xp=xp)
 
 
 def least_squares_gd_step(w, gram, xty, lipschitz):
@@ -250,9 +250,9 @@ def _solve_from_factor(R, alpha, *, d, n, solver):
     xp = array_namespace(R)
     A, B = R[:, :d], R[:, d:]
     if solver == "lstsq":
-        return _min_norm_solve(A, B, max(n, d), xp)
+        return _min_norm_solve(A, B, max(n, d), xp=xp)
     if solver == "normal":  # G may be singular (collinear X): its pseudo-inverse, the same on every backend
-        return _psd_pinv_solve(A.T @ A, A.T @ B, max(n, d), xp)
+        return _psd_pinv_solve(A.T @ A, A.T @ B, max(n, d), xp=xp)
     # ridge, alpha > 0: through the SVD A = U S V^T, w = V diag(s / (s^2 + alpha)) U^T B, the solution of
     # the augmented least squares [A; sqrt(alpha) I] w = [B; 0] without squaring A's condition number
     U, S, Vt = thin_svd(A, xp=xp)
@@ -274,7 +274,7 @@ def _gram_statistics(X, Y, sw, *, fit_intercept):
     """
     xp = array_namespace(X, Y)
     if sw is not None:
-        Xc, Yc, x_mean, y_mean = _weighted_centring(X, Y, sw, fit_intercept, xp)
+        Xc, Yc, x_mean, y_mean = _weighted_centring(X, Y, sw, fit_intercept, xp=xp)
     elif fit_intercept:
         x_mean, y_mean = xp.mean(X, axis=0), xp.mean(Y, axis=0)
         Xc, Yc = X - x_mean, Y - y_mean
@@ -323,7 +323,7 @@ def _cholesky_solve(G, C, alpha, *, with_alpha):
     return W, ok
 
 
-def _try_cholesky(G, C, alpha, xp):
+def _try_cholesky(G, C, alpha, *, xp):
     """:func:`_cholesky_solve` compiled, ``None`` where it fails or is not trusted (read on the host)."""
     try:
         W, ok = compiled(_cholesky_solve, xp)(G, C, alpha, with_alpha=alpha != 0)
@@ -384,12 +384,12 @@ def _lipschitz(gram, *, xp):
 
 
 # ------------------------------------------------------------------ sample weights
-def _normalised_weights(sw, xp):
+def _normalised_weights(sw, *, xp):
     r"""Weights rescaled to sum to ``n`` (scikit-learn's elastic net): :math:`\tilde s = n s / \sum s`."""
     return None if sw is None else sw * (sw.shape[0] / xp.sum(sw))
 
 
-def _weighted_centring(X, Y, sw, fit_intercept, xp):
+def _weighted_centring(X, Y, sw, fit_intercept, *, xp):
     r"""``(Xc, Yc, x_mean, y_mean)``: rows :math:`\sqrt{s_i}(x_i - \bar x_s)` with the weighted
     means :math:`\bar x_s = \sum_i s_i x_i / \sum_i s_i` (zero without intercept), so that
     :math:`X_c^\top X_c = \sum_i s_i (x_i - \bar x_s)(x_i - \bar x_s)^\top`."""
@@ -409,11 +409,11 @@ class _LinearModel(RegressorMixin, Estimator):
 
     def _prepare(self, X, y, sample_weight=None):
         X, y, xp = check_X_y(X, y, multi_output=True)
-        Y, squeeze = _as_2d(y, xp)
-        sw = _normalised_weights(check_sample_weight(sample_weight, X), xp)
+        Y, squeeze = _as_2d(y, xp=xp)
+        sw = _normalised_weights(check_sample_weight(sample_weight, X), xp=xp)
         if sw is not None:
             self.n_features_in_ = int(X.shape[1])
-            Xc, Yc, x_mean, y_mean = _weighted_centring(X, Y, sw, bool(self.fit_intercept), xp)
+            Xc, Yc, x_mean, y_mean = _weighted_centring(X, Y, sw, bool(self.fit_intercept), xp=xp)
             return Xc, Yc, x_mean, y_mean, squeeze, xp
         if self.fit_intercept:
             x_mean, y_mean = xp.mean(X, axis=0), xp.mean(Y, axis=0)
@@ -435,7 +435,7 @@ class _LinearModel(RegressorMixin, Estimator):
         moves the small fitted arrays onto ``X``'s backend (identity elsewhere).
         """
         X, y, xp = check_X_y(X, y, multi_output=True, check_finite=True)
-        Y, squeeze = _as_2d(y, xp)
+        Y, squeeze = _as_2d(y, xp=xp)
         n, d = X.shape
         fi = bool(self.fit_intercept)
         sw = check_sample_weight(sample_weight, X)
@@ -443,8 +443,8 @@ class _LinearModel(RegressorMixin, Estimator):
             # rows scaled by sqrt(s) around the weighted means: the factor of the weighted scatter
             # (on Dask one small pass for the weighted means, then the factor pass)
             if normalise:
-                sw = _normalised_weights(sw, xp)
-            Xc, Yc, x_mean, y_mean = _weighted_centring(X, Y, sw, fi, xp)
+                sw = _normalised_weights(sw, xp=xp)
+            Xc, Yc, x_mean, y_mean = _weighted_centring(X, Y, sw, fi, xp=xp)
             if _is_dask(X):
                 x_mean, y_mean = (a.compute() for a in (x_mean, y_mean))
                 _, mom, finite_x, finite_y = dask_moments(Xc, Yc, center=False)
@@ -482,10 +482,10 @@ class _LinearModel(RegressorMixin, Estimator):
         X, y, xp = check_X_y(X, y, multi_output=True, check_finite=False)
         if _is_dask(X) or _is_dask(y) or (not sharded and row_blocks(X) > 1):
             return None
-        Y, squeeze = _as_2d(y, xp)
+        Y, squeeze = _as_2d(y, xp=xp)
         sw = check_sample_weight(sample_weight, X)
         if normalise:
-            sw = _normalised_weights(sw, xp)
+            sw = _normalised_weights(sw, xp=xp)
         with warnings.catch_warnings():  # NaN, infinity or overflow: reported below, not as NumPy warnings
             warnings.simplefilter("ignore", RuntimeWarning)
             G, C, yy, x_mean, y_mean, finite = compiled(_gram_statistics, xp)(
@@ -577,7 +577,7 @@ class LinearRegression(_LinearModel):
             elif self.solver == "normal":
                 W = compiled(_pinv_from_gram, xp)(G, C, m=max(n, self.n_features_in_))
             else:  # lstsq: the Cholesky solve where X is well conditioned, else the factor route below
-                W = _try_cholesky(G, C, 0.0, xp)
+                W = _try_cholesky(G, C, 0.0, xp=xp)
             if W is not None:
                 self._set_coef(W, x_mean, y_mean, squeeze)
                 return self
@@ -645,7 +645,7 @@ class Ridge(_LinearModel):
         stats = self._gram_route(X, y, sample_weight)
         if stats is not None:
             G, C, _, x_mean, y_mean, n, squeeze = stats
-            W = _try_cholesky(G, C, float(alpha), array_namespace(G))
+            W = _try_cholesky(G, C, float(alpha), xp=array_namespace(G))
             if W is not None:
                 self._set_coef(W, x_mean, y_mean, squeeze)
                 return self

@@ -126,18 +126,18 @@ def _scores(theta, X, fit_intercept):
     return s + theta[d, ...] if fit_intercept else s
 
 
-def _sample_losses(S, Y, kind, xp):
+def _sample_losses(S, Y, kind, *, xp):
     """Per-sample loss over the sample axis 0 (extra trailing axes of S are candidates)."""
     if kind == "binary":
         return Y * softplus(-S, xp=xp) + (1.0 - Y) * softplus(S, xp=xp)
     return logsumexp(S, axis=-1, xp=xp) - xp.sum(Y * S, axis=-1)
 
 
-def _probs(S, kind, xp):
+def _probs(S, kind, *, xp):
     return sigmoid(S, xp=xp) if kind == "binary" else softmax_rows(S, xp)
 
 
-def _wmean(losses, sw, axis, xp):
+def _wmean(losses, sw, axis, *, xp):
     """Mean over the samples on ``axis`` (0 or -1); with weights ``sw`` (n,): :math:`\\sum_i s_i l_i / n`."""
     if sw is None:
         return xp.mean(losses, axis=axis)
@@ -154,17 +154,17 @@ def _weigh_rows(R, sw):
     return R * sw if R.ndim == 1 else R * sw[:, None]
 
 
-def _penalty_sq(theta, d, xp):
+def _penalty_sq(theta, d, *, xp):
     w = theta[:d, ...]
     return xp.sum(w * w)
 
 
-def _objective(theta, X, Y, alpha, kind, fit_intercept, xp, sw=None):
+def _objective(theta, X, Y, alpha, kind, fit_intercept, sw=None, *, xp):
     S = _scores(theta, X, fit_intercept)
-    return _wmean(_sample_losses(S, Y, kind, xp), sw, 0, xp) + 0.5 * alpha * _penalty_sq(theta, X.shape[1], xp)
+    return _wmean(_sample_losses(S, Y, kind, xp=xp), sw, 0, xp=xp) + 0.5 * alpha * _penalty_sq(theta, X.shape[1], xp=xp)
 
 
-def _grad_from_residual(theta, X, R, alpha, fit_intercept, xp):
+def _grad_from_residual(theta, X, R, alpha, fit_intercept, *, xp):
     n, d = X.shape
     gw = X.T @ R / n + alpha * theta[:d, ...]
     if not fit_intercept:
@@ -172,20 +172,20 @@ def _grad_from_residual(theta, X, R, alpha, fit_intercept, xp):
     return xp.concat([gw, xp.sum(R, axis=0, keepdims=True) / n], axis=0)
 
 
-def _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp, sw=None):
+def _loss_grad(theta, X, Y, alpha, kind, fit_intercept, sw=None, *, xp):
     S = _scores(theta, X, fit_intercept)
-    f = _wmean(_sample_losses(S, Y, kind, xp), sw, 0, xp) + 0.5 * alpha * _penalty_sq(theta, X.shape[1], xp)
-    g = _grad_from_residual(theta, X, _weigh_rows(_probs(S, kind, xp) - Y, sw), alpha, fit_intercept, xp)
+    f = _wmean(_sample_losses(S, Y, kind, xp=xp), sw, 0, xp=xp) + 0.5 * alpha * _penalty_sq(theta, X.shape[1], xp=xp)
+    g = _grad_from_residual(theta, X, _weigh_rows(_probs(S, kind, xp=xp) - Y, sw), alpha, fit_intercept, xp=xp)
     return f, g, S
 
 
-def _line_search(theta, direction, X, Y, alpha, S, f0, g, kind, fit_intercept, xp, sw=None):
+def _line_search(theta, direction, X, Y, alpha, S, f0, g, kind, fit_intercept, sw=None, *, xp):
     """Step size along ``direction`` by vectorised Armijo backtracking (one extra X-product)."""
     dS = _scores(direction, X, fit_intercept)
-    return _line_search_scores(theta, direction, dS, Y, alpha, S, f0, g, X.shape[1], kind, xp, sw)
+    return _line_search_scores(theta, direction, dS, Y, alpha, S, f0, g, X.shape[1], kind, sw, xp=xp)
 
 
-def _line_search_scores(theta, direction, dS, Y, alpha, S, f0, g, d, kind, xp, sw=None):
+def _line_search_scores(theta, direction, dS, Y, alpha, S, f0, g, d, kind, sw=None, *, xp):
     """:func:`_line_search` given the scores ``S`` at ``theta`` and ``dS`` of the direction: no X-product."""
     w, dw = theta[:d, ...], direction[:d, ...]
     ww, wdw, dwdw = xp.sum(w * w), xp.sum(w * dw), xp.sum(dw * dw)
@@ -193,34 +193,34 @@ def _line_search_scores(theta, direction, dS, Y, alpha, S, f0, g, d, kind, xp, s
     def losses_at(ts):
         if kind == "binary":  # candidates on a trailing axis: (n, K)
             St = S[:, None] + dS[:, None] * ts[None, :]
-            data = _wmean(_sample_losses(St, Y[:, None], kind, xp), sw, 0, xp)
+            data = _wmean(_sample_losses(St, Y[:, None], kind, xp=xp), sw, 0, xp=xp)
         else:  # (K, n, k)
             St = S[None, ...] + ts[:, None, None] * dS[None, ...]
-            data = _wmean(_sample_losses(St, Y[None, ...], kind, xp), sw, -1, xp)
+            data = _wmean(_sample_losses(St, Y[None, ...], kind, xp=xp), sw, -1, xp=xp)
         return data + 0.5 * alpha * (ww + 2.0 * ts * wdw + ts * ts * dwdw)
 
     return armijo_step(losses_at, f0, vdot(g, direction, xp=xp), dtype=theta.dtype,
                        device=device_of(theta), xp=xp)
 
 
-def _augment(X, xp):
+def _augment(X, *, xp):
     return xp.concat([X, xp.ones((X.shape[0], 1), dtype=X.dtype, device=device_of(X))], axis=1)
 
 
-def _penalty_diag(d, p, dtype, device, xp):
+def _penalty_diag(d, p, dtype, device, *, xp):
     """1 for the weights, 0 for the intercept row."""
     return xp.astype(xp.arange(p, device=device) < d, dtype)
 
 
-def _hessian(X, S, alpha, kind, fit_intercept, xp, sw=None):
-    return _hessian_finish(_hessian_sum(X, S, kind, fit_intercept, xp, sw), X.shape[0], X.shape[1], alpha, kind,
-                           fit_intercept, xp)
+def _hessian(X, S, alpha, kind, fit_intercept, sw=None, *, xp):
+    return _hessian_finish(_hessian_sum(X, S, kind, fit_intercept, sw, xp=xp), X.shape[0], X.shape[1], alpha, kind,
+                           fit_intercept, xp=xp)
 
 
-def _hessian_sum(X, S, kind, fit_intercept, xp, sw=None):
+def _hessian_sum(X, S, kind, fit_intercept, sw=None, *, xp):
     """The data part of the Hessian, summed (not averaged) over the samples: additive over row blocks."""
     n, d = X.shape
-    Xa = _augment(X, xp) if fit_intercept else X
+    Xa = _augment(X, xp=xp) if fit_intercept else X
     p = Xa.shape[1]
     if kind == "binary":
         h = _weigh_rows(sigmoid(S, xp=xp) * sigmoid(-S, xp=xp), sw)
@@ -236,12 +236,12 @@ def _hessian_sum(X, S, kind, fit_intercept, xp, sw=None):
     return xp.reshape(T1, (p * k, p * k)) - Zw.T @ Z
 
 
-def _hessian_finish(Hsum, n, d, alpha, kind, fit_intercept, xp):
+def _hessian_finish(Hsum, n, d, alpha, kind, fit_intercept, *, xp):
     """Hessian from its data sum over ``n`` samples: average, add the penalty (and, multinomial, fix the null space)."""
     dev = device_of(Hsum)
     dtype = Hsum.dtype
     p = d + int(bool(fit_intercept))
-    pen = _penalty_diag(d, p, dtype, dev, xp)
+    pen = _penalty_diag(d, p, dtype, dev, xp=xp)
     if kind == "binary":
         return Hsum / n + alpha * (pen[:, None] * xp.eye(p, dtype=dtype, device=dev))
     k = Hsum.shape[0] // p
@@ -268,16 +268,16 @@ def _hessian_finish(Hsum, n, d, alpha, kind, fit_intercept, xp):
     return H + xp.reshape(null, (p * k, p * k))
 
 
-def _newton(theta, X, Y, alpha, kind, fit_intercept, xp, sw=None):
+def _newton(theta, X, Y, alpha, kind, fit_intercept, sw=None, *, xp):
     """(theta_new, max |grad(theta)|)."""
-    f, g, S = _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp, sw)
-    H = _hessian(X, S, alpha, kind, fit_intercept, xp, sw)
-    direction = _newton_direction(theta, g, H, X, alpha, kind, xp)
-    t = _line_search(theta, direction, X, Y, alpha, S, f, g, kind, fit_intercept, xp, sw)
+    f, g, S = _loss_grad(theta, X, Y, alpha, kind, fit_intercept, sw, xp=xp)
+    H = _hessian(X, S, alpha, kind, fit_intercept, sw, xp=xp)
+    direction = _newton_direction(theta, g, H, X, alpha, kind, xp=xp)
+    t = _line_search(theta, direction, X, Y, alpha, S, f, g, kind, fit_intercept, sw, xp=xp)
     return theta + t * direction, xp.max(xp.abs(g))
 
 
-def _newton_direction(theta, g, H, X, alpha, kind, xp):
+def _newton_direction(theta, g, H, X, alpha, kind, *, xp):
     r""":math:`-H^{-1}\nabla J` (multinomial: with the exact component along the null directions)."""
     direction = -xp.reshape(solve(H, xp.reshape(g, (-1, 1)), xp=xp), theta.shape)
     if kind != "binary":
@@ -286,15 +286,15 @@ def _newton_direction(theta, g, H, X, alpha, kind, xp):
         # the step is -mean(theta_row) -- taken from theta, not from g / alpha,
         # whose rounding would be amplified when alpha is tiny against the loss.
         dev = device_of(X)
-        on = _penalty_diag(X.shape[1], theta.shape[0], X.dtype, dev, xp) * xp.astype(
+        on = _penalty_diag(X.shape[1], theta.shape[0], X.dtype, dev, xp=xp) * xp.astype(
             xp.asarray(alpha > 0, device=dev), X.dtype)
         fix = xp.mean(direction, axis=1, keepdims=True) + xp.mean(theta, axis=1, keepdims=True)
         direction = direction - on[:, None] * fix
     return direction
 
 
-def _gd(theta, X, Y, alpha, lipschitz, kind, fit_intercept, xp, sw=None):
-    f, g, S = _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp, sw)
+def _gd(theta, X, Y, alpha, lipschitz, kind, fit_intercept, sw=None, *, xp):
+    f, g, S = _loss_grad(theta, X, Y, alpha, kind, fit_intercept, sw, xp=xp)
     return theta - g / lipschitz, xp.max(xp.abs(g))
 
 
@@ -306,11 +306,11 @@ class _FistaState(NamedTuple):
     t: object
 
 
-def _fista_init(theta, xp):
+def _fista_init(theta, *, xp):
     return _FistaState(theta, theta, xp.ones((), dtype=theta.dtype, device=device_of(theta)))
 
 
-def _fista_update(state, g, lipschitz, l1, d, xp):
+def _fista_update(state, g, lipschitz, l1, d, *, xp):
     r"""One accelerated proximal-gradient step from the smooth gradient ``g`` at ``state.z``.
 
     .. math::
@@ -328,7 +328,7 @@ def _fista_update(state, g, lipschitz, l1, d, xp):
     theta, z, t = state
     dev = device_of(theta)
     step = z - g / lipschitz
-    pen = _penalty_diag(d, theta.shape[0], theta.dtype, dev, xp)
+    pen = _penalty_diag(d, theta.shape[0], theta.dtype, dev, xp=xp)
     pen = pen if theta.ndim == 1 else pen[:, None]
     shrunk = soft_threshold(step, l1 / lipschitz, xp=xp)
     new = pen * shrunk + (1.0 - pen) * step
@@ -339,9 +339,9 @@ def _fista_update(state, g, lipschitz, l1, d, xp):
     return _FistaState(new, z_new, t_new), xp.max(xp.abs(z - new)) * lipschitz
 
 
-def _fista(state, X, Y, alpha2, l1, lipschitz, kind, fit_intercept, xp, sw=None):
-    g = _loss_grad(state.z, X, Y, alpha2, kind, fit_intercept, xp, sw)[1]
-    return _fista_update(state, g, lipschitz, l1, X.shape[1], xp)
+def _fista(state, X, Y, alpha2, l1, lipschitz, kind, fit_intercept, sw=None, *, xp):
+    g = _loss_grad(state.z, X, Y, alpha2, kind, fit_intercept, sw, xp=xp)[1]
+    return _fista_update(state, g, lipschitz, l1, X.shape[1], xp=xp)
 
 
 # ------------------------------------------------------------------ public pure cores
@@ -366,7 +366,7 @@ def logistic_objective(theta, X, y, alpha, *, fit_intercept=True):
         L2 strength (the intercept is not penalised).
     """
     xp = array_namespace(theta, X, y)
-    return _objective(theta, X, y, alpha, "binary", fit_intercept, xp)
+    return _objective(theta, X, y, alpha, "binary", fit_intercept, xp=xp)
 
 
 def logistic_grad(theta, X, y, alpha, *, fit_intercept=True):
@@ -375,7 +375,7 @@ def logistic_grad(theta, X, y, alpha, *, fit_intercept=True):
     .. math:: \nabla_w J = X^\top(\sigma(s) - y)/n + \alpha w,\qquad \nabla_b J = \overline{\sigma(s) - y}
     """
     xp = array_namespace(theta, X, y)
-    return _loss_grad(theta, X, y, alpha, "binary", fit_intercept, xp)[1]
+    return _loss_grad(theta, X, y, alpha, "binary", fit_intercept, xp=xp)[1]
 
 
 def logistic_newton_step(theta, X, y, alpha, *, fit_intercept=True):
@@ -391,13 +391,13 @@ def logistic_newton_step(theta, X, y, alpha, *, fit_intercept=True):
     evaluated at once).
     """
     xp = array_namespace(theta, X, y)
-    return _newton(theta, X, y, alpha, "binary", fit_intercept, xp)[0]
+    return _newton(theta, X, y, alpha, "binary", fit_intercept, xp=xp)[0]
 
 
 def logistic_gd_step(theta, X, y, alpha, lipschitz, *, fit_intercept=True):
     r"""One gradient-descent step :math:`\theta \leftarrow \theta - \nabla J(\theta)/L`."""
     xp = array_namespace(theta, X, y)
-    return _gd(theta, X, y, alpha, lipschitz, "binary", fit_intercept, xp)[0]
+    return _gd(theta, X, y, alpha, lipschitz, "binary", fit_intercept, xp=xp)[0]
 
 
 def softmax_objective(theta, X, Y, alpha, *, fit_intercept=True):
@@ -417,7 +417,7 @@ def softmax_objective(theta, X, Y, alpha, *, fit_intercept=True):
     alpha : float
     """
     xp = array_namespace(theta, X, Y)
-    return _objective(theta, X, Y, alpha, "multinomial", fit_intercept, xp)
+    return _objective(theta, X, Y, alpha, "multinomial", fit_intercept, xp=xp)
 
 
 def softmax_grad(theta, X, Y, alpha, *, fit_intercept=True):
@@ -428,7 +428,7 @@ def softmax_grad(theta, X, Y, alpha, *, fit_intercept=True):
         \nabla_b J = \overline{\operatorname{softmax}(S) - Y}
     """
     xp = array_namespace(theta, X, Y)
-    return _loss_grad(theta, X, Y, alpha, "multinomial", fit_intercept, xp)[1]
+    return _loss_grad(theta, X, Y, alpha, "multinomial", fit_intercept, xp=xp)[1]
 
 
 def softmax_newton_step(theta, X, Y, alpha, *, fit_intercept=True):
@@ -448,13 +448,13 @@ def softmax_newton_step(theta, X, Y, alpha, *, fit_intercept=True):
     the step, which keeps :math:`\sum_c b_c = 0` as scikit-learn does.
     """
     xp = array_namespace(theta, X, Y)
-    return _newton(theta, X, Y, alpha, "multinomial", fit_intercept, xp)[0]
+    return _newton(theta, X, Y, alpha, "multinomial", fit_intercept, xp=xp)[0]
 
 
 def softmax_gd_step(theta, X, Y, alpha, lipschitz, *, fit_intercept=True):
     r"""One gradient-descent step :math:`\theta \leftarrow \theta - \nabla J(\theta)/L` on :func:`softmax_objective`."""
     xp = array_namespace(theta, X, Y)
-    return _gd(theta, X, Y, alpha, lipschitz, "multinomial", fit_intercept, xp)[0]
+    return _gd(theta, X, Y, alpha, lipschitz, "multinomial", fit_intercept, xp=xp)[0]
 
 
 class LbfgsState(NamedTuple):
@@ -470,7 +470,7 @@ def lbfgs_init_state(theta, X, Y, alpha, *, multinomial=False, fit_intercept=Tru
     """Initial :class:`LbfgsState` at ``theta`` (empty memory of ``memory`` pairs)."""
     xp = array_namespace(theta, X, Y)
     kind = "multinomial" if multinomial else "binary"
-    f, g, _ = _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp)
+    f, g, _ = _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp=xp)
     return LbfgsState(theta, f, g, lbfgs_init(theta, memory, xp=xp))
 
 
@@ -484,32 +484,32 @@ def lbfgs_step(state, X, Y, alpha, *, multinomial=False, fit_intercept=True):
     memory (dropped if :math:`s^\top y \le 0`).
     """
     xp = array_namespace(state.theta, X, Y)
-    return _lbfgs_step(state, X, Y, alpha, "multinomial" if multinomial else "binary", fit_intercept, xp)
+    return _lbfgs_step(state, X, Y, alpha, "multinomial" if multinomial else "binary", fit_intercept, xp=xp)
 
 
-def _lbfgs_step(state, X, Y, alpha, kind, fit_intercept, xp, sw=None):
+def _lbfgs_step(state, X, Y, alpha, kind, fit_intercept, sw=None, *, xp):
     theta, f, g, mem = state
     direction = lbfgs_direction(g, mem, xp=xp)
     descent = vdot(g, direction, xp=xp) < 0
     direction = xp.where(descent, direction, -g)
     S = _scores(theta, X, fit_intercept)
-    t = _line_search(theta, direction, X, Y, alpha, S, f, g, kind, fit_intercept, xp, sw)
+    t = _line_search(theta, direction, X, Y, alpha, S, f, g, kind, fit_intercept, sw, xp=xp)
     theta_new = theta + t * direction
-    f_new, g_new, _ = _loss_grad(theta_new, X, Y, alpha, kind, fit_intercept, xp, sw)
+    f_new, g_new, _ = _loss_grad(theta_new, X, Y, alpha, kind, fit_intercept, sw, xp=xp)
     return LbfgsState(theta_new, f_new, g_new, lbfgs_update(mem, theta_new - theta, g_new - g, xp=xp))
 
 
 # ------------------------------------------------------------------ private fused iterations
 def _newton_iteration(theta, X, Y, alpha, sw, *, kind, fit_intercept):
-    return _newton(theta, X, Y, alpha, kind, fit_intercept, array_namespace(theta, X, Y), sw)
+    return _newton(theta, X, Y, alpha, kind, fit_intercept, sw, xp=array_namespace(theta, X, Y))
 
 
 def _gd_iteration(theta, X, Y, alpha, lipschitz, sw, *, kind, fit_intercept):
-    return _gd(theta, X, Y, alpha, lipschitz, kind, fit_intercept, array_namespace(theta, X, Y), sw)
+    return _gd(theta, X, Y, alpha, lipschitz, kind, fit_intercept, sw, xp=array_namespace(theta, X, Y))
 
 
 def _fista_iteration(state, X, Y, alpha2, l1, lipschitz, sw, *, kind, fit_intercept):
-    return _fista(state, X, Y, alpha2, l1, lipschitz, kind, fit_intercept, array_namespace(state.theta, X, Y), sw)
+    return _fista(state, X, Y, alpha2, l1, lipschitz, kind, fit_intercept, sw, xp=array_namespace(state.theta, X, Y))
 
 
 # ------------------------------------------------------------------ in-memory Newton and L-BFGS runs
@@ -529,7 +529,7 @@ class _Run(NamedTuple):
     memory: object
 
 
-def _loss_residual(S, Y, kind, xp, sw=None):
+def _loss_residual(S, Y, kind, sw=None, *, xp):
     r"""Mean data loss and the (weighted) residual :math:`\hat p - y` at scores ``S``, one ``exp`` per entry.
 
     Binary, with :math:`e = e^{-|s|}`: :math:`\ell = (\max(s, 0) - ys) + \log(1 + e)` (exact for 0/1
@@ -546,17 +546,17 @@ def _loss_residual(S, Y, kind, xp, sw=None):
         total = xp.sum(E, axis=-1, keepdims=True)
         losses = (m + xp.log(total))[:, 0] - xp.sum(Y * S, axis=-1)
         P = E / total
-    return _wmean(losses, sw, 0, xp), _weigh_rows(P - Y, sw)
+    return _wmean(losses, sw, 0, xp=xp), _weigh_rows(P - Y, sw)
 
 
-def _at_scores(theta, S, X, Y, alpha, kind, fit_intercept, xp, sw=None):
+def _at_scores(theta, S, X, Y, alpha, kind, fit_intercept, sw=None, *, xp):
     """Objective and gradient at ``theta`` whose scores are ``S`` (one X-product: the gradient's)."""
-    data, R = _loss_residual(S, Y, kind, xp, sw)
-    f = data + 0.5 * alpha * _penalty_sq(theta, X.shape[1], xp)
-    return f, _grad_from_residual(theta, X, R, alpha, fit_intercept, xp)
+    data, R = _loss_residual(S, Y, kind, sw, xp=xp)
+    f = data + 0.5 * alpha * _penalty_sq(theta, X.shape[1], xp=xp)
+    return f, _grad_from_residual(theta, X, R, alpha, fit_intercept, xp=xp)
 
 
-def _binary_hessian_sum(X, S, fit_intercept, xp, sw=None):
+def _binary_hessian_sum(X, S, fit_intercept, sw=None, *, xp):
     r""":math:`\tilde X^\top \operatorname{diag}(h)\tilde X` by blocks, :math:`h = \sigma(s)\sigma(-s)`
     (weighted): :math:`(\sqrt h X)^\top(\sqrt h X)` (a symmetric product), :math:`X^\top h`, :math:`\sum h`
     -- no copy of ``X`` with a column of ones."""
@@ -575,15 +575,15 @@ def _run_start(theta, X, Y, alpha, sw, *, kind, fit_intercept, memory):
     r"""The run at ``theta`` (``memory`` L-BFGS pairs; 0 for Newton) and :math:`\|\nabla J\|_\infty` there."""
     xp = array_namespace(theta, X, Y)
     S = _scores(theta, X, fit_intercept)
-    f, g = _at_scores(theta, S, X, Y, alpha, kind, fit_intercept, xp, sw)
+    f, g = _at_scores(theta, S, X, Y, alpha, kind, fit_intercept, sw, xp=xp)
     mem = lbfgs_init(theta, memory, xp=xp) if memory else None
     return _Run(theta, f, g, S, mem), xp.max(xp.abs(g))
 
 
-def _run_move(run, direction, dS, t, X, Y, alpha, sw, kind, fit_intercept, xp):
+def _run_move(run, direction, dS, t, X, Y, alpha, sw, kind, fit_intercept, *, xp):
     theta = run.theta + t * direction
     S = run.scores + t * dS
-    f, g = _at_scores(theta, S, X, Y, alpha, kind, fit_intercept, xp, sw)
+    f, g = _at_scores(theta, S, X, Y, alpha, kind, fit_intercept, sw, xp=xp)
     mem = None if run.memory is None else lbfgs_update(run.memory, theta - run.theta, g - run.grad, xp=xp)
     return _Run(theta, f, g, S, mem), xp.max(xp.abs(g))
 
@@ -597,16 +597,16 @@ def _run_trial(run, X, Y, alpha, sw, *, kind, fit_intercept):
     theta, f, g = run.theta, run.loss, run.grad
     if run.memory is None:
         if kind == "binary":
-            H = _hessian_finish(_binary_hessian_sum(X, run.scores, fit_intercept, xp, sw), X.shape[0], X.shape[1],
-                                alpha, kind, fit_intercept, xp)
+            H = _hessian_finish(_binary_hessian_sum(X, run.scores, fit_intercept, sw, xp=xp), X.shape[0], X.shape[1],
+                                alpha, kind, fit_intercept, xp=xp)
         else:
-            H = _hessian(X, run.scores, alpha, kind, fit_intercept, xp, sw)
-        direction = _newton_direction(theta, g, H, X, alpha, kind, xp)
+            H = _hessian(X, run.scores, alpha, kind, fit_intercept, sw, xp=xp)
+        direction = _newton_direction(theta, g, H, X, alpha, kind, xp=xp)
     else:
         direction = lbfgs_direction(g, run.memory, xp=xp)
         direction = xp.where(vdot(g, direction, xp=xp) < 0, direction, -g)
     dS = _scores(direction, X, fit_intercept)
-    new, gmax = _run_move(run, direction, dS, 1.0, X, Y, alpha, sw, kind, fit_intercept, xp)
+    new, gmax = _run_move(run, direction, dS, 1.0, X, Y, alpha, sw, kind, fit_intercept, xp=xp)
     slack = 16 * xp.finfo(f.dtype).eps * xp.abs(f)
     ok = (new.loss <= f + _ARMIJO_C1 * vdot(g, direction, xp=xp) + slack) & xp.isfinite(new.loss)
     return new, gmax, ok, direction, dS
@@ -630,21 +630,21 @@ def _run_backtrack(run, direction, dS, X, Y, alpha, sw, *, kind, fit_intercept, 
     ww, wdw, dwdw = xp.sum(w * w), xp.sum(w * dw), xp.sum(dw * dw)
     if kind == "binary":
         St = run.scores[:, None] + dS[:, None] * ts[None, :]
-        data = _wmean(_fast_losses(St, Y[:, None], kind, xp), sw, 0, xp)
+        data = _wmean(_fast_losses(St, Y[:, None], kind, xp=xp), sw, 0, xp=xp)
     else:
         St = run.scores[None, ...] + ts[:, None, None] * dS[None, ...]
-        data = _wmean(_fast_losses(St, Y[None, ...], kind, xp), sw, -1, xp)
+        data = _wmean(_fast_losses(St, Y[None, ...], kind, xp=xp), sw, -1, xp=xp)
     f = data + 0.5 * alpha * (ww + 2.0 * ts * wdw + ts * ts * dwdw)
     slack = 16 * xp.finfo(f0.dtype).eps * xp.abs(f0)
     ok = (f <= f0 + _ARMIJO_C1 * ts * vdot(run.grad, direction, xp=xp) + slack) & xp.isfinite(f)
     best = xp.min(xp.where(ok, idx, xp.full_like(idx, count)))
     found = best < count
     t = xp.sum(xp.where(idx == best, ts, xp.zeros_like(ts)))  # 0 when none passes: the run stays
-    new, gmax = _run_move(run, direction, dS, t, X, Y, alpha, sw, kind, fit_intercept, xp)
+    new, gmax = _run_move(run, direction, dS, t, X, Y, alpha, sw, kind, fit_intercept, xp=xp)
     return new, gmax, found
 
 
-def _fast_losses(S, Y, kind, xp):
+def _fast_losses(S, Y, kind, *, xp):
     r"""Per-sample losses as :func:`_sample_losses` (sample axis 0; binary candidates on a trailing axis,
     multinomial classes on the last), with one ``exp`` and one ``log`` per entry (see :func:`_loss_residual`)."""
     if kind == "binary":
@@ -655,7 +655,7 @@ def _fast_losses(S, Y, kind, xp):
 
 def _design_gram(X, fit_intercept, sw=None):
     xp = array_namespace(X)
-    Xa = _augment(X, xp) if fit_intercept else X
+    Xa = _augment(X, xp=xp) if fit_intercept else X
     return Xa.T @ _weigh_rows(Xa, sw) / X.shape[0]
 
 
@@ -682,7 +682,7 @@ def _labels_chunk(x, labels, gram=False, fit_intercept=True, w=None):
     out = found, bool(array_namespace(x).all(array_namespace(x).isfinite(x))), counts
     if not gram:
         return out
-    xa = _augment(x, array_namespace(x)) if fit_intercept else x
+    xa = _augment(x, xp=array_namespace(x)) if fit_intercept else x
     return (*out, xa.T @ _weigh_rows(xa, w))
 
 
@@ -699,23 +699,23 @@ def _newton_chunk(x, labels, classes, theta, direction, kind, fit_intercept, hes
         S, dS = _scores(theta, x, fit_intercept), _scores(direction, x, fit_intercept)
         ts = xp.asarray(_LINE_TS, dtype=x.dtype)
         if kind == "binary":
-            L = _sample_losses(S[:, None] + dS[:, None] * ts[None, :], T[:, None], kind, xp)
+            L = _sample_losses(S[:, None] + dS[:, None] * ts[None, :], T[:, None], kind, xp=xp)
             line = xp.sum(L if w is None else w[:, None] * L, axis=0)
         else:
-            L = _sample_losses(S[None, ...] + ts[:, None, None] * dS[None, ...], T[None, ...], kind, xp)
+            L = _sample_losses(S[None, ...] + ts[:, None, None] * dS[None, ...], T[None, ...], kind, xp=xp)
             line = xp.sum(L if w is None else w * L, axis=-1)
         theta = theta + direction
     S = _scores(theta, x, fit_intercept)
-    R = _weigh_rows(_probs(S, kind, xp) - T, w)
+    R = _weigh_rows(_probs(S, kind, xp=xp) - T, w)
     g = x.T @ R
     if fit_intercept:
         g = xp.concat([g, xp.sum(R, axis=0, keepdims=True)], axis=0)
-    return line, xp.sum(_weigh_rows(_sample_losses(S, T, kind, xp), w)), g, \
-        _hessian_sum(x, S, kind, fit_intercept, xp, w) if hessian else None
+    return line, xp.sum(_weigh_rows(_sample_losses(S, T, kind, xp=xp), w)), g, \
+        _hessian_sum(x, S, kind, fit_intercept, w, xp=xp) if hessian else None
 
 
 def _weighted_gram_chunk(x, labels, w, classes, cw, fit_intercept):
-    xa = _augment(x, array_namespace(x)) if fit_intercept else x
+    xa = _augment(x, xp=array_namespace(x)) if fit_intercept else x
     return xa.T @ _weigh_rows(xa, _chunk_weights(x, labels, w, classes, cw))
 
 
@@ -822,7 +822,7 @@ abla J / L`.
     p = d + int(fit_intercept)
     dtype = X.dtype
     theta = mem.zeros((p,) if kind == "binary" else (p, int(classes.shape[0])), dtype=dtype)
-    pen = _penalty_diag(d, p, dtype, device_of(theta), mem)
+    pen = _penalty_diag(d, p, dtype, device_of(theta), xp=mem)
     pen = pen if kind == "binary" else pen[:, None]
 
     def loss_grad(loss, gsum, theta):
@@ -832,7 +832,7 @@ abla J / L`.
     if solver in ("gd", "fista"):
         lam = gram_top_eigenvalue(gram / n, xp=mem)
         L = lam / (4.0 if kind == "binary" else 2.0) + alpha
-        state = _fista_init(theta, mem)
+        state = _fista_init(theta, xp=mem)
     else:
         _, loss, gsum, _ = passes.run(classes, theta, None, kind, fit_intercept, False)
         f, g = loss_grad(loss, gsum, theta)
@@ -845,7 +845,7 @@ abla J / L`.
             theta = theta - g / L
         elif solver == "fista":
             _, loss, gsum, _ = passes.run(classes, state.z, None, kind, fit_intercept, False)
-            state, gmap = _fista_update(state, loss_grad(loss, gsum, state.z)[1], L, l1, d, mem)
+            state, gmap = _fista_update(state, loss_grad(loss, gsum, state.z)[1], L, l1, d, xp=mem)
             gmax, theta = float(gmap), state.theta
         else:
             gmax = float(mem.max(mem.abs(g)))
@@ -897,7 +897,7 @@ def _dask_newton(X, y, alpha, kind, fit_intercept, max_iter, tol, sample_weight=
     def run(theta, direction):
         return passes.run(classes, theta, direction, kind, fit_intercept, True)
 
-    pen = _penalty_diag(d, p, dtype, device_of(theta), mem)
+    pen = _penalty_diag(d, p, dtype, device_of(theta), xp=mem)
     pen = pen if kind == "binary" else pen[:, None]
     _, loss, gsum, hsum = run(theta, None)
     for it in range(1, max_iter + 1):
@@ -905,7 +905,7 @@ def _dask_newton(X, y, alpha, kind, fit_intercept, max_iter, tol, sample_weight=
         f = loss / n + 0.5 * alpha * mem.sum(w * w)
         g = gsum / n + alpha * pen * theta
         gmax = float(mem.max(mem.abs(g)))
-        H = _hessian_finish(hsum, n, d, alpha, kind, fit_intercept, mem)
+        H = _hessian_finish(hsum, n, d, alpha, kind, fit_intercept, xp=mem)
         direction = -mem.reshape(solve(H, mem.reshape(g, (-1, 1)), xp=mem), theta.shape)
         line, loss1, gsum1, hsum1 = run(theta, direction)
         dw = direction[:d, ...]
@@ -1011,7 +1011,7 @@ class _LogisticBase(ClassifierMixin, Estimator):
             gram, back = computed(_design_gram(X, fi, sw))
             lam = back(gram_top_eigenvalue(gram, xp=array_namespace(gram)))
             L = lam / (4.0 if kind == "binary" else 2.0) + alpha
-            theta = _fista_init(theta, xp)
+            theta = _fista_init(theta, xp=xp)
             step = compiled(_fista_iteration, xp)
             advance = lambda st: step(st, X, T, alpha, l1, L, sw, kind=kind, fit_intercept=fi)  # noqa: E731
         # each call returns the next iterate and max|grad| at the current one;

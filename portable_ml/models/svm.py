@@ -118,17 +118,17 @@ _ARMIJO_C1 = 1e-4
 # theta (p, k): column c is problem c's (w, b); Xa (n, p) is the design (X, then a column of
 # ones with an intercept); Y (n, k) holds +-1; W (n, k) per-problem sample weights or None;
 # pen (p,) is 1 on the weights and 0 on the intercept.
-def _augment(X, fit_intercept, xp):
+def _augment(X, fit_intercept, *, xp):
     if not fit_intercept:
         return X
     return xp.concat([X, xp.ones((X.shape[0], 1), dtype=X.dtype, device=device_of(X))], axis=1)
 
 
-def _pen(d, p, dtype, device, xp):
+def _pen(d, p, dtype, device, *, xp):
     return xp.astype(xp.arange(p, device=device) < d, dtype)
 
 
-def _loss_parts(Z, loss, mu, xp):
+def _loss_parts(Z, loss, mu, *, xp):
     """Per-sample loss, its derivative and second derivative in the margin :math:`z = 1 - ys`.
 
     ``mu`` is the smoothing width of the hinge (``None``: the exact hinge, whose
@@ -152,14 +152,14 @@ def _weighted(A, W):
     return A * W if A.ndim == W.ndim else A * W[:, None, :]
 
 
-def _stats(theta, Xa, Y, W, alpha, mu, pen, loss, xp, hessian=True, n=None):
+def _stats(theta, Xa, Y, W, alpha, mu, pen, loss, hessian=True, n=None, *, xp):
     r"""Objective (k,), gradient (p, k), Hessians (k, p, p) and a (3, k) array: the duality-gap
     certificate, the rounding floor of the gradient and :math:`\|\nabla J\|_\infty`, per problem
     (only the gap (k,) with ``hessian=False``).  The sums over the samples are divided by ``n``
     (the number of rows of ``Xa`` unless given: a chunk's share of the total)."""
     n = Xa.shape[0] if n is None else n
     Z = 1.0 - Y * (Xa @ theta)
-    val, d1, d2 = _loss_parts(Z, loss, mu, xp)
+    val, d1, d2 = _loss_parts(Z, loss, mu, xp=xp)
     w = pen[:, None] * theta
     f = xp.sum(_weighted(val, W), axis=0) / n + 0.5 * alpha * xp.sum(w * w, axis=0)
     g = Xa.T @ _weighted(-Y * d1, W) / n + alpha * w
@@ -189,12 +189,12 @@ def _stats(theta, Xa, Y, W, alpha, mu, pen, loss, xp, hessian=True, n=None):
     return f, g, H, gap
 
 
-def _mean_weights(W, n, k, dtype, device, xp):
+def _mean_weights(W, n, k, dtype, device, *, xp):
     r""":math:`\frac1n\sum_i W_{ic}` (k,): 1 without weights."""
     return xp.ones((k,), dtype=dtype, device=device) if W is None else xp.sum(W, axis=0) / n
 
 
-def _fix_flat_intercept(H, mean_w, mu, loss, fit_intercept, xp):
+def _fix_flat_intercept(H, mean_w, mu, loss, fit_intercept, *, xp):
     """Where the intercept has no curvature, the curvature it has with every sample curved."""
     if not fit_intercept:
         return H
@@ -207,7 +207,7 @@ def _fix_flat_intercept(H, mean_w, mu, loss, fit_intercept, xp):
     return H + add[:, None, None] * (corner[:, None] * corner[None, :])[None, ...]
 
 
-def _direction(g, H, xp):
+def _direction(g, H, *, xp):
     """Newton directions (p, k) from the gradients (p, k) and the Hessians (k, p, p)."""
     if H.shape[0] == 1:  # one problem: a plain 2-D solve (Dask's solve takes no stacks)
         return -solve(H[0, ...], g, xp=xp)
@@ -215,20 +215,20 @@ def _direction(g, H, xp):
     return -xp.permute_dims(solve(H, rhs, xp=xp)[:, :, 0], (1, 0))
 
 
-def _steps(dtype, device, xp):
+def _steps(dtype, device, *, xp):
     return 0.5 ** xp.astype(xp.arange(_N_STEPS, device=device), dtype)
 
 
-def _line_data(theta, direction, Xa, Y, W, mu, loss, ts, xp, n=None):
+def _line_data(theta, direction, Xa, Y, W, mu, loss, ts, n=None, *, xp):
     """Data term (30, k) of the objective at ``theta + t direction`` for every candidate ``t``
     (the sum over the samples divided by ``n``, by default the number of rows of ``Xa``)."""
     n = Xa.shape[0] if n is None else n
     S, dS = Xa @ theta, Xa @ direction
     Z = 1.0 - Y[:, None, :] * (S[:, None, :] + ts[None, :, None] * dS[:, None, :])  # (n, 30, k)
-    return xp.sum(_weighted(_loss_parts(Z, loss, mu, xp)[0], W), axis=0) / n
+    return xp.sum(_weighted(_loss_parts(Z, loss, mu, xp=xp)[0], W), axis=0) / n
 
 
-def _line_search(data, f0, g, theta, direction, alpha, pen, ts, xp):
+def _line_search(data, f0, g, theta, direction, alpha, pen, ts, *, xp):
     """Per-problem Armijo step (k,): the largest candidate with
     :math:`f(\\theta + t d) \\le f(\\theta) + c_1 t\\,\\nabla f^\\top d` (+ 16 ulps of :math:`|f|`); 0 if none."""
     w, dw = pen[:, None] * theta, pen[:, None] * direction
@@ -242,28 +242,28 @@ def _line_search(data, f0, g, theta, direction, alpha, pen, ts, xp):
     return xp.sum(xp.where(idx[:, None] == first[None, :], ts[:, None], xp.zeros_like(F)), axis=0)
 
 
-def _newton(theta, Xa, Y, W, alpha, mu, loss, fit_intercept, xp):
+def _newton(theta, Xa, Y, W, alpha, mu, loss, fit_intercept, *, xp):
     """One damped Newton step on every problem: ``(theta_new, info)``, ``info`` of :func:`_stats` at ``theta``."""
     d = Xa.shape[1] - int(bool(fit_intercept))
-    pen = _pen(d, Xa.shape[1], Xa.dtype, device_of(Xa), xp)
-    f, g, H, gap = _stats(theta, Xa, Y, W, alpha, mu, pen, loss, xp)
-    mean_w = _mean_weights(W, Xa.shape[0], theta.shape[1], Xa.dtype, device_of(Xa), xp)
-    H = _fix_flat_intercept(H, mean_w, mu, loss, fit_intercept, xp)
-    direction = _direction(g, H, xp)
-    ts = _steps(Xa.dtype, device_of(Xa), xp)
-    t = _line_search(_line_data(theta, direction, Xa, Y, W, mu, loss, ts, xp), f, g, theta, direction, alpha,
-                     pen, ts, xp)
-    return theta + t[None, :] * direction, _with_decrement(gap, f, g, direction, xp)
+    pen = _pen(d, Xa.shape[1], Xa.dtype, device_of(Xa), xp=xp)
+    f, g, H, gap = _stats(theta, Xa, Y, W, alpha, mu, pen, loss, xp=xp)
+    mean_w = _mean_weights(W, Xa.shape[0], theta.shape[1], Xa.dtype, device_of(Xa), xp=xp)
+    H = _fix_flat_intercept(H, mean_w, mu, loss, fit_intercept, xp=xp)
+    direction = _direction(g, H, xp=xp)
+    ts = _steps(Xa.dtype, device_of(Xa), xp=xp)
+    t = _line_search(_line_data(theta, direction, Xa, Y, W, mu, loss, ts, xp=xp), f, g, theta, direction, alpha,
+                     pen, ts, xp=xp)
+    return theta + t[None, :] * direction, _with_decrement(gap, f, g, direction, xp=xp)
 
 
-def _with_decrement(info, f, g, direction, xp):
+def _with_decrement(info, f, g, direction, *, xp):
     """``info`` (3, k) and a 4th row: whether the Newton decrement :math:`-\nabla J^\top d` (twice the
     predicted decrease) is below the rounding of :math:`J` -- no step can then be seen to help."""
     stuck = -xp.sum(g * direction, axis=0) <= xp.finfo(f.dtype).eps * xp.abs(f)
     return xp.concat([info, xp.astype(stuck, f.dtype)[None, :]], axis=0)
 
 
-def _converged(info, tol, xp):
+def _converged(info, tol, *, xp):
     """Every problem's gradient within ``tol`` (or its rounding floor, or no visible decrease left);
     the largest gap."""
     done = (info[2, :] <= xp.maximum(info[1, :], tol)) | (info[3, :] > 0)
@@ -273,15 +273,15 @@ def _converged(info, tol, xp):
 def _newton_iteration(theta, Xa, Y, W, alpha, mu, tol, *, loss, fit_intercept):
     """One Newton step: ``(theta_new, done, gap)`` -- ``done`` and the gap at ``theta``."""
     xp = array_namespace(theta, Xa, Y)
-    new, info = _newton(theta, Xa, Y, W, alpha, mu, loss, fit_intercept, xp)
-    return (new, *_converged(info, tol, xp))
+    new, info = _newton(theta, Xa, Y, W, alpha, mu, loss, fit_intercept, xp=xp)
+    return (new, *_converged(info, tol, xp=xp))
 
 
 def _exact_objectives(theta, Xa, Y, W, alpha, *, loss, fit_intercept):
     xp = array_namespace(theta, Xa, Y)
     d = Xa.shape[1] - int(bool(fit_intercept))
-    pen = _pen(d, Xa.shape[1], Xa.dtype, device_of(Xa), xp)
-    return _stats(theta, Xa, Y, W, alpha, None, pen, loss, xp, hessian=False)[0]
+    pen = _pen(d, Xa.shape[1], Xa.dtype, device_of(Xa), xp=xp)
+    return _stats(theta, Xa, Y, W, alpha, None, pen, loss, xp=xp, hessian=False)[0]
 
 
 # ------------------------------------------------------------------ public pure cores
@@ -387,10 +387,10 @@ def linear_svc_newton_step(theta, X, y_pm1, alpha, *, loss="squared_hinge", smoo
     if loss == "hinge":
         check_positive(smoothing, "smoothing")
     xp = _public_args(theta, X, y_pm1, sample_weight, fit_intercept)
-    Xa = _augment(X, fit_intercept, xp)
+    Xa = _augment(X, fit_intercept, xp=xp)
     W = None if sample_weight is None else sample_weight[:, None]
     mu = float(smoothing) if loss == "hinge" else None
-    new = _newton(theta[:, None], Xa, y_pm1[:, None], W, alpha, mu, loss, fit_intercept, xp)[0]
+    new = _newton(theta[:, None], Xa, y_pm1[:, None], W, alpha, mu, loss, fit_intercept, xp=xp)[0]
     return new[:, 0]
 
 
@@ -398,15 +398,15 @@ def linear_svc_newton_step(theta, X, y_pm1, alpha, *, loss="squared_hinge", smoo
 def _chunk_stats(x, yc, wc, theta, mu, loss, fit_intercept, n, hessian):
     """The data part of :func:`_stats` on one chunk of rows (divided by the total ``n``)."""
     xp = array_namespace(x)
-    xa = _augment(x, fit_intercept, xp)
+    xa = _augment(x, fit_intercept, xp=xp)
     p = xa.shape[1]
-    pen = _pen(p - int(bool(fit_intercept)), p, xa.dtype, device_of(xa), xp)
-    return _stats(theta, xa, yc, wc, 0.0, mu, pen, loss, xp, hessian=hessian, n=n)
+    pen = _pen(p - int(bool(fit_intercept)), p, xa.dtype, device_of(xa), xp=xp)
+    return _stats(theta, xa, yc, wc, 0.0, mu, pen, loss, xp=xp, hessian=hessian, n=n)
 
 
 def _chunk_line(x, yc, wc, theta, direction, ts, mu, loss, fit_intercept, n):
     xp = array_namespace(x)
-    return _line_data(theta, direction, _augment(x, fit_intercept, xp), yc, wc, mu, loss, ts, xp, n=n)
+    return _line_data(theta, direction, _augment(x, fit_intercept, xp=xp), yc, wc, mu, loss, ts, xp=xp, n=n)
 
 
 class _DaskPasses:
@@ -447,24 +447,24 @@ def _dask_newton(passes, theta, mean_w, alpha, mu, tol, loss, fit_intercept):
     ``theta`` and the small algebra in memory (NumPy or CuPy), as :func:`_newton` does."""
     mem = array_namespace(theta)
     p = theta.shape[0]
-    pen = _pen(p - int(bool(fit_intercept)), p, theta.dtype, device_of(theta), mem)
+    pen = _pen(p - int(bool(fit_intercept)), p, theta.dtype, device_of(theta), xp=mem)
     fd, gd, Hd, info = passes.stats(theta, mu, loss, True)
     w = pen[:, None] * theta
     f = fd + 0.5 * alpha * mem.sum(w * w, axis=0)
     g = gd + alpha * w
     eye = mem.eye(p, dtype=theta.dtype, device=device_of(theta))
-    H = _fix_flat_intercept(Hd + alpha * (pen[:, None] * eye)[None, ...], mean_w, mu, loss, fit_intercept, mem)
+    H = _fix_flat_intercept(Hd + alpha * (pen[:, None] * eye)[None, ...], mean_w, mu, loss, fit_intercept, xp=mem)
     info = mem.concat([info, mem.max(mem.abs(g), axis=0)[None, :]], axis=0)
-    direction = _direction(g, H, mem)
-    ts = _steps(theta.dtype, device_of(theta), mem)
-    t = _line_search(passes.line(theta, direction, ts, mu, loss), f, g, theta, direction, alpha, pen, ts, mem)
-    return (theta + t[None, :] * direction, *_converged(_with_decrement(info, f, g, direction, mem), tol, mem))
+    direction = _direction(g, H, xp=mem)
+    ts = _steps(theta.dtype, device_of(theta), xp=mem)
+    t = _line_search(passes.line(theta, direction, ts, mu, loss), f, g, theta, direction, alpha, pen, ts, xp=mem)
+    return (theta + t[None, :] * direction, *_converged(_with_decrement(info, f, g, direction, xp=mem), tol, xp=mem))
 
 
 def _dask_exact_objectives(passes, theta, alpha, loss, fit_intercept):
     mem = array_namespace(theta)
     p = theta.shape[0]
-    w = _pen(p - int(bool(fit_intercept)), p, theta.dtype, device_of(theta), mem)[:, None] * theta
+    w = _pen(p - int(bool(fit_intercept)), p, theta.dtype, device_of(theta), xp=mem)[:, None] * theta
     return passes.stats(theta, None, loss, False)[0] + 0.5 * alpha * mem.sum(w * w, axis=0)
 
 
@@ -572,7 +572,7 @@ class LinearSVC(ClassifierMixin, Estimator):
         classes, Y, W = self._problems(y, sample_weight, X, xp)
         n, d = X.shape
         fi = bool(self.fit_intercept)
-        Xa = _augment(X, fi, xp)
+        Xa = _augment(X, fi, xp=xp)
         p, k = int(Xa.shape[1]), int(Y.shape[1])
         loss, alpha, tol = self.loss, float(self.alpha), float(self.tol)
         dask = _is_dask(X)
@@ -581,7 +581,7 @@ class LinearSVC(ClassifierMixin, Estimator):
 
             mem = array_namespace(_dask.compute(X[:1, :1])[0])
             theta = mem.zeros((p, k), dtype=X.dtype)
-            mean_w = mem.asarray(_dask.compute(_mean_weights(W, n, k, X.dtype, None, xp))[0])
+            mean_w = mem.asarray(_dask.compute(_mean_weights(W, n, k, X.dtype, None, xp=xp))[0])
             passes = _DaskPasses(X, Y, W, fi)
             step = lambda th, mu: _dask_newton(passes, th, mean_w, alpha, mu, tol, loss, fi)  # noqa: E731
             exact = lambda th: _dask_exact_objectives(passes, th, alpha, loss, fi)  # noqa: E731

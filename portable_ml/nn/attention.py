@@ -11,7 +11,7 @@ from ._common import broadcast_shapes
 __all__ = ["scaled_dot_product_attention", "multi_head_attention"]
 
 
-def _check_mask(mask, xp):
+def _check_mask(mask, *, xp):
     if mask is None:
         return
     if not xp.isdtype(mask.dtype, "bool"):
@@ -20,7 +20,7 @@ def _check_mask(mask, xp):
         raise ValueError(f"mask must be broadcastable to (..., n_q, n_k), at least 2-D; got shape {tuple(mask.shape)}")
 
 
-def _attention(Q, K, V, mask, xp):
+def _attention(Q, K, V, mask, *, xp):
     scale = 1.0 / math.sqrt(Q.shape[-1])
     logits = xp.matmul(Q, xp.matrix_transpose(K)) * scale
     weights = _n.softmax(logits, axis=-1, where=mask, xp=xp)  # fully masked rows: all 0, never NaN
@@ -75,10 +75,10 @@ def scaled_dot_product_attention(Q, K, V, mask=None):
     if K.shape[-2] != V.shape[-2]:
         raise ValueError(f"K and V must have the same number of keys n_k: K.shape={tuple(K.shape)}, V.shape={tuple(V.shape)}")
     batch = broadcast_shapes([tuple(Q.shape)[:-2], tuple(K.shape)[:-2], tuple(V.shape)[:-2]], ["Q", "K", "V"])
-    _check_mask(mask, xp)
+    _check_mask(mask, xp=xp)
     if mask is not None:
         broadcast_shapes([batch + (Q.shape[-2], K.shape[-2]), tuple(mask.shape)], ["logits (..., n_q, n_k)", "mask"])
-    return _attention(Q, K, V, mask, xp)
+    return _attention(Q, K, V, mask, xp=xp)
 
 
 def multi_head_attention(Q, K, V, W_Q, W_K, W_V, W_O, num_heads, mask=None):
@@ -145,7 +145,7 @@ def multi_head_attention(Q, K, V, W_Q, W_K, W_V, W_O, num_heads, mask=None):
     if K.shape[-2] != V.shape[-2]:
         raise ValueError(f"K and V must have the same number of keys n_k: K.shape={tuple(K.shape)}, V.shape={tuple(V.shape)}")
     batch = broadcast_shapes([tuple(Q.shape)[:-2], tuple(K.shape)[:-2], tuple(V.shape)[:-2]], ["Q", "K", "V"])
-    _check_mask(mask, xp)
+    _check_mask(mask, xp=xp)
     if mask is not None:
         broadcast_shapes([batch + (Q.shape[-2], K.shape[-2]), tuple(mask.shape)], ["logits (..., n_q, n_k)", "mask"])
         mask = xp.expand_dims(mask, axis=-3)  # shared by every head
@@ -154,7 +154,7 @@ def multi_head_attention(Q, K, V, W_Q, W_K, W_V, W_O, num_heads, mask=None):
     q = xp.matmul(xp.expand_dims(Q, axis=-3), W_Q)
     k = xp.matmul(xp.expand_dims(K, axis=-3), W_K)
     v = xp.matmul(xp.expand_dims(V, axis=-3), W_V)
-    heads, weights = _attention(q, k, v, mask, xp)  # (..., h, n_q, d_head_v), (..., h, n_q, n_k)
+    heads, weights = _attention(q, k, v, mask, xp=xp)  # (..., h, n_q, d_head_v), (..., h, n_q, n_k)
     nd = heads.ndim
     axes = tuple(range(nd - 3)) + (nd - 2, nd - 3, nd - 1)
     heads = xp.permute_dims(heads, axes)  # (..., n_q, h, d_head_v)
