@@ -16,7 +16,7 @@ from portable_ml.backend import backend_of
 from portable_ml.testing import assert_close, dtype_name
 from portable_ml.testing.registry import tolerance
 
-from .helpers import other_device, place
+from .helpers import other_device, place, place_all
 
 
 # (rtol, atol) vs float64 references, by dtype: matmul/softmax chains in float32
@@ -151,7 +151,7 @@ def _dense_inputs(seed, batch=(6,), d_in=4, d_out=3):
 @pytest.mark.parametrize("batch", [(6,), (2, 5), ()])
 def test_dense_forward_matches_numpy(batch, backend, float_dtype):
     x, W, b, _ = _dense_inputs(0, batch)
-    xb, Wb, bb = place(backend, x, W, b, dtype=dtype_name(float_dtype))
+    xb, Wb, bb = place_all(backend, x, W, b, dtype=dtype_name(float_dtype))
     a, z = nn.dense_forward(xb, Wb, bb, activation=_tanh)
     assert a.dtype == float_dtype and backend_of(a) == backend.name
     rtol, atol = tol(float_dtype)
@@ -178,7 +178,7 @@ def test_dense_backward_matches_jax_grad(batch, backend, float_dtype):
     jax = pytest.importorskip("jax")
     x, W, b, delta = _dense_inputs(1, batch)
     want = _jax_dense_grads(x, W, b, delta, jax.numpy.tanh)
-    args = place(backend, x, W, b, delta, dtype=dtype_name(float_dtype))
+    args = place_all(backend, x, W, b, delta, dtype=dtype_name(float_dtype))
     xb, Wb, bb, db_ = args
     _, z = nn.dense_forward(xb, Wb, bb, activation=_tanh)
     got = nn.dense_backward(db_, xb, Wb, z, activation_grad=_tanh_grad)
@@ -239,7 +239,7 @@ def test_sdpa_matches_torch(backend, float_dtype):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     Q, K, V, mask = _attn_inputs(0)
-    args = place(backend, Q, K, V, mask, dtype=dtype_name(float_dtype))
+    args = place_all(backend, Q, K, V, mask, dtype=dtype_name(float_dtype))
     out, w = nn.scaled_dot_product_attention(*args)
     assert out.dtype == float_dtype and w.dtype == float_dtype and backend_of(out) == backend.name
     t = [torch.from_numpy(a) for a in (Q, K, V, mask)]
@@ -256,7 +256,7 @@ def test_sdpa_matches_torch(backend, float_dtype):
 def test_sdpa_mask_semantics_and_extremes(backend, float_dtype):
     Q, K, V, mask = _attn_inputs(1, batch=(2,))
     Q = Q * 1e4  # logits ~1e5: the max-shift keeps exp finite
-    args = place(backend, Q, K, V, mask, dtype=dtype_name(float_dtype))
+    args = place_all(backend, Q, K, V, mask, dtype=dtype_name(float_dtype))
     out, w = nn.scaled_dot_product_attention(*args)
     o, w = host(backend, out), host(backend, w)
     assert np.all(np.isfinite(o)) and np.all(np.isfinite(w))
@@ -271,7 +271,7 @@ def test_sdpa_broadcasts_batch_axes_and_mask(backend):
     r = np.random.default_rng(2)
     Q, K, V = r.normal(size=(3, 1, 4, 5)), r.normal(size=(2, 6, 5)), r.normal(size=(2, 6, 3))
     mask = r.random((3, 1, 4, 6)) < 0.8
-    out, w = nn.scaled_dot_product_attention(*place(backend, Q, K, V, mask))
+    out, w = nn.scaled_dot_product_attention(*place_all(backend, Q, K, V, mask))
     assert tuple(out.shape) == (3, 2, 4, 3) and tuple(w.shape) == (3, 2, 4, 6)
     ref_o, ref_w = _np_attention(Q, K, V, mask)
     assert_close(out, ref_o, rtol=1e-5, atol=1e-6)
@@ -381,7 +381,7 @@ def test_dense_with_named_activation_matches_jax(name, backend, float_dtype):
     act = getattr(jax.nn, name) if name != "tanh" else jax.numpy.tanh
     want_a = np.asarray(act(jax.numpy.asarray(x @ W + b)))
     want = _jax_dense_grads(x, W, b, delta, act)
-    xb, Wb, bb, deltab = place(backend, x, W, b, delta, dtype=dtype_name(float_dtype))
+    xb, Wb, bb, deltab = place_all(backend, x, W, b, delta, dtype=dtype_name(float_dtype))
     a, z = nn.dense_forward(xb, Wb, bb, activation=name)
     rtol, atol = tol(float_dtype)
     assert_close(a, want_a, rtol=rtol, atol=atol)
@@ -454,7 +454,7 @@ def test_mlp_loss_and_grads_match_jax_grad(output, activation, backend, float_dt
     net = nn.MLP(sizes, activation=activation, output=output)
     params = net.init(backend.rng(0), dtype=float_dtype)
     x, y = _mlp_problem(1, output, sizes=sizes)
-    xb, yb = place(backend, x, y, dtype=dtype_name(float_dtype))
+    xb, yb = place_all(backend, x, y, dtype=dtype_name(float_dtype))
     loss, grads = net.loss_and_grads(params, xb, yb)
     assert loss.dtype == float_dtype and tuple(loss.shape) == () and backend_of(loss) == backend.name
     want_loss, want_grads = _jax_mlp_reference(output, activation, dtype_name(float_dtype))
@@ -478,6 +478,27 @@ def test_mlp_loss_and_grads_match_jax_grad(output, activation, backend, float_dt
     e = np.exp(h - h.max(-1, keepdims=True))
     want = {"sigmoid": 1 / (1 + np.exp(-h)), "identity": h, "softmax": e / e.sum(-1, keepdims=True)}
     np.testing.assert_allclose(out, want[output], rtol=max(rtol, 1e-9), atol=atol)
+
+
+def test_mlp_softmax_gradient_holds_for_targets_not_summing_to_one(backend):
+    """The output delta is the loss's own gradient (sum_j y_j) softmax(z) - y, not softmax(z) - y: soft
+    targets whose rows sum to 0.7 (label mass held back, as in some distillation losses) get the exact
+    gradient of the loss that is reported."""
+    jax = pytest.importorskip("jax")
+    sizes = (3, 6, 4)
+    net = nn.MLP(sizes, activation="tanh", output="softmax")
+    params = net.init(pml.get_backend("numpy").rng(3), dtype="float64")
+    r = np.random.default_rng(4)
+    x = r.normal(size=(7, 3))
+    y = r.dirichlet(np.ones(4), size=7) * 0.7
+    loss, grads = net.loss_and_grads([{k: place(backend, v) for k, v in p.items()} for p in params],
+                                     *place_all(backend, x, y))
+    p64 = [{k: jax.numpy.asarray(v) for k, v in p.items()} for p in params]
+    want_loss, want = jax.value_and_grad(_jax_mlp_loss)(p64, x, y, "tanh", "softmax")
+    assert_close(loss, np.asarray(want_loss), rtol=1e-12, atol=1e-14)
+    for g, w in zip(grads, want):
+        for key in ("W", "b"):
+            assert_close(g[key], np.asarray(w[key]), rtol=1e-10, atol=1e-13, err_msg=key)
 
 
 def test_mlp_init_follows_activation_and_is_portable(backend):

@@ -7,7 +7,7 @@ import numbers
 from .. import autodiff as _autodiff
 from .. import losses as _losses_module
 from .._validate import check_array
-from .._xp import array_namespace, as_float, float_dtype, size
+from .._xp import array_namespace, as_float, float_dtype
 from ..random import Generator
 from . import init as _init
 from ._common import activations_module
@@ -259,17 +259,12 @@ class MLP:
         if tuple(y.shape) != tuple(logits.shape):
             raise ValueError(f"y must have the output's shape {tuple(logits.shape)} "
                              f"(one-hot rows for a softmax output); got y.shape={tuple(y.shape)}")
-        losses = _losses()
-        m = size(logits)
-        if self.output == "sigmoid":
-            loss = losses.binary_cross_entropy_with_logits(y, logits)
-            delta = (self._head(logits) - y) * (1.0 / m)
-        elif self.output == "softmax":
-            loss = losses.softmax_cross_entropy(y, logits)
-            delta = (self._head(logits) - y) * (self.layer_sizes[-1] / m)
-        else:
-            loss = losses.mse(y, logits)
-            delta = (logits - y) * (2.0 / m)
+        losses = _losses()  # the output delta is the head loss's own analytic gradient w.r.t. the logits
+        loss_fn, loss_grad = {
+            "sigmoid": (losses.binary_cross_entropy_with_logits, losses.binary_cross_entropy_with_logits_grad),
+            "softmax": (losses.softmax_cross_entropy, losses.softmax_cross_entropy_grad),
+        }.get(self.output, (losses.mse, losses.mse_grad))
+        loss, delta = loss_fn(y, logits), loss_grad(y, logits)
         grads = [None] * len(params)
         for i in range(len(params) - 1, -1, -1):
             W = params[i]["W"]
