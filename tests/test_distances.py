@@ -19,7 +19,7 @@ import portable_ml as pml
 from portable_ml import distances as D
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import optional_module, place, second_backend, tol
+from .helpers import optional_module, place, place_all, second_backend, tol
 
 ssd = optional_module("scipy.spatial.distance")
 skp = optional_module("sklearn.metrics.pairwise")
@@ -70,11 +70,11 @@ def test_vector_distance_matches_scipy(backend, float_dtype, name):
     a, b = rng.normal(size=(6, 9)), rng.normal(size=(6, 9))
     ca, cb = _cast(a, dt), _cast(b, dt)
     # 1-D inputs give a 0-d array
-    out = ours(*place(backend, a[0], b[0], dtype=dt))
+    out = ours(*place_all(backend, a[0], b[0], dtype=dt))
     assert tuple(out.shape) == () and dtype_name(out.dtype) == dt
     assert_close(out, np.float64(ref(ca[0], cb[0])), **tol(TOL, dt))
     # 2-D inputs give one value per row
-    out = ours(*place(backend, a, b, dtype=dt))
+    out = ours(*place_all(backend, a, b, dtype=dt))
     assert tuple(out.shape) == (6,) and dtype_name(out.dtype) == dt
     assert_close(out, np.array([ref(u, v) for u, v in zip(ca, cb)]), **tol(TOL, dt))
 
@@ -87,10 +87,10 @@ def test_mahalanobis_matches_scipy(backend, float_dtype):
     VI = np.linalg.inv(cS)  # the reference only: ours solves
     want = np.array([ssd.mahalanobis(u, v, VI) for u, v in zip(ca, cb)])
     tl = {"float32": {"rtol": 5e-5, "atol": 1e-6}, "float64": tol(TOL, "float64")}[dt]  # Cholesky + solve
-    out = D.mahalanobis(*place(backend, a, b, S, dtype=dt))
+    out = D.mahalanobis(*place_all(backend, a, b, S, dtype=dt))
     assert tuple(out.shape) == (7,) and dtype_name(out.dtype) == dt
     assert_close(out, want, **tl)
-    out0 = D.mahalanobis(*place(backend, a[0], b[0], S, dtype=dt))
+    out0 = D.mahalanobis(*place_all(backend, a[0], b[0], S, dtype=dt))
     assert tuple(out0.shape) == ()
     assert_close(out0, want[0], **tl)
 
@@ -98,12 +98,12 @@ def test_mahalanobis_matches_scipy(backend, float_dtype):
 def test_mahalanobis_identity_covariance_is_euclidean(backend):
     rng = np.random.default_rng(2)
     a, b = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
-    out = D.mahalanobis(*place(backend, a, b, np.eye(3)))
+    out = D.mahalanobis(*place_all(backend, a, b, np.eye(3)))
     assert_close(out, np.linalg.norm(a - b, axis=1))
     # a non-symmetric Sigma is read as its symmetric part, the same on every backend
     S = _spd(rng, 3)
     skew = np.array([[0.0, 0.3, -0.2], [-0.3, 0.0, 0.1], [0.2, -0.1, 0.0]])
-    got = D.mahalanobis(*place(backend, a, b, S + skew))
+    got = D.mahalanobis(*place_all(backend, a, b, S + skew))
     assert_close(got, np.array([ssd.mahalanobis(u, v, np.linalg.inv(S)) for u, v in zip(a, b)]), rtol=1e-10)
 
 
@@ -113,14 +113,14 @@ def test_hamming_matches_scipy(backend, float_dtype):
     a, b = rng.integers(0, 3, size=(5, 12)), rng.integers(0, 3, size=(5, 12))
     want = np.array([ssd.hamming(u, v) for u, v in zip(a, b)])
     # integer codes: the backend's default float
-    out = D.hamming(*place(backend, a, b))
+    out = D.hamming(*place_all(backend, a, b))
     assert tuple(out.shape) == (5,) and "float" in dtype_name(out.dtype)
     assert_close(out, want, rtol=1e-6)
     # float codes keep their dtype; booleans work too
-    out = D.hamming(*place(backend, a.astype(float), b.astype(float), dtype=dt))
+    out = D.hamming(*place_all(backend, a.astype(float), b.astype(float), dtype=dt))
     assert dtype_name(out.dtype) == dt
     assert_close(out, want, **tol(TOL, dt))
-    out = D.hamming(*place(backend, a[0] > 0, b[0] > 0))
+    out = D.hamming(*place_all(backend, a[0] > 0, b[0] > 0))
     assert_close(out, ssd.hamming(a[0] > 0, b[0] > 0), rtol=1e-6)
 
 
@@ -128,7 +128,7 @@ def test_degenerate_vectors_give_exact_values(backend, float_dtype):
     dt = dtype_name(float_dtype)
     a = np.array([1.5, -2.0, 3.0])
     z = np.zeros(3)
-    pa, pz = place(backend, a, z, dtype=dt)
+    pa, pz = place_all(backend, a, z, dtype=dt)
     assert float(backend.to_numpy(D.euclidean(pa, pa))) == 0.0
     assert float(backend.to_numpy(D.minkowski(pa, pa, p=3))) == 0.0
     assert float(backend.to_numpy(D.mahalanobis(pa, pa, place(backend, np.eye(3), dtype=dt)))) == 0.0
@@ -144,9 +144,9 @@ def test_minkowski_does_not_overflow_or_underflow(backend, float_dtype):
     dt = dtype_name(float_dtype)
     for scale in (1e30, 1e-30):
         a = np.array([scale, scale, 0.0])
-        out = D.minkowski(*place(backend, a, np.zeros(3), dtype=dt), p=4)
+        out = D.minkowski(*place_all(backend, a, np.zeros(3), dtype=dt), p=4)
         assert_close(out, scale * 2.0 ** 0.25, rtol=1e-6)
-        out = D.minkowski(*place(backend, a, np.zeros(3), dtype=dt), p=math.inf)
+        out = D.minkowski(*place_all(backend, a, np.zeros(3), dtype=dt), p=math.inf)
         assert_close(out, np.float64(np.asarray(scale, dtype=dt)), rtol=0)
 
 
@@ -190,7 +190,7 @@ def test_pairwise_matches_references(backend, float_dtype, name, self_case):
         out, want = ours(place(backend, A, dtype=dt)), ref(cA, cA)
         n, m = 9, 9
     else:
-        out, want = ours(*place(backend, A, B, dtype=dt)), ref(cA, cB)
+        out, want = ours(*place_all(backend, A, B, dtype=dt)), ref(cA, cB)
         n, m = 9, 6
     assert tuple(out.shape) == (n, m) and dtype_name(out.dtype) == dt
     assert_close(out, want, **tol(cls, dt))
@@ -215,7 +215,7 @@ def test_pairwise_euclidean_is_never_negative_far_from_origin(backend):
     rng = np.random.default_rng(5)
     X = _near_duplicates(rng, 40, 8, offset=1e3)
     Y = (X[:25] + np.float32(1e-3) * rng.normal(size=(25, 8)).astype(np.float32)).astype(np.float32)
-    pX, pY = place(backend, X, Y)
+    pX, pY = place_all(backend, X, Y)
     for squared in (False, True):
         for out, ref in ((D.pairwise_euclidean(pX, squared=squared), ssd.cdist(X, X)),
                          (D.pairwise_euclidean(pX, pY, squared=squared), ssd.cdist(X, Y))):
@@ -239,7 +239,7 @@ def test_pairwise_manhattan_in_blocks(backend, float_dtype, monkeypatch):
     rng = np.random.default_rng(6)
     A, B = rng.normal(size=(13, 5)), rng.normal(size=(7, 5))
     monkeypatch.setattr(D, "_BLOCK_ELEMENTS", 64)  # rows per block = 64 // (7*5) -> 1..2, many blocks
-    out = D.pairwise_manhattan(*place(backend, A, B, dtype=dt))
+    out = D.pairwise_manhattan(*place_all(backend, A, B, dtype=dt))
     assert tuple(out.shape) == (13, 7)
     assert_close(out, ssd.cdist(_cast(A, dt), _cast(B, dt), "cityblock"), **tol(TOL, dt))
     out = D.pairwise_manhattan(place(backend, A, dtype=dt))
@@ -274,7 +274,7 @@ def test_nan_propagates(backend):
     # masks that guard sqrt/log against zeros must not turn NaN into 0
     a = np.array([[1.0, np.nan, 2.0], [0.5, 1.0, -1.0]])
     b = np.array([[0.0, 1.0, 1.0], [np.nan, 0.0, 0.0]])
-    pa, pb, pS = place(backend, a, b, np.eye(3))
+    pa, pb, pS = place_all(backend, a, b, np.eye(3))
     fns = [D.euclidean, D.manhattan, functools.partial(D.minkowski, p=3), D.cosine_similarity,
            D.cosine_distance]
     if backend.name != "dask":  # Dask's triangular solve (SciPy, check_finite) raises on NaN instead
@@ -352,7 +352,7 @@ def test_torch_autograd_at_zero_distance_is_finite(backend):
 # ------------------------------------------------------------------ bad input
 def test_bad_shapes_raise(backend):
     rng = np.random.default_rng(10)
-    a3, a4 = place(backend, rng.normal(size=3), rng.normal(size=4))
+    a3, a4 = place_all(backend, rng.normal(size=3), rng.normal(size=4))
     with pytest.raises(ValueError, match="same shape"):
         D.euclidean(a3, a4)
     with pytest.raises(ValueError, match="same shape"):
@@ -361,8 +361,8 @@ def test_bad_shapes_raise(backend):
     with pytest.raises(ValueError, match="1-D or 2-D"):
         D.manhattan(cube, cube)
     with pytest.raises(ValueError, match="must not be empty"):
-        D.cosine_similarity(*place(backend, np.zeros(0), np.zeros(0)))
-    A, B = place(backend, rng.normal(size=(4, 3)), rng.normal(size=(5, 2)))
+        D.cosine_similarity(*place_all(backend, np.zeros(0), np.zeros(0)))
+    A, B = place_all(backend, rng.normal(size=(4, 3)), rng.normal(size=(5, 2)))
     for fn in (D.pairwise_euclidean, D.pairwise_manhattan, D.pairwise_cosine_similarity, D.linear_kernel,
                D.polynomial_kernel, D.rbf_kernel, D.sigmoid_kernel):
         with pytest.raises(ValueError, match="same number of features"):
@@ -385,7 +385,7 @@ def test_bad_options_raise():
 
 @pytest.mark.skip_backends(dask="lazy: values are not inspected before compute")
 def test_non_positive_definite_covariance_raises(backend):
-    a, b = place(backend, np.ones(3), np.zeros(3))
+    a, b = place_all(backend, np.ones(3), np.zeros(3))
     for S in (np.diag([1.0, -1.0, 1.0]), np.zeros((3, 3))):
         with pytest.raises(ValueError, match="Sigma must be symmetric positive definite"):
             D.mahalanobis(a, b, place(backend, S))
@@ -396,7 +396,7 @@ def test_non_positive_definite_covariance_gives_nan_under_jit(backend):
     import jax
 
     # traced values cannot be inspected: NaN, as jax.scipy gives
-    out = jax.jit(D.mahalanobis)(*place(backend, np.ones(3), np.zeros(3), np.diag([1.0, -1.0, 1.0])))
+    out = jax.jit(D.mahalanobis)(*place_all(backend, np.ones(3), np.zeros(3), np.diag([1.0, -1.0, 1.0])))
     assert np.isnan(float(out))
 
 
@@ -500,23 +500,23 @@ def test_seuclidean_weighted_minkowski_and_jensenshannon_match_scipy(backend, fl
     V, w = rng.uniform(0.2, 3.0, 9), rng.uniform(0.0, 2.0, 9)
     w[3] = 0.0  # a feature left out
     ca, cb, cV, cw = (_cast(x, dt) for x in (a, b, V, w))
-    out = D.seuclidean(*place(backend, a, b, V, dtype=dt))
+    out = D.seuclidean(*place_all(backend, a, b, V, dtype=dt))
     assert tuple(out.shape) == (6,) and dtype_name(out.dtype) == dt
     assert_close(out, np.array([ssd.seuclidean(u, v, cV) for u, v in zip(ca, cb)]), **tol(TOL, dt))
-    assert_close(D.seuclidean(*place(backend, a[0], b[0], V, dtype=dt)), ssd.seuclidean(ca[0], cb[0], cV),
+    assert_close(D.seuclidean(*place_all(backend, a[0], b[0], V, dtype=dt)), ssd.seuclidean(ca[0], cb[0], cV),
                  **tol(TOL, dt))
     for p in (1, 2, 3, 0.5, math.inf):
-        out = D.minkowski(*place(backend, a, b, w, dtype=dt), p=p)
+        out = D.minkowski(*place_all(backend, a, b, w, dtype=dt), p=p)
         assert_close(out, np.array([ssd.minkowski(u, v, p=p, w=cw) for u, v in zip(ca, cb)]), **tol(TOL, dt),
                      err_msg=f"p={p}")
     P, Q = rng.uniform(0.0, 2.0, size=(6, 9)), rng.uniform(0.0, 2.0, size=(6, 9))
     P[0, :4] = 0.0  # zeros contribute 0
     cP, cQ = _cast(P, dt), _cast(Q, dt)
     for base in (None, 2.0):
-        out = D.jensenshannon(*place(backend, P, Q, dtype=dt), base=base)
+        out = D.jensenshannon(*place_all(backend, P, Q, dtype=dt), base=base)
         assert tuple(out.shape) == (6,) and dtype_name(out.dtype) == dt
         assert_close(out, np.array([ssd.jensenshannon(u, v, base=base) for u, v in zip(cP, cQ)]), **tol(TOL, dt))
-    zero = D.jensenshannon(*place(backend, P[1], 3.0 * P[1], dtype=dt))  # the same distribution, rescaled
+    zero = D.jensenshannon(*place_all(backend, P[1], 3.0 * P[1], dtype=dt))  # the same distribution, rescaled
     assert float(backend.to_numpy(zero)) < 1e-3
 
 
@@ -559,7 +559,7 @@ def test_pairwise_distances_matches_sklearn(backend, float_dtype, name, self_cas
                                    **{k: place(backend, v, dtype=dt) for k, v in opts.items()})
         refB, m = None, 9
     else:
-        out = D.pairwise_distances(*place(backend, A, B, dtype=dt), metric=metric,
+        out = D.pairwise_distances(*place_all(backend, A, B, dtype=dt), metric=metric,
                                    **{k: place(backend, v, dtype=dt) for k, v in opts.items()})
         refB, m = cB, 6
     if metric == "seuclidean" and not opts and not self_case:  # scikit-learn asks for V: SciPy's default
@@ -584,7 +584,7 @@ def test_pairwise_distances_in_blocks(backend, metric, monkeypatch):
     A, B = rng.normal(size=(13, 5)), rng.normal(size=(7, 5))
     monkeypatch.setattr(D, "_BLOCK_ELEMENTS", 64)  # 1-2 rows per block: many blocks
     kw = {"p": 3} if metric == "minkowski" else {}
-    out = D.pairwise_distances(*place(backend, A, B), metric=metric, **kw)
+    out = D.pairwise_distances(*place_all(backend, A, B), metric=metric, **kw)
     assert_close(out, ssd.cdist(A, B, metric, **kw), rtol=1e-12, atol=1e-14)
 
 
@@ -615,7 +615,7 @@ def test_new_distances_gradients_match_jax_and_are_finite_at_zero(backend):
 
 def test_new_distances_bad_input_raises(backend):
     rng = np.random.default_rng(24)
-    a, b = place(backend, rng.normal(size=(3, 4)), rng.normal(size=(3, 4)))
+    a, b = place_all(backend, rng.normal(size=(3, 4)), rng.normal(size=(3, 4)))
     with pytest.raises(ValueError, match=r"V must have shape \(4,\)"):
         D.seuclidean(a, b, place(backend, np.ones(3)))
     with pytest.raises(ValueError, match=r"w must have shape \(4,\)"):

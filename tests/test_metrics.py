@@ -17,7 +17,7 @@ from portable_ml import metrics as M
 from portable_ml.backend import backend_of
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import optional_module, place
+from .helpers import optional_module, place, place_all
 
 skm = optional_module("sklearn.metrics")
 
@@ -47,7 +47,7 @@ def test_binary_classification_vs_sklearn(backend, float_dtype):
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 301)
     yhat = np.where(rng.uniform(size=301) < 0.7, y, 1 - y).astype(np.float64)
-    yt, yp = place(backend, y, yhat, dtype=dtype_name(float_dtype))
+    yt, yp = place_all(backend, y, yhat, dtype=dtype_name(float_dtype))
 
     tp, tn, fp, fn = M.confusion_counts(yt, yp)
     want_tn, want_fp, want_fn, want_tp = skm.confusion_matrix(y, yhat).ravel()
@@ -80,7 +80,7 @@ def test_label_kinds_agree(backend):
     kinds = [(y.astype(bool), p.astype(bool)), (y, p), (y.astype(np.float64), p.astype(bool))]
     values = []
     for a, b in kinds:
-        yt, yp = place(backend, a, b)
+        yt, yp = place_all(backend, a, b)
         values.append([float(backend.to_numpy(f(yt, yp))) for f in (M.accuracy, M.precision, M.recall, M.f1, M.mcc)])
     want = [skm.accuracy_score(y, p), skm.precision_score(y, p), skm.recall_score(y, p), skm.f1_score(y, p),
             skm.matthews_corrcoef(y, p)]
@@ -101,7 +101,7 @@ def test_zero_division_gives_zero(backend, float_dtype, case):
     }[case]
     if case in ("no_true_positive", "all_negative"):
         y = np.zeros(40, dtype=np.int64)
-    yt, yp = place(backend, y, yhat, dtype=dtype_name(float_dtype))
+    yt, yp = place_all(backend, y, yhat, dtype=dtype_name(float_dtype))
     z = {"zero_division": 0}
     refs = {
         "precision": (M.precision(yt, yp), skm.precision_score(y, yhat, **z)),
@@ -126,7 +126,7 @@ def _multiclass_labels(rng, n=400):
 @pytest.mark.parametrize("num_classes", [None, 6, 9])
 def test_multiclass_averages_vs_sklearn(backend, float_dtype, num_classes):
     y, yhat = _multiclass_labels(np.random.default_rng(3))
-    yt, yp = place(backend, y, yhat.astype(np.float64), dtype=dtype_name(float_dtype))
+    yt, yp = place_all(backend, y, yhat.astype(np.float64), dtype=dtype_name(float_dtype))
     z = {"zero_division": 0}
     for avg in ("macro", "micro", "weighted"):
         kw = {"average": avg, "num_classes": num_classes}
@@ -145,7 +145,7 @@ def test_multiclass_averages_vs_sklearn(backend, float_dtype, num_classes):
 def test_binary_data_with_multiclass_averages(backend):
     rng = np.random.default_rng(4)
     y, yhat = rng.integers(0, 2, 80), rng.integers(0, 2, 80)
-    yt, yp = place(backend, y, yhat)
+    yt, yp = place_all(backend, y, yhat)
     for avg in ("macro", "micro", "weighted"):
         got = backend.to_numpy(M.f1(yt, yp, average=avg))
         np.testing.assert_allclose(got, skm.f1_score(y, yhat, average=avg), rtol=1e-6, err_msg=avg)
@@ -153,14 +153,14 @@ def test_binary_data_with_multiclass_averages(backend):
 
 def test_confusion_matrix_vs_sklearn(backend):
     y, yhat = _multiclass_labels(np.random.default_rng(5))
-    yt, yp = place(backend, y, yhat)
+    yt, yp = place_all(backend, y, yhat)
     for k in (None, 6, 8):
         cm = M.confusion_matrix(yt, yp, k)
         kk = 6 if k is None else k
         assert backend_of(cm) == backend.name and cm.dtype == _int_default(backend)
         np.testing.assert_array_equal(backend.to_numpy(cm), skm.confusion_matrix(y, yhat, labels=range(kk)))
     # floating labels, keyword num_classes
-    yt, yp = place(backend, y.astype(np.float64), yhat.astype(np.float64))
+    yt, yp = place_all(backend, y.astype(np.float64), yhat.astype(np.float64))
     np.testing.assert_array_equal(backend.to_numpy(M.confusion_matrix(yt, yp, num_classes=6)),
                                   skm.confusion_matrix(y, yhat, labels=range(6)))
 
@@ -184,7 +184,7 @@ def _score_cases(rng, n=500):
 @pytest.mark.parametrize("case", list(_score_cases(np.random.default_rng(0))))
 def test_roc_auc_and_average_precision_vs_sklearn(backend, float_dtype, case):
     y, s = _score_cases(np.random.default_rng(6))[case]
-    yt, st_ = place(backend, y, s, dtype=dtype_name(float_dtype))
+    yt, st_ = place_all(backend, y, s, dtype=dtype_name(float_dtype))
     s_ref = as_dtype(s, float_dtype)  # the ties the backend sees
     s_ref = np.where(np.isinf(s_ref), 1e30, s_ref)  # scikit-learn refuses inf; same order
     check(M.roc_auc(yt, st_), skm.roc_auc_score(y, s_ref), backend, float_dtype, err_msg="roc_auc")
@@ -195,10 +195,10 @@ def test_roc_auc_and_average_precision_vs_sklearn(backend, float_dtype, case):
 def test_roc_auc_integer_and_boolean_scores(backend):
     rng = np.random.default_rng(7)
     y, s = rng.integers(0, 2, 200), rng.integers(-3, 4, 200)
-    yt, st_ = place(backend, y, s)
+    yt, st_ = place_all(backend, y, s)
     assert_close(M.roc_auc(yt, st_), skm.roc_auc_score(y, s), rtol=1e-6)
     assert_close(M.average_precision(yt, st_), skm.average_precision_score(y, s), rtol=1e-6)
-    yt, sb = place(backend, y, s > 0)
+    yt, sb = place_all(backend, y, s > 0)
     assert_close(M.roc_auc(yt, sb), skm.roc_auc_score(y, s > 0), rtol=1e-6)
 
 
@@ -237,7 +237,7 @@ def test_log_loss_binary_vs_sklearn(backend, float_dtype):
     y = rng.integers(0, 2, 100)
     p = rng.uniform(size=100)
     p[:4] = [0.0, 1.0, 0.0, 1.0]  # exact 0 and 1: clipped, finite
-    yt, pt = place(backend, y, p, dtype=dtype_name(float_dtype))
+    yt, pt = place_all(backend, y, p, dtype=dtype_name(float_dtype))
     p_ref = np.asarray(p, dtype=dtype_name(float_dtype))  # sklearn clips with this dtype's eps
     got = M.log_loss(yt, pt)
     rtol = 5e-6 if dtype_name(float_dtype) == "float32" else None  # scikit-learn sums in float32 too
@@ -255,7 +255,7 @@ def test_log_loss_multiclass_vs_sklearn(backend, float_dtype):
     p = rng.dirichlet(np.ones(4), size=60)
     p[0] = [1.0, 0.0, 0.0, 0.0]
     y[0] = 1  # a zero probability on the true class: clipped, finite
-    yt, pt = place(backend, y, p, dtype=dtype_name(float_dtype))
+    yt, pt = place_all(backend, y, p, dtype=dtype_name(float_dtype))
     want = skm.log_loss(y, np.asarray(p, dtype=dtype_name(float_dtype)), labels=range(4))
     rtol = 5e-6 if dtype_name(float_dtype) == "float32" else None  # scikit-learn sums in float32 too
     check(M.log_loss(yt, pt), want, backend, float_dtype, err_msg="log_loss", rtol=rtol)
@@ -267,7 +267,7 @@ def test_regression_vs_sklearn(backend, float_dtype):
     for shape in [(50,), (40, 3)]:
         y = rng.normal(size=shape)
         yhat = y + 0.5 * rng.normal(size=shape)
-        yt, yp = place(backend, y, yhat, dtype=dtype_name(float_dtype))
+        yt, yp = place_all(backend, y, yhat, dtype=dtype_name(float_dtype))
         refs = {
             "r2": (M.r2(yt, yp), skm.r2_score(y, yhat)),
             "mape": (M.mape(yt, yp), 100 * skm.mean_absolute_percentage_error(y, yhat)),
@@ -287,10 +287,10 @@ def test_regression_edge_cases(backend, float_dtype):
     # multioutput with one constant column: scikit-learn's per-column rule, then the mean
     y = np.column_stack([np.full(5, 1.0), np.arange(5.0)])
     yhat = np.column_stack([np.full(5, 1.0), np.arange(5.0)[::-1]])
-    check(M.r2(*place(backend, y, yhat, dtype=dt)), skm.r2_score(y, yhat), backend, float_dtype, err_msg="mixed")
+    check(M.r2(*place_all(backend, y, yhat, dtype=dt)), skm.r2_score(y, yhat), backend, float_dtype, err_msg="mixed")
     # MAPE with a zero target: a huge but finite term, as scikit-learn
     y0, p0 = np.array([0.0, 1.0, 2.0]), np.array([1e-3, 1.5, 2.0])
-    got = M.mape(*place(backend, y0, p0, dtype=dt))
+    got = M.mape(*place_all(backend, y0, p0, dtype=dt))
     want = 100 * skm.mean_absolute_percentage_error(as_dtype(y0, float_dtype), as_dtype(p0, float_dtype))
     check(got, want, backend, float_dtype, rtol=1e-6 if dt == "float32" else None, err_msg="mape zero target")
     zero = place(backend, np.zeros(4), dtype=dt)
@@ -338,11 +338,11 @@ def test_ndcg_score_vs_sklearn_with_ties(backend, float_dtype, k):
     y_true[3] = 0.0  # zero ideal DCG: scores 0
     y_score = np.round(rng.normal(size=(30, 12)))  # many ties within rows
     y_score[5] = 1.0  # a row of one tie group
-    yt, ys = place(backend, y_true, y_score, dtype=dtype_name(float_dtype))
+    yt, ys = place_all(backend, y_true, y_score, dtype=dtype_name(float_dtype))
     got = M.ndcg_score(yt, ys, k=k)
     check(got, skm.ndcg_score(y_true, as_dtype(y_score, float_dtype), k=k), backend, float_dtype, err_msg=f"k={k}")
     # integer scores and relevance keep working
-    yt_i, ys_i = place(backend, y_true.astype(np.int64), y_score.astype(np.int64))
+    yt_i, ys_i = place_all(backend, y_true.astype(np.int64), y_score.astype(np.int64))
     assert_close(M.ndcg_score(yt_i, ys_i, k=k), skm.ndcg_score(y_true, y_score, k=k), rtol=1e-6)
 
 
@@ -373,7 +373,7 @@ def test_jitted_evaluation_step_equals_eager(backend):
     y, s = rng.integers(0, 2, 200), np.round(rng.normal(size=200), 1)
     yc, pc = rng.integers(0, 5, 200), rng.integers(0, 5, 200)
     rel, sc = rng.integers(0, 3, (10, 7)).astype(float), np.round(rng.normal(size=(10, 7)))
-    args = place(backend, y, s, yc, pc, rel, sc)
+    args = place_all(backend, y, s, yc, pc, rel, sc)
 
     def evaluate(y, s, yc, pc, rel, sc):
         hard = (s > 0).astype(s.dtype)
@@ -399,7 +399,7 @@ def test_jitted_evaluation_step_equals_eager(backend):
 
 # ============================================================ bad input
 def test_shape_errors(backend):
-    a3, a4 = place(backend, np.array([0, 1, 1]), np.array([0, 1, 1, 0]))
+    a3, a4 = place_all(backend, np.array([0, 1, 1]), np.array([0, 1, 1, 0]))
     s3 = place(backend, np.array([0.1, 0.2, 0.3]))
     m2 = place(backend, np.ones((3, 2)))
     empty = place(backend, np.zeros(0, dtype=np.int64))
@@ -435,7 +435,7 @@ def test_shape_errors(backend):
 
 
 def test_option_errors(backend):
-    y, p = place(backend, np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]))
+    y, p = place_all(backend, np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]))
     with pytest.raises(ValueError, match="average must be one of"):
         M.f1(y, p, average="samples")
     with pytest.raises(ValueError, match="beta must be"):
@@ -457,7 +457,7 @@ def test_option_errors(backend):
 
 @pytest.mark.skip_backends(**EAGER)
 def test_value_errors_on_eager_inputs(backend):
-    yb, pb = place(backend, np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]))
+    yb, pb = place_all(backend, np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]))
     y3 = place(backend, np.array([0, 2, 1, 0]))
     with pytest.raises(ValueError, match="y_true must hold binary labels 0 and 1"):
         M.f1(y3, pb)

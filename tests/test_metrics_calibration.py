@@ -9,7 +9,7 @@ from portable_ml import metrics as M
 from portable_ml.backend import backend_of
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import optional_module, place
+from .helpers import optional_module, place, place_all
 
 skm = optional_module("sklearn.metrics")
 skc = optional_module("sklearn.calibration")
@@ -23,17 +23,17 @@ def test_brier_score_vs_sklearn(backend, float_dtype):
     rng = np.random.default_rng(0)
     dt = dtype_name(float_dtype)
     y, p = rng.integers(0, 2, 120), rng.uniform(size=120)
-    got = M.brier_score(*place(backend, y, p, dtype=dt))
+    got = M.brier_score(*place_all(backend, y, p, dtype=dt))
     assert backend_of(got) == backend.name and got.dtype == float_dtype and tuple(got.shape) == ()
     assert_close(got, skm.brier_score_loss(y, np.asarray(p, dtype=dt)), err_msg="binary")
     for k in (2, 3, 5):
         yk, pk = rng.integers(0, k, 90), rng.dirichlet(np.ones(k), 90)
-        yt, pt = place(backend, yk, pk, dtype=dt)
+        yt, pt = place_all(backend, yk, pk, dtype=dt)
         for half in ("auto", True, False):
             want = skm.brier_score_loss(yk, np.asarray(pk, dtype=dt), labels=range(k), scale_by_half=half)
             assert_close(M.brier_score(yt, pt, scale_by_half=half), want, err_msg=f"k={k} scale_by_half={half}")
     # scikit-learn's docstring example
-    yt, pt = place(backend, np.array([0, 1, 1, 0]), np.array([0.1, 0.9, 0.8, 0.3]))
+    yt, pt = place_all(backend, np.array([0, 1, 1, 0]), np.array([0.1, 0.9, 0.8, 0.3]))
     np.testing.assert_allclose(float(host(backend, M.brier_score(yt, pt))), 0.0375, rtol=1e-6)
 
 
@@ -46,7 +46,7 @@ def test_calibration_curve_vs_sklearn(backend, float_dtype, strategy, n_bins):
         y, p = rng.integers(0, 2, 97), np.round(rng.beta(0.7, 1.5, 97), decimals)
         ph = np.asarray(p, dtype=dt)
         want = skc.calibration_curve(y, ph, n_bins=n_bins, strategy=strategy)
-        yt, pt = place(backend, y, p, dtype=dt)
+        yt, pt = place_all(backend, y, p, dtype=dt)
         prob_true, prob_pred = M.calibration_curve(yt, pt, n_bins=n_bins, strategy=strategy)
         assert tuple(prob_true.shape) == (n_bins,) and prob_true.dtype == float_dtype
         pt_h, pp_h = host(backend, prob_true), host(backend, prob_pred)
@@ -64,10 +64,10 @@ def test_calibration_curve_sklearn_fixture(backend):
     """scikit-learn's test_calibration_curve values."""
     y = np.array([0, 0, 0, 1, 1, 1])
     p = np.array([0.0, 0.1, 0.2, 0.8, 0.9, 1.0])
-    prob_true, prob_pred = M.calibration_curve(*place(backend, y, p), n_bins=2)
+    prob_true, prob_pred = M.calibration_curve(*place_all(backend, y, p), n_bins=2)
     np.testing.assert_allclose(host(backend, prob_true), [0, 1])
     np.testing.assert_allclose(host(backend, prob_pred), [0.1, 0.9])
-    prob_true, prob_pred = M.calibration_curve(*place(backend, y, p), n_bins=2, strategy="quantile")
+    prob_true, prob_pred = M.calibration_curve(*place_all(backend, y, p), n_bins=2, strategy="quantile")
     np.testing.assert_allclose(host(backend, prob_true), [0, 1])
     np.testing.assert_allclose(host(backend, prob_pred), [0.1, 0.9])
 
@@ -78,7 +78,7 @@ def test_classification_report_vs_sklearn(backend, float_dtype, num_classes):
     y = rng.integers(0, 5, 150)
     yhat = np.where(rng.uniform(size=150) < 0.6, y, rng.integers(0, 5, 150))
     yhat[yhat == 4] = 3  # class 4 never predicted: zero-division paths
-    yt, yp = place(backend, y.astype(np.float64), yhat, dtype=dtype_name(float_dtype))
+    yt, yp = place_all(backend, y.astype(np.float64), yhat, dtype=dtype_name(float_dtype))
     got = M.classification_report(yt, yp, num_classes=num_classes)
     want = skm.classification_report(y, yhat, output_dict=True, zero_division=0)
     assert list(got) == list(want)
@@ -114,7 +114,7 @@ def test_jitted_equals_eager():
 
 
 def test_errors(backend):
-    y, p = place(backend, np.array([0, 1, 1, 0]), np.array([0.1, 0.9, 0.8, 0.3]))
+    y, p = place_all(backend, np.array([0, 1, 1, 0]), np.array([0.1, 0.9, 0.8, 0.3]))
     with pytest.raises(ValueError, match="strategy"):
         M.calibration_curve(y, p, strategy="kmeans")
     with pytest.raises(ValueError, match="n_bins must be positive"):

@@ -7,7 +7,7 @@ from portable_ml import metrics as M
 from portable_ml.backend import backend_of
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import optional_module, place
+from .helpers import optional_module, place, place_all
 
 skm = optional_module("sklearn.metrics")
 
@@ -24,7 +24,7 @@ def test_silhouette_vs_sklearn(backend, float_dtype, k):
     X = centers[labels] + rng.normal(size=(150, 4))
     labels[0] = k + 1  # a singleton cluster (s = 0) and an empty index k
     dt = dtype_name(float_dtype)
-    Xt, lt = place(backend, X, labels, dtype=dt)
+    Xt, lt = place_all(backend, X, labels, dtype=dt)
     got = M.silhouette_score(Xt, lt)
     assert backend_of(got) == backend.name and got.dtype == float_dtype and tuple(got.shape) == ()
     want = skm.silhouette_score(np.asarray(X, dtype=dt), labels)
@@ -36,12 +36,12 @@ def test_silhouette_sklearn_fixtures(backend):
     """scikit-learn's test_correct_labelsize / cluster-size-1 cases, and a hand-computed value."""
     X = np.array([[0.0], [1.0], [1.0], [2.0], [3.0], [3.0]])
     labels = np.array([0, 0, 1, 1, 2, 2])
-    Xt, lt = place(backend, X, labels)
+    Xt, lt = place_all(backend, X, labels)
     np.testing.assert_allclose(host(backend, M.silhouette_score(Xt, lt)), skm.silhouette_score(X, labels))
     # scikit-learn's test_cluster_size_1: singletons score 0
     X = np.array([[0.0], [1.0], [1.0], [2.0], [3.0], [3.0]])
     labels = np.array([0, 1, 1, 1, 2, 2])
-    np.testing.assert_allclose(host(backend, M.silhouette_score(*place(backend, X, labels))),
+    np.testing.assert_allclose(host(backend, M.silhouette_score(*place_all(backend, X, labels))),
                                skm.silhouette_score(X, labels))
 
 
@@ -51,7 +51,7 @@ def test_adjusted_rand_index_vs_sklearn(backend, float_dtype, k):
     a = rng.integers(0, k, 300)
     b = np.where(rng.uniform(size=300) < 0.7, a, rng.integers(0, k + 2, 300))
     dt = dtype_name(float_dtype)
-    at, bt = place(backend, a.astype(np.float64), b, dtype=dt)
+    at, bt = place_all(backend, a.astype(np.float64), b, dtype=dt)
     got = M.adjusted_rand_index(at, bt)
     assert backend_of(got) == backend.name and got.dtype == float_dtype and tuple(got.shape) == ()
     assert_close(got, skm.adjusted_rand_score(a, b))
@@ -59,14 +59,14 @@ def test_adjusted_rand_index_vs_sklearn(backend, float_dtype, k):
     # symmetric, and invariant under relabelling
     assert_close(M.adjusted_rand_index(bt, at), skm.adjusted_rand_score(a, b))
     perm = rng.permutation(k)
-    assert_close(M.adjusted_rand_index(*place(backend, perm[a].astype(np.float64), b, dtype=dt)),
+    assert_close(M.adjusted_rand_index(*place_all(backend, perm[a].astype(np.float64), b, dtype=dt)),
                  skm.adjusted_rand_score(a, b))
 
 
 def test_adjusted_rand_index_sklearn_fixtures(backend):
     """scikit-learn's test_perfect_matches / docstring values."""
     def ari(a, b):
-        return host(backend, M.adjusted_rand_index(*place(backend, np.array(a), np.array(b))))
+        return host(backend, M.adjusted_rand_index(*place_all(backend, np.array(a), np.array(b))))
 
     assert ari([0, 0, 1, 1], [0, 0, 1, 1]) == pytest.approx(1.0)
     assert ari([0, 0, 1, 1], [1, 1, 0, 0]) == pytest.approx(1.0)
@@ -94,7 +94,7 @@ def test_jitted_equals_eager():
 
 
 def test_errors(backend):
-    X, lab = place(backend, np.ones((4, 2)), np.array([0, 0, 1, 1]))
+    X, lab = place_all(backend, np.ones((4, 2)), np.array([0, 0, 1, 1]))
     with pytest.raises(ValueError, match="same number of samples"):
         M.silhouette_score(X, place(backend, np.array([0, 1, 1])))
     with pytest.raises(ValueError, match="X"):

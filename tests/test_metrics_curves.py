@@ -12,7 +12,7 @@ from portable_ml import metrics as M
 from portable_ml.backend import backend_of
 from portable_ml.testing import dtype_name
 
-from .helpers import optional_module, place
+from .helpers import optional_module, place, place_all
 
 skm = optional_module("sklearn.metrics")
 
@@ -41,7 +41,7 @@ def _data(seed, n=200, decimals=1):
 def test_roc_curve_fixed_form_vs_sklearn(backend, float_dtype, seed):
     y, s = _data(seed, decimals=[1, 2, 8][seed])
     dt = dtype_name(float_dtype)
-    yt, st = place(backend, y, s, dtype=dt)
+    yt, st = place_all(backend, y, s, dtype=dt)
     sh = np.asarray(s, dtype=dt)
     fpr, tpr, thr = M.roc_curve(yt, st)
     for a in (fpr, tpr, thr):
@@ -61,7 +61,7 @@ def test_roc_curve_compact_vs_sklearn(backend, float_dtype, drop_intermediate):
         y, s = _data(seed, n=[5, 50, 200, 400][seed], decimals=[0, 1, 2, 8][seed])
         if y.min() == y.max():
             continue
-        got = M.roc_curve(*place(backend, y, s, dtype=dt), unique=True, drop_intermediate=drop_intermediate)
+        got = M.roc_curve(*place_all(backend, y, s, dtype=dt), unique=True, drop_intermediate=drop_intermediate)
         want = skm.roc_curve(y, np.asarray(s, dtype=dt), drop_intermediate=drop_intermediate)
         for g, w, name in zip(got, want, ("fpr", "tpr", "thresholds")):
             np.testing.assert_allclose(host(backend, g), w, rtol=1e-6, err_msg=f"{name} seed={seed}")
@@ -71,7 +71,7 @@ def test_precision_recall_curve_vs_sklearn(backend, float_dtype):
     dt = dtype_name(float_dtype)
     for seed in range(3):
         y, s = _data(seed, decimals=[0, 1, 8][seed])
-        yt, st = place(backend, y, s, dtype=dt)
+        yt, st = place_all(backend, y, s, dtype=dt)
         want = skm.precision_recall_curve(y, np.asarray(s, dtype=dt))
         p, r, t = M.precision_recall_curve(yt, st)
         assert tuple(p.shape) == (y.size + 1,) and tuple(t.shape) == (y.size,) and p.dtype == float_dtype
@@ -91,14 +91,14 @@ def test_sklearn_ported_curve_cases(backend):
     """scikit-learn's test_roc_curve_drop_intermediate and test_precision_recall_curve fixtures."""
     y_true = np.array([0, 0, 0, 0, 1, 1])
     y_score = np.array([0.0, 0.2, 0.5, 0.6, 0.7, 1.0])
-    _, tpr, thr = M.roc_curve(*place(backend, y_true, y_score), drop_intermediate=True)
+    _, tpr, thr = M.roc_curve(*place_all(backend, y_true, y_score), drop_intermediate=True)
     np.testing.assert_allclose(host(backend, thr), [np.inf, 1.0, 0.7, 0.0])
     y_true = np.array([0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1])
     y_score = np.array([0.0, 0.1, 0.6, 0.6, 0.7, 0.8, 0.9, 0.6, 0.7, 0.8, 0.9, 0.9, 1.0] + [1.0] * 12)
-    _, _, thr = M.roc_curve(*place(backend, y_true[:13], y_score[:13]), drop_intermediate=True)
+    _, _, thr = M.roc_curve(*place_all(backend, y_true[:13], y_score[:13]), drop_intermediate=True)
     want = skm.roc_curve(y_true[:13], y_score[:13], drop_intermediate=True)[2]
     np.testing.assert_allclose(host(backend, thr), want)
-    p, r, t = M.precision_recall_curve(*place(backend, np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])),
+    p, r, t = M.precision_recall_curve(*place_all(backend, np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])),
                                        unique=True)
     np.testing.assert_allclose(host(backend, p), [0.5, 2 / 3, 0.5, 1.0, 1.0])
     np.testing.assert_allclose(host(backend, r), [1.0, 1.0, 0.5, 0.5, 0.0])
@@ -107,7 +107,7 @@ def test_sklearn_ported_curve_cases(backend):
 
 def test_curves_with_one_class_match_sklearn(backend):
     y, s = np.zeros(6, dtype=np.int64), np.array([0.1, 0.3, 0.3, 0.5, 0.9, 0.2])
-    yt, st = place(backend, y, s)
+    yt, st = place_all(backend, y, s)
     fpr, tpr, thr = dedupe(*(host(backend, a) for a in M.roc_curve(yt, st)))
     with pytest.warns(Warning):
         want = skm.roc_curve(y, s, drop_intermediate=False)
@@ -124,7 +124,7 @@ def test_threshold_scores_vs_sklearn(backend, float_dtype):
     dt = dtype_name(float_dtype)
     sh = np.asarray(s, dtype=dt).astype(np.float64)
     thresholds = np.r_[np.unique(sh)[::7], sh.min() - 1, sh.max() + 1, 0.05]
-    yt, st, tt = place(backend, y, s, thresholds, dtype=dt)
+    yt, st, tt = place_all(backend, y, s, thresholds, dtype=dt)
     th = np.asarray(thresholds, dtype=dt).astype(np.float64)
     for zd in (0, 1):
         out = M.threshold_scores(yt, st, tt, zero_division=zd)
@@ -144,7 +144,7 @@ def test_best_threshold_vs_brute_force_sklearn(backend, float_dtype, metric):
         sh = np.asarray(s, dtype=dt).astype(np.float64)
         cand = np.unique(sh)
         values = np.array([ref(y, (sh >= t).astype(int)) for t in cand])
-        best = M.best_threshold(*place(backend, y, s, dtype=dt), metric=metric)
+        best = M.best_threshold(*place_all(backend, y, s, dtype=dt), metric=metric)
         assert best.threshold.dtype == float_dtype and tuple(best.threshold.shape) == ()
         np.testing.assert_allclose(float(host(backend, best.score)), values.max(), rtol=1e-6)
         # ties between thresholds go to the highest one
@@ -176,14 +176,14 @@ def test_dask_compact_curves_are_lazy_and_right():
 
     b = get_backend("dask")
     y, s = _data(4)
-    fpr, tpr, thr = M.roc_curve(*place(b, y, s), drop_intermediate=True)
+    fpr, tpr, thr = M.roc_curve(*place_all(b, y, s), drop_intermediate=True)
     want = skm.roc_curve(y, s, drop_intermediate=True)
     for g, w in zip((fpr, tpr, thr), want):
         np.testing.assert_allclose(np.asarray(g.compute()), w)
 
 
 def test_curve_errors(backend):
-    y, s = place(backend, np.array([0, 1, 1, 0]), np.array([0.1, 0.4, 0.3, 0.2]))
+    y, s = place_all(backend, np.array([0, 1, 1, 0]), np.array([0.1, 0.4, 0.3, 0.2]))
     with pytest.raises(TypeError, match="unique"):
         M.roc_curve(y, s, unique=1)
     with pytest.raises(ValueError, match="metric"):

@@ -15,7 +15,7 @@ from portable_ml import metrics as M
 from portable_ml.backend import backend_of
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import optional_module, place
+from .helpers import optional_module, place, place_all
 
 skm = optional_module("sklearn.metrics")
 
@@ -46,7 +46,7 @@ def _labels(rng, n=300):
 @pytest.mark.parametrize("zero_division", [0, 1, math.nan, "warn"])
 def test_prf_zero_division_and_per_class_vs_sklearn(backend, float_dtype, zero_division):
     y, yhat = _labels(np.random.default_rng(0))
-    yt, yp = place(backend, y, yhat.astype(np.float64), dtype=dtype_name(float_dtype))
+    yt, yp = place_all(backend, y, yhat.astype(np.float64), dtype=dtype_name(float_dtype))
     fns = {
         "precision": (M.precision, skm.precision_score, {}),
         "recall": (M.recall, skm.recall_score, {}),
@@ -75,7 +75,7 @@ def test_binary_zero_division_vs_sklearn(backend, case, zero_division):
         "mixed": ([1, 0, 1, 1, 0], [1, 1, 0, 1, 0]),
     }[case]
     y, yhat = np.array(y), np.array(yhat)
-    yt, yp = place(backend, y, yhat)
+    yt, yp = place_all(backend, y, yhat)
     for fn, ref in [(M.precision, skm.precision_score), (M.recall, skm.recall_score), (M.f1, skm.f1_score),
                     (M.jaccard, skm.jaccard_score)]:
         if ref is skm.jaccard_score and isinstance(zero_division, float):
@@ -88,7 +88,7 @@ def test_sklearn_ported_prf_cases(backend):
     """scikit-learn's test_precision_recall_f1_score_multiclass and test_jaccard_score_validation fixtures."""
     y_true = np.array([0, 1, 2, 0, 1, 2])
     y_pred = np.array([0, 2, 1, 0, 0, 1])
-    yt, yp = place(backend, y_true, y_pred)
+    yt, yp = place_all(backend, y_true, y_pred)
     allclose(backend.to_numpy(M.precision(yt, yp, average=None)), [2 / 3, 0, 0])
     allclose(backend.to_numpy(M.recall(yt, yp, average=None)), [1, 0, 0])
     allclose(backend.to_numpy(M.f1(yt, yp, average=None)), [0.8, 0, 0])
@@ -96,7 +96,7 @@ def test_sklearn_ported_prf_cases(backend):
     allclose(float(backend.to_numpy(M.jaccard(yt, yp, average="macro"))), 2 / 9)
     allclose(float(backend.to_numpy(M.jaccard(yt, yp, average="micro"))), 2 / 10)
     # jaccard of binary labels (scikit-learn's docstring example)
-    a, b = place(backend, np.array([0, 1, 1]), np.array([1, 1, 1]))
+    a, b = place_all(backend, np.array([0, 1, 1]), np.array([1, 1, 1]))
     allclose(float(backend.to_numpy(M.jaccard(a, b))), 2 / 3)
 
 
@@ -105,16 +105,16 @@ def test_sklearn_ported_prf_cases(backend):
 def test_balanced_accuracy_vs_sklearn(backend, float_dtype, adjusted):
     rng = np.random.default_rng(1)
     y, yhat = _labels(rng)
-    yt, yp = place(backend, y, yhat.astype(np.float64), dtype=dtype_name(float_dtype))
+    yt, yp = place_all(backend, y, yhat.astype(np.float64), dtype=dtype_name(float_dtype))
     for k in (None, 6, 9):
         got = M.balanced_accuracy(yt, yp, adjusted=adjusted, num_classes=k)
         want = skm.balanced_accuracy_score(y, yhat, adjusted=adjusted)
         close(got, want, backend, float_dtype, err_msg=f"num_classes={k}")
     # binary, and scikit-learn's test_balanced_accuracy_score fixture
     yb, pb = rng.integers(0, 2, 90), rng.integers(0, 2, 90)
-    got = M.balanced_accuracy(*place(backend, yb, pb), adjusted=adjusted)
+    got = M.balanced_accuracy(*place_all(backend, yb, pb), adjusted=adjusted)
     allclose(float(backend.to_numpy(got)), skm.balanced_accuracy_score(yb, pb, adjusted=adjusted))
-    a, b = place(backend, np.array([0, 1, 0, 0, 1, 0]), np.array([0, 1, 0, 0, 0, 1]))
+    a, b = place_all(backend, np.array([0, 1, 0, 0, 1, 0]), np.array([0, 1, 0, 0, 0, 1]))
     want = 0.625 if not adjusted else 0.25
     allclose(float(backend.to_numpy(M.balanced_accuracy(a, b, adjusted=adjusted))), want)
 
@@ -124,12 +124,12 @@ def test_cohen_kappa_vs_sklearn(backend, float_dtype, weights):
     rng = np.random.default_rng(2)
     y1 = rng.integers(0, 5, 250)
     y2 = np.where(rng.uniform(size=250) < 0.5, y1, rng.integers(0, 5, 250))
-    a, b = place(backend, y1.astype(np.float64), y2, dtype=dtype_name(float_dtype))
+    a, b = place_all(backend, y1.astype(np.float64), y2, dtype=dtype_name(float_dtype))
     close(M.cohen_kappa(a, b, weights=weights), skm.cohen_kappa_score(y1, y2, weights=weights),
           backend, float_dtype, err_msg="all classes present")
     # a class absent from both: equal to scikit-learn with labels=range(num_classes)
     y1[y1 == 2], y2[y2 == 2] = 3, 3
-    a, b = place(backend, y1.astype(np.float64), y2, dtype=dtype_name(float_dtype))
+    a, b = place_all(backend, y1.astype(np.float64), y2, dtype=dtype_name(float_dtype))
     close(M.cohen_kappa(a, b, weights=weights, num_classes=6),
           skm.cohen_kappa_score(y1, y2, weights=weights, labels=range(6)), backend, float_dtype, err_msg="labels")
 
@@ -137,7 +137,7 @@ def test_cohen_kappa_vs_sklearn(backend, float_dtype, weights):
 def test_cohen_kappa_sklearn_fixtures(backend):
     """scikit-learn's test_cohen_kappa values (Artstein & Poesio 2008 and the weighting example)."""
     def kappa(y1, y2, **kw):
-        return float(backend.to_numpy(M.cohen_kappa(*place(backend, np.array(y1), np.array(y2)), **kw)))
+        return float(backend.to_numpy(M.cohen_kappa(*place_all(backend, np.array(y1), np.array(y2)), **kw)))
 
     y1 = [0] * 40 + [1] * 60
     assert kappa(y1, y1) == pytest.approx(1.0)
@@ -156,7 +156,7 @@ def test_top_k_accuracy_vs_sklearn_with_ties(backend, float_dtype, k):
     rng = np.random.default_rng(3)
     y = rng.integers(0, 5, 200)
     score = np.round(rng.uniform(size=(200, 5)), 1)  # many ties between classes
-    yt, st = place(backend, y, score, dtype=dtype_name(float_dtype))
+    yt, st = place_all(backend, y, score, dtype=dtype_name(float_dtype))
     for normalize in (True, False):
         got = M.top_k_accuracy(yt, st, k=k, normalize=normalize)
         want = skm.top_k_accuracy_score(y, score, k=k, normalize=normalize, labels=range(5))
@@ -166,11 +166,11 @@ def test_top_k_accuracy_vs_sklearn_with_ties(backend, float_dtype, k):
 def test_top_k_accuracy_sklearn_fixtures(backend):
     """scikit-learn's test_top_k_accuracy_score and its tie cases."""
     y_score = np.array([[0.4, 0.3, 0.2, 0.1], [0.1, 0.3, 0.4, 0.2], [0.4, 0.1, 0.2, 0.3], [0.3, 0.2, 0.4, 0.1]])
-    yt, st = place(backend, np.array([0, 1, 2, 3]), y_score)
+    yt, st = place_all(backend, np.array([0, 1, 2, 3]), y_score)
     for k, want in [(1, 0.25), (2, 0.5), (3, 0.75)]:
         allclose(float(backend.to_numpy(M.top_k_accuracy(yt, st, k=k))), want)
     ties = np.array([[0.2, 0.2, 0.2, 0.4]] * 3)
-    yt, st = place(backend, np.array([0, 1, 2]), ties)
+    yt, st = place_all(backend, np.array([0, 1, 2]), ties)
     for k in (1, 2, 3):
         want = skm.top_k_accuracy_score([0, 1, 2], ties, k=k, labels=range(4))
         allclose(float(backend.to_numpy(M.top_k_accuracy(yt, st, k=k))), want)
@@ -180,13 +180,13 @@ def test_hamming_loss_vs_sklearn(backend, float_dtype):
     rng = np.random.default_rng(4)
     y, yhat = _labels(rng)
     dt = dtype_name(float_dtype)
-    close(M.hamming_loss(*place(backend, y.astype(np.float64), yhat, dtype=dt)), skm.hamming_loss(y, yhat),
+    close(M.hamming_loss(*place_all(backend, y.astype(np.float64), yhat, dtype=dt)), skm.hamming_loss(y, yhat),
           backend, float_dtype, err_msg="multiclass")
     Y, P = rng.integers(0, 2, (60, 4)), rng.integers(0, 2, (60, 4))
-    close(M.hamming_loss(*place(backend, Y.astype(np.float64), P.astype(np.float64), dtype=dt)),
+    close(M.hamming_loss(*place_all(backend, Y.astype(np.float64), P.astype(np.float64), dtype=dt)),
           skm.hamming_loss(Y, P), backend, float_dtype, err_msg="multilabel")
     # scikit-learn's fixtures
-    a, b = place(backend, np.array([[0, 1], [1, 1]]), np.zeros((2, 2), dtype=np.int64))
+    a, b = place_all(backend, np.array([[0, 1], [1, 1]]), np.zeros((2, 2), dtype=np.int64))
     allclose(float(backend.to_numpy(M.hamming_loss(a, b))), 0.75)
 
 
@@ -219,7 +219,7 @@ def test_regression_multioutput_vs_sklearn(backend, float_dtype, name, shape):
     ref = getattr(skm, ref_name)
     y, yhat = _targets(np.random.default_rng(5), shape, positive=name == "mean_squared_log_error")
     dt = dtype_name(float_dtype)
-    yt, yp = place(backend, y, yhat, dtype=dt)
+    yt, yp = place_all(backend, y, yhat, dtype=dt)
     yh, ph = np.asarray(y, dtype=dt), np.asarray(yhat, dtype=dt)  # both sides see the same ties
     n_out = 1 if len(shape) == 1 else shape[1]
     options = ["uniform_average", "raw_values"] + (["variance_weighted"] if name in VARIANCE_WEIGHTED else [])
@@ -234,9 +234,9 @@ def test_regression_multioutput_vs_sklearn(backend, float_dtype, name, shape):
 
 def test_max_error_vs_sklearn(backend, float_dtype):
     y, yhat = _targets(np.random.default_rng(6), (70,))
-    close(M.max_error(*place(backend, y, yhat, dtype=dtype_name(float_dtype))), skm.max_error(y, yhat),
+    close(M.max_error(*place_all(backend, y, yhat, dtype=dtype_name(float_dtype))), skm.max_error(y, yhat),
           backend, float_dtype)
-    a, b = place(backend, np.array([3.0, 2.0, 7.0, 1.0]), np.array([4.0, 2.0, 7.0, 1.0]))
+    a, b = place_all(backend, np.array([3.0, 2.0, 7.0, 1.0]), np.array([4.0, 2.0, 7.0, 1.0]))
     assert float(backend.to_numpy(M.max_error(a, b))) == 1.0  # scikit-learn's docstring example
 
 
@@ -245,7 +245,7 @@ def test_regression_constant_targets_vs_sklearn(backend, float_dtype):
     dt = dtype_name(float_dtype)
     y = np.column_stack([np.full(6, 2.0), np.arange(6.0), np.full(6, -1.0)])
     yhat = np.column_stack([np.full(6, 2.0), np.arange(6.0)[::-1], np.linspace(-1, 0, 6)])
-    yt, yp = place(backend, y, yhat, dtype=dt)
+    yt, yp = place_all(backend, y, yhat, dtype=dt)
     for fn, ref in [(M.r2, skm.r2_score), (M.explained_variance, skm.explained_variance_score)]:
         for mo in ("raw_values", "uniform_average", "variance_weighted"):
             shape = (3,) if mo == "raw_values" else ()
@@ -264,7 +264,7 @@ def test_regression_constant_targets_vs_sklearn(backend, float_dtype):
 def test_sklearn_regression_fixtures(backend):
     """scikit-learn's docstring examples."""
     def val(fn, y, p, **kw):
-        return backend.to_numpy(fn(*place(backend, np.array(y, dtype=np.float64), np.array(p, dtype=np.float64)),
+        return backend.to_numpy(fn(*place_all(backend, np.array(y, dtype=np.float64), np.array(p, dtype=np.float64)),
                                    **kw))
 
     allclose(val(M.explained_variance, [3, -0.5, 2, 7], [2.5, 0.0, 2, 8]), 0.957, atol=1e-3)
@@ -280,7 +280,7 @@ def test_sklearn_regression_fixtures(backend):
 
 # ============================================================ errors
 def test_option_errors(backend):
-    y, p = place(backend, np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]))
+    y, p = place_all(backend, np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]))
     with pytest.raises(ValueError, match="zero_division"):
         M.precision(y, p, zero_division=0.5)
     with pytest.raises(ValueError, match="zero_division"):
@@ -300,7 +300,7 @@ def test_option_errors(backend):
         M.top_k_accuracy(y, place(backend, np.ones(4)))
     with pytest.raises(ValueError, match="number of samples"):
         M.top_k_accuracy(y, place(backend, np.ones((3, 3))))
-    r, q = place(backend, np.ones((5, 2)), np.zeros((5, 2)))
+    r, q = place_all(backend, np.ones((5, 2)), np.zeros((5, 2)))
     with pytest.raises(ValueError, match="multioutput"):
         M.mse(r, q, multioutput="variance_weighted")
     with pytest.raises(ValueError, match="multioutput"):
@@ -316,20 +316,20 @@ def test_option_errors(backend):
     with pytest.raises(ValueError, match="y_true"):
         M.max_error(r, q)
     with pytest.raises(ValueError, match="at least two samples"):
-        M.d2_absolute_error(*place(backend, np.ones(1), np.ones(1)))
+        M.d2_absolute_error(*place_all(backend, np.ones(1), np.ones(1)))
 
 
 def test_value_errors_on_eager_inputs(backend):
     if backend.name in EAGER:
         pytest.skip(EAGER[backend.name])
-    a, b = place(backend, np.array([0.0, -1.0, 2.0]), np.array([0.0, 1.0, 2.0]))
+    a, b = place_all(backend, np.array([0.0, -1.0, 2.0]), np.array([0.0, 1.0, 2.0]))
     with pytest.raises(ValueError, match="less than or equal to -1"):
         M.mean_squared_log_error(a, b)
-    y, s = place(backend, np.array([0, 1, 3]), np.ones((3, 3)))
+    y, s = place_all(backend, np.array([0, 1, 3]), np.ones((3, 3)))
     with pytest.raises(ValueError, match=r"y_true must hold class indices in \[0, 3\)"):
         M.top_k_accuracy(y, s)
     with pytest.raises(ValueError, match="y1 must hold class indices"):
-        M.cohen_kappa(*place(backend, np.array([0, 1, 5]), np.array([0, 1, 1])), num_classes=3)
+        M.cohen_kappa(*place_all(backend, np.array([0, 1, 5]), np.array([0, 1, 1])), num_classes=3)
 
 
 def test_jitted_equals_eager():
@@ -357,7 +357,7 @@ def test_sample_weight_vs_sklearn(backend, float_dtype):
     dt = dtype_name(float_dtype)
     y, yhat = _labels(rng)
     w = rng.uniform(0.0, 2.0, y.size)
-    yt, yp, wt = place(backend, y.astype(np.float64), yhat, w, dtype=dt)
+    yt, yp, wt = place_all(backend, y.astype(np.float64), yhat, w, dtype=dt)
     wh = np.asarray(w, dtype=dt).astype(np.float64)
     close(M.accuracy(yt, yp, sample_weight=wt), skm.accuracy_score(y, yhat, sample_weight=wh), backend, float_dtype,
           err_msg="accuracy")
@@ -367,13 +367,13 @@ def test_sample_weight_vs_sklearn(backend, float_dtype):
             close(fn(yt, yp, average=avg, num_classes=6, sample_weight=wt),
                   ref(y, yhat, average=avg, sample_weight=wh, zero_division=0), backend, float_dtype,
                   err_msg=f"{fn.__name__} {avg}")
-        yb, pb, wb = place(backend, y % 2, yhat % 2, w)  # integer labels: the default float
+        yb, pb, wb = place_all(backend, y % 2, yhat % 2, w)  # integer labels: the default float
         allclose(np.asarray(backend.to_numpy(fn(yb, pb, sample_weight=wb)), dtype=np.float64),
                  ref(y % 2, yhat % 2, sample_weight=w, zero_division=0), err_msg=f"{fn.__name__} binary")
     for shape in [(40,), (40, 2)]:
         r, q = _targets(rng, shape, positive=True)
         rw = rng.uniform(0.1, 3.0, 40)
-        rt, qt, rwt = place(backend, r, q, rw, dtype=dt)
+        rt, qt, rwt = place_all(backend, r, q, rw, dtype=dt)
         rwh = np.asarray(rw, dtype=dt).astype(np.float64)
         rh, qh = np.asarray(r, dtype=dt), np.asarray(q, dtype=dt)
         for name in ("r2", "explained_variance", "mse", "mae", "mean_squared_log_error", "mean_pinball_loss"):
@@ -386,14 +386,14 @@ def test_sample_weight_vs_sklearn(backend, float_dtype):
 
 
 def test_sample_weight_errors_and_jit(backend):
-    y, p = place(backend, np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]))
+    y, p = place_all(backend, np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]))
     with pytest.raises(ValueError, match="sample_weight"):
         M.precision(y, p, sample_weight=place(backend, np.ones(3)))
     with pytest.raises(ValueError, match="sample_weight"):
-        M.mse(*place(backend, np.ones(4), np.ones(4)), sample_weight=place(backend, np.ones((4, 1))))
+        M.mse(*place_all(backend, np.ones(4), np.ones(4)), sample_weight=place(backend, np.ones((4, 1))))
     if backend.name not in EAGER:
         with pytest.raises(ValueError, match="nonzero sum"):
-            M.mae(*place(backend, np.ones(4), np.ones(4)), sample_weight=place(backend, np.zeros(4)))
+            M.mae(*place_all(backend, np.ones(4), np.ones(4)), sample_weight=place(backend, np.zeros(4)))
     if backend.name == "jax":
         import jax
 

@@ -7,7 +7,7 @@ from portable_ml import models as M
 from portable_ml.backend import backend_of
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import optional_module, place
+from .helpers import optional_module, place, place_all
 from .test_models_common import torch_single_thread  # noqa: F401
 
 CalibratedClassifierCV = optional_module("sklearn.calibration").deferred("CalibratedClassifierCV")
@@ -35,7 +35,7 @@ def test_sigmoid_matches_sklearn(backend, float_dtype, k, weighted):
     sk = SkLogistic(C=1.0 / (200 * 0.5), solver="newton-cholesky", tol=1e-14).fit(X[:200], y[:200])
     ref = CalibratedClassifierCV(frozen.FrozenEstimator(sk), method="sigmoid").fit(X[200:], y[200:],
                                                                                   sample_weight=sw)
-    Xtr, ytr, Xcal, ycal, Xb = place(backend, X[:200], y[:200], X[200:], y[200:], X, dtype=name)
+    Xtr, ytr, Xcal, ycal, Xb = place_all(backend, X[:200], y[:200], X[200:], y[200:], X, dtype=name)
     est = cls(alpha=0.5, tol=1e-12 if name == "float64" else 1e-5).fit(Xtr, ytr)
     m = M.CalibratedClassifier(est, tol=1e-10 if name == "float64" else 1e-5).fit(
         Xcal, ycal, sample_weight=None if sw is None else place(backend, sw, dtype=name))

@@ -9,7 +9,7 @@ from portable_ml import models as M
 from portable_ml.backend import backend_of
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import optional_module, place
+from .helpers import optional_module, place, place_all
 from .test_models_common import assert_fitted_on, torch_single_thread  # noqa: F401
 
 make_classification = optional_module("sklearn.datasets").deferred("make_classification")
@@ -54,7 +54,7 @@ def test_logistic_and_softmax_regression_match_sklearn(backend, float_dtype):
     solver_tol = 1e-10 if name == "float64" else 1e-5
     for data, cls in [(_binary_data(), M.LogisticRegression), (_multi_data(), M.SoftmaxRegression)]:
         X, y = data
-        Xb, yb = place(backend, X, y, dtype=name)
+        Xb, yb = place_all(backend, X, y, dtype=name)
         model = cls(alpha=ALPHA, tol=solver_tol).fit(Xb, yb)
         ref = _sk_logistic(X, y)
         assert_fitted_on(model, backend, float_dtype)
@@ -75,7 +75,7 @@ def test_other_solvers_reach_the_same_optimum(backend, solver):
     max_iter = 3000 if solver == "gd" else 200
     tol = 1e-9 if solver == "gd" else 1e-10
     for (X, y), cls in [(_binary_data(), M.LogisticRegression), (_multi_data(), M.SoftmaxRegression)]:
-        Xb, yb = place(backend, X, y)
+        Xb, yb = place_all(backend, X, y)
         model = cls(alpha=ALPHA, solver=solver, tol=tol, max_iter=max_iter).fit(Xb, yb)
         ref = _sk_logistic(X, y)
         assert_close(model.coef_, ref.coef_, rtol=1e-7, atol=1e-7, err_msg=f"{cls.__name__}/{solver} coef_")
@@ -84,7 +84,7 @@ def test_other_solvers_reach_the_same_optimum(backend, solver):
 
 def test_no_intercept_and_strong_penalty(backend):
     X, y = _binary_data()
-    Xb, yb = place(backend, X, y)
+    Xb, yb = place_all(backend, X, y)
     m = M.LogisticRegression(alpha=2.0, fit_intercept=False, tol=1e-12).fit(Xb, yb)
     ref = SkLogistic(C=1.0 / (200 * 2.0), fit_intercept=False, solver="newton-cholesky", tol=1e-14).fit(X, y)
     assert_close(m.coef_, ref.coef_, rtol=1e-9, atol=1e-12)
@@ -93,7 +93,7 @@ def test_no_intercept_and_strong_penalty(backend):
 
 def test_softmax_intercepts_are_symmetric(backend):
     X, y = _multi_data()
-    m = M.SoftmaxRegression(alpha=ALPHA, tol=1e-12).fit(*place(backend, X, y))
+    m = M.SoftmaxRegression(alpha=ALPHA, tol=1e-12).fit(*place_all(backend, X, y))
     assert abs(float(backend.to_numpy(backend.xp.sum(m.intercept_)))) < 1e-12
     assert np.abs(backend.to_numpy(backend.xp.sum(m.coef_, axis=0))).max() < 1e-10
 
@@ -102,7 +102,7 @@ def test_separable_data_stays_finite(backend):
     """Perfectly separable data with a weak penalty: large scores, no overflow, probabilities in [0, 1]."""
     X = np.concatenate([np.linspace(-3, -1, 10), np.linspace(1, 3, 10)])[:, None]
     y = (X[:, 0] > 0).astype(np.int64)
-    Xb, yb = place(backend, X, y)
+    Xb, yb = place_all(backend, X, y)
     m = M.LogisticRegression(alpha=1e-6, tol=1e-8).fit(Xb, yb)
     p = backend.to_numpy(m.predict_proba(Xb))
     assert np.all(np.isfinite(p)) and p.min() >= 0 and p.max() <= 1
@@ -150,7 +150,7 @@ def test_lda_matches_sklearn(backend, float_dtype, data):
     name = dtype_name(float_dtype)
     tol = {"float64": dict(rtol=1e-9, atol=1e-10), "float32": dict(rtol=1e-4, atol=1e-4)}[name]
     X, y = _lda_datasets()[data]
-    Xb, yb = place(backend, X, y, dtype=name)
+    Xb, yb = place_all(backend, X, y, dtype=name)
     m = M.LinearDiscriminantAnalysis().fit(Xb, yb)
     ref = SkLDA().fit(X, y)
     assert_fitted_on(m, backend, float_dtype)
@@ -162,7 +162,7 @@ def test_lda_matches_sklearn(backend, float_dtype, data):
 
 def test_lda_priors(backend):
     X, y = _multi_data()
-    m = M.LinearDiscriminantAnalysis(priors=[0.2, 0.3, 0.5]).fit(*place(backend, X, y))
+    m = M.LinearDiscriminantAnalysis(priors=[0.2, 0.3, 0.5]).fit(*place_all(backend, X, y))
     ref = SkLDA(priors=[0.2, 0.3, 0.5]).fit(X, y)
     assert_close(m.predict_proba(place(backend, X)), ref.predict_proba(X), rtol=1e-9, atol=1e-10)
 
@@ -173,7 +173,7 @@ def test_gaussian_nb_matches_sklearn(backend, float_dtype):
     tol = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-5)}[name]
     for X, y in (_multi_data(), _binary_data()):
         X = X * np.array([1.0, 10.0, 0.1, 3.0]) + np.array([100.0, 0.0, -5.0, 2.0])  # mixed scales, offsets
-        Xb, yb = place(backend, X, y, dtype=name)
+        Xb, yb = place_all(backend, X, y, dtype=name)
         m = M.GaussianNB().fit(Xb, yb)
         ref = SkGNB().fit(X, y)
         assert_fitted_on(m, backend, float_dtype)
@@ -185,7 +185,7 @@ def test_gaussian_nb_matches_sklearn(backend, float_dtype):
 def test_gaussian_nb_priors_and_smoothing(backend):
     X, y = _multi_data()
     X[:, 3] = 0.0  # zero variance: var_smoothing keeps it finite
-    Xb, yb = place(backend, X, y)
+    Xb, yb = place_all(backend, X, y)
     m = M.GaussianNB(priors=[0.5, 0.25, 0.25], var_smoothing=1e-6).fit(Xb, yb)
     ref = SkGNB(priors=[0.5, 0.25, 0.25], var_smoothing=1e-6).fit(X, y)
     assert_close(m.var_, ref.var_, rtol=1e-10)

@@ -7,7 +7,7 @@ from portable_ml import models as M
 from portable_ml.models.discriminant import _ledoit_wolf
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import optional_module, place
+from .helpers import optional_module, place, place_all
 
 ledoit_wolf = optional_module("sklearn.covariance").deferred("ledoit_wolf")
 SkLDA = optional_module("sklearn.discriminant_analysis").deferred("LinearDiscriminantAnalysis")
@@ -27,7 +27,7 @@ def test_lda_solvers_match_sklearn(backend, float_dtype, solver, shrinkage, k):
     tol = {"float64": dict(rtol=1e-9, atol=1e-10), "float32": dict(rtol=2e-3, atol=2e-3)}[name]
     X, y = _data(k=k)
     ref = SkLDA(solver=solver, shrinkage=shrinkage).fit(X, y)
-    m = M.LinearDiscriminantAnalysis(solver=solver, shrinkage=shrinkage).fit(*place(backend, X, y, dtype=name))
+    m = M.LinearDiscriminantAnalysis(solver=solver, shrinkage=shrinkage).fit(*place_all(backend, X, y, dtype=name))
     assert dtype_name(m.coef_.dtype) == name
     for attr in ("coef_", "intercept_", "means_", "priors_", "covariance_"):
         assert_close(getattr(m, attr), getattr(ref, attr), **tol, err_msg=attr)
@@ -47,7 +47,7 @@ def test_lda_shrinkage_with_more_features_than_samples_and_priors(backend, solve
     for shrinkage in ("auto", 0.5):
         ref = SkLDA(solver=solver, shrinkage=shrinkage, priors=[0.2, 0.3, 0.5]).fit(X, y)
         m = M.LinearDiscriminantAnalysis(solver=solver, shrinkage=shrinkage, priors=[0.2, 0.3, 0.5])
-        m.fit(*place(backend, X, y))
+        m.fit(*place_all(backend, X, y))
         assert_close(m.coef_, ref.coef_, rtol=1e-8, atol=1e-9)
         assert_close(m.predict_proba(place(backend, X)), ref.predict_proba(X), rtol=1e-8, atol=1e-9)
 
@@ -83,12 +83,12 @@ def test_lda_singular_covariance(backend, solver):
     X = np.concatenate([X, X[:, :1]], axis=1)
     if solver == "eigen":
         with pytest.raises(ValueError, match="within-class covariance is singular"):
-            M.LinearDiscriminantAnalysis(solver=solver).fit(*place(backend, X, y))
+            M.LinearDiscriminantAnalysis(solver=solver).fit(*place_all(backend, X, y))
     else:
-        m = M.LinearDiscriminantAnalysis(solver=solver).fit(*place(backend, X, y))
+        m = M.LinearDiscriminantAnalysis(solver=solver).fit(*place_all(backend, X, y))
         ref = SkLDA(solver=solver).fit(X, y)
         assert_close(m.coef_, ref.coef_, rtol=1e-6, atol=1e-7)
         assert_close(m.predict_proba(place(backend, X)), ref.predict_proba(X), rtol=1e-7, atol=1e-8)
-    m = M.LinearDiscriminantAnalysis(solver=solver, shrinkage=0.1).fit(*place(backend, X, y))
+    m = M.LinearDiscriminantAnalysis(solver=solver, shrinkage=0.1).fit(*place_all(backend, X, y))
     ref = SkLDA(solver=solver, shrinkage=0.1).fit(X, y)
     assert_close(m.predict_proba(place(backend, X)), ref.predict_proba(X), rtol=1e-7, atol=1e-8)

@@ -8,7 +8,7 @@ import pytest
 from portable_ml import models as M
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import optional_module, place
+from .helpers import optional_module, place, place_all
 from .test_models_common import assert_fitted_on, regression, torch_single_thread  # noqa: F401
 
 sk = optional_module("sklearn.linear_model")
@@ -28,7 +28,7 @@ def _check(model, ref, tol, name):
 def test_linear_models_match_sklearn(backend, float_dtype):
     name = dtype_name(float_dtype)
     X, y = regression(n=60, d=4)
-    Xb, yb = place(backend, X, y, dtype=name)
+    Xb, yb = place_all(backend, X, y, dtype=name)
     tight = name == "float64"
     fits = {
         "lstsq": (M.LinearRegression(), sk.LinearRegression(), TOL),
@@ -57,7 +57,7 @@ def test_lasso_sparsity_and_duality_gap(backend):
     rng = np.random.default_rng(3)
     X = rng.normal(size=(80, 6))
     y = X[:, 0] * 3.0 - 2.0 * X[:, 1] + 0.1 * rng.normal(size=80)
-    Xb, yb = place(backend, X, y)
+    Xb, yb = place_all(backend, X, y)
     m = M.Lasso(alpha=0.3, tol=1e-12, max_iter=5000).fit(Xb, yb)
     ref = sk.Lasso(alpha=0.3, tol=1e-14, max_iter=100_000).fit(X, y)
     coef = backend.to_numpy(m.coef_)
@@ -72,7 +72,7 @@ def test_multi_target_and_no_intercept(backend):
     rng = np.random.default_rng(4)
     X = rng.normal(size=(50, 3))
     Y = X @ rng.normal(size=(3, 2)) + rng.normal(size=(1, 2)) + 0.1 * rng.normal(size=(50, 2))
-    Xb, Yb = place(backend, X, Y)
+    Xb, Yb = place_all(backend, X, Y)
     for model, ref, tol in [
         (M.LinearRegression(), sk.LinearRegression(), TOL),
         (M.Ridge(alpha=2.0, fit_intercept=False), sk.Ridge(alpha=2.0, fit_intercept=False), TOL),
@@ -94,9 +94,9 @@ def test_lstsq_is_minimum_norm_on_rank_deficient_data(backend):
     X = rng.normal(size=(30, 3))
     X = np.concatenate([X, X[:, :1]], axis=1)
     y = rng.normal(size=30)
-    w = M.lstsq_solve(*place(backend, X, y))
+    w = M.lstsq_solve(*place_all(backend, X, y))
     assert_close(w, np.linalg.lstsq(X, y, rcond=None)[0], rtol=1e-9, atol=1e-12)
-    m = M.LinearRegression().fit(*place(backend, X, y))
+    m = M.LinearRegression().fit(*place_all(backend, X, y))
     assert_close(m.coef_, sk.LinearRegression().fit(X, y).coef_, rtol=1e-8, atol=1e-10)
 
 
@@ -107,7 +107,7 @@ def test_pure_steps_reach_the_closed_forms(backend):
     Xc, yc = X - X.mean(0), (y - y.mean())[:, None]
     G, c = Xc.T @ Xc / 40, Xc.T @ yc / 40
     L = np.linalg.eigvalsh(G).max()
-    Gb, cb, Lb = place(backend, G, c, np.array(L))
+    Gb, cb, Lb = place_all(backend, G, c, np.array(L))
     w = backend.xp.zeros_like(cb)
     for _ in range(300):
         w = M.least_squares_gd_step(w, Gb, cb, Lb)
@@ -140,7 +140,7 @@ _TOY_X, _TOY_Y, _TOY_T = np.array([[-1.0], [0.0], [1.0]]), np.array([-1.0, 0.0, 
     (1e-8, 1.0, [2, 3, 4]), (0.1, 0.85, [1.7, 2.55, 3.4]), (0.5, 0.25, [0.5, 0.75, 1.0]), (1.0, 0.0, [0, 0, 0])])
 def test_lasso_toy_as_scikit_learn(backend, alpha, coef, pred):
     """scikit-learn's test_lasso_toy, at the default tol, to 1e-6 (was 0.2450980 for 0.25, 0.8496732 for 0.85)."""
-    X, y, T = place(backend, _TOY_X, _TOY_Y, _TOY_T)
+    X, y, T = place_all(backend, _TOY_X, _TOY_Y, _TOY_T)
     m = M.Lasso(alpha=alpha).fit(X, y)
     ref = sk.Lasso(alpha=alpha).fit(_TOY_X, _TOY_Y)
     assert_close(m.coef_, np.array([coef]), rtol=0, atol=1e-6)
@@ -152,7 +152,7 @@ def test_lasso_toy_as_scikit_learn(backend, alpha, coef, pred):
 @pytest.mark.parametrize("alpha, l1_ratio, coef", [(1e-8, 1.0, 1.0), (0.5, 0.3, 0.50819672), (0.5, 0.5, 0.45454545)])
 def test_enet_toy_as_scikit_learn(backend, alpha, l1_ratio, coef):
     """scikit-learn's test_enet_toy (which checks 3 decimals), here to 1e-6 against scikit-learn itself."""
-    X, y, T = place(backend, _TOY_X, _TOY_Y, _TOY_T)
+    X, y, T = place_all(backend, _TOY_X, _TOY_Y, _TOY_T)
     m = M.ElasticNet(alpha=alpha, l1_ratio=l1_ratio).fit(X, y)
     ref = sk.ElasticNet(alpha=alpha, l1_ratio=l1_ratio).fit(_TOY_X, _TOY_Y)
     assert_close(m.coef_, ref.coef_, rtol=0, atol=1e-6)
@@ -183,7 +183,7 @@ def test_positive_matches_sklearn(backend, float_dtype, cls, kw):
     y = X @ np.array([2.0, -1.5, 0.7, -0.3, 1.0, 0.0]) + 0.5 + 0.1 * rng.normal(size=90)
     f64 = name == "float64"
     m = cls(alpha=0.05, positive=True, tol=1e-12 if f64 else 1e-6, max_iter=5000, **kw).fit(
-        *place(backend, X, y, dtype=name))
+        *place_all(backend, X, y, dtype=name))
     ref = getattr(sk, cls.__name__)(alpha=0.05, positive=True, tol=1e-14, max_iter=10**5, **kw).fit(X, y)
     assert_fitted_on(m, backend, float_dtype)
     coef = backend.to_numpy(m.coef_)
@@ -271,7 +271,7 @@ def test_ill_conditioned_X_takes_the_accurate_route(backend, monkeypatch):
 
     routes = []
     real = linear._try_cholesky
-    monkeypatch.setattr(linear, "_try_cholesky", lambda *a: routes.append(real(*a)) or routes[-1])
+    monkeypatch.setattr(linear, "_try_cholesky", lambda *a, **k: routes.append(real(*a, **k)) or routes[-1])
     n, d = 200, 8
     rng = np.random.default_rng(7)
     for kappa, cholesky in ((1e6, False), (10.0, True)):
@@ -279,7 +279,7 @@ def test_ill_conditioned_X_takes_the_accurate_route(backend, monkeypatch):
         y = X @ rng.normal(size=d)  # consistent: the error bound is kappa * eps (no kappa^2 residual term)
         Xc, yc = X - X.mean(0), y - y.mean()
         ref = np.asarray(_longdouble_lstsq(Xc, yc), dtype=np.float64)
-        m = M.LinearRegression().fit(*place(backend, X, y))
+        m = M.LinearRegression().fit(*place_all(backend, X, y))
         err = np.linalg.norm(backend.to_numpy(m.coef_) - ref) / np.linalg.norm(ref)
         assert (routes[-1] is not None) == cholesky
         assert err <= 50 * kappa * np.finfo(np.float64).eps, (kappa, err)
@@ -287,7 +287,7 @@ def test_ill_conditioned_X_takes_the_accurate_route(backend, monkeypatch):
         alpha = 1e-10
         aug_X, aug_y = np.concatenate([Xc, np.sqrt(alpha) * np.eye(d)]), np.r_[yc, np.zeros(d)]
         ref = np.asarray(_longdouble_lstsq(aug_X, aug_y), dtype=np.float64)
-        r = M.Ridge(alpha=alpha).fit(*place(backend, X, y))
+        r = M.Ridge(alpha=alpha).fit(*place_all(backend, X, y))
         err = np.linalg.norm(backend.to_numpy(r.coef_) - ref) / np.linalg.norm(ref)
         assert (routes[-1] is not None) == cholesky
         assert err <= 50 * kappa * np.finfo(np.float64).eps, (kappa, err)
@@ -300,10 +300,10 @@ def test_gram_route_reports_non_finite_input_and_falls_back_on_overflow(backend)
     bad[5, 1] = np.inf
     for cls in (M.LinearRegression, M.Ridge, M.Lasso):
         with pytest.raises(ValueError, match="X contains NaN or infinity"):
-            cls().fit(*place(backend, bad, y))
+            cls().fit(*place_all(backend, bad, y))
         with pytest.raises(ValueError, match="y contains NaN or infinity"):
-            cls().fit(*place(backend, X, np.where(np.arange(40) == 3, np.nan, y)))
+            cls().fit(*place_all(backend, X, np.where(np.arange(40) == 3, np.nan, y)))
     # finite data whose squares overflow float64: the QR factor route still solves it
     big = X * 1e160
-    m = M.LinearRegression().fit(*place(backend, big, y))
+    m = M.LinearRegression().fit(*place_all(backend, big, y))
     assert_close(m.coef_, sk.LinearRegression().fit(X, y).coef_ / 1e160, rtol=1e-8)

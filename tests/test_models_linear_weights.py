@@ -6,7 +6,7 @@ import pytest
 from portable_ml import models as M
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import optional_module, place
+from .helpers import optional_module, place_all
 from .test_models_common import assert_fitted_on, torch_single_thread  # noqa: F401
 
 L = optional_module("sklearn.linear_model")
@@ -35,7 +35,7 @@ def test_sample_weight_matches_sklearn(backend, float_dtype, name, kw, fit_inter
     if dt == "float32" and "tol" in kw:
         kw = {**kw, "tol": 1e-6}
     ref = getattr(L, name)(fit_intercept=fit_intercept, **kw).fit(X, y, sample_weight=sw)
-    Xb, yb, swb = place(backend, X, y, sw, dtype=dt)
+    Xb, yb, swb = place_all(backend, X, y, sw, dtype=dt)
     m = getattr(M, name)(fit_intercept=fit_intercept, **kw).fit(Xb, yb, sample_weight=swb)
     assert_fitted_on(m, backend, float_dtype)
     assert_close(m.coef_, ref.coef_, **TOL[dt], err_msg=f"{name} coef_")
@@ -62,7 +62,7 @@ def test_positive_matches_sklearn(backend, cls):
     ref = getattr(L, cls)(positive=True, **kw).fit(X, y)
     free = getattr(L, cls)(**kw).fit(X, y)
     assert (free.coef_ < 0).any() and (ref.coef_ == 0).any()
-    m = getattr(M, cls)(positive=True, **kw).fit(*place(backend, X, y))
+    m = getattr(M, cls)(positive=True, **kw).fit(*place_all(backend, X, y))
     assert_close(m.coef_, ref.coef_, rtol=1e-8, atol=1e-9)
     assert_close(m.intercept_, np.asarray(ref.intercept_), rtol=1e-8, atol=1e-9)
     assert np.all(backend.to_numpy(m.coef_) >= 0)
@@ -70,7 +70,7 @@ def test_positive_matches_sklearn(backend, cls):
 
 def test_warm_start_starts_from_the_previous_fit(backend):
     X, y, _ = _data()
-    Xb, yb = place(backend, X, y)
+    Xb, yb = place_all(backend, X, y)
     m = M.Lasso(alpha=0.1, tol=1e-8, max_iter=100000, warm_start=True).fit(Xb, yb)
     cold_iters = m.n_iter_
     m.fit(Xb, yb)  # from the solution: converged at once

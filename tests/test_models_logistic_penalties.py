@@ -6,7 +6,7 @@ import pytest
 from portable_ml import models as M
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import optional_module, place
+from .helpers import optional_module, place_all
 from .test_models_common import assert_fitted_on, torch_single_thread  # noqa: F401
 
 make_classification = optional_module("sklearn.datasets").deferred("make_classification")
@@ -45,7 +45,7 @@ def test_penalties_match_sklearn_saga(backend, float_dtype, penalty, l1_ratio):
         if penalty is None and cls is M.SoftmaxRegression:
             continue  # unpenalised multinomial: coefficients defined only up to a shift per feature
         ref = _sk(X, y, penalty, l1_ratio)
-        Xb, yb = place(backend, X, y, dtype=name)
+        Xb, yb = place_all(backend, X, y, dtype=name)
         m = cls(alpha=ALPHA, penalty=penalty, l1_ratio=l1_ratio, solver="fista", tol=solver_tol,
                 max_iter=5000).fit(Xb, yb)
         assert_fitted_on(m, backend, float_dtype)
@@ -60,7 +60,7 @@ def test_penalties_match_sklearn_saga(backend, float_dtype, penalty, l1_ratio):
 def test_l2_penalty_is_the_existing_objective_on_every_solver(backend):
     """penalty="l2" with fista reaches the Newton solution; penalty=None is alpha=0."""
     X, y = _binary()
-    Xb, yb = place(backend, X, y)
+    Xb, yb = place_all(backend, X, y)
     newton = M.LogisticRegression(alpha=ALPHA, tol=1e-12).fit(Xb, yb)
     fista = M.LogisticRegression(alpha=ALPHA, solver="fista", tol=1e-11, max_iter=5000).fit(Xb, yb)
     assert_close(fista.coef_, newton.coef_, rtol=1e-8, atol=1e-9)
@@ -79,7 +79,7 @@ def test_strong_l1_zeroes_every_weight(backend):
     t = (y == 4).astype(float)
     lam_max = np.abs(X.T @ (t - t.mean())).max() / len(y)
     m = M.LogisticRegression(alpha=1.01 * lam_max, penalty="l1", solver="fista", tol=1e-12,
-                             max_iter=5000).fit(*place(backend, X, y))
+                             max_iter=5000).fit(*place_all(backend, X, y))
     assert np.all(backend.to_numpy(m.coef_) == 0)
     assert_close(m.intercept_, np.array([np.log(t.mean() / (1 - t.mean()))]), rtol=1e-9, atol=1e-10)
 
@@ -114,7 +114,7 @@ def test_bad_penalty_arguments(kw, match):
 
 def test_warm_start_starts_from_the_previous_fit(backend):
     X, y = _binary()
-    Xb, yb = place(backend, X, y)
+    Xb, yb = place_all(backend, X, y)
     kw = dict(alpha=ALPHA, penalty="l1", solver="fista", tol=1e-10, max_iter=5000)
     cold = M.LogisticRegression(**kw).fit(Xb, yb)
     warm = M.LogisticRegression(warm_start=True, **kw).fit(Xb, yb)
@@ -124,7 +124,7 @@ def test_warm_start_starts_from_the_previous_fit(backend):
         assert warm.n_iter_ <= 2
     assert_close(warm.coef_, cold.coef_, rtol=1e-8, atol=1e-9)
     for cls, (Xm, ym) in [(M.SoftmaxRegression, _multi())]:
-        Xmb, ymb = place(backend, Xm, ym)
+        Xmb, ymb = place_all(backend, Xm, ym)
         a = cls(alpha=ALPHA, warm_start=True, tol=1e-10).fit(Xmb, ymb)
         a.set_params(alpha=2 * ALPHA).fit(Xmb, ymb)
         b = cls(alpha=2 * ALPHA, tol=1e-10).fit(Xmb, ymb)

@@ -8,7 +8,7 @@ import pytest
 from portable_ml import models as M
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import optional_module, place
+from .helpers import optional_module, place_all
 from .test_models_common import assert_fitted_on, torch_single_thread  # noqa: F401
 
 make_classification = optional_module("sklearn.datasets").deferred("make_classification")
@@ -38,7 +38,7 @@ def test_logistic_weights_match_sklearn(backend, float_dtype, class_weight):
             {k: v for k, v in class_weight.items() if k in set(y)}
         ref = SkLogistic(C=1.0 / (len(y) * ALPHA), solver="newton-cholesky", tol=1e-14, class_weight=cw,
                          max_iter=1000).fit(X, y, sample_weight=sw)
-        Xb, yb, swb = place(backend, X, y, sw, dtype=name)
+        Xb, yb, swb = place_all(backend, X, y, sw, dtype=name)
         m = cls(alpha=ALPHA, tol=1e-10 if name == "float64" else 1e-5, class_weight=cw).fit(Xb, yb,
                                                                                            sample_weight=swb)
         assert_fitted_on(m, backend, float_dtype)
@@ -52,7 +52,7 @@ def test_logistic_weights_every_solver(backend, solver):
     X, y, sw = _binary()
     ref = SkLogistic(C=1.0 / (len(y) * ALPHA), solver="newton-cholesky", tol=1e-14,
                      class_weight="balanced").fit(X, y, sample_weight=sw)
-    Xb, yb, swb = place(backend, X, y, sw)
+    Xb, yb, swb = place_all(backend, X, y, sw)
     m = M.LogisticRegression(alpha=ALPHA, solver=solver, tol=1e-10, max_iter=5000,
                              class_weight="balanced").fit(Xb, yb, sample_weight=swb)
     assert_close(m.coef_, ref.coef_, rtol=1e-7, atol=1e-8)
@@ -64,8 +64,8 @@ def test_weights_are_repetitions(backend):
     X, y, _ = _binary()
     reps = np.random.default_rng(2).integers(0, 3, len(y))
     Xr, yr = np.repeat(X, reps, axis=0), np.repeat(y, reps)
-    a = M.LogisticRegression(alpha=ALPHA, tol=1e-12).fit(*place(backend, Xr, yr))
-    Xb, yb, wb = place(backend, X, y, reps.astype(float))
+    a = M.LogisticRegression(alpha=ALPHA, tol=1e-12).fit(*place_all(backend, Xr, yr))
+    Xb, yb, wb = place_all(backend, X, y, reps.astype(float))
     b = M.LogisticRegression(alpha=ALPHA * len(yr) / len(y), tol=1e-12).fit(Xb, yb, sample_weight=wb)
     assert_close(b.coef_, a.coef_, rtol=1e-9, atol=1e-10)
     assert_close(b.intercept_, a.intercept_, rtol=1e-9, atol=1e-10)

@@ -7,7 +7,7 @@ from portable_ml import models as M
 from portable_ml.backend import backend_of
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import optional_module, place
+from .helpers import optional_module, place_all
 from .test_models_common import torch_single_thread  # noqa: F401
 
 make_classification = optional_module("sklearn.datasets").deferred("make_classification")
@@ -22,7 +22,7 @@ def test_one_vs_rest_matches_sklearn(backend, float_dtype, k):
     y = np.array([1, 3, 6, 9])[y]
     alpha = 0.05
     ref = SkOvR(SkLogistic(C=1.0 / (240 * alpha), solver="newton-cholesky", tol=1e-14)).fit(X, y)
-    Xb, yb = place(backend, X, y, dtype=name)
+    Xb, yb = place_all(backend, X, y, dtype=name)
     m = M.OneVsRestClassifier(M.LogisticRegression(alpha=alpha, tol=1e-10 if name == "float64" else 1e-5))
     m.fit(Xb, yb)
     tol = dict(rtol=1e-8, atol=1e-9) if name == "float64" else dict(rtol=2e-4, atol=2e-5)

@@ -6,7 +6,7 @@ import pytest
 from portable_ml import models as M
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import optional_module, place
+from .helpers import optional_module, place, place_all
 from .test_models_common import assert_fitted_on, torch_single_thread  # noqa: F401
 
 make_classification = optional_module("sklearn.datasets").deferred("make_classification")
@@ -32,7 +32,7 @@ def _compare(model, ref, Xb, X, tol):
 def test_sample_weight_matches_sklearn(backend, float_dtype):
     name = dtype_name(float_dtype)
     X, y, sw = _data()
-    Xb, yb, swb = place(backend, X, y, sw, dtype=name)
+    Xb, yb, swb = place_all(backend, X, y, sw, dtype=name)
     m = M.GaussianNB().fit(Xb, yb, sample_weight=swb)
     assert_fitted_on(m, backend, float_dtype)
     _compare(m, SkGNB().fit(X, y, sample_weight=sw), Xb, X, TOL[name])
@@ -47,12 +47,12 @@ def test_partial_fit_matches_sklearn_and_the_one_shot_fit(backend, weighted):
     for a, b in zip(cuts[:-1], cuts[1:]):
         w = None if sw is None else sw[a:b]
         ref.partial_fit(X[a:b], y[a:b], classes=[1, 4, 6], sample_weight=w)
-        Xb, yb, wb = place(backend, X[a:b], y[a:b], w)
+        Xb, yb, wb = place_all(backend, X[a:b], y[a:b], w)
         m.partial_fit(Xb, yb, classes=[1, 4, 6], sample_weight=wb)
     assert_fitted_on(m, backend, np.float64)
     # scikit-learn subtracts the *new* epsilon from the old variances: a var_smoothing-sized drift
     _compare(m, ref, place(backend, X), X, dict(rtol=1e-9, atol=1e-10))
-    once = M.GaussianNB().fit(*place(backend, X, y), sample_weight=place(backend, sw) if weighted else None)
+    once = M.GaussianNB().fit(*place_all(backend, X, y), sample_weight=place(backend, sw) if weighted else None)
     assert_close(m.theta_, once.theta_, rtol=1e-12, atol=1e-13)
     # the variances differ only by epsilon (from the last batch vs the whole data)
     assert_close(m.var_ - m.epsilon_, once.var_ - once.epsilon_, rtol=1e-11, atol=1e-13)

@@ -8,7 +8,7 @@ import pytest
 from portable_ml import models as M
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import optional_module, place
+from .helpers import optional_module, place_all
 from .test_models_common import assert_fitted_on, torch_single_thread  # noqa: F401
 
 SkLogistic = optional_module("sklearn.linear_model").deferred("LogisticRegression")
@@ -45,7 +45,7 @@ def test_l1_penalties_match_sklearn_saga(backend, float_dtype, penalty):
     f64 = name == "float64"
     tol = dict(rtol=1e-7, atol=1e-7) if f64 else dict(rtol=1e-3, atol=3e-4)
     for (X, y), cls in [(_binary(), M.LogisticRegression), (_multi(), M.SoftmaxRegression)]:
-        Xb, yb = place(backend, X, y, dtype=name)
+        Xb, yb = place_all(backend, X, y, dtype=name)
         m = cls(penalty=penalty, alpha=ALPHA, l1_ratio=0.3, tol=1e-10 if f64 else 1e-5,
                 max_iter=5000).fit(Xb, yb)
         ref = _saga(X, y, penalty, ALPHA, l1_ratio=0.3)
@@ -55,14 +55,14 @@ def test_l1_penalties_match_sklearn_saga(backend, float_dtype, penalty):
         assert_close(m.predict_proba(Xb), ref.predict_proba(X), **tol)
     if penalty == "l1":  # the l1 fit is sparse: an uninformative feature gets an exact zero
         Xz = np.concatenate([X, np.random.default_rng(5).normal(size=(X.shape[0], 1)) * 1e-3], axis=1)
-        m = M.SoftmaxRegression(penalty="l1", alpha=ALPHA, tol=1e-8, max_iter=5000).fit(*place(backend, Xz, y))
+        m = M.SoftmaxRegression(penalty="l1", alpha=ALPHA, tol=1e-8, max_iter=5000).fit(*place_all(backend, Xz, y))
         assert np.all(backend.to_numpy(m.coef_)[:, -1] == 0.0)
 
 
 @pytest.mark.skip_backends(dask="the l2 path on Dask is covered in test_models_classifiers")
 def test_no_penalty_and_elasticnet_limits(backend):
     X, y = _binary(seed=3)
-    Xb, yb = place(backend, X, y)
+    Xb, yb = place_all(backend, X, y)
     ref = _saga(X, y, None, 0.0)
     m = M.LogisticRegression(penalty=None, alpha=5.0, tol=1e-10).fit(Xb, yb)  # alpha ignored without a penalty
     assert_close(m.coef_, ref.coef_, rtol=1e-6, atol=1e-6)
@@ -78,7 +78,7 @@ def test_no_penalty_and_elasticnet_limits(backend):
 def test_l1_without_intercept_matches_sklearn(backend):
     X, y = _binary(seed=4)
     m = M.LogisticRegression(penalty="l1", alpha=ALPHA, fit_intercept=False, tol=1e-10,
-                             max_iter=5000).fit(*place(backend, X, y))
+                             max_iter=5000).fit(*place_all(backend, X, y))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = SkLogistic(penalty="l1", C=1.0 / (X.shape[0] * ALPHA), solver="saga", fit_intercept=False,

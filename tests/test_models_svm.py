@@ -22,7 +22,7 @@ from portable_ml import models as M
 from portable_ml.backend import backend_of
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import other_device, place
+from .helpers import other_device, place, place_all
 from .test_models_common import assert_fitted_on, torch_single_thread  # noqa: F401
 
 ALPHA = 0.05
@@ -112,7 +112,7 @@ def _check(model, X, y, loss, fit_intercept, float_dtype, sw=None, class_weight=
 
 def _fit(backend, X, y, float_dtype, sw=None, **params):
     name = dtype_name(float_dtype)
-    Xb, yb = place(backend, X, y, dtype=name)
+    Xb, yb = place_all(backend, X, y, dtype=name)
     swb = None if sw is None else place(backend, sw, dtype=name)
     tol = 1e-10 if name == "float64" else 1e-5
     return M.LinearSVC(alpha=ALPHA, tol=tol, **params).fit(Xb, yb, sample_weight=swb), Xb, yb
@@ -184,9 +184,9 @@ def test_sample_weights_are_repetitions(backend):
     X, y, _ = _binary(60)
     reps = np.random.default_rng(3).integers(0, 3, len(y))
     for loss in LOSSES:
-        a = M.LinearSVC(alpha=ALPHA, loss=loss, tol=1e-11).fit(*place(backend, np.repeat(X, reps, axis=0),
+        a = M.LinearSVC(alpha=ALPHA, loss=loss, tol=1e-11).fit(*place_all(backend, np.repeat(X, reps, axis=0),
                                                                       np.repeat(y, reps)))
-        Xb, yb, wb = place(backend, X, y, reps.astype(float))
+        Xb, yb, wb = place_all(backend, X, y, reps.astype(float))
         b = M.LinearSVC(alpha=ALPHA * reps.sum() / len(y), loss=loss, tol=1e-11).fit(Xb, yb, sample_weight=wb)
         assert_close(b.coef_, a.coef_, rtol=1e-6, atol=1e-7, err_msg=loss)
         assert_close(b.intercept_, a.intercept_, rtol=1e-6, atol=1e-7, err_msg=loss)
@@ -281,7 +281,7 @@ def test_bad_params(params, match):
 
 def test_bad_input(backend):
     X, y, sw = _binary(30)
-    Xb, yb = place(backend, X, y)
+    Xb, yb = place_all(backend, X, y)
     m = M.LinearSVC()
     with pytest.raises(M.NotFittedError, match="not fitted"):
         m.predict(Xb)
@@ -323,7 +323,7 @@ def _np_grad(theta, X, y, loss, sw):
 def test_objective_and_grad_cores(backend, float_dtype, loss):
     theta, X, y, sw = _core_args()
     name = dtype_name(float_dtype)
-    args = place(backend, theta, X, y, dtype=name)
+    args = place_all(backend, theta, X, y, dtype=name)
     swb = place(backend, sw, dtype=name)
     tol = dict(rtol=1e-12, atol=1e-13) if name == "float64" else dict(rtol=1e-5, atol=1e-6)
     f = M.linear_svc_objective(*args, ALPHA, loss=loss, sample_weight=swb)
@@ -349,7 +349,7 @@ def test_grad_is_jax_grad():
 def test_newton_step_core(backend):
     """A squared-hinge step decreases the objective and, repeated, reaches the fitted solution."""
     theta, X, y, _ = _core_args(2)
-    Xb, yb = place(backend, X, y)
+    Xb, yb = place_all(backend, X, y)
     th = place(backend, np.zeros_like(theta))
     f0 = M.linear_svc_objective(th, Xb, yb, ALPHA)
     for _ in range(20):

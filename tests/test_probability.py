@@ -16,7 +16,7 @@ import portable_ml as pml
 from portable_ml import probability as P
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import optional_module, place, second_backend, tol
+from .helpers import optional_module, place, place_all, second_backend, tol
 
 sps = optional_module("scipy.special")
 st = optional_module("scipy.stats")
@@ -57,7 +57,7 @@ def test_gaussian_matches_scipy_norm(backend, float_dtype):
     rng = np.random.default_rng(0)
     x, mu, sigma = rng.normal(size=20) * 3, rng.normal(size=20), rng.uniform(0.3, 2.0, size=20)
     cx, cm, cs = _cast(x, dt), _cast(mu, dt), _cast(sigma, dt)
-    px, pm, ps = place(backend, x, mu, sigma, dtype=dt)
+    px, pm, ps = place_all(backend, x, mu, sigma, dtype=dt)
     tl = {"float32": {"rtol": 5e-5, "atol": 1e-7}, "float64": tol(TOL, "float64")}[dt]  # |z|^2 eps in exp
     for ours, ref in ((P.gaussian_pdf, st.norm.pdf), (P.gaussian_logpdf, st.norm.logpdf)):
         out = ours(px, pm, ps)  # array parameters, positional
@@ -74,7 +74,7 @@ def test_gaussian_matches_scipy_norm(backend, float_dtype):
 def test_gaussian_broadcasts(backend):
     rng = np.random.default_rng(1)
     x, mu, sigma = rng.normal(size=(4, 1)), rng.normal(size=(3,)), rng.uniform(0.5, 1.5, size=(3,))
-    out = P.gaussian_logpdf(*place(backend, x, mu, sigma))
+    out = P.gaussian_logpdf(*place_all(backend, x, mu, sigma))
     assert tuple(out.shape) == (4, 3)
     assert_close(out, st.norm.logpdf(x, mu, sigma))
 
@@ -88,7 +88,7 @@ def test_mvn_matches_scipy(backend, float_dtype, batched):
     if not batched:
         x = x[0]
     ref = st.multivariate_normal(_cast(mu, dt), _cast(S, dt))
-    px, pm, pS = place(backend, x, mu, S, dtype=dt)
+    px, pm, pS = place_all(backend, x, mu, S, dtype=dt)
     for ours, want in ((P.mvn_logpdf, ref.logpdf(_cast(x, dt))), (P.mvn_pdf, ref.pdf(_cast(x, dt)))):
         out = ours(px, pm, pS)
         assert dtype_name(out.dtype) == dt
@@ -99,7 +99,7 @@ def test_mvn_matches_scipy(backend, float_dtype, batched):
 def test_mvn_diagonal_covariance_is_product_of_normals(backend):
     rng = np.random.default_rng(3)
     x, mu, s = rng.normal(size=(5, 3)), rng.normal(size=3), rng.uniform(0.5, 2.0, size=3)
-    out = P.mvn_logpdf(*place(backend, x, mu, np.diag(s**2)))
+    out = P.mvn_logpdf(*place_all(backend, x, mu, np.diag(s**2)))
     assert_close(out, st.norm.logpdf(x, mu, s).sum(axis=1), rtol=1e-12)
 
 
@@ -156,7 +156,7 @@ def test_kl_js_cross_entropy_match_scipy(backend, float_dtype, base):
     rng = np.random.default_rng(6)
     p, q = _simplex(rng, 5, 7, zeros=2), _simplex(rng, 5, 7)
     cp, cq = _cast(p, dt), _cast(q, dt)
-    pp, pq = place(backend, p, q, dtype=dt)
+    pp, pq = place_all(backend, p, q, dtype=dt)
     log_b = 1.0 if base is None else math.log(base)
     kl = P.kl_divergence(pp, pq, base=base)
     assert dtype_name(kl.dtype) == dt and tuple(kl.shape) == (5,)
@@ -178,22 +178,22 @@ def test_kl_takes_axis_and_refuses_implicit_broadcasting(backend):
     rng = np.random.default_rng(7)
     p, q = _simplex(rng, 3, 5), _simplex(rng, 5)
     qq = np.broadcast_to(q, p.shape).copy()
-    out = P.kl_divergence(*place(backend, p, qq))
+    out = P.kl_divergence(*place_all(backend, p, qq))
     assert_close(out, _rel_entr_sum(p, q[None, :]))
-    out = P.js_divergence(*place(backend, p.T, qq.T), axis=0)
+    out = P.js_divergence(*place_all(backend, p.T, qq.T), axis=0)
     assert_close(out, jensenshannon(p.T, q[:, None], axis=0) ** 2)
     # (5, 4) against (4,): a batch against one distribution is refused, not broadcast silently
     a, b = _simplex(rng, 5, 4), _simplex(rng, 4)
     for f in (P.cross_entropy, P.kl_divergence, P.js_divergence):
         with pytest.raises(ValueError, match=r"p and q must have the same shape; got p.shape=\(5, 4\) and "
                                              r"q.shape=\(4,\)"):
-            f(*place(backend, a, b))
+            f(*place_all(backend, a, b))
 
 
 def test_zero_probabilities(backend):
     p = np.array([[0.5, 0.5, 0.0], [0.25, 0.75, 0.0]])
     q = np.array([[0.0, 0.5, 0.5], [0.5, 0.25, 0.25]])
-    pp, pq = place(backend, p, q)
+    pp, pq = place_all(backend, p, q)
     kl = _np(backend, P.kl_divergence(pp, pq))
     assert np.isinf(kl[0]) and kl[0] > 0  # q = 0 where p > 0, as SciPy
     assert_close(kl[1], st.entropy(p[1], q[1]))
@@ -213,7 +213,7 @@ def test_kl_of_nearly_equal_distributions_keeps_precision(backend, delta):
     q /= q.sum()
     p32, q32 = p.astype(np.float32), q.astype(np.float32)
     want = _rel_entr_sum(p32.astype(np.float64), q32.astype(np.float64))
-    out = P.kl_divergence(*place(backend, p32, q32))
+    out = P.kl_divergence(*place_all(backend, p32, q32))
     assert_close(out, want, rtol=2e-3, atol=0)
 
 
@@ -259,7 +259,7 @@ def test_bernoulli_logpmf_matches_scipy(backend, float_dtype):
     x[:4] = [0, 1, 0, 1]
     want = st.bernoulli.logpmf(x, _cast(p, dt))  # 0, -inf, -inf, 0 at the edges
     for xs in (x, x.astype(np.float64), x.astype(bool)):
-        out = P.bernoulli_logpmf(*place(backend, xs, p, dtype=dt))
+        out = P.bernoulli_logpmf(*place_all(backend, xs, p, dtype=dt))
         assert dtype_name(out.dtype) == dt
         assert_close(out, want, **tol(TOL, dt))
 
@@ -271,7 +271,7 @@ def test_categorical_logpmf_matches_scipy(backend, float_dtype):
     p = _simplex(rng, 8, k)
     x = rng.integers(0, k, size=8)
     cp = _cast(p, dt)
-    out = P.categorical_logpmf(*place(backend, x, p, dtype=dt))
+    out = P.categorical_logpmf(*place_all(backend, x, p, dtype=dt))
     assert tuple(out.shape) == (8,) and dtype_name(out.dtype) == dt
     assert_close(out, np.log(cp[np.arange(8), x]), **tol(TOL, dt))
     if dt == "float64":  # SciPy wants rows summing to 1 within 1e-15: only the float64 inputs do
@@ -279,7 +279,7 @@ def test_categorical_logpmf_matches_scipy(backend, float_dtype):
                      rtol=1e-12)
     # one distribution for all samples; a zero-probability class gives -inf
     one = np.array([0.5, 0.0, 0.25, 0.25, 0.0])
-    got = _np(backend, P.categorical_logpmf(*place(backend, x, one, dtype=dt)))
+    got = _np(backend, P.categorical_logpmf(*place_all(backend, x, one, dtype=dt)))
     with np.errstate(divide="ignore"):
         np.testing.assert_allclose(got, np.log(one[x]), rtol=1e-6)
 
@@ -288,7 +288,7 @@ def test_nan_propagates(backend):
     # masks that guard log against zeros must not turn NaN into 0 or -inf
     p = np.array([0.5, np.nan, 0.5])
     q = np.array([0.25, 0.5, 0.25])
-    pp, pq = place(backend, p, q)
+    pp, pq = place_all(backend, p, q)
     label = place(backend, np.array([1]))
     for out in (P.entropy(pp), P.cross_entropy(pp, pq), P.cross_entropy(pq, pp), P.kl_divergence(pp, pq),
                 P.kl_divergence(pq, pp), P.js_divergence(pp, pq), P.categorical_logpmf(label, pp)):
@@ -358,45 +358,45 @@ def test_bad_shapes_raise(backend):
     rng = np.random.default_rng(14)
     S = _spd(rng, 3)
     with pytest.raises(ValueError, match=r"Sigma must have shape \(3, 3\)"):
-        P.mvn_logpdf(*place(backend, np.zeros(3), np.zeros(3), np.eye(2)))
+        P.mvn_logpdf(*place_all(backend, np.zeros(3), np.zeros(3), np.eye(2)))
     with pytest.raises(ValueError, match=r"mu must have shape \(3,\)"):
-        P.mvn_logpdf(*place(backend, np.zeros((2, 3)), np.zeros(2), S))
+        P.mvn_logpdf(*place_all(backend, np.zeros((2, 3)), np.zeros(2), S))
     with pytest.raises(ValueError, match="x must be 1-D or 2-D"):
-        P.mvn_pdf(*place(backend, np.zeros((2, 2, 3)), np.zeros(3), S))
+        P.mvn_pdf(*place_all(backend, np.zeros((2, 2, 3)), np.zeros(3), S))
     with pytest.raises(ValueError, match="same shape"):
-        P.kl_divergence(*place(backend, _simplex(rng, 4), _simplex(rng, 5)))
+        P.kl_divergence(*place_all(backend, _simplex(rng, 4), _simplex(rng, 5)))
     with pytest.raises(ValueError, match=r"x and mu must have broadcastable shapes; got x.shape=\(4, 3\) and "
                                          r"mu.shape=\(4,\)"):
-        P.gaussian_pdf(*place(backend, np.zeros((4, 3)), np.zeros(4)))
+        P.gaussian_pdf(*place_all(backend, np.zeros((4, 3)), np.zeros(4)))
     with pytest.raises(ValueError, match="mu and sigma must have broadcastable shapes"):
-        P.gaussian_logpdf(*place(backend, np.zeros((4, 3)), np.zeros(3), np.ones(4)))
+        P.gaussian_logpdf(*place_all(backend, np.zeros((4, 3)), np.zeros(3), np.ones(4)))
     with pytest.raises(ValueError, match="broadcastable"):
-        P.categorical_logpmf(*place(backend, np.zeros(3, dtype=np.int64), _simplex(rng, 4, 5)))
+        P.categorical_logpmf(*place_all(backend, np.zeros(3, dtype=np.int64), _simplex(rng, 4, 5)))
     with pytest.raises(ValueError, match="joint must be at least 2-D"):
         P.mutual_information(place(backend, _simplex(rng, 4)))
     with pytest.raises(ValueError, match="must not be empty"):
         P.entropy(place(backend, np.zeros((2, 0))))
     with pytest.raises(TypeError, match="integer class indices"):
-        P.categorical_logpmf(*place(backend, np.zeros(3), _simplex(rng, 3, 4)))
+        P.categorical_logpmf(*place_all(backend, np.zeros(3), _simplex(rng, 3, 4)))
 
 
 @pytest.mark.skip_backends(dask="lazy: values are not inspected before compute")
 def test_bad_values_raise_on_concrete_inputs(backend):
     rng = np.random.default_rng(15)
     with pytest.raises(ValueError, match="Sigma must be symmetric positive definite"):
-        P.mvn_logpdf(*place(backend, np.zeros(3), np.zeros(3), np.diag([1.0, 0.0, -1.0])))
+        P.mvn_logpdf(*place_all(backend, np.zeros(3), np.zeros(3), np.diag([1.0, 0.0, -1.0])))
     with pytest.raises(ValueError, match="sigma must be positive"):
-        P.gaussian_pdf(*place(backend, np.zeros(3), np.zeros(3), np.array([1.0, 0.0, 1.0])))
+        P.gaussian_pdf(*place_all(backend, np.zeros(3), np.zeros(3), np.array([1.0, 0.0, 1.0])))
     with pytest.raises(ValueError, match=r"p must hold non-negative values; got values in \[-0.1, 0.6\]"):
         P.entropy(place(backend, np.array([0.5, -0.1, 0.6])))
     with pytest.raises(ValueError, match="q must hold non-negative values"):
-        P.kl_divergence(*place(backend, _simplex(rng, 3), np.array([0.5, -0.1, 0.6])))
+        P.kl_divergence(*place_all(backend, _simplex(rng, 3), np.array([0.5, -0.1, 0.6])))
     with pytest.raises(ValueError, match=r"p must hold probabilities in \[0, 1\]"):
-        P.bernoulli_logpmf(*place(backend, np.array([0, 1]), np.array([0.5, 1.5])))
+        P.bernoulli_logpmf(*place_all(backend, np.array([0, 1]), np.array([0.5, 1.5])))
     with pytest.raises(ValueError, match="x must hold outcomes 0 or 1"):
-        P.bernoulli_logpmf(*place(backend, np.array([0, 2]), np.array([0.5, 0.5])))
+        P.bernoulli_logpmf(*place_all(backend, np.array([0, 2]), np.array([0.5, 0.5])))
     with pytest.raises(ValueError, match=r"x must lie in \[0, 4\)"):
-        P.categorical_logpmf(*place(backend, np.array([0, 4]), _simplex(rng, 2, 4)))
+        P.categorical_logpmf(*place_all(backend, np.array([0, 4]), _simplex(rng, 2, 4)))
     with pytest.raises(ValueError, match=r"log_probs must hold log-probabilities \(values <= 0\); "
                                          r"got values in \[-1.0, 0.5\]"):
         P.perplexity(place(backend, np.array([0.5, -1.0])))
@@ -469,11 +469,11 @@ def test_bernoulli_logpmf_grad_matches_jax_grad_and_edges(backend, float_dtype):
     x = rng.integers(0, 2, size=10).astype(np.float64)
     p = rng.uniform(0.05, 0.95, size=10)
     want = np.asarray(jax.grad(lambda q: jnp.sum(P.bernoulli_logpmf(jnp.asarray(x), q)))(jnp.asarray(_cast(p, dt))))
-    out = P.bernoulli_logpmf_grad(*place(backend, x, p, dtype=dt))
+    out = P.bernoulli_logpmf_grad(*place_all(backend, x, p, dtype=dt))
     assert dtype_name(out.dtype) == dt
     assert_close(out, want, **tol(TOL, dt))
     # the observed outcome certain: finite score; impossible: infinite (no NaN, no warning)
-    edge = P.bernoulli_logpmf_grad(*place(backend, np.array([1.0, 0.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0, 1.0])))
+    edge = P.bernoulli_logpmf_grad(*place_all(backend, np.array([1.0, 0.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0, 1.0])))
     np.testing.assert_array_equal(_np(backend, edge), [1.0, -1.0, np.inf, -np.inf])
 
 
@@ -495,7 +495,7 @@ def test_gaussian_logpdf_grad_matches_jax_grad(backend, float_dtype):
     # elementwise scores: the gradient with respect to a broadcast copy of each parameter
     full = [jnp.broadcast_to(v, (4, 3)) for v in cast]
     want = jax.grad(lambda m, s: jnp.sum(P.gaussian_logpdf(full[0], m, s)), argnums=(0, 1))(full[1], full[2])
-    d_mu, d_sigma = P.gaussian_logpdf_grad(*place(backend, x, mu, sigma, dtype=dt))
+    d_mu, d_sigma = P.gaussian_logpdf_grad(*place_all(backend, x, mu, sigma, dtype=dt))
     for got, w in zip((d_mu, d_sigma), want):
         assert tuple(got.shape) == (4, 3) and dtype_name(got.dtype) == dt
         assert_close(got, np.asarray(w), **tol(TOL, dt))
@@ -519,10 +519,10 @@ def test_exponential_logpdf_matches_scipy(backend, float_dtype):
     x[:3] = [0.0, -1.0, -1e-30]  # the support starts at 0; density 0 (log -inf) below it
     rate = rng.uniform(0.1, 5.0, size=12)
     want = st.expon.logpdf(_cast(x, dt), scale=1.0 / _cast(rate, dt))
-    out = P.exponential_logpdf(*place(backend, x, rate, dtype=dt))
+    out = P.exponential_logpdf(*place_all(backend, x, rate, dtype=dt))
     assert dtype_name(out.dtype) == dt
     assert_close(out, want, **tol(TOL, dt))
-    out = P.exponential_logpdf(*place(backend, x, np.array(2.0), dtype=dt))  # one rate, broadcast
+    out = P.exponential_logpdf(*place_all(backend, x, np.array(2.0), dtype=dt))  # one rate, broadcast
     assert_close(out, st.expon.logpdf(_cast(x, dt), scale=0.5), **tol(TOL, dt))
 
 
@@ -542,7 +542,7 @@ def test_poisson_logpmf_matches_scipy(backend, float_dtype):
     mu[:3] = [0.0, 1e-3, 0.0]  # mu = 0: P(0) = 1, P(k > 0) = 0
     want = st.poisson.logpmf(k, _cast(mu, dt))
     for ks in (k, k.astype(np.float64), k.astype(np.int32)):
-        out = P.poisson_logpmf(*place(backend, ks, mu, dtype=dt))
+        out = P.poisson_logpmf(*place_all(backend, ks, mu, dtype=dt))
         assert dtype_name(out.dtype) == dt
         assert_close(out, want, **tol(TOL, dt))
 

@@ -15,7 +15,7 @@ import portable_ml as pml
 from portable_ml import regularization as R
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import place, second_backend, tol
+from .helpers import place, place_all, second_backend, tol
 
 # float32 tolerances: normalisation divides by a std computed in float32, so
 # relative errors of a few ulps of the inputs' scale reach ~1e-5 of the output.
@@ -296,7 +296,7 @@ def test_norm_forward_matches_numpy_and_torch(backend, float_dtype, kind):
     name = dtype_name(float_dtype)
     x, gamma, beta = _norm_inputs(np.random.default_rng(7), shape, d)
     eps = 1e-3
-    y, cache = fwd(*place(backend, x, gamma, beta, dtype=name), eps=eps)
+    y, cache = fwd(*place_all(backend, x, gamma, beta, dtype=name), eps=eps)
     assert dtype_name(y.dtype) == name and tuple(y.shape) == shape
     assert all(pml.backend.backend_of(c) == backend.name for c in cache)
     want = _bn_ref(x, gamma, beta, eps, axis)
@@ -326,7 +326,7 @@ def test_norm_backward_matches_jax_vjp_and_differences(backend, float_dtype, kin
     x, gamma, beta = _norm_inputs(r, shape, d)
     dy = r.normal(size=shape)
     eps = 1e-3
-    _, cache = fwd(*place(backend, x, gamma, beta, dtype=name), eps=eps)
+    _, cache = fwd(*place_all(backend, x, gamma, beta, dtype=name), eps=eps)
     dx, dgamma, dbeta = bwd(place(backend, dy, dtype=name), cache)
     for g, s in ((dx, shape), (dgamma, (d,)), (dbeta, (d,))):
         assert tuple(g.shape) == s and dtype_name(g.dtype) == name
@@ -352,7 +352,7 @@ def test_norm_constant_features_are_finite(backend, kind):
     gamma, beta = np.linspace(0.5, 2.0, d), np.linspace(-1.0, 1.0, d)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        y, cache = fwd(*place(backend, x, gamma, beta))
+        y, cache = fwd(*place_all(backend, x, gamma, beta))
         grads = bwd(place(backend, np.ones(shape)), cache)
         y = backend.to_numpy(y)
         grads = [backend.to_numpy(g) for g in grads]
@@ -362,11 +362,11 @@ def test_norm_constant_features_are_finite(backend, kind):
 
 def test_batch_norm_on_a_single_sample_and_higher_rank(backend):
     x = np.random.default_rng(1).normal(size=(1, 3))
-    y, _ = R.batch_norm(*place(backend, x, np.ones(3), np.full(3, 0.5)))
+    y, _ = R.batch_norm(*place_all(backend, x, np.ones(3), np.full(3, 0.5)))
     assert_close(y, np.full((1, 3), 0.5))
     x3 = np.random.default_rng(2).normal(size=(10, 2, 3))
     g, b = np.random.default_rng(3).uniform(1, 2, (2, 3)), np.zeros((2, 3))
-    y3, _ = R.batch_norm(*place(backend, x3, g, b))
+    y3, _ = R.batch_norm(*place_all(backend, x3, g, b))
     assert_close(y3, _bn_ref(x3, g, b, 1e-5, 0))
 
 

@@ -24,7 +24,7 @@ from portable_ml import probability as P
 from portable_ml._xp import check_positive
 from portable_ml.testing import assert_close
 
-from .helpers import place
+from .helpers import place, place_all
 
 ARRAY_MSG = (r"expected an array \(NumPy, CuPy, JAX, PyTorch, Dask or array-api-strict\); got {kind} — "
              r"wrap it with numpy.asarray or Backend.asarray")
@@ -339,7 +339,7 @@ def test_ridge_alpha_zero_with_a_constant_column_matches_scikit_learn(backend):
     X = rng.normal(size=(30, 3))
     X[:, 1] = 5.0  # constant column: X_c^T X_c is singular
     y = X @ np.array([1.0, 2.0, 3.0]) + rng.normal(size=30)
-    m = M.Ridge(alpha=0).fit(*place(backend, X, y))
+    m = M.Ridge(alpha=0).fit(*place_all(backend, X, y))
     ref = SkRidge(alpha=0).fit(X, y)
     tol = {"rtol": 1e-5, "atol": 1e-5} if backend.float_dtype != backend.xp.float64 else {"rtol": 1e-9, "atol": 1e-9}
     assert_close(m.coef_, ref.coef_, **tol)
@@ -353,7 +353,7 @@ def test_normal_equations_on_collinear_float32_data_agree_on_every_backend(backe
     X[:, 2] = 2.0 * X[:, 0]
     y = (X @ np.array([1.0, 2.0, 3.0], dtype=np.float32) + 0.1).astype(np.float32)
     ref = np.linalg.lstsq(np.c_[X.astype(np.float64), np.ones(50)], y.astype(np.float64), rcond=None)[0]
-    m = M.LinearRegression(solver="normal").fit(*place(backend, X, y))
+    m = M.LinearRegression(solver="normal").fit(*place_all(backend, X, y))
     assert_close(m.coef_, ref[:3].astype(np.float32), rtol=1e-4, atol=1e-4)
     assert_close(m.intercept_, np.asarray(ref[3], dtype=np.float32), rtol=1e-4, atol=1e-4)
 
@@ -361,8 +361,8 @@ def test_normal_equations_on_collinear_float32_data_agree_on_every_backend(backe
 def test_normal_equations_equal_lstsq_on_full_rank_data(backend):
     rng = np.random.default_rng(2)
     X, y = rng.normal(size=(40, 4)), rng.normal(size=40)
-    a = M.LinearRegression(solver="normal").fit(*place(backend, X, y))
-    b = M.LinearRegression(solver="lstsq").fit(*place(backend, X, y))
+    a = M.LinearRegression(solver="normal").fit(*place_all(backend, X, y))
+    b = M.LinearRegression(solver="lstsq").fit(*place_all(backend, X, y))
     f64 = backend.float_dtype == backend.xp.float64
     assert_close(a.coef_, b.coef_, rtol=1e-9 if f64 else 1e-4, atol=1e-9 if f64 else 1e-4)
 
