@@ -50,6 +50,7 @@ import operator
 from typing import NamedTuple
 
 from . import _numerics as _n
+from ._validate import check_array
 from ._xp import (
     as_array0d,
     array_namespace,
@@ -283,7 +284,7 @@ def _sample_weights(sample_weight, like, xp, dtype=None):
     """``None``, or validated sample weights of shape (n_samples,) in ``like``'s (or ``dtype``) floating dtype."""
     if sample_weight is None:
         return None
-    w = as_float(sample_weight, xp, like.dtype if dtype is None else dtype, "sample_weight")
+    w = as_float(check_array(sample_weight, "sample_weight"), xp, like.dtype if dtype is None else dtype, "sample_weight")
     check_ndim(w, "sample_weight", 1)
     if w.shape[0] != like.shape[0]:
         raise ValueError(f"sample_weight must have shape (n_samples,) = ({like.shape[0]},); got {tuple(w.shape)}")
@@ -296,7 +297,7 @@ def _wmean(x, w, xp):
     """Mean over axis 0 of a 2-D ``x``, weighted by ``w`` (``np.average(x, axis=0, weights=w)``)."""
     if w is None:
         return xp.mean(x, axis=0)
-    return xp.sum(w[:, None] * x, axis=0) / xp.sum(w)
+    return xp.sum((w / xp.sum(w))[:, None] * x, axis=0)  # normalised first: tiny w * tiny x never underflows
 
 
 def _check_average(average, allowed=_AVERAGES):
@@ -2032,7 +2033,8 @@ def _weighted_median0(x, w, xp):
 
     Per column, with the values sorted ascending, :math:`F_j` the cumulative
     weights and :math:`t = F_n / 2`: the first :math:`j` with :math:`F_j \ge t`;
-    the value there when :math:`F_j - t` exceeds the dtype's epsilon, else
+    the value there when :math:`F_j - t` exceeds the dtype's epsilon times
+    :math:`F_n` (so that the choice does not depend on the weights' scale), else
     the mean of it and the next value of nonzero weight (the averaged
     inverted CDF: the plain median for unit weights).  One sort, one
     cumulative sum and two binary searches per column (the columns are the
@@ -2054,7 +2056,7 @@ def _weighted_median0(x, w, xp):
         nxt = xp.where(nxt > n - 1, idx, nxt)
         lo = xp.take(v, idx)
         mid = (lo + xp.take(v, xp.clip(nxt, 0, n - 1))) / 2.0
-        cols.append(xp.where(at - target > eps, lo, mid)[0])
+        cols.append(xp.where(at - target > eps * cdf[-1], lo, mid)[0])  # relative: weights of any scale
     return xp.stack(cols)
 
 

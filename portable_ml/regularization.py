@@ -417,17 +417,12 @@ class BatchNormCache(NamedTuple):
     Every field is an array (so the cache is a pytree that ``jax.jit``,
     ``jax.vmap`` and ``torch.func.vmap`` can return).
 
-    Attributes
-    ----------
-    xhat : array of the shape of ``x``
-        The normalised input :math:`\hat x`.
-    gamma : array of shape ``x.shape[1:]``
-        The scale (the backward pass needs it).
-    inv_std : array of shape ``(1, *x.shape[1:])``
-        :math:`1/\sqrt{\sigma^2_B + \epsilon}`.
-    mean, var : arrays of shape ``x.shape[1:]``
-        The batch mean :math:`\mu_B` and the biased batch variance
-        :math:`\sigma^2_B` (the sheet's :math:`\mu`, :math:`\sigma^2`).
+    Fields: ``xhat`` (the shape of ``x``), the normalised input :math:`\hat x`;
+    ``gamma`` (``x.shape[1:]``), the scale the backward pass needs;
+    ``inv_std`` (``(1, *x.shape[1:])``), :math:`1/\sqrt{\sigma^2_B + \epsilon}`;
+    ``mean`` and ``var`` (``x.shape[1:]``), the batch mean :math:`\mu_B` and
+    the biased batch variance :math:`\sigma^2_B` (the sheet's :math:`\mu`,
+    :math:`\sigma^2`).
     """
 
     xhat: Any

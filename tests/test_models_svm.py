@@ -14,16 +14,16 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification
-from sklearn.svm import SVC
-from sklearn.svm import LinearSVC as SkLinearSVC
 
 from portable_ml import models as M
 from portable_ml.backend import backend_of
 from portable_ml.testing import assert_close, dtype_name
 
-from .helpers import other_device, place, place_all
+from .helpers import optional_module, other_device, place, place_all
 from .test_models_common import assert_fitted_on, torch_single_thread  # noqa: F401
+
+_skd = optional_module("sklearn.datasets")
+_sksvm = optional_module("sklearn.svm")
 
 ALPHA = 0.05
 LOSSES = ["squared_hinge", "hinge"]
@@ -38,12 +38,12 @@ OBJ_TOL = {"float64": 1e-11, "float32": 2e-5}
 
 
 def _binary(n=120, seed=0):
-    X, y = make_classification(n, 4, n_informative=3, n_redundant=0, random_state=seed, flip_y=0.1)
+    X, y = _skd.make_classification(n, 4, n_informative=3, n_redundant=0, random_state=seed, flip_y=0.1)
     return X, np.where(y == 1, 7, 3), np.random.default_rng(seed).uniform(0.2, 3.0, n)
 
 
 def _multi(n=150, seed=1):
-    X, y = make_classification(n, 4, n_informative=3, n_redundant=0, n_classes=3, random_state=seed)
+    X, y = _skd.make_classification(n, 4, n_informative=3, n_redundant=0, n_classes=3, random_state=seed)
     return X, np.array([2, 5, 9])[y], np.random.default_rng(seed).uniform(0.2, 3.0, n)
 
 
@@ -76,7 +76,7 @@ def _reference(X, y, loss, fit_intercept, sw=None, class_weight=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # liblinear warns at tol=1e-12 although it is at the optimum
         if loss == "squared_hinge":
-            ref = SkLinearSVC(C=C, loss=loss, dual=loss == "hinge", tol=1e-12, max_iter=100000, random_state=0,
+            ref = _sksvm.LinearSVC(C=C, loss=loss, dual=loss == "hinge", tol=1e-12, max_iter=100000, random_state=0,
                               fit_intercept=fit_intercept, intercept_scaling=1e4, class_weight=class_weight)
             ref.fit(X, y, sample_weight=sw)
             return ref.coef_, np.broadcast_to(ref.intercept_, (ref.coef_.shape[0],))
@@ -86,9 +86,9 @@ def _reference(X, y, loss, fit_intercept, sw=None, class_weight=None):
         coefs, intercepts = [], []
         for y_pm1, W in _ovr_problems(y, sw, class_weight)[1]:
             if fit_intercept:
-                ref = SVC(kernel="linear", C=C, tol=1e-12).fit(X, y_pm1, sample_weight=W)
+                ref = _sksvm.SVC(kernel="linear", C=C, tol=1e-12).fit(X, y_pm1, sample_weight=W)
             else:
-                ref = SVC(kernel="linear", C=C / 2, tol=1e-12).fit(np.concatenate([X, -X]),
+                ref = _sksvm.SVC(kernel="linear", C=C / 2, tol=1e-12).fit(np.concatenate([X, -X]),
                                                                    np.concatenate([y_pm1, -y_pm1]),
                                                                    sample_weight=np.concatenate([W, W]))
             coefs.append(ref.coef_[0])

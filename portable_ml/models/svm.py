@@ -85,7 +85,7 @@ from __future__ import annotations
 
 from .._gradlink import differentiable
 from .._validate import check_int
-from .._xp import array_namespace, check_positive, clip, device_of
+from .._xp import array_namespace, as_float, check_positive, clip, device_of, float_dtype
 from ._base import (
     ClassifierMixin,
     Estimator,
@@ -387,6 +387,8 @@ def linear_svc_newton_step(theta, X, y_pm1, alpha, *, loss="squared_hinge", smoo
     if loss == "hinge":
         check_positive(smoothing, "smoothing")
     xp = _public_args(theta, X, y_pm1, sample_weight, fit_intercept)
+    dtype = float_dtype(xp, theta, X)  # integer or boolean inputs step in the default float
+    theta, X = as_float(theta, xp, dtype), as_float(X, xp, dtype)
     Xa = _augment(X, fit_intercept, xp=xp)
     W = None if sample_weight is None else sample_weight[:, None]
     mu = float(smoothing) if loss == "hinge" else None
