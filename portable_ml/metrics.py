@@ -24,17 +24,21 @@ Conventions
   [0, 1], NaN scores, a single class for ROC-AUC/AP) run only on concrete
   inputs: NumPy, CuPy, PyTorch and array-api-strict arrays.  JAX and Dask
   arrays are never read back for a check; shapes are always checked.
-- **sample_weight** (``accuracy``, ``precision``, ``recall``, ``fbeta``,
-  ``f1``, ``jaccard``, ``balanced_accuracy``, ``cohen_kappa``,
-  ``top_k_accuracy``, ``hamming_loss``, ``roc_auc`` (not ``"ovo"``),
-  ``average_precision``, ``roc_curve``, ``precision_recall_curve`` and the
-  regression metrics but ``max_error``: ``r2``, ``explained_variance``,
-  ``mse``, ``mae``, ``mape``, ``mean_squared_log_error``,
-  ``mean_pinball_loss``, ``median_absolute_error``, ``d2_absolute_error``):
-  an array of shape (n_samples,); counts become sums of weights, means
-  weighted means and medians weighted medians, equal to scikit-learn's
-  weighted results.  The weights must be finite with
-  a nonzero sum (checked on concrete inputs).
+- **sample_weight** (every metric but ``max_error``, ``calibration_curve``,
+  ``roc_auc(multi_class="ovo")``, the clustering scores and the
+  formula-sheet ``dcg``/``ndcg``, none of which scikit-learn weights
+  either): an array of shape (n_samples,); counts become sums of weights
+  (floating: :func:`confusion_counts`, :func:`confusion_matrix` and the
+  supports of :func:`classification_report`), means weighted means and
+  medians weighted medians, equal to scikit-learn's weighted results.  The
+  weights must be finite with a nonzero sum (checked on concrete inputs);
+  those of ``confusion_counts``, ``confusion_matrix``, ``mcc``,
+  ``log_loss``, ``brier_score``, ``classification_report``,
+  ``ndcg_score``, ``threshold_scores`` and ``best_threshold`` must also be
+  non-negative.  Integer weights give the result on the samples repeated
+  that many times, and a zero weight the result without that sample (the
+  thresholds of :func:`best_threshold` included; the fixed-length curves
+  keep a repeated point).
 - **num_classes** of the multiclass metrics is static (it sets the shape of
   the per-class counts).  When it is ``None`` it is inferred as
   ``max(y_true, y_pred) + 1``, which reads the labels: allowed for eager
@@ -1316,9 +1320,12 @@ def _curve_inputs(y_true, scores, sample_weight=None):
     if w is not None:
         ws = xp.take(w, order)
         yw, nw = y * ws, (1.0 - y) * ws
-        n_pos, n_neg = xp.sum(yw), xp.sum(nw)
-        tp = n_pos - xp.take(xp.cumulative_sum(yw, include_initial=True), left)
-        pp = tp + n_neg - xp.take(xp.cumulative_sum(nw, include_initial=True), left)
+        pos_below = xp.cumulative_sum(yw, include_initial=True)
+        neg_below = xp.cumulative_sum(nw, include_initial=True)
+        # the totals are the cumulative sums' last entries: a count of zero-weight samples only is exactly 0
+        n_pos, n_neg = pos_below[-1], neg_below[-1]
+        tp = n_pos - xp.take(pos_below, left)
+        pp = tp + (n_neg - xp.take(neg_below, left))
         return xp, dtype, wide, s, tp, pp, n_pos, n_neg, left, right
     n_pos = xp.sum(y)
     pos_below = xp.cumulative_sum(y, include_initial=True)
@@ -1604,6 +1611,8 @@ def best_threshold(y_true, scores, *, metric="f1", sample_weight=None):
     fp = pp - tp
     fn = n_pos - tp
     tn = n_neg - fp
+    if w is not None:  # sums of weights: a rounding may leave -ulp
+        tn = xp.maximum(tn, xp.zeros_like(tn))
     if metric == "f1":
         value = _safe_div(2.0 * tp, 2.0 * tp + fp + fn, xp)
     elif metric == "accuracy":
@@ -1615,12 +1624,11 @@ def best_threshold(y_true, scores, *, metric="f1", sample_weight=None):
         value = (tpr + tnr) / present
     else:
         value = _mcc_from_counts(tp, tn, fp, fn, xp=xp)
-    if w is not None:  # a tie group of zero weight is no candidate (as if its samples were dropped)
-        # the weights in sorted order (a tie group's total does not depend on the order inside it)
-        keys = xp.astype(scores, _int_dtype(xp, scores)) if _is_bool(scores, xp) else scores
-        cum = xp.cumulative_sum(xp.take(w, xp.argsort(keys, stable=False)), include_initial=True)
-        held = (xp.take(cum, right) - xp.take(cum, left)) > 0
-        value = xp.where(held, value, xp.full_like(value, -math.inf))
+    if w is not None:
+        # A tie group of zero weight is no candidate (as if its samples were dropped): its rule
+        # predicts the same weight as the next group's (exactly: the same cumulative sums).
+        pp_next = xp.take(xp.concat([pp, xp.zeros_like(pp[:1])]), right)
+        value = xp.where(pp > pp_next, value, xp.full_like(value, -math.inf))
     # the highest threshold among the maximisers: argmax of the reversed (decreasing) order
     rev = xp.flip(value)
     i = s.shape[0] - 1 - xp.argmax(rev)
