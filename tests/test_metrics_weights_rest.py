@@ -210,6 +210,34 @@ def test_weighted_threshold_metrics_vs_sklearn(backend, float_dtype):
         assert_close(tuple(got), (thr, value), **t, err_msg=metric)
 
 
+def test_best_threshold_skips_candidates_of_zero_weight(backend, float_dtype):
+    """Rare positives and uninformative scores: "predict nothing" is the most accurate rule.
+
+    The top score (a negative sample's) has zero weight: its rule predicts no
+    weighted sample positive, which is no rule of the samples of nonzero
+    weight; scikit-learn's answer, and ours, is the best of the others.
+    """
+    rng = np.random.default_rng(10)
+    dt = dtype_name(float_dtype)
+    y = np.zeros(60)
+    y[rng.choice(59, 6, replace=False)] = 1.0
+    s = rng.normal(size=60)
+    top = np.argmax(s)
+    y[top], y[59] = 0.0, y[top]
+    w = rng.uniform(0.5, 2.0, 60)
+    w[top] = 0.0
+    yt, st, wt = place_all(backend, y, s, w, dtype=dt)
+    sh, wh = _host(s, float_dtype), _host(w, float_dtype)
+    keep = w > 0
+    yk, sk, wk = place_all(backend, y[keep], s[keep], w[keep], dtype=dt)
+    for metric in ("accuracy", "f1"):
+        got = M.best_threshold(yt, st, metric=metric, sample_weight=wt)
+        assert float(backend.to_numpy(got.threshold)) < sh[top], metric
+        assert_close(tuple(got), _best_threshold_sk(y, sh, wh, metric), **_tol(float_dtype), err_msg=metric)
+        assert_close(tuple(got), tuple(M.best_threshold(yk, sk, metric=metric, sample_weight=wk)),
+                     **_tol(float_dtype), err_msg=metric)
+
+
 # ------------------------------------------------------------ invariants, every backend
 def _cases(rng, n=40):
     """``(name, fn(*arrays, sample_weight=None), arrays with the sample axis first)``."""
