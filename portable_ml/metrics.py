@@ -283,7 +283,7 @@ def _binary_counts(y_true, y_pred, xp):
     return ConfusionCounts(*(as_array0d(c, xp) for c in (tp, tn, fp, fn)))
 
 
-def _weighted_binary_counts(y_true, y_pred, w, xp):
+def _weighted_binary_counts(y_true, y_pred, w, *, xp):
     """``(tp, tn, fp, fn)`` as sums of the weights ``w`` (0-d, ``w``'s dtype), each cell summed directly."""
     t, p = _positive(y_true, xp), _positive(y_pred, xp)
     zero = xp.zeros_like(w)
@@ -312,11 +312,11 @@ def _sample_weights(sample_weight, like, xp, dtype=None, *, nonnegative=False):
         return w
     finite = xp.all(xp.isfinite(w))
     signed = xp.all(w >= 0)  # False for NaN too
-    value_check(finite & signed & (xp.sum(w) != 0), lambda: _weight_error(w, xp))
+    value_check(finite & signed & (xp.sum(w) != 0), lambda: _weight_error(w, xp=xp))
     return w
 
 
-def _weight_error(w, xp):
+def _weight_error(w, *, xp):
     """The message of :func:`_sample_weights` for non-negative weights (read on failure only)."""
     head = "sample_weight must be finite and non-negative with a nonzero sum; got "
     if not bool(xp.all(xp.isfinite(w))):
@@ -326,7 +326,7 @@ def _weight_error(w, xp):
     return head + "weights that are all zero"
 
 
-def _sample_mean(values, w, xp):
+def _sample_mean(values, w, *, xp):
     """The mean of the per-sample ``values`` (0-d), weighted by ``w`` (``np.average(values, weights=w)``)."""
     if w is None:
         return xp.mean(values)
@@ -503,7 +503,7 @@ def confusion_counts(y_true, y_pred, *, sample_weight=None):
         return _binary_counts(y_true, y_pred, xp)
     dtype = float_dtype(xp, y_true, y_pred, sample_weight)
     w = _sample_weights(sample_weight, y_true, xp, _wide_float(xp, y_true), nonnegative=True)
-    cells = _weighted_binary_counts(y_true, y_pred, w, xp)
+    cells = _weighted_binary_counts(y_true, y_pred, w, xp=xp)
     return ConfusionCounts(*(as_array0d(xp.astype(c, dtype), xp) for c in cells))
 
 
@@ -720,7 +720,7 @@ def mcc(y_true, y_pred, *, sample_weight=None):
         return _mcc_from_counts(*(xp.astype(c, dtype) for c in _binary_counts(y_true, y_pred, xp)), xp=xp)
     # weighted counts and their products in float64 where the device has it
     w = _sample_weights(sample_weight, y_true, xp, _wide_float(xp, y_true), nonnegative=True)
-    return xp.astype(_mcc_from_counts(*_weighted_binary_counts(y_true, y_pred, w, xp), xp=xp), dtype)
+    return xp.astype(_mcc_from_counts(*_weighted_binary_counts(y_true, y_pred, w, xp=xp), xp=xp), dtype)
 
 
 def _mcc_from_counts(tp, tn, fp, fn, *, xp):
@@ -1703,7 +1703,7 @@ def brier_score(y_true, p, *, scale_by_half="auto", sample_weight=None):
         d = onehot - q
         per = xp.sum(d * d, axis=1)
         half = (k < 3) if scale_by_half == "auto" else scale_by_half
-    score = _sample_mean(per, w, xp)
+    score = _sample_mean(per, w, xp=xp)
     return as_array0d(score / 2.0 if half else score, xp)
 
 
@@ -1924,13 +1924,13 @@ def log_loss(y_true, p, *, eps=None, sample_weight=None):
     if q.ndim == 1:
         _check_binary(y_true, "y_true", xp)
         q_true = xp.where(_positive(y_true, xp), q, 1.0 - q)
-        return as_array0d(-_sample_mean(xp.log(xp.clip(q_true, eps, 1.0 - eps)), w, xp), xp)
+        return as_array0d(-_sample_mean(xp.log(xp.clip(q_true, eps, 1.0 - eps)), w, xp=xp), xp)
     k = q.shape[1]
     labels = xp.astype(y_true, _int_dtype(xp, y_true)) if _is_bool(y_true, xp) else y_true
     _check_classes(labels, k, "y_true", xp)
     onehot = labels[:, None] == xp.arange(k, dtype=labels.dtype, device=device_of(labels))
     log_q = xp.log(xp.clip(q, eps, 1.0 - eps))
-    return as_array0d(-_sample_mean(xp.sum(xp.where(onehot, log_q, xp.zeros_like(log_q)), axis=-1), w, xp), xp)
+    return as_array0d(-_sample_mean(xp.sum(xp.where(onehot, log_q, xp.zeros_like(log_q)), axis=-1), w, xp=xp), xp)
 
 
 # ============================================================ regression
@@ -2624,4 +2624,4 @@ def ndcg_score(y_true, y_score, *, k=None, sample_weight=None):
     group_disc = xp.take(disc_cum, hi) - xp.take(disc_cum, lo)
     per_item = g * group_disc / xp.astype(hi - lo, dtype)
     gain = xp.sum(xp.reshape(per_item, (n, m)), axis=-1)
-    return as_array0d(_sample_mean(_safe_div(gain, ideal, xp), w, xp), xp)
+    return as_array0d(_sample_mean(_safe_div(gain, ideal, xp), w, xp=xp), xp)
