@@ -24,17 +24,21 @@ Conventions
   [0, 1], NaN scores, a single class for ROC-AUC/AP) run only on concrete
   inputs: NumPy, CuPy, PyTorch and array-api-strict arrays.  JAX and Dask
   arrays are never read back for a check; shapes are always checked.
-- **sample_weight** (``accuracy``, ``precision``, ``recall``, ``fbeta``,
-  ``f1``, ``jaccard``, ``balanced_accuracy``, ``cohen_kappa``,
-  ``top_k_accuracy``, ``hamming_loss``, ``roc_auc`` (not ``"ovo"``),
-  ``average_precision``, ``roc_curve``, ``precision_recall_curve`` and the
-  regression metrics but ``max_error``: ``r2``, ``explained_variance``,
-  ``mse``, ``mae``, ``mape``, ``mean_squared_log_error``,
-  ``mean_pinball_loss``, ``median_absolute_error``, ``d2_absolute_error``):
-  an array of shape (n_samples,); counts become sums of weights, means
-  weighted means and medians weighted medians, equal to scikit-learn's
-  weighted results.  The weights must be finite with
-  a nonzero sum (checked on concrete inputs).
+- **sample_weight** (every metric but ``max_error``, ``calibration_curve``,
+  ``roc_auc(multi_class="ovo")``, the clustering scores and the
+  formula-sheet ``dcg``/``ndcg``, none of which scikit-learn weights
+  either): an array of shape (n_samples,); counts become sums of weights
+  (floating: :func:`confusion_counts`, :func:`confusion_matrix` and the
+  supports of :func:`classification_report`), means weighted means and
+  medians weighted medians, equal to scikit-learn's weighted results.  The
+  weights must be finite with a nonzero sum (checked on concrete inputs);
+  those of ``confusion_counts``, ``confusion_matrix``, ``mcc``,
+  ``log_loss``, ``brier_score``, ``classification_report``,
+  ``ndcg_score``, ``threshold_scores`` and ``best_threshold`` must also be
+  non-negative.  Integer weights give the result on the samples repeated
+  that many times, and a zero weight the result without that sample (the
+  thresholds of :func:`best_threshold` included; the fixed-length curves
+  keep a repeated point).
 - **num_classes** of the multiclass metrics is static (it sets the shape of
   the per-class counts).  When it is ``None`` it is inferred as
   ``max(y_true, y_pred) + 1``, which reads the labels: allowed for eager
@@ -280,17 +284,54 @@ def _binary_counts(y_true, y_pred, xp):
     return ConfusionCounts(*(as_array0d(c, xp) for c in (tp, tn, fp, fn)))
 
 
-def _sample_weights(sample_weight, like, xp, dtype=None):
-    """``None``, or validated sample weights of shape (n_samples,) in ``like``'s (or ``dtype``) floating dtype."""
+def _weighted_binary_counts(y_true, y_pred, w, *, xp):
+    """``(tp, tn, fp, fn)`` as sums of the weights ``w`` (0-d, ``w``'s dtype), each cell summed directly."""
+    t, p = _positive(y_true, xp), _positive(y_pred, xp)
+    zero = xp.zeros_like(w)
+
+    def wsum(mask):
+        return xp.sum(xp.where(mask, w, zero))
+
+    return wsum(t & p), wsum(~t & ~p), wsum(~t & p), wsum(t & ~p)
+
+
+def _sample_weights(sample_weight, like, xp, dtype=None, *, nonnegative=False):
+    """``None``, or validated sample weights of shape (n_samples,) in ``like``'s (or ``dtype``) floating dtype.
+
+    ``nonnegative=True`` also refuses negative weights (the metrics whose
+    weights are frequencies: counts, means of losses, rankings).
+    """
     if sample_weight is None:
         return None
     w = as_float(check_array(sample_weight, "sample_weight"), xp, like.dtype if dtype is None else dtype, "sample_weight")
     check_ndim(w, "sample_weight", 1)
     if w.shape[0] != like.shape[0]:
         raise ValueError(f"sample_weight must have shape (n_samples,) = ({like.shape[0]},); got {tuple(w.shape)}")
-    value_check(xp.all(xp.isfinite(w)) & (xp.sum(w) != 0),
-                "sample_weight must be finite with a nonzero sum")
+    if not nonnegative:
+        value_check(xp.all(xp.isfinite(w)) & (xp.sum(w) != 0),
+                    "sample_weight must be finite with a nonzero sum")
+        return w
+    finite = xp.all(xp.isfinite(w))
+    signed = xp.all(w >= 0)  # False for NaN too
+    value_check(finite & signed & (xp.sum(w) != 0), lambda: _weight_error(w, xp=xp))
     return w
+
+
+def _weight_error(w, *, xp):
+    """The message of :func:`_sample_weights` for non-negative weights (read on failure only)."""
+    head = "sample_weight must be finite and non-negative with a nonzero sum; got "
+    if not bool(xp.all(xp.isfinite(w))):
+        return head + "NaN or infinite weights"
+    if not bool(xp.all(w >= 0)):
+        return head + f"negative weights (min {float(xp.min(w)):g})"
+    return head + "weights that are all zero"
+
+
+def _sample_mean(values, w, *, xp):
+    """The mean of the per-sample ``values`` (0-d), weighted by ``w`` (``np.average(values, weights=w)``)."""
+    if w is None:
+        return xp.mean(values)
+    return xp.sum(w * values) / xp.sum(w)
 
 
 def _wmean(x, w, xp):
@@ -415,31 +456,40 @@ def _prf(y_true, y_pred, *, which, beta, average, num_classes, zero_division=0.0
 
 
 # ============================================================ classification
-def confusion_counts(y_true, y_pred):
+def confusion_counts(y_true, y_pred, *, sample_weight=None):
     r"""Cells of the binary confusion matrix.
 
-    .. math:: \mathrm{TP} = \sum_i [y_i = 1][\hat y_i = 1],\quad
-              \mathrm{TN} = \sum_i [y_i = 0][\hat y_i = 0],\quad
-              \mathrm{FP} = \sum_i [y_i = 0][\hat y_i = 1],\quad
-              \mathrm{FN} = \sum_i [y_i = 1][\hat y_i = 0]
+    .. math:: \mathrm{TP} = \sum_i s_i [y_i = 1][\hat y_i = 1],\quad
+              \mathrm{TN} = \sum_i s_i [y_i = 0][\hat y_i = 0],\quad
+              \mathrm{FP} = \sum_i s_i [y_i = 0][\hat y_i = 1],\quad
+              \mathrm{FN} = \sum_i s_i [y_i = 1][\hat y_i = 0]
+
+    with :math:`s_i = 1` unless ``sample_weight`` is given.
 
     Parameters
     ----------
     y_true, y_pred : array of shape (n_samples,)
         Labels 0/1 (integer, boolean or floating).
+    sample_weight : array of shape (n_samples,), optional
+        Non-negative weights of the samples: each cell becomes the sum of
+        the weights of its samples.
 
     Returns
     -------
     ConfusionCounts
-        ``(tp, tn, fp, fn)``, a named tuple of 0-d arrays of the backend's
-        default integer dtype, on the inputs' device.  scikit-learn's
-        ``confusion_matrix(y_true, y_pred).ravel()`` is ``(tn, fp, fn, tp)``.
+        ``(tp, tn, fp, fn)``, a named tuple of 0-d arrays on the inputs'
+        device: of the backend's default integer dtype, or with
+        ``sample_weight`` of the floating dtype promoted over the labels and
+        the weights (summed in float64 where the device has it).
+        scikit-learn's ``confusion_matrix(y_true, y_pred,
+        sample_weight=sample_weight).ravel()`` is ``(tn, fp, fn, tp)``.
 
     Raises
     ------
     ValueError
         Inputs not 1-D, of different lengths or empty; labels other than
-        0 and 1 (concrete inputs).
+        0 and 1 (concrete inputs); ``sample_weight`` of another shape than
+        (n_samples,), or (concrete inputs) negative, NaN, infinite or all zero.
 
     Examples
     --------
@@ -448,19 +498,26 @@ def confusion_counts(y_true, y_pred):
     >>> int(tp), int(tn), int(fp), int(fn)
     (2, 0, 1, 1)
     """
-    xp = array_namespace(y_true, y_pred)
+    xp = array_namespace(y_true, y_pred, sample_weight)
     _check_binary_pair(y_true, y_pred, xp)
-    return _binary_counts(y_true, y_pred, xp)
+    if sample_weight is None:
+        return _binary_counts(y_true, y_pred, xp)
+    dtype = float_dtype(xp, y_true, y_pred, sample_weight)
+    w = _sample_weights(sample_weight, y_true, xp, _wide_float(xp, y_true), nonnegative=True)
+    cells = _weighted_binary_counts(y_true, y_pred, w, xp=xp)
+    return ConfusionCounts(*(as_array0d(xp.astype(c, dtype), xp) for c in cells))
 
 
-def confusion_matrix(y_true, y_pred, num_classes=None):
+def confusion_matrix(y_true, y_pred, num_classes=None, *, sample_weight=None):
     r"""Multiclass confusion matrix, as one GEMM of one-hot encodings.
 
     .. math:: C = Y^\top \hat Y,\qquad C_{ij} = \#\{s : y_s = i,\ \hat y_s = j\}
 
     where :math:`Y` and :math:`\hat Y` are the (n_samples, num_classes)
     one-hot encodings of ``y_true`` and ``y_pred`` (rows are true classes,
-    columns predicted ones, as in scikit-learn).
+    columns predicted ones, as in scikit-learn).  With ``sample_weight``
+    :math:`s`, :math:`C = (\operatorname{diag}(s)\,Y)^\top \hat Y`:
+    :math:`C_{ij} = \sum_{t : y_t = i,\ \hat y_t = j} s_t`.
 
     Parameters
     ----------
@@ -469,12 +526,18 @@ def confusion_matrix(y_true, y_pred, num_classes=None):
     num_classes : int, optional
         Number of classes.  ``None`` infers ``max(y_true, y_pred) + 1`` from
         eager inputs; required for traced inputs (``jax.jit``).
+    sample_weight : array of shape (n_samples,), optional
+        Non-negative weights of the samples: each cell becomes the sum of
+        the weights of its samples.
 
     Returns
     -------
     array of shape (num_classes, num_classes)
-        Counts in the backend's default integer dtype, equal to
-        ``sklearn.metrics.confusion_matrix(y_true, y_pred, labels=range(num_classes))``.
+        Counts in the backend's default integer dtype (with
+        ``sample_weight``: sums of weights in the floating dtype promoted
+        over the labels and the weights), equal to
+        ``sklearn.metrics.confusion_matrix(y_true, y_pred, labels=range(num_classes),
+        sample_weight=sample_weight)``.
 
     Notes
     -----
@@ -488,20 +551,26 @@ def confusion_matrix(y_true, y_pred, num_classes=None):
     ValueError
         Inputs not 1-D, of different lengths or empty; labels outside
         ``[0, num_classes)`` (concrete inputs); ``num_classes=None`` on traced
-        inputs.
+        inputs; ``sample_weight`` of another shape than (n_samples,), or
+        (concrete inputs) negative, NaN, infinite or all zero.
     """
-    xp = array_namespace(y_true, y_pred)
+    xp = array_namespace(y_true, y_pred, sample_weight)
     _check_label_dtype(y_true, "y_true", xp)
     _check_label_dtype(y_pred, "y_pred", xp)
     _check_pair(y_true, y_pred)
     dtype = float_dtype(xp, y_true, y_pred)
+    wide = _wide_float(xp, y_true)
+    w = _sample_weights(sample_weight, y_true, xp, wide, nonnegative=True)
     a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, xp, dtype)
     k = classes.shape[0]
     check_class_elements(k, (k, k), "a confusion matrix")
-    wide = _wide_float(xp, a)
     onehot_true = xp.astype(a[:, None] == classes, wide)
     onehot_pred = xp.astype(b[:, None] == classes, wide)
+    if w is not None:
+        onehot_true = onehot_true * w[:, None]
     counts = xp.matmul(xp.matrix_transpose(onehot_true), onehot_pred)
+    if w is not None:
+        return xp.astype(counts, float_dtype(xp, y_true, y_pred, sample_weight))
     return xp.astype(counts, _int_dtype(xp, a))
 
 
@@ -623,7 +692,7 @@ def f1(y_true, y_pred, *, average="binary", num_classes=None, zero_division=0, s
                 zero_division=zero_division, sample_weight=sample_weight)
 
 
-def mcc(y_true, y_pred):
+def mcc(y_true, y_pred, *, sample_weight=None):
     r"""Matthews correlation coefficient of binary labels.
 
     .. math:: \mathrm{MCC} = \frac{\mathrm{TP}\,\mathrm{TN} - \mathrm{FP}\,\mathrm{FN}}
@@ -636,15 +705,26 @@ def mcc(y_true, y_pred):
     ----------
     y_true, y_pred : array of shape (n_samples,)
         Labels 0/1.
+    sample_weight : array of shape (n_samples,), optional
+        Non-negative weights of the samples: the four counts become sums of
+        weights (:func:`confusion_counts`), as scikit-learn's weighted
+        confusion matrix.
 
     Returns
     -------
     0-d array in [-1, 1].
     """
-    xp = array_namespace(y_true, y_pred)
+    xp = array_namespace(y_true, y_pred, sample_weight)
     _check_binary_pair(y_true, y_pred, xp)
     dtype = float_dtype(xp, y_true, y_pred)
-    tp, tn, fp, fn = (xp.astype(c, dtype) for c in _binary_counts(y_true, y_pred, xp))
+    if sample_weight is None:
+        return _mcc_from_counts(*(xp.astype(c, dtype) for c in _binary_counts(y_true, y_pred, xp)), xp=xp)
+    # weighted counts and their products in float64 where the device has it
+    w = _sample_weights(sample_weight, y_true, xp, _wide_float(xp, y_true), nonnegative=True)
+    return xp.astype(_mcc_from_counts(*_weighted_binary_counts(y_true, y_pred, w, xp=xp), xp=xp), dtype)
+
+
+def _mcc_from_counts(tp, tn, fp, fn, *, xp):
     den = xp.sqrt((tp + fp) * (tp + fn)) * xp.sqrt((tn + fp) * (tn + fn))
     return _safe_div(tp * tn - fp * fn, den, xp)
 
@@ -1241,9 +1321,12 @@ def _curve_inputs(y_true, scores, sample_weight=None):
     if w is not None:
         ws = xp.take(w, order)
         yw, nw = y * ws, (1.0 - y) * ws
-        n_pos, n_neg = xp.sum(yw), xp.sum(nw)
-        tp = n_pos - xp.take(xp.cumulative_sum(yw, include_initial=True), left)
-        pp = tp + n_neg - xp.take(xp.cumulative_sum(nw, include_initial=True), left)
+        pos_below = xp.cumulative_sum(yw, include_initial=True)
+        neg_below = xp.cumulative_sum(nw, include_initial=True)
+        # the totals are the cumulative sums' last entries: a count of zero-weight samples only is exactly 0
+        n_pos, n_neg = pos_below[-1], neg_below[-1]
+        tp = n_pos - xp.take(pos_below, left)
+        pp = tp + (n_neg - xp.take(neg_below, left))
         return xp, dtype, wide, s, tp, pp, n_pos, n_neg, left, right
     n_pos = xp.sum(y)
     pos_below = xp.cumulative_sum(y, include_initial=True)
@@ -1411,10 +1494,15 @@ def precision_recall_curve(y_true, scores, *, unique=False, sample_weight=None):
     return (xp.concat([xp.astype(precision, dtype), one]), xp.concat([xp.astype(recall, dtype), one * 0.0]), thr)
 
 
-def _scores_at(y_true, scores, thresholds):
-    """True and predicted positives of ``scores >= t`` for each ``t`` in ``thresholds`` (binary searches)."""
-    xp = array_namespace(y_true, scores, thresholds)
-    _, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores)
+def _scores_at(y_true, scores, thresholds, sample_weight=None):
+    """True and predicted positives of ``scores >= t`` for each ``t`` in ``thresholds`` (binary searches).
+
+    With ``sample_weight`` the counts are sums of weights.
+    """
+    xp = array_namespace(y_true, scores, thresholds, sample_weight)
+    _check_pair(y_true, scores, "y_true", "scores")
+    _sample_weights(sample_weight, y_true, xp, _wide_float(xp, scores), nonnegative=True)  # non-negative
+    _, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores, sample_weight)
     if not xp.isdtype(thresholds.dtype, ("integral", "real floating")):
         raise TypeError(f"thresholds must be a real array; got dtype {thresholds.dtype}")
     check_ndim(thresholds, "thresholds", 1)
@@ -1424,16 +1512,23 @@ def _scores_at(y_true, scores, thresholds):
     # tp of the rule at t: tp at the first sorted score >= t, or 0 beyond the largest score
     idx = xp.clip(left, 0, n - 1) if n > 1 else xp.zeros_like(left)
     tp_t = xp.where(left < n, xp.take(tp, idx), xp.zeros_like(xp.take(tp, idx)))
-    pp_t = xp.astype(n - left, wide)
+    if sample_weight is None:
+        pp_t = xp.astype(n - left, wide)
+    else:
+        pp_t = xp.where(left < n, xp.take(pp, idx), xp.zeros_like(tp_t))
     return xp, dtype, tp_t, pp_t, n_pos, n_neg
 
 
-def threshold_scores(y_true, scores, thresholds, *, zero_division=0):
+def threshold_scores(y_true, scores, thresholds, *, zero_division=0, sample_weight=None):
     r"""Precision, recall and F1 of the rule ``scores >= t``, for every ``t`` in ``thresholds``.
 
     .. math:: P(t) = \frac{\mathrm{TP}(t)}{\#\{i : s_i \ge t\}},\quad
               R(t) = \frac{\mathrm{TP}(t)}{n_+},\quad
               F_1(t) = \frac{2\,\mathrm{TP}(t)}{\#\{i : s_i \ge t\} + n_+}
+
+    With ``sample_weight`` :math:`w`, every count is a sum of weights:
+    :math:`\mathrm{TP}(t) = \sum_{i : y_i = 1,\ s_i \ge t} w_i`,
+    :math:`\sum_{i : s_i \ge t} w_i` and :math:`n_+ = \sum_{i : y_i = 1} w_i`.
 
     One sort of the scores and one binary search per threshold:
     :math:`O((n + m)\log n)` for ``m`` thresholds, fixed output shape.
@@ -1446,17 +1541,19 @@ def threshold_scores(y_true, scores, thresholds, *, zero_division=0):
     thresholds : array of shape (n_thresholds,)
     zero_division : {0, 1, nan, "warn"}, default 0
         As in :func:`precision`.
+    sample_weight : array of shape (n_samples,), optional
+        Non-negative weights of the samples.
 
     Returns
     -------
     ThresholdScores
         ``(precision, recall, f1)``, each of shape (n_thresholds,); entry
         ``j`` equals ``sklearn.metrics.precision_score(y_true, scores >=
-        thresholds[j], zero_division=zero_division)`` (and ``recall_score``,
-        ``f1_score``).
+        thresholds[j], zero_division=zero_division, sample_weight=sample_weight)``
+        (and ``recall_score``, ``f1_score``).
     """
     zd = _check_zero_division(zero_division)
-    xp, dtype, tp, pp, n_pos, _ = _scores_at(y_true, scores, thresholds)
+    xp, dtype, tp, pp, n_pos, _ = _scores_at(y_true, scores, thresholds, sample_weight)
     pos = xp.full_like(tp, 1.0) * n_pos
     return ThresholdScores(
         xp.astype(_div_or(tp, pp, zd, xp), dtype),
@@ -1468,7 +1565,7 @@ def threshold_scores(y_true, scores, thresholds, *, zero_division=0):
 _THRESHOLD_METRICS = ("f1", "accuracy", "balanced_accuracy", "mcc")
 
 
-def best_threshold(y_true, scores, *, metric="f1"):
+def best_threshold(y_true, scores, *, metric="f1", sample_weight=None):
     r"""The threshold ``t`` among the scores that maximises a metric of the rule ``scores >= t``.
 
     Every distinct score is a candidate (the rules between two consecutive
@@ -1484,27 +1581,39 @@ def best_threshold(y_true, scores, *, metric="f1"):
 
     Ties between thresholds go to the highest threshold.
 
+    With ``sample_weight`` the counts are sums of weights, and the
+    candidates are the distinct scores of the samples of nonzero weight (a
+    zero weight is the same as dropping the sample).
+
     Parameters
     ----------
     y_true : array of shape (n_samples,)
         Labels 0/1.
     scores : array of shape (n_samples,)
     metric : {"f1", "accuracy", "balanced_accuracy", "mcc"}
+    sample_weight : array of shape (n_samples,), optional
+        Non-negative weights of the samples.
 
     Returns
     -------
     BestThreshold
         ``(threshold, score)``, 0-d arrays: ``score`` equals
-        ``sklearn.metrics.f1_score(y_true, scores >= threshold)`` (or the
-        other metric), the maximum over all thresholds.
+        ``sklearn.metrics.f1_score(y_true, scores >= threshold,
+        sample_weight=sample_weight)`` (or the other metric), the maximum
+        over all thresholds.
     """
     if metric not in _THRESHOLD_METRICS:
         raise ValueError(f"metric must be one of {_THRESHOLD_METRICS}; got metric={metric!r}")
-    xp, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores)
+    xp = array_namespace(y_true, scores, sample_weight)
+    _check_pair(y_true, scores, "y_true", "scores")
+    w = _sample_weights(sample_weight, y_true, xp, _wide_float(xp, scores), nonnegative=True)
+    xp, dtype, wide, s, tp, pp, n_pos, n_neg, left, right = _curve_inputs(y_true, scores, sample_weight)
     n = n_pos + n_neg
     fp = pp - tp
     fn = n_pos - tp
     tn = n_neg - fp
+    if w is not None:  # sums of weights: a rounding may leave -ulp
+        tn = xp.maximum(tn, xp.zeros_like(tn))
     if metric == "f1":
         value = _safe_div(2.0 * tp, 2.0 * tp + fp + fn, xp)
     elif metric == "accuracy":
@@ -1515,8 +1624,12 @@ def best_threshold(y_true, scores, *, metric="f1"):
         present = xp.astype(n_pos > 0, wide) + xp.astype(n_neg > 0, wide)
         value = (tpr + tnr) / present
     else:
-        den = xp.sqrt((tp + fp) * (tp + fn)) * xp.sqrt((tn + fp) * (tn + fn))
-        value = _safe_div(tp * tn - fp * fn, den, xp)
+        value = _mcc_from_counts(tp, tn, fp, fn, xp=xp)
+    if w is not None:
+        # A tie group of zero weight is no candidate (as if its samples were dropped): its rule
+        # predicts the same weight as the next group's (exactly: the same cumulative sums).
+        pp_next = xp.take(xp.concat([pp, xp.zeros_like(pp[:1])]), right)
+        value = xp.where(pp > pp_next, value, xp.full_like(value, -math.inf))
     # the highest threshold among the maximisers: argmax of the reversed (decreasing) order
     rev = xp.flip(value)
     i = s.shape[0] - 1 - xp.argmax(rev)
@@ -1547,7 +1660,7 @@ def _probabilities(y_true, p, xp):
     return dtype, q
 
 
-def brier_score(y_true, p, *, scale_by_half="auto"):
+def brier_score(y_true, p, *, scale_by_half="auto", sample_weight=None):
     r"""Brier score: the mean squared error of predicted probabilities.
 
     Binary (``p`` of shape (n_samples,), the probability of class 1):
@@ -1555,6 +1668,8 @@ def brier_score(y_true, p, *, scale_by_half="auto"):
     (n_samples, n_classes)): :math:`\frac1n\sum_i\sum_c ([y_i = c] - p_{ic})^2`,
     halved when ``scale_by_half`` is true (``"auto"``: for fewer than three
     columns, so that two columns give the binary score), as scikit-learn.
+    With ``sample_weight`` :math:`w` the mean over the samples is weighted:
+    :math:`\frac1n\sum_i` becomes :math:`\sum_i w_i \cdot / \sum_i w_i`.
 
     Parameters
     ----------
@@ -1562,16 +1677,20 @@ def brier_score(y_true, p, *, scale_by_half="auto"):
         Labels 0/1, or class indices for 2-D ``p``.
     p : array of shape (n_samples,) or (n_samples, n_classes)
     scale_by_half : bool or "auto", default "auto"
+    sample_weight : array of shape (n_samples,), optional
+        Non-negative weights of the samples, with a nonzero sum.
 
     Returns
     -------
     0-d array, equal to ``sklearn.metrics.brier_score_loss`` (multiclass:
-    with ``labels=range(n_classes)``).
+    with ``labels=range(n_classes)``; with ``sample_weight``, its weighted
+    result).
     """
     if not (scale_by_half == "auto" or isinstance(scale_by_half, bool)):
         raise ValueError(f"scale_by_half must be a bool or 'auto'; got {scale_by_half!r}")
-    xp = array_namespace(y_true, p)
+    xp = array_namespace(y_true, p, sample_weight)
     dtype, q = _probabilities(y_true, p, xp)
+    w = _sample_weights(sample_weight, y_true, xp, dtype, nonnegative=True)
     if q.ndim == 1:
         _check_binary(y_true, "y_true", xp)
         d = as_float(_positive(y_true, xp), xp, dtype) - q
@@ -1585,7 +1704,7 @@ def brier_score(y_true, p, *, scale_by_half="auto"):
         d = onehot - q
         per = xp.sum(d * d, axis=1)
         half = (k < 3) if scale_by_half == "auto" else scale_by_half
-    score = xp.mean(per)
+    score = _sample_mean(per, w, xp=xp)
     return as_array0d(score / 2.0 if half else score, xp)
 
 
@@ -1673,8 +1792,21 @@ def calibration_curve(y_true, p, *, n_bins=10, strategy="uniform", drop_empty=Fa
     return xp.astype(prob_true, dtype), xp.astype(prob_pred, dtype)
 
 
-def classification_report(y_true, y_pred, *, num_classes=None):
+def classification_report(y_true, y_pred, *, num_classes=None, sample_weight=None):
     r"""Precision, recall, F1 and support per class, with the accuracy and the averages.
+
+    With ``sample_weight`` every count is a sum of weights (the supports
+    too, which are then floating, as scikit-learn's), and the accuracy is the
+    weighted one.
+
+    Parameters
+    ----------
+    y_true, y_pred : array of shape (n_samples,)
+        Class indices.
+    num_classes : int, optional
+        As in :func:`precision`.
+    sample_weight : array of shape (n_samples,), optional
+        Non-negative weights of the samples, with a nonzero sum.
 
     Returns
     -------
@@ -1683,25 +1815,28 @@ def classification_report(y_true, y_pred, *, num_classes=None):
         layout: ``{"0": {"precision", "recall", "f1-score", "support"}, ...,
         "accuracy", "macro avg": {...}, "weighted avg": {...}}`` with one
         entry per class ``0 .. num_classes - 1``; the values are 0-d arrays
-        on the inputs' device (support in the default integer dtype), so the
-        report is traceable with a static ``num_classes``.  Equal to
+        on the inputs' device (support in the default integer dtype; with
+        ``sample_weight`` in the scores' floating dtype), so the report is
+        traceable with a static ``num_classes``.  Equal to
         ``sklearn.metrics.classification_report(y_true, y_pred,
-        labels=range(num_classes), output_dict=True, zero_division=0)``
+        labels=range(num_classes), output_dict=True, zero_division=0,
+        sample_weight=sample_weight)``
         (the default ``labels=None`` gives the same when every class occurs).
         The averages run over all ``num_classes`` classes, as scikit-learn's
         with explicit labels.
     """
-    xp = array_namespace(y_true, y_pred)
+    xp = array_namespace(y_true, y_pred, sample_weight)
     _check_label_dtype(y_true, "y_true", xp)
     _check_label_dtype(y_pred, "y_pred", xp)
     _check_pair(y_true, y_pred)
     dtype = float_dtype(xp, y_true, y_pred)
+    w = _sample_weights(sample_weight, y_true, xp, dtype, nonnegative=True)
     a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, xp, dtype)
-    tp, true_sum, pred_sum = _class_counts(a, b, classes, xp, dtype)
+    tp, true_sum, pred_sum = _class_counts(a, b, classes, xp, dtype, w)
     prec = _safe_div(tp, pred_sum, xp)
     rec = _safe_div(tp, true_sum, xp)
     f1s = _safe_div(2.0 * tp, true_sum + pred_sum, xp)
-    support = xp.astype(true_sum, _int_dtype(xp, a))
+    support = xp.astype(true_sum, _int_dtype(xp, a)) if w is None else true_sum
     n = xp.sum(true_sum)
     report = {}
     for c in range(classes.shape[0]):
@@ -1717,7 +1852,7 @@ def classification_report(y_true, y_pred, *, num_classes=None):
             for k, v in report.items()}
 
 
-def log_loss(y_true, p, *, eps=None):
+def log_loss(y_true, p, *, eps=None, sample_weight=None):
     r"""Log loss (cross-entropy) of predicted probabilities, as scikit-learn's ``log_loss``.
 
     Binary (``p`` of shape (n_samples,), the probability of class 1):
@@ -1733,7 +1868,9 @@ def log_loss(y_true, p, *, eps=None):
     clipped, so probabilities 0 and 1 give a finite loss).  Derivative in
     the binary case, inside the clipping range:
     :math:`\partial L/\partial p_i = \frac1n\bigl(\frac{1-y_i}{1-p_i} - \frac{y_i}{p_i}\bigr)`;
-    0 where clipped.
+    0 where clipped.  With ``sample_weight`` :math:`w` the mean is weighted:
+    :math:`\frac1n\sum_i` becomes :math:`\sum_i w_i \cdot / \sum_i w_i`
+    (and :math:`\frac1n` in the derivative :math:`w_i / \sum_j w_j`).
 
     Parameters
     ----------
@@ -1745,20 +1882,24 @@ def log_loss(y_true, p, *, eps=None):
         Clipping bound; ``None`` (default) uses the machine epsilon of the
         result's floating dtype, as scikit-learn does (2.2e-16 in float64,
         1.2e-7 in float32).
+    sample_weight : array of shape (n_samples,), optional
+        Non-negative weights of the samples, with a nonzero sum.
 
     Returns
     -------
     0-d array
-        Equal to ``sklearn.metrics.log_loss(y_true, p)`` (multiclass: with
-        ``labels=range(n_classes)``).
+        Equal to ``sklearn.metrics.log_loss(y_true, p, sample_weight=sample_weight)``
+        (multiclass: with ``labels=range(n_classes)``).
 
     Raises
     ------
     ValueError
         Bad shapes; labels other than 0/1 or outside ``[0, n_classes)``, or
-        ``p`` outside [0, 1] (concrete inputs); ``eps`` outside [0, 0.5).
+        ``p`` outside [0, 1] (concrete inputs); ``eps`` outside [0, 0.5);
+        ``sample_weight`` of another shape than (n_samples,), or (concrete
+        inputs) negative, NaN, infinite or all zero.
     """
-    xp = array_namespace(y_true, p)
+    xp = array_namespace(y_true, p, sample_weight)
     _check_label_dtype(y_true, "y_true", xp)
     if not xp.isdtype(p.dtype, ("integral", "real floating")):
         raise TypeError(f"p must hold probabilities as a real array; got dtype {p.dtype}")
@@ -1780,16 +1921,17 @@ def log_loss(y_true, p, *, eps=None):
         xp.all((q >= 0) & (q <= 1)),
         lambda: f"p must hold probabilities in [0, 1]; got values in [{float(xp.min(q)):g}, {float(xp.max(q)):g}]",
     )
+    w = _sample_weights(sample_weight, y_true, xp, dtype, nonnegative=True)
     if q.ndim == 1:
         _check_binary(y_true, "y_true", xp)
         q_true = xp.where(_positive(y_true, xp), q, 1.0 - q)
-        return as_array0d(-xp.mean(xp.log(xp.clip(q_true, eps, 1.0 - eps))), xp)
+        return as_array0d(-_sample_mean(xp.log(xp.clip(q_true, eps, 1.0 - eps)), w, xp=xp), xp)
     k = q.shape[1]
     labels = xp.astype(y_true, _int_dtype(xp, y_true)) if _is_bool(y_true, xp) else y_true
     _check_classes(labels, k, "y_true", xp)
     onehot = labels[:, None] == xp.arange(k, dtype=labels.dtype, device=device_of(labels))
     log_q = xp.log(xp.clip(q, eps, 1.0 - eps))
-    return as_array0d(-xp.mean(xp.sum(xp.where(onehot, log_q, xp.zeros_like(log_q)), axis=-1)), xp)
+    return as_array0d(-_sample_mean(xp.sum(xp.where(onehot, log_q, xp.zeros_like(log_q)), axis=-1), w, xp=xp), xp)
 
 
 # ============================================================ regression
@@ -2403,7 +2545,7 @@ def ndcg(relevance, *, k=None, gains="linear"):
     return as_array0d(xp.mean(_safe_div(actual, ideal, xp)), xp)
 
 
-def ndcg_score(y_true, y_score, *, k=None):
+def ndcg_score(y_true, y_score, *, k=None, sample_weight=None):
     r"""NDCG of rankings induced by scores, as ``sklearn.metrics.ndcg_score``.
 
     Each row ranks its ``m`` items by decreasing ``y_score``; the gain of an
@@ -2430,18 +2572,23 @@ def ndcg_score(y_true, y_score, *, k=None):
         Predicted scores.
     k : int, optional
         Only the top ``k`` ranks count.
+    sample_weight : array of shape (n_samples,), optional
+        Non-negative weights of the rows, with a nonzero sum: the mean over
+        the rows is weighted, :math:`\sum_i w_i\,\mathrm{nDCG}_i / \sum_i w_i`.
 
     Returns
     -------
-    0-d array in [0, 1]: the mean over rows.
+    0-d array in [0, 1]: the mean over rows (with ``sample_weight``, the
+    weighted mean, as scikit-learn's).
 
     Raises
     ------
     ValueError
         Not 2-D, shapes differ, ``m < 2``; negative ``y_true`` or NaN scores
-        (concrete inputs).
+        (concrete inputs); ``sample_weight`` of another shape than
+        (n_samples,), or (concrete inputs) negative, NaN, infinite or all zero.
     """
-    xp = array_namespace(y_true, y_score)
+    xp = array_namespace(y_true, y_score, sample_weight)
     k = _check_k(k)
     check_ndim(y_true, "y_true", 2)
     check_same_shape(y_true, y_score, "y_true", "y_score")
@@ -2453,6 +2600,7 @@ def ndcg_score(y_true, y_score, *, k=None):
     rel = as_float(y_true, xp, dtype)
     value_check(~xp.any(rel < 0), "y_true must hold non-negative relevance for ndcg_score")
     _check_not_nan(y_score, "y_score", xp)
+    w = _sample_weights(sample_weight, rel, xp, nonnegative=True)
     if _is_bool(y_score, xp):
         y_score = xp.astype(y_score, _int_dtype(xp, y_score))
     dev = device_of(rel)
@@ -2478,4 +2626,4 @@ def ndcg_score(y_true, y_score, *, k=None):
     group_disc = xp.take(disc_cum, hi) - xp.take(disc_cum, lo)
     per_item = g * group_disc / xp.astype(hi - lo, dtype)
     gain = xp.sum(xp.reshape(per_item, (n, m)), axis=-1)
-    return as_array0d(xp.mean(_safe_div(gain, ideal, xp)), xp)
+    return as_array0d(_sample_mean(_safe_div(gain, ideal, xp), w, xp=xp), xp)

@@ -55,6 +55,7 @@ KNOWN = {
     "gradients.global_norm": "with ('scale', 1e-30, False): float32 0.0 vs float64 3.600294679065857e-30",
     "gradients.grad_norms": "with ('scale', 1e-30, False): float32 0.0 vs float64 2.6468721132138327e-30",
     "metrics.log_loss[multiclass]": "with ('scale', 1e-30, False): float32 15.94238567352295 vs float64 36.04365338911715",
+    "metrics.log_loss[multiclass, weighted]": "with ('scale', 1e-30, False): float32 15.942383766174316 vs float64 36.04365338911715",
     "models.elastic_net_duality_gap": "with ('shape', 'scalar', *): ValueError: matmul: Input operand 1 does not have enough dimensions (has 0, gufun",
     "models.elastic_net_duality_gap[positive]": "with ('shape', 'scalar', *): ValueError: matmul: Input operand 1 does not have enough dimensions (has 0, gufun",
     "models.elastic_net_step[positive]": "with ('foreign', 'list', *): TypeError: can't multiply sequence by non-int of type 'float'",

@@ -265,6 +265,77 @@ def _multilabel_pair(r):
     return binary(r, N).reshape(6, 4), binary(r, N).reshape(6, 4)
 
 
+def _confusion_counts_w(y, p, w):
+    """(tp, tn, fp, fn) from scikit-learn's weighted confusion matrix (``ravel`` is tn, fp, fn, tp)."""
+    import sklearn.metrics as skm
+
+    tn, fp, fn, tp = skm.confusion_matrix(y, p, labels=[0, 1], sample_weight=w).ravel()
+    return tp, tn, fp, fn
+
+
+def _brier_ref_w(y, p, w, scale_by_half="auto"):
+    import sklearn.metrics as skm
+
+    labels = None if p.ndim == 1 else list(range(p.shape[1]))
+    return skm.brier_score_loss(y, p, labels=labels, scale_by_half=scale_by_half, sample_weight=w)
+
+
+_REPORT_ROWS = ("macro avg", "weighted avg")
+_REPORT_COLUMNS = ("precision", "recall", "f1-score", "support")
+
+
+def _report_entries(report, k):
+    """The entries of a classification report in one fixed order: per class, the accuracy, the averages."""
+    rows = [str(c) for c in range(k)]
+    out = [report[r][col] for r in rows for col in _REPORT_COLUMNS]
+    out.append(report["accuracy"])
+    out.extend(report[r][col] for r in _REPORT_ROWS for col in _REPORT_COLUMNS)
+    return out
+
+
+def _report_vector(fn):
+    """``fn``'s classification report as one 1-D array (:func:`_report_entries`'s order, in the scores' dtype)."""
+    def vector(*args, **kw):
+        from ..._xp import array_namespace
+
+        report = fn(*args, **kw)
+        entries = _report_entries(report, len(report) - 3)
+        xp = array_namespace(*entries)
+        dtype = report["accuracy"].dtype
+        return xp.stack([xp.astype(e, dtype) for e in entries])
+
+    vector.__name__ = vector.__qualname__ = fn.__name__
+    vector.__doc__ = f"The entries of ``{fn.__name__}``'s report as one 1-D array."
+    return vector
+
+
+def _report_ref_w(y, p, w, num_classes):
+    import sklearn.metrics as skm
+
+    report = skm.classification_report(y, p, labels=list(range(num_classes)), output_dict=True, zero_division=0,
+                                       sample_weight=w)
+    return np.asarray(_report_entries(report, num_classes), dtype=np.float64)
+
+
+def _threshold_scores_ref_w(y, s, t, w, zero_division=0):
+    import sklearn.metrics as skm
+
+    return tuple(np.array([fn(y, (s >= u).astype(int), zero_division=zero_division, sample_weight=w) for u in t])
+                 for fn in (skm.precision_score, skm.recall_score, skm.f1_score))
+
+
+def _best_threshold_ref_w(y, s, w, metric="f1"):
+    """Every distinct score of nonzero weight scored by scikit-learn's weighted metric; the highest maximiser."""
+    import sklearn.metrics as skm
+
+    fn = {"f1": skm.f1_score, "accuracy": skm.accuracy_score, "mcc": skm.matthews_corrcoef,
+          "balanced_accuracy": skm.balanced_accuracy_score}[metric]
+    cand = np.unique(s[w > 0])
+    values = np.array([fn(y, (s >= u).astype(int), sample_weight=w) for u in cand])
+    best = np.flatnonzero(values >= values.max() - 1e-12)[-1]
+    return np.float64(cand[best]), np.float64(values[best])
+
+
 WEIGHTED_CASES = [
     Case("metrics.balanced_accuracy[weighted]", _weighted(m.balanced_accuracy), _with_weights(_pair_multiclass),
          kwargs={"num_classes": K}, sweep=({"adjusted": True},),
@@ -300,6 +371,34 @@ WEIGHTED_CASES = [
     Case("metrics.d2_absolute_error[weighted]", _weighted(m.d2_absolute_error),
          _with_weights(lambda r: _regression(r, N, 2)), grad_argnums=(1,), sweep=({"multioutput": "raw_values"},),
          reference=_skw("d2_absolute_error_score")),
+    Case("metrics.confusion_counts[weighted]", _joined(_weighted(m.confusion_counts)), _with_weights(_pair_binary),
+         reference=_joined_ref(_confusion_counts_w, "sklearn.metrics.confusion_matrix (sample_weight)", _SKLEARN)),
+    Case("metrics.confusion_matrix[weighted]", _weighted(m.confusion_matrix), _with_weights(_pair_multiclass),
+         kwargs={"num_classes": K}, reference=_skw("confusion_matrix")),
+    Case("metrics.mcc[weighted]", _weighted(m.mcc), _with_weights(_pair_binary), reference=_skw("matthews_corrcoef")),
+    Case("metrics.log_loss[weighted]", _weighted(m.log_loss), _with_weights(lambda r: (binary(r, N), unit(r, N))),
+         grad_argnums=(1,), reference=_skw("log_loss")),
+    Case("metrics.log_loss[multiclass, weighted]", _weighted(m.log_loss), _with_weights(_multiclass_probs),
+         grad_argnums=(1,), reference=_skw("log_loss", labels=list(range(K)))),
+    Case("metrics.brier_score[weighted]", _weighted(m.brier_score),
+         _with_weights(lambda r: (binary(r, N), unit(r, N))), grad_argnums=(1,),
+         reference=Reference(_brier_ref_w, "sklearn.metrics.brier_score_loss (sample_weight)", _SKLEARN)),
+    Case("metrics.brier_score[multiclass, weighted]", _weighted(m.brier_score), _with_weights(_multiclass_probs),
+         grad_argnums=(1,), sweep=({"scale_by_half": True},),
+         reference=Reference(_brier_ref_w, "sklearn.metrics.brier_score_loss (sample_weight)", _SKLEARN)),
+    Case("metrics.classification_report[weighted]", _report_vector(_weighted(m.classification_report)),
+         _with_weights(_pair_multiclass), kwargs={"num_classes": K},
+         reference=Reference(_report_ref_w, "sklearn.metrics.classification_report (sample_weight)", _SKLEARN)),
+    Case("metrics.ndcg_score[weighted]", _weighted(m.ndcg_score), _with_weights(_ndcg_inputs),
+         sweep=({"k": 3},), reference=_skw("ndcg_score")),
+    Case("metrics.threshold_scores[weighted]", _joined(_weighted(m.threshold_scores)),
+         _with_weights(_threshold_inputs), sweep=({"zero_division": 1},),
+         reference=_joined_ref(_threshold_scores_ref_w, "sklearn precision/recall/f1_score (sample_weight) per "
+                               "threshold", _SKLEARN)),
+    Case("metrics.best_threshold[weighted]", _joined(_weighted(m.best_threshold)), _with_weights(_tied_scores),
+         sweep=({"metric": "accuracy"}, {"metric": "balanced_accuracy"}, {"metric": "mcc"}),
+         reference=_joined_ref(_best_threshold_ref_w, "sklearn metrics (sample_weight), every distinct threshold "
+                               "of nonzero weight", _SKLEARN)),
 ]
 
 
