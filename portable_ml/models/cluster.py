@@ -346,6 +346,143 @@ def _lloyd_loop(X, centers, tol, *, max_iter, by_argmax):
     return c, it, done
 
 
+def _bound_slack(X):
+    """Relative slack of the bounds: a few rounding errors of a d-term sum of squares."""
+    return 4.0 * (X.shape[1] + 16) * float(array_namespace(X).finfo(X.dtype).eps)
+
+
+def _row_dist(x, c, xp):
+    """Row-wise Euclidean distance :math:`\\|x_i - c_i\\|` by direct differences (no cancellation)."""
+    return xp.sqrt(xp.sum((x - c) ** 2, axis=1))
+
+
+def _put(mask, vals, old, xp):
+    """``old`` with the entries where ``mask`` is true replaced, in order, by ``vals`` (no in-place write)."""
+    m = vals.shape[0]
+    if m == 0:
+        return old
+    pos = xp.clip(xp.cumulative_sum(xp.astype(mask, _index_dtype(xp, old))) - 1, 0, m - 1)
+    if old.ndim == 1:
+        return xp.where(mask, xp.take(vals, pos), old)
+    return xp.where(mask[:, None], xp.take(vals, pos, axis=0), old)
+
+
+def _rows_where(mask, xp):
+    """Indices of the true entries of the 1-D ``mask`` (eager backends only: a data-dependent shape)."""
+    return xp.nonzero(mask)[0]
+
+
+def _nearest_two(x, C, c2, slack, xp):
+    """Labels, exact distance to the nearest centre and a lower bound of the distance to the second.
+
+    The labels minimise :math:`\\|c\\|^2 - 2x^\\top c`, the criterion of the
+    Lloyd step, so they agree with it; the second distance comes from the same
+    GEMM form, lowered by a bound on its rounding error.
+    """
+    k = C.shape[0]
+    D = x @ (xp.matrix_transpose(C) * -2.0) + c2[None, :]
+    lab = xp.argmin(D, axis=1)
+    u = _row_dist(x, xp.take(C, lab, axis=0), xp) * (1.0 + slack)
+    if k == 1:
+        return lab, u, xp.full_like(u, xp.inf)
+    x2 = xp.sum(x * x, axis=1)
+    first = lab[:, None] == xp.arange(k, device=device_of(x))[None, :]
+    D2 = xp.min(xp.where(first, xp.asarray(xp.inf, dtype=D.dtype, device=device_of(x)), D), axis=1)
+    err = slack * (x2 + xp.max(c2))
+    return lab, u, xp.sqrt(xp.clip(D2 + x2 - err, 0.0, None))
+
+
+def _half_gaps(C, slack, xp):
+    """:math:`s_j = \\tfrac12 \\min_{j' \\ne j} \\|c_j - c_{j'}\\|`, lowered by the rounding slack (inf for k = 1)."""
+    k = C.shape[0]
+    D = xp.sqrt(xp.sum((C[:, None, :] - C[None, :, :]) ** 2, axis=2))
+    eye = xp.eye(k, dtype=xp.bool, device=device_of(C))
+    D = xp.where(eye, xp.asarray(xp.inf, dtype=C.dtype, device=device_of(C)), D)
+    return 0.5 * xp.min(D, axis=1) * (1.0 - slack)
+
+
+def _hamerly_loop(X, centers, tol, *, max_iter):
+    r"""Hamerly's accelerated k-means on an eager backend: ``(centers, n_iter, converged)``.
+
+    The same sequence of centres as the Lloyd host loop (the same labels at
+    every iteration, the same updates and stopping rule), with fewer distance
+    computations.  Each sample keeps an upper bound :math:`u_i \ge \|x_i -
+    c_{a_i}\|` on the distance to its centre and a lower bound :math:`l_i \le
+    \min_{j \ne a_i}\|x_i - c_j\|` on the distance to every other one.  By the
+    triangle inequality the label cannot change while :math:`u_i \le
+    \max(l_i, s_{a_i})` with :math:`s_j = \tfrac12\min_{j'\ne j}\|c_j -
+    c_{j'}\|`; only the other samples get their distance to :math:`c_{a_i}`
+    recomputed (tightening :math:`u_i`) and, if the test still fails, the
+    distances to all :math:`k` centres.  When the centres move by
+    :math:`p_j = \|c_j^+ - c_j\|`: :math:`u_i \mathrel{+}= p_{a_i}` and
+    :math:`l_i \mathrel{-}= \max_{j \ne a_i} p_j`.  The cluster sums are
+    updated by the samples whose label changed only.  Bounds carry a relative
+    slack of a few rounding errors, so a skip is never decided by rounding.
+
+    The skipped samples are selected by boolean masks (``nonzero``): a
+    data-dependent shape, hence eager backends only (NumPy, torch,
+    array-api-strict).  An empty cluster falls back to the full Lloyd step
+    (relocation to the farthest samples) and restarts the bounds.
+    """
+    xp = array_namespace(X, centers)
+    n, k = X.shape[0], centers.shape[0]
+    dev = device_of(X)
+    slack = _bound_slack(X)
+    ar = xp.arange(k, device=dev)
+    prev = xp.full((n,), -1, dtype=_index_dtype(xp, X), device=dev)
+    state = None  # (labels, u, l, sums, counts) valid for `centers`
+    for it in range(1, max_iter + 1):
+        c2 = xp.sum(centers * centers, axis=1)
+        if state is None:
+            lab, u, low = _nearest_two(X, centers, c2, slack, xp)
+            A = _one_hot(lab, k, X.dtype, xp)
+            sums, counts = xp.matrix_transpose(A) @ X, xp.sum(A, axis=0)
+        else:
+            lab, u, low, sums, counts = state
+            bound = xp.maximum(xp.take(_half_gaps(centers, slack, xp), lab), low)
+            m1 = u > bound
+            if is_true(xp.any(m1)):
+                i1 = _rows_where(m1, xp)
+                x1, lab1 = xp.take(X, i1, axis=0), xp.take(lab, i1)
+                u1 = _row_dist(x1, xp.take(centers, lab1, axis=0), xp) * (1.0 + slack)
+                m2 = u1 > xp.take(bound, i1)
+                low1 = xp.take(low, i1)
+                if is_true(xp.any(m2)):
+                    i2 = _rows_where(m2, xp)
+                    x2, old2 = xp.take(x1, i2, axis=0), xp.take(lab1, i2)
+                    lab2, u2, low2 = _nearest_two(x2, centers, c2, slack, xp)
+                    moved = lab2 != old2
+                    if is_true(xp.any(moved)):
+                        im = _rows_where(moved, xp)
+                        xm = xp.take(x2, im, axis=0)
+                        delta = (xp.astype(xp.take(lab2, im)[:, None] == ar[None, :], X.dtype)
+                                 - xp.astype(xp.take(old2, im)[:, None] == ar[None, :], X.dtype))
+                        sums = sums + xp.matrix_transpose(delta) @ xm
+                        counts = counts + xp.sum(delta, axis=0)
+                    lab1, u1, low1 = _put(m2, lab2, lab1, xp), _put(m2, u2, u1, xp), _put(m2, low2, low1, xp)
+                lab, u, low = _put(m1, lab1, lab, xp), _put(m1, u1, u, xp), _put(m1, low1, low, xp)
+        empty = counts == 0
+        if is_true(xp.any(empty)):  # relocation: the full Lloyd step, then fresh bounds
+            res, done = _lloyd_iteration(X, centers, prev, tol)
+            centers, prev, state = res.centers, res.labels, None
+            if is_true(done):
+                return centers, it, True
+            continue
+        new = sums / counts[:, None]
+        shift = xp.sum((new - centers) ** 2)
+        done = (shift <= tol) | xp.all(lab == prev)
+        if is_true(done):
+            return new, it, True
+        p = xp.sqrt(xp.sum((new - centers) ** 2, axis=1)) * (1.0 + slack)
+        far = xp.argmax(p)
+        p1 = xp.max(p)
+        p2 = xp.max(xp.where(ar == far, xp.zeros_like(p), p)) if k > 1 else p1
+        u = u + xp.take(p, lab)
+        low = low - xp.where(lab == far, p2, p1)
+        centers, prev, state = new, lab, (lab, u, low, sums, counts)
+    return centers, max_iter, False
+
+
 def kmeans_plusplus(X, n_clusters, rng, *, n_local_trials=None):
     r"""Greedy k-means++ seeding (Arthur & Vassilvitskii; scikit-learn's variant).
 
@@ -461,6 +598,17 @@ class KMeans(Estimator):
         the host once per iteration.  On NumPy and torch the iterations run
         on one thread per core over ranges of rows, with the BLAS limited to
         one thread meanwhile (see ``_OneThreadKernels``).
+    algorithm : {"lloyd", "elkan"}, default "lloyd"
+        scikit-learn's names.  ``"elkan"`` runs an accelerated iteration that
+        uses the triangle inequality to skip distance computations -- Hamerly's
+        variant of Elkan's algorithm (one upper and one lower bound per sample,
+        see ``_hamerly_loop``) -- on NumPy, torch and array-api-strict, where
+        the samples to recompute can be selected by a boolean mask.  It gives
+        the same labels, centres, inertia and ``n_iter_`` as ``"lloyd"`` from
+        the same initial centres (up to rounding in the order of the sums).
+        On JAX (the compiled loop, where shapes must be static), on Dask
+        (lazy chunks) and on row-sharded JAX arrays ``"elkan"`` runs the Lloyd
+        iteration; as scikit-learn documents, both give the same result.
     seed : int or None
         Seed of the :class:`portable_ml.random.Generator` used for seeding
         (the same centres on every backend for a given seed).
@@ -473,7 +621,7 @@ class KMeans(Estimator):
     inertia_ : 0-d array
         Sum of squared distances to the nearest final centre.
     n_iter_ : int
-        Lloyd iterations of the kept run.
+        Lloyd (or Hamerly) iterations of the kept run.
     n_features_in_ : int
 
     Notes
@@ -489,12 +637,14 @@ class KMeans(Estimator):
     it reads ``X`` once, as ``predict(X)`` does).
     """
 
-    def __init__(self, *, n_clusters=8, init="k-means++", n_init=1, max_iter=300, tol=1e-4, seed=None):
+    def __init__(self, *, n_clusters=8, init="k-means++", n_init=1, max_iter=300, tol=1e-4, algorithm="lloyd",
+                 seed=None):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
+        self.algorithm = algorithm
         self.seed = seed
 
     def _check_params(self, X):
@@ -506,6 +656,8 @@ class KMeans(Estimator):
         check_int(self.n_init, "n_init", low=1)
         check_int(self.max_iter, "max_iter", low=1)
         check_positive(self.tol, "tol", strict=False)
+        if self.algorithm not in ("lloyd", "elkan"):
+            raise ValueError(f"algorithm must be 'lloyd' or 'elkan'; got algorithm={self.algorithm!r}")
         if isinstance(self.init, str):
             if self.init not in ("k-means++", "random"):
                 raise ValueError(f"init must be 'k-means++', 'random' or an array of centres; got {self.init!r}")
@@ -542,6 +694,8 @@ class KMeans(Estimator):
                 centers, it, done = compiled(_lloyd_loop, xp)(X, centers, tol, max_iter=self.max_iter,
                                                               by_argmax=by_argmax)
                 it, converged = int(it), is_true(done)
+            elif self.algorithm == "elkan" and not by_argmax:  # eager, in memory: bounds skip distances
+                centers, it, converged = _hamerly_loop(X, centers, tol, max_iter=self.max_iter)
             else:
                 with _OneThreadKernels(X):
                     centers, it, converged = self._host_loop(X, centers, tol, xp, by_argmax)
