@@ -28,13 +28,14 @@ from ._base import (
     _is_jax,
     check_X,
     compiled,
+    computed,
     is_true,
     rng_for,
     settle,
     warn_not_converged,
 )
 
-__all__ = ["KMeans", "LloydResult", "lloyd_step", "kmeans_plusplus"]
+__all__ = ["KMeans", "MiniBatchKMeans", "LloydResult", "lloyd_step", "kmeans_plusplus"]
 
 
 # ------------------------------------------------------------------ pure cores
@@ -804,3 +805,308 @@ class KMeans(Estimator):
         """Negative inertia of ``X`` w.r.t. the fitted centres (0-d array), as in scikit-learn."""
         X, xp = self._check_X(X)
         return -xp.sum(xp.min(_sq_dist(X, self.cluster_centers_), axis=1))
+
+
+# ------------------------------------------------------------------ mini-batch k-means
+def _minibatch_step(Xb, centers, counts):
+    r"""One mini-batch k-means update (scikit-learn's ``_mini_batch_step`` without reassignment).
+
+    Every sample of the batch is assigned to its nearest centre; centre
+    :math:`j`, with :math:`n_j` samples of the batch, sum :math:`S_j` and
+    running count :math:`W_j`, moves to
+
+    .. math:: c_j^+ = \frac{W_j c_j + S_j}{W_j + n_j}
+              = c_j + (\bar x_j - c_j)\,\frac{n_j}{W_j + n_j},\qquad W_j^+ = W_j + n_j
+
+    (unchanged where :math:`n_j = 0`).  Returns ``(centers, counts, labels,
+    inertia)``, the inertia of the batch w.r.t. the *previous* centres.  Pure
+    and traceable: one-hot products, no masks.
+    """
+    xp = array_namespace(Xb, centers)
+    k = centers.shape[0]
+    d2 = _sq_dist(Xb, centers)
+    labels = xp.argmin(d2, axis=1)
+    A = _one_hot(labels, k, Xb.dtype, xp)
+    nb = xp.sum(A, axis=0)
+    S = xp.matrix_transpose(A) @ Xb
+    W = counts + nb
+    moved = (centers * counts[:, None] + S) / xp.where(W > 0, W, xp.ones_like(W))[:, None]
+    new = xp.where((nb > 0)[:, None], moved, centers)
+    return new, W, labels, xp.sum(xp.min(d2, axis=1))
+
+
+def _reassign(Xb, centers, counts, ratio, rng, xp):
+    """scikit-learn's low-count reassignment (host-side: the number of centres moved is read back).
+
+    Centres with :math:`W_j < \\text{ratio}\\cdot\\max W` -- at most
+    :math:`\\lfloor b/2\\rfloor` of them, the lowest counts -- move to distinct
+    samples of the batch drawn uniformly (``rng.choice``), in index order; their
+    counts become the smallest count among the centres that stay.
+    """
+    b, k = Xb.shape[0], centers.shape[0]
+    low = counts < ratio * xp.max(counts)
+    cap = int(0.5 * b)
+    if is_true(xp.sum(xp.astype(low, _index_dtype(xp, counts))) > cap):  # keep the `cap` lowest counts only
+        order = xp.argsort(counts, stable=True)
+        rank = xp.argsort(order, stable=True)
+        low = low & (rank < cap)
+    n_re = int(xp.sum(xp.astype(low, _index_dtype(xp, counts))))  # host read: how many centres move
+    if n_re:
+        idx = xp.asarray(rng.choice(b, n_re), device=device_of(Xb))
+        centers = _put(low, xp.take(Xb, idx, axis=0), centers, xp)
+    inf = xp.asarray(xp.inf, dtype=counts.dtype, device=device_of(counts))
+    floor = xp.min(xp.where(low, inf, counts))
+    return centers, xp.where(low, floor, counts)
+
+
+class MiniBatchKMeans(KMeans):
+    r"""k-means on mini-batches (Sculley 2010; scikit-learn's ``MiniBatchKMeans``).
+
+    Each step draws ``batch_size`` samples with replacement, assigns them to
+    the nearest centre and moves each centre towards the mean of its samples
+    with a per-centre learning rate :math:`n_j / W_j` (``_minibatch_step``):
+
+    .. math:: c_j \leftarrow c_j + (\bar x_j - c_j)\,\frac{n_j}{W_j},\qquad W_j \leftarrow W_j + n_j
+
+    where :math:`W_j` counts the samples centre :math:`j` has received.
+
+    Parameters
+    ----------
+    n_clusters : int, default 8
+    init : {"k-means++", "random"} or array of shape (n_clusters, n_features), default "k-means++"
+        Seeding on ``init_size`` = ``min(3 * batch_size, n_samples)`` rows
+        drawn with replacement (at least ``3 * n_clusters``), as scikit-learn.
+    max_iter : int, default 100
+        Passes over the data: at most ``max_iter * n_samples // batch_size`` steps.
+    batch_size : int, default 1024
+        Capped at ``n_samples``.
+    tol : float, default 0.0
+        Stop when :math:`\sum_j \|c_j^+ - c_j\|^2 \le \mathrm{tol}\cdot
+        \overline{\operatorname{var}}(X)` (0 disables it).
+    max_no_improvement : int or None, default 10
+        Stop after this many steps without improvement of the exponentially
+        weighted average of the mean batch inertia (weight
+        :math:`\min(1, 2b/(n+1))`; the first step, the inertia of the
+        initial centres, is left out).  ``None`` disables it.
+    n_init : int or "auto", default "auto"
+        Seedings tried (1 for k-means++, 3 for "random", 1 for an array);
+        the one with the lowest inertia on a validation draw of
+        ``init_size`` rows is kept.
+    reassignment_ratio : float, default 0.01
+        Every :math:`10k` samples (and whenever a centre has count 0), centres
+        with :math:`W_j < \text{ratio}\cdot\max_j W_j` move to random samples of
+        the batch and get the smallest remaining count.
+    seed : int or None
+        Seed of the :class:`portable_ml.random.Generator`: the batches, the
+        seeding and the reassignments are host draws, the same on every
+        backend for a seed.
+
+    Attributes
+    ----------
+    cluster_centers_, labels_, inertia_, n_features_in_
+        As :class:`KMeans`; ``labels_`` and ``inertia_`` are for the whole
+        ``X`` given to ``fit`` (the last batch for ``partial_fit``).
+    n_iter_ : int
+        Passes over the data: :math:`\lceil \text{n\_steps\_}\cdot b / n\rceil`.
+    n_steps_ : int
+        Mini-batch steps taken.
+
+    Notes
+    -----
+    ``fit`` and ``partial_fit`` are host loops (batch draws, convergence
+    checks and reassignments read a few numbers per step); the update itself
+    is a pure function.  On Dask each drawn batch is computed into memory
+    (``batch_size`` rows) and the centres live in memory during the fit;
+    ``cluster_centers_`` ends as a one-chunk Dask array and ``labels_`` stays
+    lazy, as for :class:`KMeans`.  scikit-learn's ``sample_weight``,
+    ``init_size`` and ``compute_labels`` options are not offered.
+    """
+
+    def __init__(self, *, n_clusters=8, init="k-means++", max_iter=100, batch_size=1024, tol=0.0,
+                 max_no_improvement=10, n_init="auto", reassignment_ratio=0.01, seed=None):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.tol = tol
+        self.max_no_improvement = max_no_improvement
+        self.n_init = n_init
+        self.reassignment_ratio = reassignment_ratio
+        self.seed = seed
+
+    def _check_params(self, X):
+        k = self.n_clusters
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"n_clusters must be a positive int; got n_clusters={k!r}")
+        if k > X.shape[0]:
+            raise ValueError(f"n_clusters={k} must not exceed n_samples={X.shape[0]}")
+        check_int(self.max_iter, "max_iter", low=1)
+        check_int(self.batch_size, "batch_size", low=1)
+        check_positive(self.tol, "tol", strict=False)
+        if self.max_no_improvement is not None:
+            check_int(self.max_no_improvement, "max_no_improvement", low=0)
+        if not (isinstance(self.n_init, str) and self.n_init == "auto"):
+            check_int(self.n_init, "n_init", low=1)
+        check_positive(self.reassignment_ratio, "reassignment_ratio", strict=False)
+        if isinstance(self.init, str):
+            if self.init not in ("k-means++", "random"):
+                raise ValueError(f"init must be 'k-means++', 'random' or an array of centres; got {self.init!r}")
+        elif tuple(self.init.shape) != (k, X.shape[1]):
+            raise ValueError(f"init array must have shape (n_clusters, n_features) = {(k, X.shape[1])}; "
+                             f"got {tuple(self.init.shape)}")
+
+    def _n_inits(self):
+        if not isinstance(self.init, str):
+            return 1
+        if self.n_init == "auto":
+            return 1 if self.init == "k-means++" else 3
+        return self.n_init
+
+    def _sizes(self, n):
+        b = min(self.batch_size, n)
+        init_size = 3 * b if 3 * b >= self.n_clusters else 3 * self.n_clusters
+        return b, min(init_size, n)
+
+    @staticmethod
+    def _in_memory(X, xp):
+        """``(X, xp)`` of a Dask ``X`` computed into memory (batches and subsamples only); else unchanged."""
+        if not _is_dask(X):
+            return X, xp
+        X = computed(X)[0]
+        return X, array_namespace(X)
+
+    def _seeding(self, X, xp, rng, init_size):
+        """Initial centres on ``init_size`` rows drawn with replacement (scikit-learn's ``_init_centroids``)."""
+        if not isinstance(self.init, str):
+            if _is_dask(X):  # the centres live in memory during the fit (on Dask's chunk library)
+                init = self.init.compute() if _is_dask(self.init) else self.init
+                return array_namespace(init).astype(init, X.dtype)
+            array_namespace(X, self.init)  # same backend and device, or a clear error
+            return xp.astype(self.init, X.dtype)
+        idx = rng.integers(0, X.shape[0], (init_size,))
+        sub, mem = self._in_memory(xp.take(X, xp.asarray(idx, device=device_of(X)), axis=0), xp)
+        if self.init == "random":
+            pick = mem.asarray(rng.choice(init_size, self.n_clusters), device=device_of(sub))
+            return mem.take(sub, pick, axis=0)
+        return kmeans_plusplus(sub, self.n_clusters, rng)
+
+    def _random_reassign(self, counts, xp):
+        """scikit-learn's schedule: every ``10 k`` samples, or whenever a centre has count 0."""
+        self._n_since_last_reassign += self._batch_size
+        if is_true(xp.any(counts == 0)) or self._n_since_last_reassign >= 10 * self.n_clusters:
+            self._n_since_last_reassign = 0
+            return True
+        return False
+
+    def _step(self, Xb, centers, counts, rng, xp):
+        reassign = self._random_reassign(counts, xp)
+        new, counts, _, inertia = compiled(_minibatch_step, xp)(Xb, centers, counts)
+        if reassign and self.reassignment_ratio > 0:
+            new, counts = _reassign(Xb, new, counts, self.reassignment_ratio, rng, xp)
+        return new, counts, inertia
+
+    def fit(self, X, y=None):
+        """Cluster ``X`` (n_samples, n_features) by mini-batch steps; ``y`` is ignored."""
+        X, xp = check_X(X)
+        self._check_params(X)
+        n = X.shape[0]
+        self._batch_size, init_size = self._sizes(n)
+        b = self._batch_size
+        dev = device_of(X)
+        rng = self._host_rng(X)
+        # validation rows for choosing among several seedings (drawn first, as scikit-learn)
+        valid_idx = rng.integers(0, n, (init_size,))
+        X_valid, mem = self._in_memory(xp.take(X, xp.asarray(valid_idx, device=dev), axis=0), xp)
+        best = None
+        for _ in range(self._n_inits()):
+            centers = self._seeding(X, xp, rng, init_size)
+            inertia = _assign(X_valid, centers)[1]
+            if best is None or is_true(inertia < best[1]):
+                best = (centers, inertia)
+        centers = best[0]
+        counts = mem.zeros((self.n_clusters,), dtype=centers.dtype, device=device_of(centers))
+        tol = 0.0
+        if self.tol > 0:
+            tol = self.tol * xp.mean(xp.var(X, axis=0))
+            tol = computed(tol)[0] if _is_dask(tol) else tol
+        self._n_since_last_reassign = 0
+        ewa = ewa_min = None
+        no_improvement = 0
+        alpha = min(1.0, b * 2.0 / (n + 1))
+        n_steps = (self.max_iter * n) // b
+        step_fn = compiled(_minibatch_step, mem)
+        i = 0
+        for i in range(n_steps):
+            idx = xp.asarray(rng.integers(0, n, (b,)), device=dev)
+            Xb = self._in_memory(xp.take(X, idx, axis=0), xp)[0]
+            reassign = self._random_reassign(counts, mem)
+            new, counts, _, batch_inertia = step_fn(Xb, centers, counts)
+            if reassign and self.reassignment_ratio > 0:
+                new, counts = _reassign(Xb, new, counts, self.reassignment_ratio, rng, mem)
+            shift = mem.sum((new - centers) ** 2) if self.tol > 0 else None
+            centers = new
+            # early stopping (scikit-learn's _mini_batch_convergence); step 1 is the initial centres' inertia
+            if i == 0:
+                continue
+            batch_inertia = batch_inertia / b
+            ewa = batch_inertia if ewa is None else ewa * (1 - alpha) + batch_inertia * alpha
+            if self.tol > 0 and is_true(shift <= tol):
+                break
+            if ewa_min is None or is_true(ewa < ewa_min):
+                no_improvement, ewa_min = 0, ewa
+            else:
+                no_improvement += 1
+            if self.max_no_improvement is not None and no_improvement >= self.max_no_improvement:
+                break
+        self._counts, self._rng = counts, rng
+        self.n_steps_ = i + 1
+        self.n_iter_ = -(-((i + 1) * b) // n)
+        self._publish(X, xp, centers)
+        self.labels_, self.inertia_ = self._labels_inertia(X, xp)
+        return self
+
+    def partial_fit(self, X, y=None):
+        """One mini-batch step on the batch ``X``; the first call also seeds the centres from it."""
+        X, xp = check_X(X)
+        if not hasattr(self, "_counts"):
+            self._check_params(X)
+            self._batch_size, init_size = self._sizes(X.shape[0])
+            self._rng = self._host_rng(X)
+            centers = self._seeding(X, xp, self._rng, init_size)
+            mem = array_namespace(centers)
+            self._counts = mem.zeros((self.n_clusters,), dtype=centers.dtype, device=device_of(centers))
+            self.n_steps_ = 0
+            self._n_since_last_reassign = 0
+            self.n_features_in_ = int(X.shape[1])
+        else:
+            X, xp = check_X(self._check_input(X), n_features=self.n_features_in_)
+            centers = self._centers_mem
+        Xb, mem = self._in_memory(X, xp)
+        new, self._counts, _ = self._step(Xb, centers, self._counts, self._rng, mem)
+        self._publish(X, xp, new)
+        self.labels_, self.inertia_ = self._labels_inertia(X, xp)
+        self.n_steps_ += 1
+        return self
+
+    def _host_rng(self, X):
+        """The generator of the host draws: on ``X``'s backend, or on its chunks' library for Dask."""
+        if _is_dask(X):
+            return rng_for(computed(X[:1, :])[0], self.seed)
+        return rng_for(X, self.seed)
+
+    def _publish(self, X, xp, centers):
+        self._centers_mem = centers
+        if _is_dask(X):
+            from ._stats import from_memory_like
+
+            centers = from_memory_like(centers, X)
+        self.cluster_centers_ = centers
+        self.n_features_in_ = int(X.shape[1])
+
+    def _labels_inertia(self, X, xp):
+        if _is_dask(X):
+            labels, inertia = compiled(_assign, xp)(X, self.cluster_centers_)
+            return labels, settle(inertia)
+        if _is_jax(xp):
+            return compiled(_assign, xp)(X, self.cluster_centers_)
+        return _assign_blocks(X, self.cluster_centers_, rows=max(256, _BLOCK_ENTRIES // X.shape[1]))
