@@ -1026,9 +1026,15 @@ class MiniBatchKMeans(KMeans):
         centers = best[0]
         counts = mem.zeros((self.n_clusters,), dtype=centers.dtype, device=device_of(centers))
         tol = 0.0
-        if self.tol > 0:
+        if _is_dask(X):  # one pass: finiteness (check_X leaves it to the first pass) and the variance
+            from ._dask_kmeans import dask_var_stats
+
+            mean_var, finite = dask_var_stats(X)
+            if not finite:
+                raise ValueError("X contains NaN or infinity; remove or impute them before fitting")
+            tol = self.tol * mean_var
+        elif self.tol > 0:
             tol = self.tol * xp.mean(xp.var(X, axis=0))
-            tol = computed(tol)[0] if _is_dask(tol) else tol
         self._n_since_last_reassign = 0
         ewa = ewa_min = None
         no_improvement = 0
@@ -1067,7 +1073,7 @@ class MiniBatchKMeans(KMeans):
 
     def partial_fit(self, X, y=None):
         """One mini-batch step on the batch ``X``; the first call also seeds the centres from it."""
-        X, xp = check_X(X)
+        X, xp = check_X(X, check_finite="always")  # a batch: checked at once, also on Dask
         if not hasattr(self, "_counts"):
             self._check_params(X)
             self._batch_size, init_size = self._sizes(X.shape[0])
@@ -1079,7 +1085,7 @@ class MiniBatchKMeans(KMeans):
             self._n_since_last_reassign = 0
             self.n_features_in_ = int(X.shape[1])
         else:
-            X, xp = check_X(self._check_input(X), n_features=self.n_features_in_)
+            X, xp = check_X(self._check_input(X), n_features=self.n_features_in_, check_finite="always")
             centers = self._centers_mem
         Xb, mem = self._in_memory(X, xp)
         new, self._counts, _ = self._step(Xb, centers, self._counts, self._rng, mem)
