@@ -357,15 +357,23 @@ def _row_dist(x, c, xp):
     return xp.sqrt(xp.sum((x - c) ** 2, axis=1))
 
 
-def _put(mask, vals, old, xp):
-    """``old`` with the entries where ``mask`` is true replaced, in order, by ``vals`` (no in-place write)."""
+def _put(mask, vals, old, xp, pos=None):
+    """``old`` with the entries where ``mask`` is true replaced, in order, by ``vals`` (no in-place write).
+
+    ``pos`` (optional, :func:`_slots` of ``mask``) saves the cumulative sum when several arrays
+    are written through one mask."""
     m = vals.shape[0]
     if m == 0:
         return old
-    pos = xp.clip(xp.cumulative_sum(xp.astype(mask, _index_dtype(xp, old))) - 1, 0, m - 1)
+    pos = _slots(mask, m, xp) if pos is None else pos
     if old.ndim == 1:
         return xp.where(mask, xp.take(vals, pos), old)
     return xp.where(mask[:, None], xp.take(vals, pos, axis=0), old)
+
+
+def _slots(mask, m, xp):
+    """For each entry of ``mask``, the index among the ``m`` true ones of the last true entry up to it."""
+    return xp.clip(xp.cumulative_sum(xp.astype(mask, _index_dtype(xp, mask))) - 1, 0, m - 1)
 
 
 def _rows_where(mask, xp):
@@ -422,8 +430,9 @@ def _hamerly_loop(X, centers, tol, *, max_iter):
 
     The skipped samples are selected by boolean masks (``nonzero``): a
     data-dependent shape, hence eager backends only (NumPy, torch,
-    array-api-strict).  An empty cluster falls back to the full Lloyd step
-    (relocation to the farthest samples) and restarts the bounds.
+    array-api-strict).  An empty cluster takes the full Lloyd step (relocation
+    to the farthest samples); the bounds then follow the relocated centres'
+    moves like any other.
     """
     xp = array_namespace(X, centers)
     n, k = X.shape[0], centers.shape[0]
@@ -460,27 +469,27 @@ def _hamerly_loop(X, centers, tol, *, max_iter):
                                  - xp.astype(xp.take(old2, im)[:, None] == ar[None, :], X.dtype))
                         sums = sums + xp.matrix_transpose(delta) @ xm
                         counts = counts + xp.sum(delta, axis=0)
-                    lab1, u1, low1 = _put(m2, lab2, lab1, xp), _put(m2, u2, u1, xp), _put(m2, low2, low1, xp)
-                lab, u, low = _put(m1, lab1, lab, xp), _put(m1, u1, u, xp), _put(m1, low1, low, xp)
-        empty = counts == 0
-        if is_true(xp.any(empty)):  # relocation: the full Lloyd step, then fresh bounds
+                    pos = _slots(m2, lab2.shape[0], xp)
+                    lab1, u1, low1 = (_put(m2, lab2, lab1, xp, pos), _put(m2, u2, u1, xp, pos),
+                                      _put(m2, low2, low1, xp, pos))
+                pos = _slots(m1, lab1.shape[0], xp)
+                lab, u, low = _put(m1, lab1, lab, xp, pos), _put(m1, u1, u, xp, pos), _put(m1, low1, low, xp, pos)
+        if is_true(xp.any(counts == 0)):  # relocation of empty clusters: the full Lloyd step
             res, done = _lloyd_iteration(X, centers, prev, tol)
-            centers, prev, state = res.centers, res.labels, None
-            if is_true(done):
-                return centers, it, True
-            continue
-        new = sums / counts[:, None]
-        shift = xp.sum((new - centers) ** 2)
-        done = (shift <= tol) | xp.all(lab == prev)
+            new, seen = res.centers, res.labels
+        else:
+            new, seen = sums / counts[:, None], lab
+            done = (xp.sum((new - centers) ** 2) <= tol) | xp.all(lab == prev)
         if is_true(done):
             return new, it, True
+        # the bounds follow the centres' moves (relocations included); sums and counts describe `lab`
         p = xp.sqrt(xp.sum((new - centers) ** 2, axis=1)) * (1.0 + slack)
         far = xp.argmax(p)
         p1 = xp.max(p)
         p2 = xp.max(xp.where(ar == far, xp.zeros_like(p), p)) if k > 1 else p1
         u = u + xp.take(p, lab)
         low = low - xp.where(lab == far, p2, p1)
-        centers, prev, state = new, lab, (lab, u, low, sums, counts)
+        centers, prev, state = new, seen, (lab, u, low, sums, counts)
     return centers, max_iter, False
 
 
@@ -696,7 +705,8 @@ class KMeans(Estimator):
                                                               by_argmax=by_argmax)
                 it, converged = int(it), is_true(done)
             elif self.algorithm == "elkan" and not by_argmax:  # eager, in memory: bounds skip distances
-                centers, it, converged = _hamerly_loop(X, centers, tol, max_iter=self.max_iter)
+                with _OneThreadKernels(X):  # small products on the selected rows: one BLAS thread
+                    centers, it, converged = _hamerly_loop(X, centers, tol, max_iter=self.max_iter)
             else:
                 with _OneThreadKernels(X):
                     centers, it, converged = self._host_loop(X, centers, tol, xp, by_argmax)
