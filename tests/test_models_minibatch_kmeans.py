@@ -94,7 +94,7 @@ def test_reassignment_matches_the_reference(backend, ratio):
     perfect = np.stack([X[y == j].mean(0) for j in range(4)])
     W0 = np.array([150.0, 1.0, 0.0, 20.0])  # after the step 200, 51, 50, 70: 0.3 moves two centres
     new, cnt, _, _ = _minibatch_step(*(place(backend, a) for a in (X, perfect, W0)))
-    new, cnt = _reassign(place(backend, X), new, cnt, ratio, backend.rng(7), backend.xp)
+    new, cnt = _reassign(place(backend, X), new, cnt, ratio, backend.rng(7), xp=backend.xp)
     ref_rng = pml.get_backend("numpy").rng(7)
     rC, rW, _, _ = ref_step(X, perfect, W0, reassign=True, ratio=ratio,
                             choice=lambda b, m: np.asarray(ref_rng.choice(b, m)))
@@ -114,7 +114,7 @@ def test_more_reassignments_than_half_a_batch_are_capped():
     C = g.normal(size=(100, 2))
     W = np.concatenate([np.zeros(60), np.full(40, 100.0)])
     new, cnt, _, _ = _minibatch_step(X, C, W)
-    new2, cnt2 = _reassign(X, new, cnt, 0.01, pml.get_backend("numpy").rng(0), np)
+    new2, cnt2 = _reassign(X, new, cnt, 0.01, pml.get_backend("numpy").rng(0), xp=np)
     moved = np.flatnonzero((new2 != new).any(1))
     assert 1 <= len(moved) <= 5
     ref_rng = pml.get_backend("numpy").rng(0)

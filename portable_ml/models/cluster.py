@@ -352,12 +352,12 @@ def _bound_slack(X):
     return 4.0 * (X.shape[1] + 16) * float(array_namespace(X).finfo(X.dtype).eps)
 
 
-def _row_dist(x, c, xp):
+def _row_dist(x, c, *, xp):
     """Row-wise Euclidean distance :math:`\\|x_i - c_i\\|` by direct differences (no cancellation)."""
     return xp.sqrt(xp.sum((x - c) ** 2, axis=1))
 
 
-def _put(mask, vals, old, xp, pos=None):
+def _put(mask, vals, old, *, xp, pos=None):
     """``old`` with the entries where ``mask`` is true replaced, in order, by ``vals`` (no in-place write).
 
     ``pos`` (optional, :func:`_slots` of ``mask``) saves the cumulative sum when several arrays
@@ -365,23 +365,23 @@ def _put(mask, vals, old, xp, pos=None):
     m = vals.shape[0]
     if m == 0:
         return old
-    pos = _slots(mask, m, xp) if pos is None else pos
+    pos = _slots(mask, m, xp=xp) if pos is None else pos
     if old.ndim == 1:
         return xp.where(mask, xp.take(vals, pos), old)
     return xp.where(mask[:, None], xp.take(vals, pos, axis=0), old)
 
 
-def _slots(mask, m, xp):
+def _slots(mask, m, *, xp):
     """For each entry of ``mask``, the index among the ``m`` true ones of the last true entry up to it."""
     return xp.clip(xp.cumulative_sum(xp.astype(mask, _index_dtype(xp, mask))) - 1, 0, m - 1)
 
 
-def _rows_where(mask, xp):
+def _rows_where(mask, *, xp):
     """Indices of the true entries of the 1-D ``mask`` (eager backends only: a data-dependent shape)."""
     return xp.nonzero(mask)[0]
 
 
-def _nearest_two(x, C, c2, slack, xp):
+def _nearest_two(x, C, c2, slack, *, xp):
     """Labels, exact distance to the nearest centre and a lower bound of the distance to the second.
 
     The labels minimise :math:`\\|c\\|^2 - 2x^\\top c`, the criterion of the
@@ -391,7 +391,7 @@ def _nearest_two(x, C, c2, slack, xp):
     k = C.shape[0]
     D = x @ (xp.matrix_transpose(C) * -2.0) + c2[None, :]
     lab = xp.argmin(D, axis=1)
-    u = _row_dist(x, xp.take(C, lab, axis=0), xp) * (1.0 + slack)
+    u = _row_dist(x, xp.take(C, lab, axis=0), xp=xp) * (1.0 + slack)
     if k == 1:
         return lab, u, xp.full_like(u, xp.inf)
     x2 = xp.sum(x * x, axis=1)
@@ -401,7 +401,7 @@ def _nearest_two(x, C, c2, slack, xp):
     return lab, u, xp.sqrt(xp.clip(D2 + x2 - err, 0.0, None))
 
 
-def _half_gaps(C, slack, xp):
+def _half_gaps(C, slack, *, xp):
     """:math:`s_j = \\tfrac12 \\min_{j' \\ne j} \\|c_j - c_{j'}\\|`, lowered by the rounding slack (inf for k = 1)."""
     k = C.shape[0]
     D = xp.sqrt(xp.sum((C[:, None, :] - C[None, :, :]) ** 2, axis=2))
@@ -444,36 +444,37 @@ def _hamerly_loop(X, centers, tol, *, max_iter):
     for it in range(1, max_iter + 1):
         c2 = xp.sum(centers * centers, axis=1)
         if state is None:
-            lab, u, low = _nearest_two(X, centers, c2, slack, xp)
+            lab, u, low = _nearest_two(X, centers, c2, slack, xp=xp)
             A = _one_hot(lab, k, X.dtype, xp)
             sums, counts = xp.matrix_transpose(A) @ X, xp.sum(A, axis=0)
         else:
             lab, u, low, sums, counts = state
-            bound = xp.maximum(xp.take(_half_gaps(centers, slack, xp), lab), low)
+            bound = xp.maximum(xp.take(_half_gaps(centers, slack, xp=xp), lab), low)
             m1 = u > bound
             if is_true(xp.any(m1)):
-                i1 = _rows_where(m1, xp)
+                i1 = _rows_where(m1, xp=xp)
                 x1, lab1 = xp.take(X, i1, axis=0), xp.take(lab, i1)
-                u1 = _row_dist(x1, xp.take(centers, lab1, axis=0), xp) * (1.0 + slack)
+                u1 = _row_dist(x1, xp.take(centers, lab1, axis=0), xp=xp) * (1.0 + slack)
                 m2 = u1 > xp.take(bound, i1)
                 low1 = xp.take(low, i1)
                 if is_true(xp.any(m2)):
-                    i2 = _rows_where(m2, xp)
+                    i2 = _rows_where(m2, xp=xp)
                     x2, old2 = xp.take(x1, i2, axis=0), xp.take(lab1, i2)
-                    lab2, u2, low2 = _nearest_two(x2, centers, c2, slack, xp)
+                    lab2, u2, low2 = _nearest_two(x2, centers, c2, slack, xp=xp)
                     moved = lab2 != old2
                     if is_true(xp.any(moved)):
-                        im = _rows_where(moved, xp)
+                        im = _rows_where(moved, xp=xp)
                         xm = xp.take(x2, im, axis=0)
                         delta = (xp.astype(xp.take(lab2, im)[:, None] == ar[None, :], X.dtype)
                                  - xp.astype(xp.take(old2, im)[:, None] == ar[None, :], X.dtype))
                         sums = sums + xp.matrix_transpose(delta) @ xm
                         counts = counts + xp.sum(delta, axis=0)
-                    pos = _slots(m2, lab2.shape[0], xp)
-                    lab1, u1, low1 = (_put(m2, lab2, lab1, xp, pos), _put(m2, u2, u1, xp, pos),
-                                      _put(m2, low2, low1, xp, pos))
-                pos = _slots(m1, lab1.shape[0], xp)
-                lab, u, low = _put(m1, lab1, lab, xp, pos), _put(m1, u1, u, xp, pos), _put(m1, low1, low, xp, pos)
+                    pos = _slots(m2, lab2.shape[0], xp=xp)
+                    lab1, u1, low1 = (_put(m2, lab2, lab1, xp=xp, pos=pos), _put(m2, u2, u1, xp=xp, pos=pos),
+                                      _put(m2, low2, low1, xp=xp, pos=pos))
+                pos = _slots(m1, lab1.shape[0], xp=xp)
+                lab, u, low = (_put(m1, lab1, lab, xp=xp, pos=pos), _put(m1, u1, u, xp=xp, pos=pos),
+                               _put(m1, low1, low, xp=xp, pos=pos))
         if is_true(xp.any(counts == 0)):  # relocation of empty clusters: the full Lloyd step
             res, done = _lloyd_iteration(X, centers, prev, tol)
             new, seen = res.centers, res.labels
@@ -845,7 +846,7 @@ def _minibatch_step(Xb, centers, counts):
     return new, W, labels, xp.sum(xp.min(d2, axis=1))
 
 
-def _reassign(Xb, centers, counts, ratio, rng, xp):
+def _reassign(Xb, centers, counts, ratio, rng, *, xp):
     """scikit-learn's low-count reassignment (host-side: the number of centres moved is read back).
 
     Centres with :math:`W_j < \\text{ratio}\\cdot\\max W` -- at most
@@ -863,7 +864,7 @@ def _reassign(Xb, centers, counts, ratio, rng, xp):
     n_re = int(xp.sum(xp.astype(low, _index_dtype(xp, counts))))  # host read: how many centres move
     if n_re:
         idx = xp.asarray(rng.choice(b, n_re), device=device_of(Xb))
-        centers = _put(low, xp.take(Xb, idx, axis=0), centers, xp)
+        centers = _put(low, xp.take(Xb, idx, axis=0), centers, xp=xp)
     inf = xp.asarray(xp.inf, dtype=counts.dtype, device=device_of(counts))
     floor = xp.min(xp.where(low, inf, counts))
     return centers, xp.where(low, floor, counts)
@@ -1012,7 +1013,7 @@ class MiniBatchKMeans(KMeans):
         reassign = self._random_reassign(counts, xp)
         new, counts, _, inertia = compiled(_minibatch_step, xp)(Xb, centers, counts)
         if reassign and self.reassignment_ratio > 0:
-            new, counts = _reassign(Xb, new, counts, self.reassignment_ratio, rng, xp)
+            new, counts = _reassign(Xb, new, counts, self.reassignment_ratio, rng, xp=xp)
         return new, counts, inertia
 
     def fit(self, X, y=None):
@@ -1058,7 +1059,7 @@ class MiniBatchKMeans(KMeans):
             reassign = self._random_reassign(counts, mem)
             new, counts, _, batch_inertia = step_fn(Xb, centers, counts)
             if reassign and self.reassignment_ratio > 0:
-                new, counts = _reassign(Xb, new, counts, self.reassignment_ratio, rng, mem)
+                new, counts = _reassign(Xb, new, counts, self.reassignment_ratio, rng, xp=mem)
             shift = mem.sum((new - centers) ** 2) if self.tol > 0 else None
             centers = new
             # early stopping (scikit-learn's _mini_batch_convergence); step 1 is the initial centres' inertia
