@@ -441,12 +441,18 @@ def _hamerly_loop(X, centers, tol, *, max_iter):
     ar = xp.arange(k, device=dev)
     prev = xp.full((n,), -1, dtype=_index_dtype(xp, X), device=dev)
     state = None  # (labels, u, l, sums, counts) valid for `centers`
+    rows = max(256, _BLOCK_ENTRIES // X.shape[1])
     for it in range(1, max_iter + 1):
         c2 = xp.sum(centers * centers, axis=1)
-        if state is None:
-            lab, u, low = _nearest_two(X, centers, c2, slack, xp=xp)
-            A = _one_hot(lab, k, X.dtype, xp)
-            sums, counts = xp.matrix_transpose(A) @ X, xp.sum(A, axis=0)
+        if state is None:  # the first pass: every distance, by blocks of rows (temporaries of one block)
+            parts, sums, counts = [], 0.0, 0.0
+            for lo in range(0, n, rows):
+                x = X[lo:min(lo + rows, n), :]
+                part = _nearest_two(x, centers, c2, slack, xp=xp)
+                A = _one_hot(part[0], k, X.dtype, xp)
+                sums, counts = sums + xp.matrix_transpose(A) @ x, counts + xp.sum(A, axis=0)
+                parts.append(part)
+            lab, u, low = (xp.concat([p[i] for p in parts]) for i in range(3))
         else:
             lab, u, low, sums, counts = state
             bound = xp.maximum(xp.take(_half_gaps(centers, slack, xp=xp), lab), low)
