@@ -293,3 +293,11 @@ def test_bad_input():
         m.predict(X[:, :2])
     with pytest.raises(ValueError, match="NaN or infinity"):
         M.MiniBatchKMeans(n_clusters=3).fit(np.where(X > 1, np.nan, X))
+
+
+def test_reassignment_ratio_above_one_keeps_finite_counts():
+    """ratio > 1 flags every centre (scikit-learn then fails on an empty minimum): the centres move to batch
+    rows and keep their counts, so later steps stay finite."""
+    X, _ = _data(n=200, seed=12)
+    m = M.MiniBatchKMeans(n_clusters=4, batch_size=50, reassignment_ratio=2.0, seed=0, max_iter=2).fit(X)
+    assert np.isfinite(np.asarray(m.cluster_centers_)).all() and np.isfinite(np.asarray(m._counts)).all()

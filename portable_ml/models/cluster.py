@@ -872,8 +872,8 @@ def _reassign(Xb, centers, counts, ratio, rng, *, xp):
         idx = xp.asarray(rng.choice(b, n_re), device=device_of(Xb))
         centers = _put(low, xp.take(Xb, idx, axis=0), centers, xp=xp)
     inf = xp.asarray(xp.inf, dtype=counts.dtype, device=device_of(counts))
-    floor = xp.min(xp.where(low, inf, counts))
-    return centers, xp.where(low, floor, counts)
+    floor = xp.min(xp.where(low, inf, counts))  # inf when every centre moved (ratio > 1): counts kept then
+    return centers, xp.where(low & (floor < inf), floor, counts)
 
 
 class MiniBatchKMeans(KMeans):
@@ -1103,6 +1103,7 @@ class MiniBatchKMeans(KMeans):
             self.n_features_in_ = int(X.shape[1])
         else:
             X, xp = check_X(self._check_input(X), n_features=self.n_features_in_, check_finite="always")
+            self._batch_size = min(self.batch_size, X.shape[0])  # this batch's size (the reassignment clock)
             centers = self._centers_mem
         Xb, mem = self._in_memory(X, xp)
         new, self._counts, _ = self._step(Xb, centers, self._counts, self._rng, mem)
