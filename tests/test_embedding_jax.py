@@ -63,7 +63,7 @@ EXCLUDED = {
     # estimators and their errors
     **{f"models.{n}": _HOST_ESTIMATOR for n in ("LinearRegression", "Ridge", "Lasso", "ElasticNet",
                                                 "LogisticRegression", "SoftmaxRegression", "KMeans", "PCA",
-                                                "LinearDiscriminantAnalysis", "GaussianNB", "MLPClassifier",
+                                                "MiniBatchKMeans", "LinearDiscriminantAnalysis", "GaussianNB", "MLPClassifier",
                                                 "MLPRegressor", "CalibratedClassifier", "OneVsRestClassifier",
                                                 "LinearSVC")},
     "models.NotFittedError": "an exception type",
@@ -573,6 +573,7 @@ def _fitted_estimators(jax, dtype):
         "SoftmaxRegression": m.SoftmaxRegression().fit(X, y), "GaussianNB": m.GaussianNB().fit(X, y),
         "LinearDiscriminantAnalysis": m.LinearDiscriminantAnalysis().fit(X, y),
         "KMeans": m.KMeans(n_clusters=3, seed=0).fit(X), "PCA": m.PCA(n_components=2).fit(X),
+        "MiniBatchKMeans": m.MiniBatchKMeans(n_clusters=3, batch_size=32, seed=0).fit(X),
         "MLPClassifier": m.MLPClassifier(hidden_layer_sizes=(8,), epochs=2, seed=0).fit(X, y),
         "LinearSVC": m.LinearSVC(alpha=0.1).fit(X, y),
     }

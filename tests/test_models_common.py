@@ -90,6 +90,8 @@ def _estimators():
         (M.LogisticRegression(alpha=0.1), Xc, yb),
         (M.SoftmaxRegression(alpha=0.1), Xc, yc),
         (M.KMeans(n_clusters=3, seed=0), Xc, None),
+        (M.KMeans(n_clusters=3, seed=0, algorithm="elkan"), Xc, None),
+        (M.MiniBatchKMeans(n_clusters=3, batch_size=32, seed=0), Xc, None),
         (M.PCA(n_components=2), Xc, None),
         (M.LinearDiscriminantAnalysis(), Xc, yc),
         (M.GaussianNB(), Xc, yc),
@@ -102,7 +104,8 @@ def _estimators():
 
 ESTIMATORS = _estimators()
 IDS = [f"{type(e).__name__}{'-gd' if getattr(e, 'solver', '') == 'gd' else ''}"
-       f"{'-hinge' if getattr(e, 'loss', '') == 'hinge' else ''}" for e, _, _ in ESTIMATORS]
+       f"{'-hinge' if getattr(e, 'loss', '') == 'hinge' else ''}"
+       f"{'-elkan' if getattr(e, 'algorithm', '') == 'elkan' else ''}" for e, _, _ in ESTIMATORS]
 
 
 def _fit(est, backend, X, y):

@@ -62,6 +62,74 @@ def test_kmeans_blocked_threaded_loop_matches_sklearn(backend):
     assert_close(m.inertia_, np.float64(ref.inertia_), rtol=1e-10)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("spread,k", [(8.0, 5), (0.7, 6)], ids=["separated", "overlapping"])
+def test_kmeans_elkan_equals_lloyd_and_sklearn_elkan(backend, float_dtype, spread, k):
+    """algorithm='elkan' (Hamerly's bounds on eager backends, Lloyd on JAX/Dask): the same iterations as
+    'lloyd' from the same initial centres, and as scikit-learn's Elkan."""
+    name = dtype_name(float_dtype)
+    g = np.random.default_rng(11 + k)
+    C = spread * g.normal(size=(k, 3))
+    X = C[g.integers(0, k, 3000)] + g.normal(size=(3000, 3))
+    C0 = X[g.choice(X.shape[0], k, replace=False)]
+    # the second run starts with a far-away centre: an empty cluster, relocated mid-run
+    C_far = np.concatenate([np.full((1, 3), 100.0), C0[1:]])
+    rtol = 1e-10 if name == "float64" else 2e-5
+    Xb = place(backend, X, dtype=name)
+    for init in (C0, C_far):
+        Cb = place(backend, init, dtype=name)
+        lloyd = M.KMeans(n_clusters=k, init=Cb, max_iter=60, tol=0.0).fit(Xb)
+        elkan = M.KMeans(n_clusters=k, init=Cb, max_iter=60, tol=0.0, algorithm="elkan").fit(Xb)
+        assert_fitted_on(elkan, backend, float_dtype)
+        assert elkan.n_iter_ == lloyd.n_iter_
+        np.testing.assert_array_equal(backend.to_numpy(elkan.labels_), backend.to_numpy(lloyd.labels_))
+        assert_close(elkan.cluster_centers_, lloyd.cluster_centers_, rtol=rtol, atol=rtol)
+        assert_close(elkan.inertia_, lloyd.inertia_, rtol=rtol)
+    if name == "float64":
+        elkan = M.KMeans(n_clusters=k, init=place(backend, C0), max_iter=60, tol=0.0, algorithm="elkan").fit(Xb)
+        ref = SkKMeans(k, init=C0, n_init=1, max_iter=60, tol=0.0, algorithm="elkan").fit(X)
+        assert elkan.n_iter_ == ref.n_iter_
+        np.testing.assert_array_equal(backend.to_numpy(elkan.labels_), ref.labels_)
+        assert_close(elkan.cluster_centers_, ref.cluster_centers_, rtol=1e-10, atol=1e-10)
+        assert_close(elkan.inertia_, np.float64(ref.inertia_), rtol=1e-10)
+
+
+def test_kmeans_elkan_with_tolerance_and_seeding_matches_lloyd():
+    """The relative tolerance stops both at the same iteration; k-means++ seeding and n_init as for lloyd."""
+    g = np.random.default_rng(3)
+    X = g.normal(size=(5000, 4)) + np.repeat(6.0 * g.normal(size=(10, 4)), 500, axis=0)
+    for tol in (1e-2, 1e-4):
+        a = M.KMeans(n_clusters=10, seed=2, n_init=2, tol=tol).fit(X)
+        b = M.KMeans(n_clusters=10, seed=2, n_init=2, tol=tol, algorithm="elkan").fit(X)
+        assert a.n_iter_ == b.n_iter_
+        np.testing.assert_array_equal(a.labels_, b.labels_)
+        assert_close(b.cluster_centers_, a.cluster_centers_, rtol=1e-10, atol=1e-10)
+    # k = 1: no second centre, every bound test passes
+    one = M.KMeans(n_clusters=1, algorithm="elkan", seed=0).fit(X)
+    assert_close(one.cluster_centers_[0], X.mean(0), rtol=1e-12, atol=1e-12)
+
+
+def test_kmeans_elkan_skips_distance_computations(monkeypatch):
+    """Hamerly's bounds do their job: after the first pass, far fewer full rows of distances than n per step."""
+    from portable_ml.models import cluster
+
+    calls = []
+    orig = cluster._nearest_two
+    monkeypatch.setattr(cluster, "_nearest_two", lambda x, *a, **kw: calls.append(x.shape[0]) or orig(x, *a, **kw))
+    g = np.random.default_rng(4)
+    C = 10.0 * g.normal(size=(8, 5))
+    X = C[g.integers(0, 8, 20000)] + g.normal(size=(20000, 5))
+    m = M.KMeans(n_clusters=8, seed=0, algorithm="elkan", tol=0.0).fit(X)
+    blocks = -(-X.shape[0] // max(256, cluster._BLOCK_ENTRIES // X.shape[1]))  # the first pass, by blocks
+    assert sum(calls[:blocks]) == X.shape[0] and m.n_iter_ >= 2
+    assert sum(calls[blocks:]) < 0.05 * X.shape[0] * (m.n_iter_ - 1)
+
+
+def test_kmeans_algorithm_is_checked():
+    with pytest.raises(ValueError, match="algorithm must be 'lloyd' or 'elkan'; got algorithm='full'"):
+        M.KMeans(n_clusters=2, algorithm="full").fit(np.ones((4, 2)))
+
+
 def test_kmeans_threaded_step_equals_serial_step_and_restores_thread_settings():
     from concurrent.futures import ThreadPoolExecutor
 

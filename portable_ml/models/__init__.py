@@ -9,7 +9,7 @@ step) is also exported as a pure function that runs under ``jax.jit``.
 from ._base import ConvergenceWarning, NotFittedError
 from .calibration import CalibratedClassifier
 from .multiclass import OneVsRestClassifier
-from .cluster import KMeans, LloydResult, kmeans_plusplus, lloyd_step
+from .cluster import KMeans, LloydResult, MiniBatchKMeans, kmeans_plusplus, lloyd_step
 from .decomposition import PCA, PCAResult, pca_fit
 from .discriminant import LDAResult, LinearDiscriminantAnalysis, lda_fit
 from .linear import (
@@ -48,7 +48,7 @@ __all__ = [
     # estimators
     "LinearRegression", "Ridge", "Lasso", "ElasticNet",
     "LogisticRegression", "SoftmaxRegression",
-    "KMeans", "PCA", "LinearDiscriminantAnalysis", "GaussianNB", "MLPClassifier", "MLPRegressor",
+    "KMeans", "MiniBatchKMeans", "PCA", "LinearDiscriminantAnalysis", "GaussianNB", "MLPClassifier", "MLPRegressor",
     "CalibratedClassifier", "OneVsRestClassifier", "LinearSVC",
     # errors and warnings
     "NotFittedError", "ConvergenceWarning",
