@@ -118,9 +118,6 @@ class Tracer:
     __array_ufunc__ = None  # NumPy defers ``ndarray + tracer`` to ``Tracer.__radd__``
     __array_priority__ = 1000
 
-    def __new__(cls, *args):
-        return object.__new__(cls)  # also for the array_api_strict subclass, whose __new__ refuses
-
     def __init__(self, value, node, trace, fresh=False):
         self._value = value
         self._node = node
@@ -217,6 +214,10 @@ class Tracer:
         return _apply(_RULES["abs"], (self,), {})
 
     def __add__(self, other):
+        if self._node.rule is _MATMUL:  # h @ W + b: one node (see _matmul_add)
+            out = _matmul_add(self, other)
+            if out is not None:
+                return out
         return _apply(_RULES["add"], (self, other), {})
 
     def __radd__(self, other):
@@ -293,6 +294,10 @@ class _Tracer(Tracer):
 _TRACER_CLASSES = {}
 
 
+def _new_strict(cls, *args):
+    return object.__new__(cls)  # array_api_strict's Array.__new__ refuses to be called
+
+
 def _tracer_class(base):
     """The tracer class for arrays of namespace ``base``.
 
@@ -305,7 +310,8 @@ def _tracer_class(base):
     cls = _TRACER_CLASSES.get("array_api_strict")
     if cls is None:
         array_type = type(base.asarray(0.0))
-        cls = type("_StrictTracer", (Tracer, array_type), {"__slots__": ("_value", "_node", "_trace", "_fresh")})
+        cls = type("_StrictTracer", (Tracer, array_type), {"__slots__": ("_value", "_node", "_trace", "_fresh"),
+                                                           "__new__": _new_strict})
         _TRACER_CLASSES["array_api_strict"] = cls
     return cls
 
@@ -1232,6 +1238,52 @@ def _vecdot_vjp(xp, g, out, vals, need, axis=-1):
 
 
 defvjp("matmul", _matmul_fwd, _matmul_vjp)
+_MATMUL = _RULES["matmul"]
+
+
+def _matmul_add_fwd(xp, a, W, b):
+    return xp.matmul(a, W) + b
+
+
+def _matmul_add_vjp(xp, g, out, vals, need):
+    a, W, _ = vals
+    return (xp.matmul(g, W.T) if need[0] else None, xp.matmul(a.T, g) if need[1] else None,
+            xp.sum(g, axis=0) if need[2] else None)
+
+
+defvjp("_matmul_add", _matmul_add_fwd, _matmul_add_vjp)
+_MATMUL_ADD = _RULES["_matmul_add"]
+
+
+def _matmul_add(m, b):
+    """``m + b`` as one node ``a @ W + b`` when ``m = a @ W`` (2-D) is the newest node and ``b`` a bias.
+
+    The layer's backward pass is then one rule (two products and the bias's
+    column sum) instead of an addition, its broadcast cotangent summed to
+    the bias, and the product.  ``None`` when the pattern does not apply (the
+    caller records a plain addition).  The product's own node stays on the
+    tape: a cotangent reaches it only if ``m`` is used elsewhere too.
+    """
+    trace = m._trace
+    node = m._node
+    if not trace.active or not trace.nodes or trace.nodes[-1] is not node:
+        return None
+    if isinstance(b, Tracer):
+        if b._trace is not trace:
+            return None
+        bval, bnode = b._value, b._node
+    elif hasattr(b, "shape") and hasattr(b, "dtype"):
+        bval, bnode = b, None
+    else:
+        return None
+    a, W = node.vals
+    out = node.out
+    if (getattr(a, "ndim", 0) != 2 or W.ndim != 2 or bval.ndim != 1 or _shape(bval) != _shape(out)[1:]
+            or bval.dtype != out.dtype or isinstance(bval, Tracer)):
+        return None
+    new = _Node(_MATMUL_ADD, (node.parents[0], node.parents[1], bnode), (a, W, bval), out + bval, {})
+    trace.nodes.append(new)
+    return trace.cls(new.out, new, trace)
 defvjp("tensordot", _tensordot_fwd, _tensordot_vjp)
 defvjp("vecdot", _vecdot_fwd, _vecdot_vjp)
 
