@@ -63,7 +63,7 @@ class _Trace:
 
     _counter = 0
 
-    __slots__ = ("level", "nodes", "base", "active", "ns", "numpy", "cls")
+    __slots__ = ("level", "nodes", "base", "active", "ns", "numpy", "cls", "nested")
 
     def __init__(self, base):
         _Trace._counter += 1
@@ -71,9 +71,27 @@ class _Trace:
         self.nodes = []
         self.base = base
         self.active = True
-        self.ns = TracingNamespace(base, self)
-        self.numpy = _compat.is_numpy_namespace(base)
-        self.cls = _tracer_class(base)
+        self.ns, self.numpy, self.cls = _namespace_info(base)
+        # whether an operand of a recorded operation is a tracer of another (outer) trace: only then
+        # may the backward pass compute on tracers (second derivatives); else it runs on ``base`` directly
+        self.nested = False
+
+
+_NAMESPACE_INFO = {}
+
+
+def _namespace_info(base):
+    """``(tracing namespace, is NumPy, tracer class)`` of ``base``, made once per namespace.
+
+    The tracing namespace holds no reference to a trace (its functions find the
+    trace from their operands), so every trace over ``base`` shares one, with
+    the functions it has already looked up.
+    """
+    entry = _NAMESPACE_INFO.get(id(base))
+    if entry is None or entry[0] is not base:
+        entry = (base, TracingNamespace(base), _compat.is_numpy_namespace(base), _tracer_class(base))
+        _NAMESPACE_INFO[id(base)] = entry
+    return entry[1:]
 
 
 class _Node:
@@ -99,9 +117,6 @@ class Tracer:
     __slots__ = ()
     __array_ufunc__ = None  # NumPy defers ``ndarray + tracer`` to ``Tracer.__radd__``
     __array_priority__ = 1000
-
-    def __new__(cls, *args):
-        return object.__new__(cls)  # also for the array_api_strict subclass, whose __new__ refuses
 
     def __init__(self, value, node, trace, fresh=False):
         self._value = value
@@ -199,6 +214,10 @@ class Tracer:
         return _apply(_RULES["abs"], (self,), {})
 
     def __add__(self, other):
+        if self._node.rule is _MATMUL:  # h @ W + b: one node (see _matmul_add)
+            out = _matmul_add(self, other)
+            if out is not None:
+                return out
         return _apply(_RULES["add"], (self, other), {})
 
     def __radd__(self, other):
@@ -275,6 +294,10 @@ class _Tracer(Tracer):
 _TRACER_CLASSES = {}
 
 
+def _new_strict(cls, *args):
+    return object.__new__(cls)  # array_api_strict's Array.__new__ refuses to be called
+
+
 def _tracer_class(base):
     """The tracer class for arrays of namespace ``base``.
 
@@ -287,7 +310,8 @@ def _tracer_class(base):
     cls = _TRACER_CLASSES.get("array_api_strict")
     if cls is None:
         array_type = type(base.asarray(0.0))
-        cls = type("_StrictTracer", (Tracer, array_type), {"__slots__": ("_value", "_node", "_trace", "_fresh")})
+        cls = type("_StrictTracer", (Tracer, array_type), {"__slots__": ("_value", "_node", "_trace", "_fresh"),
+                                                           "__new__": _new_strict})
         _TRACER_CLASSES["array_api_strict"] = cls
     return cls
 
@@ -403,17 +427,34 @@ def _apply(rule, args, kw, base=None):
             base = _xp.array_namespace(*[_strip(a) for a in args if hasattr(a, "shape")])
         return rule.fwd(base, *[_strip(a) if isinstance(a, Tracer) else a for a in args], **kw)
     trace = top._trace
-    vals = tuple(_lower(a, trace) for a in args)
-    xp = _ns_of(vals, trace.base)
+    # one pass over the operands: their values below this trace and their nodes on it
+    vals, parents, other = [], [], False
+    for a in args:
+        if isinstance(a, Tracer):
+            if a._trace is trace:
+                vals.append(a._value)
+                parents.append(a._node)
+                continue
+            a = _lower(a, trace)
+            other = other or isinstance(a, Tracer)
+        vals.append(a)
+        parents.append(None)
+    vals = tuple(vals)
+    if other:  # an operand of an outer trace: compute on its namespace (and the backward pass too)
+        xp = _top(vals)._trace.ns
+        trace.nested = True
+    else:
+        xp = trace.base
     out = rule.fwd(xp, *vals, **kw)
     if isinstance(out, tuple):  # several outputs (linalg.eigh, svd, qr): one node, one projection each
         return _apply_multi(rule, args, vals, out, kw, trace)
-    if trace.numpy and not isinstance(out, Tracer):
+    if isinstance(out, Tracer):  # computed on an outer trace's arrays (a closure in a custom rule)
+        trace.nested = True
+    elif trace.numpy:
         out = _xp.as_array0d(out, xp)
     if rule.vjp is None or not hasattr(out, "dtype") or not _is_float(trace.base, out.dtype):
         return out
-    parents = tuple(a._node if isinstance(a, Tracer) and a._trace is trace else None for a in args)
-    node = _Node(rule, parents, vals, out, kw)
+    node = _Node(rule, tuple(parents), vals, out, kw)
     trace.nodes.append(node)
     return trace.cls(out, node, trace)
 
@@ -449,6 +490,8 @@ def _apply_multi(rule, args, vals, out, kw, trace):
     parents = tuple(a._node if isinstance(a, Tracer) and a._trace is trace else None for a in args)
     node = _Node(rule, parents, vals, tuple(out), kw)
     trace.nodes.append(node)
+    if any(isinstance(o, Tracer) for o in out):
+        trace.nested = True
     comps = []
     for i, o in enumerate(out):
         if hasattr(o, "dtype") and _is_float(trace.base, o.dtype):
@@ -467,10 +510,14 @@ def _shape(x):
 def _sum_to(c, shape, xp):
     """``c`` summed over the axes it was broadcast along, to ``shape``."""
     cs = _shape(c)
-    if cs == tuple(shape):
+    shape = tuple(shape)
+    if cs == shape:
         return c
     lead = len(cs) - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and cs[lead + i] != 1)
+    inner = tuple(lead + i for i, s in enumerate(shape) if s == 1 and cs[lead + i] != 1)
+    if lead > 0 and not inner:  # broadcast along new leading axes only (a bias): one reduction, no reshape
+        return xp.sum(c, axis=tuple(range(lead)))
+    axes = tuple(range(lead)) + inner
     if axes:
         c = xp.sum(c, axis=axes, keepdims=True)
     if lead:
@@ -1127,8 +1174,8 @@ def _matmul_fwd(xp, a, b):
 def _matmul_vjp(xp, g, out, vals, need):
     a, b = vals
     if a.ndim >= 2 and b.ndim >= 2:
-        ga = xp.matmul(g, _mT(b, xp)) if need[0] else None
-        gb = xp.matmul(_mT(a, xp), g) if need[1] else None
+        ga = xp.matmul(g, b.T if b.ndim == 2 else _mT(b, xp)) if need[0] else None
+        gb = xp.matmul(a.T if a.ndim == 2 else _mT(a, xp), g) if need[1] else None
         return ga, gb
     a2 = xp.expand_dims(a, axis=0) if a.ndim == 1 else a
     b2 = xp.expand_dims(b, axis=-1) if b.ndim == 1 else b
@@ -1191,6 +1238,52 @@ def _vecdot_vjp(xp, g, out, vals, need, axis=-1):
 
 
 defvjp("matmul", _matmul_fwd, _matmul_vjp)
+_MATMUL = _RULES["matmul"]
+
+
+def _matmul_add_fwd(xp, a, W, b):
+    return xp.matmul(a, W) + b
+
+
+def _matmul_add_vjp(xp, g, out, vals, need):
+    a, W, _ = vals
+    return (xp.matmul(g, W.T) if need[0] else None, xp.matmul(a.T, g) if need[1] else None,
+            xp.sum(g, axis=0) if need[2] else None)
+
+
+defvjp("_matmul_add", _matmul_add_fwd, _matmul_add_vjp)
+_MATMUL_ADD = _RULES["_matmul_add"]
+
+
+def _matmul_add(m, b):
+    """``m + b`` as one node ``a @ W + b`` when ``m = a @ W`` (2-D) is the newest node and ``b`` a bias.
+
+    The layer's backward pass is then one rule (two products and the bias's
+    column sum) instead of an addition, its broadcast cotangent summed to
+    the bias, and the product.  ``None`` when the pattern does not apply (the
+    caller records a plain addition).  The product's own node stays on the
+    tape: a cotangent reaches it only if ``m`` is used elsewhere too.
+    """
+    trace = m._trace
+    node = m._node
+    if not trace.active or not trace.nodes or trace.nodes[-1] is not node:
+        return None
+    if isinstance(b, Tracer):
+        if b._trace is not trace:
+            return None
+        bval, bnode = b._value, b._node
+    elif hasattr(b, "shape") and hasattr(b, "dtype"):
+        bval, bnode = b, None
+    else:
+        return None
+    a, W = node.vals
+    out = node.out
+    if (getattr(a, "ndim", 0) != 2 or W.ndim != 2 or bval.ndim != 1 or _shape(bval) != _shape(out)[1:]
+            or bval.dtype != out.dtype or isinstance(bval, Tracer)):
+        return None
+    new = _Node(_MATMUL_ADD, (node.parents[0], node.parents[1], bnode), (a, W, bval), out + bval, {})
+    trace.nodes.append(new)
+    return trace.cls(new.out, new, trace)
 defvjp("tensordot", _tensordot_fwd, _tensordot_vjp)
 defvjp("vecdot", _vecdot_fwd, _vecdot_vjp)
 
@@ -1480,8 +1573,8 @@ class TracingNamespace:
     ``NotImplementedError`` naming it when given a traced operand.
     """
 
-    def __init__(self, base, trace):
-        self._base = base  # (no reference back to the trace: traces are freed without the cycle collector)
+    def __init__(self, base):
+        self._base = base  # no reference to a trace: one namespace serves every trace over ``base``
         self.__name__ = f"portable_ml.autodiff[{getattr(base, '__name__', type(base).__name__)}]"
         self.linalg = _LinalgNamespace(self)
 
@@ -1627,12 +1720,18 @@ def _jax_leaves(leaves):
     return bool(leaves) and any(_compat.is_jax_array(x) for x in leaves)
 
 
-def _start(args, argnums, what):
-    """Wrap the leaves of ``args[i]`` (``i`` in ``argnums``) in tracers of a new trace."""
-    flat = []
-    for i in argnums:
-        leaves, treedef = _tree.tree_flatten(args[i])
-        flat.append((i, leaves, treedef))
+def _flatten(args, argnums):
+    """``[(i, leaves, treedef)]`` of the arguments ``argnums``."""
+    return [(i, *_tree.tree_flatten(args[i])) for i in argnums]
+
+
+def _start(args, argnums, what, flat=None):
+    """Wrap the leaves of ``args[i]`` (``i`` in ``argnums``) in tracers of a new trace.
+
+    ``flat`` is :func:`_flatten`'s result when the caller has it already.
+    """
+    if flat is None:
+        flat = _flatten(args, argnums)
     all_leaves = [x for _, leaves, _ in flat for x in leaves]
     if not all_leaves:
         raise ValueError(f"{what}: the differentiated arguments hold no arrays")
@@ -1646,6 +1745,7 @@ def _start(args, argnums, what):
             raise TypeError(f"{what} requires real floating inputs; got an array of dtype {x.dtype} "
                             "(cast it with xp.astype, or leave it out of argnums)")
     trace = _Trace(base)
+    trace.nested = any(isinstance(x, Tracer) for x in all_leaves)
     new_args = list(args)
     leaf_nodes = []
     for i, leaves, treedef in flat:
@@ -1662,37 +1762,42 @@ def _start(args, argnums, what):
 def _backward(trace, seeds, leaf_nodes):
     """Cotangents of ``leaf_nodes`` given ``seeds`` ({node: cotangent}) on the tape of ``trace``."""
     ct = dict(seeds)
-    leaves = set(map(id, leaf_nodes))
-    out = {}
+    # Plain arrays throughout (no outer trace among the operands or the seeds): every rule runs on the
+    # backend's namespace, found once instead of per node.
+    plain = not trace.nested and not any(isinstance(g, (Tracer, _Parts)) for g in seeds.values())
+    base = trace.base
     for node in reversed(trace.nodes):
+        rule = node.rule
+        if rule is None:  # an input (their cotangents are read below)
+            continue
         g = ct.pop(node, None)
         if g is None:
             continue
-        rule = node.rule
-        if rule is None:
-            if id(node) in leaves:
-                out[id(node)] = g
-            continue
         vals = node.vals
-        if isinstance(node.out, tuple):  # a node with several outputs: its cotangent is _Parts
-            xp = _ns_of(tuple(c for c in g.parts if c is not None) + node.out + vals, trace.base)
+        if plain:
+            xp = base
+        elif isinstance(node.out, tuple):  # a node with several outputs: its cotangent is _Parts
+            xp = _ns_of(tuple(c for c in g.parts if c is not None) + node.out + vals, base)
         else:
-            xp = _ns_of((g, node.out) + vals, trace.base)
-        need = tuple(p is not None for p in node.parents)
-        cts = rule.vjp(xp, g, node.out, vals, need, **node.kw)
-        for p, v, c in zip(node.parents, vals, cts):
+            xp = _ns_of((g, node.out) + vals, base)
+        parents = node.parents
+        cts = rule.vjp(xp, g, node.out, vals, tuple([p is not None for p in parents]), **node.kw)
+        for p, v, c in zip(parents, vals, cts):
             if p is None or c is None:
                 continue
-            if isinstance(c, _Parts):
-                prev = ct.get(p)
+            prev = ct.get(p)
+            if type(c) is _Parts:
                 ct[p] = c if prev is None else prev.add(c)
                 continue
-            c = _fit(c, v, xp)
-            prev = ct.get(p)
+            if plain and isinstance(c, Tracer):  # a user VJP closing over an outer trace's arrays
+                plain = False
+                xp = _ns_of((c,), base)
+            if c.shape != v.shape or c.dtype != v.dtype:  # broadcast or promoted: summed and cast back
+                c = _fit(c, v, xp)
             ct[p] = c if prev is None else prev + c
     res = []
     for node in leaf_nodes:
-        g = out.get(id(node))
+        g = ct.get(node)
         if g is None:
             x = node.out
             g = _ns_of((x,), trace.base).zeros_like(x)
@@ -1753,11 +1858,11 @@ def value_and_grad(f, argnums=0, has_aux=False):
 
     def wrapped(*args, **kwargs):
         single, nums = _check_argnums(argnums, len(args))
-        leaves = [x for i in nums for x in _tree.tree_leaves(args[i])]
-        if _jax_leaves(leaves):
+        flat = _flatten(args, nums)
+        if _jax_leaves([x for _, leaves, _ in flat for x in leaves]):
             jax = sys.modules["jax"]
             return jax.value_and_grad(f, argnums, has_aux=has_aux)(*args, **kwargs)
-        trace, new_args, flat, leaf_nodes = _start(args, nums, "grad")
+        trace, new_args, flat, leaf_nodes = _start(args, nums, "grad", flat)
         try:
             res = f(*new_args, **kwargs)
         finally:

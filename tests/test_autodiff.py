@@ -829,3 +829,61 @@ def test_docstring_examples():
 
     res = doctest.testmod(ad, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.attempted and not res.failed
+
+
+# ------------------------------------------------------------------ fused dense layer (h @ W + b)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dense_layer_is_one_node_with_the_gradient_of_jax(backend, dtype):
+    """``h @ W + b`` records one node; its gradient (also with the product used elsewhere, a traced or
+    constant bias, a 2-D bias, a bias of another dtype, and under a second derivative) is jax.grad's."""
+    r = np.random.default_rng(7)
+    X, W, b, V = r.normal(size=(9, 4)), r.normal(size=(4, 5)), r.normal(size=5), r.normal(size=(5, 3))
+    tol = dict(rtol=2e-5, atol=1e-5) if dtype == "float32" else dict(rtol=1e-10, atol=1e-12)
+    Xb, Wb, bb, Vb = _to(backend, (X, W, b, V), dtype)
+    rules = []
+    traced = backend.name != "jax"
+
+    def dense(W, b, V, *, shared=False, bias=None):
+        xp = _ns(W, b)
+        m = xp.matmul(Xb, W)
+        z = m + (b if bias is None else bias)
+        rules.append(z._node.rule.name if isinstance(z, ad.Tracer) else None)
+        out = xp.sum(xp.tanh(z) @ V)
+        return out + xp.sum(m * m) if shared else out
+
+    def dense_jax(W, b, V, *, shared=False, bias=None):
+        m = jnp.asarray(X) @ W
+        z = m + (b if bias is None else bias)
+        out = jnp.sum(jnp.tanh(z) @ V)
+        return out + jnp.sum(m * m) if shared else out
+
+    with _jax_x64():
+        for kw, kw_jax, fused in (({}, {}, True), ({"shared": True}, {"shared": True}, True),
+                                  ({"bias": bb[None, :]}, {"bias": jnp.asarray(b)[None, :]}, False),
+                                  ({"bias": _to(backend, b, "float64" if dtype == "float32" else "float32")},
+                                   {"bias": jnp.asarray(b, dtype="float64" if dtype == "float32" else "float32")},
+                                   False)):
+            rules.clear()
+            got = ad.grad(functools.partial(dense, **kw), argnums=(0, 1, 2))(Wb, bb, Vb)
+            want = jax.grad(functools.partial(dense_jax, **kw_jax), argnums=(0, 1, 2))(
+                jnp.asarray(W), jnp.asarray(b), jnp.asarray(V))
+            if traced:  # (on JAX, autodiff.grad is jax.grad)
+                assert (rules[0] == "_matmul_add") is fused, (kw.keys(), rules)
+            for g, w, shape in zip(got, want, (W.shape, b.shape, V.shape)):
+                assert tuple(g.shape) == shape
+                assert_close(to_numpy(g), np.asarray(w), **tol)
+        # a constant bias (not differentiated) is fused too; X differentiated instead of W
+        def layer(x):
+            z = _ns(x).matmul(x, Wb) + bb
+            rules.append(z._node.rule.name if isinstance(z, ad.Tracer) else None)
+            return _ns(x).sum(z)
+
+        rules.clear()
+        gx = ad.grad(layer)(_to(backend, X, dtype))
+        assert rules == (["_matmul_add"] if traced else [None]) and tuple(gx.shape) == X.shape
+        assert_close(to_numpy(gx), np.broadcast_to(W.sum(1), X.shape), **tol)
+        # second derivative through the fused rule
+        h = ad.grad(lambda w: _ns(w).sum(ad.grad(lambda u: dense(u, bb, Vb), argnums=0)(w) ** 2))(Wb)
+        hj = jax.grad(lambda w: jnp.sum(jax.grad(lambda u: dense_jax(u, jnp.asarray(b), jnp.asarray(V)))(w) ** 2))(
+            jnp.asarray(W))
+        assert_close(to_numpy(h), np.asarray(hj), **tol)

@@ -11,7 +11,7 @@ from portable_ml import optimizers as O
 from portable_ml.backend import backend_of
 from portable_ml.testing import assert_close
 
-from .helpers import place
+from .helpers import place, place_all
 from .test_models_common import assert_fitted_on, blobs, torch_single_thread  # noqa: F401
 
 
@@ -120,3 +120,116 @@ def test_mlp_bad_parameters():
         M.MLPClassifier(early_stopping=True, validation_fraction=1.0).fit(X, y)
     with pytest.raises(M.NotFittedError):
         M.MLPClassifier().predict_proba(X)
+
+
+# ------------------------------------------------------------------ warm_start and partial_fit
+def _params_close(a, b, **tol):
+    for la, lb in zip(a.params_, b.params_):
+        assert_close(la["W"], lb["W"], **tol)
+        assert_close(la["b"], lb["b"], **tol)
+
+
+def _data(backend, *, k=3, n=90, dtype="float64"):
+    X, y = blobs(n=n, d=3, k=k, seed=4)
+    rng = np.random.default_rng(5)
+    t = np.stack([X[:, 0] - X[:, 1], np.sin(X[:, 2])], axis=1) + 0.01 * rng.normal(size=(n, 2))
+    return place_all(backend, X, y, t, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_warm_start_continues_the_fit(backend, dtype):
+    """Warm-started fits of k and m epochs with plain SGD (no optimizer state) give one fit of k + m
+    epochs: same parameters, same batches (the shuffles go on), the loss curve goes on."""
+    X, y, T = _data(backend, dtype=dtype)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-10, atol=1e-12)
+    for Est, target in ((M.MLPClassifier, y), (M.MLPRegressor, T)):
+        kw = dict(hidden_layer_sizes=(6, 5), activation="tanh", optimizer=O.sgd(0.05), batch_size=16, seed=2)
+        once = Est(epochs=5, **kw).fit(X, target)
+        warm = Est(epochs=2, warm_start=True, **kw).fit(X, target)
+        warm.epochs = 3
+        warm.fit(X, target)
+        assert warm.n_iter_ == 3 and warm.loss_curve_.shape == (5,)
+        _params_close(warm, once, **tol)
+        assert_close(warm.loss_curve_, once.loss_curve_, **tol)
+        assert_fitted_on(warm, backend, X.dtype)
+        # without warm_start a second fit starts over: the same as a fresh fit
+        cold = Est(epochs=2, **kw).fit(X, target)
+        cold.epochs = 3
+        cold.fit(X, target)
+        _params_close(cold, Est(epochs=3, **kw).fit(X, target), **tol)
+
+
+def test_warm_start_starts_from_the_fitted_weights(backend):
+    """A warm-started fit with a zero step leaves the previous weights exactly; a cold one draws new ones."""
+    X, y, T = _data(backend)
+    for Est, target in ((M.MLPClassifier, y), (M.MLPRegressor, T)):
+        first = Est(hidden_layer_sizes=(7,), optimizer=O.adam(1e-2), epochs=3, seed=1).fit(X, target)
+        before = [{k: backend.to_numpy(a) for k, a in layer.items()} for layer in first.params_]
+        first.set_params(optimizer=O.sgd(0.0), warm_start=True, seed=99).fit(X, target)
+        for layer, old in zip(first.params_, before):
+            np.testing.assert_array_equal(backend.to_numpy(layer["W"]), old["W"])
+            np.testing.assert_array_equal(backend.to_numpy(layer["b"]), old["b"])
+        first.set_params(warm_start=False).fit(X, target)  # seed 99: new initial weights, not moved by sgd(0)
+        assert not np.array_equal(backend.to_numpy(first.params_[0]["W"]), before[0]["W"])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_partial_fit_equals_fit(backend, dtype):
+    """k calls of partial_fit = fit with epochs=k, with Adam (its state is kept between calls) and shuffling."""
+    X, y, T = _data(backend, dtype=dtype)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-10, atol=1e-12)
+    kw = dict(hidden_layer_sizes=(8,), optimizer=O.adam(1e-2), batch_size=20, seed=3)
+    for Est, target, extra in ((M.MLPClassifier, y, {"classes": np.arange(3)}), (M.MLPRegressor, T, {})):
+        once = Est(epochs=4, **kw).fit(X, target)
+        inc = Est(**kw)
+        for i in range(4):
+            inc.partial_fit(X, target, **(extra if i == 0 else {}))
+            assert inc.n_iter_ == 1 and inc.loss_curve_.shape == (i + 1,)
+        _params_close(inc, once, **tol)
+        assert_close(inc.loss_curve_, once.loss_curve_, **tol)
+        # partial_fit after fit continues it (and a fresh optimizer state: fit keeps none for partial_fit's)
+        again = Est(epochs=3, **kw).fit(X, target).partial_fit(X, target)
+        assert again.loss_curve_.shape == (4,)
+    # later batches may lack classes; classes of a first call are all the labels
+    clf = M.MLPClassifier(hidden_layer_sizes=(4,), epochs=1, seed=0)
+    clf.partial_fit(X, y, classes=[0, 1, 2, 3])
+    assert_close(clf.classes_, np.arange(4))
+    assert clf.predict_proba(X).shape == (90, 4)
+    keep = backend.to_numpy(y) < 2
+    clf.partial_fit(*place_all(backend, backend.to_numpy(X)[keep], backend.to_numpy(y)[keep], dtype=dtype))
+
+
+def test_warm_start_and_partial_fit_errors():
+    X, y = blobs(n=60, d=3, k=3, seed=0)
+    y2 = np.where(y == 2, 5, y)
+    clf = M.MLPClassifier(hidden_layer_sizes=(4,), epochs=2, seed=0, warm_start=True).fit(X, y)
+    with pytest.raises(ValueError, match=r"warm_start can only be used where `y` has the same classes as in the "
+                                         r"previous call to fit. Previously got \[0 1 2\], `y` has \[0 1 5\]"):
+        clf.fit(X, y2)
+    with pytest.raises(ValueError, match=r"warm_start can only be used where `y` has the same classes"):
+        clf.fit(X, np.minimum(y, 1))
+    with pytest.raises(ValueError, match=r"`y` has classes not in self.classes_"):
+        clf.partial_fit(X, y2)
+    with pytest.raises(ValueError, match=r"layer sizes \[3, 4, 3\].*needs \[3, 5, 3\].*hidden_layer_sizes"):
+        clf.set_params(hidden_layer_sizes=(5,)).fit(X, y)
+    with pytest.raises(ValueError, match=r"layer sizes \[3, 4, 3\].*needs \[2, 4, 3\]"):
+        clf.set_params(hidden_layer_sizes=(4,)).fit(X[:, :2], y)
+    with pytest.raises(ValueError, match="continue the fitted network MLP"):
+        clf.set_params(activation="tanh").fit(X, y)
+    clf.set_params(warm_start=False).fit(X, y2)  # starting over accepts anything
+    with pytest.raises(ValueError, match="classes must be given on the first call to partial_fit"):
+        M.MLPClassifier().partial_fit(X, y)
+    with pytest.raises(ValueError, match=r"`y` has classes not in classes \(given on the first call"):
+        M.MLPClassifier().partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match="classes must be a 1-D array of at least 2 labels"):
+        M.MLPClassifier().partial_fit(X, np.zeros(60, dtype=int), classes=[0, 0])
+    with pytest.raises(TypeError, match="warm_start"):
+        M.MLPClassifier(warm_start="yes").fit(X, y)
+    reg = M.MLPRegressor(hidden_layer_sizes=(4,), epochs=2, seed=0).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match=r"needs \[3, 4, 2\].*number of outputs"):
+        reg.partial_fit(X, X[:, :2])
+    pytest.importorskip("torch")
+    import torch
+
+    with pytest.raises(ValueError, match="parameters are numpy arrays; X is a torch array"):
+        reg.partial_fit(torch.asarray(X), torch.asarray(X[:, 0]))

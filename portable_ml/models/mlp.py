@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 
 from .._numerics import sigmoid
-from .._validate import check_int
+from .._validate import check_bool, check_int
 from .._xp import array_namespace, check_positive, device_of
 from ._base import (
     ClassifierMixin,
@@ -136,13 +136,21 @@ class _BaseMLP(Estimator):
             check_int(self.n_iter_no_change, "n_iter_no_change", low=1)
         return sizes
 
-    def _fit(self, X, Y, xp, n_out, output):
+    def _continues(self, incremental):
+        """Whether this fit starts from the fitted network (``warm_start`` or ``partial_fit`` after a fit)."""
+        check_bool(self.warm_start, "warm_start")
+        return hasattr(self, "params_") and (bool(self.warm_start) or incremental)
+
+    def _fit(self, X, Y, xp, n_out, output, *, incremental=False):
         from ..nn import MLP
         from ..optimizers import adam
 
         sizes = self._check_params()
+        cont = self._continues(incremental)
+        early_stopping = bool(self.early_stopping) and not incremental  # as scikit-learn: none in partial_fit
+        epochs = 1 if incremental else self.epochs
         chunks = None
-        if _is_dask(X) and not self.early_stopping:  # streamed: one chunk of rows in memory at a time
+        if _is_dask(X) and not early_stopping:  # streamed: one chunk of rows in memory at a time
             chunks = _row_chunks(X, Y)
             like = X._meta  # an empty array of the chunks' library (NumPy or CuPy)
             back = _as_dask_like
@@ -154,15 +162,25 @@ class _BaseMLP(Estimator):
             like = X
         xp = array_namespace(like)
         n = X.shape[0]
-        rng = rng_for(like, self.seed)
         net = MLP((X.shape[1], *sizes, n_out), activation=self.activation, output=output, loss=self.loss)
         optimizer = _default_optimizer(adam) if self.optimizer is None else self.optimizer
-        params = net.init(rng, dtype=like.dtype)
-        opt_state = optimizer.init(params)
+        if cont:
+            _check_same_network(self.net_, net)
+            # the shuffles go on from the previous fit's generator, so fits of k and m epochs visit the
+            # batches of one fit of k + m epochs
+            rng = self._rng
+            params = _as_dtype(computed(self.params_)[0], like)
+        else:
+            rng = rng_for(like, self.seed)
+            params = net.init(rng, dtype=like.dtype)
+        if incremental and cont and self._optimizer is optimizer:
+            opt_state = self._opt_state  # partial_fit keeps the optimizer's state, as scikit-learn does
+        else:  # a fit (also a warm-started one) starts a fresh optimizer state, as scikit-learn does
+            opt_state = optimizer.init(params)
         step = compiled(_train_batch, xp)
         alpha = float(self.alpha)
 
-        if self.early_stopping:
+        if early_stopping:
             from ..regularization import EarlyStopping
 
             order = rng.permutation(n)
@@ -173,9 +191,9 @@ class _BaseMLP(Estimator):
             stopper = EarlyStopping(self.n_iter_no_change, min_delta=self.tol)
             val_loss = compiled(_val_loss, xp)
         bs = min(int(self.batch_size), n)
-        progress = _Progress(self.epochs, type(self).__name__, bool(self.verbose))
+        progress = _Progress(epochs, type(self).__name__, bool(self.verbose))
         curve, val_curve, best = [], [], None
-        for epoch in range(1, self.epochs + 1):
+        for epoch in range(1, epochs + 1):
             total = xp.zeros((), dtype=like.dtype, device=device_of(like))
             for Xc, Yc, m in ([(X, Y, n)] if chunks is None else _chunks_in_order(chunks, rng, self.shuffle)):
                 order = rng.permutation(m) if self.shuffle else xp.arange(m, device=device_of(Xc))
@@ -184,7 +202,7 @@ class _BaseMLP(Estimator):
                     params, opt_state, total = step(params, opt_state, total, Xc, Yc, batch,
                                                     net=net, optimizer=optimizer, alpha=alpha)
             curve.append(total / n)
-            if self.early_stopping:
+            if early_stopping:
                 v = val_loss(params, X_val, Y_val, net=net)
                 val_curve.append(v)
                 stop = stopper.update(v)  # one host read per epoch
@@ -201,15 +219,68 @@ class _BaseMLP(Estimator):
         self.n_iter_ = epoch
         self.net_ = net
         self.params_ = back(params)
-        self.loss_curve_ = back(xp.stack(curve))
-        if self.early_stopping:
+        self._rng, self._optimizer, self._opt_state = rng, optimizer, opt_state
+        curve = xp.stack(curve)
+        if cont:  # as scikit-learn: the curve goes on over warm-started fits and partial_fit calls
+            curve = xp.concat([computed(self.loss_curve_)[0], curve])
+        self.loss_curve_ = back(curve)
+        if early_stopping:
             self.validation_loss_curve_ = back(xp.stack(val_curve))
+        elif hasattr(self, "validation_loss_curve_"):
+            del self.validation_loss_curve_
         self.n_features_in_ = int(X.shape[1])
         return self
 
     def _logits(self, X):
         X, xp = self._check_X(X)
         return self.net_.logits(self.params_, X), xp
+
+
+def _labels_like(classes, y):
+    """``classes`` (a list or any backend's array) on ``y``'s backend and device."""
+    from ..backend import backend_of, get_backend
+
+    if backend_of(classes) not in (None, backend_of(y)):
+        classes = get_backend(backend_of(classes)).to_numpy(classes)
+    return get_backend(backend_of(y), device=device_of(y)).asarray(classes)
+
+
+def _in_memory(a):
+    """A small array computed if it is a Dask one."""
+    return a.compute() if _is_dask(a) else a
+
+
+def _one_hot(y, classes, dtype, what):
+    """``y`` one-hot against ``classes`` (n, k); labels outside ``classes`` raise ``ValueError``."""
+    xp = array_namespace(y)
+    Y = xp.astype(y[:, None] == classes[None, :], dtype)
+    if not bool(xp.all(xp.sum(Y, axis=1) == 1)):
+        raise ValueError(f"`y` has classes not in {what}: {classes}")
+    return Y
+
+
+def _check_same_network(old, new):
+    """A warm start (or ``partial_fit``) continues the fitted network: same layers, activation and output."""
+    if old.layer_sizes != new.layer_sizes:
+        raise ValueError(f"warm_start and partial_fit continue the fitted network of layer sizes "
+                         f"{list(old.layer_sizes)} (input, hidden..., output); this fit needs "
+                         f"{list(new.layer_sizes)} (hidden_layer_sizes, the number of features or the number "
+                         f"of outputs changed). Set warm_start=False (or fit anew) to start over")
+    if (old.activation, old.output, old.loss) != (new.activation, new.output, new.loss):
+        raise ValueError(f"warm_start and partial_fit continue the fitted network {old!r}; this fit asks for "
+                         f"{new!r}. Set warm_start=False (or fit anew) to start over")
+
+
+def _as_dtype(params, like):
+    """The fitted parameters in the dtype of this fit's ``X``."""
+    from ..backend import backend_of
+
+    was, now = backend_of(params[0]["W"]), backend_of(like)
+    if was != now:
+        raise ValueError(f"warm_start and partial_fit continue the fitted network, whose parameters are {was} "
+                         f"arrays; X is a {now} array. Fit on the same backend (or set warm_start=False)")
+    xp = array_namespace(like)
+    return [{k: xp.astype(a, like.dtype) for k, a in layer.items()} for layer in params]
 
 
 def _row_chunks(X, Y):
@@ -285,6 +356,14 @@ _DOC_PARAMS = r"""
     validation_fraction : float, default 0.1
     n_iter_no_change : int, default 10
     tol : float, default 1e-4
+    warm_start : bool, default False
+        As in scikit-learn: ``fit`` continues from the fitted parameters
+        (same layer sizes, number of features and outputs, and for a
+        classifier the same classes, else ``ValueError``) with a fresh
+        optimizer state, and the epochs' shuffles go on from the previous
+        fit's generator; ``loss_curve_`` goes on too.  So with a stateless
+        optimizer (plain ``sgd``) fits of ``k`` and ``m`` epochs give one fit
+        of ``k + m`` epochs.
     verbose : bool, default False
         Show per-epoch progress: a tqdm bar when tqdm is installed (extra
         ``progress``), else a line every tenth of the epochs on stderr.
@@ -305,13 +384,15 @@ _DOC_PARAMS = r"""
         The architecture.
     loss_curve_ : array of shape (``n_iter_``,)
         Mean training loss of each epoch (over its mini-batches, each at the
-        parameters before its step).
+        parameters before its step); after ``warm_start`` fits and
+        ``partial_fit`` calls, of every epoch since the last cold start.
     validation_loss_curve_ : array of shape (``n_iter_``,)
         With ``early_stopping``: the validation loss after each epoch.
     best_epoch_ : int
         With ``early_stopping``: the epoch whose parameters were kept.
     n_iter_ : int
-        Epochs run.
+        Epochs run by the last ``fit`` (1 after ``partial_fit``, as in
+        scikit-learn).
     n_features_in_ : int
 {extra_attributes}
     Notes
@@ -339,7 +420,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def __init__(self, *, hidden_layer_sizes=(64,), activation="relu", optimizer=None, epochs=200, batch_size=32,
                  seed=None, alpha=0.0, shuffle=True, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4, verbose=False, loss=None):
+                 n_iter_no_change=10, tol=1e-4, verbose=False, loss=None, warm_start=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer
@@ -354,16 +435,55 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.tol = tol
         self.verbose = verbose
         self.loss = loss
+        self.warm_start = warm_start
 
     def fit(self, X, y):
         """Train on ``X`` (n_samples, n_features) and class labels ``y`` (n_samples,)."""
+        return self._fit_labels(X, y, None, incremental=False)
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over ``X``, ``y``, continuing the fitted network and its optimizer state.
+
+        As in scikit-learn: ``classes`` (every label ``y`` will ever hold) is
+        required on the first call (unless the model was fitted before); later
+        batches may lack classes, but labels outside ``classes_`` raise
+        ``ValueError``.  No early stopping.  The first call initialises the
+        network from ``seed`` as ``fit`` does, and the shuffles go on from call
+        to call, so ``k`` calls on the same data give ``fit`` with
+        ``epochs=k`` (any optimizer: its state is kept between calls).
+        """
+        return self._fit_labels(X, y, classes, incremental=True)
+
+    def _fit_labels(self, X, y, classes, *, incremental):
         X, y, xp = check_X_y(X, y, y_numeric=False, check_finite=True)  # Dask: checked chunk by chunk
-        classes, Y = encode_labels(y, xp, X.dtype)
+        if not self._continues(incremental):
+            if incremental and classes is None:
+                raise ValueError("classes must be given on the first call to partial_fit "
+                                 "(all the labels y will ever hold)")
+            if classes is None:
+                classes, Y = encode_labels(y, xp, X.dtype)
+            else:
+                known = _in_memory(_labels_like(classes, y))
+                classes = array_namespace(known).sort(array_namespace(known).unique_values(known))
+                if classes.ndim != 1 or classes.shape[0] < 2:
+                    raise ValueError(f"classes must be a 1-D array of at least 2 labels; got shape "
+                                     f"{tuple(classes.shape)} after removing repeats")
+                Y = _one_hot(y, classes, X.dtype, "classes (given on the first call to partial_fit)")
+        else:
+            classes = self.classes_
+            known = _in_memory(classes)
+            if not incremental:  # warm_start: the same set of classes, as scikit-learn requires
+                found = _in_memory(array_namespace(y).unique_values(y))
+                fx = array_namespace(found)
+                if found.shape != known.shape or not bool(fx.all(fx.sort(found) == known)):
+                    raise ValueError(f"warm_start can only be used where `y` has the same classes as in the "
+                                     f"previous call to fit. Previously got {known}, `y` has {fx.sort(found)}")
+            Y = _one_hot(y, known, X.dtype, "self.classes_ (the classes of the fitted model)")
         k = Y.shape[1]
         self.classes_ = classes
         if k == 2:
-            return self._fit(X, Y[:, 1:], xp, 1, "sigmoid")
-        return self._fit(X, Y, xp, k, "softmax")
+            return self._fit(X, Y[:, 1:], xp, 1, "sigmoid", incremental=incremental)
+        return self._fit(X, Y, xp, k, "softmax", incremental=incremental)
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns in the order of ``classes_``."""
@@ -385,7 +505,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def __init__(self, *, hidden_layer_sizes=(64,), activation="relu", optimizer=None, epochs=200, batch_size=32,
                  seed=None, alpha=0.0, shuffle=True, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4, verbose=False, loss=None):
+                 n_iter_no_change=10, tol=1e-4, verbose=False, loss=None, warm_start=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer
@@ -400,13 +520,29 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.tol = tol
         self.verbose = verbose
         self.loss = loss
+        self.warm_start = warm_start
 
     def fit(self, X, y):
         """Train on ``X`` (n_samples, n_features) and targets ``y`` (n_samples,) or (n_samples, n_targets)."""
+        return self._fit_targets(X, y, incremental=False)
+
+    def partial_fit(self, X, y):
+        """One epoch over ``X``, ``y``, continuing the fitted network and its optimizer state.
+
+        As in scikit-learn (no early stopping).  The first call initialises
+        the network from ``seed`` as ``fit`` does, and the shuffles go on from
+        call to call, so ``k`` calls on the same data give ``fit`` with
+        ``epochs=k`` (any optimizer: its state is kept between calls).
+        """
+        return self._fit_targets(X, y, incremental=True)
+
+    def _fit_targets(self, X, y, *, incremental):
         X, y, xp = check_X_y(X, y, multi_output=True, check_finite=True)  # Dask: checked chunk by chunk
-        self._squeeze = y.ndim == 1
-        Y = y[:, None] if self._squeeze else y
-        return self._fit(X, Y, xp, Y.shape[1], "identity")
+        squeeze = y.ndim == 1
+        Y = y[:, None] if squeeze else y
+        self._fit(X, Y, xp, Y.shape[1], "identity", incremental=incremental)
+        self._squeeze = squeeze
+        return self
 
     def predict(self, X):
         """Predictions, shape (n_samples,) or (n_samples, n_targets) like the training ``y``."""
