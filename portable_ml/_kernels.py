@@ -335,7 +335,7 @@ def _jax_table():
 _MAKERS = (("numpy", _numpy_table), ("torch", _torch_table), ("jax", _jax_table))
 
 
-def _table(xp):
+def _table(*, xp):
     name = xp.__name__
     try:
         return _TABLES[name]
@@ -354,7 +354,7 @@ def kernel(xp, name, x):
     """
     entry = _TABLES.get(xp.__name__, False)
     if entry is False:
-        entry = _table(xp)
+        entry = _table(xp=xp)
     if entry is None:
         return None
     accepts, table = entry

@@ -623,18 +623,18 @@ def log_sigmoid_grad(x):
     return _sigmoid(-x, xp=xp)
 
 
-def _check_unit_interval(p, name, xp):
+def _check_unit_interval(p, name, *, xp):
     value_check(xp.all(xp.logical_and(p >= 0, p <= 1)),
                 lambda: f"{name} must lie in [0, 1]; got values in [{float(xp.min(p))}, {float(xp.max(p))}]")
 
 
-def _open_unit(p, xp):
+def _open_unit(p, *, xp):
     """The mask of ``0 < p < 1`` and ``p`` with every other entry replaced by 1/2 (a safe argument)."""
     inside = xp.logical_and(p > 0, p < 1)
     return inside, xp.where(inside, p, xp.full_like(p, 0.5))
 
 
-def _at_bounds(value, inside, p, at0, at1, xp):
+def _at_bounds(value, inside, p, at0, at1, *, xp):
     """``value`` inside (0, 1), the limits ``at0``/``at1`` at 0 and 1, NaN elsewhere (NaN or out of range)."""
     edge = xp.where(p == 0, xp.full_like(p, at0), xp.where(p == 1, xp.full_like(p, at1), xp.full_like(p, math.nan)))
     return xp.where(inside, value, edge)
@@ -657,23 +657,23 @@ def logit(p):
     on concrete input (inside a trace they give NaN, as SciPy's).
     """
     xp, p = _prepare(p)
-    _check_unit_interval(p, "p", xp)
-    inside, q = _open_unit(p, xp)
-    return _at_bounds(xp.log(q) - xp.log1p(-q), inside, p, -math.inf, math.inf, xp)
+    _check_unit_interval(p, "p", xp=xp)
+    inside, q = _open_unit(p, xp=xp)
+    return _at_bounds(xp.log(q) - xp.log1p(-q), inside, p, -math.inf, math.inf, xp=xp)
 
 
 def logit_grad(p):
     r""":math:`f'(p) = 1/(p(1 - p))` of :func:`logit` (:math:`+\infty` at 0 and 1)."""
     xp, p = _prepare(p)
-    _check_unit_interval(p, "p", xp)
-    inside, q = _open_unit(p, xp)
-    return _at_bounds(1.0 / (q * (1.0 - q)), inside, p, math.inf, math.inf, xp)
+    _check_unit_interval(p, "p", xp=xp)
+    inside, q = _open_unit(p, xp=xp)
+    return _at_bounds(1.0 / (q * (1.0 - q)), inside, p, math.inf, math.inf, xp=xp)
 
 
 _LOG2 = math.log(2.0)
 
 
-def _log1mexp_domain(x, xp):
+def _log1mexp_domain(x, *, xp):
     """``x`` where positive, 1 at 0 (the limit is set apart), NaN below 0 and at NaN: no warnings."""
     return xp.where(x > 0, x, xp.where(x == 0, xp.ones_like(x), xp.full_like(x, math.nan)))
 
@@ -695,7 +695,7 @@ def log1mexp(x):
     xp, x = _prepare(x)
     value_check(xp.all(xp.logical_not(x < 0)),
                 lambda: f"x must be non-negative (log(1 - exp(-x)) is undefined below 0); got minimum {float(xp.min(x))}")
-    safe = _log1mexp_domain(x, xp)
+    safe = _log1mexp_domain(x, xp=xp)
     small = safe < _LOG2
     near = xp.where(small, safe, xp.ones_like(x))  # each branch evaluated only where it is used
     far = xp.where(small, xp.ones_like(x), safe)
@@ -708,7 +708,7 @@ def log1mexp_grad(x):
     xp, x = _prepare(x)
     value_check(xp.all(xp.logical_not(x < 0)),
                 lambda: f"x must be non-negative (log(1 - exp(-x)) is undefined below 0); got minimum {float(xp.min(x))}")
-    safe = _log1mexp_domain(x, xp)
+    safe = _log1mexp_domain(x, xp=xp)
     # 1/expm1(x) = e^{-x} / (1 - e^{-x}): no overflow for large x, full precision near 0
     return xp.where(x == 0, xp.full_like(x, math.inf), xp.exp(-safe) / -xp.expm1(-safe))
 
@@ -794,7 +794,7 @@ def _prepare_vjp(x, cotangent, axis):
     return xp, x, g
 
 
-def _check_where(where, x, xp):
+def _check_where(where, x, *, xp):
     """``where`` (None, or a boolean array broadcastable to ``x``) broadcast to ``x``'s shape."""
     if where is None:
         return None
@@ -841,7 +841,7 @@ def softmax(x, *, axis=-1, where=None):
     """
     xp, x = _prepare(x)
     _check_axis(x, axis)
-    return _n.softmax(x, axis=axis, where=_check_where(where, x, xp), xp=xp)
+    return _n.softmax(x, axis=axis, where=_check_where(where, x, xp=xp), xp=xp)
 
 
 def softmax_vjp(x, cotangent, *, axis=-1, where=None):
@@ -865,7 +865,7 @@ def softmax_vjp(x, cotangent, *, axis=-1, where=None):
     .. math:: (J^\top g)_j = s_j \Bigl(g_j - \sum_i g_i s_i\Bigr)
     """
     xp, x, g = _prepare_vjp(x, cotangent, axis)
-    s = _n.softmax(x, axis=axis, where=_check_where(where, x, xp), xp=xp)
+    s = _n.softmax(x, axis=axis, where=_check_where(where, x, xp=xp), xp=xp)
     return s * (g - xp.sum(g * s, axis=axis, keepdims=True))
 
 
@@ -886,7 +886,7 @@ def log_softmax(x, *, axis=-1, where=None):
     """
     xp, x = _prepare(x)
     _check_axis(x, axis)
-    return _n.log_softmax(x, axis=axis, where=_check_where(where, x, xp), xp=xp)
+    return _n.log_softmax(x, axis=axis, where=_check_where(where, x, xp=xp), xp=xp)
 
 
 def log_softmax_vjp(x, cotangent, *, axis=-1, where=None):
@@ -901,7 +901,7 @@ def log_softmax_vjp(x, cotangent, *, axis=-1, where=None):
     :math:`-\infty` outputs) get a zero gradient.
     """
     xp, x, g = _prepare_vjp(x, cotangent, axis)
-    where = _check_where(where, x, xp)
+    where = _check_where(where, x, xp=xp)
     if where is None:
         return g - _n.softmax(x, axis=axis, xp=xp) * xp.sum(g, axis=axis, keepdims=True)
     g = xp.where(where, g, xp.zeros_like(g))

@@ -402,7 +402,7 @@ def _lower(a, trace):
 _FLOAT_DTYPES = {}
 
 
-def _is_float(xp, dtype):
+def _is_float(dtype, *, xp):
     key = (type(dtype), dtype)  # the type first: dtypes of two libraries are never compared
     try:
         return _FLOAT_DTYPES[key]
@@ -452,7 +452,7 @@ def _apply(rule, args, kw, base=None):
         trace.nested = True
     elif trace.numpy:
         out = _xp.as_array0d(out, xp)
-    if rule.vjp is None or not hasattr(out, "dtype") or not _is_float(trace.base, out.dtype):
+    if rule.vjp is None or not hasattr(out, "dtype") or not _is_float(out.dtype, xp=trace.base):
         return out
     node = _Node(rule, tuple(parents), vals, out, kw)
     trace.nodes.append(node)
@@ -494,7 +494,7 @@ def _apply_multi(rule, args, vals, out, kw, trace):
         trace.nested = True
     comps = []
     for i, o in enumerate(out):
-        if hasattr(o, "dtype") and _is_float(trace.base, o.dtype):
+        if hasattr(o, "dtype") and _is_float(o.dtype, xp=trace.base):
             proj = _Node(_PROJECT, (node,), (node.out,), o, {"index": i, "n": len(out)})
             trace.nodes.append(proj)
             o = trace.cls(o, proj, trace)
@@ -507,7 +507,7 @@ def _shape(x):
     return tuple(x.shape) if hasattr(x, "shape") else ()
 
 
-def _sum_to(c, shape, xp):
+def _sum_to(c, shape, *, xp):
     """``c`` summed over the axes it was broadcast along, to ``shape``."""
     cs = _shape(c)
     shape = tuple(shape)
@@ -525,28 +525,28 @@ def _sum_to(c, shape, xp):
     return c
 
 
-def _fit(c, v, xp):
+def _fit(c, v, *, xp):
     """Cotangent ``c`` for operand ``v``: summed to its shape, cast to its dtype."""
     if c.shape == v.shape and c.dtype == v.dtype:  # the common case
         return c
-    c = _sum_to(c, _shape(v), xp)
+    c = _sum_to(c, _shape(v), xp=xp)
     if c.dtype != v.dtype:
         c = xp.astype(c, v.dtype)
     return c
 
 
-def _const(value, like, xp):
+def _const(value, like, *, xp):
     return xp.asarray(value, dtype=like.dtype, device=_compat.device(_strip(like)))
 
 
-def _as_operand(x, like, xp):
+def _as_operand(x, like, *, xp):
     """A Python scalar operand as a 0-d array of ``like``'s dtype (for namespace functions)."""
     if hasattr(x, "shape"):
         return x
     return xp.asarray(x, dtype=like.dtype, device=_compat.device(_strip(like)))
 
 
-def _mT(x, xp):
+def _mT(x, *, xp):
     n = x.ndim
     return xp.permute_dims(x, tuple(range(n - 2)) + (n - 1, n - 2))
 
@@ -559,7 +559,7 @@ def _norm_axes(axis, ndim):
     return tuple(sorted(a % ndim if ndim else 0 for a in axis))
 
 
-def _expand_reduced(g, x_shape, axis, keepdims, xp):
+def _expand_reduced(g, x_shape, axis, keepdims, *, xp):
     """A reduction's cotangent ``g`` reshaped with the reduced axes kept (size 1)."""
     if keepdims:
         return g
@@ -670,7 +670,7 @@ def _fwd_op(op, fn_name):
 def _choice_vjp(pick_first):
     def vjp(xp, g, out, vals, need):
         a, b = vals
-        one, half, zero = (_const(v, g, xp) for v in (1.0, 0.5, 0.0))
+        one, half, zero = (_const(v, g, xp=xp) for v in (1.0, 0.5, 0.0))
         wa = xp.where(pick_first(a, b), one, xp.where(a == b, half, zero))  # ties split evenly, as JAX
         return (g * wa if need[0] else None), (g * (1 - wa) if need[1] else None)
 
@@ -680,7 +680,7 @@ def _choice_vjp(pick_first):
 def _minmax_fwd(name):
     def fwd(xp, a, b):
         like = a if hasattr(a, "shape") else b
-        return getattr(xp, name)(_as_operand(a, like, xp), _as_operand(b, like, xp))
+        return getattr(xp, name)(_as_operand(a, like, xp=xp), _as_operand(b, like, xp=xp))
 
     return fwd
 
@@ -727,7 +727,7 @@ for _name, _op in (("less", operator.lt), ("less_equal", operator.le), ("greater
 
 def _where_fwd(xp, cond, a, b):
     like = a if hasattr(a, "shape") else b
-    return xp.where(cond, _as_operand(a, like, xp), _as_operand(b, like, xp))
+    return xp.where(cond, _as_operand(a, like, xp=xp), _as_operand(b, like, xp=xp))
 
 
 def _where_vjp(xp, g, out, vals, need):
@@ -760,7 +760,7 @@ def _sum_fwd(xp, x, axis=None, keepdims=False, dtype=None):
 
 def _sum_vjp(xp, g, out, vals, need, axis=None, keepdims=False, dtype=None):
     x = vals[0]
-    return (xp.broadcast_to(_expand_reduced(g, _shape(x), axis, keepdims, xp), _shape(x)),)
+    return (xp.broadcast_to(_expand_reduced(g, _shape(x), axis, keepdims, xp=xp), _shape(x)),)
 
 
 def _count(shape, axis):
@@ -773,19 +773,19 @@ def _count(shape, axis):
 def _mean_vjp(xp, g, out, vals, need, axis=None, keepdims=False):
     x = vals[0]
     n = _count(_shape(x), axis)
-    return (xp.broadcast_to(_expand_reduced(g, _shape(x), axis, keepdims, xp) / n, _shape(x)),)
+    return (xp.broadcast_to(_expand_reduced(g, _shape(x), axis, keepdims, xp=xp) / n, _shape(x)),)
 
 
 def _chooser_vjp(xp, g, out, vals, need, axis=None, keepdims=False):
     x = vals[0]
-    ge = _expand_reduced(g, _shape(x), axis, keepdims, xp)
-    oe = _expand_reduced(out, _shape(x), axis, keepdims, xp)
+    ge = _expand_reduced(g, _shape(x), axis, keepdims, xp=xp)
+    oe = _expand_reduced(out, _shape(x), axis, keepdims, xp=xp)
     hit = xp.astype(x == oe, g.dtype)
     count = xp.sum(hit, axis=_norm_axes(axis, x.ndim), keepdims=True)
     return (ge * hit / count,)  # ties share the cotangent evenly, as JAX
 
 
-def _var_parts(xp, x, axis, correction):
+def _var_parts(x, axis, correction, *, xp):
     n = _count(_shape(x), axis)
     m = xp.mean(x, axis=_norm_axes(axis, x.ndim), keepdims=True)
     return (x - m), (n - correction)
@@ -793,22 +793,22 @@ def _var_parts(xp, x, axis, correction):
 
 def _var_vjp(xp, g, out, vals, need, axis=None, correction=0.0, keepdims=False):
     x = vals[0]
-    d, dof = _var_parts(xp, x, axis, correction)
-    return (_expand_reduced(g, _shape(x), axis, keepdims, xp) * (2 / dof) * d,)
+    d, dof = _var_parts(x, axis, correction, xp=xp)
+    return (_expand_reduced(g, _shape(x), axis, keepdims, xp=xp) * (2 / dof) * d,)
 
 
 def _std_vjp(xp, g, out, vals, need, axis=None, correction=0.0, keepdims=False):
     x = vals[0]
-    d, dof = _var_parts(xp, x, axis, correction)
-    ge = _expand_reduced(g, _shape(x), axis, keepdims, xp)
-    oe = _expand_reduced(out, _shape(x), axis, keepdims, xp)
+    d, dof = _var_parts(x, axis, correction, xp=xp)
+    ge = _expand_reduced(g, _shape(x), axis, keepdims, xp=xp)
+    oe = _expand_reduced(out, _shape(x), axis, keepdims, xp=xp)
     return (ge * d / (dof * oe),)
 
 
 def _prod_vjp(xp, g, out, vals, need, axis=None, keepdims=False, dtype=None):
     x = vals[0]  # out / x: exact where x has no zeros (documented)
-    ge = _expand_reduced(g, _shape(x), axis, keepdims, xp)
-    oe = _expand_reduced(out, _shape(x), axis, keepdims, xp)
+    ge = _expand_reduced(g, _shape(x), axis, keepdims, xp=xp)
+    oe = _expand_reduced(out, _shape(x), axis, keepdims, xp=xp)
     return (ge * oe / x,)
 
 
@@ -879,11 +879,11 @@ def _flip_vjp(xp, g, out, vals, need, axis=None):
 
 
 def _mT_fwd(xp, x):
-    return _mT(x, xp)
+    return _mT(x, xp=xp)
 
 
 def _mT_vjp(xp, g, out, vals, need):
-    return (_mT(g, xp),)
+    return (_mT(g, xp=xp),)
 
 
 defvjp("reshape", lambda xp, x, shape, **kw: xp.reshape(x, shape, **kw), _reshape_vjp)
@@ -931,7 +931,7 @@ defvjp("triu", lambda xp, x, k=0: xp.triu(x, k=k), _triu_vjp)
 
 def _concat_fwd(xp, *arrays, axis=0):
     like = next(a for a in arrays if hasattr(a, "shape"))
-    return xp.concat([_as_operand(a, like, xp) for a in arrays], axis=axis)
+    return xp.concat([_as_operand(a, like, xp=xp) for a in arrays], axis=axis)
 
 
 def _concat_vjp(xp, g, out, vals, need, axis=0):
@@ -969,7 +969,7 @@ defvjp("stack", _stack_fwd, _stack_vjp)
 
 
 # ------------------------------------------------------------ gathers
-def _one_hot(indices, n, like, xp):
+def _one_hot(indices, n, like, *, xp):
     """``(indices[..., None] == arange(n))`` as ``like``'s dtype (duplicates accumulate when contracted)."""
     dev = _compat.device(_strip(like))
     ar = xp.arange(n, device=dev)
@@ -989,7 +989,7 @@ def _take_vjp(xp, g, out, vals, need, axis=None):
     x, indices = vals
     ax = 0 if axis is None else axis % x.ndim
     n = _shape(x)[ax]
-    oh = _one_hot(indices, n, g, xp)  # (k, n)
+    oh = _one_hot(indices, n, g, xp=xp)  # (k, n)
     gm = _moveaxis_fwd(xp, g, ax, -1)  # (..., k)
     gx = xp.matmul(gm, oh)  # (..., n)
     return xp.permute_dims(gx, _inverse_perm(_moveaxis_perm(x.ndim, ax, -1))), None
@@ -1005,7 +1005,7 @@ def _take_along_vjp(xp, g, out, vals, need, axis=-1):
     n = _shape(x)[ax]
     gm = _moveaxis_fwd(xp, g, ax, -1)  # (..., k)
     im = _moveaxis_fwd(xp, indices, ax, -1)
-    oh = _one_hot(im, n, g, xp)  # (..., k, n)
+    oh = _one_hot(im, n, g, xp=xp)  # (..., k, n)
     gx = xp.sum(xp.expand_dims(gm, axis=-1) * oh, axis=-2)
     return xp.permute_dims(gx, _inverse_perm(_moveaxis_perm(x.ndim, ax, -1))), None
 
@@ -1068,17 +1068,17 @@ def _getitem_vjp(xp, g, out, vals, need, key):
             i = i + n if i < 0 else i
             start, step, k = i, 1, 1
         if (step == 1 or k <= 1) and not (k == n and start == 0):
-            g = _pad_axis(g, axis, start, n - start - k, xp)
+            g = _pad_axis(g, axis, start, n - start - k, xp=xp)
         elif step != 1 and k > 1:
             idx = xp.arange(start, start + step * k, step, device=_compat.device(_strip(g)))
             gm = _moveaxis_fwd(xp, g, axis, -1)
-            gm = xp.matmul(gm, _one_hot(idx, n, g, xp))
+            gm = xp.matmul(gm, _one_hot(idx, n, g, xp=xp))
             g = xp.permute_dims(gm, _inverse_perm(_moveaxis_perm(x.ndim, axis, -1)))
         axis += 1
     return (g,)
 
 
-def _pad_axis(g, axis, before, after, xp):
+def _pad_axis(g, axis, before, after, *, xp):
     parts = []
     shp = list(_shape(g))
     dev = _compat.device(_strip(g))
@@ -1144,21 +1144,21 @@ def _set(x, key, value):
     if hasattr(raw, "dtype") and base.isdtype(raw.dtype, "bool"):
         if _shape(raw) != x.shape:
             raise NotImplementedError("autodiff: a boolean-mask write needs a mask of the array's shape")
-        v = value if hasattr(value, "shape") else _as_operand(value, x, xp)
+        v = value if hasattr(value, "shape") else _as_operand(value, x, xp=xp)
         if _shape(v) in ((), x.shape):
             return xp.where(raw, v, x)
         # x[mask] = values (one per True entry, in row-major order): place them by their flat positions
         flat_mask = base.reshape(raw, (-1,))
         n = _shape(flat_mask)[0]
         pos = base.nonzero(flat_mask)[0]
-        placed = xp.matmul(xp.reshape(v, (-1,)), _one_hot(pos, n, _strip(x), base))
+        placed = xp.matmul(xp.reshape(v, (-1,)), _one_hot(pos, n, _strip(x), xp=base))
         return xp.where(raw, xp.reshape(placed, x.shape), x)
     entries = key if isinstance(key, tuple) else (key,)
     if not all(_is_basic(k) for k in entries):
         raise NotImplementedError(f"autodiff: writing x[{key!r}] = v on a traced copy has no rule; supported: "
                                   "integers, slices, None, Ellipsis and boolean masks of x's shape")
     sub = _shape(_strip(x)[key])
-    v = value if hasattr(value, "shape") else _as_operand(value, x, xp)
+    v = value if hasattr(value, "shape") else _as_operand(value, x, xp=xp)
     v = xp.broadcast_to(v, sub)
     dev = _compat.device(_strip(x))
     mask = _scatter_fwd(base, base.ones(sub, dtype=_strip(x).dtype, device=dev), key, x.shape) != 0
@@ -1174,8 +1174,8 @@ def _matmul_fwd(xp, a, b):
 def _matmul_vjp(xp, g, out, vals, need):
     a, b = vals
     if a.ndim >= 2 and b.ndim >= 2:
-        ga = xp.matmul(g, b.T if b.ndim == 2 else _mT(b, xp)) if need[0] else None
-        gb = xp.matmul(a.T if a.ndim == 2 else _mT(a, xp), g) if need[1] else None
+        ga = xp.matmul(g, b.T if b.ndim == 2 else _mT(b, xp=xp)) if need[0] else None
+        gb = xp.matmul(a.T if a.ndim == 2 else _mT(a, xp=xp), g) if need[1] else None
         return ga, gb
     a2 = xp.expand_dims(a, axis=0) if a.ndim == 1 else a
     b2 = xp.expand_dims(b, axis=-1) if b.ndim == 1 else b
@@ -1183,9 +1183,9 @@ def _matmul_vjp(xp, g, out, vals, need):
     g2 = xp.reshape(g, batch + (_shape(a2)[-2], _shape(b2)[-1]))
     ga = gb = None
     if need[0]:
-        ga = xp.reshape(_sum_to(xp.matmul(g2, _mT(b2, xp)), _shape(a2), xp), _shape(a))
+        ga = xp.reshape(_sum_to(xp.matmul(g2, _mT(b2, xp=xp)), _shape(a2), xp=xp), _shape(a))
     if need[1]:
-        gb = xp.reshape(_sum_to(xp.matmul(_mT(a2, xp), g2), _shape(b2), xp), _shape(b))
+        gb = xp.reshape(_sum_to(xp.matmul(_mT(a2, xp=xp), g2), _shape(b2), xp=xp), _shape(b))
     return ga, gb
 
 
@@ -1299,13 +1299,13 @@ defvjp("linalg.outer", lambda xp, a, b: xp.linalg.outer(a, b), _outer_vjp)
 def _solve_vjp(xp, g, out, vals, need):
     a, b = vals
     vector = b.ndim == 1
-    gb = xp.linalg.solve(_mT(a, xp), g)
+    gb = xp.linalg.solve(_mT(a, xp=xp), g)
     ga = None
     if need[0]:
         if vector:
             ga = -xp.linalg.outer(gb, out)
         else:
-            ga = -xp.matmul(gb, _mT(out, xp))
+            ga = -xp.matmul(gb, _mT(out, xp=xp))
     return ga, (gb if need[1] else None)
 
 
@@ -1314,25 +1314,25 @@ def _cholesky_vjp(xp, g, out, vals, need, upper=False):
         raise NotImplementedError("autodiff: linalg.cholesky(upper=True) has no VJP rule")
     L = out
     if _compat.is_dask_array(_strip(out)):  # array-api-compat 1.16 hands back Dask's upper factor L^T
-        L, g = _mT(out, xp), _mT(g, xp)
+        L, g = _mT(out, xp=xp), _mT(g, xp=xp)
     n = _shape(L)[-1]
     eye = xp.eye(n, dtype=L.dtype, device=_compat.device(_strip(L)))
-    phi = xp.tril(xp.matmul(_mT(L, xp), g)) * (1 - 0.5 * eye)  # tril, diagonal halved
-    lt = _mT(L, xp)
+    phi = xp.tril(xp.matmul(_mT(L, xp=xp), g)) * (1 - 0.5 * eye)  # tril, diagonal halved
+    lt = _mT(L, xp=xp)
     x = xp.linalg.solve(lt, phi)  # L^-T phi
-    s = _mT(xp.linalg.solve(lt, _mT(x, xp)), xp)  # L^-T phi L^-1
-    return (0.5 * (s + _mT(s, xp)),)
+    s = _mT(xp.linalg.solve(lt, _mT(x, xp=xp)), xp=xp)  # L^-T phi L^-1
+    return (0.5 * (s + _mT(s, xp=xp)),)
 
 
 def _inv_vjp(xp, g, out, vals, need):
-    it = _mT(out, xp)
+    it = _mT(out, xp=xp)
     return (-xp.matmul(xp.matmul(it, g), it),)
 
 
 def _det_vjp(xp, g, out, vals, need):
     a = vals[0]
     ge = xp.expand_dims(xp.expand_dims(g * out, axis=-1), axis=-1)
-    return (ge * _mT(xp.linalg.inv(a), xp),)
+    return (ge * _mT(xp.linalg.inv(a), xp=xp),)
 
 
 def _vector_norm_fwd(xp, x, axis=None, keepdims=False, ord=2):
@@ -1343,8 +1343,8 @@ def _vector_norm_vjp(xp, g, out, vals, need, axis=None, keepdims=False, ord=2):
     if ord != 2:
         raise NotImplementedError(f"autodiff: linalg.vector_norm(ord={ord!r}) has no VJP rule (ord=2 has)")
     x = vals[0]
-    ge = _expand_reduced(g, _shape(x), axis, keepdims, xp)
-    oe = _expand_reduced(out, _shape(x), axis, keepdims, xp)
+    ge = _expand_reduced(g, _shape(x), axis, keepdims, xp=xp)
+    oe = _expand_reduced(out, _shape(x), axis, keepdims, xp=xp)
     return (ge * x / oe,)
 
 
@@ -1396,13 +1396,13 @@ def _sort_vjp(xp, g, out, vals, need, axis=-1, descending=False, stable=True):
 defvjp("sort", _sort_fwd, _sort_vjp)
 
 
-def _eye(n, like, xp):
+def _eye(n, like, *, xp):
     return xp.eye(n, dtype=like.dtype, device=_compat.device(_strip(like)))
 
 
-def _diag_embed(v, xp):
+def _diag_embed(v, *, xp):
     """``(..., n) -> (..., n, n)`` with ``v`` on the diagonal."""
-    return xp.expand_dims(v, axis=-1) * _eye(_shape(v)[-1], v, xp)
+    return xp.expand_dims(v, axis=-1) * _eye(_shape(v)[-1], v, xp=xp)
 
 
 def _eigh_vjp(xp, g, out, vals, need):
@@ -1414,21 +1414,21 @@ def _eigh_vjp(xp, g, out, vals, need):
     """
     w, U = out
     gw, gU = g[0], g[1]
-    Ut = _mT(U, xp)
+    Ut = _mT(U, xp=xp)
     inner = None
     if gU is not None:
-        eye = _eye(_shape(w)[-1], w, xp)
+        eye = _eye(_shape(w)[-1], w, xp=xp)
         d = xp.expand_dims(w, axis=-2) - xp.expand_dims(w, axis=-1)  # d[i, j] = w_j - w_i
         inner = (1 - eye) / (d + eye) * xp.matmul(Ut, gU)
     if gw is not None:
-        inner = _diag_embed(gw, xp) if inner is None else inner + _diag_embed(gw, xp)
+        inner = _diag_embed(gw, xp=xp) if inner is None else inner + _diag_embed(gw, xp=xp)
     a = xp.matmul(xp.matmul(U, inner), Ut)
-    return (0.5 * (a + _mT(a, xp)),)
+    return (0.5 * (a + _mT(a, xp=xp)),)
 
 
 def _eigvalsh_vjp(xp, g, out, vals, need):
     _, U = xp.linalg.eigh(vals[0])
-    return (xp.matmul(U * xp.expand_dims(g, axis=-2), _mT(U, xp)),)
+    return (xp.matmul(U * xp.expand_dims(g, axis=-2), _mT(U, xp=xp)),)
 
 
 def _svd_fwd(xp, x, full_matrices=True):
@@ -1456,23 +1456,23 @@ def _svd_vjp(xp, g, out, vals, need, full_matrices=True):
                 "(their extra columns are not unique); use full_matrices=False")
         U, Vh = U[..., :, :k], Vh[..., :k, :]
     sr, sc = xp.expand_dims(s, axis=-2), xp.expand_dims(s, axis=-1)  # s_j along a row, s_i down a column
-    inner = None if gs is None else _diag_embed(gs, xp)
+    inner = None if gs is None else _diag_embed(gs, xp=xp)
     if gU is not None or gVh is not None:
-        eye = _eye(k, s, xp)
+        eye = _eye(k, s, xp=xp)
         F = (1 - eye) / ((sr - sc) * (sr + sc) + eye)
     if gU is not None:
-        J = F * xp.matmul(_mT(U, xp), gU)
-        t = (J + _mT(J, xp)) * sr
+        J = F * xp.matmul(_mT(U, xp=xp), gU)
+        t = (J + _mT(J, xp=xp)) * sr
         inner = t if inner is None else inner + t
     if gVh is not None:
-        K = F * xp.matmul(Vh, _mT(gVh, xp))
-        t = sc * (K + _mT(K, xp))
+        K = F * xp.matmul(Vh, _mT(gVh, xp=xp))
+        t = sc * (K + _mT(K, xp=xp))
         inner = t if inner is None else inner + t
     a = xp.matmul(xp.matmul(U, inner), Vh)
     if gU is not None and m > n:
-        a = a + xp.matmul((gU - xp.matmul(U, xp.matmul(_mT(U, xp), gU))) / sr, Vh)
+        a = a + xp.matmul((gU - xp.matmul(U, xp.matmul(_mT(U, xp=xp), gU))) / sr, Vh)
     if gVh is not None and n > m:
-        a = a + xp.matmul(U, (gVh - xp.matmul(xp.matmul(gVh, _mT(Vh, xp)), Vh)) / sc)
+        a = a + xp.matmul(U, (gVh - xp.matmul(xp.matmul(gVh, _mT(Vh, xp=xp)), Vh)) / sc)
     return (a,)
 
 
@@ -1498,14 +1498,14 @@ def _qr_vjp(xp, g, out, vals, need, mode="reduced"):
             "(and mode='reduced' unless square), as jax.grad")
     M = None
     if gR is not None:
-        M = xp.matmul(R, _mT(gR, xp))
+        M = xp.matmul(R, _mT(gR, xp=xp))
     if gQ is not None:
-        t = xp.matmul(_mT(gQ, xp), Q)
+        t = xp.matmul(_mT(gQ, xp=xp), Q)
         M = -t if M is None else M - t
-    b = xp.matmul(Q, xp.tril(M) + _mT(xp.tril(M, k=-1), xp))
+    b = xp.matmul(Q, xp.tril(M) + _mT(xp.tril(M, k=-1), xp=xp))
     if gQ is not None:
         b = b + gQ
-    return (_mT(xp.linalg.solve(R, _mT(b, xp)), xp),)  # b R^{-T}
+    return (_mT(xp.linalg.solve(R, _mT(b, xp=xp)), xp=xp),)  # b R^{-T}
 
 
 defvjp("linalg.eigh", lambda xp, a: xp.linalg.eigh(a), _eigh_vjp)
@@ -1621,7 +1621,7 @@ class TracingNamespace:
         if not isinstance(x, Tracer):
             return self._base.astype(x, dtype, copy=copy) if device is None else \
                 self._base.astype(x, dtype, copy=copy, device=device)
-        if not _is_float(self._base, dtype):
+        if not _is_float(dtype, xp=self._base):
             return self._base.astype(_lower_any(x), dtype)
         return _apply(_RULES["astype"], (x,), {"dtype": dtype, "copy": copy, "device": device}, base=self._base)
 
@@ -1741,7 +1741,7 @@ def _start(args, argnums, what, flat=None):
                             f"got {type(x).__name__}")
     base = _xp.array_namespace(*all_leaves)
     for x in all_leaves:
-        if not _is_float(base if not isinstance(x, Tracer) else x._trace.base, x.dtype):
+        if not _is_float(x.dtype, xp=base if not isinstance(x, Tracer) else x._trace.base):
             raise TypeError(f"{what} requires real floating inputs; got an array of dtype {x.dtype} "
                             "(cast it with xp.astype, or leave it out of argnums)")
     trace = _Trace(base)
@@ -1793,7 +1793,7 @@ def _backward(trace, seeds, leaf_nodes):
                 plain = False
                 xp = _ns_of((c,), base)
             if c.shape != v.shape or c.dtype != v.dtype:  # broadcast or promoted: summed and cast back
-                c = _fit(c, v, xp)
+                c = _fit(c, v, xp=xp)
             ct[p] = c if prev is None else prev + c
     res = []
     for node in leaf_nodes:
@@ -1878,7 +1878,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
             raise TypeError("grad requires f to return a 0-d (scalar) real array; got "
                             + (f"shape {_shape(out)}" if hasattr(out, "shape") else type(out).__name__))
         value = _lower(out, trace)
-        if not _is_float(trace.base, value.dtype):
+        if not _is_float(value.dtype, xp=trace.base):
             raise TypeError(f"grad requires a real floating output; got dtype {value.dtype}")
         if isinstance(out, Tracer) and out._trace is trace:
             seed = _ns_of((value,), trace.base).ones_like(value)
@@ -2262,7 +2262,7 @@ def _reduction_grad_vjp(gfn):
     """VJP of a reduction along ``axis`` (``logsumexp``) from the gradient of its sum."""
     def vjp(xp, g, out, vals, need, axis=-1, keepdims=False):
         x = vals[0]
-        return (_expand_reduced(g, _shape(x), axis, keepdims, xp) * gfn(x, axis=axis),) + (None,) * (len(vals) - 1)
+        return (_expand_reduced(g, _shape(x), axis, keepdims, xp=xp) * gfn(x, axis=axis),) + (None,) * (len(vals) - 1)
 
     return vjp
 

@@ -219,7 +219,7 @@ def _sparse(labels, x, names, reduction):
     return xp, labels, x
 
 
-def _check_pm1(y, name, xp):
+def _check_pm1(y, name, *, xp):
     """Eager check that ``y`` holds only -1 and +1."""
     value_check(xp.all((y == 1.0) | (y == -1.0)),
                 lambda: f"{name} must hold labels -1 and +1 only; got values in "
@@ -230,13 +230,13 @@ def _check_eps(eps):
     check_real(eps, "eps", low=0.0, high=0.5, low_open=True, high_open=True)
 
 
-def _check_distributions(p, q, xp):
+def _check_distributions(p, q, *, xp):
     """Concrete ``p`` and ``q`` must hold probabilities (a negative one is an error, not a clip)."""
     check_probabilities(p, "p", xp)
     check_probabilities(q, "q", xp)
 
 
-def _bounds(eps, dtype, xp):
+def _bounds(eps, dtype, *, xp):
     """[eps, 1 - eps] for probabilities inside logs.
 
     The upper bound is the largest float of ``dtype`` below 1 when ``1 - eps``
@@ -427,7 +427,7 @@ def _counted(kept, w, *, xp):
     return kept if inc is None else kept & inc
 
 
-def _reduce_counted(v, counted, reduction, xp):
+def _reduce_counted(v, counted, reduction, *, xp):
     """Reduce per-position losses ``v``; positions outside ``counted`` contribute 0 and are not counted.
 
     ``"mean"`` divides by the number of counted positions, and is 0 when
@@ -445,7 +445,7 @@ def _reduce_counted(v, counted, reduction, xp):
     return as_array0d(total / xp.where(n > 0, n, xp.ones_like(n)), xp)
 
 
-def _scale_counted(g, counted, reduction, xp):
+def _scale_counted(g, counted, reduction, *, xp):
     """As :func:`_scale` for a gradient ``g`` with the class axis last; uncounted positions give 0."""
     if counted is None:
         return _scale(g, _rows(g), reduction)
@@ -713,7 +713,7 @@ def binary_cross_entropy(y_true, y_pred, *, eps=1e-15, label_smoothing=0.0, redu
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
     y = _smooth_labels(y, label_smoothing, 2)
     check_probabilities(p, "y_pred", xp)
-    pc = clip(p, *_bounds(eps, p.dtype, xp), xp=xp)
+    pc = clip(p, *_bounds(eps, p.dtype, xp=xp), xp=xp)
     return reduce(-(y * xp.log(pc) + (1.0 - y) * xp.log1p(-pc)), reduction, xp)
 
 
@@ -723,7 +723,7 @@ def binary_cross_entropy_grad(y_true, y_pred, *, eps=1e-15, label_smoothing=0.0,
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
     y = _smooth_labels(y, label_smoothing, 2)
     check_probabilities(p, "y_pred", xp)
-    lo, hi = _bounds(eps, p.dtype, xp)
+    lo, hi = _bounds(eps, p.dtype, xp=xp)
     pc = clip(p, lo, hi, xp=xp)
     g = xp.where((p >= lo) & (p <= hi), (pc - y) / (pc * (1.0 - pc)), xp.zeros_like(p))
     return _scale(g, size(p), reduction)
@@ -823,14 +823,14 @@ def hinge(y_pm1, scores, *, reduction="mean"):
               \frac{\partial \ell}{\partial s} = \begin{cases} -y & y s < 1 \\ 0 & y s \ge 1 \end{cases}
     """
     xp, y, s = _elementwise(y_pm1, scores, ("y_pm1", "scores"), reduction)
-    _check_pm1(y, "y_pm1", xp)
+    _check_pm1(y, "y_pm1", xp=xp)
     return reduce(clip(1.0 - y * s, 0.0, None, xp=xp), reduction, xp)
 
 
 def hinge_grad(y_pm1, scores, *, reduction="mean"):
     r""":math:`-y` where :math:`ys < 1`, else 0 (divided by the size for ``"mean"``)."""
     xp, y, s = _elementwise(y_pm1, scores, ("y_pm1", "scores"), reduction)
-    _check_pm1(y, "y_pm1", xp)
+    _check_pm1(y, "y_pm1", xp=xp)
     active = xp.astype(y * s < 1.0, y.dtype)  # a 0/1 factor, not ``where``: NumPy's is branchy
     return _scale(-y * active, size(s), reduction)
 
@@ -857,7 +857,7 @@ def squared_hinge(y_pm1, scores, *, reduction="mean"):
     .. math:: \ell = \max(0, 1 - y s)^2, \qquad \frac{\partial \ell}{\partial s} = -2y\max(0, 1 - ys)
     """
     xp, y, s = _elementwise(y_pm1, scores, ("y_pm1", "scores"), reduction)
-    _check_pm1(y, "y_pm1", xp)
+    _check_pm1(y, "y_pm1", xp=xp)
     m = clip(1.0 - y * s, 0.0, None, xp=xp)
     return reduce(m * m, reduction, xp)
 
@@ -865,7 +865,7 @@ def squared_hinge(y_pm1, scores, *, reduction="mean"):
 def squared_hinge_grad(y_pm1, scores, *, reduction="mean"):
     r""":math:`-2y\max(0, 1 - ys)` (divided by the size for ``"mean"``)."""
     xp, y, s = _elementwise(y_pm1, scores, ("y_pm1", "scores"), reduction)
-    _check_pm1(y, "y_pm1", xp)
+    _check_pm1(y, "y_pm1", xp=xp)
     return _scale(-2.0 * y * clip(1.0 - y * s, 0.0, None, xp=xp), size(s), reduction)
 
 
@@ -895,14 +895,14 @@ def logistic_loss(y_pm1, scores, *, reduction="mean"):
     stable for any score.
     """
     xp, y, s = _elementwise(y_pm1, scores, ("y_pm1", "scores"), reduction)
-    _check_pm1(y, "y_pm1", xp)
+    _check_pm1(y, "y_pm1", xp=xp)
     return reduce(_n.softplus(-y * s, xp=xp), reduction, xp)
 
 
 def logistic_loss_grad(y_pm1, scores, *, reduction="mean"):
     r""":math:`-y\,\sigma(-ys)` (divided by the size for ``"mean"``)."""
     xp, y, s = _elementwise(y_pm1, scores, ("y_pm1", "scores"), reduction)
-    _check_pm1(y, "y_pm1", xp)
+    _check_pm1(y, "y_pm1", xp=xp)
     return _scale(-y * _n.sigmoid(-y * s, xp=xp), size(s), reduction)
 
 
@@ -975,7 +975,7 @@ def focal(y_true, p, *, alpha=0.25, gamma=2.0, eps=1e-15, reduction="mean"):
     _check_focal(alpha, gamma)
     xp, y, p = _elementwise(y_true, p, ("y_true", "p"), reduction)
     check_probabilities(p, "p", xp)
-    pc = clip(p, *_bounds(eps, p.dtype, xp), xp=xp)
+    pc = clip(p, *_bounds(eps, p.dtype, xp=xp), xp=xp)
     ce = -(y * xp.log(pc) + (1.0 - y) * xp.log1p(-pc))
     q = y * (1.0 - pc) + (1.0 - y) * pc
     return reduce(_alpha_weight(alpha, y) * _pow(q, gamma, xp=xp) * ce, reduction, xp)
@@ -987,7 +987,7 @@ def focal_grad(y_true, p, *, alpha=0.25, gamma=2.0, eps=1e-15, reduction="mean")
     _check_focal(alpha, gamma)
     xp, y, p = _elementwise(y_true, p, ("y_true", "p"), reduction)
     check_probabilities(p, "p", xp)
-    lo, hi = _bounds(eps, p.dtype, xp)
+    lo, hi = _bounds(eps, p.dtype, xp=xp)
     pc = clip(p, lo, hi, xp=xp)
     ce = -(y * xp.log(pc) + (1.0 - y) * xp.log1p(-pc))
     q = y * (1.0 - pc) + (1.0 - y) * pc
@@ -1151,7 +1151,7 @@ def softmax_cross_entropy(y_onehot, logits, *, label_smoothing=0.0, axis=-1, whe
     if w is None:
         return reduce(-xp.sum(y * _n.log_softmax(z, axis=-1, xp=xp), axis=-1), reduction, xp)
     ls, _ = _masked_log_softmax(z, w, xp=xp)
-    return _reduce_counted(-xp.sum(y * ls, axis=-1), _counted(None, w, xp=xp), reduction, xp)
+    return _reduce_counted(-xp.sum(y * ls, axis=-1), _counted(None, w, xp=xp), reduction, xp=xp)
 
 
 def softmax_cross_entropy_grad(y_onehot, logits, *, label_smoothing=0.0, axis=-1, where=None, reduction="mean"):
@@ -1162,7 +1162,7 @@ def softmax_cross_entropy_grad(y_onehot, logits, *, label_smoothing=0.0, axis=-1
         _, s = _masked_log_softmax(z, w, xp=xp)
         y = xp.where(w, y, xp.zeros_like(y))
         g = xp.sum(y, axis=-1, keepdims=True) * s - y
-        return _from_last(_scale_counted(g, _counted(None, w, xp=xp), reduction, xp), ax, xp=xp)
+        return _from_last(_scale_counted(g, _counted(None, w, xp=xp), reduction, xp=xp), ax, xp=xp)
     e = xp.exp(_n._shift_by_max(z, -1, xp=xp))
     # the softmax normalisation and the row sums of y in one (rows, 1) factor; the
     # unnamed temporaries let NumPy do the subtraction and the division in place
@@ -1216,7 +1216,7 @@ def sparse_categorical_cross_entropy(labels, p, *, eps=1e-15, label_smoothing=0.
     if label_smoothing:  # (1 - a)(-log p_c) + (a/K) sum_k -log p_k
         v = (1.0 - label_smoothing) * v - (label_smoothing / p.shape[-1]) * xp.sum(
             xp.log(clip(p, eps, None, xp=xp)), axis=-1)
-    return _reduce_counted(v, kept, reduction, xp)
+    return _reduce_counted(v, kept, reduction, xp=xp)
 
 
 def sparse_categorical_cross_entropy_grad(labels, p, *, eps=1e-15, label_smoothing=0.0, axis=-1,
@@ -1228,7 +1228,7 @@ def sparse_categorical_cross_entropy_grad(labels, p, *, eps=1e-15, label_smoothi
     check_probabilities(p, "p", xp)
     t = _smoothed_one_hot(labels, p.shape[-1], label_smoothing, p.dtype, xp=xp)
     g = xp.where(p >= eps, -t / clip(p, eps, None, xp=xp), xp.zeros_like(p))
-    return _from_last(_scale_counted(g, kept, reduction, xp), ax, xp=xp)
+    return _from_last(_scale_counted(g, kept, reduction, xp=xp), ax, xp=xp)
 
 
 @differentiable("sparse_softmax_cross_entropy_grad", wrt=1)
@@ -1292,7 +1292,7 @@ def sparse_softmax_cross_entropy(labels, logits, *, label_smoothing=0.0, axis=-1
     if w is not None:  # the one-hot form with the mask
         t = _smoothed_one_hot(labels, z.shape[-1], label_smoothing, z.dtype, xp=xp)
         ls, _ = _masked_log_softmax(z, w, xp=xp)
-        return _reduce_counted(-xp.sum(t * ls, axis=-1), _counted(kept, w, xp=xp), reduction, xp)
+        return _reduce_counted(-xp.sum(t * ls, axis=-1), _counted(kept, w, xp=xp), reduction, xp=xp)
     # gather after the shift: log sum exp(z - m) - (z_c - m), so that the
     # rounding of lse(z) at the scale of m never cancels against z_c
     zs = _n._shift_by_max(z, -1, xp=xp)
@@ -1300,7 +1300,7 @@ def sparse_softmax_cross_entropy(labels, logits, *, label_smoothing=0.0, axis=-1
     v = lse - _take_class(zs, labels, xp=xp)
     if label_smoothing:  # (1 - a)(lse - z_c) + a (lse - mean_k z_k)
         v = (1.0 - label_smoothing) * v + label_smoothing * (lse - xp.mean(zs, axis=-1))
-    return _reduce_counted(v, kept, reduction, xp)
+    return _reduce_counted(v, kept, reduction, xp=xp)
 
 
 def sparse_softmax_cross_entropy_grad(labels, logits, *, label_smoothing=0.0, axis=-1, ignore_index=None, where=None,
@@ -1316,7 +1316,7 @@ def sparse_softmax_cross_entropy_grad(labels, logits, *, label_smoothing=0.0, ax
         _, s = _masked_log_softmax(z, w, xp=xp)
         t = xp.where(w, t, xp.zeros_like(t))
         g = xp.sum(t, axis=-1, keepdims=True) * s - t
-    return _from_last(_scale_counted(g, _counted(kept, w, xp=xp), reduction, xp), ax, xp=xp)
+    return _from_last(_scale_counted(g, _counted(kept, w, xp=xp), reduction, xp=xp), ax, xp=xp)
 
 
 @differentiable("nll_grad", wrt=0)
@@ -1353,7 +1353,7 @@ def nll(log_probs, labels, *, axis=-1, ignore_index=None, reduction="mean"):
     """
     xp, labels, lp, _, kept, _ = _sparse_along(labels, log_probs, ("labels", "log_probs"), reduction, axis,
                                                ignore_index)
-    return _reduce_counted(-_take_class(lp, labels, xp=xp), kept, reduction, xp)
+    return _reduce_counted(-_take_class(lp, labels, xp=xp), kept, reduction, xp=xp)
 
 
 def nll_grad(log_probs, labels, *, axis=-1, ignore_index=None, reduction="mean"):
@@ -1361,7 +1361,7 @@ def nll_grad(log_probs, labels, *, axis=-1, ignore_index=None, reduction="mean")
     xp, labels, lp, ax, kept, _ = _sparse_along(labels, log_probs, ("labels", "log_probs"), reduction, axis,
                                                 ignore_index)
     g = -xp.astype(_class_mask(labels, lp.shape[-1], xp=xp), lp.dtype)
-    return _from_last(_scale_counted(g, kept, reduction, xp), ax, xp=xp)
+    return _from_last(_scale_counted(g, kept, reduction, xp=xp), ax, xp=xp)
 
 
 @differentiable("kl_divergence_grad", wrt=1)
@@ -1422,7 +1422,7 @@ def _kl_setup(p, q, log_target, reduction, axis):
         check_values(p, "p", xp, high=0, what="log-probabilities (<= 0) with log_target=True")
         check_probabilities(q, "q", xp)
     else:
-        _check_distributions(p, q, xp)
+        _check_distributions(p, q, xp=xp)
     return xp, p, q, ax
 
 
@@ -1471,7 +1471,7 @@ def js_divergence(p, q, *, axis=-1, reduction="mean"):
     ``scipy.spatial.distance.jensenshannon(p, q, axis=axis) ** 2``.
     """
     xp, p, q, _, _ = _dist_along(p, q, ("p", "q"), reduction, axis)
-    _check_distributions(p, q, xp)
+    _check_distributions(p, q, xp=xp)
     m = 0.5 * (p + q)
     v = 0.5 * xp.sum(_xlog_ratio(p, m, xp=xp) + _xlog_ratio(q, m, xp=xp), axis=-1)
     return reduce(v, reduction, xp)
@@ -1480,7 +1480,7 @@ def js_divergence(p, q, *, axis=-1, reduction="mean"):
 def js_divergence_grad(p, q, *, axis=-1, reduction="mean"):
     r""":math:`\tfrac12\log(q_k/m_k)` (:math:`-\infty` where :math:`q_k = 0 < p_k`); divided by the number of rows for ``"mean"``."""
     xp, p, q, ax, _ = _dist_along(p, q, ("p", "q"), reduction, axis)
-    _check_distributions(p, q, xp)
+    _check_distributions(p, q, xp=xp)
     pos = q > 0
     one = xp.ones_like(q)
     m = 0.5 * (p + q)
@@ -1643,7 +1643,7 @@ def gaussian_nll_grad(y_true, mean, var, *, full=False, eps=1e-6, reduction="mea
 
 
 # ============================================================== more regression and classification losses
-def _check_above(x, name, low, xp, what):
+def _check_above(x, name, low, what, *, xp):
     check_values(x, name, xp, low=low, what=what)
 
 
@@ -1672,8 +1672,8 @@ def mean_squared_log_error(y_true, y_pred, *, reduction="mean"):
     also rejects negative values; Keras clips negative inputs to 0 instead.
     """
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
-    _check_above(y, "y_true", 0, xp, "non-negative values")
-    _check_above(p, "y_pred", 0, xp, "non-negative values")
+    _check_above(y, "y_true", 0, "non-negative values", xp=xp)
+    _check_above(p, "y_pred", 0, "non-negative values", xp=xp)
     d = xp.log1p(p) - xp.log1p(y)
     return reduce(d * d, reduction, xp)
 
@@ -1681,8 +1681,8 @@ def mean_squared_log_error(y_true, y_pred, *, reduction="mean"):
 def mean_squared_log_error_grad(y_true, y_pred, *, reduction="mean"):
     r""":math:`2(\log(1+\hat y) - \log(1+y))/(1+\hat y)` (divided by the size for ``"mean"``)."""
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
-    _check_above(y, "y_true", 0, xp, "non-negative values")
-    _check_above(p, "y_pred", 0, xp, "non-negative values")
+    _check_above(y, "y_true", 0, "non-negative values", xp=xp)
+    _check_above(p, "y_pred", 0, "non-negative values", xp=xp)
     return _scale(2.0 * (xp.log1p(p) - xp.log1p(y)) / (1.0 + p), size(p), reduction)
 
 
@@ -1717,7 +1717,7 @@ def poisson(y_true, y_pred, *, eps=1e-8, reduction="mean"):
     """
     check_positive(eps, "eps")
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
-    _check_above(p, "y_pred", 0, xp, "non-negative rates")
+    _check_above(p, "y_pred", 0, "non-negative rates", xp=xp)
     return reduce(p - y * xp.log(p + eps), reduction, xp)
 
 
@@ -1725,7 +1725,7 @@ def poisson_grad(y_true, y_pred, *, eps=1e-8, reduction="mean"):
     r""":math:`1 - y/(\hat y + \epsilon)` (divided by the size for ``"mean"``)."""
     check_positive(eps, "eps")
     xp, y, p = _elementwise(y_true, y_pred, ("y_true", "y_pred"), reduction)
-    _check_above(p, "y_pred", 0, xp, "non-negative rates")
+    _check_above(p, "y_pred", 0, "non-negative rates", xp=xp)
     return _scale(1.0 - y / (p + eps), size(p), reduction)
 
 
@@ -2113,7 +2113,7 @@ _ROW_LOSSES = frozenset({
 })
 
 
-def _sample_weights(sample_weight, shape, dtype, xp):
+def _sample_weights(sample_weight, shape, dtype, *, xp):
     """``sample_weight`` checked (shape ``(shape[0],)``, non-negative) and shaped to broadcast over ``shape``."""
     wxp = array_namespace(sample_weight, xp.zeros((), dtype=dtype))  # mixed backends raise here
     if not len(shape):
@@ -2126,7 +2126,7 @@ def _sample_weights(sample_weight, shape, dtype, xp):
     return w, xp.reshape(w, (shape[0],) + (1,) * (len(shape) - 1))
 
 
-def _weighted_reduce(v, w, wb, per_sample, reduction, xp):
+def _weighted_reduce(v, w, wb, per_sample, reduction, *, xp):
     """``sum W l`` for "sum", ``sum W l / (sum w * per_sample)`` for "mean", ``W l`` for "none"."""
     v = wb * v
     if reduction == "none":
@@ -2135,7 +2135,7 @@ def _weighted_reduce(v, w, wb, per_sample, reduction, xp):
     return as_array0d(total / (xp.sum(w) * per_sample) if reduction == "mean" else total, xp)
 
 
-def _counted_positions(name, args, kw, xp):
+def _counted_positions(name, args, kw, *, xp):
     """The positions a distribution loss ``name`` counts (``ignore_index``, ``where``), or ``None``: all.
 
     The same rule as the loss itself (:func:`_counted`), in the caller's
@@ -2177,17 +2177,17 @@ def _with_sample_weight(fn, *, grad, rows, check=None):
             check(*args, **kw)
         v = fn(*args, reduction="none", **kw)
         xp = array_namespace(*args)
-        counted = _counted_positions(fn.__name__, args, kw, xp) if rows else None
+        counted = _counted_positions(fn.__name__, args, kw, xp=xp) if rows else None
         ax = None
         if grad and rows:  # the class axis of the gradient: weights broadcast along it
             ax = check_axis(kw.get("axis", -1), v.ndim, "axis")
-            w, wb = _sample_weights(sample_weight, _without(v.shape, ax), v.dtype, xp)
+            w, wb = _sample_weights(sample_weight, _without(v.shape, ax), v.dtype, xp=xp)
             wb = xp.expand_dims(wb, axis=ax)
         else:
-            w, wb = _sample_weights(sample_weight, tuple(v.shape), v.dtype, xp)
+            w, wb = _sample_weights(sample_weight, tuple(v.shape), v.dtype, xp=xp)
         if counted is None:
             if not grad:
-                return _weighted_reduce(v, w, wb, size(v) // v.shape[0], reduction, xp)
+                return _weighted_reduce(v, w, wb, size(v) // v.shape[0], reduction, xp=xp)
             per_sample = size(v) // (size(w) * (v.shape[ax] if rows else 1))
             g = wb * v
             return g / (xp.sum(w) * per_sample) if reduction == "mean" else g

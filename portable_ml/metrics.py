@@ -131,7 +131,7 @@ class ConfusionCounts(NamedTuple):
 
 
 # ============================================================ private helpers
-def _info(xp, like, what, **kw):
+def _info(like, what, *, xp, **kw):
     info = xp.__array_namespace_info__()
     try:
         return getattr(info, what)(device=device_of(like), **kw)
@@ -139,37 +139,37 @@ def _info(xp, like, what, **kw):
         return getattr(info, what)(**kw)
 
 
-def _int_dtype(xp, like):
+def _int_dtype(like, *, xp):
     """The namespace's default integer dtype (for counts)."""
-    return _info(xp, like, "default_dtypes")["integral"]
+    return _info(like, "default_dtypes", xp=xp)["integral"]
 
 
-def _wide_float(xp, like):
+def _wide_float(like, *, xp):
     """float64 where the device has it, else its default float: sums of counts stay exact."""
-    floats = _info(xp, like, "dtypes", kind="real floating")
-    return floats["float64"] if "float64" in floats else _info(xp, like, "default_dtypes")["real floating"]
+    floats = _info(like, "dtypes", kind="real floating", xp=xp)
+    return floats["float64"] if "float64" in floats else _info(like, "default_dtypes", xp=xp)["real floating"]
 
 
-def _safe_div(num, den, xp):
+def _safe_div(num, den, *, xp):
     """``num / den`` where ``den != 0``, else 0 -- no NaN, no warning, finite gradients."""
     nonzero = den != 0
     return xp.where(nonzero, num / xp.where(nonzero, den, xp.ones_like(den)), xp.zeros_like(num))
 
 
-def _count(mask, xp, idt, axis=None):
+def _count(mask, idt, axis=None, *, xp):
     return xp.sum(xp.astype(mask, idt), axis=axis)
 
 
-def _is_bool(x, xp):
+def _is_bool(x, *, xp):
     return xp.isdtype(x.dtype, "bool")
 
 
-def _positive(y, xp):
+def _positive(y, *, xp):
     """Boolean mask of the positive class (label 1)."""
-    return y if _is_bool(y, xp) else y == 1
+    return y if _is_bool(y, xp=xp) else y == 1
 
 
-def _check_label_dtype(y, name, xp):
+def _check_label_dtype(y, name, *, xp):
     if not xp.isdtype(y.dtype, ("bool", "integral", "real floating")):
         raise TypeError(f"{name} must hold labels as an integer, boolean or real floating array; got dtype {y.dtype}")
 
@@ -182,8 +182,8 @@ def _check_pair(y_true, y_pred, name_true="y_true", name_pred="y_pred"):
     check_nonempty(y_true, name_true)
 
 
-def _check_binary(y, name, xp):
-    if _is_bool(y, xp):
+def _check_binary(y, name, *, xp):
+    if _is_bool(y, xp=xp):
         return
     value_check(
         xp.all((y == 0) | (y == 1)),
@@ -193,9 +193,9 @@ def _check_binary(y, name, xp):
     )
 
 
-def _check_classes(y, num_classes, name, xp):
+def _check_classes(y, num_classes, name, *, xp):
     """Class indices: whole numbers in [0, num_classes) (checked when concrete)."""
-    if _is_bool(y, xp):
+    if _is_bool(y, xp=xp):
         return
     if xp.isdtype(y.dtype, "real floating"):
         value_check(xp.all(y == xp.floor(y)), f"{name} must hold whole-number class indices; got non-integer values")
@@ -206,25 +206,25 @@ def _check_classes(y, num_classes, name, xp):
     )
 
 
-def _check_not_nan(x, name, xp):
+def _check_not_nan(x, name, *, xp):
     if xp.isdtype(x.dtype, "real floating"):
         value_check(~xp.any(xp.isnan(x)), f"{name} must not contain NaN")
 
 
-def _label_pair(y_true, y_pred, xp, dtype):
+def _label_pair(y_true, y_pred, dtype, *, xp):
     """Both label arrays in one dtype that compares exactly (floating if either is)."""
     if xp.isdtype(y_true.dtype, "real floating") or xp.isdtype(y_pred.dtype, "real floating"):
         return as_float(y_true, xp, dtype), as_float(y_pred, xp, dtype)
-    if _is_bool(y_true, xp) and _is_bool(y_pred, xp):
+    if _is_bool(y_true, xp=xp) and _is_bool(y_pred, xp=xp):
         return y_true, y_pred
-    idt = _int_dtype(xp, y_true)
-    a = xp.astype(y_true, idt) if _is_bool(y_true, xp) else y_true
-    b = xp.astype(y_pred, idt) if _is_bool(y_pred, xp) else y_pred
+    idt = _int_dtype(y_true, xp=xp)
+    a = xp.astype(y_true, idt) if _is_bool(y_true, xp=xp) else y_true
+    b = xp.astype(y_pred, idt) if _is_bool(y_pred, xp=xp) else y_pred
     common = xp.result_type(a.dtype, b.dtype)
     return xp.astype(a, common), xp.astype(b, common)
 
 
-def _num_classes(num_classes, y_true, y_pred, xp):
+def _num_classes(num_classes, y_true, y_pred, *, xp):
     if num_classes is not None:
         try:
             k = operator.index(num_classes)
@@ -250,34 +250,34 @@ def _num_classes(num_classes, y_true, y_pred, xp):
     return max(int(hi) + 1, 1)
 
 
-def _multiclass_labels(y_true, y_pred, num_classes, xp, dtype, names=("y_true", "y_pred")):
+def _multiclass_labels(y_true, y_pred, num_classes, dtype, names=("y_true", "y_pred"), *, xp):
     """Validated labels in a common dtype, the number of classes, and the class values."""
-    a, b = _label_pair(y_true, y_pred, xp, dtype)
-    if _is_bool(a, xp):
-        idt = _int_dtype(xp, a)
+    a, b = _label_pair(y_true, y_pred, dtype, xp=xp)
+    if _is_bool(a, xp=xp):
+        idt = _int_dtype(a, xp=xp)
         a, b = xp.astype(a, idt), xp.astype(b, idt)
-    k = _num_classes(num_classes, a, b, xp)
+    k = _num_classes(num_classes, a, b, xp=xp)
     check_class_elements(k, (a.shape[0], k), "one-hot encodings of the labels")
-    _check_classes(a, k, names[0], xp)
-    _check_classes(b, k, names[1], xp)
+    _check_classes(a, k, names[0], xp=xp)
+    _check_classes(b, k, names[1], xp=xp)
     classes = xp.arange(k, dtype=a.dtype, device=device_of(a))
     return a, b, classes
 
 
-def _check_binary_pair(y_true, y_pred, xp):
-    _check_label_dtype(y_true, "y_true", xp)
-    _check_label_dtype(y_pred, "y_pred", xp)
+def _check_binary_pair(y_true, y_pred, *, xp):
+    _check_label_dtype(y_true, "y_true", xp=xp)
+    _check_label_dtype(y_pred, "y_pred", xp=xp)
     _check_pair(y_true, y_pred)
-    _check_binary(y_true, "y_true", xp)
-    _check_binary(y_pred, "y_pred", xp)
+    _check_binary(y_true, "y_true", xp=xp)
+    _check_binary(y_pred, "y_pred", xp=xp)
 
 
-def _binary_counts(y_true, y_pred, xp):
-    t, p = _positive(y_true, xp), _positive(y_pred, xp)
-    idt = _int_dtype(xp, y_true)
-    tp = _count(t & p, xp, idt)
-    true_pos = _count(t, xp, idt)
-    pred_pos = _count(p, xp, idt)
+def _binary_counts(y_true, y_pred, *, xp):
+    t, p = _positive(y_true, xp=xp), _positive(y_pred, xp=xp)
+    idt = _int_dtype(y_true, xp=xp)
+    tp = _count(t & p, idt, xp=xp)
+    true_pos = _count(t, idt, xp=xp)
+    pred_pos = _count(p, idt, xp=xp)
     fn = true_pos - tp
     fp = pred_pos - tp
     tn = y_true.shape[0] - true_pos - fp
@@ -286,7 +286,7 @@ def _binary_counts(y_true, y_pred, xp):
 
 def _weighted_binary_counts(y_true, y_pred, w, *, xp):
     """``(tp, tn, fp, fn)`` as sums of the weights ``w`` (0-d, ``w``'s dtype), each cell summed directly."""
-    t, p = _positive(y_true, xp), _positive(y_pred, xp)
+    t, p = _positive(y_true, xp=xp), _positive(y_pred, xp=xp)
     zero = xp.zeros_like(w)
 
     def wsum(mask):
@@ -295,7 +295,7 @@ def _weighted_binary_counts(y_true, y_pred, w, *, xp):
     return wsum(t & p), wsum(~t & ~p), wsum(~t & p), wsum(t & ~p)
 
 
-def _sample_weights(sample_weight, like, xp, dtype=None, *, nonnegative=False):
+def _sample_weights(sample_weight, like, dtype=None, *, xp, nonnegative=False):
     """``None``, or validated sample weights of shape (n_samples,) in ``like``'s (or ``dtype``) floating dtype.
 
     ``nonnegative=True`` also refuses negative weights (the metrics whose
@@ -334,7 +334,7 @@ def _sample_mean(values, w, *, xp):
     return xp.sum(w * values) / xp.sum(w)
 
 
-def _wmean(x, w, xp):
+def _wmean(x, w, *, xp):
     """Mean over axis 0 of a 2-D ``x``, weighted by ``w`` (``np.average(x, axis=0, weights=w)``)."""
     if w is None:
         return xp.mean(x, axis=0)
@@ -358,25 +358,25 @@ def _check_zero_division(zero_division):
     raise ValueError(f"zero_division must be 0, 1, nan or 'warn'; got zero_division={zero_division!r}")
 
 
-def _div_or(num, den, fill, xp):
+def _div_or(num, den, fill, *, xp):
     """``num / den`` where ``den != 0``, else ``fill`` (finite gradients)."""
     if fill == 0.0:
-        return _safe_div(num, den, xp)
+        return _safe_div(num, den, xp=xp)
     nonzero = den != 0
     return xp.where(nonzero, num / xp.where(nonzero, den, xp.ones_like(den)), xp.full_like(num, fill))
 
 
-def _fbeta_from_counts(tp, true_sum, pred_sum, beta2, which, xp, zero_division=0.0):
+def _fbeta_from_counts(tp, true_sum, pred_sum, beta2, which, zero_division=0.0, *, xp):
     if which == "precision":
-        return _div_or(tp, pred_sum, zero_division, xp)
+        return _div_or(tp, pred_sum, zero_division, xp=xp)
     if which == "recall":
-        return _div_or(tp, true_sum, zero_division, xp)
+        return _div_or(tp, true_sum, zero_division, xp=xp)
     if which == "jaccard":
-        return _div_or(tp, true_sum + pred_sum - tp, zero_division, xp)
-    return _div_or((1.0 + beta2) * tp, beta2 * true_sum + pred_sum, zero_division, xp)
+        return _div_or(tp, true_sum + pred_sum - tp, zero_division, xp=xp)
+    return _div_or((1.0 + beta2) * tp, beta2 * true_sum + pred_sum, zero_division, xp=xp)
 
 
-def _class_counts(a, b, classes, xp, dtype, w=None):
+def _class_counts(a, b, classes, dtype, w=None, *, xp):
     """Per-class (true positives, true support, predicted support) from one-hot masks (weighted by ``w``)."""
     if w is not None:
         in_true = a[:, None] == classes
@@ -387,16 +387,16 @@ def _class_counts(a, b, classes, xp, dtype, w=None):
             return xp.sum(xp.where(mask, wk, xp.zeros_like(wk)), axis=0)
 
         return wsum(in_true & in_pred), wsum(in_true), wsum(in_pred)
-    idt = _int_dtype(xp, a)
+    idt = _int_dtype(a, xp=xp)
     in_true = a[:, None] == classes  # (n, k) one-hot masks
     in_pred = b[:, None] == classes
-    tp = xp.astype(_count(in_true & in_pred, xp, idt, axis=0), dtype)
-    true_sum = xp.astype(_count(in_true, xp, idt, axis=0), dtype)
-    pred_sum = xp.astype(_count(in_pred, xp, idt, axis=0), dtype)
+    tp = xp.astype(_count(in_true & in_pred, idt, axis=0, xp=xp), dtype)
+    true_sum = xp.astype(_count(in_true, idt, axis=0, xp=xp), dtype)
+    pred_sum = xp.astype(_count(in_pred, idt, axis=0, xp=xp), dtype)
     return tp, true_sum, pred_sum
 
 
-def _masked_average(score, mask, weights, xp, *, skip_nan):
+def _masked_average(score, mask, weights, *, xp, skip_nan):
     """Weighted mean of ``score`` over ``mask`` (scikit-learn's ``_nanaverage`` / ``_average``).
 
     ``skip_nan`` drops NaN scores with their weights (precision, recall, F);
@@ -422,37 +422,37 @@ def _prf(y_true, y_pred, *, which, beta, average, num_classes, zero_division=0.0
     if not (isinstance(beta, numbers.Real) and math.isfinite(beta) and beta >= 0):
         raise ValueError(f"beta must be a finite non-negative number; got beta={beta!r}")
     beta2 = float(beta) ** 2
-    _check_label_dtype(y_true, "y_true", xp)
-    _check_label_dtype(y_pred, "y_pred", xp)
+    _check_label_dtype(y_true, "y_true", xp=xp)
+    _check_label_dtype(y_pred, "y_pred", xp=xp)
     _check_pair(y_true, y_pred)
     dtype = float_dtype(xp, y_true, y_pred)
-    w = _sample_weights(sample_weight, y_true, xp, dtype)
+    w = _sample_weights(sample_weight, y_true, dtype, xp=xp)
     if average == "binary":
         if num_classes not in (None, 2):
             raise ValueError(f"average='binary' needs labels 0 and 1 (num_classes=2); got num_classes={num_classes}")
-        _check_binary(y_true, "y_true", xp)
-        _check_binary(y_pred, "y_pred", xp)
+        _check_binary(y_true, "y_true", xp=xp)
+        _check_binary(y_pred, "y_pred", xp=xp)
         if w is not None:
-            t, p = _positive(y_true, xp), _positive(y_pred, xp)
+            t, p = _positive(y_true, xp=xp), _positive(y_pred, xp=xp)
             zero = xp.zeros_like(w)
             tp = xp.sum(xp.where(t & p, w, zero))
             return _fbeta_from_counts(tp, xp.sum(xp.where(t, w, zero)), xp.sum(xp.where(p, w, zero)), beta2, which,
-                                      xp, zd)
-        c = _binary_counts(y_true, y_pred, xp)
+                                      zd, xp=xp)
+        c = _binary_counts(y_true, y_pred, xp=xp)
         tp = xp.astype(c.tp, dtype)
-        return _fbeta_from_counts(tp, tp + xp.astype(c.fn, dtype), tp + xp.astype(c.fp, dtype), beta2, which, xp, zd)
+        return _fbeta_from_counts(tp, tp + xp.astype(c.fn, dtype), tp + xp.astype(c.fp, dtype), beta2, which, zd, xp=xp)
 
-    a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, xp, dtype)
-    tp, true_sum, pred_sum = _class_counts(a, b, classes, xp, dtype, w)
+    a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, dtype, xp=xp)
+    tp, true_sum, pred_sum = _class_counts(a, b, classes, dtype, w, xp=xp)
     if average == "micro":
-        return _fbeta_from_counts(xp.sum(tp), xp.sum(true_sum), xp.sum(pred_sum), beta2, which, xp, zd)
-    score = _fbeta_from_counts(tp, true_sum, pred_sum, beta2, which, xp, zd)
+        return _fbeta_from_counts(xp.sum(tp), xp.sum(true_sum), xp.sum(pred_sum), beta2, which, zd, xp=xp)
+    score = _fbeta_from_counts(tp, true_sum, pred_sum, beta2, which, zd, xp=xp)
     if average is None:
         return score
     # over the classes present in y_true or y_pred (scikit-learn's default labels=None)
     present = (true_sum + pred_sum) > 0
     weights = true_sum if average == "weighted" else xp.ones_like(true_sum)
-    return _masked_average(score, present, weights, xp, skip_nan=which != "jaccard")
+    return _masked_average(score, present, weights, skip_nan=which != "jaccard", xp=xp)
 
 
 # ============================================================ classification
@@ -499,11 +499,11 @@ def confusion_counts(y_true, y_pred, *, sample_weight=None):
     (2, 0, 1, 1)
     """
     xp = array_namespace(y_true, y_pred, sample_weight)
-    _check_binary_pair(y_true, y_pred, xp)
+    _check_binary_pair(y_true, y_pred, xp=xp)
     if sample_weight is None:
-        return _binary_counts(y_true, y_pred, xp)
+        return _binary_counts(y_true, y_pred, xp=xp)
     dtype = float_dtype(xp, y_true, y_pred, sample_weight)
-    w = _sample_weights(sample_weight, y_true, xp, _wide_float(xp, y_true), nonnegative=True)
+    w = _sample_weights(sample_weight, y_true, _wide_float(y_true, xp=xp), nonnegative=True, xp=xp)
     cells = _weighted_binary_counts(y_true, y_pred, w, xp=xp)
     return ConfusionCounts(*(as_array0d(xp.astype(c, dtype), xp) for c in cells))
 
@@ -555,13 +555,13 @@ def confusion_matrix(y_true, y_pred, num_classes=None, *, sample_weight=None):
         (concrete inputs) negative, NaN, infinite or all zero.
     """
     xp = array_namespace(y_true, y_pred, sample_weight)
-    _check_label_dtype(y_true, "y_true", xp)
-    _check_label_dtype(y_pred, "y_pred", xp)
+    _check_label_dtype(y_true, "y_true", xp=xp)
+    _check_label_dtype(y_pred, "y_pred", xp=xp)
     _check_pair(y_true, y_pred)
     dtype = float_dtype(xp, y_true, y_pred)
-    wide = _wide_float(xp, y_true)
-    w = _sample_weights(sample_weight, y_true, xp, wide, nonnegative=True)
-    a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, xp, dtype)
+    wide = _wide_float(y_true, xp=xp)
+    w = _sample_weights(sample_weight, y_true, wide, nonnegative=True, xp=xp)
+    a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, dtype, xp=xp)
     k = classes.shape[0]
     check_class_elements(k, (k, k), "a confusion matrix")
     onehot_true = xp.astype(a[:, None] == classes, wide)
@@ -571,7 +571,7 @@ def confusion_matrix(y_true, y_pred, num_classes=None, *, sample_weight=None):
     counts = xp.matmul(xp.matrix_transpose(onehot_true), onehot_pred)
     if w is not None:
         return xp.astype(counts, float_dtype(xp, y_true, y_pred, sample_weight))
-    return xp.astype(counts, _int_dtype(xp, a))
+    return xp.astype(counts, _int_dtype(a, xp=xp))
 
 
 def accuracy(y_true, y_pred, *, sample_weight=None):
@@ -591,12 +591,12 @@ def accuracy(y_true, y_pred, *, sample_weight=None):
         As ``sklearn.metrics.accuracy_score``.
     """
     xp = array_namespace(y_true, y_pred)
-    _check_label_dtype(y_true, "y_true", xp)
-    _check_label_dtype(y_pred, "y_pred", xp)
+    _check_label_dtype(y_true, "y_true", xp=xp)
+    _check_label_dtype(y_pred, "y_pred", xp=xp)
     _check_pair(y_true, y_pred)
     dtype = float_dtype(xp, y_true, y_pred)
-    a, b = _label_pair(y_true, y_pred, xp, dtype)
-    w = _sample_weights(sample_weight, y_true, xp, dtype)
+    a, b = _label_pair(y_true, y_pred, dtype, xp=xp)
+    w = _sample_weights(sample_weight, y_true, dtype, xp=xp)
     hits = xp.astype(a == b, dtype)
     return as_array0d(xp.mean(hits) if w is None else xp.sum(w * hits) / xp.sum(w), xp)
 
@@ -715,18 +715,18 @@ def mcc(y_true, y_pred, *, sample_weight=None):
     0-d array in [-1, 1].
     """
     xp = array_namespace(y_true, y_pred, sample_weight)
-    _check_binary_pair(y_true, y_pred, xp)
+    _check_binary_pair(y_true, y_pred, xp=xp)
     dtype = float_dtype(xp, y_true, y_pred)
     if sample_weight is None:
-        return _mcc_from_counts(*(xp.astype(c, dtype) for c in _binary_counts(y_true, y_pred, xp)), xp=xp)
+        return _mcc_from_counts(*(xp.astype(c, dtype) for c in _binary_counts(y_true, y_pred, xp=xp)), xp=xp)
     # weighted counts and their products in float64 where the device has it
-    w = _sample_weights(sample_weight, y_true, xp, _wide_float(xp, y_true), nonnegative=True)
+    w = _sample_weights(sample_weight, y_true, _wide_float(y_true, xp=xp), nonnegative=True, xp=xp)
     return xp.astype(_mcc_from_counts(*_weighted_binary_counts(y_true, y_pred, w, xp=xp), xp=xp), dtype)
 
 
 def _mcc_from_counts(tp, tn, fp, fn, *, xp):
     den = xp.sqrt((tp + fp) * (tp + fn)) * xp.sqrt((tn + fp) * (tn + fn))
-    return _safe_div(tp * tn - fp * fn, den, xp)
+    return _safe_div(tp * tn - fp * fn, den, xp=xp)
 
 
 def jaccard(y_true, y_pred, *, average="binary", num_classes=None, zero_division=0, sample_weight=None):
@@ -778,16 +778,16 @@ def balanced_accuracy(y_true, y_pred, *, adjusted=False, num_classes=None, sampl
     ``sample_weight``, its weighted result).
     """
     xp = array_namespace(y_true, y_pred, sample_weight)
-    _check_label_dtype(y_true, "y_true", xp)
-    _check_label_dtype(y_pred, "y_pred", xp)
+    _check_label_dtype(y_true, "y_true", xp=xp)
+    _check_label_dtype(y_pred, "y_pred", xp=xp)
     _check_pair(y_true, y_pred)
     dtype = float_dtype(xp, y_true, y_pred)
-    w = _sample_weights(sample_weight, y_true, xp, dtype)
-    a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, xp, dtype)
-    tp, true_sum, _ = _class_counts(a, b, classes, xp, dtype, w)
+    w = _sample_weights(sample_weight, y_true, dtype, xp=xp)
+    a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, dtype, xp=xp)
+    tp, true_sum, _ = _class_counts(a, b, classes, dtype, w, xp=xp)
     present = xp.astype(true_sum != 0, dtype)
     n_present = xp.sum(present)
-    score = xp.sum(_safe_div(tp, true_sum, xp)) / n_present
+    score = xp.sum(_safe_div(tp, true_sum, xp=xp)) / n_present
     if adjusted:
         chance = 1.0 / n_present
         score = (score - chance) / (1.0 - chance)
@@ -836,13 +836,13 @@ def cohen_kappa(y1, y2, *, weights=None, num_classes=None, replace_undefined_by=
     if not isinstance(replace_undefined_by, numbers.Real):
         raise TypeError(f"replace_undefined_by must be a real number; got {replace_undefined_by!r}")
     xp = array_namespace(y1, y2, sample_weight)
-    _check_label_dtype(y1, "y1", xp)
-    _check_label_dtype(y2, "y2", xp)
+    _check_label_dtype(y1, "y1", xp=xp)
+    _check_label_dtype(y2, "y2", xp=xp)
     _check_pair(y1, y2, "y1", "y2")
     dtype = float_dtype(xp, y1, y2)
-    wide = _wide_float(xp, y1)
-    sw = _sample_weights(sample_weight, y1, xp, wide)
-    a, b, classes = _multiclass_labels(y1, y2, num_classes, xp, dtype, ("y1", "y2"))
+    wide = _wide_float(y1, xp=xp)
+    sw = _sample_weights(sample_weight, y1, wide, xp=xp)
+    a, b, classes = _multiclass_labels(y1, y2, num_classes, dtype, ("y1", "y2"), xp=xp)
     k = classes.shape[0]
     check_class_elements(k, (k, k), "a confusion matrix")
     onehot_1 = xp.astype(a[:, None] == classes, wide)
@@ -903,7 +903,7 @@ def top_k_accuracy(y_true, y_score, *, k=2, normalize=True, sample_weight=None):
     k = _check_k(k)
     if not isinstance(normalize, bool):
         raise TypeError(f"normalize must be a bool; got {normalize!r}")
-    _check_label_dtype(y_true, "y_true", xp)
+    _check_label_dtype(y_true, "y_true", xp=xp)
     if not xp.isdtype(y_score.dtype, ("integral", "real floating")):
         raise TypeError(f"y_score must be a real array; got dtype {y_score.dtype}")
     check_ndim(y_true, "y_true", 1)
@@ -914,18 +914,18 @@ def top_k_accuracy(y_true, y_score, *, k=2, normalize=True, sample_weight=None):
             f"and y_score.shape={tuple(y_score.shape)}"
         )
     check_nonempty(y_true, "y_true")
-    _check_not_nan(y_score, "y_score", xp)
+    _check_not_nan(y_score, "y_score", xp=xp)
     dtype = float_dtype(xp, y_true, y_score)
     n_classes = y_score.shape[1]
-    labels = xp.astype(y_true, _int_dtype(xp, y_true)) if _is_bool(y_true, xp) else y_true
-    _check_classes(labels, n_classes, "y_true", xp)
+    labels = xp.astype(y_true, _int_dtype(y_true, xp=xp)) if _is_bool(y_true, xp=xp) else y_true
+    _check_classes(labels, n_classes, "y_true", xp=xp)
     classes = xp.arange(n_classes, dtype=labels.dtype, device=device_of(labels))
     onehot = labels[:, None] == classes
     own = xp.sum(xp.where(onehot, y_score, xp.zeros_like(y_score)), axis=1)[:, None]
-    idt = _int_dtype(xp, y_true)
+    idt = _int_dtype(y_true, xp=xp)
     above = (y_score > own) | ((y_score == own) & (classes > labels[:, None]))
-    hits = xp.astype(_count(above, xp, idt, axis=1) < k, dtype)
-    w = _sample_weights(sample_weight, y_true, xp, dtype)
+    hits = xp.astype(_count(above, idt, axis=1, xp=xp) < k, dtype)
+    w = _sample_weights(sample_weight, y_true, dtype, xp=xp)
     if w is not None:
         return as_array0d(xp.sum(w * hits) / xp.sum(w) if normalize else xp.sum(w * hits), xp)
     return as_array0d(xp.mean(hits) if normalize else xp.sum(hits), xp)
@@ -952,14 +952,14 @@ def hamming_loss(y_true, y_pred, *, sample_weight=None):
     0-d array, equal to ``sklearn.metrics.hamming_loss``.
     """
     xp = array_namespace(y_true, y_pred, sample_weight)
-    _check_label_dtype(y_true, "y_true", xp)
-    _check_label_dtype(y_pred, "y_pred", xp)
+    _check_label_dtype(y_true, "y_true", xp=xp)
+    _check_label_dtype(y_pred, "y_pred", xp=xp)
     check_ndim(y_true, "y_true", (1, 2))
     check_same_shape(y_true, y_pred, "y_true", "y_pred")
     check_nonempty(y_true, "y_true")
     dtype = float_dtype(xp, y_true, y_pred)
-    a, b = _label_pair(y_true, y_pred, xp, dtype)
-    w = _sample_weights(sample_weight, y_true, xp, dtype)
+    a, b = _label_pair(y_true, y_pred, dtype, xp=xp)
+    w = _sample_weights(sample_weight, y_true, dtype, xp=xp)
     wrong = xp.astype(a != b, dtype)
     if w is None:
         return as_array0d(xp.mean(wrong), xp)
@@ -977,21 +977,21 @@ def _sorted_scores(y_true, scores, sample_weight=None):
     without weights).
     """
     xp = array_namespace(y_true, scores, sample_weight)
-    _check_label_dtype(y_true, "y_true", xp)
+    _check_label_dtype(y_true, "y_true", xp=xp)
     if not xp.isdtype(scores.dtype, ("bool", "integral", "real floating")):
         raise TypeError(f"scores must be a real-valued array; got dtype {scores.dtype}")
     _check_pair(y_true, scores, "y_true", "scores")
-    _check_binary(y_true, "y_true", xp)
-    _check_not_nan(scores, "scores", xp)
+    _check_binary(y_true, "y_true", xp=xp)
+    _check_not_nan(scores, "scores", xp=xp)
     dtype = float_dtype(xp, y_true, scores)
-    wide = _wide_float(xp, scores)
-    if _is_bool(scores, xp):
-        scores = xp.astype(scores, _int_dtype(xp, scores))
-    w = _sample_weights(sample_weight, y_true, xp, wide)
+    wide = _wide_float(scores, xp=xp)
+    if _is_bool(scores, xp=xp):
+        scores = xp.astype(scores, _int_dtype(scores, xp=xp))
+    w = _sample_weights(sample_weight, y_true, wide, xp=xp)
     n = y_true.shape[0]
     order = xp.argsort(scores, stable=False)
     s = xp.take(scores, order)
-    y = xp.take(xp.astype(_positive(y_true, xp), wide), order)
+    y = xp.take(xp.astype(_positive(y_true, xp=xp), wide), order)
     n_pos = xp.sum(y)
     value_check(
         (n_pos > 0) & (n_pos < n),
@@ -1115,12 +1115,12 @@ def _partial_auc(y_true, scores, m, sample_weight=None):
         "y_true holds a single class (all 0 or all 1): ROC-AUC is undefined; both classes must be present",
     )
     zero = xp.zeros((1,), dtype=wide, device=device_of(s))
-    fpr = _nan_div(xp.concat([zero, xp.flip(pp - tp)]), xp.full_like(xp.concat([zero, tp]), 1.0) * n_neg, xp)
-    tpr = _nan_div(xp.concat([zero, xp.flip(tp)]), xp.full_like(fpr, 1.0) * n_pos, xp)
+    fpr = _nan_div(xp.concat([zero, xp.flip(pp - tp)]), xp.full_like(xp.concat([zero, tp]), 1.0) * n_neg, xp=xp)
+    tpr = _nan_div(xp.concat([zero, xp.flip(tp)]), xp.full_like(fpr, 1.0) * n_pos, xp=xp)
     f0, f1, t0, t1 = fpr[:-1], fpr[1:], tpr[:-1], tpr[1:]
     full = f1 <= m
     # a segment crossing m: its part left of m, the rate interpolated at m
-    t_m = t0 + (t1 - t0) * _safe_div(m - f0, f1 - f0, xp)
+    t_m = t0 + (t1 - t0) * _safe_div(m - f0, f1 - f0, xp=xp)
     part = xp.where(full, (f1 - f0) * (t0 + t1) / 2.0,
                     xp.where(f0 < m, (m - f0) * (t0 + t_m) / 2.0, xp.zeros_like(f0)))
     area = xp.sum(part)
@@ -1131,7 +1131,7 @@ def _partial_auc(y_true, scores, m, sample_weight=None):
 def _multiclass_auc(y_true, scores, multi_class, average, sample_weight=None):
     """One-vs-rest or one-vs-one AUC from Mann-Whitney counts (one sort per column), optionally weighted."""
     xp = array_namespace(y_true, scores, sample_weight)
-    _check_label_dtype(y_true, "y_true", xp)
+    _check_label_dtype(y_true, "y_true", xp=xp)
     if not xp.isdtype(scores.dtype, ("integral", "real floating")):
         raise TypeError(f"scores must be a real-valued array; got dtype {scores.dtype}")
     check_ndim(y_true, "y_true", 1)
@@ -1149,20 +1149,20 @@ def _multiclass_auc(y_true, scores, multi_class, average, sample_weight=None):
         )
     dtype = float_dtype(xp, y_true, scores)
     q = as_float(scores, xp, dtype)
-    _check_not_nan(q, "scores", xp)
+    _check_not_nan(q, "scores", xp=xp)
     value_check(
-        xp.all(xp.abs(xp.sum(xp.astype(q, _wide_float(xp, q)), axis=1) - 1.0) <= 1e-6 * k),
+        xp.all(xp.abs(xp.sum(xp.astype(q, _wide_float(q, xp=xp)), axis=1) - 1.0) <= 1e-6 * k),
         "multiclass scores must be class probabilities: every row must sum to 1",
     )
-    labels = xp.astype(y_true, _int_dtype(xp, y_true)) if _is_bool(y_true, xp) else y_true
-    _check_classes(labels, k, "y_true", xp)
+    labels = xp.astype(y_true, _int_dtype(y_true, xp=xp)) if _is_bool(y_true, xp=xp) else y_true
+    _check_classes(labels, k, "y_true", xp=xp)
     check_class_elements(k, (y_true.shape[0], k), "one-hot encodings of the labels")
-    wide = _wide_float(xp, q)
+    wide = _wide_float(q, xp=xp)
     dev = device_of(q)
     onehot = xp.astype(labels[:, None] == xp.arange(k, dtype=labels.dtype, device=dev), wide)
     counts = xp.sum(onehot, axis=0)
     value_check(xp.all(counts > 0), "every class 0 .. n_classes - 1 must occur in y_true for the multiclass AUC")
-    w = _sample_weights(sample_weight, y_true, xp, wide)
+    w = _sample_weights(sample_weight, y_true, wide, xp=xp)
     if w is not None:  # class masses instead of counts: every count below becomes a sum of weights
         onehot = onehot * w[:, None]
         counts = xp.sum(onehot, axis=0)
@@ -1265,11 +1265,11 @@ def average_precision(y_true, scores, *, sample_weight=None):
         pos_w = xp.sum(yw)
         tp_at = pos_w - xp.take(xp.cumulative_sum(yw, include_initial=True), left)
         pp_at = xp.sum(ws) - xp.take(xp.cumulative_sum(ws, include_initial=True), left)
-        return xp.astype(_safe_div(xp.sum(yw * _safe_div(tp_at, pp_at, xp)), pos_w, xp), dtype)
+        return xp.astype(_safe_div(xp.sum(yw * _safe_div(tp_at, pp_at, xp=xp)), pos_w, xp=xp), dtype)
     pos_below = xp.cumulative_sum(y, include_initial=True)  # positives among the first m sorted
     tp_at = n_pos - xp.take(pos_below, left)  # positives with s_j >= s_i
     precision_at = tp_at / xp.astype(n - left, wide)
-    ap = _safe_div(xp.sum(y * precision_at), n_pos, xp)
+    ap = _safe_div(xp.sum(y * precision_at), n_pos, xp=xp)
     return xp.astype(ap, dtype)
 
 
@@ -1301,21 +1301,21 @@ def _curve_inputs(y_true, scores, sample_weight=None):
     weights.  The class counts are not checked.
     """
     xp = array_namespace(y_true, scores, sample_weight)
-    _check_label_dtype(y_true, "y_true", xp)
+    _check_label_dtype(y_true, "y_true", xp=xp)
     if not xp.isdtype(scores.dtype, ("bool", "integral", "real floating")):
         raise TypeError(f"scores must be a real-valued array; got dtype {scores.dtype}")
     _check_pair(y_true, scores, "y_true", "scores")
-    _check_binary(y_true, "y_true", xp)
-    _check_not_nan(scores, "scores", xp)
+    _check_binary(y_true, "y_true", xp=xp)
+    _check_not_nan(scores, "scores", xp=xp)
     dtype = float_dtype(xp, y_true, scores)
-    wide = _wide_float(xp, scores)
-    w = _sample_weights(sample_weight, y_true, xp, wide)
+    wide = _wide_float(scores, xp=xp)
+    w = _sample_weights(sample_weight, y_true, wide, xp=xp)
     n = y_true.shape[0]
-    if _is_bool(scores, xp):
-        scores = xp.astype(scores, _int_dtype(xp, scores))
+    if _is_bool(scores, xp=xp):
+        scores = xp.astype(scores, _int_dtype(scores, xp=xp))
     order = xp.argsort(scores, stable=False)
     s = as_float(xp.take(scores, order), xp, dtype)
-    y = xp.take(xp.astype(_positive(y_true, xp), wide), order)
+    y = xp.take(xp.astype(_positive(y_true, xp=xp), wide), order)
     left = xp.searchsorted(s, s, side="left")  # #{j : s_j < s_i}: the first index of the tie group
     right = xp.searchsorted(s, s, side="right")
     if w is not None:
@@ -1339,7 +1339,7 @@ def _without_zero_weights(y_true, scores, sample_weight, what):
     """The samples of nonzero weight (scikit-learn drops the others before finding the thresholds); eager only."""
     xp = array_namespace(y_true, scores, sample_weight)
     _check_pair(y_true, scores, "y_true", "scores")
-    w = _sample_weights(sample_weight, y_true, xp, _wide_float(xp, scores))
+    w = _sample_weights(sample_weight, y_true, _wide_float(scores, xp=xp), xp=xp)
     _eager_only(w, what)
     keep = w != 0
     out = (y_true[keep], scores[keep], w[keep])
@@ -1356,7 +1356,7 @@ def _eager_only(x, what):
         )
 
 
-def _nan_div(num, den, xp):
+def _nan_div(num, den, *, xp):
     """``num / den``, NaN where ``den == 0`` (undefined rates, as scikit-learn), without warnings."""
     nonzero = den != 0
     return xp.where(nonzero, num / xp.where(nonzero, den, xp.ones_like(den)), xp.full_like(num, math.nan))
@@ -1441,8 +1441,8 @@ def roc_curve(y_true, scores, *, unique=False, drop_intermediate=False, sample_w
             keep = keep & ((first == 1) | (last == n) | bend(fps) | bend(tps))
         keep = xp.concat([xp.ones((1,), dtype=xp.bool, device=dev), keep])
         tps, fps, thr = tps[keep], fps[keep], thr[keep]
-    fpr = xp.astype(_nan_div(fps, xp.full_like(fps, 1.0) * n_neg, xp), dtype)
-    tpr = xp.astype(_nan_div(tps, xp.full_like(tps, 1.0) * n_pos, xp), dtype)
+    fpr = xp.astype(_nan_div(fps, xp.full_like(fps, 1.0) * n_neg, xp=xp), dtype)
+    tpr = xp.astype(_nan_div(tps, xp.full_like(tps, 1.0) * n_pos, xp=xp), dtype)
     return fpr, tpr, thr
 
 
@@ -1483,7 +1483,7 @@ def precision_recall_curve(y_true, scores, *, unique=False, sample_weight=None):
                                                               "precision_recall_curve(unique=True)")
     xp, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores, sample_weight)
     dev = device_of(s)
-    precision = _safe_div(tp, pp, xp)
+    precision = _safe_div(tp, pp, xp=xp)
     recall = xp.where(n_pos > 0, tp / xp.where(n_pos > 0, n_pos, xp.ones_like(n_pos)), xp.ones_like(tp))
     thr = s
     if unique:
@@ -1501,7 +1501,7 @@ def _scores_at(y_true, scores, thresholds, sample_weight=None):
     """
     xp = array_namespace(y_true, scores, thresholds, sample_weight)
     _check_pair(y_true, scores, "y_true", "scores")
-    _sample_weights(sample_weight, y_true, xp, _wide_float(xp, scores), nonnegative=True)  # non-negative
+    _sample_weights(sample_weight, y_true, _wide_float(scores, xp=xp), nonnegative=True, xp=xp)  # non-negative
     _, dtype, wide, s, tp, pp, n_pos, n_neg, _, _ = _curve_inputs(y_true, scores, sample_weight)
     if not xp.isdtype(thresholds.dtype, ("integral", "real floating")):
         raise TypeError(f"thresholds must be a real array; got dtype {thresholds.dtype}")
@@ -1556,9 +1556,9 @@ def threshold_scores(y_true, scores, thresholds, *, zero_division=0, sample_weig
     xp, dtype, tp, pp, n_pos, _ = _scores_at(y_true, scores, thresholds, sample_weight)
     pos = xp.full_like(tp, 1.0) * n_pos
     return ThresholdScores(
-        xp.astype(_div_or(tp, pp, zd, xp), dtype),
-        xp.astype(_div_or(tp, pos, zd, xp), dtype),
-        xp.astype(_div_or(2.0 * tp, pp + pos, zd, xp), dtype),
+        xp.astype(_div_or(tp, pp, zd, xp=xp), dtype),
+        xp.astype(_div_or(tp, pos, zd, xp=xp), dtype),
+        xp.astype(_div_or(2.0 * tp, pp + pos, zd, xp=xp), dtype),
     )
 
 
@@ -1606,7 +1606,7 @@ def best_threshold(y_true, scores, *, metric="f1", sample_weight=None):
         raise ValueError(f"metric must be one of {_THRESHOLD_METRICS}; got metric={metric!r}")
     xp = array_namespace(y_true, scores, sample_weight)
     _check_pair(y_true, scores, "y_true", "scores")
-    w = _sample_weights(sample_weight, y_true, xp, _wide_float(xp, scores), nonnegative=True)
+    w = _sample_weights(sample_weight, y_true, _wide_float(scores, xp=xp), nonnegative=True, xp=xp)
     xp, dtype, wide, s, tp, pp, n_pos, n_neg, left, right = _curve_inputs(y_true, scores, sample_weight)
     n = n_pos + n_neg
     fp = pp - tp
@@ -1615,12 +1615,12 @@ def best_threshold(y_true, scores, *, metric="f1", sample_weight=None):
     if w is not None:  # sums of weights: a rounding may leave -ulp
         tn = xp.maximum(tn, xp.zeros_like(tn))
     if metric == "f1":
-        value = _safe_div(2.0 * tp, 2.0 * tp + fp + fn, xp)
+        value = _safe_div(2.0 * tp, 2.0 * tp + fp + fn, xp=xp)
     elif metric == "accuracy":
         value = (tp + tn) / n
     elif metric == "balanced_accuracy":
         # scikit-learn averages over the classes present in y_true
-        tpr, tnr = _safe_div(tp, xp.full_like(tp, 1.0) * n_pos, xp), _safe_div(tn, xp.full_like(tn, 1.0) * n_neg, xp)
+        tpr, tnr = _safe_div(tp, xp.full_like(tp, 1.0) * n_pos, xp=xp), _safe_div(tn, xp.full_like(tn, 1.0) * n_neg, xp=xp)
         present = xp.astype(n_pos > 0, wide) + xp.astype(n_neg > 0, wide)
         value = (tpr + tnr) / present
     else:
@@ -1638,9 +1638,9 @@ def best_threshold(y_true, scores, *, metric="f1", sample_weight=None):
 
 
 # ------------------------------------------------------------ probability calibration
-def _probabilities(y_true, p, xp):
+def _probabilities(y_true, p, *, xp):
     """Validated labels and probabilities (1-D binary or 2-D multiclass), ``p`` in its floating dtype."""
-    _check_label_dtype(y_true, "y_true", xp)
+    _check_label_dtype(y_true, "y_true", xp=xp)
     if not xp.isdtype(p.dtype, ("integral", "real floating")):
         raise TypeError(f"p must hold probabilities as a real array; got dtype {p.dtype}")
     dtype = float_dtype(xp, y_true, p)
@@ -1689,17 +1689,17 @@ def brier_score(y_true, p, *, scale_by_half="auto", sample_weight=None):
     if not (scale_by_half == "auto" or isinstance(scale_by_half, bool)):
         raise ValueError(f"scale_by_half must be a bool or 'auto'; got {scale_by_half!r}")
     xp = array_namespace(y_true, p, sample_weight)
-    dtype, q = _probabilities(y_true, p, xp)
-    w = _sample_weights(sample_weight, y_true, xp, dtype, nonnegative=True)
+    dtype, q = _probabilities(y_true, p, xp=xp)
+    w = _sample_weights(sample_weight, y_true, dtype, nonnegative=True, xp=xp)
     if q.ndim == 1:
-        _check_binary(y_true, "y_true", xp)
-        d = as_float(_positive(y_true, xp), xp, dtype) - q
+        _check_binary(y_true, "y_true", xp=xp)
+        d = as_float(_positive(y_true, xp=xp), xp, dtype) - q
         per = 2.0 * d * d  # both columns (1 - p, p) of the two-class form
         half = scale_by_half == "auto" or scale_by_half
     else:
         k = q.shape[1]
-        labels = xp.astype(y_true, _int_dtype(xp, y_true)) if _is_bool(y_true, xp) else y_true
-        _check_classes(labels, k, "y_true", xp)
+        labels = xp.astype(y_true, _int_dtype(y_true, xp=xp)) if _is_bool(y_true, xp=xp) else y_true
+        _check_classes(labels, k, "y_true", xp=xp)
         onehot = as_float(labels[:, None] == xp.arange(k, dtype=labels.dtype, device=device_of(labels)), xp, dtype)
         d = onehot - q
         per = xp.sum(d * d, axis=1)
@@ -1754,15 +1754,15 @@ def calibration_curve(y_true, p, *, n_bins=10, strategy="uniform", drop_empty=Fa
     if n_bins < 1:
         raise ValueError(f"n_bins must be positive; got n_bins={n_bins}")
     xp = array_namespace(y_true, p)
-    dtype, q = _probabilities(y_true, p, xp)
+    dtype, q = _probabilities(y_true, p, xp=xp)
     check_ndim(q, "p", 1)
-    _check_binary(y_true, "y_true", xp)
+    _check_binary(y_true, "y_true", xp=xp)
     check_class_elements(n_bins, (q.shape[0], n_bins), "one-hot bin memberships")
-    wide = _wide_float(xp, q)
+    wide = _wide_float(q, xp=xp)
     dev = device_of(q)
     qw = xp.astype(q, wide)
     if n_bins == 1:
-        binids = xp.zeros(q.shape, dtype=_int_dtype(xp, q), device=dev)
+        binids = xp.zeros(q.shape, dtype=_int_dtype(q, xp=xp), device=dev)
     else:
         if strategy == "uniform":  # NumPy's linspace: i * (1 / n_bins)
             inner = xp.asarray([i * (1.0 / n_bins) for i in range(1, n_bins)], dtype=wide, device=dev)
@@ -1772,8 +1772,8 @@ def calibration_curve(y_true, p, *, n_bins=10, strategy="uniform", drop_empty=Fa
             # NumPy's linear percentile positions, float for float as scikit-learn computes them:
             # np.percentile(p, np.linspace(0, 1, n_bins + 1) * 100)
             pos = [(n - 1) * ((i * (1.0 / n_bins)) * 100 / 100) for i in range(1, n_bins)]
-            lo = xp.asarray([int(math.floor(x)) for x in pos], dtype=_int_dtype(xp, q), device=dev)
-            hi = xp.asarray([min(int(math.floor(x)) + 1, n - 1) for x in pos], dtype=_int_dtype(xp, q), device=dev)
+            lo = xp.asarray([int(math.floor(x)) for x in pos], dtype=_int_dtype(q, xp=xp), device=dev)
+            hi = xp.asarray([min(int(math.floor(x)) + 1, n - 1) for x in pos], dtype=_int_dtype(q, xp=xp), device=dev)
             t = xp.asarray([x - math.floor(x) for x in pos], dtype=wide, device=dev)
             a, b = xp.take(srt, lo), xp.take(srt, hi)
             # NumPy's _lerp: exact at both ends, monotone
@@ -1781,10 +1781,10 @@ def calibration_curve(y_true, p, *, n_bins=10, strategy="uniform", drop_empty=Fa
         binids = xp.searchsorted(inner, qw, side="left")
     member = xp.astype(binids[:, None] == xp.arange(n_bins, dtype=binids.dtype, device=dev), wide)
     total = xp.sum(member, axis=0)
-    y = as_float(_positive(y_true, xp), xp, wide)
+    y = as_float(_positive(y_true, xp=xp), xp, wide)
     trues = xp.sum(member * y[:, None], axis=0)
     sums = xp.sum(member * qw[:, None], axis=0)
-    prob_true, prob_pred = _nan_div(trues, total, xp), _nan_div(sums, total, xp)
+    prob_true, prob_pred = _nan_div(trues, total, xp=xp), _nan_div(sums, total, xp=xp)
     if drop_empty:
         _eager_only(total, "calibration_curve(drop_empty=True)")
         keep = total > 0
@@ -1826,17 +1826,17 @@ def classification_report(y_true, y_pred, *, num_classes=None, sample_weight=Non
         with explicit labels.
     """
     xp = array_namespace(y_true, y_pred, sample_weight)
-    _check_label_dtype(y_true, "y_true", xp)
-    _check_label_dtype(y_pred, "y_pred", xp)
+    _check_label_dtype(y_true, "y_true", xp=xp)
+    _check_label_dtype(y_pred, "y_pred", xp=xp)
     _check_pair(y_true, y_pred)
     dtype = float_dtype(xp, y_true, y_pred)
-    w = _sample_weights(sample_weight, y_true, xp, dtype, nonnegative=True)
-    a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, xp, dtype)
-    tp, true_sum, pred_sum = _class_counts(a, b, classes, xp, dtype, w)
-    prec = _safe_div(tp, pred_sum, xp)
-    rec = _safe_div(tp, true_sum, xp)
-    f1s = _safe_div(2.0 * tp, true_sum + pred_sum, xp)
-    support = xp.astype(true_sum, _int_dtype(xp, a)) if w is None else true_sum
+    w = _sample_weights(sample_weight, y_true, dtype, nonnegative=True, xp=xp)
+    a, b, classes = _multiclass_labels(y_true, y_pred, num_classes, dtype, xp=xp)
+    tp, true_sum, pred_sum = _class_counts(a, b, classes, dtype, w, xp=xp)
+    prec = _safe_div(tp, pred_sum, xp=xp)
+    rec = _safe_div(tp, true_sum, xp=xp)
+    f1s = _safe_div(2.0 * tp, true_sum + pred_sum, xp=xp)
+    support = xp.astype(true_sum, _int_dtype(a, xp=xp)) if w is None else true_sum
     n = xp.sum(true_sum)
     report = {}
     for c in range(classes.shape[0]):
@@ -1900,7 +1900,7 @@ def log_loss(y_true, p, *, eps=None, sample_weight=None):
         inputs) negative, NaN, infinite or all zero.
     """
     xp = array_namespace(y_true, p, sample_weight)
-    _check_label_dtype(y_true, "y_true", xp)
+    _check_label_dtype(y_true, "y_true", xp=xp)
     if not xp.isdtype(p.dtype, ("integral", "real floating")):
         raise TypeError(f"p must hold probabilities as a real array; got dtype {p.dtype}")
     dtype = float_dtype(xp, y_true, p)
@@ -1921,14 +1921,14 @@ def log_loss(y_true, p, *, eps=None, sample_weight=None):
         xp.all((q >= 0) & (q <= 1)),
         lambda: f"p must hold probabilities in [0, 1]; got values in [{float(xp.min(q)):g}, {float(xp.max(q)):g}]",
     )
-    w = _sample_weights(sample_weight, y_true, xp, dtype, nonnegative=True)
+    w = _sample_weights(sample_weight, y_true, dtype, nonnegative=True, xp=xp)
     if q.ndim == 1:
-        _check_binary(y_true, "y_true", xp)
-        q_true = xp.where(_positive(y_true, xp), q, 1.0 - q)
+        _check_binary(y_true, "y_true", xp=xp)
+        q_true = xp.where(_positive(y_true, xp=xp), q, 1.0 - q)
         return as_array0d(-_sample_mean(xp.log(xp.clip(q_true, eps, 1.0 - eps)), w, xp=xp), xp)
     k = q.shape[1]
-    labels = xp.astype(y_true, _int_dtype(xp, y_true)) if _is_bool(y_true, xp) else y_true
-    _check_classes(labels, k, "y_true", xp)
+    labels = xp.astype(y_true, _int_dtype(y_true, xp=xp)) if _is_bool(y_true, xp=xp) else y_true
+    _check_classes(labels, k, "y_true", xp=xp)
     onehot = labels[:, None] == xp.arange(k, dtype=labels.dtype, device=device_of(labels))
     log_q = xp.log(xp.clip(q, eps, 1.0 - eps))
     return as_array0d(-_sample_mean(xp.sum(xp.where(onehot, log_q, xp.zeros_like(log_q)), axis=-1), w, xp=xp), xp)
@@ -1963,7 +1963,7 @@ def _check_multioutput(multioutput, allowed=_MULTIOUTPUT):
     return multioutput
 
 
-def _combine_outputs(per_output, multioutput, xp, *, variance=None):
+def _combine_outputs(per_output, multioutput, *, xp, variance=None):
     r"""scikit-learn's ``multioutput``: the per-output scores, their mean, or a weighted mean.
 
     ``"variance_weighted"`` weights by ``variance`` (the outputs' variances
@@ -1987,12 +1987,12 @@ def _combine_outputs(per_output, multioutput, xp, *, variance=None):
     return as_array0d(xp.sum(w * per_output) / xp.sum(w), xp)
 
 
-def _fraction_explained(num, den, force_finite, xp):
+def _fraction_explained(num, den, force_finite, *, xp):
     """``1 - num / den`` per output; with ``force_finite`` 1 for 0/0 and 0 for x/0 (scikit-learn)."""
     if not force_finite:  # IEEE 1 - num/den (NaN for 0/0, -inf for x/0), without the warnings
         undefined = xp.where(num == 0, xp.full_like(num, math.nan), xp.full_like(num, -math.inf))
         return xp.where(den != 0, 1.0 - num / xp.where(den != 0, den, xp.ones_like(den)), undefined)
-    ratio = _safe_div(num, den, xp)
+    ratio = _safe_div(num, den, xp=xp)
     constant = xp.where(num == 0, xp.ones_like(num), xp.zeros_like(num))
     return xp.where(den != 0, 1.0 - ratio, constant)
 
@@ -2038,9 +2038,9 @@ def r2(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average", for
     xp, y, p = _regression_pair(y_true, y_pred)
     if y.shape[0] < 2:
         raise ValueError(f"r2 needs at least two samples; got y_true.shape={tuple(y.shape)}")
-    w = _sample_weights(sample_weight, y, xp)
+    w = _sample_weights(sample_weight, y, xp=xp)
     y, p = _columns(y), _columns(p)
-    res, dev = y - p, y - _wmean(y, w, xp)
+    res, dev = y - p, y - _wmean(y, w, xp=xp)
     # both sums scaled by one factor per column, max(|res|, |dev|) (as hypot
     # does): the ratio is unchanged and the squares neither overflow nor underflow
     s = _n.max_abs_scale(xp.stack([res, dev]), axis=(0, 1), xp=xp)
@@ -2048,9 +2048,9 @@ def r2(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average", for
     ws = xp.ones_like(res) if w is None else w[:, None]
     ss_res = xp.sum(ws * res * res, axis=0)
     ss_tot = xp.sum(ws * dev * dev, axis=0)
-    scores = _fraction_explained(ss_res, ss_tot, force_finite, xp)
+    scores = _fraction_explained(ss_res, ss_tot, force_finite, xp=xp)
     rel = s / xp.max(s)
-    return _combine_outputs(scores, multioutput, xp, variance=ss_tot * rel * rel)
+    return _combine_outputs(scores, multioutput, variance=ss_tot * rel * rel, xp=xp)
 
 
 def explained_variance(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average", force_finite=True):
@@ -2070,16 +2070,16 @@ def explained_variance(y_true, y_pred, *, sample_weight=None, multioutput="unifo
     multioutput = _check_multioutput(multioutput, _MULTIOUTPUT_VW)
     _check_bool(force_finite, "force_finite")
     xp, y, p = _regression_pair(y_true, y_pred)
-    w = _sample_weights(sample_weight, y, xp)
+    w = _sample_weights(sample_weight, y, xp=xp)
     y, p = _columns(y), _columns(p)
     d = y - p
-    d = d - _wmean(d, w, xp)
-    dev = y - _wmean(y, w, xp)
+    d = d - _wmean(d, w, xp=xp)
+    dev = y - _wmean(y, w, xp=xp)
     s = _n.max_abs_scale(xp.stack([d, dev]), axis=(0, 1), xp=xp)  # as in r2: no under- or overflow
     d, dev = d / s, dev / s
-    num, den = _wmean(d * d, w, xp), _wmean(dev * dev, w, xp)
+    num, den = _wmean(d * d, w, xp=xp), _wmean(dev * dev, w, xp=xp)
     rel = s / xp.max(s)
-    return _combine_outputs(_fraction_explained(num, den, force_finite, xp), multioutput, xp, variance=den * rel * rel)
+    return _combine_outputs(_fraction_explained(num, den, force_finite, xp=xp), multioutput, variance=den * rel * rel, xp=xp)
 
 
 def mape(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
@@ -2101,10 +2101,10 @@ def mape(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
     """
     multioutput = _check_multioutput(multioutput)
     xp, y, p = _regression_pair(y_true, y_pred)
-    w = _sample_weights(sample_weight, y, xp)
+    w = _sample_weights(sample_weight, y, xp=xp)
     y, p = _columns(y), _columns(p)
-    per = 100.0 * _wmean(xp.abs(y - p) / xp.clip(xp.abs(y), _MAPE_EPS, None), w, xp)
-    return _combine_outputs(per, multioutput, xp)
+    per = 100.0 * _wmean(xp.abs(y - p) / xp.clip(xp.abs(y), _MAPE_EPS, None), w, xp=xp)
+    return _combine_outputs(per, multioutput, xp=xp)
 
 
 def mse(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
@@ -2119,9 +2119,9 @@ def mse(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
     """
     multioutput = _check_multioutput(multioutput)
     xp, y, p = _regression_pair(y_true, y_pred)
-    w = _sample_weights(sample_weight, y, xp)
+    w = _sample_weights(sample_weight, y, xp=xp)
     d = _columns(y) - _columns(p)
-    return _combine_outputs(_wmean(d * d, w, xp), multioutput, xp)
+    return _combine_outputs(_wmean(d * d, w, xp=xp), multioutput, xp=xp)
 
 
 def mae(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
@@ -2135,8 +2135,8 @@ def mae(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
     """
     multioutput = _check_multioutput(multioutput)
     xp, y, p = _regression_pair(y_true, y_pred)
-    w = _sample_weights(sample_weight, y, xp)
-    return _combine_outputs(_wmean(xp.abs(_columns(y) - _columns(p)), w, xp), multioutput, xp)
+    w = _sample_weights(sample_weight, y, xp=xp)
+    return _combine_outputs(_wmean(xp.abs(_columns(y) - _columns(p)), w, xp=xp), multioutput, xp=xp)
 
 
 def mean_squared_log_error(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
@@ -2158,19 +2158,19 @@ def mean_squared_log_error(y_true, y_pred, *, sample_weight=None, multioutput="u
         ~(xp.any(y <= -1) | xp.any(p <= -1)),
         "mean_squared_log_error cannot be used when y_true or y_pred contain values less than or equal to -1",
     )
-    w = _sample_weights(sample_weight, y, xp)
+    w = _sample_weights(sample_weight, y, xp=xp)
     d = xp.log1p(_columns(y)) - xp.log1p(_columns(p))
-    return _combine_outputs(_wmean(d * d, w, xp), multioutput, xp)
+    return _combine_outputs(_wmean(d * d, w, xp=xp), multioutput, xp=xp)
 
 
-def _median0(x, xp):
+def _median0(x, *, xp):
     """Median along axis 0 of a 2-D array (mean of the two middle values for even n)."""
     n = x.shape[0]
     srt = xp.sort(x, axis=0)
     return (srt[(n - 1) // 2, ...] + srt[n // 2, ...]) / 2.0
 
 
-def _weighted_median0(x, w, xp):
+def _weighted_median0(x, w, *, xp):
     r"""Weighted median along axis 0 of a 2-D ``x``: scikit-learn's ``_weighted_percentile(x, w, 50, average=True)``.
 
     Per column, with the values sorted ascending, :math:`F_j` the cumulative
@@ -2183,7 +2183,7 @@ def _weighted_median0(x, w, xp):
     outputs, a static count).
     """
     n = x.shape[0]
-    wide = _wide_float(xp, x)
+    wide = _wide_float(x, xp=xp)
     eps = xp.finfo(x.dtype).eps
     cols = []
     for c in range(x.shape[1]):
@@ -2217,9 +2217,9 @@ def median_absolute_error(y_true, y_pred, *, multioutput="uniform_average", samp
     """
     multioutput = _check_multioutput(multioutput)
     xp, y, p = _regression_pair(y_true, y_pred)
-    w = _sample_weights(sample_weight, y, xp)
+    w = _sample_weights(sample_weight, y, xp=xp)
     err = xp.abs(_columns(y) - _columns(p))
-    return _combine_outputs(_median0(err, xp) if w is None else _weighted_median0(err, w, xp), multioutput, xp)
+    return _combine_outputs(_median0(err, xp=xp) if w is None else _weighted_median0(err, w, xp=xp), multioutput, xp=xp)
 
 
 def max_error(y_true, y_pred):
@@ -2246,11 +2246,11 @@ def _check_alpha(alpha):
     return float(alpha)
 
 
-def _pinball(y, p, alpha, xp, w=None):
+def _pinball(y, p, alpha, w=None, *, xp):
     """Per-output mean pinball loss of 2-D ``y``, ``p`` (weighted by ``w``)."""
     d = y - p
     loss = xp.where(d >= 0, alpha * d, (alpha - 1.0) * d)
-    return _wmean(loss, w, xp)
+    return _wmean(loss, w, xp=xp)
 
 
 def mean_pinball_loss(y_true, y_pred, *, sample_weight=None, alpha=0.5, multioutput="uniform_average"):
@@ -2270,8 +2270,8 @@ def mean_pinball_loss(y_true, y_pred, *, sample_weight=None, alpha=0.5, multiout
     alpha = _check_alpha(alpha)
     multioutput = _check_multioutput(multioutput)
     xp, y, p = _regression_pair(y_true, y_pred)
-    w = _sample_weights(sample_weight, y, xp)
-    return _combine_outputs(_pinball(_columns(y), _columns(p), alpha, xp, w), multioutput, xp)
+    w = _sample_weights(sample_weight, y, xp=xp)
+    return _combine_outputs(_pinball(_columns(y), _columns(p), alpha, w, xp=xp), multioutput, xp=xp)
 
 
 def d2_absolute_error(y_true, y_pred, *, multioutput="uniform_average", sample_weight=None):
@@ -2294,21 +2294,21 @@ def d2_absolute_error(y_true, y_pred, *, multioutput="uniform_average", sample_w
     xp, y, p = _regression_pair(y_true, y_pred)
     if y.shape[0] < 2:
         raise ValueError(f"d2_absolute_error needs at least two samples; got y_true.shape={tuple(y.shape)}")
-    w = _sample_weights(sample_weight, y, xp)
+    w = _sample_weights(sample_weight, y, xp=xp)
     y, p = _columns(y), _columns(p)
-    num = _pinball(y, p, 0.5, xp, w)
-    centre = _median0(y, xp) if w is None else _weighted_median0(y, w, xp)
-    den = _pinball(y, xp.zeros_like(y) + centre, 0.5, xp, w)
-    return _combine_outputs(_fraction_explained(num, den, True, xp), multioutput, xp)
+    num = _pinball(y, p, 0.5, w, xp=xp)
+    centre = _median0(y, xp=xp) if w is None else _weighted_median0(y, w, xp=xp)
+    den = _pinball(y, xp.zeros_like(y) + centre, 0.5, w, xp=xp)
+    return _combine_outputs(_fraction_explained(num, den, True, xp=xp), multioutput, xp=xp)
 
 
 # ============================================================ clustering
-def _cluster_labels(labels, name, num_classes, xp):
-    _check_label_dtype(labels, name, xp)
-    if _is_bool(labels, xp):
-        labels = xp.astype(labels, _int_dtype(xp, labels))
-    k = _num_classes(num_classes, labels, labels, xp)
-    _check_classes(labels, k, name, xp)
+def _cluster_labels(labels, name, num_classes, *, xp):
+    _check_label_dtype(labels, name, xp=xp)
+    if _is_bool(labels, xp=xp):
+        labels = xp.astype(labels, _int_dtype(labels, xp=xp))
+    k = _num_classes(num_classes, labels, labels, xp=xp)
+    _check_classes(labels, k, name, xp=xp)
     return labels, k
 
 
@@ -2359,7 +2359,7 @@ def silhouette_score(X, labels, *, num_classes=None):
     check_nonempty(labels, "labels")
     dtype = float_dtype(xp, X)
     x = as_float(X, xp, dtype, "X")
-    lab, k = _cluster_labels(labels, "labels", num_classes, xp)
+    lab, k = _cluster_labels(labels, "labels", num_classes, xp=xp)
     n = x.shape[0]
     check_class_elements(k, (n, k), "one-hot encodings of the labels")
     onehot = xp.astype(lab[:, None] == xp.arange(k, dtype=lab.dtype, device=device_of(lab)), dtype)
@@ -2374,11 +2374,11 @@ def silhouette_score(X, labels, *, num_classes=None):
     sums = xp.matmul(d, onehot)  # (n, k): total distance of each sample to each cluster
     own_count = xp.sum(onehot * counts, axis=1)
     own_sum = xp.sum(onehot * sums, axis=1)
-    a = _safe_div(own_sum, own_count - 1.0, xp)
+    a = _safe_div(own_sum, own_count - 1.0, xp=xp)
     mean_other = xp.where((counts > 0) & (onehot == 0), sums / xp.where(counts > 0, counts, xp.ones_like(counts)),
                           xp.full_like(sums, math.inf))
     b = xp.min(mean_other, axis=1)
-    s = xp.where(own_count > 1, _safe_div(b - a, xp.maximum(a, b), xp), xp.zeros_like(a))
+    s = xp.where(own_count > 1, _safe_div(b - a, xp.maximum(a, b), xp=xp), xp.zeros_like(a))
     return as_array0d(xp.mean(s), xp)
 
 
@@ -2413,15 +2413,15 @@ def adjusted_rand_index(labels_true, labels_pred, *, num_classes=None):
     0-d array, equal to ``sklearn.metrics.adjusted_rand_score(labels_true, labels_pred)``.
     """
     xp = array_namespace(labels_true, labels_pred)
-    _check_label_dtype(labels_true, "labels_true", xp)
-    _check_label_dtype(labels_pred, "labels_pred", xp)
+    _check_label_dtype(labels_true, "labels_true", xp=xp)
+    _check_label_dtype(labels_pred, "labels_pred", xp=xp)
     _check_pair(labels_true, labels_pred, "labels_true", "labels_pred")
     dtype = float_dtype(xp, labels_true, labels_pred)
-    a, b, classes = _multiclass_labels(labels_true, labels_pred, num_classes, xp, dtype,
-                                       ("labels_true", "labels_pred"))
+    a, b, classes = _multiclass_labels(labels_true, labels_pred, num_classes, dtype,
+                                       ("labels_true", "labels_pred"), xp=xp)
     k = classes.shape[0]
     check_class_elements(k, (k, k), "a contingency table")
-    wide = _wide_float(xp, a)
+    wide = _wide_float(a, xp=xp)
     y1 = xp.astype(a[:, None] == classes, wide)
     y2 = xp.astype(b[:, None] == classes, wide)
     cont = xp.matmul(xp.matrix_transpose(y1), y2)
@@ -2433,13 +2433,13 @@ def adjusted_rand_index(labels_true, labels_pred, *, num_classes=None):
     fn = xp.sum(cont * rows[:, None]) - sq
     tn = n * n - fp - fn - sq
     den = (tp + fn) * (fn + tn) + (tp + fp) * (fp + tn)
-    ari = _safe_div(2.0 * (tp * tn - fn * fp), den, xp)
+    ari = _safe_div(2.0 * (tp * tn - fn * fp), den, xp=xp)
     ari = xp.where((fn == 0) & (fp == 0), xp.ones_like(ari), ari)
     return xp.astype(ari, dtype)
 
 
 # ============================================================ ranking
-def _discounts(m, k, xp, dtype, device):
+def _discounts(m, k, dtype, device, *, xp):
     r"""Position discounts :math:`1/\log_2(i + 1)`, i = 1..m, zero beyond ``k``."""
     pos = xp.arange(m, dtype=dtype, device=device)
     disc = 1.0 / xp.log2(pos + 2.0)
@@ -2460,16 +2460,16 @@ def _check_k(k):
     return k
 
 
-def _gains(rel, gains, xp):
+def _gains(rel, gains, *, xp):
     if gains == "linear":
         return rel
     return xp.expm1(rel * math.log(2.0))  # 2**rel - 1, accurate for small rel
 
 
-def _row_dcg(rel, k, gains, xp):
+def _row_dcg(rel, k, gains, *, xp):
     """DCG of each ranking (last axis) in the given order."""
-    disc = _discounts(rel.shape[-1], k, xp, rel.dtype, device_of(rel))
-    return xp.sum(_gains(rel, gains, xp) * disc, axis=-1)
+    disc = _discounts(rel.shape[-1], k, rel.dtype, device_of(rel), xp=xp)
+    return xp.sum(_gains(rel, gains, xp=xp) * disc, axis=-1)
 
 
 def _relevance(relevance, gains, name="relevance"):
@@ -2507,7 +2507,7 @@ def dcg(relevance, *, k=None, gains="linear"):
         The DCG; for 2-D input the mean over the rankings.
     """
     xp, rel = _relevance(relevance, gains)
-    return as_array0d(xp.mean(_row_dcg(rel, _check_k(k), gains, xp)), xp)
+    return as_array0d(xp.mean(_row_dcg(rel, _check_k(k), gains, xp=xp)), xp)
 
 
 def ndcg(relevance, *, k=None, gains="linear"):
@@ -2540,9 +2540,9 @@ def ndcg(relevance, *, k=None, gains="linear"):
     xp, rel = _relevance(relevance, gains)
     k = _check_k(k)
     value_check(~xp.any(rel < 0), "relevance must be non-negative for ndcg")
-    actual = _row_dcg(rel, k, gains, xp)
-    ideal = _row_dcg(xp.sort(rel, axis=-1, descending=True), k, gains, xp)
-    return as_array0d(xp.mean(_safe_div(actual, ideal, xp)), xp)
+    actual = _row_dcg(rel, k, gains, xp=xp)
+    ideal = _row_dcg(xp.sort(rel, axis=-1, descending=True), k, gains, xp=xp)
+    return as_array0d(xp.mean(_safe_div(actual, ideal, xp=xp)), xp)
 
 
 def ndcg_score(y_true, y_score, *, k=None, sample_weight=None):
@@ -2599,12 +2599,12 @@ def ndcg_score(y_true, y_score, *, k=None, sample_weight=None):
     dtype = float_dtype(xp, y_true, y_score)
     rel = as_float(y_true, xp, dtype)
     value_check(~xp.any(rel < 0), "y_true must hold non-negative relevance for ndcg_score")
-    _check_not_nan(y_score, "y_score", xp)
-    w = _sample_weights(sample_weight, rel, xp, nonnegative=True)
-    if _is_bool(y_score, xp):
-        y_score = xp.astype(y_score, _int_dtype(xp, y_score))
+    _check_not_nan(y_score, "y_score", xp=xp)
+    w = _sample_weights(sample_weight, rel, nonnegative=True, xp=xp)
+    if _is_bool(y_score, xp=xp):
+        y_score = xp.astype(y_score, _int_dtype(y_score, xp=xp))
     dev = device_of(rel)
-    disc = _discounts(m, k, xp, dtype, dev)
+    disc = _discounts(m, k, dtype, dev, xp=xp)
     ideal = xp.sum(xp.sort(rel, axis=-1, descending=True) * disc, axis=-1)
 
     # Sort every row by decreasing score; work on the flattened (n*m,) array.
@@ -2626,4 +2626,4 @@ def ndcg_score(y_true, y_score, *, k=None, sample_weight=None):
     group_disc = xp.take(disc_cum, hi) - xp.take(disc_cum, lo)
     per_item = g * group_disc / xp.astype(hi - lo, dtype)
     gain = xp.sum(xp.reshape(per_item, (n, m)), axis=-1)
-    return as_array0d(_sample_mean(_safe_div(gain, ideal, xp), w, xp=xp), xp)
+    return as_array0d(_sample_mean(_safe_div(gain, ideal, xp=xp), w, xp=xp), xp)

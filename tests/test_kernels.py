@@ -123,7 +123,7 @@ def test_numpy_unary_kernels_agree_with_the_formula_and_the_reference(name, dtyp
     public, portable, reference = UNARY[name]
     x = _x().astype(dtype).reshape(-1, 1)[::-1]  # 2-D and not contiguous: kernels take any layout
     if numpy_path == "no-scipy":
-        assert K._table(np)[1][name] is not None and K._scipy_special() is None
+        assert K._table(xp=np)[1][name] is not None and K._scipy_special() is None
     out = public(x)
     assert type(out) is np.ndarray and out.dtype == dtype and out.shape == x.shape
     assert np.all(np.isfinite(out))
@@ -172,7 +172,7 @@ def test_numpy_kernels_keep_relative_precision_in_the_tails(name, numpy_path):
 def test_numpy_swish_below_minus_708_takes_the_formula(numpy_path):
     """x / (1 + exp(-x)) overflows there while x sigma(x) (e.g. -720 e^-720) is still a normal number."""
     x = np.array([-712.0, -710.0, 1.0, 3.0])
-    assert K._table(np)[1]["swish"](x) is None
+    assert K._table(xp=np)[1]["swish"](x) is None
     out = A.swish(x)
     # (exp(-712) is subnormal, with 47 significant bits: 1e-13 relative)
     assert_close(out, _mp(lambda m, t: t / (1 + m.exp(-t)), x), rtol=1e-13, atol=0)

@@ -48,7 +48,7 @@ def _compute(fn, xs, *args):
     return dask.compute(*[task(x, *args) for x in xs])
 
 
-def _sq(x, C, xp):
+def _sq(x, C, *, xp):
     r""":math:`\|x_i - c_j\|^2` (rows of ``x``, rows of ``C``), clamped at 0."""
     from ..distances import pairwise_euclidean
 
@@ -65,21 +65,21 @@ def _stats_chunk(x):
 
 def _closest_chunk(x, centers):
     xp = array_namespace(x)
-    return xp.sum(xp.min(_sq(x, centers, xp), axis=1))
+    return xp.sum(xp.min(_sq(x, centers, xp=xp), axis=1))
 
 
 def _locate_chunk(x, centers, targets):
     """Rows of ``x`` at which the running sum of :math:`D^2` first reaches each of ``targets``."""
     xp = array_namespace(x)
-    cum = xp.cumulative_sum(xp.min(_sq(x, centers, xp), axis=1))
+    cum = xp.cumulative_sum(xp.min(_sq(x, centers, xp=xp), axis=1))
     idx = xp.clip(xp.searchsorted(cum, targets), 0, x.shape[0] - 1)
     return xp.take(x, idx, axis=0)
 
 
 def _potentials_chunk(x, centers, cands):
     xp = array_namespace(x)
-    closest = xp.min(_sq(x, centers, xp), axis=1)
-    return xp.sum(xp.minimum(closest[:, None], _sq(x, cands, xp)), axis=0)  # (T,)
+    closest = xp.min(_sq(x, centers, xp=xp), axis=1)
+    return xp.sum(xp.minimum(closest[:, None], _sq(x, cands, xp=xp)), axis=0)  # (T,)
 
 
 def _rows_chunk(x, idx):
@@ -89,11 +89,11 @@ def _rows_chunk(x, idx):
 def _lloyd_chunk(x, offset, centers, prev, m):
     xp = array_namespace(x)
     k = centers.shape[0]
-    D = _sq(x, centers, xp)
+    D = _sq(x, centers, xp=xp)
     labels = xp.argmin(D, axis=1)
     closest = xp.min(D, axis=1)
     A = xp.astype(labels[:, None] == xp.arange(k)[None, :], x.dtype)
-    changed = x.shape[0] if prev is None else xp.sum(xp.astype(labels != xp.argmin(_sq(x, prev, xp), axis=1),
+    changed = x.shape[0] if prev is None else xp.sum(xp.astype(labels != xp.argmin(_sq(x, prev, xp=xp), axis=1),
                                                                   xp.int64))
     order = xp.argsort(closest, descending=True, stable=True)[:m]
     return (xp.sum(A, axis=0), xp.matrix_transpose(A) @ x, changed, xp.sum(closest),

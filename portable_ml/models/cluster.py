@@ -43,7 +43,7 @@ def _sq_dist(A, B):
     return pairwise_euclidean(A, B, squared=True)
 
 
-def _one_hot(idx, k, dtype, xp):
+def _one_hot(idx, k, dtype, *, xp):
     """(len(idx), k) matrix with a 1 at column idx[i] of row i."""
     return xp.astype(idx[:, None] == xp.arange(k, device=device_of(idx))[None, :], dtype)
 
@@ -86,23 +86,23 @@ def _lloyd_step(X, centers, *, by_argmax):
     d2 = _sq_dist(X, centers)
     labels = xp.argmin(d2, axis=1)
     closest = xp.min(d2, axis=1)
-    A = _one_hot(labels, k, X.dtype, xp)
+    A = _one_hot(labels, k, X.dtype, xp=xp)
     counts = xp.sum(A, axis=0)
     empty = counts == 0
     means = (A.T @ X) / xp.where(empty, xp.ones_like(counts), counts)[:, None]
     # relocation of empty clusters to the farthest samples (at most k of them can be needed)
     m = min(k, n)
-    order = _farthest(closest, m, xp, by_argmax=by_argmax)
+    order = _farthest(closest, m, by_argmax=by_argmax, xp=xp)
     rank = xp.cumulative_sum(xp.astype(empty, labels.dtype)) - 1  # rank among the empty ones
     rank = xp.clip(rank, 0, m - 1)
     far = xp.sum(xp.where(rank[:, None] == xp.arange(m, device=device_of(X))[None, :],
                           order[None, :], xp.zeros_like(order)[None, :]), axis=1)
-    new = xp.where(empty[:, None], _one_hot(far, n, X.dtype, xp) @ X, means)
+    new = xp.where(empty[:, None], _one_hot(far, n, X.dtype, xp=xp) @ X, means)
     shift = xp.sum((new - centers) ** 2)
     return LloydResult(new, labels, xp.sum(closest), shift)
 
 
-def _farthest(d, m, xp, *, by_argmax=False):
+def _farthest(d, m, *, xp, by_argmax=False):
     """Indices of the ``m`` largest entries of the 1-D ``d``, largest first (ties: lower index first).
 
     One stable ``argsort`` where the data are in memory.  Dask's ``argsort``
@@ -123,7 +123,7 @@ def _farthest(d, m, xp, *, by_argmax=False):
     return xp.stack(picked)
 
 
-def _index_dtype(xp, X):
+def _index_dtype(X, *, xp):
     """The integer dtype ``argmin`` returns on ``X``'s backend."""
     return xp.__array_namespace_info__().default_dtypes(device=device_of(X))["indexing"]
 
@@ -150,7 +150,7 @@ def _assign_blocks(X, centers, *, rows):
     return xp.concat(labels), total
 
 
-def _mean_var_blocks(X, xp, *, rows):
+def _mean_var_blocks(X, *, xp, rows):
     """Mean over the features of the per-feature variance, :math:`\\sum_{ij}(x_{ij}-\\bar x_j)^2/(nd)`,
     summed over blocks of ``rows`` rows (two-pass, as ``var``; temporaries of one block)."""
     n = X.shape[0]
@@ -326,7 +326,7 @@ def _lloyd_loop(X, centers, tol, *, max_iter, by_argmax):
     n, k = X.shape[0], centers.shape[0]
     eye = xp.eye(k, dtype=X.dtype, device=device_of(X))
     ones = xp.ones((n,), dtype=X.dtype, device=device_of(X))
-    labels0 = xp.full((n,), -1, dtype=_index_dtype(xp, X), device=device_of(X))
+    labels0 = xp.full((n,), -1, dtype=_index_dtype(X, xp=xp), device=device_of(X))
 
     def cond(state):
         it, _, _, done = state
@@ -373,7 +373,7 @@ def _put(mask, vals, old, *, xp, pos=None):
 
 def _slots(mask, m, *, xp):
     """For each entry of ``mask``, the index among the ``m`` true ones of the last true entry up to it."""
-    return xp.clip(xp.cumulative_sum(xp.astype(mask, _index_dtype(xp, mask))) - 1, 0, m - 1)
+    return xp.clip(xp.cumulative_sum(xp.astype(mask, _index_dtype(mask, xp=xp))) - 1, 0, m - 1)
 
 
 def _rows_where(mask, *, xp):
@@ -439,7 +439,7 @@ def _hamerly_loop(X, centers, tol, *, max_iter):
     dev = device_of(X)
     slack = _bound_slack(X)
     ar = xp.arange(k, device=dev)
-    prev = xp.full((n,), -1, dtype=_index_dtype(xp, X), device=dev)
+    prev = xp.full((n,), -1, dtype=_index_dtype(X, xp=xp), device=dev)
     state = None  # (labels, u, l, sums, counts) valid for `centers`
     rows = max(256, _BLOCK_ENTRIES // X.shape[1])
     for it in range(1, max_iter + 1):
@@ -449,7 +449,7 @@ def _hamerly_loop(X, centers, tol, *, max_iter):
             for lo in range(0, n, rows):
                 x = X[lo:min(lo + rows, n), :]
                 part = _nearest_two(x, centers, c2, slack, xp=xp)
-                A = _one_hot(part[0], k, X.dtype, xp)
+                A = _one_hot(part[0], k, X.dtype, xp=xp)
                 sums, counts = sums + xp.matrix_transpose(A) @ x, counts + xp.sum(A, axis=0)
                 parts.append(part)
             lab, u, low = (xp.concat([p[i] for p in parts]) for i in range(3))
@@ -535,7 +535,7 @@ def kmeans_plusplus(X, n_clusters, rng, *, n_local_trials=None):
     T = n_local_trials if n_local_trials is not None else 2 + int(math.log(n_clusters))
     dev = device_of(X)
     first = xp.asarray(rng.integers(0, n, (1,)), device=dev)
-    chosen = _one_hot(first, n, X.dtype, xp) @ X  # (1, d)
+    chosen = _one_hot(first, n, X.dtype, xp=xp) @ X  # (1, d)
     closest = _sq_dist(X, chosen)[:, 0]
     centers = [chosen]
     blocks = _row_blocks(X)
@@ -545,8 +545,8 @@ def kmeans_plusplus(X, n_clusters, rng, *, n_local_trials=None):
             cum = xp.cumulative_sum(closest)
             cand = xp.clip(xp.searchsorted(cum, u * cum[-1]), 0, n - 1)
         else:
-            cand = _inverse_cdf_by_blocks(closest, u, blocks, xp)
-        cand_X = _one_hot(cand, n, X.dtype, xp) @ X  # (T, d)
+            cand = _inverse_cdf_by_blocks(closest, u, blocks, xp=xp)
+        cand_X = _one_hot(cand, n, X.dtype, xp=xp) @ X  # (T, d)
         d_cand = xp.minimum(closest[None, :], _sq_dist(cand_X, X))  # (T, n)
         pots = xp.sum(d_cand, axis=1)
         best = xp.argmin(pots)
@@ -570,7 +570,7 @@ def _row_blocks(X):
     return X.shape[0] // rows if rows and X.shape[0] % rows == 0 else 1
 
 
-def _inverse_cdf_by_blocks(w, u, blocks, xp):
+def _inverse_cdf_by_blocks(w, u, blocks, *, xp):
     r"""Inverse-CDF draws from the weights ``w`` (n,) for the uniforms ``u`` (T,) in :math:`[0, 1)`,
     without a cumulative sum over all ``n``.
 
@@ -588,7 +588,7 @@ def _inverse_cdf_by_blocks(w, u, blocks, xp):
     totals = cum[:, -1]
     cum = cum + (xp.cumulative_sum(totals) - totals)[:, None]
     target = u * xp.sum(totals)
-    below = xp.astype(cum[None, :, :] < target[:, None, None], _index_dtype(xp, w))
+    below = xp.astype(cum[None, :, :] < target[:, None, None], _index_dtype(w, xp=xp))
     return xp.clip(xp.sum(below, axis=(1, 2)), 0, n - 1)
 
 
@@ -688,7 +688,7 @@ class KMeans(Estimator):
             return xp.astype(self.init, X.dtype)
         if self.init == "random":
             idx = xp.asarray(rng.choice(X.shape[0], self.n_clusters), device=device_of(X))
-            return _one_hot(idx, X.shape[0], X.dtype, xp) @ X
+            return _one_hot(idx, X.shape[0], X.dtype, xp=xp) @ X
         return kmeans_plusplus(X, self.n_clusters, rng)
 
     def fit(self, X, y=None):
@@ -702,7 +702,7 @@ class KMeans(Estimator):
         if _is_jax(xp) or by_argmax:
             tol = settle(self.tol * xp.mean(xp.var(X, axis=0)))
         else:  # by blocks of rows: no temporary the size of X
-            tol = self.tol * _mean_var_blocks(X, xp, rows=max(256, _BLOCK_ENTRIES // X.shape[1]))
+            tol = self.tol * _mean_var_blocks(X, rows=max(256, _BLOCK_ENTRIES // X.shape[1]), xp=xp)
         n_init = self.n_init if isinstance(self.init, str) else 1
         best = None
         for _ in range(n_init):
@@ -738,7 +738,7 @@ class KMeans(Estimator):
         rows = n if by_argmax or _is_dask(X) else max(256, _BLOCK_ENTRIES // X.shape[1])
         eye = xp.eye(k, dtype=X.dtype, device=device_of(X))
         ones = xp.ones((min(rows, n),), dtype=X.dtype, device=device_of(X))
-        labels = xp.full((n,), -1, dtype=_index_dtype(xp, X), device=device_of(X))
+        labels = xp.full((n,), -1, dtype=_index_dtype(X, xp=xp), device=device_of(X))
         workers = min(_host_threads(), -(-n // rows))
         pool = None
         if workers > 1 and not _is_dask(X):
@@ -843,7 +843,7 @@ def _minibatch_step(Xb, centers, counts):
     k = centers.shape[0]
     d2 = _sq_dist(Xb, centers)
     labels = xp.argmin(d2, axis=1)
-    A = _one_hot(labels, k, Xb.dtype, xp)
+    A = _one_hot(labels, k, Xb.dtype, xp=xp)
     nb = xp.sum(A, axis=0)
     S = xp.matrix_transpose(A) @ Xb
     W = counts + nb
@@ -863,11 +863,11 @@ def _reassign(Xb, centers, counts, ratio, rng, *, xp):
     b, k = Xb.shape[0], centers.shape[0]
     low = counts < ratio * xp.max(counts)
     cap = int(0.5 * b)
-    if is_true(xp.sum(xp.astype(low, _index_dtype(xp, counts))) > cap):  # keep the `cap` lowest counts only
+    if is_true(xp.sum(xp.astype(low, _index_dtype(counts, xp=xp))) > cap):  # keep the `cap` lowest counts only
         order = xp.argsort(counts, stable=True)
         rank = xp.argsort(order, stable=True)
         low = low & (rank < cap)
-    n_re = int(xp.sum(xp.astype(low, _index_dtype(xp, counts))))  # host read: how many centres move
+    n_re = int(xp.sum(xp.astype(low, _index_dtype(counts, xp=xp))))  # host read: how many centres move
     if n_re:
         idx = xp.asarray(rng.choice(b, n_re), device=device_of(Xb))
         centers = _put(low, xp.take(Xb, idx, axis=0), centers, xp=xp)
