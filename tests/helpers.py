@@ -20,14 +20,8 @@ def place_all(backend, *arrays, dtype=None):
     return tuple(_place_one(backend, a, dtype) for a in arrays)
 
 
-def place(backend, array, *more, dtype=None):
-    """One host array onto ``backend`` (see :func:`place_all`), returned as an array.
-
-    Several arrays give a list (for the callers not yet moved to
-    :func:`place_all`, which places several arrays and always returns a tuple).
-    """
-    if more:
-        return list(place_all(backend, array, *more, dtype=dtype))
+def place(backend, array, *, dtype=None):
+    """One host array onto ``backend`` (see :func:`place_all` for several), returned as an array."""
     return _place_one(backend, array, dtype)
 
 

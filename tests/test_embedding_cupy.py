@@ -23,7 +23,7 @@ from portable_ml.testing import assert_close
 from portable_ml.testing.registry import cases, inputs
 from portable_ml.tree import tree_leaves
 
-from .helpers import place
+from .helpers import place_all
 
 pytestmark = pytest.mark.backends("cupy")  # the plugin skips these where no CUDA device works
 
@@ -95,8 +95,7 @@ def test_results_stay_on_gpu_1(case, gpu1):
     import cupy
 
     with cupy.cuda.Device(1):
-        args = place(gpu1, *inputs(case))
-        args = args if isinstance(args, list) else [args]
+        args = place_all(gpu1, *inputs(case))
         out = case.fn(*args, **case.kwargs)
         ref = case.fn(*inputs(case), **case.kwargs)
     for leaf in tree_leaves(out):

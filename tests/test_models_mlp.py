@@ -41,7 +41,7 @@ def test_mlp_classifier_learns_moons(backend):
 def test_mlp_multiclass_labels_and_optimizers(backend):
     X, y = blobs(n=150, d=2, k=3, seed=1)
     labels = np.array([10, 20, 30])[y]
-    Xb, yb = place(backend, X, labels)
+    Xb, yb = place_all(backend, X, labels)
     for opt in (O.sgd(0.05, momentum=0.9), O.chain(O.clip_by_global_norm(1.0), O.adam(5e-3))):
         m = M.MLPClassifier(hidden_layer_sizes=(16, 8), optimizer=opt, epochs=30, batch_size=32, seed=3).fit(Xb, yb)
         assert_close(m.classes_, np.array([10, 20, 30]))
@@ -53,7 +53,7 @@ def test_mlp_regressor_fits_a_smooth_function(backend):
     rng = np.random.default_rng(2)
     X = rng.uniform(-2, 2, size=(400, 2))
     y = np.sin(X[:, 0]) + 0.5 * X[:, 1] ** 2
-    Xb, yb = place(backend, X, y)
+    Xb, yb = place_all(backend, X, y)
     m = M.MLPRegressor(hidden_layer_sizes=(32,), activation="tanh", optimizer=O.adam(1e-2), epochs=60,
                        batch_size=32, seed=0).fit(Xb, yb)
     assert m.predict(Xb).shape == (400,)

@@ -301,7 +301,7 @@ def _mha_loop_reference(Q, K, V, W_Q, W_K, W_V, W_O, h, mask):
 
 def test_mha_matches_loop_over_heads(backend, float_dtype):
     inputs = _mha_inputs(3)
-    args = place(backend, *inputs, dtype=dtype_name(float_dtype))
+    args = place_all(backend, *inputs, dtype=dtype_name(float_dtype))
     out, w = nn.multi_head_attention(*args)
     assert out.dtype == float_dtype and backend_of(out) == backend.name
     assert tuple(w.shape) == (2, 4, 5, 6)
@@ -527,7 +527,7 @@ def test_mlp_jit_equals_eager():
     net = nn.MLP([3, 6, 2], activation="tanh", output="softmax")
     be = pml.get_backend("jax")
     params = net.init(be.rng(0), dtype="float64")
-    x, y = place(be, *_mlp_problem(0, "softmax", sizes=(3, 6, 2)))
+    x, y = place_all(be, *_mlp_problem(0, "softmax", sizes=(3, 6, 2)))
     eager = net.loss_and_grads(params, x, y)
     jitted = jax.jit(net.loss_and_grads)(params, x, y)
     assert_close(jitted, eager, rtol=1e-12, atol=1e-14)

@@ -252,7 +252,7 @@ def test_mahalanobis_refuses_a_sigma_of_another_backend():
 # ================================================================== option and value checks in formulas
 @pytest.mark.skip_backends(dask="lazy: values are not inspected before compute")
 def test_probabilities_out_of_range_raise(backend):
-    a = lambda *xs: place(backend, *(np.asarray(x, dtype=np.float64) for x in xs))  # noqa: E731
+    a = lambda *xs: place_all(backend, *(np.asarray(x, dtype=np.float64) for x in xs))  # noqa: E731
     # binary_cross_entropy([1.], [1.5]) used to clip silently to 9.99e-16
     with pytest.raises(ValueError, match=r"y_pred must hold probabilities in \[0, 1\]; got values in \[1.5, 1.5\]"):
         L.binary_cross_entropy(*a([1.0], [1.5]))

@@ -12,7 +12,7 @@ from portable_ml.backend import backend_of
 from portable_ml.testing.registry import cases, inputs
 from portable_ml.tree import tree_leaves
 
-from .helpers import place
+from .helpers import place_all
 
 # The composition layer (estimators' internal step functions) is not a formula:
 # its states hold whatever its solver needs.
@@ -21,8 +21,7 @@ FORMULAS = [c for c in cases() if c.family != "models"]
 
 @pytest.mark.parametrize("case", FORMULAS, ids=[c.name for c in FORMULAS])
 def test_results_are_arrays_of_the_backend(case, backend):
-    args = place(backend, *inputs(case))
-    args = args if isinstance(args, list) else [args]
+    args = place_all(backend, *inputs(case))
     array_type = type(backend.asarray(np.zeros(2)))
     out = case.fn(*args, **case.kwargs)
     leaves = [x for x in tree_leaves(out) if backend_of(x) is not None]
