@@ -147,6 +147,26 @@ _ERF_Q = (1.0, 2.56852019228982242, 1.87295284992346047, 0.527905102951428412,
 _INV_SQRT_PI = 0.56418958354775628695
 
 
+def rel_entr(p, q, *, xp):
+    r"""Elementwise :math:`p \log(p/q)` with SciPy's ``rel_entr`` conventions.
+
+    0 where ``p == 0``; ``inf`` where ``p > 0`` and ``q == 0``; NaN for
+    negative or NaN inputs.  Where :math:`1/2 < p/q < 2`,
+    :math:`\log(p/q) = \operatorname{log1p}((p - q)/q)` with :math:`p - q`
+    exact (Sterbenz), so terms of nearly equal distributions — whose sum
+    cancels to second order — keep full relative precision; elsewhere
+    :math:`\log(p/q)` of the correctly rounded ratio.
+    """
+    both = (p > 0) & (q > 0)
+    ps = xp.where(both, p, 1.0)
+    qs = xp.where(both, q, 1.0)
+    r = ps / qs
+    near = (r > 0.5) & (r < 2.0)
+    log_r = xp.where(near, xp.log1p((ps - qs) / qs), xp.log(r))
+    edge = xp.where(p == 0, 0.0, xp.where((p > 0) & (q == 0), math.inf, xp.full_like(ps, math.nan)))
+    return xp.where(both, ps * log_r, edge)
+
+
 def _horner(coeffs, t):
     """Polynomial with ``coeffs`` (highest degree first) at ``t``."""
     acc = coeffs[0] * t + coeffs[1]

@@ -742,13 +742,13 @@ def jensenshannon(p, q, *, base=None):
     >>> float(jensenshannon(np.array([1.0, 0.0]), np.array([0.0, 1.0]), base=2))
     1.0
     """
-    from .probability import _check_base, _distribution_pair, _rel_entr
+    from .probability import _check_base, _distribution_pair
 
     _check_base(base)
     xp, p, q = _distribution_pair(p, q)
     check_ndim(p, "p", (1, 2))
     return as_array0d(_jensenshannon_rows(_normalise_rows(p, "p", xp=xp), _normalise_rows(q, "q", xp=xp),
-                                          base, xp=xp, rel_entr=_rel_entr), xp)
+                                          base, xp=xp), xp)
 
 
 def _normalise_rows(p, name, *, xp):
@@ -758,9 +758,9 @@ def _normalise_rows(p, name, *, xp):
     return p / xp.where(total > 0, total, 1.0)
 
 
-def _jensenshannon_rows(p, q, base, *, xp, rel_entr):
+def _jensenshannon_rows(p, q, base, *, xp):
     m = (p + q) * 0.5
-    js = xp.sum(rel_entr(p, m, xp=xp) + rel_entr(q, m, xp=xp), axis=-1) * 0.5
+    js = xp.sum(_n.rel_entr(p, m, xp=xp) + _n.rel_entr(q, m, xp=xp), axis=-1) * 0.5
     if base is not None:
         js = js / math.log(base)
     return _safe_sqrt(js, xp=xp)
@@ -1156,14 +1156,14 @@ def pairwise_distances(A, B=None, *, metric="euclidean", p=2, w=None, V=None, VI
     if metric == "hamming":
         return _blocked(A, B, lambda u, v: xp.mean(xp.astype(u != v, A.dtype), axis=-1), xp=xp)
     # jensenshannon
-    from .probability import _check_nonnegative, _rel_entr
+    from .probability import _check_nonnegative
 
     _check_nonnegative(A, "A", xp=xp)
     An = _normalise_rows(A, "A", xp=xp)
     if not same:
         _check_nonnegative(B, "B", xp=xp)
     Bn = An if same else _normalise_rows(B, "B", xp=xp)
-    D = _blocked(An, Bn, lambda u, v: _jensenshannon_rows(u, v, base, xp=xp, rel_entr=_rel_entr), xp=xp)
+    D = _blocked(An, Bn, lambda u, v: _jensenshannon_rows(u, v, base, xp=xp), xp=xp)
     return _zero_diagonal(D, same, xp=xp)
 
 

@@ -1410,8 +1410,7 @@ def kl_divergence(p, q, *, eps=1e-15, log_target=False, axis=-1, reduction="mean
         v = xp.where(p > 0, p * (xp.where(p > 0, lp, xp.zeros_like(lp)) - xp.log(clip(q, eps, None, xp=xp))),
                      xp.zeros_like(p))
         return reduce(xp.sum(v, axis=-1), reduction, xp)
-    ratio = xp.where(p > 0, p, xp.ones_like(p)) / clip(q, eps, None, xp=xp)  # p = 0 contributes 0 log(...) = 0
-    return reduce(xp.sum(p * xp.log(ratio), axis=-1), reduction, xp)
+    return reduce(xp.sum(_n.rel_entr(p, clip(q, eps, None, xp=xp), xp=xp), axis=-1), reduction, xp)
 
 
 def _kl_setup(p, q, log_target, reduction, axis):
@@ -1434,13 +1433,6 @@ def kl_divergence_grad(p, q, *, eps=1e-15, log_target=False, axis=-1, reduction=
         p = xp.exp(p)
     g = xp.where(q >= eps, -p / clip(q, eps, None, xp=xp), xp.zeros_like(q))
     return _from_last(_scale(g, _rows(q), reduction), ax, xp=xp)
-
-
-def _xlog_ratio(a, m, *, xp):
-    """a log(a / m), 0 where a = 0 (m >= a/2 > 0 wherever a > 0)."""
-    pos = a > 0
-    one = xp.ones_like(a)
-    return xp.where(pos, a * xp.log(xp.where(pos, a, one) / xp.where(pos, m, one)), xp.zeros_like(a))
 
 
 @differentiable("js_divergence_grad", wrt=1)
@@ -1473,7 +1465,7 @@ def js_divergence(p, q, *, axis=-1, reduction="mean"):
     xp, p, q, _, _ = _dist_along(p, q, ("p", "q"), reduction, axis)
     _check_distributions(p, q, xp=xp)
     m = 0.5 * (p + q)
-    v = 0.5 * xp.sum(_xlog_ratio(p, m, xp=xp) + _xlog_ratio(q, m, xp=xp), axis=-1)
+    v = 0.5 * xp.sum(_n.rel_entr(p, m, xp=xp) + _n.rel_entr(q, m, xp=xp), axis=-1)
     return reduce(v, reduction, xp)
 
 

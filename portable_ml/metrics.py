@@ -54,6 +54,7 @@ import operator
 from typing import NamedTuple
 
 from . import _numerics as _n
+from . import losses as _L
 from ._validate import check_array
 from ._xp import (
     as_array0d,
@@ -1865,7 +1866,9 @@ def log_loss(y_true, p, *, eps=None, sample_weight=None):
 
     where :math:`\tilde q = \operatorname{clip}(q, \epsilon, 1 - \epsilon)`
     (clipping, as scikit-learn does: :math:`p` and :math:`1 - p` are each
-    clipped, so probabilities 0 and 1 give a finite loss).  Derivative in
+    clipped, so probabilities 0 and 1 give a finite loss).  The binary case
+    is the weighted mean of ``pml.losses.binary_cross_entropy(..., eps=eps,
+    reduction="none")``, which owns the formula and its clipping.  Derivative in
     the binary case, inside the clipping range:
     :math:`\partial L/\partial p_i = \frac1n\bigl(\frac{1-y_i}{1-p_i} - \frac{y_i}{p_i}\bigr)`;
     0 where clipped.  With ``sample_weight`` :math:`w` the mean is weighted:
@@ -1879,9 +1882,9 @@ def log_loss(y_true, p, *, eps=None, sample_weight=None):
     p : array of shape (n_samples,) or (n_samples, n_classes)
         Predicted probabilities.
     eps : float, optional
-        Clipping bound; ``None`` (default) uses the machine epsilon of the
-        result's floating dtype, as scikit-learn does (2.2e-16 in float64,
-        1.2e-7 in float32).
+        Clipping bound in (0, 0.5); ``None`` (default) uses the machine
+        epsilon of the result's floating dtype, as scikit-learn does (2.2e-16
+        in float64, 1.2e-7 in float32).
     sample_weight : array of shape (n_samples,), optional
         Non-negative weights of the samples, with a nonzero sum.
 
@@ -1895,7 +1898,7 @@ def log_loss(y_true, p, *, eps=None, sample_weight=None):
     ------
     ValueError
         Bad shapes; labels other than 0/1 or outside ``[0, n_classes)``, or
-        ``p`` outside [0, 1] (concrete inputs); ``eps`` outside [0, 0.5);
+        ``p`` outside [0, 1] (concrete inputs); ``eps`` outside (0, 0.5);
         ``sample_weight`` of another shape than (n_samples,), or (concrete
         inputs) negative, NaN, infinite or all zero.
     """
@@ -1907,8 +1910,8 @@ def log_loss(y_true, p, *, eps=None, sample_weight=None):
     q = as_float(p, xp, dtype)
     if eps is None:
         eps = float(xp.finfo(dtype).eps)
-    elif not 0 <= eps < 0.5:
-        raise ValueError(f"eps must lie in [0, 0.5); got eps={eps!r}")
+    elif not 0 < eps < 0.5:
+        raise ValueError(f"eps must lie in (0, 0.5); got eps={eps!r}")
     check_ndim(y_true, "y_true", 1)
     check_ndim(q, "p", (1, 2))
     if q.shape[0] != y_true.shape[0]:
@@ -1924,8 +1927,8 @@ def log_loss(y_true, p, *, eps=None, sample_weight=None):
     w = _sample_weights(sample_weight, y_true, dtype, nonnegative=True, xp=xp)
     if q.ndim == 1:
         _check_binary(y_true, "y_true", xp=xp)
-        q_true = xp.where(_positive(y_true, xp=xp), q, 1.0 - q)
-        return as_array0d(-_sample_mean(xp.log(xp.clip(q_true, eps, 1.0 - eps)), w, xp=xp), xp)
+        y = xp.astype(_positive(y_true, xp=xp), dtype)
+        return as_array0d(_sample_mean(_L.binary_cross_entropy(y, q, eps=eps, reduction="none"), w, xp=xp), xp)
     k = q.shape[1]
     labels = xp.astype(y_true, _int_dtype(y_true, xp=xp)) if _is_bool(y_true, xp=xp) else y_true
     _check_classes(labels, k, "y_true", xp=xp)
@@ -2114,14 +2117,13 @@ def mse(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
               \qquad \frac{\partial\,\mathrm{MSE}}{\partial \hat y_i} = \frac2n (\hat y_i - y_i)
 
     Per output, combined by ``multioutput`` (as :func:`mape`); equals
-    ``sklearn.metrics.mean_squared_error`` (and ``pml.losses.mse`` with
-    ``reduction="mean"``).
+    ``sklearn.metrics.mean_squared_error``: the weighted column means of
+    ``pml.losses.mse(..., reduction="none")``, which owns the formula.
     """
     multioutput = _check_multioutput(multioutput)
     xp, y, p = _regression_pair(y_true, y_pred)
     w = _sample_weights(sample_weight, y, xp=xp)
-    d = _columns(y) - _columns(p)
-    return _combine_outputs(_wmean(d * d, w, xp=xp), multioutput, xp=xp)
+    return _combine_outputs(_wmean(_L.mse(_columns(y), _columns(p), reduction="none"), w, xp=xp), multioutput, xp=xp)
 
 
 def mae(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
@@ -2131,12 +2133,13 @@ def mae(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
               \qquad \frac{\partial\,\mathrm{MAE}}{\partial \hat y_i} = \frac1n \operatorname{sign}(\hat y_i - y_i)
 
     Per output, combined by ``multioutput`` (as :func:`mape`); equals
-    ``sklearn.metrics.mean_absolute_error``.
+    ``sklearn.metrics.mean_absolute_error``: the weighted column means of
+    ``pml.losses.mae(..., reduction="none")``, which owns the formula.
     """
     multioutput = _check_multioutput(multioutput)
     xp, y, p = _regression_pair(y_true, y_pred)
     w = _sample_weights(sample_weight, y, xp=xp)
-    return _combine_outputs(_wmean(xp.abs(_columns(y) - _columns(p)), w, xp=xp), multioutput, xp=xp)
+    return _combine_outputs(_wmean(_L.mae(_columns(y), _columns(p), reduction="none"), w, xp=xp), multioutput, xp=xp)
 
 
 def mean_squared_log_error(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):

@@ -27,7 +27,7 @@ import math
 import numbers
 
 from ._gradlink import differentiable
-from ._numerics import gammaln_ge_half, xlogy
+from ._numerics import gammaln_ge_half, rel_entr, xlogy
 from ._validate import check_axis, check_probabilities, check_real, check_values
 from ._xp import (
     as_array0d,
@@ -120,26 +120,6 @@ def _distribution_pair(p, q):
             "(broadcast them explicitly, e.g. with xp.broadcast_to, if that is what you mean)"
         )
     return xp, p, q
-
-
-def _rel_entr(p, q, *, xp):
-    r"""Elementwise :math:`p \log(p/q)` with SciPy's ``rel_entr`` conventions.
-
-    0 where ``p == 0``; ``inf`` where ``p > 0`` and ``q == 0``; NaN for
-    negative or NaN inputs.  Where :math:`1/2 < p/q < 2`,
-    :math:`\log(p/q) = \operatorname{log1p}((p - q)/q)` with :math:`p - q`
-    exact (Sterbenz), so terms of nearly equal distributions — whose sum
-    cancels to second order — keep full relative precision; elsewhere
-    :math:`\log(p/q)` of the correctly rounded ratio.
-    """
-    both = (p > 0) & (q > 0)
-    ps = xp.where(both, p, 1.0)
-    qs = xp.where(both, q, 1.0)
-    r = ps / qs
-    near = (r > 0.5) & (r < 2.0)
-    log_r = xp.where(near, xp.log1p((ps - qs) / qs), xp.log(r))
-    edge = xp.where(p == 0, 0.0, xp.where((p > 0) & (q == 0), math.inf, xp.full_like(ps, math.nan)))
-    return xp.where(both, ps * log_r, edge)
 
 
 def _gaussian_args(x, mu, sigma):
@@ -505,7 +485,7 @@ def kl_divergence(p, q, *, base=None, axis=-1):
     _check_base(base)
     xp, p, q = _distribution_pair(p, q)
     _check_axis(p, axis)
-    return _in_base(xp.sum(_rel_entr(p, q, xp=xp), axis=axis), base)
+    return _in_base(xp.sum(rel_entr(p, q, xp=xp), axis=axis), base)
 
 
 def js_divergence(p, q, *, base=None, axis=-1):
@@ -535,7 +515,7 @@ def js_divergence(p, q, *, base=None, axis=-1):
     xp, p, q = _distribution_pair(p, q)
     _check_axis(p, axis)
     m = (p + q) * 0.5
-    js = xp.sum(_rel_entr(p, m, xp=xp) + _rel_entr(q, m, xp=xp), axis=axis) * 0.5
+    js = xp.sum(rel_entr(p, m, xp=xp) + rel_entr(q, m, xp=xp), axis=axis) * 0.5
     return _in_base(js, base)
 
 

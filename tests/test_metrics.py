@@ -451,7 +451,7 @@ def test_option_errors(backend):
         M.dcg(r, k=0)
     with pytest.raises(ValueError, match="gains must be one of"):
         M.ndcg(r, gains="cubic")
-    with pytest.raises(ValueError, match=r"eps must lie in \[0, 0.5\)"):
+    with pytest.raises(ValueError, match=r"eps must lie in \(0, 0.5\)"):
         M.log_loss(y, place(backend, np.array([0.1, 0.9, 0.8, 0.2])), eps=0.7)
 
 
