@@ -464,3 +464,18 @@ def test_plugin_marks_registry_tests_by_case(pytester):
     res = pytester.runpytest("--pml-backends=numpy", "-p", "no:cacheprovider", "-rx")
     res.assert_outcomes(passed=3, xfailed=1)
     res.stdout.fnmatch_lines(["*known numpy deviation: made up for the test*"])
+
+
+def test_gradient_links_come_from_the_decorator_once():
+    """``grad_of`` is read off ``@differentiable`` at the definition, variants included; a case that
+    states it as well is refused (one fact, one place)."""
+    from portable_ml.testing.registry import Case, _link_gradients
+
+    f = Case("losses.mse[v]", lambda: None, lambda r: ())
+    g = Case("losses.mse_grad[v]", lambda: None, lambda r: ())
+    h = Case("probability.g_grad[mu]", lambda: None, lambda r: (), grad_of="probability.g", wrt=1)
+    links = {"losses.mse_grad": ("losses.mse", 1)}
+    linked = _link_gradients([f, g, h], links)
+    assert [(c.grad_of, c.wrt) for c in linked] == [(None, 0), ("losses.mse[v]", 1), ("probability.g", 1)]
+    with pytest.raises(RuntimeError, match="stated by @differentiable"):
+        _link_gradients([Case("losses.mse_grad", lambda: None, lambda r: (), grad_of="losses.mse")], links)

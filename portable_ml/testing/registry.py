@@ -152,8 +152,14 @@ class Case:
         The case this function is the gradient of (``"losses.mse"`` for
         ``losses.mse_grad``): its output is the gradient of the summed output
         of ``grad_of`` with respect to argument ``wrt``, with the same options.
+        Filled in by :func:`cases` from the formula's ``@differentiable`` link
+        at its definition (``losses.mse_grad[where]`` is the gradient of
+        ``losses.mse[where]``); given here only for a gradient no decorator
+        can state (``gaussian_logpdf_grad``'s two components), and an error
+        where the decorator states it too.
     wrt : int
-        The argument of ``grad_of`` the gradient is taken with respect to.
+        The argument of ``grad_of`` the gradient is taken with respect to
+        (from the decorator where it states the link).
     extremes : callable, optional
         ``extremes() -> tuple`` of positional arguments at extreme values (huge
         logits, probabilities 0 and 1, zero residuals...), float64 values that
@@ -234,11 +240,49 @@ def cases():
         if dupes:
             raise RuntimeError(f"duplicate registry names: {sorted(dupes)}")
         by_name = set(names)
+        found = _link_gradients(found, _decorator_links({c.family for c in found}))
         for c in found:
             if c.grad_of is not None and c.grad_of not in by_name:
                 raise RuntimeError(f"{c.name}: grad_of={c.grad_of!r} is not a registered case")
         _CACHE.extend(sorted(found, key=lambda c: c.name))
     return list(_CACHE)
+
+
+def _decorator_links(families):
+    """``{"family.gradient": ("family.formula", wrt)}`` from the ``@differentiable`` links of the public formulas.
+
+    ``*_vjp`` links (``softmax``) are not gradients of a summed output and are left out.
+    """
+    from .._gradlink import linked_formulas
+
+    links = {}
+    for fam in sorted(families):
+        try:
+            module = importlib.import_module(f"portable_ml.{fam}")
+        except ImportError:
+            continue
+        for name, _fn, gname, kind, wrt in linked_formulas(module):
+            if kind != "vjp":
+                links[f"{fam}.{gname}"] = (f"{fam}.{name}", wrt)
+    return links
+
+
+def _link_gradients(found, links):
+    """``found`` with ``grad_of``/``wrt`` filled in from ``links`` (see :func:`_decorator_links`).
+
+    A variant ``fam.f_grad[v]`` is the gradient of ``fam.f[v]``; a case that also states ``grad_of`` is an error.
+    """
+    out = []
+    for c in found:
+        base, bracket, rest = c.name.partition("[")
+        if base in links:
+            if c.grad_of is not None:
+                raise RuntimeError(f"{c.name}: grad_of is stated by @differentiable at the formula's definition; "
+                                   "drop it from the case")
+            formula, wrt = links[base]
+            c = dataclasses.replace(c, grad_of=formula + bracket + rest, wrt=wrt)
+        out.append(c)
+    return out
 
 
 def case(name):
