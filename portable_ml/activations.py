@@ -37,6 +37,7 @@ __all__ = [
     "softplus", "softplus_grad",
     "softsign", "softsign_grad",
     "celu", "celu_grad",
+    "squareplus", "squareplus_grad",
     "hard_sigmoid", "hard_sigmoid_grad",
     "hard_tanh", "hard_tanh_grad",
     "hard_swish", "hard_swish_grad", "hard_silu", "hard_silu_grad",
@@ -522,6 +523,65 @@ def celu_grad(x, *, alpha=1.0):
     xp, x = _prepare(x)
     alpha = check_real(alpha, "alpha", low=0.0, low_open=True)
     return xp.where(x > 0, xp.ones_like(x), xp.exp(clip(x, None, 0.0, xp=xp) / alpha))
+
+
+@differentiable("squareplus_grad")
+def squareplus(x, *, b=4.0):
+    r"""Squareplus (Barron, 2021; ``jax.nn.squareplus``, Keras 3), a softplus made of a square root.
+
+    Parameters
+    ----------
+    x : array of any shape
+    b : float, default 4.0
+        Smoothness :math:`b \ge 0` (``b = 0`` is ReLU).
+
+    Notes
+    -----
+    .. math:: f(x) = \frac{x + \sqrt{x^2 + b}}{2}, \qquad
+              f'(x) = \frac12\Bigl(1 + \frac{x}{\sqrt{x^2 + b}}\Bigr)
+
+    With :math:`r = \operatorname{hypot}(x, \sqrt b)` (no overflow of :math:`x^2`), negative :math:`x`
+    take :math:`f = b / (2(r - x))`, the same value without the cancellation of :math:`x + r`
+    (the direct form loses every digit near :math:`x = -10^4`); :math:`f(\infty) = \infty`, and
+    :math:`f(-\infty)` is :math:`f` at the dtype's most negative finite value, a subnormal
+    :math:`b/(4\,x_{\max})` (no ``inf - inf`` is evaluated).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> squareplus(np.array([-3.0, 0.0, 3.0]))
+    array([0.5, 1. , 3.5])
+    """
+    xp, x = _prepare(x)
+    b = check_real(b, "b", low=0.0)
+    s = xp.full_like(x, math.sqrt(b))
+    r = xp.hypot(x, s)
+    return xp.where(x < 0, _squareplus_left(x, s, b, xp=xp), 0.5 * clip(x, 0.0, None, xp=xp) + 0.5 * r)
+
+
+def _squareplus_left(x, s, b, *, xp):
+    r""":math:`b / (2(r - x)) = (b / 2r) / (1 + |x|/r)` for :math:`x < 0` (finite :math:`x`, no overflow)."""
+    big = float(xp.finfo(x.dtype).max)
+    x = clip(x, -big, 0.0, xp=xp)
+    r = xp.hypot(x, s)
+    r = xp.where(r > 0, r, xp.ones_like(r))  # r = 0 only at x = 0 with b = 0
+    return ((0.5 * b) / r) / (1.0 + xp.abs(x) / r)
+
+
+def squareplus_grad(x, *, b=4.0):
+    r""":math:`f'(x) = \tfrac12(1 + x/r)` of :func:`squareplus`, :math:`r = \sqrt{x^2 + b}`, elementwise.
+
+    Negative :math:`x` take :math:`b / (2r(r - x))` (no cancellation); :math:`\tfrac12` at
+    :math:`x = 0` for ``b = 0``; 0 and 1 at :math:`\mp\infty`.
+    """
+    xp, x = _prepare(x)
+    b = check_real(b, "b", low=0.0)
+    big = float(xp.finfo(x.dtype).max)
+    x = clip(x, -big, big, xp=xp)  # x / r = 1 at +inf, not inf / inf
+    s = xp.full_like(x, math.sqrt(b))
+    r = xp.hypot(x, s)
+    r = xp.where(r > 0, r, xp.ones_like(r))  # r = 0 only at x = 0 with b = 0
+    return xp.where(x < 0, _squareplus_left(x, s, b, xp=xp) / r, 0.5 + 0.5 * (x / r))
 
 
 # ------------------------------------------------------------------ hard (piecewise-linear) family

@@ -74,6 +74,16 @@ def _gelu_grad(x, approximate=True):
     return 0.5 * erfc(-x / math.sqrt(2.0)) + x * np.exp(-0.5 * x**2) / math.sqrt(2.0 * math.pi)
 
 
+def _squareplus(x, b):  # (x + r)/2, and b/(2(r - x)) where x < 0 (no cancellation), r = hypot(x, sqrt b)
+    r = np.hypot(x, np.sqrt(b))
+    return np.where(x < 0, b / (2.0 * (r - np.minimum(x, 0.0))), (x + r) / 2.0)
+
+
+def _squareplus_grad(x, b):
+    r = np.hypot(x, np.sqrt(b))
+    return np.where(x < 0, b / (2.0 * r * (r - np.minimum(x, 0.0))), (1.0 + x / r) / 2.0)
+
+
 def _selu(x):
     return A.SELU_SCALE * np.where(x > 0, x, A.SELU_ALPHA * np.expm1(np.minimum(x, 0.0)))
 
@@ -150,6 +160,7 @@ _ELEMENTWISE = {
     "relu6": ({}, lambda x: np.clip(x, 0.0, 6.0), lambda x: ((x > 0) & (x < 6)).astype(float), (), "NumPy float64"),
     "celu": ({"alpha": 1.5}, lambda x, alpha: np.maximum(x, 0.0) + alpha * np.expm1(np.minimum(x, 0.0) / alpha),
              lambda x, alpha: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0.0) / alpha)), (), "NumPy float64"),
+    "squareplus": ({"b": 4.0}, _squareplus, _squareplus_grad, (), "jax.nn.squareplus, NumPy float64 (stable form)"),
     "hard_sigmoid": ({}, _hard_sigmoid, lambda x: ((x > -3) & (x < 3)) / 6.0, (), "NumPy float64"),
     "hard_tanh": ({}, lambda x: np.clip(x, -1.0, 1.0), lambda x: ((x >= -1) & (x <= 1)).astype(float), (),
                   "NumPy float64"),
