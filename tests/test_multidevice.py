@@ -205,6 +205,8 @@ ESTIMATORS = {
     "Ridge": lambda m: m.Ridge(alpha=1.0),
     "PCA": lambda m: m.PCA(n_components=2),
     "KMeans": lambda m: m.KMeans(n_clusters=2, seed=0),
+    "MiniBatchKMeans": lambda m: m.MiniBatchKMeans(n_clusters=2, seed=0, max_iter=20, batch_size=64),
+    "LinearSVC": lambda m: m.LinearSVC(alpha=0.01),
     "GaussianNB": lambda m: m.GaussianNB(),
     "LinearDiscriminantAnalysis": lambda m: m.LinearDiscriminantAnalysis(),
 }
