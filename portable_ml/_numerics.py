@@ -162,7 +162,7 @@ def rel_entr(p, q, *, xp):
     qs = xp.where(both, q, 1.0)
     r = ps / qs
     near = (r > 0.5) & (r < 2.0)
-    log_r = xp.where(near, xp.log1p((ps - qs) / qs), xp.log(r))
+    log_r = xp.where(near, xp.log1p(xp.where(near, (ps - qs) / qs, 0.0)), xp.log(r))  # log1p(-1) never evaluated
     edge = xp.where(p == 0, 0.0, xp.where((p > 0) & (q == 0), math.inf, xp.full_like(ps, math.nan)))
     return xp.where(both, ps * log_r, edge)
 

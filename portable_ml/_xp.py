@@ -537,7 +537,7 @@ def reduction_scale(values, reduction):
 _NATIVE_SIGN = {}
 
 
-def _native_sign(xp):
+def _native_sign(*, xp):
     ok = any(getattr(_compat, f"is_{k}_namespace")(xp) for k in ("numpy", "cupy", "jax", "dask"))
     _NATIVE_SIGN[xp.__name__] = ok
     return ok
@@ -552,7 +552,7 @@ def sign(x, xp):
     data-dependent shape), keeps NaN where ``torch.sign`` returns 0, and
     uses only operations that autodiff's tracing namespace records.
     """
-    if _NATIVE_SIGN.get(xp.__name__) or (xp.__name__ not in _NATIVE_SIGN and _native_sign(xp)):
+    if _NATIVE_SIGN.get(xp.__name__) or (xp.__name__ not in _NATIVE_SIGN and _native_sign(xp=xp)):
         return xp.sign(x)
     one = xp.ones_like(x)
     return xp.where(x > 0, one, xp.where(x < 0, -one, x - x))

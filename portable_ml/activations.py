@@ -549,8 +549,8 @@ def squareplus(x, *, b=4.0):
     Examples
     --------
     >>> import numpy as np
-    >>> squareplus(np.array([-3.0, 0.0, 3.0]))
-    array([0.5, 1. , 3.5])
+    >>> squareplus(np.array([-1.5, 0.0, 1.5]))
+    array([0.5, 1. , 2. ])
     """
     xp, x = _prepare(x)
     b = check_real(b, "b", low=0.0)

@@ -135,6 +135,34 @@ def test_pure_logistic_functions_match_jax_grad():
     assert_close(jax.jit(M.softmax_newton_step)(*argm, ALPHA), want, rtol=1e-9, atol=1e-11)
 
 
+def test_pure_logistic_functions_check_their_arguments(backend):
+    """Shapes, dtypes and options are checked before any product: a clear error naming the argument."""
+    X, y = _binary_data()
+    y01 = (y == 7).astype(np.float64)
+    theta = np.zeros(5)
+    Xb, yb, tb = place_all(backend, X, y01, theta)
+    with pytest.raises(ValueError, match=r"theta must have 5 rows \(n_features \+ 1"):
+        M.logistic_grad(tb[:4], Xb, yb, ALPHA)
+    with pytest.raises(ValueError, match="theta must have 4 rows"):
+        M.logistic_objective(tb, Xb, yb, ALPHA, fit_intercept=False)
+    with pytest.raises(ValueError, match="y must be 1-D"):
+        M.logistic_newton_step(tb, Xb, place(backend, np.asarray(0.5)), ALPHA)
+    with pytest.raises(ValueError, match=r"y must have one row per sample of X \(200\)"):
+        M.logistic_gd_step(tb, Xb, yb[:-1], ALPHA, 1.0)
+    with pytest.raises(ValueError, match="lipschitz must be"):
+        M.logistic_gd_step(tb, Xb, yb, ALPHA, 0.0)
+    with pytest.raises(ValueError, match="alpha must be"):
+        M.logistic_objective(tb, Xb, yb, -1.0)
+    with pytest.raises(TypeError, match="X: expected an array .* got list"):
+        M.softmax_grad(place(backend, np.zeros((5, 3))), X.tolist(), place(backend, np.eye(3)[y % 3]), ALPHA)
+    with pytest.raises(ValueError, match="theta and Y must have one column per class"):
+        M.softmax_objective(place(backend, np.zeros((5, 2))), Xb, place(backend, np.eye(3)[y % 3]), ALPHA)
+    with pytest.raises(TypeError, match="multinomial must be True or False"):
+        M.lbfgs_init_state(tb, Xb, yb, ALPHA, multinomial=1)
+    with pytest.raises(TypeError, match="complex"):
+        M.logistic_grad(tb, place(backend, X.astype(np.complex128)), yb, ALPHA)
+
+
 # ------------------------------------------------------------------ LDA
 def _lda_datasets():
     X3, y3 = _multi_data()
