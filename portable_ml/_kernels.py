@@ -26,6 +26,7 @@ softplus           :math:`\log(1 + e^x)`                       ``x``
 swish              :math:`x\sigma(x)`                          ``x``
 swish_grad         :math:`\sigma(x)(1 + x\sigma(-x))`          ``x``
 tanh_grad          :math:`\operatorname{sech}^2 x`             ``x``
+sign               :math:`\operatorname{sign} x` (NaN for NaN)  ``x``
 log_cosh           :math:`\log\cosh(p - y)`                    ``y, p``
 bce_logits         :math:`y\zeta(-z) + (1-y)\zeta(z)`          ``y, z``
 bce_logits_grad    :math:`(1-y)\sigma(z) - y\sigma(-z)`        ``y, z``
@@ -33,7 +34,7 @@ bce_logits_grad    :math:`(1-y)\sigma(z) - y\sigma(-z)`        ``y, z``
 
 Backends:
 
-- **NumPy** (plain float32/float64 ndarrays): the same stable formulas as
+- **NumPy** (plain float32/float64 ndarrays): ``numpy.sign``; for the others the same stable formulas as
   the portable ones, written with NumPy ufuncs into reused buffers (one
   allocation where the portable expression makes eight) and, where an
   ``exp`` may overflow harmlessly to ``inf``, under ``errstate``.  NumPy's
@@ -51,7 +52,7 @@ Backends:
   Under ``torch.autograd`` these differentiate with torch's own rules
   (``torch.sigmoid``'s is :math:`s(1-s)`, good to :math:`10^{-16}`
   absolutely in the tails); the library's ``*_grad`` functions stay exact.
-- **JAX**: ``jax.nn.log_sigmoid``, ``softplus``, ``silu`` (accurate to a few
+- **JAX**: ``jax.numpy.sign``; ``jax.nn.log_sigmoid``, ``softplus``, ``silu`` (accurate to a few
   ulp over the whole range, the extremes included, and so are their
   derivatives under ``jax.grad``; ``jax.nn.sigmoid``'s is not, see
   :func:`_jax_table`).  Under ``jax.jit`` XLA fuses the portable formulas
@@ -76,7 +77,7 @@ SMALL = 1024
 #: NumPy kernels work through their arrays in blocks of this many elements (cache-sized temporaries).
 BLOCK = 65536
 
-KERNEL_NAMES = ("sigmoid", "sigmoid_grad", "log_sigmoid", "softplus", "swish", "swish_grad", "tanh_grad",
+KERNEL_NAMES = ("sigmoid", "sigmoid_grad", "log_sigmoid", "softplus", "swish", "swish_grad", "tanh_grad", "sign",
                 "log_cosh", "bce_logits", "bce_logits_grad")
 
 #: namespace name -> (accepts(x) -> bool, {kernel name: function}) or None (no kernels)
@@ -268,6 +269,7 @@ def _numpy_table():
 
     return accepts, {
         "sigmoid": sigmoid,
+        "sign": np.sign,
         "sigmoid_grad": lambda x: run(sigmoid_grad_body, 1, x),
         "log_sigmoid": log_sigmoid,
         "softplus": softplus,
@@ -329,7 +331,8 @@ def _jax_table():
     # Not jax.nn.sigmoid: its derivative under jax.grad is s (1 - s), which loses the relative precision of
     # sigma'(x) beyond |x| ~ 10 (0 beyond 37), where the formula's derivative keeps it; under jit XLA fuses
     # the formula to about the cost of lax.logistic anyway.
-    return accepts, {"log_sigmoid": nn.log_sigmoid, "softplus": nn.softplus, "swish": nn.silu}
+    return accepts, {"log_sigmoid": nn.log_sigmoid, "softplus": nn.softplus, "swish": nn.silu,
+                     "sign": sys.modules["jax"].numpy.sign}
 
 
 _MAKERS = (("numpy", _numpy_table), ("torch", _torch_table), ("jax", _jax_table))

@@ -534,26 +534,19 @@ def reduction_scale(values, reduction):
 
 
 # ---------------------------------------------------------------- elementwise
-_NATIVE_SIGN = {}
-
-
-def _native_sign(*, xp):
-    ok = any(getattr(_compat, f"is_{k}_namespace")(xp) for k in ("numpy", "cupy", "jax", "dask"))
-    _NATIVE_SIGN[xp.__name__] = ok
-    return ok
-
-
 def sign(x, xp):
     """``sign(x)`` as NumPy defines it (-1, 0 or 1; NaN for NaN).
 
-    NumPy, CuPy, JAX and Dask: their own ``sign``, which is that (one pass).
-    Elsewhere by two ``where``: it batches under ``torch.func.vmap``, where
-    array-api-compat's torch ``sign`` writes through a boolean mask (a
-    data-dependent shape), keeps NaN where ``torch.sign`` returns 0, and
-    uses only operations that autodiff's tracing namespace records.
+    The backend's own ``sign`` where :mod:`portable_ml._kernels` has it (NumPy, JAX: one pass), else
+    :func:`_sign_where`.
     """
-    if _NATIVE_SIGN.get(xp.__name__) or (xp.__name__ not in _NATIVE_SIGN and _native_sign(xp=xp)):
-        return xp.sign(x)
+    return native("sign", _sign_where, x, xp=xp)
+
+
+def _sign_where(x, *, xp):
+    """:func:`sign` by two ``where``: it batches under ``torch.func.vmap``, where array-api-compat's torch
+    ``sign`` writes through a boolean mask (a data-dependent shape), keeps NaN where ``torch.sign``
+    returns 0, and uses only operations that autodiff's tracing namespace records."""
     one = xp.ones_like(x)
     return xp.where(x > 0, one, xp.where(x < 0, -one, x - x))
 

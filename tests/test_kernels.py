@@ -19,6 +19,7 @@ import pytest
 
 from portable_ml import _kernels as K
 from portable_ml import _numerics as _n
+from portable_ml import _xp
 from portable_ml import activations as A
 from portable_ml import losses as L
 from portable_ml.testing import assert_close
@@ -71,6 +72,7 @@ UNARY = {
     "swish": (A.swish, A._swish, lambda x: x * _sig(x)),
     "swish_grad": (A.swish_grad, A._swish_grad, lambda x: _sig(x) * (1 + x * _sig(-x))),
     "tanh_grad": (A.tanh_grad, A._sech2, _sech2),
+    "sign": (lambda x: _xp.sign(x, _xp.array_namespace(x)), _xp._sign_where, np.sign),
 }
 BINARY = {
     "log_cosh": (lambda y, p: L.log_cosh(y, p, reduction="none"), L._log_cosh, lambda y, p: _log_cosh(p - y)),
