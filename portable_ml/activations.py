@@ -553,19 +553,20 @@ def squareplus(x, *, b=4.0):
     array([0.5, 1. , 2. ])
     """
     xp, x = _prepare(x)
-    b = check_real(b, "b", low=0.0)
-    s = xp.full_like(x, math.sqrt(b))
-    r = xp.hypot(x, s)
-    return xp.where(x < 0, _squareplus_left(x, s, b, xp=xp), 0.5 * clip(x, 0.0, None, xp=xp) + 0.5 * r)
+    x, r, _, left = _squareplus_terms(x, check_real(b, "b", low=0.0), finite_above=False, xp=xp)
+    return xp.where(x < 0, left, 0.5 * clip(x, 0.0, None, xp=xp) + 0.5 * r)
 
 
-def _squareplus_left(x, s, b, *, xp):
-    r""":math:`b / (2(r - x)) = (b / 2r) / (1 + |x|/r)` for :math:`x < 0` (finite :math:`x`, no overflow)."""
+def _squareplus_terms(x, b, *, finite_above, xp):
+    r"""``x`` clipped to the finite range (above too if ``finite_above``),
+    :math:`r = \operatorname{hypot}(x, \sqrt b)`, ``r`` with 1 where it is 0 (only at :math:`x = 0`,
+    :math:`b = 0`), and :math:`b / (2(r - x))` for :math:`x < 0` written as :math:`(b / 2r) / (1 + |x|/r)`
+    (no cancellation, no overflow, no ``inf / inf``)."""
     big = float(xp.finfo(x.dtype).max)
-    x = clip(x, -big, 0.0, xp=xp)
-    r = xp.hypot(x, s)
-    r = xp.where(r > 0, r, xp.ones_like(r))  # r = 0 only at x = 0 with b = 0
-    return ((0.5 * b) / r) / (1.0 + xp.abs(x) / r)
+    x = clip(x, -big, big if finite_above else None, xp=xp)
+    r = xp.hypot(x, xp.full_like(x, math.sqrt(b)))
+    safe = xp.where(r > 0, r, xp.ones_like(r))
+    return x, r, safe, ((0.5 * b) / safe) / (1.0 - clip(x, None, 0.0, xp=xp) / safe)
 
 
 def squareplus_grad(x, *, b=4.0):
@@ -575,13 +576,8 @@ def squareplus_grad(x, *, b=4.0):
     :math:`x = 0` for ``b = 0``; 0 and 1 at :math:`\mp\infty`.
     """
     xp, x = _prepare(x)
-    b = check_real(b, "b", low=0.0)
-    big = float(xp.finfo(x.dtype).max)
-    x = clip(x, -big, big, xp=xp)  # x / r = 1 at +inf, not inf / inf
-    s = xp.full_like(x, math.sqrt(b))
-    r = xp.hypot(x, s)
-    r = xp.where(r > 0, r, xp.ones_like(r))  # r = 0 only at x = 0 with b = 0
-    return xp.where(x < 0, _squareplus_left(x, s, b, xp=xp) / r, 0.5 + 0.5 * (x / r))
+    x, _, r, left = _squareplus_terms(x, check_real(b, "b", low=0.0), finite_above=True, xp=xp)  # x/r = 1 at +inf
+    return xp.where(x < 0, left / r, 0.5 + 0.5 * (x / r))
 
 
 # ------------------------------------------------------------------ hard (piecewise-linear) family
