@@ -141,9 +141,9 @@ def test_pure_logistic_functions_check_their_arguments(backend):
     y01 = (y == 7).astype(np.float64)
     theta = np.zeros(5)
     Xb, yb, tb = place_all(backend, X, y01, theta)
-    with pytest.raises(ValueError, match=r"theta must have 5 rows \(n_features \+ 1"):
+    with pytest.raises(ValueError, match=r"theta must have shape \(5,\): n_features \+ 1"):
         M.logistic_grad(tb[:4], Xb, yb, ALPHA)
-    with pytest.raises(ValueError, match="theta must have 4 rows"):
+    with pytest.raises(ValueError, match=r"theta must have shape \(4,\): n_features for"):
         M.logistic_objective(tb, Xb, yb, ALPHA, fit_intercept=False)
     with pytest.raises(ValueError, match="y must be 1-D"):
         M.logistic_newton_step(tb, Xb, place(backend, np.asarray(0.5)), ALPHA)

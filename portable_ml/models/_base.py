@@ -40,7 +40,16 @@ from array_api_compat import is_dask_array as _is_dask  # the ground's test, imp
 from array_api_compat import is_jax_namespace as _is_jax
 
 from .._numerics import softmax
-from .._xp import array_namespace, check_class_elements, device_of, float_dtype, is_single_device, is_traced
+from .._validate import check_array, check_bool, check_real
+from .._xp import (
+    array_namespace,
+    as_float,
+    check_class_elements,
+    device_of,
+    float_dtype,
+    is_single_device,
+    is_traced,
+)
 from ..backend import backend_of, get_backend
 from ..tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
@@ -220,6 +229,50 @@ def check_X_y(X, y, *, y_numeric=True, multi_output=False, check_finite="always"
         if finite is not None and not is_traced(finite) and not bool(finite):
             raise ValueError("y contains NaN or infinity")
     return X, y, xp
+
+
+def check_core_args(theta, X, y, alpha, *, fit_intercept, multinomial=False, y_name=None, lipschitz=None,
+                    sample_weight=None):
+    """Checked arguments of a model's public pure core (``logistic_grad``, ``linear_svc_objective``, ...).
+
+    Shapes: ``X`` (n, d); ``theta`` (d + b,) and ``y`` (n,), or with ``multinomial`` ``theta`` (d + b, k)
+    and ``Y`` (n, k), b = 1 with an intercept; ``sample_weight`` (n,).  Also ``alpha`` >= 0, ``lipschitz``
+    > 0 and ``fit_intercept``.  Static checks only (shapes, dtypes, options): they hold under ``jax.jit``.
+
+    Returns
+    -------
+    ``(xp, theta, X, y)``, the three arrays in their common floating dtype (integer and boolean inputs
+    promoted; complex refused).
+    """
+    names = ("theta", "X", y_name or ("Y" if multinomial else "y"))
+    for a, name in zip((theta, X, y), names):
+        check_array(a, name)
+    if sample_weight is not None:
+        check_array(sample_weight, "sample_weight")
+    check_bool(fit_intercept, "fit_intercept")
+    check_real(alpha, "alpha", low=0.0, arrays=True)
+    if lipschitz is not None:
+        check_real(lipschitz, "lipschitz", low=0.0, low_open=True, arrays=True)
+    xp = array_namespace(theta, X, y, sample_weight, alpha, lipschitz)  # one library: arrays of another refused
+    dtype = float_dtype(xp, theta, X, y)
+    theta, X, y = (as_float(a, xp, dtype, name) for a, name in zip((theta, X, y), names))
+    nd = 2 if multinomial else 1
+    for a, name, want in ((X, "X", 2), (theta, "theta", nd), (y, names[2], nd)):
+        if a.ndim != want:
+            raise ValueError(f"{name} must be {want}-D; got an array of shape {tuple(a.shape)}")
+    n, d = X.shape
+    rows = d + (1 if fit_intercept else 0)
+    if theta.shape[0] != rows:
+        shape = f"({rows}, n_classes)" if multinomial else f"({rows},)"
+        raise ValueError(f"theta must have shape {shape}: n_features{' + 1 for the intercept' if fit_intercept else ''}"
+                         f" for X of shape {tuple(X.shape)}; got shape {tuple(theta.shape)}")
+    if y.shape[0] != n:
+        raise ValueError(f"{names[2]} must have one row per sample of X ({n}); got shape {tuple(y.shape)}")
+    if multinomial and theta.shape[1] != y.shape[1]:
+        raise ValueError(f"theta and Y must have one column per class; got {tuple(theta.shape)} and {tuple(y.shape)}")
+    if sample_weight is not None and tuple(sample_weight.shape) != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},); got {tuple(sample_weight.shape)}")
+    return xp, theta, X, y
 
 
 def check_sample_weight(sample_weight, X):

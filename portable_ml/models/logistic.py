@@ -68,12 +68,13 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .._numerics import logistic_numerator, logsumexp, sigmoid, softplus
-from .._validate import check_array, check_bool, check_int, check_real
-from .._xp import array_namespace, as_float, check_positive, device_of, float_dtype
+from .._validate import check_bool, check_int
+from .._xp import array_namespace, check_positive, device_of
 from ._base import (
     ClassifierMixin,
     Estimator,
     _is_dask,
+    check_core_args,
     check_sample_weight,
     check_X_y,
     class_weight_vector,
@@ -345,40 +346,6 @@ def _fista(state, X, Y, alpha2, l1, lipschitz, kind, fit_intercept, sw=None, *, 
 
 
 # ------------------------------------------------------------------ public pure cores
-def _core_args(theta, X, Y, alpha, kind, fit_intercept, lipschitz=None):
-    """Checked arguments of a public pure core: ``(xp, theta, X, Y)`` in one floating dtype.
-
-    Shapes: ``X`` (n, d); binary ``theta`` (d + b,) and ``y`` (n,); multinomial ``theta`` (d + b, k) and
-    ``Y`` (n, k), with b = 1 for an intercept.  Static checks only (shapes, dtypes, options): they hold
-    under ``jax.jit``.
-    """
-    multi = kind == "multinomial"
-    names = ("theta", "X", "Y" if multi else "y")
-    for a, name in zip((theta, X, Y), names):
-        check_array(a, name)
-    check_bool(fit_intercept, "fit_intercept")
-    check_real(alpha, "alpha", low=0.0, arrays=True)
-    if lipschitz is not None:
-        check_real(lipschitz, "lipschitz", low=0.0, low_open=True, arrays=True)
-    xp = array_namespace(theta, X, Y, alpha, lipschitz)  # an array alpha or lipschitz of another library: refused
-    dtype = float_dtype(xp, theta, X, Y)
-    theta, X, Y = (as_float(a, xp, dtype, name) for a, name in zip((theta, X, Y), names))
-    want = 2 if multi else 1
-    for a, name, nd in ((X, "X", 2), (theta, "theta", want), (Y, names[2], want)):
-        if a.ndim != nd:
-            raise ValueError(f"{name} must be {nd}-D; got an array of shape {tuple(a.shape)}")
-    n, d = X.shape
-    rows = d + (1 if fit_intercept else 0)
-    if theta.shape[0] != rows:
-        raise ValueError(f"theta must have {rows} rows (n_features{' + 1 for the intercept' if fit_intercept else ''}) "
-                         f"for X of shape {tuple(X.shape)}; got theta of shape {tuple(theta.shape)}")
-    if Y.shape[0] != n:
-        raise ValueError(f"{names[2]} must have one row per sample of X ({n}); got shape {tuple(Y.shape)}")
-    if multi and theta.shape[1] != Y.shape[1]:
-        raise ValueError(f"theta and Y must have one column per class; got {tuple(theta.shape)} and {tuple(Y.shape)}")
-    return xp, theta, X, Y
-
-
 def logistic_objective(theta, X, y, alpha, *, fit_intercept=True):
     r"""Binary L2-penalised logistic objective :math:`J(\theta)` (0-d array).
 
@@ -399,7 +366,7 @@ def logistic_objective(theta, X, y, alpha, *, fit_intercept=True):
     alpha : float
         L2 strength (the intercept is not penalised).
     """
-    xp, theta, X, y = _core_args(theta, X, y, alpha, "binary", fit_intercept)
+    xp, theta, X, y = check_core_args(theta, X, y, alpha, fit_intercept=fit_intercept)
     return _objective(theta, X, y, alpha, "binary", fit_intercept, xp=xp)
 
 
@@ -408,7 +375,7 @@ def logistic_grad(theta, X, y, alpha, *, fit_intercept=True):
 
     .. math:: \nabla_w J = X^\top(\sigma(s) - y)/n + \alpha w,\qquad \nabla_b J = \overline{\sigma(s) - y}
     """
-    xp, theta, X, y = _core_args(theta, X, y, alpha, "binary", fit_intercept)
+    xp, theta, X, y = check_core_args(theta, X, y, alpha, fit_intercept=fit_intercept)
     return _loss_grad(theta, X, y, alpha, "binary", fit_intercept, xp=xp)[1]
 
 
@@ -424,13 +391,13 @@ def logistic_newton_step(theta, X, y, alpha, *, fit_intercept=True):
     :math:`1, \tfrac12, \dots` meeting the Armijo condition (all candidates
     evaluated at once).
     """
-    xp, theta, X, y = _core_args(theta, X, y, alpha, "binary", fit_intercept)
+    xp, theta, X, y = check_core_args(theta, X, y, alpha, fit_intercept=fit_intercept)
     return _newton(theta, X, y, alpha, "binary", fit_intercept, xp=xp)[0]
 
 
 def logistic_gd_step(theta, X, y, alpha, lipschitz, *, fit_intercept=True):
     r"""One gradient-descent step :math:`\theta \leftarrow \theta - \nabla J(\theta)/L`."""
-    xp, theta, X, y = _core_args(theta, X, y, alpha, "binary", fit_intercept, lipschitz)
+    xp, theta, X, y = check_core_args(theta, X, y, alpha, fit_intercept=fit_intercept, lipschitz=lipschitz)
     return _gd(theta, X, y, alpha, lipschitz, "binary", fit_intercept, xp=xp)[0]
 
 
@@ -450,7 +417,7 @@ def softmax_objective(theta, X, Y, alpha, *, fit_intercept=True):
         One-hot targets (or rows of class probabilities).
     alpha : float
     """
-    xp, theta, X, Y = _core_args(theta, X, Y, alpha, "multinomial", fit_intercept)
+    xp, theta, X, Y = check_core_args(theta, X, Y, alpha, fit_intercept=fit_intercept, multinomial=True)
     return _objective(theta, X, Y, alpha, "multinomial", fit_intercept, xp=xp)
 
 
@@ -461,7 +428,7 @@ def softmax_grad(theta, X, Y, alpha, *, fit_intercept=True):
         \nabla_W J = X^\top(\operatorname{softmax}(S) - Y)/n + \alpha W,\qquad
         \nabla_b J = \overline{\operatorname{softmax}(S) - Y}
     """
-    xp, theta, X, Y = _core_args(theta, X, Y, alpha, "multinomial", fit_intercept)
+    xp, theta, X, Y = check_core_args(theta, X, Y, alpha, fit_intercept=fit_intercept, multinomial=True)
     return _loss_grad(theta, X, Y, alpha, "multinomial", fit_intercept, xp=xp)[1]
 
 
@@ -481,13 +448,14 @@ def softmax_newton_step(theta, X, Y, alpha, *, fit_intercept=True):
     loss does not see it); that direction is regularised without changing
     the step, which keeps :math:`\sum_c b_c = 0` as scikit-learn does.
     """
-    xp, theta, X, Y = _core_args(theta, X, Y, alpha, "multinomial", fit_intercept)
+    xp, theta, X, Y = check_core_args(theta, X, Y, alpha, fit_intercept=fit_intercept, multinomial=True)
     return _newton(theta, X, Y, alpha, "multinomial", fit_intercept, xp=xp)[0]
 
 
 def softmax_gd_step(theta, X, Y, alpha, lipschitz, *, fit_intercept=True):
     r"""One gradient-descent step :math:`\theta \leftarrow \theta - \nabla J(\theta)/L` on :func:`softmax_objective`."""
-    xp, theta, X, Y = _core_args(theta, X, Y, alpha, "multinomial", fit_intercept, lipschitz)
+    xp, theta, X, Y = check_core_args(theta, X, Y, alpha, fit_intercept=fit_intercept, multinomial=True,
+                                      lipschitz=lipschitz)
     return _gd(theta, X, Y, alpha, lipschitz, "multinomial", fit_intercept, xp=xp)[0]
 
 
@@ -504,7 +472,8 @@ def lbfgs_init_state(theta, X, Y, alpha, *, multinomial=False, fit_intercept=Tru
     """Initial :class:`LbfgsState` at ``theta`` (empty memory of ``memory`` pairs)."""
     kind = "multinomial" if check_bool(multinomial, "multinomial") else "binary"
     memory = check_int(memory, "memory", low=1)
-    xp, theta, X, Y = _core_args(theta, X, Y, alpha, kind, fit_intercept)
+    xp, theta, X, Y = check_core_args(theta, X, Y, alpha, fit_intercept=fit_intercept,
+                                      multinomial=kind == "multinomial")
     f, g, _ = _loss_grad(theta, X, Y, alpha, kind, fit_intercept, xp=xp)
     return LbfgsState(theta, f, g, lbfgs_init(theta, memory, xp=xp))
 

@@ -85,11 +85,12 @@ from __future__ import annotations
 
 from .._gradlink import differentiable
 from .._validate import check_int
-from .._xp import array_namespace, as_float, check_positive, clip, device_of, float_dtype
+from .._xp import array_namespace, check_positive, clip, device_of
 from ._base import (
     ClassifierMixin,
     Estimator,
     _is_dask,
+    check_core_args,
     check_sample_weight,
     check_X_y,
     class_weight_vector,
@@ -285,18 +286,6 @@ def _exact_objectives(theta, Xa, Y, W, alpha, *, loss, fit_intercept):
 
 
 # ------------------------------------------------------------------ public pure cores
-def _public_args(theta, X, y_pm1, sample_weight, fit_intercept):
-    xp = array_namespace(theta, X, y_pm1) if sample_weight is None else array_namespace(theta, X, y_pm1,
-                                                                                         sample_weight)
-    if theta.ndim != 1 or y_pm1.ndim != 1:
-        raise ValueError(f"theta and y_pm1 must be 1-D; got shapes {tuple(theta.shape)} and {tuple(y_pm1.shape)}")
-    p = X.shape[1] + int(bool(fit_intercept))
-    if theta.shape[0] != p:
-        raise ValueError(f"theta must have shape (n_features{' + 1' if fit_intercept else ''},) = ({p},); "
-                         f"got shape {tuple(theta.shape)}")
-    return xp
-
-
 def _check_loss(loss):
     if loss not in _LOSSES:
         raise ValueError(f"loss must be one of {_LOSSES}; got loss={loss!r}")
@@ -337,7 +326,8 @@ def linear_svc_objective(theta, X, y_pm1, alpha, *, loss="squared_hinge", fit_in
     from ..losses import hinge, squared_hinge
 
     _check_loss(loss)
-    xp = _public_args(theta, X, y_pm1, sample_weight, fit_intercept)
+    xp, theta, X, y_pm1 = check_core_args(theta, X, y_pm1, alpha, fit_intercept=fit_intercept, y_name="y_pm1",
+                                          sample_weight=sample_weight)
     S = _scores(theta, X, fit_intercept)
     per = (hinge if loss == "hinge" else squared_hinge)(y_pm1, S, reduction="none")
     if sample_weight is not None:
@@ -360,7 +350,8 @@ def linear_svc_grad(theta, X, y_pm1, alpha, *, loss="squared_hinge", fit_interce
     from ..losses import hinge_grad, squared_hinge_grad
 
     _check_loss(loss)
-    xp = _public_args(theta, X, y_pm1, sample_weight, fit_intercept)
+    xp, theta, X, y_pm1 = check_core_args(theta, X, y_pm1, alpha, fit_intercept=fit_intercept, y_name="y_pm1",
+                                          sample_weight=sample_weight)
     n, d = X.shape
     S = _scores(theta, X, fit_intercept)
     r = (hinge_grad if loss == "hinge" else squared_hinge_grad)(y_pm1, S, reduction="none")
@@ -386,9 +377,8 @@ def linear_svc_newton_step(theta, X, y_pm1, alpha, *, loss="squared_hinge", smoo
     _check_loss(loss)
     if loss == "hinge":
         check_positive(smoothing, "smoothing")
-    xp = _public_args(theta, X, y_pm1, sample_weight, fit_intercept)
-    dtype = float_dtype(xp, theta, X)  # integer or boolean inputs step in the default float
-    theta, X = as_float(theta, xp, dtype), as_float(X, xp, dtype)
+    xp, theta, X, y_pm1 = check_core_args(theta, X, y_pm1, alpha, fit_intercept=fit_intercept, y_name="y_pm1",
+                                          sample_weight=sample_weight)
     Xa = _augment(X, fit_intercept, xp=xp)
     W = None if sample_weight is None else sample_weight[:, None]
     mu = float(smoothing) if loss == "hinge" else None
